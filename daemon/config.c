@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/* config.c - see config.h. A bad line is reported with its file and line number and
+ * what is expected; nothing is half-applied: the daemon refuses to start. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "slabd_wire.h"
+
+void config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->socket_path, sizeof(c->socket_path), "%s", SLABD_DEFAULT_SOCKET);
+	c->zone_size = 256ull << 20;
+	c->max_cache_size = 32768;
+	c->max_caches = 128;
+	c->hugepages = HUGEPAGES_AUTO;
+	c->hugepage_size = 2ull << 20;
+	c->base_address = 0x5a0000000000ull;
+	c->worker_interval_ms = 10;
+	c->log_level = LOG_LVL_INFO;
+}
+
+int parse_size(const char *s, uint64_t *ret)
+{
+	char *end;
+	unsigned long long v;
+	unsigned int shift = 0;
+
+	errno = 0;
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	v = strtoull(s, &end, 0);
+	if (errno)
+		return -EINVAL;
+	switch (tolower((unsigned char)*end)) {
+	case 'k': shift = 10; end++; break;
+	case 'm': shift = 20; end++; break;
+	case 'g': shift = 30; end++; break;
+	case 0: break;
+	default: return -EINVAL;
+	}
+	if (*end == 'i' || *end == 'I')
+		end++;
+	if (*end == 'b' || *end == 'B')
+		end++;
+	if (*end || (shift && v > (~0ull >> shift)))
+		return -EINVAL;
+	*ret = (uint64_t)v << shift;
+	return 0;
+}
+
+static int parse_uint(const char *s, uint64_t max, uint64_t *ret)
+{
+	return parse_size(s, ret) < 0 || *ret > max ? -EINVAL : 0;
+}
+
+int config_set(struct config *c, const char *key, const char *value, const char **ret_why)
+{
+	uint64_t v;
+
+	if (!strcmp(key, "socket")) {
+		if (value[0] != '/' || strlen(value) >= sizeof(c->socket_path)) {
+			*ret_why = "an absolute path shorter than 108 bytes";
+			return -EINVAL;
+		}
+		snprintf(c->socket_path, sizeof(c->socket_path), "%s", value);
+	} else if (!strcmp(key, "zone_size")) {
+		if (parse_size(value, &v) < 0 || v < (2u << 20) || v > (1ull << 40)) {
+			*ret_why = "a size between 2M and 1T, like 256M";
+			return -EINVAL;
+		}
+		c->zone_size = v;
+	} else if (!strcmp(key, "max_cache_size")) {
+		if (parse_size(value, &v) < 0 || v < 32768 || v > (32u << 20) || (v & (v - 1))) {
+			*ret_why = "a power of two between 32k and 32M";
+			return -EINVAL;
+		}
+		c->max_cache_size = (uint32_t)v;
+	} else if (!strcmp(key, "max_caches")) {
+		if (parse_uint(value, 1024, &v) < 0 || v < 64) {
+			*ret_why = "a number between 64 and 1024";
+			return -EINVAL;
+		}
+		c->max_caches = (uint32_t)v;
+	} else if (!strcmp(key, "magazines")) {
+		if (parse_uint(value, 1u << 20, &v) < 0 || (v && v < 64)) {
+			*ret_why = "0 (automatic) or a number between 64 and 1048576";
+			return -EINVAL;
+		}
+		c->nr_mags = (uint32_t)v;
+	} else if (!strcmp(key, "hugepages")) {
+		if (!strcmp(value, "auto"))
+			c->hugepages = HUGEPAGES_AUTO;
+		else if (!strcmp(value, "on") || !strcmp(value, "yes") || !strcmp(value, "true"))
+			c->hugepages = HUGEPAGES_ON;
+		else if (!strcmp(value, "off") || !strcmp(value, "no") || !strcmp(value, "false"))
+			c->hugepages = HUGEPAGES_OFF;
+		else {
+			*ret_why = "auto, on or off";
+			return -EINVAL;
+		}
+	} else if (!strcmp(key, "hugepage_size")) {
+		if (parse_size(value, &v) < 0 || (v != (2u << 20) && v != (1u << 30))) {
+			*ret_why = "2M or 1G";
+			return -EINVAL;
+		}
+		c->hugepage_size = v;
+	} else if (!strcmp(key, "base_address")) {
+		char *end;
+		errno = 0;
+		v = strtoull(value, &end, 0);
+		if (errno || *end || (v & ((1u << 30) - 1)) || v >= (1ull << 47)) {
+			*ret_why = "0 or a 1 GiB-aligned user address such as 0x5a0000000000";
+			return -EINVAL;
+		}
+		c->base_address = v;
+	} else if (!strcmp(key, "worker_interval_ms")) {
+		if (parse_uint(value, 10000, &v) < 0 || !v) {
+			*ret_why = "milliseconds between 1 and 10000";
+			return -EINVAL;
+		}
+		c->worker_interval_ms = (uint32_t)v;
+	} else if (!strcmp(key, "log_level")) {
+		static const char *const lv[] = { "error", "warning", "notice", "info", "debug" };
+		unsigned int i;
+		for (i = 0; i < 5; i++)
+			if (!strcmp(value, lv[i]))
+				break;
+		if (i == 5) {
+			*ret_why = "error, warning, notice, info or debug";
+			return -EINVAL;
+		}
+		c->log_level = LOG_LVL_ERR + (int)i;
+	} else {
+		*ret_why = "a known key: socket, zone_size, max_cache_size, max_caches, magazines, hugepages, "
+			   "hugepage_size, base_address, worker_interval_ms, log_level";
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = 0;
+	return s;
+}
+
+int config_load(struct config *c, const char *path)
+{
+	char line[512];
+	unsigned int lineno = 0;
+	int bad = 0;
+	FILE *f = fopen(path, "re");
+
+	if (!f) {
+		int err = errno;
+		log_err("cannot open config file %s: %s", path, strerror(err));
+		return -err;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *s, *eq, *key, *value, *hash;
+		const char *why = "";
+
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			log_err("%s:%u: line longer than %zu bytes", path, lineno, sizeof(line) - 2);
+			bad = 1;
+			while (fgets(line, sizeof(line), f) && !strchr(line, '\n'))
+				;
+			continue;
+		}
+		hash = strchr(line, '#');
+		if (hash)
+			*hash = 0;
+		s = trim(line);
+		if (!*s)
+			continue;
+		eq = strchr(s, '=');
+		if (!eq) {
+			log_err("%s:%u: expected 'key = value', got '%s'", path, lineno, s);
+			bad = 1;
+			continue;
+		}
+		*eq = 0;
+		key = trim(s);
+		value = trim(eq + 1);
+		if (config_set(c, key, value, &why) < 0) {
+			log_err("%s:%u: bad value '%s' for '%s': expected %s", path, lineno, value, key, why);
+			bad = 1;
+		}
+	}
+	fclose(f);
+	return bad ? -EINVAL : 0;
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config.h - slabd's configuration: built-in defaults, then the config file
+ * (key = value, '#' comments), then the command line.
+ */
+#ifndef SLABD_DAEMON_CONFIG_H
+#define SLABD_DAEMON_CONFIG_H
+
+#include <stdint.h>
+
+#define HUGEPAGES_AUTO 0 /* hugetlb when enough are reserved, else 4 KiB shmem (warned) */
+#define HUGEPAGES_ON 1   /* hugetlb or fail */
+#define HUGEPAGES_OFF 2  /* always 4 KiB shmem */
+
+struct config {
+	char socket_path[108];
+	uint64_t zone_size;      /* bytes per NUMA node zone */
+	uint32_t max_cache_size; /* largest kmalloc slab class, 32 KiB .. 32 MiB, power of two */
+	uint32_t max_caches;
+	uint32_t nr_mags;        /* 0: computed from the zone size */
+	int hugepages;           /* HUGEPAGES_* */
+	uint64_t hugepage_size;  /* 2 MiB or 1 GiB */
+	uint64_t base_address;   /* preferred window base, 0: let the kernel choose */
+	uint32_t worker_interval_ms;
+	int log_level;
+	int foreground;
+};
+
+void config_defaults(struct config *c);
+/* config_load: apply @path. 0, or -errno after logging each bad line with its number. */
+int config_load(struct config *c, const char *path);
+/* config_set: apply one key = value; 0 or -EINVAL with *ret_why set. */
+int config_set(struct config *c, const char *key, const char *value, const char **ret_why);
+/* parse_size: "64M", "2G", "4096", "32k"; 0 or -EINVAL. */
+int parse_size(const char *s, uint64_t *ret);
+
+#endif

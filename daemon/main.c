@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c - slabd's entry point: arguments, configuration, start-up order, shutdown.
+ *
+ * Start: config -> topology -> region -> kmalloc caches -> socket -> workers -> ready.
+ * Without --foreground the process forks and the parent exits 0 only once the daemon
+ * is ready (or 1 with the child's error), so scripts can start it and connect at once.
+ * Stop (SIGTERM/SIGINT): the event loop ends, workers stop, the socket is removed, the
+ * region is unmapped (clients that still map it keep their objects).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <slabd/slabd.h>
+
+#include "log.h"
+#include "slabd_daemon.h"
+#include "slabd_wire.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: slabd [OPTIONS]\n"
+		"Shared-memory slab allocator daemon: serves kmalloc/kfree to client processes.\n\n"
+		"  -c, --config FILE     read key = value settings from FILE\n"
+		"  -s, --socket PATH     listen at PATH (default %s)\n"
+		"  -f, --foreground      do not fork; log to stderr\n"
+		"  -o, --set KEY=VALUE   one setting, as in the config file (after it)\n"
+		"  -h, --help            this text\n"
+		"  -V, --version         print the version\n\n"
+		"Config keys: socket, zone_size, max_cache_size, max_caches, magazines, hugepages\n"
+		"(auto|on|off), hugepage_size, base_address, worker_interval_ms, log_level.\n",
+		SLABD_DEFAULT_SOCKET);
+}
+
+static int run(struct slabd *d, int ready_fd)
+{
+	int lfd, r;
+
+	r = topo_discover(&d->topo);
+	if (r < 0)
+		return r;
+	r = region_create(d);
+	if (r < 0)
+		goto out_topo;
+	d->caches = calloc(d->sb->max_caches, sizeof(*d->caches));
+	if (!d->caches || cache_create_kmalloc(d) < 0) {
+		log_err("out of memory creating the kmalloc caches");
+		r = -ENOMEM;
+		goto out_region;
+	}
+	lfd = server_listen(d->cfg.socket_path);
+	if (lfd < 0) {
+		r = lfd;
+		goto out_caches;
+	}
+	r = workers_start(d);
+	if (r < 0)
+		goto out_listen;
+	log_notice("ready: socket %s, backing %s, %u node zone%s, kmalloc up to %u bytes (pid %d)",
+		   d->cfg.socket_path, region_backing_name(d->backing), d->nr_zones, d->nr_zones == 1 ? "" : "s",
+		   d->cfg.max_cache_size, (int)getpid());
+	if (ready_fd >= 0) {
+		char ok = 0;
+		if (write(ready_fd, &ok, 1) < 0)
+			log_warn("cannot tell the parent we are ready");
+		close(ready_fd);
+	}
+	r = server_run(d, lfd);
+	workers_stop(d);
+	log_notice("stopped (refills %llu, slabs created %llu, released %llu, bad objects %llu, double frees "
+		   "%llu)",
+		   (unsigned long long)d->stats.refills, (unsigned long long)d->stats.slabs_created,
+		   (unsigned long long)d->stats.slabs_released, (unsigned long long)d->stats.bad_objects,
+		   (unsigned long long)d->stats.double_frees);
+out_listen:
+	close(lfd);
+	unlink(d->cfg.socket_path);
+out_caches:
+	cache_destroy_all(d);
+	free(d->caches);
+out_region:
+	region_destroy(d);
+out_topo:
+	topo_free(&d->topo);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "socket", required_argument, NULL, 's' },
+		{ "foreground", no_argument, NULL, 'f' },   { "set", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },         { "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct slabd d;
+	const char *config_file = NULL, *socket_path = NULL;
+	char *sets[32];
+	int nsets = 0, opt, i, pipefd[2] = { -1, -1 };
+
+	config_defaults(&d.cfg);
+	while ((opt = getopt_long(argc, argv, "c:s:fo:hV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_file = optarg;
+			break;
+		case 's':
+			socket_path = optarg;
+			break;
+		case 'f':
+			d.cfg.foreground = 1;
+			break;
+		case 'o':
+			if (nsets == 32) {
+				fprintf(stderr, "slabd: at most 32 --set options\n");
+				return 2;
+			}
+			sets[nsets++] = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("slabd %s (shared-memory layout %u, wire protocol %u)\n", SLABD_VERSION_STRING,
+			       SLABD_SHM_LAYOUT_VERSION, SLABD_WIRE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "slabd: unexpected argument '%s' (see slabd --help)\n", argv[optind]);
+		return 2;
+	}
+	if (config_file && config_load(&d.cfg, config_file) < 0) {
+		log_err("%s has errors (see above): not starting", config_file);
+		return 2;
+	}
+	for (i = 0; i < nsets; i++) {
+		char *eq = strchr(sets[i], '=');
+		const char *why = "key=value";
+		if (!eq) {
+			log_err("--set %s: expected KEY=VALUE", sets[i]);
+			return 2;
+		}
+		*eq = 0;
+		if (config_set(&d.cfg, sets[i], eq + 1, &why) < 0) {
+			log_err("--set %s=%s: expected %s", sets[i], eq + 1, why);
+			return 2;
+		}
+	}
+	if (socket_path) {
+		const char *why = "";
+		if (config_set(&d.cfg, "socket", socket_path, &why) < 0) {
+			log_err("--socket %s: expected %s", socket_path, why);
+			return 2;
+		}
+	}
+	log_level = d.cfg.log_level;
+	signal(SIGPIPE, SIG_IGN);
+
+	if (!d.cfg.foreground) {
+		pid_t pid;
+		char status = 1;
+
+		if (pipe2(pipefd, O_CLOEXEC) < 0) {
+			log_err("pipe: %s", strerror(errno));
+			return 1;
+		}
+		pid = fork();
+		if (pid < 0) {
+			log_err("fork: %s", strerror(errno));
+			return 1;
+		}
+		if (pid > 0) {
+			close(pipefd[1]);
+			if (read(pipefd[0], &status, 1) != 1)
+				status = 1;
+			return status ? 1 : 0;
+		}
+		close(pipefd[0]);
+		setsid();
+	}
+	return run(&d, pipefd[1]) < 0 ? 1 : 0;
+}

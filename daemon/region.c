@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * region.c - creating the shared region: three memfds mapped as one window.
+ *
+ *   meta    shmem memfd, sealed (F_SEAL_FUTURE_WRITE) after the daemon mapped it
+ *           writable; clients get a read-only descriptor of it.
+ *   percpu  shmem memfd, read-write for all.
+ *   zones   hugetlb memfd when enough hugepages are reserved (hugepages = auto|on),
+ *           otherwise 4 KiB shmem, said loudly. Each node zone is mbind()-ed to its node
+ *           before it is first touched, then pre-faulted.
+ *
+ * The window's base is chosen here (config base_address, else the kernel's choice) so
+ * that clients can map at the same address and share pointers.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <numa.h>
+#include <numaif.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "slabd_daemon.h"
+#include "slabd_ops.h"
+
+#ifndef MFD_HUGE_2MB
+#define MFD_HUGE_2MB (21 << 26)
+#define MFD_HUGE_1GB (30 << 26)
+#endif
+
+const char *region_backing_name(uint32_t backing)
+{
+	switch (backing) {
+	case SLABD_BACKING_HUGETLB_2M:
+		return "hugetlb-2M";
+	case SLABD_BACKING_HUGETLB_1G:
+		return "hugetlb-1G";
+	default:
+		return "shmem-4K";
+	}
+}
+
+static uint64_t align_up(uint64_t x, uint64_t a)
+{
+	return (x + a - 1) & ~(a - 1);
+}
+
+static long free_hugepages(uint64_t size)
+{
+	char path[128];
+	long n = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%llukB/free_hugepages",
+		 (unsigned long long)(size >> 10));
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &n) != 1)
+		n = -1;
+	fclose(f);
+	return n;
+}
+
+static int memfd_sized(const char *name, unsigned int flags, uint64_t size)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC | flags);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) < 0) {
+		int err = errno;
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
+/* Reserve the window: the configured base, a few steps above it, else anywhere. */
+static char *reserve_window(uint64_t want, uint64_t size)
+{
+	int i;
+	char *w;
+
+	for (i = 0; want && i < 8; i++) {
+		w = mmap((void *)(uintptr_t)(want + ((uint64_t)i << 36)), size, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+		if (w != MAP_FAILED)
+			return w;
+	}
+	w = mmap(NULL, size + (1u << 30), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (w == MAP_FAILED)
+		return NULL;
+	/* keep a 1 GiB-aligned window, give back the slack */
+	{
+		char *a = (char *)align_up((uint64_t)(uintptr_t)w, 1u << 30);
+		if (a > w)
+			munmap(w, (size_t)(a - w));
+		munmap(a + size, (size_t)((w + size + (1u << 30)) - (a + size)));
+		return a;
+	}
+}
+
+/* Map the zones segment: hugetlb if configured and possible, else shmem. */
+static int map_zones(struct slabd *d, char *at, uint64_t size)
+{
+	struct config *c = &d->cfg;
+	uint64_t hp = c->hugepage_size;
+	long have = c->hugepages == HUGEPAGES_OFF ? -1 : free_hugepages(hp);
+	uint64_t need = size / hp;
+	int fd;
+
+	if (c->hugepages != HUGEPAGES_OFF && have >= 0 && (uint64_t)have >= need) {
+		fd = memfd_sized("slabd-zones", MFD_HUGETLB | (hp == (1u << 30) ? MFD_HUGE_1GB : MFD_HUGE_2MB), size);
+		if (fd >= 0 && mmap(at, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) != MAP_FAILED) {
+			d->zones_fd = fd;
+			d->backing = hp == (1u << 30) ? SLABD_BACKING_HUGETLB_1G : SLABD_BACKING_HUGETLB_2M;
+			log_notice("backing: %s, %llu hugepages of %llu KiB (%ld were free)",
+				   region_backing_name(d->backing), (unsigned long long)need,
+				   (unsigned long long)(hp >> 10), have);
+			return 0;
+		}
+		if (fd >= 0)
+			close(fd);
+		log_warn("hugetlb mapping of %llu MiB failed (%s)", (unsigned long long)(size >> 20),
+			 strerror(errno));
+	}
+	if (c->hugepages == HUGEPAGES_ON) {
+		log_err("hugepages = on, but %llu hugepages of %llu KiB are needed and %ld are free: reserve "
+			"them (echo %llu > /proc/sys/vm/nr_hugepages) or set hugepages = auto",
+			(unsigned long long)need, (unsigned long long)(hp >> 10), have < 0 ? 0 : have,
+			(unsigned long long)need);
+		return -ENOMEM;
+	}
+	if (c->hugepages == HUGEPAGES_AUTO)
+		log_warn("NO HUGEPAGES: %llu x %llu KiB needed, %ld free; the zones use 4 KiB shared memory "
+			 "(more TLB misses). Reserve them with: echo %llu > /proc/sys/vm/nr_hugepages",
+			 (unsigned long long)need, (unsigned long long)(hp >> 10), have < 0 ? 0 : have,
+			 (unsigned long long)need);
+	fd = memfd_sized("slabd-zones", 0, size);
+	if (fd < 0)
+		return fd;
+	if (mmap(at, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+		int err = errno;
+		close(fd);
+		return -err;
+	}
+	d->zones_fd = fd;
+	d->backing = SLABD_BACKING_SHMEM_4K;
+	log_notice("backing: shmem-4K, %llu MiB", (unsigned long long)(size >> 20));
+	return 0;
+}
+
+/* Bind a node zone to its node before first touch, pre-fault it, verify the placement. */
+static void zone_place(struct slabd *d, uint32_t z)
+{
+	struct slabd_shm_zone *zt = &d->zone_tab[z];
+	struct slabd_shm_node *n = &d->nodes[zt->node];
+	char *start = d->base + zt->off;
+	int os = (int)n->os_index;
+
+	if (d->topo.simulated || numa_available() < 0 || os > numa_max_node()) {
+		n->flags |= SLABD_NODE_SIMULATED;
+	} else {
+		unsigned long mask[SLABD_MAX_NODES / (8 * sizeof(unsigned long)) + 1] = { 0 };
+		mask[os / (8 * sizeof(unsigned long))] = 1ul << (os % (8 * sizeof(unsigned long)));
+		if (mbind(start, zt->size, MPOL_BIND, mask, SLABD_MAX_NODES + 1, 0) < 0)
+			log_warn("zone %u: mbind to node %d failed: %s", z, os, strerror(errno));
+	}
+	if (madvise(start, zt->size, MADV_POPULATE_WRITE) < 0) {
+		uint64_t i;
+		for (i = 0; i < zt->size; i += SLABD_PAGE_SIZE)
+			((volatile char *)start)[i] = 0;
+	}
+	if (!(n->flags & SLABD_NODE_SIMULATED)) {
+		int node = -1;
+		if (get_mempolicy(&node, NULL, 0, start, MPOL_F_NODE | MPOL_F_ADDR) == 0 && node == os) {
+			n->flags |= SLABD_NODE_BOUND;
+			log_info("zone %u: %llu MiB bound to node %d (verified)", z, (unsigned long long)(zt->size >> 20),
+				 os);
+		} else {
+			log_warn("zone %u: placement on node %d not verified (kernel reports %d)", z, os, node);
+		}
+	} else {
+		log_info("zone %u: %llu MiB for simulated node %d (unbound)", z, (unsigned long long)(zt->size >> 20),
+			 os);
+	}
+}
+
+static void fill_meta(struct slabd *d, const struct slabd_shm_geometry *g, uint64_t zone_size)
+{
+	struct slabd_shm_super *sb = d->sb;
+	uint32_t i, z, page;
+
+	sb->page_shift = SLABD_PAGE_SHIFT;
+	if (getrandom(&sb->region_id, sizeof(sb->region_id), 0) != sizeof(sb->region_id))
+		sb->region_id = (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)d->base;
+	sb->base_addr = (uint64_t)(uintptr_t)d->base;
+	sb->region_size = d->size;
+	sb->meta_size = g->meta_size;
+	sb->percpu_off = g->meta_size;
+	sb->percpu_size = g->percpu_size;
+	sb->zones_off = g->meta_size + g->percpu_size;
+	sb->zones_size = (uint64_t)g->nr_pages << SLABD_PAGE_SHIFT;
+	sb->hugepage_size = g->align;
+	sb->backing = d->backing;
+	sb->nr_cpus = g->nr_cpus;
+	sb->nr_nodes = g->nr_nodes;
+	sb->nr_zones = g->nr_zones;
+	sb->max_caches = g->max_caches;
+	sb->nr_pages = g->nr_pages;
+	sb->nr_mags = g->nr_mags;
+	sb->max_cache_size = d->cfg.max_cache_size;
+	sb->cpu_table_off = g->cpu_table_off;
+	sb->node_table_off = g->node_table_off;
+	sb->zone_table_off = g->zone_table_off;
+	sb->cache_table_off = g->cache_table_off;
+	sb->page_table_off = g->page_table_off;
+	sb->ctl_off = g->ctl_off;
+	sb->depot_off = g->depot_off;
+	sb->pcpu_off = g->pcpu_off;
+	sb->mag_off = g->mag_off;
+	sb->pcpu_slots = SLABD_PCPU_SLOTS;
+	sb->mag_slots = SLABD_MAG_SLOTS;
+	sb->daemon_pid = (uint32_t)getpid();
+
+	for (i = 0; i < g->nr_cpus; i++)
+		d->cpus[i].node = d->topo.cpu_node[i];
+	page = 0;
+	for (z = 0; z < g->nr_zones; z++) {
+		struct slabd_shm_zone *zt = &d->zone_tab[z];
+		d->nodes[z].os_index = (uint32_t)d->topo.node_os[z];
+		d->nodes[z].zone = z;
+		d->nodes[z].nr_cpus = d->topo.node_nr_cpus[z];
+		zt->off = sb->zones_off + (uint64_t)z * zone_size;
+		zt->size = zone_size;
+		zt->first_page = page;
+		zt->nr_pages = (uint32_t)(zone_size >> SLABD_PAGE_SHIFT);
+		zt->kind = SLABD_ZONE_NODE;
+		zt->node = z;
+		for (i = 0; i < zt->nr_pages; i++)
+			d->pages[page + i].zone = (uint8_t)z;
+		page += zt->nr_pages;
+	}
+	/* Every magazine starts on the empty stack. */
+	for (i = 0; i < g->nr_mags; i++)
+		slabd_stack_push(&d->ctl->empty_mags, d->mags, &d->mags[i]);
+	d->ctl->daemon_epoch = 1;
+}
+
+int region_create(struct slabd *d)
+{
+	struct config *c = &d->cfg;
+	struct slabd_shm_geometry g;
+	uint64_t align = c->hugepage_size, zone_size, zones_size;
+	uint32_t z;
+	int r;
+
+	d->meta_fd = d->meta_ro_fd = d->percpu_fd = d->zones_fd = -1;
+	zone_size = align_up(c->zone_size, align);
+	zones_size = zone_size * d->topo.nr_nodes;
+	if ((zones_size >> SLABD_PAGE_SHIFT) > UINT32_MAX) {
+		log_err("zones of %llu MiB exceed the page table's limit", (unsigned long long)(zones_size >> 20));
+		return -E2BIG;
+	}
+	memset(&g, 0, sizeof(g));
+	g.nr_cpus = d->topo.nr_cpus;
+	g.nr_nodes = d->topo.nr_nodes;
+	g.nr_zones = d->topo.nr_nodes;
+	g.max_caches = c->max_caches;
+	g.nr_pages = (uint32_t)(zones_size >> SLABD_PAGE_SHIFT);
+	/* Enough magazines for every depot to hold its high watermark a few times over. */
+	g.nr_mags = c->nr_mags ? c->nr_mags : (uint32_t)(4096 + (zones_size >> 16));
+	if (g.nr_mags > SLABD_MAX_MAGS)
+		g.nr_mags = SLABD_MAX_MAGS;
+	g.align = align;
+	r = slabd_shm_geometry(&g);
+	if (r < 0) {
+		log_err("cannot lay out a region for %u CPUs and %u nodes", g.nr_cpus, g.nr_nodes);
+		return r;
+	}
+	d->size = g.meta_size + g.percpu_size + zones_size;
+	d->base = reserve_window(c->base_address, d->size);
+	if (!d->base) {
+		log_err("cannot reserve %llu MiB of address space", (unsigned long long)(d->size >> 20));
+		return -ENOMEM;
+	}
+	if ((uint64_t)(uintptr_t)d->base != c->base_address)
+		log_notice("window at %p (base_address %#llx was taken)", (void *)d->base,
+			   (unsigned long long)c->base_address);
+
+	r = memfd_sized("slabd-meta", MFD_ALLOW_SEALING, g.meta_size);
+	if (r < 0)
+		goto fail;
+	d->meta_fd = r;
+	r = memfd_sized("slabd-percpu", 0, g.percpu_size);
+	if (r < 0)
+		goto fail;
+	d->percpu_fd = r;
+	if (mmap(d->base, g.meta_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_POPULATE, d->meta_fd,
+		 0) == MAP_FAILED ||
+	    mmap(d->base + g.meta_size, g.percpu_size, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED | MAP_POPULATE, d->percpu_fd, 0) == MAP_FAILED) {
+		r = -errno;
+		goto fail;
+	}
+	r = map_zones(d, d->base + g.meta_size + g.percpu_size, zones_size);
+	if (r < 0)
+		goto fail;
+	if (d->backing == SLABD_BACKING_SHMEM_4K)
+		g.align = align; /* segments stay hugepage-aligned: a restart may get hugepages */
+
+	d->sb = (struct slabd_shm_super *)d->base;
+	d->cpus = (void *)(d->base + g.cpu_table_off);
+	d->nodes = (void *)(d->base + g.node_table_off);
+	d->zone_tab = (void *)(d->base + g.zone_table_off);
+	d->cache_tab = (void *)(d->base + g.cache_table_off);
+	d->pages = (void *)(d->base + g.page_table_off);
+	d->ctl = (void *)(d->base + g.meta_size + g.ctl_off);
+	d->depots = (void *)(d->base + g.meta_size + g.depot_off);
+	d->pcpu = d->base + g.meta_size + g.pcpu_off;
+	d->mags = (void *)(d->base + g.meta_size + g.mag_off);
+	d->zones = d->base + g.meta_size + g.percpu_size;
+	fill_meta(d, &g, zone_size);
+
+	d->nr_zones = g.nr_zones;
+	d->page_slab = calloc(g.nr_pages, sizeof(*d->page_slab));
+	if (!d->page_slab) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (z = 0; z < d->nr_zones; z++) {
+		struct zone *zn = &d->zone[z];
+		zn->index = z;
+		zn->node = d->zone_tab[z].node;
+		zn->first_page = d->zone_tab[z].first_page;
+		zn->nr_pages = d->zone_tab[z].nr_pages;
+		pthread_mutex_init(&zn->lock, NULL);
+		r = buddy_init(&zn->buddy, zn->nr_pages);
+		if (r < 0)
+			goto fail;
+		zone_place(d, z);
+	}
+
+	/* Clients must never write meta: seal it, and hand out a read-only descriptor. */
+	if (fcntl(d->meta_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE) < 0)
+		log_warn("cannot seal the metadata memfd (%s): clients could map it writable", strerror(errno));
+	{
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", d->meta_fd);
+		d->meta_ro_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (d->meta_ro_fd < 0) {
+			r = -errno;
+			log_err("cannot reopen the metadata memfd read-only: %s", strerror(errno));
+			goto fail;
+		}
+	}
+	d->sb->layout_version = SLABD_SHM_LAYOUT_VERSION;
+	__atomic_store_n(&d->sb->magic, SLABD_SHM_MAGIC, __ATOMIC_RELEASE);
+	log_info("region: %llu MiB at %p (meta %llu KiB, percpu %llu KiB, %u magazines, zones %llu MiB)",
+		 (unsigned long long)(d->size >> 20), (void *)d->base, (unsigned long long)(g.meta_size >> 10),
+		 (unsigned long long)(g.percpu_size >> 10), g.nr_mags, (unsigned long long)(zones_size >> 20));
+	return 0;
+fail:
+	if (r < 0)
+		log_err("cannot create the shared region: %s", strerror(-r));
+	region_destroy(d);
+	return r;
+}
+
+void region_destroy(struct slabd *d)
+{
+	uint32_t z;
+
+	for (z = 0; z < d->nr_zones; z++)
+		buddy_destroy(&d->zone[z].buddy);
+	d->nr_zones = 0;
+	free(d->page_slab);
+	d->page_slab = NULL;
+	if (d->base)
+		munmap(d->base, d->size);
+	d->base = NULL;
+	if (d->meta_fd >= 0)
+		close(d->meta_fd);
+	if (d->meta_ro_fd >= 0)
+		close(d->meta_ro_fd);
+	if (d->percpu_fd >= 0)
+		close(d->percpu_fd);
+	if (d->zones_fd >= 0)
+		close(d->zones_fd);
+	d->meta_fd = d->meta_ro_fd = d->percpu_fd = d->zones_fd = -1;
+}

@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server.c - the control thread: the listening socket, client connections, signals.
+ *
+ * One epoll loop over the listening socket, every client socket and a signalfd
+ * (SIGTERM, SIGINT: clean shutdown). Each client message is validated before any field
+ * is read and answered with exactly one reply; a malformed one gets an ERROR reply and a
+ * log line, never a crash. A client that hangs up (or dies) is forgotten: its socket is
+ * closed; objects it allocated stay allocated (another process may free them).
+ *
+ * Clients are kept in a cds_lfht keyed by client id; the control thread is its only
+ * writer, readers (stats, later owner tracking) look it up under RCU.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <urcu/urcu-memb.h>
+#include <urcu/rculfhash.h>
+
+#include "log.h"
+#include "slabd_daemon.h"
+#include "slabd_wire.h"
+
+struct conn {
+	struct cds_lfht_node node;
+	struct rcu_head rcu;
+	uint32_t id;
+	int fd;
+	uint32_t pid;
+	int attached;
+	uint32_t bad_msgs;
+};
+
+#define TAG_LISTEN ((void *)1)
+#define TAG_SIGNAL ((void *)2)
+
+static struct cds_lfht *conns;
+static uint32_t next_client_id = 1;
+static uint32_t nr_conns;
+
+static int conn_match(struct cds_lfht_node *n, const void *key)
+{
+	return caa_container_of(n, struct conn, node)->id == *(const uint32_t *)key;
+}
+
+static void conn_free_rcu(struct rcu_head *h)
+{
+	free(caa_container_of(h, struct conn, rcu));
+}
+
+int server_listen(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[sizeof(sa.sun_path)], *slash;
+	int fd, probe;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		log_err("socket path %s is too long (at most %zu bytes)", path, sizeof(sa.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+			log_err("cannot create the socket directory %s: %s", dir, strerror(errno));
+			return -errno;
+		}
+	}
+	/* A socket file already there: in use by a live daemon, or stale. */
+	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		close(probe);
+		log_err("another slabd is already listening at %s: stop it or choose another --socket", path);
+		return -EADDRINUSE;
+	}
+	if (probe >= 0)
+		close(probe);
+	unlink(path);
+
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
+		int err = errno;
+		log_err("cannot listen at %s: %s", path, strerror(err));
+		close(fd);
+		return -err;
+	}
+	chmod(path, 0660);
+	return fd;
+}
+
+static void send_reply(struct conn *c, const void *msg, size_t len, const int *fds, int nfds)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+	struct iovec iov = { (void *)msg, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (nfds) {
+		struct cmsghdr *cm;
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
+	}
+	if (sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_warn("client %u (pid %u): reply lost: %s", c->id, c->pid, strerror(errno));
+}
+
+static void send_error(struct conn *c, uint32_t seq, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void send_error(struct conn *c, uint32_t seq, int err, const char *fmt, ...)
+{
+	struct slabd_wire_error e;
+	va_list ap;
+
+	slabd_wire_init(&e.hdr, SLABD_MSG_ERROR, sizeof(e), seq);
+	e.err = err;
+	va_start(ap, fmt);
+	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
+	va_end(ap);
+	send_reply(c, &e, sizeof(e), NULL, 0);
+}
+
+static void handle_hello(struct slabd *d, struct conn *c, const struct slabd_wire_hello *h)
+{
+	struct slabd_wire_attach a;
+	int fds[3] = { d->meta_ro_fd, d->percpu_fd, d->zones_fd };
+
+	if (h->layout_version != SLABD_SHM_LAYOUT_VERSION) {
+		log_warn("client pid %u refused: it was built for layout version %u, this slabd has version %u",
+			 h->pid, h->layout_version, SLABD_SHM_LAYOUT_VERSION);
+		send_error(c, h->hdr.seq, -EPROTO,
+			   "slabd refused the client: layout version mismatch (client %u, slabd %u); rebuild the "
+			   "client against this slabd's libslabclient or run the matching slabd",
+			   h->layout_version, SLABD_SHM_LAYOUT_VERSION);
+		return;
+	}
+	c->pid = h->pid;
+	if (!c->attached)
+		log_info("client %u attached (pid %u%s)", c->id, c->pid,
+			 h->flags & SLABD_HELLO_REATTACH ? ", forked child re-registering" : "");
+	c->attached = 1;
+	slabd_wire_init(&a.hdr, SLABD_MSG_ATTACH, sizeof(a), h->hdr.seq);
+	a.layout_version = SLABD_SHM_LAYOUT_VERSION;
+	a.client_id = c->id;
+	a.region_id = d->sb->region_id;
+	a.base_addr = d->sb->base_addr;
+	a.meta_size = d->sb->meta_size;
+	a.percpu_off = d->sb->percpu_off;
+	a.percpu_size = d->sb->percpu_size;
+	a.zones_off = d->sb->zones_off;
+	a.zones_size = d->sb->zones_size;
+	send_reply(c, &a, sizeof(a), fds, 3);
+}
+
+static void handle_large(struct slabd *d, struct conn *c, const struct slabd_wire_large_alloc *m)
+{
+	struct slabd_wire_large_reply r;
+	uint64_t off = 0;
+	int err;
+
+	slabd_wire_init(&r.hdr, SLABD_MSG_LARGE_REPLY, sizeof(r), m->hdr.seq);
+	if (!c->attached) {
+		send_error(c, m->hdr.seq, -ENOTCONN, "send HELLO before any other request");
+		return;
+	}
+	err = m->size > d->sb->zones_size ? -ENOMEM : large_alloc(d, m->size, m->node, &off);
+	r.err = err;
+	r.off = off;
+	send_reply(c, &r, sizeof(r), NULL, 0);
+}
+
+static void conn_drop(struct conn *c, int epfd, const char *why)
+{
+	log_info("client %u (pid %u) %s", c->id, c->pid, why);
+	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	urcu_memb_read_lock();
+	cds_lfht_del(conns, &c->node);
+	urcu_memb_read_unlock();
+	urcu_memb_call_rcu(&c->rcu, conn_free_rcu);
+	nr_conns--;
+}
+
+static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t events)
+{
+	union {
+		struct slabd_wire_hdr h;
+		struct slabd_wire_hello hello;
+		struct slabd_wire_large_alloc large;
+		char raw[SLABD_WIRE_MAX + 1];
+	} buf;
+	char cbuf[CMSG_SPACE(sizeof(int) * 8)];
+	int rounds;
+
+	for (rounds = 0; rounds < 16; rounds++) {
+		struct iovec iov = { &buf, sizeof(buf) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf) };
+		struct cmsghdr *cm;
+		ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		int type;
+		uint32_t seq = 0;
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		if (n <= 0) {
+			conn_drop(c, epfd, n == 0 ? "detached" : "lost (socket error)");
+			return;
+		}
+		/* Descriptors sent to us are never wanted. */
+		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+				int k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int)), i, f;
+				for (i = 0; i < k; i++) {
+					memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+					close(f);
+				}
+			}
+		if ((size_t)n >= sizeof(struct slabd_wire_hdr))
+			seq = buf.h.seq;
+		type = (mh.msg_flags & MSG_TRUNC) ? -EMSGSIZE : slabd_wire_validate(&buf, (size_t)n);
+		if (type < 0) {
+			if (c->bad_msgs++ < 10)
+				log_warn("client %u (pid %u): malformed message of %zd bytes rejected (%s)", c->id,
+					 c->pid, n, strerror(-type));
+			send_error(c, seq, type, "slabd rejected a malformed message (%s): is the client built "
+				   "against this slabd's protocol version %u?", strerror(-type), SLABD_WIRE_VERSION);
+			continue;
+		}
+		switch (type) {
+		case SLABD_MSG_HELLO:
+			handle_hello(d, c, &buf.hello);
+			break;
+		case SLABD_MSG_LARGE_ALLOC:
+			handle_large(d, c, &buf.large);
+			break;
+		default:
+			send_error(c, seq, -EOPNOTSUPP, "message type %u is not a request", (unsigned)type);
+			break;
+		}
+	}
+	if (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
+		/* Read what was left above; now the peer is gone. */
+		char probe;
+		if (recv(c->fd, &probe, 1, MSG_DONTWAIT | MSG_PEEK) <= 0)
+			conn_drop(c, epfd, "hung up");
+	}
+}
+
+static void accept_all(int lfd, int epfd)
+{
+	for (;;) {
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
+		struct conn *c;
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_warn("accept: %s", strerror(errno));
+			return;
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->id = next_client_id++;
+		cds_lfht_node_init(&c->node);
+		urcu_memb_read_lock();
+		cds_lfht_add(conns, c->id, &c->node);
+		urcu_memb_read_unlock();
+		nr_conns++;
+		ev.data.ptr = c;
+		epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+	}
+}
+
+int server_run(struct slabd *d, int lfd)
+{
+	struct epoll_event ev;
+	sigset_t mask;
+	int epfd, sfd, running = 1;
+
+	urcu_memb_register_thread();
+	conns = cds_lfht_new_flavor(64, 64, 0, CDS_LFHT_AUTO_RESIZE, &urcu_memb_flavor, NULL);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (!conns || sfd < 0 || epfd < 0) {
+		log_err("cannot set up the event loop: %s", strerror(errno));
+		return -ENOMEM;
+	}
+	ev.events = EPOLLIN;
+	ev.data.ptr = TAG_LISTEN;
+	epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev);
+	ev.data.ptr = TAG_SIGNAL;
+	epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev);
+
+	while (running) {
+		struct epoll_event evs[32];
+		int n = epoll_wait(epfd, evs, 32, -1), i;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			log_err("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			if (evs[i].data.ptr == TAG_LISTEN) {
+				accept_all(lfd, epfd);
+			} else if (evs[i].data.ptr == TAG_SIGNAL) {
+				struct signalfd_siginfo si;
+				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+					if (si.ssi_signo == SIGHUP) {
+						log_info("SIGHUP: nothing to reload yet");
+						continue;
+					}
+					log_notice("%s received: shutting down (%u clients attached)",
+						   strsignal((int)si.ssi_signo), nr_conns);
+					running = 0;
+				}
+			} else {
+				handle_conn(d, evs[i].data.ptr, epfd, evs[i].events);
+			}
+		}
+	}
+
+	{
+		struct cds_lfht_iter it;
+		struct conn *c;
+		urcu_memb_read_lock();
+		cds_lfht_for_each_entry(conns, &it, c, node) {
+			cds_lfht_del(conns, &c->node);
+			close(c->fd);
+			urcu_memb_call_rcu(&c->rcu, conn_free_rcu);
+		}
+		urcu_memb_read_unlock();
+	}
+	urcu_memb_barrier();
+	cds_lfht_destroy(conns, NULL);
+	conns = NULL;
+	close(epfd);
+	close(sfd);
+	urcu_memb_unregister_thread();
+	(void)conn_match;
+	return 0;
+}

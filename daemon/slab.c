@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * slab.c - caches and their slabs, as the daemon sees them; large allocations.
+ *
+ * The daemon is the only one that knows which objects of a slab are free in its own
+ * hands (struct slab's bitmap, daemon-private). Objects come back to it from client-
+ * writable memory (magazines, freelist chains, per-CPU stacks it drains), so slab_put
+ * checks each offset before believing it: inside a zone, on a page of a slab of this
+ * cache and node, on an object boundary, and not already free. Anything else is counted,
+ * reported and dropped: never followed (invariant 2).
+ *
+ * Per (cache, node) everything here runs on that node's worker thread. The buddy
+ * allocator and page-table writes take the zone lock (lock order in slabd_daemon.h).
+ *
+ * Slab geometry: a slab is the smallest power-of-two number of pages holding 8 objects,
+ * but no larger than 256 KiB unless one object needs more; objects sit at multiples of
+ * their size from the slab start, so power-of-two sizes are naturally aligned.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <slabd/gfp.h>
+
+#include "log.h"
+#include "slabd_daemon.h"
+#include "slabd_ops.h"
+
+static uint32_t kmalloc_class_size(uint32_t idx)
+{
+	return idx == 1 ? 96 : idx == 2 ? 192 : 1u << idx;
+}
+
+static void list_add(struct slab_list *l, struct slab *s, uint8_t which)
+{
+	s->prev = NULL;
+	s->next = l->first;
+	if (l->first)
+		l->first->prev = s;
+	l->first = s;
+	l->nr++;
+	s->list = which;
+}
+
+static void list_del(struct slab_list *l, struct slab *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		l->first = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	l->nr--;
+	s->list = SLAB_LIST_NONE;
+	s->next = s->prev = NULL;
+}
+
+static struct slab_list *list_of(struct cache_node *cn, uint8_t which)
+{
+	return which == SLAB_LIST_PARTIAL ? &cn->partial : which == SLAB_LIST_FREE ? &cn->free : NULL;
+}
+
+/* Put @s on the list its nfree calls for. */
+static void slab_relist(struct cache *c, struct cache_node *cn, struct slab *s)
+{
+	uint8_t want = s->nfree == 0 ? SLAB_LIST_NONE : s->nfree == c->objs ? SLAB_LIST_FREE : SLAB_LIST_PARTIAL;
+
+	if (want == s->list)
+		return;
+	if (s->list != SLAB_LIST_NONE)
+		list_del(list_of(cn, s->list), s);
+	if (want != SLAB_LIST_NONE)
+		list_add(list_of(cn, want), s, want);
+}
+
+struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint32_t size, uint32_t align,
+			   uint32_t flags)
+{
+	struct cache *c;
+	struct slabd_shm_cache *sc;
+	uint64_t stride, slab_bytes;
+	uint32_t cpu, order = 0, n;
+
+	if (id >= d->sb->max_caches || d->caches[id] || !size)
+		return NULL;
+	if (align < 8)
+		align = 8;
+	if (flags & SLAB_HWCACHE_ALIGN && align < 64)
+		align = 64;
+	stride = (size + align - 1) / align * align;
+	slab_bytes = stride * 8 < (256u << 10) ? stride * 8 : stride > (256u << 10) ? stride : (256u << 10);
+	while (((uint64_t)SLABD_PAGE_SIZE << order) < slab_bytes)
+		order++;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->nodes = calloc(d->sb->nr_nodes, sizeof(*c->nodes));
+	if (!c->nodes) {
+		free(c);
+		return NULL;
+	}
+	c->id = id;
+	c->size = (uint32_t)stride;
+	c->order = order;
+	c->objs = (uint32_t)(((uint64_t)SLABD_PAGE_SIZE << order) / stride);
+	/* A magazine moves about 64 KiB or 31 objects, whichever is fewer (at least 2). */
+	n = (uint32_t)((64u << 10) / stride);
+	c->mag_objs = n > SLABD_MAG_SLOTS ? SLABD_MAG_SLOTS : n < 2 ? 2 : n;
+	c->low = 1;
+	c->target = 2;
+	c->high = 6;
+	c->reserve = 1;
+
+	sc = &d->cache_tab[id];
+	snprintf(sc->name, sizeof(sc->name), "%s", name);
+	sc->size = c->size;
+	sc->obj_size = size;
+	sc->align = align;
+	sc->flags = flags;
+	sc->order = order;
+	sc->objs_per_slab = c->objs;
+	sc->mag_objs = c->mag_objs;
+	sc->zone_kind = SLABD_ZONE_NODE;
+	c->shm = sc;
+	/* Per-CPU stacks hold about four magazines (fewer bytes for big objects). */
+	for (cpu = 0; cpu < d->sb->nr_cpus; cpu++) {
+		struct slabd_shm_pcpu *p =
+			(void *)(d->pcpu + ((uint64_t)id * d->sb->nr_cpus << SLABD_PCPU_SHIFT) +
+				 ((uint64_t)cpu << SLABD_PCPU_SHIFT));
+		uint32_t cap = 4 * c->mag_objs;
+		p->count = 0;
+		p->capacity = cap > SLABD_PCPU_SLOTS ? SLABD_PCPU_SLOTS : cap;
+	}
+	d->caches[id] = c;
+	__atomic_store_n(&sc->state, SLABD_CACHE_ACTIVE, __ATOMIC_RELEASE);
+	return c;
+}
+
+int cache_create_kmalloc(struct slabd *d)
+{
+	uint32_t idx;
+	char name[SLABD_CACHE_NAME_MAX];
+
+	for (idx = SLABD_KMALLOC_FIRST; idx <= SLABD_KMALLOC_LAST; idx++) {
+		uint32_t size = kmalloc_class_size(idx);
+
+		if (size > d->cfg.max_cache_size)
+			continue;
+		snprintf(name, sizeof(name), "kmalloc-%u%s", size >= 1024 ? size >> 10 : size,
+			 size >= 1024 ? "k" : "");
+		if (!cache_create(d, idx, name, size, size & (size - 1) ? 32 : size, 0))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void cache_destroy_all(struct slabd *d)
+{
+	uint32_t id, n;
+
+	if (!d->caches)
+		return;
+	for (id = 0; id < d->sb->max_caches; id++) {
+		struct cache *c = d->caches[id];
+		if (!c)
+			continue;
+		for (n = 0; n < d->sb->nr_nodes; n++) {
+			uint32_t p, first = d->zone[n].first_page, nr = d->zone[n].nr_pages;
+			for (p = first; p < first + nr; p++) {
+				struct slab *s = d->page_slab[p];
+				if (s && s->head == p && d->pages[p].cache == id)
+					free(s);
+			}
+		}
+		free(c->nodes);
+		free(c);
+		d->caches[id] = NULL;
+	}
+}
+
+/* Carve a new slab for (c, node): pages from the zone, page table, daemon bitmap. */
+static struct slab *slab_new(struct slabd *d, struct cache *c, uint32_t node)
+{
+	struct zone *z = &d->zone[d->nodes[node].zone];
+	uint32_t words = (c->objs + 63) / 64, i, page;
+	struct slab *s = calloc(1, sizeof(*s) + words * sizeof(uint64_t));
+	int64_t p;
+
+	if (!s)
+		return NULL;
+	pthread_mutex_lock(&z->lock);
+	p = buddy_alloc(&z->buddy, c->order);
+	if (p < 0) {
+		pthread_mutex_unlock(&z->lock);
+		free(s);
+		return NULL;
+	}
+	page = z->first_page + (uint32_t)p;
+	for (i = 0; i < (1u << c->order); i++) {
+		struct slabd_shm_page *pg = &d->pages[page + i];
+		pg->cache = (uint16_t)c->id;
+		pg->head = page;
+		d->page_slab[page + i] = s;
+		__atomic_store_n(&pg->kind, SLABD_PAGE_SLAB, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&z->lock);
+
+	s->head = page;
+	s->nfree = c->objs;
+	for (i = 0; i < c->objs; i++)
+		s->map[i / 64] |= 1ull << (i % 64);
+	c->nodes[node].nr_slabs++;
+	c->nodes[node].held += c->objs;
+	s->list = SLAB_LIST_NONE;
+	slab_relist(c, &c->nodes[node], s);
+	STAT_INC(d, slabs_created);
+	return s;
+}
+
+static uint64_t slab_obj_off(struct slabd *d, struct cache *c, struct slab *s, uint32_t i)
+{
+	return d->sb->zones_off + ((uint64_t)s->head << SLABD_PAGE_SHIFT) + (uint64_t)i * c->size;
+}
+
+uint32_t slab_take(struct slabd *d, struct cache *c, uint32_t node, uint64_t *out, uint32_t n)
+{
+	struct cache_node *cn = &c->nodes[node];
+	uint32_t got = 0;
+
+	while (got < n) {
+		struct slab *s = cn->partial.first ? cn->partial.first : cn->free.first;
+		uint32_t w;
+
+		if (!s)
+			s = slab_new(d, c, node);
+		if (!s)
+			break;
+		for (w = 0; w < (c->objs + 63) / 64 && got < n; w++) {
+			while (s->map[w] && got < n) {
+				uint32_t bit = (uint32_t)__builtin_ctzll(s->map[w]);
+				s->map[w] &= s->map[w] - 1;
+				out[got++] = slab_obj_off(d, c, s, w * 64 + bit);
+				s->nfree--;
+				cn->held--;
+			}
+		}
+		slab_relist(c, cn, s);
+	}
+	return got;
+}
+
+int slab_put(struct slabd *d, struct cache *c, uint32_t node, uint64_t off)
+{
+	const struct slabd_shm_page *pg;
+	struct slab *s;
+	uint64_t zoff, in_slab;
+	uint32_t page, idx;
+
+	zoff = off - d->sb->zones_off;
+	if (off < d->sb->zones_off || zoff >= d->sb->zones_size)
+		goto bad;
+	page = (uint32_t)(zoff >> SLABD_PAGE_SHIFT);
+	pg = &d->pages[page];
+	s = d->page_slab[page];
+	if (pg->kind != SLABD_PAGE_SLAB || !s || pg->cache != c->id || d->zone_tab[pg->zone].node != node)
+		goto bad;
+	in_slab = zoff - ((uint64_t)s->head << SLABD_PAGE_SHIFT);
+	if (in_slab % c->size || in_slab / c->size >= c->objs)
+		goto bad;
+	idx = (uint32_t)(in_slab / c->size);
+	if (s->map[idx / 64] & (1ull << (idx % 64))) {
+		STAT_INC(d, double_frees);
+		log_warn("cache %s: object at offset %#llx returned twice (double free); dropped",
+			 c->shm->name, (unsigned long long)off);
+		return -EALREADY;
+	}
+	s->map[idx / 64] |= 1ull << (idx % 64);
+	s->nfree++;
+	c->nodes[node].held++;
+	slab_relist(c, &c->nodes[node], s);
+	return 0;
+bad:
+	STAT_INC(d, bad_objects);
+	log_warn("cache %s node %u: offset %#llx from client memory is not one of its objects; dropped",
+		 c->shm->name, node, (unsigned long long)off);
+	return -EINVAL;
+}
+
+uint32_t slab_release_free(struct slabd *d, struct cache *c, uint32_t node, uint32_t keep)
+{
+	struct cache_node *cn = &c->nodes[node];
+	struct zone *z = &d->zone[d->nodes[node].zone];
+	uint32_t released = 0, i;
+
+	while (cn->free.nr > keep) {
+		struct slab *s = cn->free.first;
+		list_del(&cn->free, s);
+		pthread_mutex_lock(&z->lock);
+		for (i = 0; i < (1u << c->order); i++) {
+			__atomic_store_n(&d->pages[s->head + i].kind, SLABD_PAGE_FREE, __ATOMIC_RELEASE);
+			d->pages[s->head + i].cache = 0;
+			d->page_slab[s->head + i] = NULL;
+		}
+		buddy_free(&z->buddy, s->head - z->first_page, c->order);
+		pthread_mutex_unlock(&z->lock);
+		cn->held -= c->objs;
+		cn->nr_slabs--;
+		free(s);
+		released++;
+		STAT_INC(d, slabs_released);
+	}
+	if (released) {
+		__atomic_fetch_add(&d->ctl->large_seq, 1, __ATOMIC_RELEASE);
+		slabd_futex_wake(&d->ctl->large_seq);
+	}
+	return released;
+}
+
+int large_alloc(struct slabd *d, uint64_t size, int node_os, uint64_t *ret_off)
+{
+	uint64_t npages = (size + SLABD_PAGE_SIZE - 1) >> SLABD_PAGE_SHIFT;
+	uint32_t n, first = 0, i, tries;
+
+	if (!size || npages > UINT32_MAX)
+		return -EINVAL;
+	if (node_os >= 0) {
+		for (n = 0; n < d->sb->nr_nodes; n++)
+			if ((int)d->nodes[n].os_index == node_os)
+				break;
+		if (n == d->sb->nr_nodes)
+			return -EINVAL;
+		first = n;
+	}
+	for (tries = 0; tries < (node_os >= 0 ? 1 : d->nr_zones); tries++) {
+		struct zone *z = &d->zone[(first + tries) % d->nr_zones];
+		int64_t p;
+
+		pthread_mutex_lock(&z->lock);
+		p = buddy_alloc_exact(&z->buddy, (uint32_t)npages);
+		if (p >= 0) {
+			uint32_t page = z->first_page + (uint32_t)p;
+			for (i = 1; i < npages; i++) {
+				d->pages[page + i].head = page;
+				d->pages[page + i].kind = SLABD_PAGE_LARGE_TAIL;
+			}
+			d->pages[page].head = (uint32_t)npages;
+			__atomic_store_n(&d->pages[page].kind, SLABD_PAGE_LARGE, __ATOMIC_RELEASE);
+			pthread_mutex_unlock(&z->lock);
+			*ret_off = d->sb->zones_off + ((uint64_t)page << SLABD_PAGE_SHIFT);
+			return 0;
+		}
+		pthread_mutex_unlock(&z->lock);
+	}
+	return -ENOMEM;
+}
+
+int large_free(struct slabd *d, uint64_t off)
+{
+	uint64_t zoff = off - d->sb->zones_off;
+	uint32_t page, n, i;
+	struct zone *z;
+
+	if (off < d->sb->zones_off || zoff >= d->sb->zones_size || (zoff & (SLABD_PAGE_SIZE - 1)))
+		goto bad;
+	page = (uint32_t)(zoff >> SLABD_PAGE_SHIFT);
+	z = &d->zone[d->pages[page].zone];
+	pthread_mutex_lock(&z->lock);
+	n = d->pages[page].head;
+	if (d->pages[page].kind != SLABD_PAGE_LARGE || !n || page + (uint64_t)n > z->first_page + z->nr_pages) {
+		pthread_mutex_unlock(&z->lock);
+		goto bad;
+	}
+	for (i = 0; i < n; i++) {
+		d->pages[page + i].kind = SLABD_PAGE_FREE;
+		d->pages[page + i].head = 0;
+	}
+	buddy_free_exact(&z->buddy, page - z->first_page, n);
+	pthread_mutex_unlock(&z->lock);
+	__atomic_fetch_add(&d->ctl->large_seq, 1, __ATOMIC_RELEASE);
+	slabd_futex_wake(&d->ctl->large_seq);
+	return 0;
+bad:
+	STAT_INC(d, bad_objects);
+	log_warn("large free of offset %#llx: not the start of a large allocation; dropped",
+		 (unsigned long long)off);
+	return -EINVAL;
+}

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * slabd_daemon.h - the daemon's state (internal to daemon/).
+ *
+ * Ownership and lock order:
+ *   1. zone.lock    the zone's buddy allocator and the page-table entries of its pages
+ *                   (taken by the zone's node worker when it carves or frees slabs, and
+ *                   by the control thread for large allocations and frees).
+ * Everything per (cache, node) — slab lists, struct cache_node, the depot's refill — is
+ * touched only by that node's worker thread, so it needs no lock. The cache array is
+ * written by the control thread before the workers start (kmalloc caches) and published
+ * with release stores afterwards.
+ *
+ * Where a cache's objects are (per node):
+ *   objs_per_slab * nr_slabs == held (bits set in slab maps, daemon-private)
+ *                             + in depots (magazines, freelist) + in per-CPU caches
+ *                             + in magazines held by clients + allocated.
+ */
+#ifndef SLABD_DAEMON_H
+#define SLABD_DAEMON_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "buddy.h"
+#include "config.h"
+#include "slabd_shm.h"
+
+struct slab {
+	struct slab *next, *prev; /* on its cache_node's partial or free list */
+	uint32_t head;            /* global page index of the first page */
+	uint32_t nfree;           /* objects in the daemon's hands: bits set in map */
+	uint8_t list;             /* SLAB_LIST_* */
+	uint64_t map[];           /* bit i: object i is free and held by the daemon */
+};
+
+#define SLAB_LIST_NONE 0    /* nfree == 0: every object is out */
+#define SLAB_LIST_PARTIAL 1 /* 0 < nfree < objs */
+#define SLAB_LIST_FREE 2    /* nfree == objs: can go back to the page allocator */
+
+struct slab_list {
+	struct slab *first;
+	uint32_t nr;
+};
+
+struct cache_node {
+	struct slab_list partial, free;
+	uint32_t nr_slabs;
+	uint64_t held;         /* objects in the daemon's hands */
+	uint32_t last_misses;  /* depot->misses at the last look */
+	uint32_t idle_rounds;  /* worker rounds without demand */
+	int active;            /* has had demand: keep its depot above the low watermark */
+};
+
+struct cache {
+	uint32_t id;
+	uint32_t size; /* object stride */
+	uint32_t objs; /* per slab */
+	uint32_t order;
+	uint32_t mag_objs;
+	uint32_t low, target, high; /* depot watermarks, in magazines */
+	uint32_t reserve;           /* emergency reserve, in magazines */
+	struct slabd_shm_cache *shm;
+	struct cache_node *nodes; /* [nr_nodes] */
+};
+
+struct zone {
+	uint32_t index, node, first_page, nr_pages;
+	struct buddy buddy;
+	pthread_mutex_t lock;
+};
+
+struct topo {
+	uint32_t nr_cpus;   /* CPU table entries: every possible CPU number */
+	uint32_t nr_nodes;
+	int simulated;      /* the topology is not this machine's (synthetic or XML) */
+	int node_os[SLABD_MAX_NODES];
+	uint32_t node_nr_cpus[SLABD_MAX_NODES];
+	uint16_t *cpu_node; /* [nr_cpus] node index of each CPU */
+	uint8_t *cpu_real;  /* [nr_cpus] CPU exists on this machine */
+};
+
+struct stats {
+	uint64_t bad_objects;  /* offsets from client memory that were not objects */
+	uint64_t double_frees; /* objects returned while already free */
+	uint64_t bad_mags;     /* magazines with a corrupt count */
+	uint64_t refills, reclaims, slabs_created, slabs_released, drains;
+};
+
+struct slabd {
+	struct config cfg;
+	struct topo topo;
+
+	char *base;
+	uint64_t size;
+	int meta_fd, meta_ro_fd, percpu_fd, zones_fd;
+	uint32_t backing;
+	struct slabd_shm_super *sb;
+	struct slabd_shm_cpu *cpus;
+	struct slabd_shm_node *nodes;
+	struct slabd_shm_zone *zone_tab;
+	struct slabd_shm_cache *cache_tab;
+	struct slabd_shm_page *pages;
+	struct slabd_shm_ctl *ctl;
+	struct slabd_shm_depot *depots;
+	struct slabd_shm_mag *mags;
+	char *pcpu;
+	char *zones;
+
+	struct zone zone[SLABD_MAX_ZONES];
+	uint32_t nr_zones;
+	struct cache **caches; /* [max_caches] */
+	struct slab **page_slab; /* [nr_pages] the slab owning each page, daemon-private */
+
+	pthread_t workers[SLABD_MAX_NODES];
+	int nr_workers;
+	volatile int stop;
+	struct stats stats; /* updated with relaxed atomics */
+};
+
+/* topology.c */
+int topo_discover(struct topo *t);
+void topo_free(struct topo *t);
+
+/* region.c */
+int region_create(struct slabd *d);
+void region_destroy(struct slabd *d);
+const char *region_backing_name(uint32_t backing);
+
+/* slab.c */
+int cache_create_kmalloc(struct slabd *d);
+struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint32_t size, uint32_t align,
+			   uint32_t flags);
+void cache_destroy_all(struct slabd *d);
+uint32_t slab_take(struct slabd *d, struct cache *c, uint32_t node, uint64_t *out, uint32_t n);
+int slab_put(struct slabd *d, struct cache *c, uint32_t node, uint64_t off);
+uint32_t slab_release_free(struct slabd *d, struct cache *c, uint32_t node, uint32_t keep);
+int large_alloc(struct slabd *d, uint64_t size, int node_os, uint64_t *ret_off);
+int large_free(struct slabd *d, uint64_t off);
+
+/* worker.c */
+int workers_start(struct slabd *d);
+void workers_stop(struct slabd *d);
+void worker_round(struct slabd *d, uint32_t node); /* one pass of the refill/reclaim loop */
+
+/* server.c */
+int server_run(struct slabd *d, int listen_fd);
+int server_listen(const char *path);
+
+static inline struct slabd_shm_depot *daemon_depot(struct slabd *d, uint32_t cache, uint32_t node)
+{
+	return &d->depots[(uint64_t)cache * d->sb->nr_nodes + node];
+}
+
+#define STAT_INC(d, field) __atomic_fetch_add(&(d)->stats.field, 1, __ATOMIC_RELAXED)
+
+#endif /* SLABD_DAEMON_H */

@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * worker.c - one refill/reclaim worker per NUMA node, kept on that node's CPUs.
+ *
+ * Each round, for every cache with demand on this node:
+ *   1. take the depot's freelist chain and return its objects to their slabs;
+ *   2. if a client asked (depot->want) or the depot fell below its low watermark, refill
+ *      it to the target with magazines carved from slabs; also top up the emergency
+ *      reserve; bump depot->seq and wake sleepers;
+ *   3. if the depot holds more than its high watermark, take magazines back down to the
+ *      target; a cache idle for a while gives back its whole depot;
+ *   4. give empty slabs beyond one per cache back to the zone's page allocator.
+ * When a refill fails for want of pages and clients are sleeping on it, the worker
+ * releases every empty slab of the node, and if that is not enough it drains the
+ * per-CPU stacks of the node's CPUs (running on each CPU in turn, with the same
+ * restartable sequences the clients use) so that objects freed there can be reused.
+ *
+ * The worker sleeps on ctl->kick (a futex clients bump) for at most worker_interval_ms.
+ * Everything it reads from the percpu segment is untrusted (slab_put checks it).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/rseq.h>
+#include <time.h>
+
+#include "log.h"
+#include "percpu.h"
+#include "slabd_daemon.h"
+#include "slabd_ops.h"
+
+#define IDLE_ROUNDS_BEFORE_SHRINK 500 /* x worker_interval_ms: 5 s by default */
+
+struct worker_arg {
+	struct slabd *d;
+	uint32_t node;
+};
+static struct worker_arg worker_args[SLABD_MAX_NODES];
+
+static int return_objects(struct slabd *d, struct cache *c, uint32_t node, const uint64_t *objs, uint32_t n)
+{
+	uint32_t i;
+	int bad = 0;
+
+	for (i = 0; i < n; i++)
+		if (slab_put(d, c, node, objs[i]) < 0)
+			bad = 1;
+	return bad;
+}
+
+/* Empty a magazine popped from client-writable memory back into the slabs. */
+static void mag_return(struct slabd *d, struct cache *c, uint32_t node, struct slabd_shm_mag *m)
+{
+	uint32_t n = m->count;
+
+	if (n > SLABD_MAG_SLOTS) {
+		STAT_INC(d, bad_mags);
+		log_warn("cache %s: magazine %ld has count %u (> %u); contents dropped", c->shm->name,
+			 (long)(m - d->mags), n, SLABD_MAG_SLOTS);
+		n = 0;
+	}
+	return_objects(d, c, node, m->objs, n);
+	m->count = 0;
+	slabd_stack_push(&d->ctl->empty_mags, d->mags, m);
+}
+
+/* Walk a freelist chain taken from a depot: each link is read only after its object
+ * was validated, and the walk stops at the first bad one. */
+static void collect_chain(struct slabd *d, struct cache *c, uint32_t node, uint64_t off)
+{
+	uint64_t limit = (uint64_t)c->objs * c->nodes[node].nr_slabs + 1;
+
+	while (off && limit--) {
+		uint64_t next = 0;
+		int valid;
+		uint64_t zoff = off - d->sb->zones_off;
+
+		valid = off >= d->sb->zones_off && zoff < d->sb->zones_size;
+		if (valid)
+			next = __atomic_load_n((uint64_t *)(d->base + off), __ATOMIC_RELAXED);
+		if (slab_put(d, c, node, off) < 0)
+			return; /* the rest of the chain cannot be trusted: leave it */
+		off = next;
+	}
+}
+
+/* Fill the tagged stack at @head with magazines until it holds @target. 0, or -ENOMEM
+ * when the zone has no pages left, -ENOSPC when no empty magazine is left. */
+static int stack_fill(struct slabd *d, struct cache *c, uint32_t node, uint64_t *head, uint32_t target)
+{
+	uint32_t guard = target + 1;
+
+	while (slabd_stack_count(__atomic_load_n(head, __ATOMIC_ACQUIRE)) < target && guard--) {
+		struct slabd_shm_mag *m = slabd_stack_pop(&d->ctl->empty_mags, d->mags, d->sb->nr_mags);
+		uint32_t n;
+
+		if (!m)
+			return -ENOSPC;
+		n = slab_take(d, c, node, m->objs, c->mag_objs);
+		if (!n) {
+			slabd_stack_push(&d->ctl->empty_mags, d->mags, m);
+			return -ENOMEM;
+		}
+		m->count = n;
+		slabd_stack_push(head, d->mags, m);
+	}
+	STAT_INC(d, refills);
+	return 0;
+}
+
+/* Take magazines off the depot until it holds @target. */
+static void depot_trim(struct slabd *d, struct cache *c, uint32_t node, uint32_t target)
+{
+	struct slabd_shm_depot *dp = daemon_depot(d, c->id, node);
+	uint32_t guard = d->sb->nr_mags;
+
+	while (slabd_stack_count(__atomic_load_n(&dp->full, __ATOMIC_ACQUIRE)) > target && guard--) {
+		struct slabd_shm_mag *m = slabd_stack_pop(&dp->full, d->mags, d->sb->nr_mags);
+		if (!m)
+			break;
+		mag_return(d, c, node, m);
+	}
+	STAT_INC(d, reclaims);
+}
+
+/* Run on each CPU of @node and pop everything its per-CPU stacks hold. */
+static void drain_cpus(struct slabd *d, uint32_t node)
+{
+	long roff = (long)__rseq_offset;
+	uint64_t buf[SLABD_MAG_SLOTS];
+	cpu_set_t old, one;
+	uint32_t cpu, id;
+
+	if (__rseq_size < 32)
+		return; /* without glibc's rseq the daemon cannot run the sequences */
+	sched_getaffinity(0, sizeof(old), &old);
+	for (cpu = 0; cpu < d->sb->nr_cpus && cpu < CPU_SETSIZE; cpu++) {
+		if (d->cpus[cpu].node != node || !d->topo.cpu_real[cpu])
+			continue;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		if (sched_setaffinity(0, sizeof(one), &one) < 0)
+			continue;
+		for (id = 0; id < d->sb->max_caches; id++) {
+			struct cache *c = d->caches[id];
+			char *base;
+			unsigned int n;
+
+			if (!c)
+				continue;
+			base = d->pcpu + ((uint64_t)id * d->sb->nr_cpus << SLABD_PCPU_SHIFT);
+			while ((n = percpu_pop_bulk(roff, d->sb->nr_cpus, base, buf, SLABD_MAG_SLOTS)) > 0)
+				return_objects(d, c, node, buf, n);
+		}
+	}
+	sched_setaffinity(0, sizeof(old), &old);
+	STAT_INC(d, drains);
+}
+
+static void wake_depot(struct slabd_shm_depot *dp)
+{
+	__atomic_fetch_add(&dp->seq, 1, __ATOMIC_RELEASE);
+	if (__atomic_load_n(&dp->waiters, __ATOMIC_RELAXED))
+		slabd_futex_wake(&dp->seq);
+}
+
+/* Refill (c, node) for a waiting or running-low depot; on failure free up pages. */
+static int depot_refill(struct slabd *d, struct cache *c, uint32_t node)
+{
+	struct slabd_shm_depot *dp = daemon_depot(d, c->id, node);
+	int r = stack_fill(d, c, node, &dp->full, c->target);
+	uint32_t id;
+
+	if (r == -ENOMEM) {
+		/* Pages are short: empty slabs of every cache on this node go back first. */
+		for (id = 0; id < d->sb->max_caches; id++)
+			if (d->caches[id])
+				slab_release_free(d, d->caches[id], node, 0);
+		r = stack_fill(d, c, node, &dp->full, c->target);
+	}
+	if (r == 0)
+		stack_fill(d, c, node, &dp->reserve, c->reserve);
+	return r;
+}
+
+void worker_round(struct slabd *d, uint32_t node)
+{
+	uint32_t id;
+	int starving = 0;
+
+	for (id = 0; id < d->sb->max_caches; id++) {
+		struct cache *c = d->caches[id];
+		struct cache_node *cn;
+		struct slabd_shm_depot *dp;
+		uint64_t chain;
+		uint32_t misses, count;
+		int want;
+
+		if (!c)
+			continue;
+		cn = &c->nodes[node];
+		dp = daemon_depot(d, id, node);
+
+		chain = slabd_chain_take(&dp->freelist);
+		if (chain)
+			collect_chain(d, c, node, chain);
+
+		misses = __atomic_load_n(&dp->misses, __ATOMIC_RELAXED);
+		want = __atomic_exchange_n(&dp->want, 0, __ATOMIC_ACQ_REL) != 0;
+		if (want || misses != cn->last_misses) {
+			cn->active = 1;
+			cn->idle_rounds = 0;
+			cn->last_misses = misses;
+		} else if (cn->active && ++cn->idle_rounds > IDLE_ROUNDS_BEFORE_SHRINK) {
+			/* Idle: the depot's magazines and the empty slabs go back. */
+			cn->active = 0;
+			depot_trim(d, c, node, 0);
+			slab_release_free(d, c, node, 0);
+			continue;
+		}
+		if (!cn->active)
+			continue;
+
+		count = slabd_stack_count(__atomic_load_n(&dp->full, __ATOMIC_ACQUIRE));
+		if (want || count < c->low) {
+			int r = depot_refill(d, c, node);
+			if (r < 0) {
+				__atomic_or_fetch(&dp->flags, SLABD_DEPOT_EXHAUSTED, __ATOMIC_RELEASE);
+				if (__atomic_load_n(&dp->waiters, __ATOMIC_RELAXED))
+					starving = 1;
+			} else {
+				__atomic_and_fetch(&dp->flags, ~SLABD_DEPOT_EXHAUSTED, __ATOMIC_RELEASE);
+			}
+			wake_depot(dp);
+		} else if (count > c->high) {
+			depot_trim(d, c, node, c->target);
+		}
+		slab_release_free(d, c, node, 1);
+	}
+
+	if (node == 0) {
+		uint64_t off = slabd_chain_take(&d->ctl->large_free);
+		uint32_t guard = d->sb->nr_pages;
+		while (off && guard--) {
+			uint64_t next = 0;
+			if (off >= d->sb->zones_off && off - d->sb->zones_off < d->sb->zones_size &&
+			    d->pages[(off - d->sb->zones_off) >> SLABD_PAGE_SHIFT].kind == SLABD_PAGE_LARGE)
+				next = __atomic_load_n((uint64_t *)(d->base + off), __ATOMIC_RELAXED);
+			if (large_free(d, off) < 0)
+				break;
+			off = next;
+		}
+	}
+
+	if (starving) {
+		/* Sleepers and no pages: what sits in per-CPU stacks and depots is all there
+		 * is. Bring it back and try again. */
+		drain_cpus(d, node);
+		for (id = 0; id < d->sb->max_caches; id++) {
+			struct cache *c = d->caches[id];
+			if (!c)
+				continue;
+			depot_trim(d, c, node, 0);
+			slab_release_free(d, c, node, 0);
+		}
+		for (id = 0; id < d->sb->max_caches; id++) {
+			struct cache *c = d->caches[id];
+			struct slabd_shm_depot *dp;
+			if (!c)
+				continue;
+			dp = daemon_depot(d, id, node);
+			if (__atomic_load_n(&dp->waiters, __ATOMIC_RELAXED) && depot_refill(d, c, node) == 0) {
+				__atomic_and_fetch(&dp->flags, ~SLABD_DEPOT_EXHAUSTED, __ATOMIC_RELEASE);
+				wake_depot(dp);
+			}
+		}
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker_arg *wa = arg;
+	struct slabd *d = wa->d;
+	char name[16];
+
+	snprintf(name, sizeof(name), "slabd-node%u", wa->node);
+	pthread_setname_np(pthread_self(), name);
+	if (!(d->nodes[wa->node].flags & SLABD_NODE_SIMULATED)) {
+		cpu_set_t set;
+		uint32_t cpu;
+		CPU_ZERO(&set);
+		for (cpu = 0; cpu < d->sb->nr_cpus && cpu < CPU_SETSIZE; cpu++)
+			if (d->cpus[cpu].node == wa->node && d->topo.cpu_real[cpu])
+				CPU_SET(cpu, &set);
+		if (CPU_COUNT(&set))
+			sched_setaffinity(0, sizeof(set), &set);
+	}
+	while (!__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE)) {
+		uint32_t kick = __atomic_load_n(&d->ctl->kick, __ATOMIC_ACQUIRE);
+		worker_round(d, wa->node);
+		slabd_futex_wait(&d->ctl->kick, kick, d->cfg.worker_interval_ms);
+	}
+	return NULL;
+}
+
+int workers_start(struct slabd *d)
+{
+	uint32_t n;
+	int r;
+
+	for (n = 0; n < d->sb->nr_nodes; n++) {
+		worker_args[n].d = d;
+		worker_args[n].node = n;
+		r = pthread_create(&d->workers[n], NULL, worker_main, &worker_args[n]);
+		if (r) {
+			log_err("cannot start the worker for node %u: %s", n, strerror(r));
+			workers_stop(d);
+			return -r;
+		}
+		d->nr_workers++;
+	}
+	return 0;
+}
+
+void workers_stop(struct slabd *d)
+{
+	int i;
+
+	__atomic_store_n(&d->stop, 1, __ATOMIC_RELEASE);
+	if (d->ctl) {
+		__atomic_fetch_add(&d->ctl->kick, 1, __ATOMIC_RELEASE);
+		slabd_futex_wake(&d->ctl->kick);
+	}
+	for (i = 0; i < d->nr_workers; i++)
+		pthread_join(d->workers[i], NULL);
+	d->nr_workers = 0;
+}

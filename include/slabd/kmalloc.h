@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * <slabd/kmalloc.h> - the kernel's kmalloc API as static inline wrappers over the
+ * exported slabd_ symbols. Define SLABD_NO_KERNEL_NAMES before including <slabd/slabd.h>
+ * to keep these names out of your namespace.
+ *
+ * Size classes follow the kernel's kmalloc_index(): 8, 16, 32, 64, 96, 128, 192, 256,
+ * 512, ... powers of two; 65..96 -> 96 and 129..192 -> 192. A size known at compile time
+ * resolves its cache at compile time.
+ */
+#ifndef SLABD_KMALLOC_H
+#define SLABD_KMALLOC_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <slabd/slabd.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KMALLOC_SHIFT_LOW 3
+#define KMALLOC_MIN_SIZE (1u << KMALLOC_SHIFT_LOW)
+/* The largest class compiled into the constant path; the daemon's configured maximum
+ * (default 32 KiB, at most 32 MiB) decides at run time. */
+#define KMALLOC_SHIFT_MAX 25
+#define KMALLOC_MAX_SIZE (1ul << KMALLOC_SHIFT_MAX)
+
+/*
+ * kmalloc_index: the kmalloc cache index of @size: 0 for 0, 1 for 65..96, 2 for 129..192,
+ * n for 2^(n-1) < size <= 2^n (n >= 3); -1 above KMALLOC_MAX_SIZE.
+ */
+static inline int kmalloc_index(size_t size)
+{
+	if (!size)
+		return 0;
+	if (size <= KMALLOC_MIN_SIZE)
+		return KMALLOC_SHIFT_LOW;
+	if (size > 64 && size <= 96)
+		return 1;
+	if (size > 128 && size <= 192)
+		return 2;
+	if (size > KMALLOC_MAX_SIZE)
+		return -1;
+	/* smallest n with 2^n >= size */
+	return (int)(sizeof(unsigned long) * 8) - __builtin_clzl((unsigned long)(size - 1));
+}
+
+/* kmalloc_size: the object size of cache index @i (inverse of kmalloc_index). */
+static inline size_t kmalloc_size(int i)
+{
+	return i == 1 ? 96 : i == 2 ? 192 : i >= KMALLOC_SHIFT_LOW && i <= KMALLOC_SHIFT_MAX ? (size_t)1 << i : 0;
+}
+
+/* kmalloc: allocate @size bytes. Never sleeps without __GFP_DIRECT_RECLAIM (GFP_ATOMIC,
+ * GFP_NOWAIT: async-signal-safe for slab sizes). NULL with errno ENOMEM or ENOTCONN. */
+static inline __attribute__((always_inline)) void *kmalloc(size_t size, gfp_t flags)
+{
+	if (__builtin_constant_p(size) && __builtin_constant_p(flags) && size && size <= 32768 &&
+	    !(flags & (__GFP_DMA | __GFP_ZERO | __GFP_THISNODE)))
+		return slabd_kmalloc_cache((unsigned int)kmalloc_index(size), flags);
+	return slabd_kmalloc(size, flags);
+}
+
+static inline void *kmalloc_node(size_t size, gfp_t flags, int node)
+{
+	return slabd_kmalloc_node(size, flags, node);
+}
+
+static inline void *kzalloc(size_t size, gfp_t flags)
+{
+	return slabd_kmalloc(size, flags | __GFP_ZERO);
+}
+
+/* kmalloc_array: NULL with errno EOVERFLOW... as the kernel: NULL when n * size overflows. */
+static inline void *kmalloc_array(size_t n, size_t size, gfp_t flags)
+{
+	size_t bytes;
+	if (__builtin_mul_overflow(n, size, &bytes)) {
+		errno = EOVERFLOW;
+		return NULL;
+	}
+	return slabd_kmalloc(bytes, flags);
+}
+
+static inline void *kcalloc(size_t n, size_t size, gfp_t flags)
+{
+	return kmalloc_array(n, size, flags | __GFP_ZERO);
+}
+
+static inline void *krealloc(const void *p, size_t new_size, gfp_t flags)
+{
+	return slabd_krealloc(p, new_size, flags);
+}
+
+/* kfree: free @p, allocated by any process attached to the same daemon. NULL and
+ * ZERO_SIZE_PTR are no-ops. Never sleeps; async-signal-safe. */
+static inline void kfree(const void *p)
+{
+	slabd_kfree(p);
+}
+
+static inline size_t ksize(const void *p)
+{
+	return slabd_ksize(p);
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SLABD_KMALLOC_H */

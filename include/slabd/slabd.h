@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * <slabd/slabd.h> - libslabclient: the client side of slabd.
+ *
+ * A process attaches to a running slabd once (slabd_connect, or implicitly on its first
+ * allocation), maps the daemon's shared region, and from then on allocates and frees
+ * objects directly in shared memory through per-CPU caches and restartable sequences: no
+ * lock, no atomic instruction and no system call on the fast path. Any thread may
+ * allocate at once; an object allocated in one process may be freed in another.
+ *
+ * The kernel-style names (kmalloc, kfree, ...) are static inline wrappers in
+ * <slabd/kmalloc.h>, included here unless SLABD_NO_KERNEL_NAMES is defined.
+ *
+ * Errors: functions returning a pointer return NULL and set errno; functions returning
+ * int return 0 (or a count) or a negative errno.
+ */
+#ifndef SLABD_SLABD_H
+#define SLABD_SLABD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <slabd/gfp.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define SLABD_API __attribute__((visibility("default")))
+#else
+#define SLABD_API
+#endif
+
+#define SLABD_VERSION_STRING "0.1.0"
+#define SLABD_BAD_IOVA (~(uint64_t)0)
+
+/* Returned by kmalloc(0): not NULL, never dereferenceable, accepted by kfree. */
+#define ZERO_SIZE_PTR ((void *)16)
+#define ZERO_OR_NULL_PTR(x) ((unsigned long)(x) <= (unsigned long)ZERO_SIZE_PTR)
+
+/*
+ * slabd_connect: attach this process to the slabd listening at @socket_path (NULL: the
+ * environment's SLABD_SOCKET, else /run/slabd/slabd.sock) and map its region.
+ * Idempotent: returns 0 at once when already attached. May sleep; thread-safe.
+ * Returns 0 or: -ENOENT/-ECONNREFUSED (no daemon there), -EPROTO (the daemon's layout
+ * version differs from this library's: rebuild one of them), -ENOSYS (no rseq in this
+ * kernel), -ENOMEM, -EBADF (what the daemon sent is not a slabd region). After a failure,
+ * slabd_last_error() says what happened and what to do.
+ */
+SLABD_API int slabd_connect(const char *socket_path);
+
+/* slabd_disconnect: close the socket; the mapping stays so objects remain usable.
+ * Objects still allocated stay allocated. Not async-signal-safe. */
+SLABD_API void slabd_disconnect(void);
+
+/* slabd_last_error: a message describing this thread's last failed connect or request,
+ * or "" when there was none. Never NULL. */
+SLABD_API const char *slabd_last_error(void);
+
+/* The client attach state, for tools and tests. */
+struct slabd_attach_info {
+	uint64_t base;        /* where the region is mapped in this process */
+	uint64_t daemon_base; /* where the daemon mapped it */
+	uint64_t size;
+	uint32_t nr_cpus;
+	uint32_t nr_nodes;
+	uint32_t backing;     /* 1: shmem-4K, 2: hugetlb-2M, 3: hugetlb-1G */
+	uint32_t client_id;
+	int at_daemon_base;   /* pointers are valid in every process mapped at the base */
+};
+SLABD_API int slabd_attach_info(struct slabd_attach_info *ret_info);
+
+/* Exported allocation entry points. Use the kernel names from <slabd/kmalloc.h>. */
+SLABD_API void *slabd_kmalloc(size_t size, gfp_t flags);
+SLABD_API void *slabd_kmalloc_node(size_t size, gfp_t flags, int node);
+SLABD_API void *slabd_kmalloc_cache(unsigned int cache_id, gfp_t flags); /* kmalloc-<class>, constant path */
+SLABD_API void *slabd_krealloc(const void *p, size_t new_size, gfp_t flags);
+SLABD_API void slabd_kfree(const void *p);
+SLABD_API size_t slabd_ksize(const void *p);
+
+/* slabd_ptr_to_off/off_to_ptr: convert between this process's pointers into the region
+ * and region offsets, valid in every process. ptr_to_off returns UINT64_MAX for a pointer
+ * outside the region; off_to_ptr returns NULL for an offset outside it. */
+SLABD_API uint64_t slabd_ptr_to_off(const void *p);
+SLABD_API void *slabd_off_to_ptr(uint64_t off);
+
+/* slabd_virt_to_node: NUMA node (the kernel's number) of the zone holding @p, -1 if
+ * @p is not in the region. */
+SLABD_API int slabd_virt_to_node(const void *p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#ifndef SLABD_NO_KERNEL_NAMES
+#include <slabd/kmalloc.h>
+#endif
+
+#endif /* SLABD_SLABD_H */

@@ -1,0 +1,435 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * alloc.c - kmalloc and kfree in libslabclient: the per-CPU fast path and its slow paths.
+ *
+ * Where a free object can be, from the client's point of view (counts per cache and
+ * node):  objects = in per-CPU caches + in magazines (depot full/reserve stacks or held
+ *         by a thread mid-exchange) + on the depot's freelist + held by the daemon in
+ *         its slabs + allocated.
+ *
+ * Fast path: one restartable sequence on the current CPU's array stack (percpu.h).
+ * Miss on allocation: pop a full magazine from the depot of the CPU's node (one CAS),
+ *   keep one object, move what fits into the per-CPU stack (one sequence), push the
+ *   magazine back (full with the rest, or empty).
+ * Miss on free (per-CPU stack full): take up to a magazine's worth out of the per-CPU
+ *   stack (one sequence), put them in an empty magazine and push it on the depot (one CAS
+ *   each); without an empty magazine, link them into a chain and push it on the depot's
+ *   freelist (one CAS). Objects of another node's zone go straight to that node's depot.
+ * Depot dry: raise depot->want and kick the daemon; GFP_ATOMIC may pop the emergency
+ *   reserve; without __GFP_DIRECT_RECLAIM return NULL/ENOMEM; otherwise sleep on
+ *   depot->seq until the daemon refilled (or, with __GFP_NORETRY, gave up once).
+ *
+ * No path here takes a lock except the large-allocation request (client.c).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+
+#include <slabd/slabd.h>
+
+#include "client.h"
+#include "percpu.h"
+#include "slabd_ops.h"
+
+#define cl slabd_client
+
+#ifdef SLABD_RSEQ_INJECT
+volatile unsigned int slabd_rseq_inject_loops SLABD_HIDDEN;
+#endif
+
+/* Cache index of sizes 1..192 in steps of 8 (kmalloc_index without branches). */
+static const uint8_t small_index[25] = {
+	3, 4, 5, 5, 6, 6, 6, 6, 1, 1, 1, 1, 7, 7, 7, 7, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+
+static inline unsigned int size_index(size_t size)
+{
+	if (likely(size <= 192))
+		return small_index[(size - 1) >> 3];
+	return 64u - (unsigned int)__builtin_clzl(size - 1);
+}
+
+static inline char *cache_pcpu(uint32_t cache)
+{
+	return cl.pcpu + cache * cl.cache_stride;
+}
+
+static int current_node(void)
+{
+	int cpu = percpu_current_cpu(cl.roff);
+	if (cpu < 0 || (uint32_t)cpu >= cl.ncpus)
+		return 0;
+	return cl.cpus[cpu].node;
+}
+
+static int node_index_of(int os_node)
+{
+	uint32_t i;
+	for (i = 0; i < cl.sb->nr_nodes; i++)
+		if ((int)cl.nodes[i].os_index == os_node)
+			return (int)i;
+	return -1;
+}
+
+/* Move objects from a magazine we own into the current CPU's stack; push the magazine
+ * back to @full (with what did not fit) or to the empty stack. */
+static void mag_spill(struct slabd_shm_mag *m, uint32_t cache, uint64_t *full)
+{
+	uint32_t n = m->count, done = 0;
+
+	if (n > SLABD_MAG_SLOTS)
+		n = 0; /* corrupt: drop the contents, keep the magazine */
+	if (n)
+		done = percpu_push_bulk(cl.roff, cl.ncpus, cache_pcpu(cache), m->objs, n);
+	if (done < n) {
+		memmove(m->objs, m->objs + done, (n - done) * sizeof(m->objs[0]));
+		m->count = n - done;
+		slabd_stack_push(full, cl.mags, m);
+	} else {
+		m->count = 0;
+		slabd_stack_push(&cl.ctl->empty_mags, cl.mags, m);
+	}
+}
+
+/* Take one object out of the magazine @m popped from @full. */
+static uint64_t mag_take(struct slabd_shm_mag *m, uint32_t cache, uint64_t *full, int spill)
+{
+	uint64_t off = 0;
+
+	if (m->count && m->count <= SLABD_MAG_SLOTS)
+		off = m->objs[--m->count];
+	if (spill) {
+		mag_spill(m, cache, full);
+	} else if (m->count) {
+		slabd_stack_push(full, cl.mags, m);
+	} else {
+		slabd_stack_push(&cl.ctl->empty_mags, cl.mags, m);
+	}
+	return off;
+}
+
+static int wait_refill(struct slabd_shm_depot *d, gfp_t flags, int *waited)
+{
+	uint32_t seq = __atomic_load_n(&d->seq, __ATOMIC_ACQUIRE);
+	int r;
+
+	if (__atomic_load_n(&d->full, __ATOMIC_ACQUIRE) & SLABD_STACK_IDX_MASK)
+		return 0;
+	if ((flags & __GFP_NORETRY) && *waited)
+		return -ENOMEM;
+	__atomic_fetch_add(&d->waiters, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->want, 1, __ATOMIC_RELEASE);
+	client_kick();
+	r = slabd_futex_wait(&d->seq, seq, (flags & __GFP_NORETRY) ? 1000 : 100);
+	__atomic_fetch_sub(&d->waiters, 1, __ATOMIC_RELAXED);
+	/* Woken by a refill attempt (or the word moved on): one round done. A timeout under
+	 * NORETRY means the daemon did not answer: give up as well. */
+	if (r == 0 || r == -EAGAIN || (flags & __GFP_NORETRY))
+		*waited = 1;
+	return 0;
+}
+
+/*
+ * cache_alloc_slow: the per-CPU stack was empty (or this thread or process is not set up
+ * yet). @node < 0: the current CPU's node, refilling its per-CPU stack; otherwise that
+ * node index, taking one object straight from its depot.
+ */
+static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int node)
+{
+	int pcpu_ok, waited = 0, r;
+	uint64_t off;
+
+	if (unlikely(!__atomic_load_n(&cl.ncpus, __ATOMIC_ACQUIRE) || (cl.sock < 0 && !cl.pid))) {
+		r = client_attach(!!(flags & __GFP_DIRECT_RECLAIM));
+		if (r < 0 && !cl.ncpus) {
+			errno = r == -EAGAIN ? ENOMEM : ENOTCONN;
+			return NULL;
+		}
+	}
+	if (unlikely(cache >= cl.sb->max_caches ||
+		     __atomic_load_n(&cl.caches[cache].state, __ATOMIC_ACQUIRE) != SLABD_CACHE_ACTIVE)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	pcpu_ok = client_rseq_ready() == 0;
+
+	for (;;) {
+		struct slabd_shm_depot *d;
+		struct slabd_shm_mag *m;
+		int n = node;
+
+		if (n < 0) {
+			if (pcpu_ok && !percpu_pop(cl.roff, cl.ncpus, cache_pcpu(cache), &off))
+				return cl.base + off;
+			n = current_node();
+		}
+		d = client_depot(cache, (uint32_t)n);
+		m = slabd_stack_pop(&d->full, cl.mags, cl.nr_mags);
+		if (m) {
+			if (!(__atomic_load_n(&d->full, __ATOMIC_RELAXED) & SLABD_STACK_IDX_MASK))
+				client_kick(); /* took the last one: refill before the next miss */
+			off = mag_take(m, cache, &d->full, node < 0 && pcpu_ok);
+			if (off)
+				return cl.base + off;
+			continue;
+		}
+		__atomic_fetch_add(&d->misses, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&d->want, 1, __ATOMIC_RELEASE);
+		if (flags & __GFP_HIGH) {
+			m = slabd_stack_pop(&d->reserve, cl.mags, cl.nr_mags);
+			if (m) {
+				client_kick();
+				off = mag_take(m, cache, &d->reserve, 0);
+				if (off)
+					return cl.base + off;
+				continue;
+			}
+		}
+		if (!(flags & __GFP_DIRECT_RECLAIM)) {
+			client_kick();
+			errno = ENOMEM;
+			return NULL;
+		}
+		if (wait_refill(d, flags, &waited) < 0 && !(flags & __GFP_NOFAIL)) {
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+}
+
+static inline void *cache_alloc(uint32_t cache, gfp_t flags)
+{
+	uint64_t off;
+
+	if (likely(!percpu_pop(cl.roff, cl.ncpus, cache_pcpu(cache), &off)))
+		return cl.base + off;
+	return cache_alloc_slow(cache, flags, -1);
+}
+
+static noinline cold void *large_alloc(size_t size, gfp_t flags, int node)
+{
+	int64_t r;
+	int waited = 0;
+
+	if (size > (1ull << 40)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	for (;;) {
+		uint32_t seq = cl.ctl ? __atomic_load_n(&cl.ctl->large_seq, __ATOMIC_ACQUIRE) : 0;
+
+		r = client_large_alloc(size, flags, node);
+		if (r >= 0)
+			return cl.base + r;
+		if (r != -ENOMEM || !(flags & __GFP_DIRECT_RECLAIM) || ((flags & __GFP_NORETRY) && waited))
+			break;
+		/* Sleep until the daemon freed pages, then ask again. */
+		slabd_futex_wait(&cl.ctl->large_seq, seq, 100);
+		waited = 1;
+	}
+	errno = r == -ENOMEM || r == -EAGAIN ? ENOMEM : r == -EINVAL ? EINVAL : ENOTCONN;
+	return NULL;
+}
+
+static noinline cold void *kmalloc_general(size_t size, gfp_t flags, int node)
+{
+	void *p;
+	int ni = -1;
+
+	if (!size)
+		return ZERO_SIZE_PTR;
+	if (flags & __GFP_DMA) {
+		errno = ENODEV; /* no DMA zone in this daemon */
+		return NULL;
+	}
+	if (!cl.ncpus) {
+		int r = client_attach(!!(flags & __GFP_DIRECT_RECLAIM));
+		if (r < 0 && !cl.ncpus) {
+			errno = r == -EAGAIN ? ENOMEM : ENOTCONN;
+			return NULL;
+		}
+	}
+	if (node >= 0) {
+		ni = node_index_of(node);
+		if (ni < 0) {
+			errno = EINVAL;
+			return NULL;
+		}
+		if (ni == current_node())
+			ni = -1; /* the per-CPU stacks hold this node's objects */
+	}
+	if (size > cl.max_cache_size)
+		p = large_alloc(size, flags, ni >= 0 ? (int)cl.nodes[ni].os_index : -1);
+	else if (ni >= 0)
+		p = cache_alloc_slow(size_index(size), flags, ni);
+	else
+		p = cache_alloc(size_index(size), flags);
+	if (p && (flags & __GFP_ZERO))
+		memset(p, 0, slabd_ksize(p));
+	return p;
+}
+
+void *slabd_kmalloc(size_t size, gfp_t flags)
+{
+	if (likely(size - 1 < cl.max_cache_size && !(flags & (__GFP_DMA | __GFP_ZERO))))
+		return cache_alloc(size_index(size), flags);
+	return kmalloc_general(size, flags, -1);
+}
+
+void *slabd_kmalloc_cache(unsigned int cache_id, gfp_t flags)
+{
+	return cache_alloc(cache_id, flags);
+}
+
+void *slabd_kmalloc_node(size_t size, gfp_t flags, int node)
+{
+	if (node < 0)
+		return slabd_kmalloc(size, flags);
+	return kmalloc_general(size, flags, node);
+}
+
+/* ------------------------------------------------------------------------ free -- */
+
+/* Hand @n objects (offsets, all of @cache and zone node @node) to the depot. */
+static void depot_give(uint32_t cache, uint32_t node, const uint64_t *objs, uint32_t n)
+{
+	struct slabd_shm_depot *d = client_depot(cache, node);
+	struct slabd_shm_mag *m = slabd_stack_pop(&cl.ctl->empty_mags, cl.mags, cl.nr_mags);
+	uint32_t i;
+
+	if (m) {
+		memcpy(m->objs, objs, n * sizeof(objs[0]));
+		m->count = n;
+		slabd_stack_push(&d->full, cl.mags, m);
+		return;
+	}
+	/* No empty magazine: chain the objects through their first word. */
+	for (i = 0; i + 1 < n; i++)
+		*(uint64_t *)(cl.base + objs[i]) = objs[i + 1];
+	slabd_chain_push(&d->freelist, cl.base, objs[0], objs[n - 1]);
+	client_kick();
+}
+
+static noinline cold void free_slow(uint32_t cache, uint64_t off, uint32_t node, int remote)
+{
+	uint64_t buf[SLABD_MAG_SLOTS];
+	uint32_t n = 1, want;
+
+	buf[0] = off;
+	if (!remote && client_rseq_ready() == 0) {
+		want = cache < cl.sb->max_caches ? cl.caches[cache].mag_objs : 1;
+		if (want > SLABD_MAG_SLOTS || !want)
+			want = SLABD_MAG_SLOTS;
+		/* Make room: move up to a magazine's worth out of the full per-CPU stack. */
+		if (percpu_push(cl.roff, cl.ncpus, cache_pcpu(cache), off) == 0)
+			return;
+		n += percpu_pop_bulk(cl.roff, cl.ncpus, cache_pcpu(cache), buf + 1, want - 1);
+	}
+	depot_give(cache, node, buf, n);
+}
+
+static noinline cold void free_large_or_bad(const void *p, const struct slabd_shm_page *pg)
+{
+	uint64_t off = (uint64_t)((const char *)p - cl.base);
+	uint64_t pgoff = off - cl.sb->zones_off;
+
+	if (pg->kind == SLABD_PAGE_LARGE && !(pgoff & (SLABD_PAGE_SIZE - 1))) {
+		slabd_chain_push(&cl.ctl->large_free, cl.base, off, off);
+		return;
+	}
+	/* Not the start of anything we handed out: ignore (the debug mode of a later release
+	 * reports it); never corrupt a shared structure with it. */
+	errno = EINVAL;
+}
+
+void slabd_kfree(const void *p)
+{
+	uint64_t zoff = (uint64_t)((const char *)p - cl.zones);
+	const struct slabd_shm_page *pg;
+	uint32_t cache;
+
+	if (unlikely(zoff >= cl.zones_size))
+		return; /* NULL, ZERO_SIZE_PTR, or not ours */
+	pg = &cl.pages[zoff >> SLABD_PAGE_SHIFT];
+	if (unlikely(pg->kind != SLABD_PAGE_SLAB)) {
+		free_large_or_bad(p, pg);
+		return;
+	}
+	cache = pg->cache;
+	if (unlikely(cl.multi_node)) {
+		uint32_t node = cl.zone_tab[pg->zone].node;
+		if ((int)node != current_node()) {
+			free_slow(cache, (uint64_t)((const char *)p - cl.base), node, 1);
+			return;
+		}
+	}
+	if (likely(!percpu_push(cl.roff, cl.ncpus, cache_pcpu(cache), (uint64_t)((const char *)p - cl.base))))
+		return;
+	free_slow(cache, (uint64_t)((const char *)p - cl.base), cl.zone_tab[pg->zone].node, 0);
+}
+
+size_t slabd_ksize(const void *p)
+{
+	uint64_t zoff = (uint64_t)((const char *)p - cl.zones);
+	const struct slabd_shm_page *pg;
+
+	if (zoff >= cl.zones_size)
+		return 0;
+	pg = &cl.pages[zoff >> SLABD_PAGE_SHIFT];
+	if (pg->kind == SLABD_PAGE_SLAB && pg->cache < cl.sb->max_caches)
+		return cl.caches[pg->cache].size;
+	if (pg->kind == SLABD_PAGE_LARGE)
+		return (size_t)pg->head << SLABD_PAGE_SHIFT;
+	return 0;
+}
+
+void *slabd_krealloc(const void *p, size_t new_size, gfp_t flags)
+{
+	size_t old;
+	void *q;
+
+	if (ZERO_OR_NULL_PTR(p))
+		return slabd_kmalloc(new_size, flags);
+	if (!new_size) {
+		slabd_kfree(p);
+		return ZERO_SIZE_PTR;
+	}
+	old = slabd_ksize(p);
+	if (!old) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (new_size <= old) {
+		if (flags & __GFP_ZERO)
+			memset((char *)p + new_size, 0, old - new_size);
+		return (void *)p;
+	}
+	q = slabd_kmalloc(new_size, flags & ~__GFP_ZERO);
+	if (!q)
+		return NULL;
+	memcpy(q, p, old);
+	if (flags & __GFP_ZERO)
+		memset((char *)q + old, 0, slabd_ksize(q) - old);
+	slabd_kfree(p);
+	return q;
+}
+
+uint64_t slabd_ptr_to_off(const void *p)
+{
+	uint64_t off = (uint64_t)((const char *)p - cl.base);
+	return cl.base && off < cl.region_size ? off : UINT64_MAX;
+}
+
+void *slabd_off_to_ptr(uint64_t off)
+{
+	return cl.base && off < cl.region_size ? cl.base + off : NULL;
+}
+
+int slabd_virt_to_node(const void *p)
+{
+	uint64_t zoff = (uint64_t)((const char *)p - cl.zones);
+
+	if (zoff >= cl.zones_size)
+		return -1;
+	return (int)cl.nodes[cl.zone_tab[cl.pages[zoff >> SLABD_PAGE_SHIFT].zone].node].os_index;
+}

@@ -1,0 +1,441 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * client.c - attaching to slabd: socket, region mapping, rseq, fork, socket requests.
+ *
+ * Owns struct client (client.h). Lock order: 1. client.lock (attach, detach, every
+ * request on the socket). Nothing else in libslabclient takes a lock.
+ *
+ * States: detached (ncpus == 0, base == NULL) -> attached (mapped, socket open) ->
+ * mapped (socket closed by slabd_disconnect or inherited across fork: the mapping stays
+ * valid, the next slow path reconnects and re-registers as a new client).
+ *
+ * The library never prints; failures are returned as -errno with a message kept for
+ * slabd_last_error().
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/rseq.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <slabd/slabd.h>
+
+#include "client.h"
+#include "percpu.h"
+#include "slabd_ops.h"
+#include "slabd_wire.h"
+
+/* What this library announces; a test build overrides it to play a client of another
+ * layout version. */
+#ifdef SLABD_TEST_LAYOUT_VERSION
+#define CLIENT_LAYOUT_VERSION SLABD_TEST_LAYOUT_VERSION
+#else
+#define CLIENT_LAYOUT_VERSION SLABD_SHM_LAYOUT_VERSION
+#endif
+
+struct client slabd_client = {
+	.max_cache_size = 32768, /* until attached: route small sizes to the slab path */
+	.sock = -1,
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+};
+
+static __thread char last_error[256];
+
+/* This thread's own rseq area, used only when glibc did not register one. Initial-exec
+ * TLS so that its %fs offset is the same in every thread. */
+static __thread struct rseq own_rseq __attribute__((tls_model("initial-exec"), aligned(32))) = {
+	.cpu_id = (uint32_t)RSEQ_CPU_ID_UNINITIALIZED,
+};
+
+void client_set_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+}
+
+const char *slabd_last_error(void)
+{
+	return last_error;
+}
+
+void client_kick(void)
+{
+	struct slabd_shm_ctl *ctl = slabd_client.ctl;
+	__atomic_fetch_add(&ctl->kick, 1, __ATOMIC_RELEASE);
+	slabd_futex_wake(&ctl->kick);
+}
+
+static long rseq_offset_choose(int *ret_own)
+{
+	if (__rseq_size >= 32) {
+		*ret_own = 0;
+		return (long)__rseq_offset;
+	}
+	*ret_own = 1;
+	return (long)((char *)&own_rseq - (char *)__builtin_thread_pointer());
+}
+
+int client_rseq_ready(void)
+{
+	struct client *c = &slabd_client;
+
+	if (percpu_current_cpu(c->roff) >= 0)
+		return 0;
+	if (!c->own_rseq)
+		return -ENOSYS; /* glibc's registration failed for this thread */
+	if (own_rseq.cpu_id == (uint32_t)RSEQ_CPU_ID_REGISTRATION_FAILED)
+		return -ENOSYS;
+	if (syscall(SYS_rseq, &own_rseq, sizeof(own_rseq), 0, SLABD_RSEQ_SIG) < 0) {
+		int err = errno == EBUSY ? EBUSY : errno;
+		own_rseq.cpu_id = (uint32_t)RSEQ_CPU_ID_REGISTRATION_FAILED;
+		return -err;
+	}
+	return 0;
+}
+
+static int sock_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		client_set_error("socket path '%s' is longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int err = errno;
+		client_set_error("cannot connect to slabd at %s: %s; is slabd running there? (set SLABD_SOCKET "
+				 "or pass the path to slabd_connect)",
+				 path, strerror(err));
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
+/* One request, one reply; the reply may carry up to @max_fds descriptors. */
+static int sock_call(int fd, const void *req, size_t req_len, void *rep, size_t rep_cap, int *fds, int max_fds,
+		     int *ret_nfds)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+	struct iovec iov = { rep, rep_cap };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm;
+	ssize_t n;
+	int type;
+
+	*ret_nfds = 0;
+	do
+		n = send(fd, req, req_len, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	do
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -ECONNRESET;
+	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+			int k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int)), i;
+			for (i = 0; i < k; i++) {
+				int f;
+				memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+				if (*ret_nfds < max_fds)
+					fds[(*ret_nfds)++] = f;
+				else
+					close(f);
+			}
+		}
+	}
+	type = slabd_wire_validate(rep, (size_t)n);
+	if (type < 0) {
+		client_set_error("malformed reply from slabd (%s)", strerror(-type));
+		return type;
+	}
+	if (type == SLABD_MSG_ERROR) {
+		const struct slabd_wire_error *e = rep;
+		client_set_error("%s", e->msg);
+		return e->err < 0 ? e->err : -EPROTO;
+	}
+	return type;
+}
+
+static void close_fds(int *fds, int n)
+{
+	while (n-- > 0)
+		close(fds[n]);
+}
+
+/* Reserve the window (at the daemon's base if possible) and map the three segments. */
+static int map_region(const struct slabd_wire_attach *a, const int *fds)
+{
+	struct client *c = &slabd_client;
+	char *w;
+	const struct slabd_shm_super *sb;
+	int r;
+
+	if (!a->meta_size || a->percpu_off != a->meta_size || a->zones_off != a->percpu_off + a->percpu_size ||
+	    !a->zones_size) {
+		client_set_error("slabd sent an inconsistent region geometry");
+		return -EBADMSG;
+	}
+	w = mmap((void *)(uintptr_t)a->base_addr, a->zones_off + a->zones_size, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (w == MAP_FAILED)
+		w = mmap(NULL, a->zones_off + a->zones_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			 -1, 0);
+	if (w == MAP_FAILED)
+		return -errno;
+	if (mmap(w, a->meta_size, PROT_READ, MAP_SHARED | MAP_FIXED, fds[0], 0) == MAP_FAILED ||
+	    mmap(w + a->percpu_off, a->percpu_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fds[1], 0) ==
+		    MAP_FAILED ||
+	    mmap(w + a->zones_off, a->zones_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fds[2], 0) ==
+		    MAP_FAILED) {
+		r = -errno;
+		client_set_error("cannot map slabd's region: %s", strerror(-r));
+		munmap(w, a->zones_off + a->zones_size);
+		return r;
+	}
+	sb = (const struct slabd_shm_super *)w;
+	r = slabd_shm_super_validate(sb, a->meta_size);
+	if (r == 0 && (sb->region_id != a->region_id || sb->zones_size != a->zones_size ||
+		       sb->percpu_size != a->percpu_size))
+		r = -EBADF;
+	if (r < 0) {
+		client_set_error("the region slabd sent fails validation (%s): layout version %u, this library "
+				 "expects %u",
+				 strerror(-r), sb->layout_version, SLABD_SHM_LAYOUT_VERSION);
+		munmap(w, a->zones_off + a->zones_size);
+		return r;
+	}
+
+	c->base = w;
+	c->sb = sb;
+	c->region_size = sb->region_size;
+	c->region_id = sb->region_id;
+	c->daemon_base = sb->base_addr;
+	c->cpus = (const void *)(w + sb->cpu_table_off);
+	c->nodes = (const void *)(w + sb->node_table_off);
+	c->zone_tab = (const void *)(w + sb->zone_table_off);
+	c->caches = (const void *)(w + sb->cache_table_off);
+	c->pages = (const void *)(w + sb->page_table_off);
+	c->ctl = (void *)(w + sb->percpu_off + sb->ctl_off);
+	c->depots = (void *)(w + sb->percpu_off + sb->depot_off);
+	c->mags = (void *)(w + sb->percpu_off + sb->mag_off);
+	c->nr_mags = sb->nr_mags;
+	c->pcpu = w + sb->percpu_off + sb->pcpu_off;
+	c->cache_stride = (uint64_t)sb->nr_cpus << SLABD_PCPU_SHIFT;
+	c->zones = w + sb->zones_off;
+	c->zones_size = sb->zones_size;
+	c->multi_node = sb->nr_nodes > 1;
+	c->max_cache_size = sb->max_cache_size;
+	c->roff = rseq_offset_choose(&c->own_rseq);
+	/* Publish: from here the fast path runs. */
+	__atomic_store_n(&c->ncpus, sb->nr_cpus, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static int hello(int fd, int reattach)
+{
+	struct client *c = &slabd_client;
+	struct slabd_wire_hello h;
+	union {
+		struct slabd_wire_attach a;
+		struct slabd_wire_error e;
+	} rep;
+	int fds[3], nfds, type, r;
+
+	slabd_wire_init(&h.hdr, SLABD_MSG_HELLO, sizeof(h), ++c->seq);
+	h.layout_version = CLIENT_LAYOUT_VERSION;
+	h.pid = (uint32_t)getpid();
+	h.flags = reattach ? SLABD_HELLO_REATTACH : 0;
+	type = sock_call(fd, &h, sizeof(h), &rep, sizeof(rep), fds, 3, &nfds);
+	if (type < 0) {
+		close_fds(fds, nfds);
+		return type;
+	}
+	if (type != SLABD_MSG_ATTACH || nfds != 3) {
+		close_fds(fds, nfds);
+		client_set_error("slabd answered the attach request with message type %d and %d descriptors", type,
+				 nfds);
+		return -EBADMSG;
+	}
+	if (reattach) {
+		/* A fork()ed child: it maps the region already, it only needs its own identity. */
+		r = rep.a.region_id == c->region_id ? 0 : -ESTALE;
+		if (r)
+			client_set_error("slabd now serves another region (it was restarted without its files); "
+					 "objects of the old region stay usable, new ones cannot be shared with it");
+	} else {
+		r = map_region(&rep.a, fds);
+	}
+	close_fds(fds, 3);
+	if (r == 0)
+		c->client_id = rep.a.client_id;
+	return r;
+}
+
+static void atfork_child(void)
+{
+	struct client *c = &slabd_client;
+	/* The socket belongs to the parent's registration; the child registers anew on its
+	 * first slow path. The mapping stays. */
+	pthread_mutex_init(&c->lock, NULL);
+	if (c->sock >= 0)
+		close(c->sock);
+	c->sock = -1;
+	c->pid = 0;
+}
+
+static void resolve_path(const char *path, char *out, size_t len)
+{
+	if (!path || !*path)
+		path = getenv("SLABD_SOCKET");
+	if (!path || !*path)
+		path = SLABD_DEFAULT_SOCKET;
+	snprintf(out, len, "%s", path);
+}
+
+static int attach_locked(const char *path)
+{
+	struct client *c = &slabd_client;
+	static int atfork_done;
+	int fd, r;
+
+	if (c->sock >= 0 && c->pid == getpid())
+		return 0;
+	if (path || !c->socket_path[0])
+		resolve_path(path, c->socket_path, sizeof(c->socket_path));
+	fd = sock_connect(c->socket_path);
+	if (fd < 0)
+		return fd;
+	r = hello(fd, c->base != NULL);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	c->sock = fd;
+	c->pid = getpid();
+	if (!atfork_done) {
+		pthread_atfork(NULL, NULL, atfork_child);
+		atfork_done = 1;
+	}
+	return 0;
+}
+
+int client_attach(int may_block)
+{
+	struct client *c = &slabd_client;
+	int r;
+
+	if (may_block)
+		pthread_mutex_lock(&c->lock);
+	else if (pthread_mutex_trylock(&c->lock))
+		return -EAGAIN;
+	r = attach_locked(NULL);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+int slabd_connect(const char *socket_path)
+{
+	struct client *c = &slabd_client;
+	int r;
+
+	pthread_mutex_lock(&c->lock);
+	r = attach_locked(socket_path);
+	pthread_mutex_unlock(&c->lock);
+	if (r == 0)
+		r = client_rseq_ready() == -ENOSYS && !c->own_rseq ? -ENOSYS : 0;
+	if (r == -ENOSYS)
+		client_set_error("restartable sequences are not available for this thread (kernel >= 4.18 needed)");
+	return r;
+}
+
+void slabd_disconnect(void)
+{
+	struct client *c = &slabd_client;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->sock >= 0)
+		close(c->sock);
+	c->sock = -1;
+	pthread_mutex_unlock(&c->lock);
+}
+
+int slabd_attach_info(struct slabd_attach_info *ret_info)
+{
+	struct client *c = &slabd_client;
+
+	if (!c->base)
+		return -ENOTCONN;
+	memset(ret_info, 0, sizeof(*ret_info));
+	ret_info->base = (uint64_t)(uintptr_t)c->base;
+	ret_info->daemon_base = c->daemon_base;
+	ret_info->size = c->region_size;
+	ret_info->nr_cpus = c->sb->nr_cpus;
+	ret_info->nr_nodes = c->sb->nr_nodes;
+	ret_info->backing = c->sb->backing;
+	ret_info->client_id = c->client_id;
+	ret_info->at_daemon_base = (uint64_t)(uintptr_t)c->base == c->daemon_base;
+	return 0;
+}
+
+int64_t client_large_alloc(uint64_t size, uint32_t gfp, int node)
+{
+	struct client *c = &slabd_client;
+	struct slabd_wire_large_alloc req;
+	union {
+		struct slabd_wire_large_reply l;
+		struct slabd_wire_error e;
+	} rep;
+	int fds[1], nfds, type;
+	int64_t r;
+
+	if (gfp & __GFP_DIRECT_RECLAIM)
+		pthread_mutex_lock(&c->lock);
+	else if (pthread_mutex_trylock(&c->lock))
+		return -EAGAIN;
+	r = attach_locked(NULL);
+	if (r == 0) {
+		slabd_wire_init(&req.hdr, SLABD_MSG_LARGE_ALLOC, sizeof(req), ++c->seq);
+		req.size = size;
+		req.gfp = gfp;
+		req.node = node;
+		type = sock_call(c->sock, &req, sizeof(req), &rep, sizeof(rep), fds, 1, &nfds);
+		close_fds(fds, nfds);
+		if (type < 0)
+			r = type;
+		else if (type != SLABD_MSG_LARGE_REPLY || rep.l.hdr.seq != c->seq)
+			r = -EBADMSG;
+		else if (rep.l.err < 0)
+			r = rep.l.err;
+		else if (rep.l.off < c->sb->zones_off || rep.l.off + size > c->region_size)
+			r = -EBADMSG;
+		else
+			r = (int64_t)rep.l.off;
+		if (r == -ECONNRESET || r == -EPIPE) {
+			close(c->sock);
+			c->sock = -1;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}

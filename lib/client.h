@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * client.h - libslabclient's process-wide state (internal).
+ *
+ * One struct client per process, written under client.lock by attach/detach and read
+ * without a lock by the fast path. The fast path is enabled by the release store of
+ * client.ncpus (0 while detached: every rseq sequence then fails its CPU check and the
+ * caller falls to the slow path, which attaches).
+ */
+#ifndef SLABD_LIB_CLIENT_H
+#define SLABD_LIB_CLIENT_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "slabd_shm.h"
+
+#define SLABD_HIDDEN __attribute__((visibility("hidden")))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define noinline __attribute__((noinline))
+#define cold __attribute__((cold))
+
+struct client {
+	/* fast-path fields, first cache line */
+	uint32_t ncpus;          /* 0 while detached */
+	uint32_t max_cache_size; /* largest slab class */
+	long roff;               /* %fs offset of this process's rseq areas */
+	char *base;              /* local address of the window */
+	char *pcpu;              /* base + percpu_off + pcpu_off: per-CPU arrays */
+	uint64_t cache_stride;   /* nr_cpus << SLABD_PCPU_SHIFT */
+	char *zones;             /* base + zones_off */
+	uint64_t zones_size;
+	const struct slabd_shm_page *pages;
+	int multi_node;
+
+	/* the rest */
+	const struct slabd_shm_super *sb;
+	const struct slabd_shm_cpu *cpus;
+	const struct slabd_shm_node *nodes;
+	const struct slabd_shm_zone *zone_tab;
+	const struct slabd_shm_cache *caches;
+	struct slabd_shm_ctl *ctl;
+	struct slabd_shm_depot *depots;
+	struct slabd_shm_mag *mags;
+	uint64_t region_size;
+	uint64_t region_id;
+	uint64_t daemon_base;
+	uint32_t nr_mags;
+	uint32_t client_id;
+	int own_rseq;        /* 1: glibc did not register rseq, we do per thread */
+	int sock;            /* -1 when not connected */
+	pid_t pid;           /* the process that owns sock */
+	uint32_t seq;
+	char socket_path[108];
+	pthread_mutex_t lock; /* attach, detach, socket requests */
+};
+
+extern struct client slabd_client SLABD_HIDDEN;
+
+/* client_attach: connect if needed; 0 or -errno. @may_block false: only trylock. */
+int client_attach(int may_block) SLABD_HIDDEN;
+/* client_rseq_ready: make sure this thread's rseq area is registered; 0 or -errno. */
+int client_rseq_ready(void) SLABD_HIDDEN;
+/* client_large_alloc: page-level allocation through the daemon; offset or -errno. */
+int64_t client_large_alloc(uint64_t size, uint32_t gfp, int node) SLABD_HIDDEN;
+/* client_set_error: record a message for slabd_last_error(). */
+void client_set_error(const char *fmt, ...) SLABD_HIDDEN __attribute__((format(printf, 1, 2)));
+/* client_kick: wake the daemon's workers. */
+void client_kick(void) SLABD_HIDDEN;
+
+static inline struct slabd_shm_depot *client_depot(uint32_t cache, uint32_t node)
+{
+	return &slabd_client.depots[(uint64_t)cache * slabd_client.sb->nr_nodes + node];
+}
+
+#endif /* SLABD_LIB_CLIENT_H */

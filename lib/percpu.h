@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * percpu.h - per-CPU array stacks driven by restartable sequences (x86-64).
+ *
+ * Owns nothing; operates on struct slabd_shm_pcpu in the shared percpu segment. Used by
+ * libslabclient's fast path and by the daemon's drain (which first migrates its thread
+ * onto the CPU it wants to drain).
+ *
+ * Each operation is one restartable sequence:
+ *   1. publish the sequence's descriptor in rseq->rseq_cs;
+ *   2. read rseq->cpu_id, bounds-check it against nr_cpus, find this CPU's stack
+ *      (cache_base + (cpu << SLABD_PCPU_SHIFT));
+ *   3. read count, check it against capacity and SLABD_PCPU_SLOTS (the memory is
+ *      writable by every client: never index with an unchecked count);
+ *   4. copy objects in or out; stores to slots above count are invisible until
+ *   5. the single commit store of the new count.
+ * If the thread is preempted, migrated or signalled between 1 and 5 the kernel moves it
+ * to the abort handler, which retries from the start; nothing before the commit is
+ * visible to anyone else. No lock, no atomic instruction, no system call.
+ *
+ * The rseq area is reached as %fs:roff where roff is glibc's __rseq_offset (or the
+ * offset of libslabclient's own area when glibc did not register one). cpu_id of an
+ * unregistered area is (uint32_t)-1, which fails the nr_cpus check and sends the caller to
+ * its slow path, where registration happens.
+ *
+ * With SLABD_RSEQ_INJECT defined (debug and stress builds), each sequence spins
+ * slabd_rseq_inject_loops iterations just before its commit, to widen the window in
+ * which preemption must abort it (as the kernel's rseq self-tests do).
+ */
+#ifndef SLABD_LIB_PERCPU_H
+#define SLABD_LIB_PERCPU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "slabd_shm.h"
+
+#if !defined(__x86_64__)
+#error "slabd's restartable sequences are written for x86-64"
+#endif
+
+#define SLABD_RSEQ_SIG 0x53053053u /* glibc's signature on x86: the kernel checks it before aborting */
+
+#ifdef SLABD_RSEQ_INJECT
+extern volatile unsigned int slabd_rseq_inject_loops;
+#define RSEQ_INJECT_ASM                                                                            \
+	"movl slabd_rseq_inject_loops(%%rip), %%r11d\n\t"                                          \
+	"7: testl %%r11d, %%r11d\n\t"                                                              \
+	"jz 8f\n\t"                                                                                \
+	"decl %%r11d\n\t"                                                                          \
+	"jmp 7b\n\t"                                                                               \
+	"8:\n\t"
+#else
+#define RSEQ_INJECT_ASM ""
+#endif
+
+/* The descriptor (struct rseq_cs: version, flags, start_ip, post_commit_offset, abort_ip)
+ * lives in its own section; label 3 names it, 1 starts the sequence, 2 ends it right
+ * after the commit, 4 is the abort handler preceded by the signature. */
+#define RSEQ_ASM_PROLOGUE                                                                          \
+	".pushsection __rseq_cs, \"aw\"\n\t"                                                       \
+	".balign 32\n\t"                                                                           \
+	"3:\n\t"                                                                                   \
+	".long 0x0, 0x0\n\t"                                                                       \
+	".quad 1f, (2f - 1f), 4f\n\t"                                                              \
+	".popsection\n\t"                                                                          \
+	"leaq 3b(%%rip), %%rax\n\t"                                                                \
+	"movq %%rax, %%fs:8(%[roff])\n\t"                                                          \
+	"1:\n\t"                                                                                   \
+	"movl %%fs:4(%[roff]), %%eax\n\t"                                                          \
+	"cmpl %[ncpus], %%eax\n\t"                                                                 \
+	"jae %l[slow]\n\t"                                                                         \
+	"shlq $10, %%rax\n\t"                                                                      \
+	"addq %[base], %%rax\n\t"
+
+#define RSEQ_ASM_EPILOGUE                                                                          \
+	"2:\n\t"                                                                                   \
+	".pushsection __rseq_failure, \"ax\"\n\t"                                                  \
+	".byte 0x0f, 0xb9, 0x3d\n\t"                                                               \
+	".long 0x53053053\n\t"                                                                     \
+	"4:\n\t"                                                                                   \
+	"jmp %l[abort]\n\t"                                                                        \
+	".popsection\n\t"
+
+_Static_assert(SLABD_PCPU_SHIFT == 10 && SLABD_PCPU_SLOTS == 127, "the asm below hard-codes these");
+
+/*
+ * percpu_pop: pop one object offset from the current CPU's stack of the cache whose
+ * per-CPU array starts at @base. Returns 0 with *ret_off set, or -1 when the stack is
+ * empty (or rseq is not registered for this thread). Never sleeps; async-signal-safe.
+ */
+static inline __attribute__((always_inline)) int percpu_pop(long roff, uint32_t ncpus, char *base,
+							     uint64_t *ret_off)
+{
+	uint64_t val;
+retry:
+	__asm__ goto(RSEQ_ASM_PROLOGUE "movl (%%rax), %%ecx\n\t"
+				       "testl %%ecx, %%ecx\n\t"
+				       "jz %l[slow]\n\t"
+				       "cmpl $127, %%ecx\n\t"
+				       "ja %l[slow]\n\t"
+				       "movq (%%rax,%%rcx,8), %[val]\n\t"
+				       "decl %%ecx\n\t" RSEQ_INJECT_ASM "movl %%ecx, (%%rax)\n\t"
+				       RSEQ_ASM_EPILOGUE
+		     : [val] "=&r"(val)
+		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base)
+		     : "rax", "rcx", "r11", "memory", "cc"
+		     : slow, abort);
+	*ret_off = val;
+	return 0;
+abort:
+	goto retry;
+slow:
+	return -1;
+}
+
+/*
+ * percpu_push: push @off on the current CPU's stack. Returns 0, or -1 when the stack is at
+ * capacity (or rseq is not registered). Never sleeps; async-signal-safe.
+ */
+static inline __attribute__((always_inline)) int percpu_push(long roff, uint32_t ncpus, char *base,
+							      uint64_t off)
+{
+retry:
+	__asm__ goto(RSEQ_ASM_PROLOGUE "movl (%%rax), %%ecx\n\t"
+				       "cmpl 4(%%rax), %%ecx\n\t"
+				       "jae %l[slow]\n\t"
+				       "cmpl $127, %%ecx\n\t"
+				       "jae %l[slow]\n\t"
+				       "movq %[off], 8(%%rax,%%rcx,8)\n\t"
+				       "incl %%ecx\n\t" RSEQ_INJECT_ASM "movl %%ecx, (%%rax)\n\t"
+				       RSEQ_ASM_EPILOGUE
+		     :
+		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [off] "r"(off)
+		     : "rax", "rcx", "r11", "memory", "cc"
+		     : slow, abort);
+	return 0;
+abort:
+	goto retry;
+slow:
+	return -1;
+}
+
+/*
+ * percpu_pop_bulk: pop up to @max objects into @out (top of stack first). Returns how
+ * many (0 when empty or unregistered). Never sleeps; async-signal-safe.
+ */
+static inline __attribute__((always_inline)) unsigned int percpu_pop_bulk(long roff, uint32_t ncpus, char *base,
+									   uint64_t *out, uint64_t max)
+{
+	uint64_t n;
+retry:
+	__asm__ goto(RSEQ_ASM_PROLOGUE "movl (%%rax), %%ecx\n\t"
+				       "cmpl $127, %%ecx\n\t"
+				       "ja %l[slow]\n\t"
+				       "movq %[max], %[n]\n\t"
+				       "cmpq %%rcx, %[n]\n\t"
+				       "cmovaq %%rcx, %[n]\n\t" /* n = min(count, max) */
+				       "xorl %%edx, %%edx\n\t"
+				       "5: cmpq %[n], %%rdx\n\t"
+				       "jae 6f\n\t"
+				       "movq (%%rax,%%rcx,8), %%r8\n\t" /* slots[count - 1] */
+				       "movq %%r8, (%[out],%%rdx,8)\n\t"
+				       "decq %%rcx\n\t"
+				       "incq %%rdx\n\t"
+				       "jmp 5b\n\t"
+				       "6:\n\t" RSEQ_INJECT_ASM "movl %%ecx, (%%rax)\n\t" RSEQ_ASM_EPILOGUE
+		     : [n] "=&r"(n)
+		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [out] "r"(out), [max] "r"(max)
+		     : "rax", "rcx", "rdx", "r8", "r11", "memory", "cc"
+		     : slow, abort);
+	return (unsigned int)n;
+abort:
+	goto retry;
+slow:
+	return 0;
+}
+
+/*
+ * percpu_push_bulk: push up to @n objects from @in (in[0] first). Returns how many fit
+ * (0 when full or unregistered); the caller keeps the rest. Never sleeps; async-signal-safe.
+ */
+static inline __attribute__((always_inline)) unsigned int percpu_push_bulk(long roff, uint32_t ncpus, char *base,
+									    const uint64_t *in, uint64_t n)
+{
+	uint64_t done;
+retry:
+	__asm__ goto(RSEQ_ASM_PROLOGUE "movl (%%rax), %%ecx\n\t"
+				       "movl 4(%%rax), %%edx\n\t"
+				       "movl $127, %%r8d\n\t"
+				       "cmpl %%r8d, %%edx\n\t"
+				       "cmoval %%r8d, %%edx\n\t" /* cap = min(capacity, SLOTS) */
+				       "cmpl %%edx, %%ecx\n\t"
+				       "jae %l[slow]\n\t"
+				       "subl %%ecx, %%edx\n\t" /* room */
+				       "movq %[n], %[done]\n\t"
+				       "cmpq %%rdx, %[done]\n\t"
+				       "cmovaq %%rdx, %[done]\n\t" /* done = min(n, room) */
+				       "xorl %%edx, %%edx\n\t"
+				       "5: cmpq %[done], %%rdx\n\t"
+				       "jae 6f\n\t"
+				       "movq (%[in],%%rdx,8), %%r8\n\t"
+				       "movq %%r8, 8(%%rax,%%rcx,8)\n\t"
+				       "incq %%rcx\n\t"
+				       "incq %%rdx\n\t"
+				       "jmp 5b\n\t"
+				       "6:\n\t" RSEQ_INJECT_ASM "movl %%ecx, (%%rax)\n\t" RSEQ_ASM_EPILOGUE
+		     : [done] "=&r"(done)
+		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [in] "r"(in), [n] "r"(n)
+		     : "rax", "rcx", "rdx", "r8", "r11", "memory", "cc"
+		     : slow, abort);
+	return (unsigned int)done;
+abort:
+	goto retry;
+slow:
+	return 0;
+}
+
+/* percpu_current_cpu: the CPU this thread last ran on, or -1 when rseq is unregistered
+ * (advisory outside a sequence: the thread may migrate right after). */
+static inline int percpu_current_cpu(long roff)
+{
+	uint32_t cpu;
+	__asm__ volatile("movl %%fs:4(%1), %0" : "=r"(cpu) : "r"(roff));
+	return (int)cpu;
+}
+
+#endif /* SLABD_LIB_PERCPU_H */

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * proto.c - geometry and validation of the shared layout and the wire messages.
+ *
+ * Both sides call these on what they receive; neither trusts a size, offset or count it
+ * did not compute itself.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "slabd_shm.h"
+#include "slabd_wire.h"
+
+static uint64_t align_up(uint64_t x, uint64_t a)
+{
+	return (x + a - 1) & ~(a - 1);
+}
+
+int slabd_shm_geometry(struct slabd_shm_geometry *g)
+{
+	uint64_t off;
+
+	if (!g->nr_cpus || g->nr_cpus > SLABD_MAX_CPUS || !g->nr_nodes || g->nr_nodes > SLABD_MAX_NODES ||
+	    !g->nr_zones || g->nr_zones > SLABD_MAX_ZONES || g->max_caches <= SLABD_KMALLOC_LAST ||
+	    g->max_caches > SLABD_MAX_CACHES || !g->nr_pages || !g->nr_mags || g->nr_mags > SLABD_MAX_MAGS ||
+	    g->align < SLABD_PAGE_SIZE || (g->align & (g->align - 1)))
+		return -EINVAL;
+
+	off = align_up(sizeof(struct slabd_shm_super), 64);
+	g->cpu_table_off = off;
+	off = align_up(off + (uint64_t)g->nr_cpus * sizeof(struct slabd_shm_cpu), 64);
+	g->node_table_off = off;
+	off = align_up(off + (uint64_t)g->nr_nodes * sizeof(struct slabd_shm_node), 64);
+	g->zone_table_off = off;
+	off = align_up(off + (uint64_t)g->nr_zones * sizeof(struct slabd_shm_zone), 64);
+	g->cache_table_off = off;
+	off = align_up(off + (uint64_t)g->max_caches * sizeof(struct slabd_shm_cache), 64);
+	g->page_table_off = off;
+	off += (uint64_t)g->nr_pages * sizeof(struct slabd_shm_page);
+	g->meta_size = align_up(off, g->align);
+
+	off = 0;
+	g->ctl_off = off;
+	off = align_up(off + sizeof(struct slabd_shm_ctl), 64);
+	g->depot_off = off;
+	off = align_up(off + (uint64_t)g->max_caches * g->nr_nodes * sizeof(struct slabd_shm_depot),
+		       SLABD_PAGE_SIZE);
+	g->pcpu_off = off;
+	off += ((uint64_t)g->max_caches * g->nr_cpus) << SLABD_PCPU_SHIFT;
+	g->mag_off = align_up(off, 64);
+	off = g->mag_off + (uint64_t)g->nr_mags * sizeof(struct slabd_shm_mag);
+	g->percpu_size = align_up(off, g->align);
+	return 0;
+}
+
+int slabd_shm_super_validate(const struct slabd_shm_super *sb, uint64_t meta_len)
+{
+	struct slabd_shm_geometry g;
+
+	if (meta_len < sizeof(*sb))
+		return -EINVAL;
+	if (sb->magic != SLABD_SHM_MAGIC)
+		return -EBADF;
+	if (sb->layout_version != SLABD_SHM_LAYOUT_VERSION)
+		return -EPROTO;
+	if (sb->page_shift != SLABD_PAGE_SHIFT || sb->pcpu_slots != SLABD_PCPU_SLOTS ||
+	    sb->mag_slots != SLABD_MAG_SLOTS)
+		return -EINVAL;
+
+	memset(&g, 0, sizeof(g));
+	g.nr_cpus = sb->nr_cpus;
+	g.nr_nodes = sb->nr_nodes;
+	g.nr_zones = sb->nr_zones;
+	g.max_caches = sb->max_caches;
+	g.nr_pages = sb->nr_pages;
+	g.nr_mags = sb->nr_mags;
+	g.align = sb->hugepage_size;
+	if (slabd_shm_geometry(&g) < 0)
+		return -EINVAL;
+	/* The tables must be exactly where this build puts them. */
+	if (g.cpu_table_off != sb->cpu_table_off || g.node_table_off != sb->node_table_off ||
+	    g.zone_table_off != sb->zone_table_off || g.cache_table_off != sb->cache_table_off ||
+	    g.page_table_off != sb->page_table_off || g.ctl_off != sb->ctl_off || g.depot_off != sb->depot_off ||
+	    g.pcpu_off != sb->pcpu_off || g.mag_off != sb->mag_off)
+		return -EINVAL;
+	if (g.meta_size != sb->meta_size || g.meta_size > meta_len || g.percpu_size != sb->percpu_size)
+		return -EOVERFLOW;
+	if (sb->percpu_off != sb->meta_size || sb->zones_off != sb->percpu_off + sb->percpu_size ||
+	    sb->zones_size != (uint64_t)sb->nr_pages << SLABD_PAGE_SHIFT ||
+	    sb->region_size != sb->zones_off + sb->zones_size || (sb->zones_size % sb->hugepage_size))
+		return -EOVERFLOW;
+	if (sb->max_cache_size < 8 || sb->max_cache_size > (32u << 20) ||
+	    (sb->max_cache_size & (sb->max_cache_size - 1)))
+		return -EINVAL;
+	return 0;
+}
+
+size_t slabd_wire_size(uint16_t type)
+{
+	switch (type) {
+	case SLABD_MSG_HELLO:
+		return sizeof(struct slabd_wire_hello);
+	case SLABD_MSG_ATTACH:
+		return sizeof(struct slabd_wire_attach);
+	case SLABD_MSG_ERROR:
+		return sizeof(struct slabd_wire_error);
+	case SLABD_MSG_LARGE_ALLOC:
+		return sizeof(struct slabd_wire_large_alloc);
+	case SLABD_MSG_LARGE_REPLY:
+		return sizeof(struct slabd_wire_large_reply);
+	default:
+		return 0;
+	}
+}
+
+void slabd_wire_init(struct slabd_wire_hdr *h, uint16_t type, uint32_t len, uint32_t seq)
+{
+	memset(h, 0, len);
+	h->magic = SLABD_WIRE_MAGIC;
+	h->version = SLABD_WIRE_VERSION;
+	h->type = type;
+	h->len = len;
+	h->seq = seq;
+}
+
+int slabd_wire_validate(const void *buf, size_t len)
+{
+	struct slabd_wire_hdr h;
+	size_t want;
+
+	if (len > SLABD_WIRE_MAX)
+		return -EMSGSIZE;
+	if (len < sizeof(h))
+		return -EBADMSG;
+	memcpy(&h, buf, sizeof(h));
+	if (h.magic != SLABD_WIRE_MAGIC)
+		return -EBADMSG;
+	if (h.version != SLABD_WIRE_VERSION)
+		return -EPROTO;
+	want = slabd_wire_size(h.type);
+	if (!want || h.len != len || len != want)
+		return -EBADMSG;
+	if (h.type == SLABD_MSG_ERROR) {
+		const struct slabd_wire_error *e = buf;
+		if (!memchr(e->msg, 0, sizeof(e->msg)))
+			return -EBADMSG;
+	}
+	return h.type;
+}

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * slabd_wire.h - messages on the control socket (AF_UNIX, SOCK_SEQPACKET).
+ *
+ * One message per packet: a struct slabd_wire_hdr followed by the type's payload. The
+ * client sends requests, the daemon answers each with exactly one reply carrying the
+ * same seq (or SLABD_MSG_ERROR). The socket carries only rare requests: attach, large
+ * allocations, stats; allocation and free never touch it. A client's death shows up as a
+ * hangup on its socket.
+ *
+ * Attach: the client sends HELLO with its layout version; the daemon answers ATTACH with
+ * the region's geometry and three file descriptors (SCM_RIGHTS): meta (read-only),
+ * percpu and zones. A client of another layout version gets ERROR(-EPROTO) with a message
+ * naming both versions.
+ *
+ * Everything received is validated by slabd_wire_validate before any field is used.
+ */
+#ifndef SLABD_PROTO_WIRE_H
+#define SLABD_PROTO_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SLABD_WIRE_MAGIC 0x534c4244u /* "SLBD" */
+#define SLABD_WIRE_VERSION 1u
+#define SLABD_WIRE_MAX 512u /* no message is larger */
+#define SLABD_DEFAULT_SOCKET "/run/slabd/slabd.sock"
+
+#define SLABD_MSG_HELLO 1u        /* client -> daemon: slabd_wire_hello */
+#define SLABD_MSG_ATTACH 2u       /* daemon -> client: slabd_wire_attach + 3 fds */
+#define SLABD_MSG_ERROR 3u        /* daemon -> client: slabd_wire_error */
+#define SLABD_MSG_LARGE_ALLOC 4u  /* client -> daemon: slabd_wire_large_alloc */
+#define SLABD_MSG_LARGE_REPLY 5u  /* daemon -> client: slabd_wire_large_reply */
+#define SLABD_MSG_MAX 5u
+
+struct slabd_wire_hdr {
+	uint32_t magic;   /* SLABD_WIRE_MAGIC */
+	uint16_t version; /* SLABD_WIRE_VERSION */
+	uint16_t type;    /* SLABD_MSG_* */
+	uint32_t len;     /* whole message, header included */
+	uint32_t seq;     /* chosen by the client, echoed in the reply */
+};
+
+#define SLABD_HELLO_REATTACH 0x1u /* a fork()ed child that already maps the region */
+
+struct slabd_wire_hello {
+	struct slabd_wire_hdr hdr;
+	uint32_t layout_version; /* the client's SLABD_SHM_LAYOUT_VERSION */
+	uint32_t pid;
+	uint32_t flags;          /* SLABD_HELLO_* */
+	uint32_t reserved;
+};
+
+struct slabd_wire_attach {
+	struct slabd_wire_hdr hdr;
+	uint32_t layout_version;
+	uint32_t client_id;
+	uint64_t region_id;
+	uint64_t base_addr;
+	uint64_t meta_size;
+	uint64_t percpu_off;
+	uint64_t percpu_size;
+	uint64_t zones_off;
+	uint64_t zones_size;
+};
+
+#define SLABD_WIRE_ERRMSG_MAX 200u
+
+struct slabd_wire_error {
+	struct slabd_wire_hdr hdr;
+	int32_t err; /* negative errno */
+	uint32_t reserved;
+	char msg[SLABD_WIRE_ERRMSG_MAX]; /* NUL-terminated, says what to do */
+};
+
+struct slabd_wire_large_alloc {
+	struct slabd_wire_hdr hdr;
+	uint64_t size;
+	uint32_t gfp;
+	int32_t node; /* -1: any */
+};
+
+struct slabd_wire_large_reply {
+	struct slabd_wire_hdr hdr;
+	int32_t err;  /* 0 or negative errno */
+	uint32_t reserved;
+	uint64_t off; /* from the window's base */
+};
+
+_Static_assert(sizeof(struct slabd_wire_hdr) == 16, "wire header");
+_Static_assert(sizeof(struct slabd_wire_hello) == 32, "hello");
+_Static_assert(sizeof(struct slabd_wire_attach) == 80, "attach");
+_Static_assert(sizeof(struct slabd_wire_error) == 224, "error");
+_Static_assert(sizeof(struct slabd_wire_large_alloc) == 32, "large alloc");
+_Static_assert(sizeof(struct slabd_wire_large_reply) == 32, "large reply");
+
+/*
+ * slabd_wire_validate: check @len received bytes at @buf as one message. Returns its type
+ * (> 0), or -EBADMSG (truncated, bad magic, length mismatch, unknown type, unterminated
+ * string), -EPROTO (another wire version), -EMSGSIZE (larger than SLABD_WIRE_MAX).
+ */
+int slabd_wire_validate(const void *buf, size_t len);
+
+/* slabd_wire_init: fill a header for a message of @type and @len bytes. */
+void slabd_wire_init(struct slabd_wire_hdr *h, uint16_t type, uint32_t len, uint32_t seq);
+
+/* Expected size of each message type (0 for unknown types). */
+size_t slabd_wire_size(uint16_t type);
+
+#endif /* SLABD_PROTO_WIRE_H */
