@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,6 +169,16 @@ int main(int argc, char **argv)
 	}
 	log_level = d.cfg.log_level;
 	signal(SIGPIPE, SIG_IGN);
+	{
+		/* Blocked in every thread from the start: only the control thread's signalfd
+		 * takes them, so a SIGTERM can never kill a half-started daemon uncleanly. */
+		sigset_t mask;
+		sigemptyset(&mask);
+		sigaddset(&mask, SIGTERM);
+		sigaddset(&mask, SIGINT);
+		sigaddset(&mask, SIGHUP);
+		pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	}
 
 	if (!d.cfg.foreground) {
 		pid_t pid;

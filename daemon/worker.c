@@ -133,7 +133,7 @@ static void drain_cpus(struct slabd *d, uint32_t node)
 	cpu_set_t old, one;
 	uint32_t cpu, id;
 
-	if (__rseq_size < 32)
+	if (__rseq_size == 0)
 		return; /* without glibc's rseq the daemon cannot run the sequences */
 	sched_getaffinity(0, sizeof(old), &old);
 	for (cpu = 0; cpu < d->sb->nr_cpus && cpu < CPU_SETSIZE; cpu++) {

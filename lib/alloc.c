@@ -35,6 +35,7 @@
 
 #ifdef SLABD_RSEQ_INJECT
 volatile unsigned int slabd_rseq_inject_loops SLABD_HIDDEN;
+unsigned long slabd_rseq_inject_aborts SLABD_HIDDEN;
 #endif
 
 /* Cache index of sizes 1..192 in steps of 8 (kmalloc_index without branches). */
@@ -335,6 +336,7 @@ static noinline cold void free_large_or_bad(const void *p, const struct slabd_sh
 
 	if (pg->kind == SLABD_PAGE_LARGE && !(pgoff & (SLABD_PAGE_SIZE - 1))) {
 		slabd_chain_push(&cl.ctl->large_free, cl.base, off, off);
+		client_kick(); /* pages are worth collecting at once */
 		return;
 	}
 	/* Not the start of anything we handed out: ignore (the debug mode of a later release

@@ -77,12 +77,21 @@ void client_kick(void)
 
 static long rseq_offset_choose(int *ret_own)
 {
-	if (__rseq_size >= 32) {
+	/* glibc >= 2.35 sets __rseq_size to the registered size (20: the original ABI)
+	 * and leaves it 0 when it did not register (tunable glibc.pthread.rseq=0). */
+	if (__rseq_size > 0) {
 		*ret_own = 0;
 		return (long)__rseq_offset;
 	}
 	*ret_own = 1;
 	return (long)((char *)&own_rseq - (char *)__builtin_thread_pointer());
+}
+
+/* The fast path reads slabd_client.roff before any attach: it must be right from the
+ * start (a zero offset would make a sequence publish its descriptor over the TCB). */
+__attribute__((constructor)) static void client_init(void)
+{
+	slabd_client.roff = rseq_offset_choose(&slabd_client.own_rseq);
 }
 
 int client_rseq_ready(void)

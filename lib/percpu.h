@@ -43,6 +43,8 @@
 
 #ifdef SLABD_RSEQ_INJECT
 extern volatile unsigned int slabd_rseq_inject_loops;
+extern unsigned long slabd_rseq_inject_aborts; /* sequences the kernel aborted */
+#define RSEQ_INJECT_ABORTED() __atomic_fetch_add(&slabd_rseq_inject_aborts, 1, __ATOMIC_RELAXED)
 #define RSEQ_INJECT_ASM                                                                            \
 	"movl slabd_rseq_inject_loops(%%rip), %%r11d\n\t"                                          \
 	"7: testl %%r11d, %%r11d\n\t"                                                              \
@@ -52,6 +54,7 @@ extern volatile unsigned int slabd_rseq_inject_loops;
 	"8:\n\t"
 #else
 #define RSEQ_INJECT_ASM ""
+#define RSEQ_INJECT_ABORTED() ((void)0)
 #endif
 
 /* The descriptor (struct rseq_cs: version, flags, start_ip, post_commit_offset, abort_ip)
@@ -94,7 +97,7 @@ static inline __attribute__((always_inline)) int percpu_pop(long roff, uint32_t 
 {
 	uint64_t val;
 retry:
-	__asm__ goto(RSEQ_ASM_PROLOGUE "movl (%%rax), %%ecx\n\t"
+	__asm__ volatile goto(RSEQ_ASM_PROLOGUE "movl (%%rax), %%ecx\n\t"
 				       "testl %%ecx, %%ecx\n\t"
 				       "jz %l[slow]\n\t"
 				       "cmpl $127, %%ecx\n\t"
@@ -109,6 +112,7 @@ retry:
 	*ret_off = val;
 	return 0;
 abort:
+	RSEQ_INJECT_ABORTED();
 	goto retry;
 slow:
 	return -1;
@@ -122,7 +126,7 @@ static inline __attribute__((always_inline)) int percpu_push(long roff, uint32_t
 							      uint64_t off)
 {
 retry:
-	__asm__ goto(RSEQ_ASM_PROLOGUE "movl (%%rax), %%ecx\n\t"
+	__asm__ volatile goto(RSEQ_ASM_PROLOGUE "movl (%%rax), %%ecx\n\t"
 				       "cmpl 4(%%rax), %%ecx\n\t"
 				       "jae %l[slow]\n\t"
 				       "cmpl $127, %%ecx\n\t"
@@ -136,6 +140,7 @@ retry:
 		     : slow, abort);
 	return 0;
 abort:
+	RSEQ_INJECT_ABORTED();
 	goto retry;
 slow:
 	return -1;
@@ -150,7 +155,7 @@ static inline __attribute__((always_inline)) unsigned int percpu_pop_bulk(long r
 {
 	uint64_t n;
 retry:
-	__asm__ goto(RSEQ_ASM_PROLOGUE "movl (%%rax), %%ecx\n\t"
+	__asm__ volatile goto(RSEQ_ASM_PROLOGUE "movl (%%rax), %%ecx\n\t"
 				       "cmpl $127, %%ecx\n\t"
 				       "ja %l[slow]\n\t"
 				       "movq %[max], %[n]\n\t"
@@ -171,6 +176,7 @@ retry:
 		     : slow, abort);
 	return (unsigned int)n;
 abort:
+	RSEQ_INJECT_ABORTED();
 	goto retry;
 slow:
 	return 0;
@@ -185,7 +191,7 @@ static inline __attribute__((always_inline)) unsigned int percpu_push_bulk(long 
 {
 	uint64_t done;
 retry:
-	__asm__ goto(RSEQ_ASM_PROLOGUE "movl (%%rax), %%ecx\n\t"
+	__asm__ volatile goto(RSEQ_ASM_PROLOGUE "movl (%%rax), %%ecx\n\t"
 				       "movl 4(%%rax), %%edx\n\t"
 				       "movl $127, %%r8d\n\t"
 				       "cmpl %%r8d, %%edx\n\t"
@@ -211,6 +217,7 @@ retry:
 		     : slow, abort);
 	return (unsigned int)done;
 abort:
+	RSEQ_INJECT_ABORTED();
 	goto retry;
 slow:
 	return 0;
