@@ -20,4 +20,14 @@ void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 #define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
 
+/* log_warn_limited: a warning a client can provoke at will (bad offsets, double frees):
+ * the first 20 of each call site, then one in 10000, with the running count. */
+#define log_warn_limited(fmt, ...)                                                                 \
+	do {                                                                                       \
+		static unsigned long _n;                                                           \
+		unsigned long _k = __atomic_add_fetch(&_n, 1, __ATOMIC_RELAXED);                    \
+		if (_k <= 20 || !(_k % 10000))                                                     \
+			log_msg(LOG_LVL_WARN, fmt " [%lu so far]", __VA_ARGS__, _k);               \
+	} while (0)
+
 #endif

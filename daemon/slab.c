@@ -273,7 +273,7 @@ int slab_put(struct slabd *d, struct cache *c, uint32_t node, uint64_t off)
 	idx = (uint32_t)(in_slab / c->size);
 	if (s->map[idx / 64] & (1ull << (idx % 64))) {
 		STAT_INC(d, double_frees);
-		log_warn("cache %s: object at offset %#llx returned twice (double free); dropped",
+		log_warn_limited("cache %s: object at offset %#llx returned twice (double free); dropped",
 			 c->shm->name, (unsigned long long)off);
 		return -EALREADY;
 	}
@@ -284,7 +284,7 @@ int slab_put(struct slabd *d, struct cache *c, uint32_t node, uint64_t off)
 	return 0;
 bad:
 	STAT_INC(d, bad_objects);
-	log_warn("cache %s node %u: offset %#llx from client memory is not one of its objects; dropped",
+	log_warn_limited("cache %s node %u: offset %#llx from client memory is not one of its objects; dropped",
 		 c->shm->name, node, (unsigned long long)off);
 	return -EINVAL;
 }
@@ -384,7 +384,7 @@ int large_free(struct slabd *d, uint64_t off)
 	return 0;
 bad:
 	STAT_INC(d, bad_objects);
-	log_warn("large free of offset %#llx: not the start of a large allocation; dropped",
+	log_warn_limited("large free of offset %#llx: not the start of a large allocation; dropped",
 		 (unsigned long long)off);
 	return -EINVAL;
 }

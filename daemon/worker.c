@@ -57,7 +57,7 @@ static void mag_return(struct slabd *d, struct cache *c, uint32_t node, struct s
 
 	if (n > SLABD_MAG_SLOTS) {
 		STAT_INC(d, bad_mags);
-		log_warn("cache %s: magazine %ld has count %u (> %u); contents dropped", c->shm->name,
+		log_warn_limited("cache %s: magazine %ld has count %u (> %u); contents dropped", c->shm->name,
 			 (long)(m - d->mags), n, SLABD_MAG_SLOTS);
 		n = 0;
 	}

@@ -72,14 +72,44 @@ static int node_index_of(int os_node)
 	return -1;
 }
 
+/* Whether @off names an object of @cache: magazines are written by other processes, so
+ * their contents are checked once here, on the slow path, before they can reach a
+ * per-CPU stack (one misbehaving client must not hand garbage pointers to the rest). */
+static int obj_valid(uint32_t cache, uint64_t off)
+{
+	uint64_t zoff = off - cl.sb->zones_off, size;
+	const struct slabd_shm_page *pg;
+
+	if (off < cl.sb->zones_off || zoff >= cl.zones_size)
+		return 0;
+	pg = &cl.pages[zoff >> SLABD_PAGE_SHIFT];
+	if (pg->kind != SLABD_PAGE_SLAB || pg->cache != cache || pg->head >= cl.sb->nr_pages)
+		return 0;
+	size = cl.caches[cache].size;
+	return size && (zoff - ((uint64_t)pg->head << SLABD_PAGE_SHIFT)) % size == 0;
+}
+
+/* Drop the entries of a magazine we own that are not objects of @cache; returns how
+ * many are left. */
+static uint32_t mag_check(struct slabd_shm_mag *m, uint32_t cache)
+{
+	uint32_t n = m->count, i, k = 0;
+
+	if (n > SLABD_MAG_SLOTS)
+		n = 0;
+	for (i = 0; i < n; i++)
+		if (obj_valid(cache, m->objs[i]))
+			m->objs[k++] = m->objs[i];
+	m->count = k;
+	return k;
+}
+
 /* Move objects from a magazine we own into the current CPU's stack; push the magazine
  * back to @full (with what did not fit) or to the empty stack. */
 static void mag_spill(struct slabd_shm_mag *m, uint32_t cache, uint64_t *full)
 {
 	uint32_t n = m->count, done = 0;
 
-	if (n > SLABD_MAG_SLOTS)
-		n = 0; /* corrupt: drop the contents, keep the magazine */
 	if (n)
 		done = percpu_push_bulk(cl.roff, cl.ncpus, cache_pcpu(cache), m->objs, n);
 	if (done < n) {
@@ -97,7 +127,7 @@ static uint64_t mag_take(struct slabd_shm_mag *m, uint32_t cache, uint64_t *full
 {
 	uint64_t off = 0;
 
-	if (m->count && m->count <= SLABD_MAG_SLOTS)
+	if (mag_check(m, cache))
 		off = m->objs[--m->count];
 	if (spill) {
 		mag_spill(m, cache, full);

@@ -404,6 +404,7 @@ int slabd_attach_info(struct slabd_attach_info *ret_info)
 	ret_info->backing = c->sb->backing;
 	ret_info->client_id = c->client_id;
 	ret_info->at_daemon_base = (uint64_t)(uintptr_t)c->base == c->daemon_base;
+	ret_info->rseq_by_library = c->own_rseq;
 	return 0;
 }
 

@@ -68,6 +68,7 @@ struct slabd_attach_info {
 	uint32_t backing;     /* 1: shmem-4K, 2: hugetlb-2M, 3: hugetlb-1G */
 	uint32_t client_id;
 	int at_daemon_base;   /* pointers are valid in every process mapped at the base */
+	int rseq_by_library;  /* 1: glibc did not register rseq, libslabclient does per thread */
 };
 SLABD_API int slabd_attach_info(struct slabd_attach_info *ret_info);
 

@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+/* daemon_helper.c - see daemon_helper.h. SLABD_BIN is the path of the built daemon. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon_helper.h"
+
+#ifndef SLABD_BIN
+#error "SLABD_BIN must name the slabd binary"
+#endif
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static int can_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return 0;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	return r == 0;
+}
+
+int td_start(struct test_daemon *td, const char *const *sets)
+{
+	const char *argv[64];
+	int argc = 0, i, fd;
+
+	memset(td, 0, sizeof(*td));
+	snprintf(td->dir, sizeof(td->dir), "/tmp/slabd-test-XXXXXX");
+	if (!mkdtemp(td->dir))
+		return -1;
+	snprintf(td->sock, sizeof(td->sock), "%s/slabd.sock", td->dir);
+	snprintf(td->log, sizeof(td->log), "%s/slabd.log", td->dir);
+
+	argv[argc++] = SLABD_BIN;
+	argv[argc++] = "--foreground";
+	argv[argc++] = "--socket";
+	argv[argc++] = td->sock;
+	argv[argc++] = "--set";
+	argv[argc++] = "zone_size=64M";
+	argv[argc++] = "--set";
+	argv[argc++] = "log_level=debug";
+	/* Hugepages only where a test asks: parallel tests must not take each other's. */
+	argv[argc++] = "--set";
+	argv[argc++] = "hugepages=off";
+	for (i = 0; sets && sets[i] && argc < 60; i++) {
+		argv[argc++] = "--set";
+		argv[argc++] = sets[i];
+	}
+	argv[argc] = NULL;
+
+	td->pid = fork();
+	if (td->pid < 0)
+		return -1;
+	if (td->pid == 0) {
+		fd = open(td->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			dup2(fd, 2);
+			dup2(fd, 1);
+		}
+		execv(SLABD_BIN, (char *const *)argv);
+		_exit(127);
+	}
+	for (i = 0; i < 1000; i++) { /* up to 10 s */
+		if (can_connect(td->sock))
+			return 0;
+		if (!td_alive(td))
+			break;
+		sleep_ms(10);
+	}
+	td_dump_log(td);
+	td_stop(td);
+	return -1;
+}
+
+int td_alive(const struct test_daemon *td)
+{
+	int status;
+	return td->pid > 0 && waitpid(td->pid, &status, WNOHANG) == 0;
+}
+
+int td_stop(struct test_daemon *td)
+{
+	int status = 0, i;
+	pid_t r = 0;
+
+	if (td->pid <= 0)
+		return -1;
+	kill(td->pid, SIGTERM);
+	for (i = 0; i < 1000; i++) {
+		r = waitpid(td->pid, &status, WNOHANG);
+		if (r != 0)
+			break;
+		sleep_ms(10);
+	}
+	if (r == 0) {
+		kill(td->pid, SIGKILL);
+		waitpid(td->pid, &status, 0);
+		td->pid = 0;
+		return -1;
+	}
+	td->pid = 0;
+	if (r < 0 || !WIFEXITED(status)) {
+		fprintf(stderr, "slabd %s\n", WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "vanished");
+		td_dump_log(td);
+		return -1;
+	}
+	if (WEXITSTATUS(status) == 0) {
+		/* clean stop: nothing worth keeping */
+		unlink(td->log);
+		rmdir(td->dir);
+	}
+	return WEXITSTATUS(status);
+}
+
+int td_log_contains(const struct test_daemon *td, const char *needle)
+{
+	char buf[1 << 16];
+	FILE *f = fopen(td->log, "re");
+	size_t n;
+	int found;
+
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	found = strstr(buf, needle) != NULL;
+	return found;
+}
+
+void td_dump_log(const struct test_daemon *td)
+{
+	char buf[4096];
+	FILE *f = fopen(td->log, "re");
+	size_t n;
+
+	if (!f)
+		return;
+	fprintf(stderr, "---- slabd log (%s) ----\n", td->log);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		fwrite(buf, 1, n, stderr);
+	fprintf(stderr, "---- end of log ----\n");
+	fclose(f);
+}
+
+static const char *hp_path = "/proc/sys/vm/nr_hugepages";
+
+static long read_long(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	long v = -1;
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+static int write_long(const char *path, long v)
+{
+	FILE *f = fopen(path, "we");
+	int r;
+	if (!f)
+		return -1;
+	r = fprintf(f, "%ld\n", v) > 0 ? 0 : -1;
+	if (fclose(f) != 0)
+		r = -1;
+	return r;
+}
+
+long td_hugepages_free(void)
+{
+	return read_long("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
+}
+
+long td_hugepages_reserve(long n)
+{
+	long prev = read_long(hp_path);
+
+	if (prev < 0 || geteuid() != 0)
+		return -1;
+	if (write_long(hp_path, prev + n) < 0)
+		return -1;
+	return prev;
+}
+
+void td_hugepages_restore(long prev)
+{
+	if (prev >= 0)
+		write_long(hp_path, prev);
+}

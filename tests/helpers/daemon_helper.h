@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon_helper.h - run a real slabd for a test: a private temp directory, its own
+ * socket, its log in a file, stopped with SIGTERM and its exit status checked.
+ */
+#ifndef SLABD_TEST_DAEMON_HELPER_H
+#define SLABD_TEST_DAEMON_HELPER_H
+
+#include <sys/types.h>
+
+struct test_daemon {
+	pid_t pid;
+	char dir[128];
+	char sock[160];
+	char log[160];
+};
+
+/* td_start: start slabd with "--set" options @sets (NULL-terminated, may be NULL) and
+ * wait until its socket accepts connections. Returns 0 or -1 (the log says why). */
+int td_start(struct test_daemon *td, const char *const *sets);
+/* td_stop: SIGTERM, wait; returns the daemon's exit status (0 for a clean stop), or -1
+ * when it had died before (signal) or did not stop within 10 s. */
+int td_stop(struct test_daemon *td);
+/* td_alive: the daemon process still runs. */
+int td_alive(const struct test_daemon *td);
+/* td_log_contains: the daemon's log has @needle. */
+int td_log_contains(const struct test_daemon *td, const char *needle);
+/* td_dump_log: copy the daemon's log to stderr (for failing tests). */
+void td_dump_log(const struct test_daemon *td);
+
+/* Reserve @n 2 MiB hugepages (as root); returns the previous count, or -1 when this
+ * process cannot change it. td_hugepages_restore puts the previous count back. */
+long td_hugepages_reserve(long n);
+void td_hugepages_restore(long prev);
+long td_hugepages_free(void);
+
+#endif

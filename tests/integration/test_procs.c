@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_procs.c - several processes on one region: objects allocated in one process and
+ * freed in another (offsets through a pipe), fork() inheritance, a client killed with
+ * SIGKILL in the middle of its work while others go on.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <slabd/slabd.h>
+
+#include "daemon_helper.h"
+
+static struct test_daemon td;
+
+static void up(void)
+{
+	cr_assert_eq(td_start(&td, NULL), 0, "slabd did not start");
+}
+
+static void down(void)
+{
+	cr_expect(td_alive(&td), "slabd died during the test");
+	cr_expect_eq(td_stop(&td), 0, "slabd did not stop cleanly");
+}
+
+TestSuite(procs, .init = up, .fini = down, .timeout = 120);
+
+static int full_read(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	while (len) {
+		ssize_t n = read(fd, p, len);
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int full_write(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int wait_child(pid_t pid)
+{
+	int status;
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static uint64_t pattern(uint64_t off, int i)
+{
+	return off * 0x9e3779b97f4a7c15ull ^ (uint64_t)i;
+}
+
+/* Child: a fresh process (exec-like: it connects on its own), receives offsets, checks
+ * the pattern the parent wrote, frees the objects, answers with the count. */
+static int free_side(const char *sock, int rfd, int wfd)
+{
+	uint64_t off;
+	uint32_t done = 0;
+
+	if (slabd_connect(sock) < 0)
+		return 10;
+	while (full_read(rfd, &off, sizeof(off)) == 0 && off != 0) {
+		uint64_t *p = slabd_off_to_ptr(off);
+		size_t i, n;
+		if (!p)
+			return 11;
+		n = ksize(p) / sizeof(uint64_t);
+		if (!n)
+			return 12;
+		for (i = 0; i < n; i++)
+			if (p[i] != pattern(off, (int)i))
+				return 13;
+		kfree(p);
+		done++;
+	}
+	return full_write(wfd, &done, sizeof(done)) == 0 ? 0 : 14;
+}
+
+Test(procs, objects_allocated_in_one_process_are_freed_in_another)
+{
+	int to_child[2], from_child[2], round;
+	pid_t pid;
+	uint32_t done = 0;
+	enum { N = 5000 };
+
+	cr_assert_eq(pipe(to_child), 0);
+	cr_assert_eq(pipe(from_child), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		close(to_child[1]);
+		close(from_child[0]);
+		_exit(free_side(td.sock, to_child[0], from_child[1]));
+	}
+	close(to_child[0]);
+	close(from_child[1]);
+	cr_assert_eq(slabd_connect(td.sock), 0, "%s", slabd_last_error());
+	for (round = 0; round < N; round++) {
+		size_t sz = (size_t)8 << (round % 12), i;
+		uint64_t *p = kmalloc(sz, GFP_KERNEL), off;
+		cr_assert_not_null(p, "kmalloc(%zu) failed", sz);
+		off = slabd_ptr_to_off(p);
+		for (i = 0; i < ksize(p) / sizeof(uint64_t); i++)
+			p[i] = pattern(off, (int)i);
+		cr_assert_eq(full_write(to_child[1], &off, sizeof(off)), 0);
+	}
+	{
+		uint64_t end = 0;
+		cr_assert_eq(full_write(to_child[1], &end, sizeof(end)), 0);
+	}
+	cr_assert_eq(full_read(from_child[0], &done, sizeof(done)), 0, "child died (status %d)", wait_child(pid));
+	cr_assert_eq(wait_child(pid), 0);
+	cr_assert_eq(done, N, "child freed %u of %d objects", done, N);
+	/* The parent keeps allocating: the freed objects are reusable here. */
+	for (round = 0; round < N; round++) {
+		void *p = kmalloc(64, GFP_KERNEL);
+		cr_assert_not_null(p);
+		kfree(p);
+	}
+}
+
+Test(procs, child_allocates_parent_frees)
+{
+	int fds[2];
+	pid_t pid;
+	uint64_t offs[1000];
+	int i;
+
+	cr_assert_eq(slabd_connect(td.sock), 0);
+	cr_assert_eq(pipe(fds), 0);
+	pid = fork(); /* the child inherits the mapping and registers anew */
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		for (i = 0; i < 1000; i++) {
+			uint32_t *p = kmalloc(100, GFP_KERNEL);
+			if (!p)
+				_exit(2);
+			p[0] = 0xc0ffee00u + (uint32_t)i;
+			offs[i] = slabd_ptr_to_off(p);
+		}
+		_exit(full_write(fds[1], offs, sizeof(offs)) == 0 ? 0 : 3);
+	}
+	close(fds[1]);
+	cr_assert_eq(full_read(fds[0], offs, sizeof(offs)), 0);
+	cr_assert_eq(wait_child(pid), 0);
+	for (i = 0; i < 1000; i++) {
+		uint32_t *p = slabd_off_to_ptr(offs[i]);
+		cr_assert_not_null(p);
+		cr_assert_eq(p[0], 0xc0ffee00u + (uint32_t)i, "object %d lost its contents after its owner exited", i);
+		cr_assert_eq(ksize(p), 128);
+		kfree(p);
+	}
+	cr_assert(td_log_contains(&td, "forked child re-registering"), "the child did not register itself");
+}
+
+/* A worker that allocates, stamps, verifies and frees forever; exits 1 on corruption. */
+static void churn(unsigned int seed)
+{
+	void *held[256] = { 0 };
+	uint32_t stamp[256];
+
+	if (slabd_connect(td.sock) < 0)
+		_exit(20);
+	for (;;) {
+		unsigned int k = (unsigned int)rand_r(&seed) % 256;
+		if (held[k]) {
+			uint32_t *p = held[k];
+			size_t i, n = ksize(p) / 4;
+			for (i = 0; i < n; i++)
+				if (p[i] != stamp[k])
+					_exit(1);
+			kfree(p);
+			held[k] = NULL;
+		} else {
+			size_t sz = 8 + (size_t)rand_r(&seed) % 3000, i;
+			uint32_t *p = kmalloc(sz, GFP_KERNEL);
+			if (!p)
+				_exit(2);
+			stamp[k] = (uint32_t)rand_r(&seed);
+			for (i = 0; i < ksize(p) / 4; i++)
+				p[i] = stamp[k];
+			held[k] = p;
+		}
+	}
+}
+
+Test(procs, a_client_killed_mid_work_disturbs_nobody)
+{
+	pid_t pids[3];
+	int i, status;
+	struct timespec ts = { 0, 300 * 1000000L };
+
+	for (i = 0; i < 3; i++) {
+		pids[i] = fork();
+		cr_assert_geq(pids[i], 0);
+		if (pids[i] == 0)
+			churn(1234u + (unsigned int)i);
+	}
+	nanosleep(&ts, NULL);
+	kill(pids[0], SIGKILL);
+	cr_assert_eq(wait_child(pids[0]), 128 + SIGKILL);
+	nanosleep(&ts, NULL);
+	nanosleep(&ts, NULL);
+	/* The survivors are still running (they exit only on corruption or failure). */
+	for (i = 1; i < 3; i++)
+		cr_assert_eq(waitpid(pids[i], &status, WNOHANG), 0, "survivor %d exited with %d", i,
+			     WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status));
+	cr_assert(td_alive(&td));
+	/* A new client still gets served. */
+	cr_assert_eq(slabd_connect(td.sock), 0);
+	for (i = 0; i < 10000; i++) {
+		void *p = kmalloc(512, GFP_KERNEL);
+		cr_assert_not_null(p);
+		kfree(p);
+	}
+	for (i = 1; i < 3; i++) {
+		kill(pids[i], SIGKILL);
+		wait_child(pids[i]);
+	}
+	cr_assert(td_log_contains(&td, "detached") || td_log_contains(&td, "hung up"),
+		  "the daemon did not notice the dead client");
+}
