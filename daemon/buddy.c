@@ -128,6 +128,9 @@ int64_t buddy_alloc_exact(struct buddy *b, uint32_t n)
 int buddy_is_free(const struct buddy *b, uint32_t page)
 {
 	unsigned int o;
+
+	if (page >= b->nr_pages)
+		return 0;
 	for (o = 0; o <= BUDDY_MAX_ORDER; o++) {
 		uint32_t start = page & ~((1u << o) - 1);
 		if (b->state[start] == o + 1)

@@ -34,7 +34,7 @@ int parse_size(const char *s, uint64_t *ret)
 	errno = 0;
 	if (!isdigit((unsigned char)*s))
 		return -EINVAL;
-	v = strtoull(s, &end, 0);
+	v = strtoull(s, &end, 10); /* decimal only: "010" is ten, not eight */
 	if (errno)
 		return -EINVAL;
 	switch (tolower((unsigned char)*end)) {
@@ -114,7 +114,7 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 		char *end;
 		errno = 0;
 		v = strtoull(value, &end, 0);
-		if (errno || *end || (v & ((1u << 30) - 1)) || v >= (1ull << 47)) {
+		if (errno || end == value || *end || (v & ((1u << 30) - 1)) || v >= (1ull << 47)) {
 			*ret_why = "0 or a 1 GiB-aligned user address such as 0x5a0000000000";
 			return -EINVAL;
 		}
@@ -194,7 +194,14 @@ int config_load(struct config *c, const char *path)
 		*eq = 0;
 		key = trim(s);
 		value = trim(eq + 1);
-		if (config_set(c, key, value, &why) < 0) {
+		switch (config_set(c, key, value, &why)) {
+		case 0:
+			break;
+		case -ENOENT:
+			log_err("%s:%u: unknown key '%s': expected %s", path, lineno, key, why);
+			bad = 1;
+			break;
+		default:
 			log_err("%s:%u: bad value '%s' for '%s': expected %s", path, lineno, value, key, why);
 			bad = 1;
 		}

@@ -29,9 +29,11 @@ struct config {
 void config_defaults(struct config *c);
 /* config_load: apply @path. 0, or -errno after logging each bad line with its number. */
 int config_load(struct config *c, const char *path);
-/* config_set: apply one key = value; 0 or -EINVAL with *ret_why set. */
+/* config_set: apply one key = value. 0, or -EINVAL (bad value) / -ENOENT (unknown key)
+ * with *ret_why saying what is expected; a rejected value leaves @c unchanged. */
 int config_set(struct config *c, const char *key, const char *value, const char **ret_why);
-/* parse_size: "64M", "2G", "4096", "32k"; 0 or -EINVAL. */
+/* parse_size: decimal with an optional k/M/G suffix ("64M", "2G", "4096", "32k", "1MiB");
+ * 0 or -EINVAL. */
 int parse_size(const char *s, uint64_t *ret);
 
 #endif

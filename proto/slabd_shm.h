@@ -276,7 +276,8 @@ _Static_assert(sizeof(struct slabd_shm_mag) == 256, "magazine size");
  * slabd_shm_super_validate: check a superblock read from a mapping of @meta_len bytes
  * against this build's layout and against itself (every table inside the segment,
  * segments inside the window). Returns 0, or -EBADF (not slabd: magic), -EPROTO (another
- * layout version), -EINVAL (inconsistent), -EOVERFLOW (tables outside the segment).
+ * layout version), -EINVAL (counts, constants or table offsets other than this build
+ * computes), -EOVERFLOW (segment sizes that do not add up or exceed @meta_len).
  */
 int slabd_shm_super_validate(const struct slabd_shm_super *sb, uint64_t meta_len);
 

@@ -81,6 +81,7 @@ int main(void)
 		p[0] = (uint32_t)i * 2654435761u;
 		offs[i] = slabd_ptr_to_off(p);
 	}
+	fflush(stdout);
 	pid = fork();
 	if (pid == 0) {
 		unsigned int bad = 0;
@@ -93,6 +94,7 @@ int main(void)
 		}
 		printf("child %d: received 1000 objects from its parent, %u corrupt, freed them all\n", getpid(),
 		       bad);
+		fflush(stdout);
 		_exit(bad != 0);
 	}
 	if (write(pfd[1], offs, sizeof(offs)) != sizeof(offs))

@@ -17,7 +17,14 @@
 
 static long prev_hugepages = -1;
 
-Test(hugepages, zones_are_hugetlb_backed_and_shared_across_fork, .timeout = 120)
+/* Put the machine's reservation back even when an assertion ended the test early. */
+static void restore(void)
+{
+	td_hugepages_restore(prev_hugepages);
+	prev_hugepages = -1;
+}
+
+Test(hugepages, zones_are_hugetlb_backed_and_shared_across_fork, .timeout = 120, .fini = restore)
 {
 	static const char *const sets[] = { "hugepages=on", "zone_size=32M", NULL };
 	struct test_daemon td;
@@ -30,7 +37,6 @@ Test(hugepages, zones_are_hugetlb_backed_and_shared_across_fork, .timeout = 120)
 	if (prev_hugepages < 0)
 		cr_skip_test("cannot reserve hugepages (not root?): hugetlb backing not tested");
 	if (td_hugepages_free() < 16) {
-		td_hugepages_restore(prev_hugepages);
 		cr_skip_test("the kernel found only %ld free hugepages: hugetlb backing not tested",
 			     td_hugepages_free());
 	}
@@ -56,7 +62,6 @@ Test(hugepages, zones_are_hugetlb_backed_and_shared_across_fork, .timeout = 120)
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child could not use or free the objects");
 	cr_assert_eq(td_stop(&td), 0);
-	td_hugepages_restore(prev_hugepages);
 }
 
 Test(hugepages, hugepages_on_without_reservation_fails_with_advice, .timeout = 60)
