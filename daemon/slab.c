@@ -159,22 +159,26 @@ int cache_create_kmalloc(struct slabd *d)
 
 void cache_destroy_all(struct slabd *d)
 {
-	uint32_t id, n;
+	uint32_t id, p, i;
 
 	if (!d->caches)
 		return;
+	/* Slabs first: each is freed once, at its first page, after its pages forget it. */
+	for (p = 0; d->page_slab && p < d->sb->nr_pages; p++) {
+		struct slab *s = d->page_slab[p];
+		struct cache *c;
+
+		if (!s)
+			continue;
+		c = d->caches[d->pages[s->head].cache];
+		for (i = 0; i < (c ? 1u << c->order : 1u) && s->head + i < d->sb->nr_pages; i++)
+			d->page_slab[s->head + i] = NULL;
+		free(s);
+	}
 	for (id = 0; id < d->sb->max_caches; id++) {
 		struct cache *c = d->caches[id];
 		if (!c)
 			continue;
-		for (n = 0; n < d->sb->nr_nodes; n++) {
-			uint32_t p, first = d->zone[n].first_page, nr = d->zone[n].nr_pages;
-			for (p = first; p < first + nr; p++) {
-				struct slab *s = d->page_slab[p];
-				if (s && s->head == p && d->pages[p].cache == id)
-					free(s);
-			}
-		}
 		free(c->nodes);
 		free(c);
 		d->caches[id] = NULL;
