@@ -1,0 +1,647 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kbench.c - cycles per kmalloc/kfree, for slabd and for any malloc.
+ *
+ * One source, two programs:
+ *   kbench-slabd   (-DKBENCH_SLABD) calls kmalloc/kfree from <slabd/slabd.h> after
+ *                  slabd_connect(); a constant size takes the compile-time cache path
+ *                  (slabd_kmalloc_cache), a size hidden from the compiler takes the
+ *                  run-time path (slabd_kmalloc).
+ *   kbench-malloc  calls malloc/free, so that glibc, jemalloc, tcmalloc or mimalloc can be
+ *                  swapped in with LD_PRELOAD (bench/run.sh does).
+ *
+ * Tests (all single-threaded ones run pinned to the first CPU of --cpus):
+ *   pair     alloc then free at once, size a compile-time constant; one line per kmalloc
+ *            size class. Each batch times --iters pairs; the result is the median over
+ *            --batches batches of cycles per pair.
+ *   pair-rt  the same with the size laundered through an empty asm, so the compiler cannot
+ *            see it (slabd: the run-time size path; malloc: no difference).
+ *   burst64  64 allocations of 64 B, then their 64 frees in allocation order; cycles per
+ *            pair, median over batches.
+ *   handoff  a producer thread on the first CPU allocates 64-B objects and passes them
+ *            through a single-producer/single-consumer ring to a consumer thread on the
+ *            second CPU, which frees them. TSC from the producer's start to the consumer's
+ *            last free, divided by --objects; median over --reps repetitions.
+ *
+ * Time is the TSC (__rdtsc() fenced by lfence on both sides), reported in TSC ticks, which
+ * on a CPU with constant_tsc are reference cycles, not core cycles. Allocations are kept
+ * alive by an empty asm that takes the pointer and clobbers memory, so the compiler can
+ * neither drop a malloc/free pair nor move work across the timer reads.
+ *
+ * Output: comment lines start with '#'; each result is one line
+ *   kbench <allocator> <test> <size> <cycles_per_op>
+ *
+ * For instruction counting under valgrind (run.sh --callgrind) use --batches 1, a fixed
+ * --warmup and --iters N versus --iters 0: everything but the timed loop is identical in
+ * both runs, so the difference of the totals divided by N is the cost of one pair.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/rseq.h>
+#include <time.h>
+#include <x86intrin.h>
+
+#ifdef KBENCH_SLABD
+#include <slabd/slabd.h>
+#define KB_ALLOC(size) kmalloc((size), GFP_KERNEL)
+#define KB_FREE(p) kfree(p)
+#define KB_DEFAULT_NAME "slabd"
+#else
+#define KB_ALLOC(size) malloc(size)
+#define KB_FREE(p) free(p)
+#define KB_DEFAULT_NAME "malloc"
+#endif
+
+#define kb_unlikely(x) __builtin_expect(!!(x), 0)
+#define kb_noinline __attribute__((noinline))
+
+/* The kmalloc size classes (the kernel's kmalloc_index()). */
+#define KB_SIZES(X)                                                                                \
+	X(8) X(16) X(32) X(64) X(96) X(128) X(192) X(256) X(512) X(1024) X(2048) X(4096) X(8192)   \
+	X(16384) X(32768)
+
+#define BURST 64
+#define RING_SLOTS 256 /* handoff ring capacity, a power of two */
+
+enum {
+	TEST_PAIR = 1 << 0,
+	TEST_PAIR_RT = 1 << 1,
+	TEST_BURST = 1 << 2,
+	TEST_HANDOFF = 1 << 3,
+};
+
+static struct {
+	const char *name;  /* allocator label in the output */
+	unsigned int tests;
+	size_t only_size;  /* 0: every class */
+	uint64_t iters;    /* pairs per timed batch */
+	uint64_t batches;
+	uint64_t warmup;   /* untimed pairs before each test */
+	uint64_t objects;  /* per handoff repetition */
+	uint64_t reps;     /* handoff repetitions */
+	int cpu[2];
+	const char *socket;
+} opt = {
+	.name = KB_DEFAULT_NAME,
+	.tests = TEST_PAIR | TEST_PAIR_RT | TEST_BURST | TEST_HANDOFF,
+	.iters = 1024,
+	.batches = 301,
+	.warmup = 65536,
+	.objects = 1000000,
+	.reps = 5,
+	.cpu = { 0, 1 },
+};
+
+/* ---------------------------------------------------------------- helpers -- */
+
+static inline uint64_t tsc_read(void)
+{
+	uint64_t t;
+
+	_mm_lfence();
+	t = __rdtsc();
+	_mm_lfence();
+	return t;
+}
+
+/* The pointer escapes into an asm that may read any memory: the allocation must happen. */
+static inline void sink(void *p)
+{
+	__asm__ volatile("" : : "r"(p) : "memory");
+}
+
+/* Hide a value from the optimiser: after this it is no longer a compile-time constant. */
+static inline size_t launder(size_t v)
+{
+	__asm__("" : "+r"(v));
+	return v;
+}
+
+static __attribute__((noreturn, cold)) void die_alloc(size_t size)
+{
+	fprintf(stderr, "kbench: allocation of %zu bytes failed: %s\n", size, strerror(errno));
+	exit(1);
+}
+
+static inline void check(void *p, size_t size)
+{
+	if (kb_unlikely(!p))
+		die_alloc(size);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void pin_to(int cpu)
+{
+	cpu_set_t set;
+	int r;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	r = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	if (r)
+		fprintf(stderr, "kbench: warning: cannot pin to CPU %d (%s); running unpinned\n",
+			cpu, strerror(r));
+}
+
+static void report(const char *test, size_t size, double cycles)
+{
+	printf("kbench %s %s %zu %.2f\n", opt.name, test, size, cycles);
+	fflush(stdout);
+}
+
+/* Ticks of the TSC per microsecond, against CLOCK_MONOTONIC over one 50 ms sleep (a single
+ * system call, so the instruction count does not vary from run to run). */
+static double tsc_mhz(void)
+{
+	struct timespec a, b, d = { 0, 50 * 1000 * 1000 };
+	uint64_t t0, t1;
+	double us;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	t0 = tsc_read();
+	nanosleep(&d, NULL);
+	t1 = tsc_read();
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	us = (double)(b.tv_sec - a.tv_sec) * 1e6 + (double)(b.tv_nsec - a.tv_nsec) / 1e3;
+	return (double)(t1 - t0) / us;
+}
+
+/* Which allocator libraries this process really maps: proof that LD_PRELOAD took. */
+static void print_mapped_allocators(void)
+{
+	char line[512], last[512] = "";
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *path = strchr(line, '/'), *base;
+
+		if (!path)
+			continue;
+		base = strrchr(path, '/') + 1;
+		if (strncmp(base, "lib", 3))
+			continue;
+		if (!strstr(base, "malloc") && !strstr(base, "slabclient"))
+			continue;
+		path[strcspn(path, "\n")] = 0;
+		if (strcmp(path, last)) {
+			printf("# mapped %s\n", path);
+			snprintf(last, sizeof(last), "%s", path);
+		}
+	}
+	fclose(f);
+}
+
+/* ------------------------------------------------------------------ tests -- */
+
+/* One timed batch of @n pairs at constant size: pair_const_<size>(). */
+#define DEFINE_PAIR_CONST(sz)                                                                      \
+	static kb_noinline uint64_t pair_const_##sz(uint64_t n)                                    \
+	{                                                                                          \
+		uint64_t i, t0 = tsc_read();                                                       \
+		for (i = 0; i < n; i++) {                                                          \
+			void *p = KB_ALLOC(sz);                                                    \
+			check(p, sz);                                                              \
+			sink(p);                                                                   \
+			KB_FREE(p);                                                                \
+		}                                                                                  \
+		return tsc_read() - t0;                                                            \
+	}
+KB_SIZES(DEFINE_PAIR_CONST)
+
+static const struct size_class {
+	size_t size;
+	uint64_t (*pair_const)(uint64_t n);
+} size_classes[] = {
+#define SIZE_ENTRY(sz) { sz, pair_const_##sz },
+	KB_SIZES(SIZE_ENTRY)
+};
+
+#define NR_CLASSES (sizeof(size_classes) / sizeof(size_classes[0]))
+
+/* One timed batch of @n pairs, the size unknown to the compiler. */
+static kb_noinline uint64_t pair_rt(size_t size, uint64_t n)
+{
+	uint64_t i, t0 = tsc_read();
+
+	for (i = 0; i < n; i++) {
+		void *p = KB_ALLOC(launder(size));
+		check(p, size);
+		sink(p);
+		KB_FREE(p);
+	}
+	return tsc_read() - t0;
+}
+
+/* One timed batch of @rounds rounds of 64 allocations then 64 frees, 64 B each. */
+static kb_noinline uint64_t burst64(uint64_t rounds)
+{
+	void *p[BURST];
+	uint64_t r, t0 = tsc_read();
+	int i;
+
+	for (r = 0; r < rounds; r++) {
+		for (i = 0; i < BURST; i++) {
+			p[i] = KB_ALLOC(64);
+			check(p[i], 64);
+			sink(p[i]);
+		}
+		for (i = 0; i < BURST; i++)
+			KB_FREE(p[i]);
+	}
+	return tsc_read() - t0;
+}
+
+/* A timed batch: @n units of work of one test at one size; returns TSC ticks. */
+typedef uint64_t (*batch_fn)(const struct size_class *sc, uint64_t n);
+
+static uint64_t batch_pair(const struct size_class *sc, uint64_t n)
+{
+	return sc->pair_const(n);
+}
+
+static uint64_t batch_pair_rt(const struct size_class *sc, uint64_t n)
+{
+	return pair_rt(sc->size, n);
+}
+
+static uint64_t batch_burst(const struct size_class *sc, uint64_t n)
+{
+	return burst64(n);
+}
+
+/*
+ * measure: median cycles per pair of @batch at @sc. One unit of @batch's work is @pairs
+ * pairs; opt.iters pairs make a batch (rounded up to whole units). An untimed warm-up of
+ * about opt.warmup pairs comes first.
+ */
+static double measure(batch_fn batch, const struct size_class *sc, uint64_t pairs)
+{
+	uint64_t n = (opt.iters + pairs - 1) / pairs, b;
+	double *v, m = 0;
+
+	if (opt.warmup)
+		batch(sc, (opt.warmup + pairs - 1) / pairs);
+	v = calloc(opt.batches, sizeof(*v));
+	if (!v)
+		die_alloc(opt.batches * sizeof(*v));
+	for (b = 0; b < opt.batches; b++) {
+		uint64_t t = batch(sc, n);
+
+		v[b] = n ? (double)t / (double)(n * pairs) : 0;
+	}
+	if (opt.batches)
+		m = median(v, opt.batches);
+	free(v);
+	return m;
+}
+
+/* ---------------------------------------------------------------- handoff -- */
+
+/* Single producer, single consumer. head is written only by the producer, tail only by
+ * the consumer; a slot is written before the release store of head that publishes it and
+ * read before the release store of tail that gives it back. */
+struct ring {
+	_Alignas(64) uint64_t head;
+	_Alignas(64) uint64_t tail;
+	_Alignas(64) void *slot[RING_SLOTS];
+	_Alignas(64) unsigned int ready;
+	uint64_t t_start, t_end;
+	uint64_t n;
+};
+
+static void spin_wait(unsigned int *spins)
+{
+	if (++*spins < 1024) {
+		_mm_pause();
+	} else {
+		*spins = 0;
+		sched_yield(); /* both threads on one CPU after all: let the other one run */
+	}
+}
+
+static void start_together(struct ring *r)
+{
+	unsigned int spins = 0;
+
+	__atomic_fetch_add(&r->ready, 1, __ATOMIC_ACQ_REL);
+	while (__atomic_load_n(&r->ready, __ATOMIC_ACQUIRE) < 2)
+		spin_wait(&spins);
+}
+
+static void *producer(void *arg)
+{
+	struct ring *r = arg;
+	uint64_t head = 0, tail = 0, i;
+	unsigned int spins = 0;
+
+	pin_to(opt.cpu[0]);
+	start_together(r);
+	r->t_start = tsc_read();
+	for (i = 0; i < r->n; i++) {
+		void *p = KB_ALLOC(64);
+
+		check(p, 64);
+		while (head - tail >= RING_SLOTS) {
+			tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+			if (head - tail >= RING_SLOTS)
+				spin_wait(&spins);
+		}
+		r->slot[head % RING_SLOTS] = p;
+		__atomic_store_n(&r->head, ++head, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+static void *consumer(void *arg)
+{
+	struct ring *r = arg;
+	uint64_t head = 0, tail = 0;
+	unsigned int spins = 0;
+
+	pin_to(opt.cpu[1]);
+	start_together(r);
+	while (tail < r->n) {
+		void *p;
+
+		if (tail == head) {
+			head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+			if (tail == head) {
+				spin_wait(&spins);
+				continue;
+			}
+		}
+		p = r->slot[tail % RING_SLOTS];
+		__atomic_store_n(&r->tail, ++tail, __ATOMIC_RELEASE);
+		KB_FREE(p);
+	}
+	r->t_end = tsc_read();
+	return NULL;
+}
+
+/* One repetition: cycles per object, wall-clock TSC over the whole handoff. */
+static double handoff_once(uint64_t n)
+{
+	struct ring *r;
+	pthread_t tp, tc;
+	double c;
+	int e;
+
+	if (posix_memalign((void **)&r, 64, sizeof(*r)))
+		die_alloc(sizeof(*r));
+	memset(r, 0, sizeof(*r));
+	r->n = n;
+	e = pthread_create(&tc, NULL, consumer, r);
+	if (!e)
+		e = pthread_create(&tp, NULL, producer, r);
+	if (e) {
+		fprintf(stderr, "kbench: pthread_create: %s\n", strerror(e));
+		exit(1);
+	}
+	pthread_join(tp, NULL);
+	pthread_join(tc, NULL);
+	c = n ? (double)(r->t_end - r->t_start) / (double)n : 0;
+	free(r);
+	return c;
+}
+
+static double handoff(void)
+{
+	double *v, m = 0;
+	uint64_t i;
+
+	if (opt.warmup)
+		handoff_once(opt.warmup);
+	v = calloc(opt.reps, sizeof(*v));
+	if (!v)
+		die_alloc(opt.reps * sizeof(*v));
+	for (i = 0; i < opt.reps; i++)
+		v[i] = handoff_once(opt.objects);
+	if (opt.reps)
+		m = median(v, opt.reps);
+	free(v);
+	return m;
+}
+
+/* ------------------------------------------------------------------- main -- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: kbench [OPTIONS]\n"
+		"Cycles per allocation/free pair (see the header of bench/kbench.c).\n\n"
+		"  -t, --test LIST    comma-separated: pair,pair-rt,burst64,handoff (default all)\n"
+		"  -s, --size N       pair and pair-rt only at this kmalloc size class\n"
+		"  -n, --iters N      pairs per timed batch (default %llu; burst64: whole rounds)\n"
+		"  -b, --batches N    timed batches; the median is reported (default %llu)\n"
+		"  -w, --warmup N     untimed pairs before each test (default %llu)\n"
+		"  -o, --objects N    objects per handoff repetition (default %llu)\n"
+		"  -r, --reps N       handoff repetitions; the median is reported (default %llu)\n"
+		"  -c, --cpus A,B     CPUs for the first and second thread (default 0,1)\n"
+		"  -a, --name NAME    allocator label in the output (default %s)\n"
+#ifdef KBENCH_SLABD
+		"  -S, --socket PATH  slabd's socket (default $SLABD_SOCKET, else the system one)\n"
+#endif
+		"  -h, --help         this text\n",
+		(unsigned long long)opt.iters, (unsigned long long)opt.batches,
+		(unsigned long long)opt.warmup, (unsigned long long)opt.objects,
+		(unsigned long long)opt.reps, KB_DEFAULT_NAME);
+}
+
+static uint64_t parse_count(const char *s, const char *what)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s || *end || *s == '-') {
+		fprintf(stderr, "kbench: %s: expected a count, got '%s'\n", what, s);
+		exit(2);
+	}
+	return v;
+}
+
+static unsigned int parse_tests(char *list)
+{
+	static const struct {
+		const char *name;
+		unsigned int bit;
+	} names[] = {
+		{ "pair", TEST_PAIR },       { "pair-rt", TEST_PAIR_RT },
+		{ "burst64", TEST_BURST },   { "handoff", TEST_HANDOFF },
+		{ "all", TEST_PAIR | TEST_PAIR_RT | TEST_BURST | TEST_HANDOFF },
+	};
+	unsigned int tests = 0, i;
+	char *save, *t;
+
+	for (t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (!strcmp(t, names[i].name))
+				break;
+		if (i == sizeof(names) / sizeof(names[0])) {
+			fprintf(stderr, "kbench: unknown test '%s' (see kbench --help)\n", t);
+			exit(2);
+		}
+		tests |= names[i].bit;
+	}
+	return tests;
+}
+
+static void parse_args(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "test", required_argument, NULL, 't' },
+		{ "size", required_argument, NULL, 's' },
+		{ "iters", required_argument, NULL, 'n' },
+		{ "batches", required_argument, NULL, 'b' },
+		{ "warmup", required_argument, NULL, 'w' },
+		{ "objects", required_argument, NULL, 'o' },
+		{ "reps", required_argument, NULL, 'r' },
+		{ "cpus", required_argument, NULL, 'c' },
+		{ "name", required_argument, NULL, 'a' },
+		{ "socket", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	size_t i;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "t:s:n:b:w:o:r:c:a:S:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			opt.tests = parse_tests(optarg);
+			break;
+		case 's':
+			opt.only_size = parse_count(optarg, "--size");
+			for (i = 0; i < NR_CLASSES; i++)
+				if (size_classes[i].size == opt.only_size)
+					break;
+			if (i == NR_CLASSES) {
+				fprintf(stderr, "kbench: --size %s is not a kmalloc size class\n",
+					optarg);
+				exit(2);
+			}
+			break;
+		case 'n':
+			opt.iters = parse_count(optarg, "--iters");
+			break;
+		case 'b':
+			opt.batches = parse_count(optarg, "--batches");
+			break;
+		case 'w':
+			opt.warmup = parse_count(optarg, "--warmup");
+			break;
+		case 'o':
+			opt.objects = parse_count(optarg, "--objects");
+			break;
+		case 'r':
+			opt.reps = parse_count(optarg, "--reps");
+			break;
+		case 'c':
+			if (sscanf(optarg, "%d,%d", &opt.cpu[0], &opt.cpu[1]) != 2 ||
+			    opt.cpu[0] < 0 || opt.cpu[0] >= CPU_SETSIZE || opt.cpu[1] < 0 ||
+			    opt.cpu[1] >= CPU_SETSIZE) {
+				fprintf(stderr, "kbench: --cpus: expected A,B, got '%s'\n", optarg);
+				exit(2);
+			}
+			break;
+		case 'a':
+			opt.name = optarg;
+			break;
+		case 'S':
+			opt.socket = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "kbench: unexpected argument '%s' (see kbench --help)\n",
+			argv[optind]);
+		exit(2);
+	}
+}
+
+#ifdef KBENCH_SLABD
+static void attach(void)
+{
+	static const char *const backing[] = { "?", "shmem-4K", "hugetlb-2M", "hugetlb-1G" };
+	struct slabd_attach_info info;
+	int r = slabd_connect(opt.socket);
+
+	if (r < 0) {
+		fprintf(stderr, "kbench: slabd_connect: %s: %s\n", strerror(-r),
+			slabd_last_error());
+		exit(1);
+	}
+	if (slabd_attach_info(&info) == 0)
+		printf("# slabd backing %s, %u cpus, %u nodes, mapped at the daemon's base: %s\n",
+		       backing[info.backing < 4 ? info.backing : 0], info.nr_cpus, info.nr_nodes,
+		       info.at_daemon_base ? "yes" : "no");
+}
+#endif
+
+int main(int argc, char **argv)
+{
+	size_t i;
+
+	parse_args(argc, argv);
+#ifdef KBENCH_SLABD
+	attach();
+#endif
+	/* Whether glibc registered rseq for its threads (and with what size) decides how
+	 * libslabclient finds its rseq area; without rseq at all (valgrind, old kernels)
+	 * slabd can only use its slow paths. */
+	if (__rseq_size)
+		printf("# rseq registered by glibc: yes (__rseq_size %u, __rseq_offset %td)\n",
+		       __rseq_size, __rseq_offset);
+	else
+		printf("# rseq registered by glibc: no\n");
+	printf("# tsc_mhz %.1f\n", tsc_mhz());
+	print_mapped_allocators();
+	pin_to(opt.cpu[0]);
+
+	for (i = 0; i < NR_CLASSES; i++) {
+		const struct size_class *sc = &size_classes[i];
+
+		if (opt.only_size && sc->size != opt.only_size)
+			continue;
+		if (opt.tests & TEST_PAIR)
+			report("pair", sc->size, measure(batch_pair, sc, 1));
+		if (opt.tests & TEST_PAIR_RT)
+			report("pair-rt", sc->size, measure(batch_pair_rt, sc, 1));
+	}
+	if (opt.tests & TEST_BURST) {
+		static const struct size_class sc64 = { 64, NULL };
+
+		report("burst64", 64, measure(batch_burst, &sc64, BURST));
+	}
+	if (opt.tests & TEST_HANDOFF)
+		report("handoff", 64, handoff());
+	return 0;
+}
