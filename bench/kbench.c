@@ -75,6 +75,7 @@ enum {
 	TEST_PAIR_RT = 1 << 1,
 	TEST_BURST = 1 << 2,
 	TEST_HANDOFF = 1 << 3,
+	TEST_LIVE = 1 << 4,
 };
 
 static struct {
@@ -90,7 +91,7 @@ static struct {
 	const char *socket;
 } opt = {
 	.name = KB_DEFAULT_NAME,
-	.tests = TEST_PAIR | TEST_PAIR_RT | TEST_BURST | TEST_HANDOFF,
+	.tests = TEST_PAIR | TEST_PAIR_RT | TEST_BURST | TEST_HANDOFF | TEST_LIVE,
 	.iters = 1024,
 	.batches = 301,
 	.warmup = 65536,
@@ -316,6 +317,43 @@ static double measure(batch_fn batch, const struct size_class *sc, uint64_t pair
 	return m;
 }
 
+/* ------------------------------------------------------------------- live -- */
+
+#define LIVE_OBJECTS 100000
+#define LIVE_REPS 5
+
+/*
+ * live: allocate LIVE_OBJECTS objects of 64 B, all alive at once, then free them all;
+ * cycles per object (allocation + free). The first repetition runs in a process that has
+ * allocated nothing yet ("fresh": the allocator must get memory from its backing store,
+ * for slabd from the daemon's refills); the others reuse it ("live", the median). Run
+ * before every other test so that "fresh" is really the first.
+ */
+static void live(void)
+{
+	void **v = calloc(LIVE_OBJECTS, sizeof(*v));
+	double cyc[LIVE_REPS];
+	int rep, i;
+
+	if (!v)
+		die_alloc(LIVE_OBJECTS * sizeof(*v));
+	for (rep = 0; rep < LIVE_REPS; rep++) {
+		uint64_t t0 = tsc_read();
+
+		for (i = 0; i < LIVE_OBJECTS; i++) {
+			v[i] = KB_ALLOC(64);
+			check(v[i], 64);
+			sink(v[i]);
+		}
+		for (i = 0; i < LIVE_OBJECTS; i++)
+			KB_FREE(v[i]);
+		cyc[rep] = (double)(tsc_read() - t0) / LIVE_OBJECTS;
+	}
+	free(v);
+	report("fresh", 64, cyc[0]);
+	report("live", 64, median(cyc + 1, LIVE_REPS - 1));
+}
+
 /* ---------------------------------------------------------------- handoff -- */
 
 /* Single producer, single consumer. head is written only by the producer, tail only by
@@ -450,7 +488,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: kbench [OPTIONS]\n"
 		"Cycles per allocation/free pair (see the header of bench/kbench.c).\n\n"
-		"  -t, --test LIST    comma-separated: pair,pair-rt,burst64,handoff (default all)\n"
+		"  -t, --test LIST    comma-separated: pair,pair-rt,burst64,handoff,live (default all)\n"
 		"  -s, --size N       pair and pair-rt only at this kmalloc size class\n"
 		"  -n, --iters N      pairs per timed batch (default %llu; burst64: whole rounds)\n"
 		"  -b, --batches N    timed batches; the median is reported (default %llu)\n"
@@ -490,7 +528,8 @@ static unsigned int parse_tests(char *list)
 	} names[] = {
 		{ "pair", TEST_PAIR },       { "pair-rt", TEST_PAIR_RT },
 		{ "burst64", TEST_BURST },   { "handoff", TEST_HANDOFF },
-		{ "all", TEST_PAIR | TEST_PAIR_RT | TEST_BURST | TEST_HANDOFF },
+		{ "live", TEST_LIVE },
+		{ "all", TEST_PAIR | TEST_PAIR_RT | TEST_BURST | TEST_HANDOFF | TEST_LIVE },
 	};
 	unsigned int tests = 0, i;
 	char *save, *t;
@@ -626,6 +665,8 @@ int main(int argc, char **argv)
 	print_mapped_allocators();
 	pin_to(opt.cpu[0]);
 
+	if (opt.tests & TEST_LIVE)
+		live();
 	for (i = 0; i < NR_CLASSES; i++) {
 		const struct size_class *sc = &size_classes[i];
 

@@ -201,7 +201,7 @@ echo
 
 # rows_of MEDIANS: the (test, size) rows in a fixed order.
 rows_of() {
-	awk '{ r = $2 == "pair" ? 1 : $2 == "pair-rt" ? 2 : $2 == "burst64" ? 3 : 4; print r, $2, $3 }' "$1" |
+	awk '{ r = $2 == "pair" ? 1 : $2 == "pair-rt" ? 2 : $2 == "burst64" ? 3 : $2 == "handoff" ? 4 : $2 == "fresh" ? 5 : 6; print r, $2, $3 }' "$1" |
 		sort -k1,1n -k3,3n -u | cut -d' ' -f2,3
 }
 

@@ -102,6 +102,8 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 		free(c);
 		return NULL;
 	}
+	for (n = 0; n < d->sb->nr_nodes; n++)
+		c->nodes[n].target = 2;
 	c->id = id;
 	c->size = (uint32_t)stride;
 	c->order = order;
@@ -109,9 +111,10 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 	/* A magazine moves about 64 KiB or 31 objects, whichever is fewer (at least 2). */
 	n = (uint32_t)((64u << 10) / stride);
 	c->mag_objs = n > SLABD_MAG_SLOTS ? SLABD_MAG_SLOTS : n < 2 ? 2 : n;
-	c->low = 1;
-	c->target = 2;
-	c->high = 6;
+	/* A streaming allocator may hold the depot at up to 4 MiB (or 512 magazines). */
+	c->target_min = 2;
+	n = (uint32_t)((4u << 20) / ((uint64_t)c->mag_objs * stride));
+	c->target_max = n > 512 ? 512 : n < c->target_min ? c->target_min : n;
 	c->reserve = 1;
 
 	sc = &d->cache_tab[id];

@@ -49,6 +49,8 @@ struct cache_node {
 	uint64_t held;         /* objects in the daemon's hands */
 	uint32_t last_misses;  /* depot->misses at the last look */
 	uint32_t idle_rounds;  /* worker rounds without demand */
+	uint32_t target;       /* depot fill level it refills to, in magazines: doubles each
+				* time a client finds the depot empty, halves when demand stops */
 	int active;            /* has had demand: keep its depot above the low watermark */
 };
 
@@ -58,7 +60,8 @@ struct cache {
 	uint32_t objs; /* per slab */
 	uint32_t order;
 	uint32_t mag_objs;
-	uint32_t low, target, high; /* depot watermarks, in magazines */
+	uint32_t target_min, target_max; /* bounds of cache_node.target, in magazines; low
+					  * watermark = target / 2, high = 3 * target */
 	uint32_t reserve;           /* emergency reserve, in magazines */
 	struct slabd_shm_cache *shm;
 	struct cache_node *nodes; /* [nr_nodes] */

@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/rseq.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "log.h"
@@ -32,12 +34,33 @@
 #include "slabd_ops.h"
 
 #define IDLE_ROUNDS_BEFORE_SHRINK 500 /* x worker_interval_ms: 5 s by default */
+#define IDLE_ROUNDS_BEFORE_DECAY 100  /* halve the depot target after 1 s without demand */
 
 struct worker_arg {
 	struct slabd *d;
 	uint32_t node;
 };
 static struct worker_arg worker_args[SLABD_MAX_NODES];
+
+/* The worker's rseq area when glibc did not register one (glibc.pthread.rseq=0). */
+static __thread struct rseq worker_rseq __attribute__((tls_model("initial-exec"), aligned(32))) = {
+	.cpu_id = (uint32_t)RSEQ_CPU_ID_UNINITIALIZED,
+};
+static __thread long worker_roff = -1; /* %fs offset of this thread's rseq area, -1: none */
+
+static void worker_rseq_setup(void)
+{
+	if (__rseq_size > 0) {
+		worker_roff = (long)__rseq_offset;
+		return;
+	}
+	if (syscall(SYS_rseq, &worker_rseq, sizeof(worker_rseq), 0, SLABD_RSEQ_SIG) == 0) {
+		worker_roff = (long)((char *)&worker_rseq - (char *)__builtin_thread_pointer());
+		return;
+	}
+	log_warn("no restartable sequences for the worker (%s): it cannot drain per-CPU caches",
+		 strerror(errno));
+}
 
 static int return_objects(struct slabd *d, struct cache *c, uint32_t node, const uint64_t *objs, uint32_t n)
 {
@@ -110,14 +133,14 @@ static int stack_fill(struct slabd *d, struct cache *c, uint32_t node, uint64_t 
 	return 0;
 }
 
-/* Take magazines off the depot until it holds @target. */
-static void depot_trim(struct slabd *d, struct cache *c, uint32_t node, uint32_t target)
+/* Take magazines off the stack at @head (a depot's full or reserve stack) until it
+ * holds @target. */
+static void stack_trim(struct slabd *d, struct cache *c, uint32_t node, uint64_t *head, uint32_t target)
 {
-	struct slabd_shm_depot *dp = daemon_depot(d, c->id, node);
 	uint32_t guard = d->sb->nr_mags;
 
-	while (slabd_stack_count(__atomic_load_n(&dp->full, __ATOMIC_ACQUIRE)) > target && guard--) {
-		struct slabd_shm_mag *m = slabd_stack_pop(&dp->full, d->mags, d->sb->nr_mags);
+	while (slabd_stack_count(__atomic_load_n(head, __ATOMIC_ACQUIRE)) > target && guard--) {
+		struct slabd_shm_mag *m = slabd_stack_pop(head, d->mags, d->sb->nr_mags);
 		if (!m)
 			break;
 		mag_return(d, c, node, m);
@@ -125,16 +148,21 @@ static void depot_trim(struct slabd *d, struct cache *c, uint32_t node, uint32_t
 	STAT_INC(d, reclaims);
 }
 
+static void depot_trim(struct slabd *d, struct cache *c, uint32_t node, uint32_t target)
+{
+	stack_trim(d, c, node, &daemon_depot(d, c->id, node)->full, target);
+}
+
 /* Run on each CPU of @node and pop everything its per-CPU stacks hold. */
 static void drain_cpus(struct slabd *d, uint32_t node)
 {
-	long roff = (long)__rseq_offset;
+	long roff = worker_roff;
 	uint64_t buf[SLABD_MAG_SLOTS];
 	cpu_set_t old, one;
 	uint32_t cpu, id;
 
-	if (__rseq_size == 0)
-		return; /* without glibc's rseq the daemon cannot run the sequences */
+	if (roff == -1)
+		return; /* no rseq area: worker_rseq_setup said so */
 	sched_getaffinity(0, sizeof(old), &old);
 	for (cpu = 0; cpu < d->sb->nr_cpus && cpu < CPU_SETSIZE; cpu++) {
 		if (d->cpus[cpu].node != node || !d->topo.cpu_real[cpu])
@@ -170,7 +198,8 @@ static void wake_depot(struct slabd_shm_depot *dp)
 static int depot_refill(struct slabd *d, struct cache *c, uint32_t node)
 {
 	struct slabd_shm_depot *dp = daemon_depot(d, c->id, node);
-	int r = stack_fill(d, c, node, &dp->full, c->target);
+	uint32_t target = c->nodes[node].target;
+	int r = stack_fill(d, c, node, &dp->full, target);
 	uint32_t id;
 
 	if (r == -ENOMEM) {
@@ -178,7 +207,7 @@ static int depot_refill(struct slabd *d, struct cache *c, uint32_t node)
 		for (id = 0; id < d->sb->max_caches; id++)
 			if (d->caches[id])
 				slab_release_free(d, d->caches[id], node, 0);
-		r = stack_fill(d, c, node, &dp->full, c->target);
+		r = stack_fill(d, c, node, &dp->full, target);
 	}
 	if (r == 0)
 		stack_fill(d, c, node, &dp->reserve, c->reserve);
@@ -209,13 +238,23 @@ void worker_round(struct slabd *d, uint32_t node)
 
 		misses = __atomic_load_n(&dp->misses, __ATOMIC_RELAXED);
 		want = __atomic_exchange_n(&dp->want, 0, __ATOMIC_ACQ_REL) != 0;
+		count = slabd_stack_count(__atomic_load_n(&dp->full, __ATOMIC_ACQUIRE));
 		if (want || misses != cn->last_misses) {
+			/* A client found the depot empty: the refills were too small for its
+			 * rate. Grow the batch, as the kernel grows a cache's batchcount. */
+			if (want && !count && cn->target < c->target_max)
+				cn->target = cn->target * 2 > c->target_max ? c->target_max : cn->target * 2;
 			cn->active = 1;
 			cn->idle_rounds = 0;
 			cn->last_misses = misses;
-		} else if (cn->active && ++cn->idle_rounds > IDLE_ROUNDS_BEFORE_SHRINK) {
+		} else if (cn->active && ++cn->idle_rounds % IDLE_ROUNDS_BEFORE_DECAY == 0 &&
+			   cn->target > c->target_min &&
+			   cn->idle_rounds <= IDLE_ROUNDS_BEFORE_SHRINK) {
+			cn->target /= 2;
+		} else if (cn->active && cn->idle_rounds > IDLE_ROUNDS_BEFORE_SHRINK) {
 			/* Idle: the depot's magazines and the empty slabs go back. */
 			cn->active = 0;
+			cn->target = c->target_min;
 			depot_trim(d, c, node, 0);
 			slab_release_free(d, c, node, 0);
 			continue;
@@ -223,19 +262,21 @@ void worker_round(struct slabd *d, uint32_t node)
 		if (!cn->active)
 			continue;
 
-		count = slabd_stack_count(__atomic_load_n(&dp->full, __ATOMIC_ACQUIRE));
-		if (want || count < c->low) {
+		if (want || count < (cn->target + 1) / 2) {
 			int r = depot_refill(d, c, node);
-			if (r < 0) {
-				__atomic_or_fetch(&dp->flags, SLABD_DEPOT_EXHAUSTED, __ATOMIC_RELEASE);
-				if (__atomic_load_n(&dp->waiters, __ATOMIC_RELAXED))
-					starving = 1;
+			if (r < 0 && __atomic_load_n(&dp->waiters, __ATOMIC_RELAXED)) {
+				/* Sleepers are woken after the drain below has had its go: a
+				 * __GFP_NORETRY caller's one round includes it. */
+				starving = 1;
 			} else {
-				__atomic_and_fetch(&dp->flags, ~SLABD_DEPOT_EXHAUSTED, __ATOMIC_RELEASE);
+				if (r < 0)
+					__atomic_or_fetch(&dp->flags, SLABD_DEPOT_EXHAUSTED, __ATOMIC_RELEASE);
+				else
+					__atomic_and_fetch(&dp->flags, ~SLABD_DEPOT_EXHAUSTED, __ATOMIC_RELEASE);
+				wake_depot(dp);
 			}
-			wake_depot(dp);
-		} else if (count > c->high) {
-			depot_trim(d, c, node, c->target);
+		} else if (count > 3 * cn->target) {
+			depot_trim(d, c, node, cn->target);
 		}
 		slab_release_free(d, c, node, 1);
 	}
@@ -260,9 +301,16 @@ void worker_round(struct slabd *d, uint32_t node)
 		drain_cpus(d, node);
 		for (id = 0; id < d->sb->max_caches; id++) {
 			struct cache *c = d->caches[id];
+			struct slabd_shm_depot *dp;
 			if (!c)
 				continue;
+			dp = daemon_depot(d, id, node);
 			depot_trim(d, c, node, 0);
+			/* A reserve can pin as many slabs as it has objects: the reserves of
+			 * caches nobody waits on go back too, and are rebuilt with their
+			 * next refill. */
+			if (!__atomic_load_n(&dp->waiters, __ATOMIC_RELAXED))
+				stack_trim(d, c, node, &dp->reserve, 0);
 			slab_release_free(d, c, node, 0);
 		}
 		for (id = 0; id < d->sb->max_caches; id++) {
@@ -271,10 +319,13 @@ void worker_round(struct slabd *d, uint32_t node)
 			if (!c)
 				continue;
 			dp = daemon_depot(d, id, node);
-			if (__atomic_load_n(&dp->waiters, __ATOMIC_RELAXED) && depot_refill(d, c, node) == 0) {
+			if (!__atomic_load_n(&dp->waiters, __ATOMIC_RELAXED))
+				continue;
+			if (depot_refill(d, c, node) == 0)
 				__atomic_and_fetch(&dp->flags, ~SLABD_DEPOT_EXHAUSTED, __ATOMIC_RELEASE);
-				wake_depot(dp);
-			}
+			else
+				__atomic_or_fetch(&dp->flags, SLABD_DEPOT_EXHAUSTED, __ATOMIC_RELEASE);
+			wake_depot(dp);
 		}
 	}
 }
@@ -287,6 +338,7 @@ static void *worker_main(void *arg)
 
 	snprintf(name, sizeof(name), "slabd-node%u", wa->node);
 	pthread_setname_np(pthread_self(), name);
+	worker_rseq_setup();
 	if (!(d->nodes[wa->node].flags & SLABD_NODE_SIMULATED)) {
 		cpu_set_t set;
 		uint32_t cpu;

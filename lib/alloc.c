@@ -321,13 +321,20 @@ void *slabd_kmalloc_node(size_t size, gfp_t flags, int node)
 
 /* ------------------------------------------------------------------------ free -- */
 
-/* Hand @n objects (offsets, all of @cache and zone node @node) to the depot. */
+/* Hand @n objects (offsets, all of @cache and zone node @node) to the depot: a batch in
+ * a magazine, a single object (a remote free, or a thread without rseq) on the free
+ * chain, which costs no magazine and no wake-up: the daemon collects chains every round. */
 static void depot_give(uint32_t cache, uint32_t node, const uint64_t *objs, uint32_t n)
 {
 	struct slabd_shm_depot *d = client_depot(cache, node);
-	struct slabd_shm_mag *m = slabd_stack_pop(&cl.ctl->empty_mags, cl.mags, cl.nr_mags);
+	struct slabd_shm_mag *m = NULL;
 	uint32_t i;
 
+	if (n == 1) {
+		slabd_chain_push(&d->freelist, cl.base, objs[0], objs[0]);
+		return;
+	}
+	m = slabd_stack_pop(&cl.ctl->empty_mags, cl.mags, cl.nr_mags);
 	if (m) {
 		memcpy(m->objs, objs, n * sizeof(objs[0]));
 		m->count = n;

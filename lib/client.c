@@ -371,10 +371,10 @@ int slabd_connect(const char *socket_path)
 	pthread_mutex_lock(&c->lock);
 	r = attach_locked(socket_path);
 	pthread_mutex_unlock(&c->lock);
-	if (r == 0)
-		r = client_rseq_ready() == -ENOSYS && !c->own_rseq ? -ENOSYS : 0;
-	if (r == -ENOSYS)
-		client_set_error("restartable sequences are not available for this thread (kernel >= 4.18 needed)");
+	if (r == 0 && client_rseq_ready() < 0)
+		client_set_error("attached, but restartable sequences are not available to this thread "
+				 "(kernel >= 4.18 needed; valgrind does not support them): allocation uses "
+				 "the slower depot path");
 	return r;
 }
 
@@ -405,6 +405,7 @@ int slabd_attach_info(struct slabd_attach_info *ret_info)
 	ret_info->client_id = c->client_id;
 	ret_info->at_daemon_base = (uint64_t)(uintptr_t)c->base == c->daemon_base;
 	ret_info->rseq_by_library = c->own_rseq;
+	ret_info->fast_path = client_rseq_ready() == 0;
 	return 0;
 }
 

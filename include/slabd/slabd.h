@@ -44,9 +44,11 @@ extern "C" {
  * environment's SLABD_SOCKET, else /run/slabd/slabd.sock) and map its region.
  * Idempotent: returns 0 at once when already attached. May sleep; thread-safe.
  * Returns 0 or: -ENOENT/-ECONNREFUSED (no daemon there), -EPROTO (the daemon's layout
- * version differs from this library's: rebuild one of them), -ENOSYS (no rseq in this
- * kernel), -ENOMEM, -EBADF (what the daemon sent is not a slabd region). After a failure,
- * slabd_last_error() says what happened and what to do.
+ * version differs from this library's: rebuild one of them), -ENOMEM, -EBADF (what the
+ * daemon sent is not a slabd region). After a failure, slabd_last_error() says what
+ * happened and what to do. Without restartable sequences (a kernel before 4.18, or
+ * valgrind) allocation still works, through the depots only and several times slower:
+ * slabd_attach_info() reports it as fast_path == 0 and slabd_last_error() explains.
  */
 SLABD_API int slabd_connect(const char *socket_path);
 
@@ -69,6 +71,7 @@ struct slabd_attach_info {
 	uint32_t client_id;
 	int at_daemon_base;   /* pointers are valid in every process mapped at the base */
 	int rseq_by_library;  /* 1: glibc did not register rseq, libslabclient does per thread */
+	int fast_path;        /* 1: the calling thread allocates through its CPU's cache */
 };
 SLABD_API int slabd_attach_info(struct slabd_attach_info *ret_info);
 

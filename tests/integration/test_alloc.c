@@ -179,6 +179,7 @@ Test(alloc, rseq_comes_from_glibc_unless_glibc_was_told_not_to)
 	cr_assert_eq(slabd_attach_info(&ai), 0);
 	cr_assert_eq(ai.rseq_by_library, glibc_off, "rseq_by_library %d with GLIBC_TUNABLES=%s",
 		     ai.rseq_by_library, tun ? tun : "");
+	cr_assert(ai.fast_path, "the per-CPU fast path is off: %s", slabd_last_error());
 	/* and allocation works from a thread that never registered anything */
 	{
 		void *p = kmalloc(32, GFP_KERNEL);

@@ -23,6 +23,7 @@
 #include <slabd/slabd.h>
 
 #include "daemon_helper.h"
+#include "slabd_shm.h"
 
 extern volatile unsigned int slabd_rseq_inject_loops;
 extern unsigned long slabd_rseq_inject_aborts;
@@ -88,6 +89,41 @@ static void *churn(void *arg)
 	return NULL;
 }
 
+static char state[2048];
+
+/* Where the objects are, for a failure message (into state[]). */
+static void dump_state(void)
+{
+	size_t len = 0;
+	const struct slabd_shm_super *sb = (const void *)(uintptr_t)ai.base;
+	const char *base = (const char *)(uintptr_t)ai.base;
+	const struct slabd_shm_depot *dp = (const void *)(base + sb->percpu_off + sb->depot_off);
+	uint32_t cache, cpu, p, kinds[4] = { 0 };
+	const struct slabd_shm_page *pages = (const void *)(base + sb->page_table_off);
+	uint32_t per_cache[64] = { 0 };
+
+	for (cache = 1; cache < 26; cache++) {
+		const struct slabd_shm_depot *d = &dp[slabd_shm_depot_index(sb, cache, 0)];
+		uint32_t pc = 0;
+		for (cpu = 0; cpu < sb->nr_cpus; cpu++)
+			pc += ((const struct slabd_shm_pcpu *)(base + sb->percpu_off + slabd_shm_pcpu_cache_off(sb, cache) +
+							      ((uint64_t)cpu << SLABD_PCPU_SHIFT)))->count;
+		if (pc || d->full || d->reserve || d->freelist)
+			len += (size_t)snprintf(state + len, sizeof(state) - len,
+						"\ncache %u: per-CPU %u, depot %u mags, reserve %u mags, freelist %s", cache,
+						pc, slabd_stack_count(d->full), slabd_stack_count(d->reserve),
+						d->freelist ? "yes" : "no");
+	}
+	for (p = 0; p < sb->nr_pages; p++) {
+		kinds[pages[p].kind & 3]++;
+		if (pages[p].kind == SLABD_PAGE_SLAB && pages[p].cache < 64)
+			per_cache[pages[p].cache]++;
+	}
+	snprintf(state + len, sizeof(state) - len,
+		 "\npages: %u free, %u slab, %u large, %u tail; slab pages of kmalloc-64: %u, -4k: %u", kinds[0],
+		 kinds[1], kinds[2], kinds[3], per_cache[6], per_cache[12]);
+}
+
 Test(rseq, preempted_sequences_lose_and_duplicate_nothing, .timeout = 300)
 {
 	static const char *const sets[] = { "zone_size=4M", NULL };
@@ -126,7 +162,9 @@ Test(rseq, preempted_sequences_lose_and_duplicate_nothing, .timeout = 300)
 	slabd_rseq_inject_loops = 0;
 	while (n < 1100 && (big[n] = kmalloc(4096, GFP_KERNEL | __GFP_NORETRY)))
 		n++;
-	cr_assert_geq(n, 1024 - 16 - 8 - 2, "only %d pages of 1024 came back: objects were lost", n);
+	if (n < 1024 - 16 - 8 - 2)
+		dump_state();
+	cr_assert_geq(n, 1024 - 16 - 8 - 2, "only %d pages of 1024 came back: objects were lost%s", n, state);
 	for (i = 0; i < n; i++)
 		kfree(big[i]);
 	free(owner);
