@@ -38,14 +38,20 @@ volatile unsigned int slabd_rseq_inject_loops SLABD_HIDDEN;
 unsigned long slabd_rseq_inject_aborts SLABD_HIDDEN;
 #endif
 
-/* Cache index of sizes 1..192 in steps of 8 (kmalloc_index without branches). */
-static const uint8_t small_index[25] = {
-	3, 4, 5, 5, 6, 6, 6, 6, 1, 1, 1, 1, 7, 7, 7, 7, 2, 2, 2, 2, 2, 2, 2, 2,
-};
+/* Cache index of sizes 1..1024 in steps of 8: kmalloc_index() without branches for the
+ * common sizes; filled from kmalloc_index() itself at load time. */
+static uint8_t small_index[128];
+
+__attribute__((constructor)) static void small_index_init(void)
+{
+	unsigned int i;
+	for (i = 0; i < 128; i++)
+		small_index[i] = (uint8_t)kmalloc_index((size_t)i * 8 + 8);
+}
 
 static inline unsigned int size_index(size_t size)
 {
-	if (likely(size <= 192))
+	if (likely(size <= 1024))
 		return small_index[(size - 1) >> 3];
 	return 64u - (unsigned int)__builtin_clzl(size - 1);
 }
@@ -127,8 +133,18 @@ static uint64_t mag_take(struct slabd_shm_mag *m, uint32_t cache, uint64_t *full
 {
 	uint64_t off = 0;
 
-	if (mag_check(m, cache))
-		off = m->objs[--m->count];
+	if (spill) {
+		/* everything left goes into the per-CPU stack: check it all once */
+		if (mag_check(m, cache))
+			off = m->objs[--m->count];
+	} else {
+		/* only the object taken leaves the magazine: check just that one */
+		if (m->count > SLABD_MAG_SLOTS)
+			m->count = 0;
+		while (m->count && !off)
+			if (!obj_valid(cache, off = m->objs[--m->count]))
+				off = 0;
+	}
 	if (spill) {
 		mag_spill(m, cache, full);
 	} else if (m->count) {
@@ -322,17 +338,25 @@ void *slabd_kmalloc_node(size_t size, gfp_t flags, int node)
 /* ------------------------------------------------------------------------ free -- */
 
 /* Hand @n objects (offsets, all of @cache and zone node @node) to the depot: a batch in
- * a magazine, a single object (a remote free, or a thread without rseq) on the free
- * chain, which costs no magazine and no wake-up: the daemon collects chains every round. */
+ * an empty magazine; a single object (a remote free, or a thread without rseq) added to
+ * the depot's top magazine when it has room, so that single frees do not spend a
+ * magazine each; without a magazine, on the free chain (the daemon collects it). */
 static void depot_give(uint32_t cache, uint32_t node, const uint64_t *objs, uint32_t n)
 {
 	struct slabd_shm_depot *d = client_depot(cache, node);
-	struct slabd_shm_mag *m = NULL;
+	struct slabd_shm_mag *m;
 	uint32_t i;
 
 	if (n == 1) {
-		slabd_chain_push(&d->freelist, cl.base, objs[0], objs[0]);
-		return;
+		m = slabd_stack_pop(&d->full, cl.mags, cl.nr_mags);
+		if (m) {
+			if (m->count < cl.caches[cache].mag_objs && m->count < SLABD_MAG_SLOTS) {
+				m->objs[m->count++] = objs[0];
+				slabd_stack_push(&d->full, cl.mags, m);
+				return;
+			}
+			slabd_stack_push(&d->full, cl.mags, m);
+		}
 	}
 	m = slabd_stack_pop(&cl.ctl->empty_mags, cl.mags, cl.nr_mags);
 	if (m) {

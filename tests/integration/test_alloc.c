@@ -66,6 +66,23 @@ Test(alloc, sizes_round_up_to_the_kernel_classes)
 	}
 }
 
+Test(alloc, every_runtime_size_up_to_64k_gets_the_kernel_class)
+{
+	volatile size_t launder;
+	size_t sz;
+
+	/* the library's runtime size map (a table, then clz) against kmalloc_index() */
+	for (sz = 1; sz <= 65536; sz += sz < 2048 ? 1 : 61) {
+		void *p;
+		size_t want = sz <= 32768 ? kmalloc_size(kmalloc_index(sz)) : (sz + 4095) / 4096 * 4096;
+		launder = sz;
+		p = kmalloc(launder, GFP_KERNEL);
+		cr_assert_not_null(p, "kmalloc(%zu)", sz);
+		cr_assert_eq(ksize(p), want, "kmalloc(%zu): ksize %zu, expected %zu", sz, ksize(p), want);
+		kfree(p);
+	}
+}
+
 Test(alloc, zero_size_gives_zero_size_ptr_and_null_frees_are_noops)
 {
 	void *p = kmalloc(0, GFP_KERNEL);
