@@ -45,6 +45,7 @@
 extern volatile unsigned int slabd_rseq_inject_loops;
 extern unsigned long slabd_rseq_inject_aborts; /* sequences the kernel aborted */
 #define RSEQ_INJECT_ABORTED() __atomic_fetch_add(&slabd_rseq_inject_aborts, 1, __ATOMIC_RELAXED)
+#define RSEQ_INJECT_CLOBBER "r11",
 #define RSEQ_INJECT_ASM                                                                            \
 	"movl slabd_rseq_inject_loops(%%rip), %%r11d\n\t"                                          \
 	"7: testl %%r11d, %%r11d\n\t"                                                              \
@@ -55,6 +56,7 @@ extern unsigned long slabd_rseq_inject_aborts; /* sequences the kernel aborted *
 #else
 #define RSEQ_INJECT_ASM ""
 #define RSEQ_INJECT_ABORTED() ((void)0)
+#define RSEQ_INJECT_CLOBBER
 #endif
 
 /* The descriptor (struct rseq_cs: version, flags, start_ip, post_commit_offset, abort_ip)
@@ -107,7 +109,7 @@ retry:
 				       RSEQ_ASM_EPILOGUE
 		     : [val] "=&r"(val)
 		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base)
-		     : "rax", "rcx", "r11", "memory", "cc"
+		     : "rax", "rcx", RSEQ_INJECT_CLOBBER "memory", "cc"
 		     : slow, abort);
 	*ret_off = val;
 	return 0;
@@ -136,7 +138,7 @@ retry:
 				       RSEQ_ASM_EPILOGUE
 		     :
 		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [off] "r"(off)
-		     : "rax", "rcx", "r11", "memory", "cc"
+		     : "rax", "rcx", RSEQ_INJECT_CLOBBER "memory", "cc"
 		     : slow, abort);
 	return 0;
 abort:
@@ -172,7 +174,7 @@ retry:
 				       "6:\n\t" RSEQ_INJECT_ASM "movl %%ecx, (%%rax)\n\t" RSEQ_ASM_EPILOGUE
 		     : [n] "=&r"(n)
 		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [out] "r"(out), [max] "r"(max)
-		     : "rax", "rcx", "rdx", "r8", "r11", "memory", "cc"
+		     : "rax", "rcx", "rdx", "r8", RSEQ_INJECT_CLOBBER "memory", "cc"
 		     : slow, abort);
 	return (unsigned int)n;
 abort:
@@ -213,7 +215,7 @@ retry:
 				       "6:\n\t" RSEQ_INJECT_ASM "movl %%ecx, (%%rax)\n\t" RSEQ_ASM_EPILOGUE
 		     : [done] "=&r"(done)
 		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [in] "r"(in), [n] "r"(n)
-		     : "rax", "rcx", "rdx", "r8", "r11", "memory", "cc"
+		     : "rax", "rcx", "rdx", "r8", RSEQ_INJECT_CLOBBER "memory", "cc"
 		     : slow, abort);
 	return (unsigned int)done;
 abort:
