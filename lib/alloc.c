@@ -409,16 +409,18 @@ void slabd_kfree(const void *p)
 {
 	uint64_t zoff = (uint64_t)((const char *)p - cl.zones);
 	const struct slabd_shm_page *pg;
-	uint32_t cache;
+	uint32_t cache, head;
 
 	if (unlikely(zoff >= cl.zones_size))
 		return; /* NULL, ZERO_SIZE_PTR, or not ours */
 	pg = &cl.pages[zoff >> SLABD_PAGE_SHIFT];
-	if (unlikely(pg->kind != SLABD_PAGE_SLAB)) {
+	/* kind (byte 0) and cache (bytes 2-3) in one load */
+	__builtin_memcpy(&head, pg, sizeof(head));
+	if (unlikely((uint8_t)head != SLABD_PAGE_SLAB)) {
 		free_large_or_bad(p, pg);
 		return;
 	}
-	cache = pg->cache;
+	cache = head >> 16;
 	if (unlikely(cl.multi_node)) {
 		uint32_t node = cl.zone_tab[pg->zone].node;
 		if ((int)node != current_node()) {
