@@ -28,6 +28,8 @@
 #include <urcu/urcu-memb.h>
 #include <urcu/rculfhash.h>
 
+#include <slabd/gfp.h>
+
 #include "log.h"
 #include "slabd_daemon.h"
 #include "slabd_wire.h"
@@ -188,6 +190,121 @@ static void handle_large(struct slabd *d, struct conn *c, const struct slabd_wir
 	send_reply(c, &r, sizeof(r), NULL, 0);
 }
 
+static void reply_cache(struct conn *c, uint32_t seq, int err, uint32_t id, uint64_t count)
+{
+	struct slabd_wire_cache_reply r;
+
+	slabd_wire_init(&r.hdr, SLABD_MSG_CACHE_REPLY, sizeof(r), seq);
+	r.err = err;
+	r.cache = id;
+	r.count = count;
+	send_reply(c, &r, sizeof(r), NULL, 0);
+}
+
+static void handle_cache_create(struct slabd *d, struct conn *c, const struct slabd_wire_cache_create *m)
+{
+	uint32_t align = m->align < 8 ? 8 : m->align;
+	struct cache *cache;
+	int id;
+
+	if (!c->attached) {
+		send_error(c, m->hdr.seq, -ENOTCONN, "send HELLO before any other request");
+		return;
+	}
+	if (!m->size || m->size > d->cfg.max_cache_size || (m->align & (m->align - 1)) || m->align > 4096 ||
+	    (m->flags & ~(uint32_t)SLAB_HWCACHE_ALIGN)) {
+		send_error(c, m->hdr.seq, -EINVAL,
+			   "cache %s: size must be 1..%u, align a power of two up to 4096, flags only "
+			   "SLAB_HWCACHE_ALIGN", m->name, d->cfg.max_cache_size);
+		return;
+	}
+	if ((m->flags & SLAB_HWCACHE_ALIGN) && align < 64)
+		align = 64;
+	id = cache_find(d, m->name);
+	if (id >= 0) {
+		const struct slabd_shm_cache *sc = &d->cache_tab[id];
+		if (sc->obj_size == m->size && sc->align == align && sc->flags == m->flags) {
+			reply_cache(c, m->hdr.seq, 0, (uint32_t)id, 0);
+		} else {
+			log_info("client %u: cache %s exists with size %u align %u flags %#x, not %u/%u/%#x", c->id,
+				 m->name, sc->obj_size, sc->align, sc->flags, m->size, align, m->flags);
+			reply_cache(c, m->hdr.seq, -EEXIST, (uint32_t)id, 0);
+		}
+		return;
+	}
+	id = cache_free_id(d);
+	cache = id < 0 ? NULL : cache_create(d, (uint32_t)id, m->name, m->size, align, m->flags);
+	if (!cache) {
+		log_warn("client %u: cannot create cache %s: %s", c->id, m->name,
+			 id < 0 ? "the cache table is full (max_caches)" : "out of memory");
+		reply_cache(c, m->hdr.seq, id < 0 ? -ENOSPC : -ENOMEM, 0, 0);
+		return;
+	}
+	log_info("cache %s created by client %u: id %d, %u-byte objects, %u per %u KiB slab", m->name, c->id, id,
+		 cache->size, cache->objs, (SLABD_PAGE_SIZE << cache->order) >> 10);
+	reply_cache(c, m->hdr.seq, 0, (uint32_t)id, 0);
+}
+
+static void noop_job(struct slabd *d, uint32_t node, void *arg)
+{
+	(void)d;
+	(void)node;
+	(void)arg;
+}
+
+static void handle_cache_op(struct slabd *d, struct conn *c, const struct slabd_wire_cache_op *m)
+{
+	struct cache_op_result res = { 0 };
+	struct cache *cache;
+	uint32_t n;
+
+	if (!c->attached) {
+		send_error(c, m->hdr.seq, -ENOTCONN, "send HELLO before any other request");
+		return;
+	}
+	cache = m->cache < d->sb->max_caches ? cache_get(d, m->cache) : NULL;
+	if (!cache || cache->dying || (m->op != SLABD_CACHE_OP_SHRINK && m->op != SLABD_CACHE_OP_DESTROY)) {
+		reply_cache(c, m->hdr.seq, -EINVAL, m->cache, 0);
+		return;
+	}
+	if (m->op == SLABD_CACHE_OP_DESTROY && m->cache < SLABD_FIRST_NAMED_CACHE) {
+		reply_cache(c, m->hdr.seq, -EPERM, m->cache, 0);
+		return;
+	}
+	res.c = cache;
+	if (m->op == SLABD_CACHE_OP_SHRINK) {
+		for (n = 0; n < d->sb->nr_nodes; n++)
+			worker_call(d, n, cache_shrink_node, &res);
+		log_info("cache %s shrunk for client %u: %llu KiB back to the zones", cache->shm->name, c->id,
+			 (unsigned long long)(res.bytes >> 10));
+		reply_cache(c, m->hdr.seq, 0, m->cache, res.bytes);
+		return;
+	}
+
+	/* Destroy: no more refills, no new allocations from the slow path; then take
+	 * everything back and count what is still out. */
+	cache->dying = 1;
+	__atomic_store_n(&cache->shm->state, SLABD_CACHE_UNUSED, __ATOMIC_RELEASE);
+	for (n = 0; n < d->sb->nr_nodes; n++)
+		worker_call(d, n, cache_shrink_node, &res);
+	if (res.live) {
+		log_warn("kmem_cache_destroy(%s) by client %u refused: %llu objects still allocated", cache->shm->name,
+			 c->id, (unsigned long long)res.live);
+		cache->dying = 0;
+		__atomic_store_n(&cache->shm->state, SLABD_CACHE_ACTIVE, __ATOMIC_RELEASE);
+		reply_cache(c, m->hdr.seq, -EBUSY, m->cache, res.live);
+		return;
+	}
+	__atomic_store_n(&d->caches[m->cache], NULL, __ATOMIC_RELEASE);
+	/* once every worker has run a job, none is still in a round that saw the cache */
+	for (n = 0; n < d->sb->nr_nodes; n++)
+		worker_call(d, n, noop_job, NULL);
+	log_info("cache %s destroyed by client %u: %llu KiB back to the zones", cache->shm->name, c->id,
+		 (unsigned long long)(res.bytes >> 10));
+	cache_free(d, cache);
+	reply_cache(c, m->hdr.seq, 0, m->cache, res.bytes);
+}
+
 static void conn_drop(struct conn *c, int epfd, const char *why)
 {
 	log_info("client %u (pid %u) %s", c->id, c->pid, why);
@@ -206,6 +323,8 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 		struct slabd_wire_hdr h;
 		struct slabd_wire_hello hello;
 		struct slabd_wire_large_alloc large;
+		struct slabd_wire_cache_create cache_create;
+		struct slabd_wire_cache_op cache_op;
 		char raw[SLABD_WIRE_MAX + 1];
 	} buf;
 	char cbuf[CMSG_SPACE(sizeof(int) * 8)];
@@ -252,6 +371,12 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 			break;
 		case SLABD_MSG_LARGE_ALLOC:
 			handle_large(d, c, &buf.large);
+			break;
+		case SLABD_MSG_CACHE_CREATE:
+			handle_cache_create(d, c, &buf.cache_create);
+			break;
+		case SLABD_MSG_CACHE_OP:
+			handle_cache_op(d, c, &buf.cache_op);
 			break;
 		default:
 			send_error(c, seq, -EOPNOTSUPP, "message type %u is not a request", (unsigned)type);

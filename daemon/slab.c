@@ -85,6 +85,7 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 
 	if (id >= d->sb->max_caches || d->caches[id] || !size)
 		return NULL;
+	memset(&d->cache_tab[id], 0, sizeof(d->cache_tab[id]));
 	if (align < 8)
 		align = 8;
 	if (flags & SLAB_HWCACHE_ALIGN && align < 64)
@@ -137,9 +138,37 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 		p->count = 0;
 		p->capacity = cap > SLABD_PCPU_SLOTS ? SLABD_PCPU_SLOTS : cap;
 	}
-	d->caches[id] = c;
+	__atomic_store_n(&d->caches[id], c, __ATOMIC_RELEASE);
 	__atomic_store_n(&sc->state, SLABD_CACHE_ACTIVE, __ATOMIC_RELEASE);
 	return c;
+}
+
+int cache_find(struct slabd *d, const char *name)
+{
+	uint32_t id;
+
+	for (id = 1; id < d->sb->max_caches; id++)
+		if (d->caches[id] && d->cache_tab[id].state == SLABD_CACHE_ACTIVE &&
+		    !strncmp(d->cache_tab[id].name, name, SLABD_CACHE_NAME_MAX))
+			return (int)id;
+	return -ENOENT;
+}
+
+int cache_free_id(struct slabd *d)
+{
+	uint32_t id;
+
+	for (id = SLABD_FIRST_NAMED_CACHE; id < d->sb->max_caches; id++)
+		if (!d->caches[id])
+			return (int)id;
+	return -ENOSPC;
+}
+
+void cache_free(struct slabd *d, struct cache *c)
+{
+	(void)d;
+	free(c->nodes);
+	free(c);
 }
 
 int cache_create_kmalloc(struct slabd *d)

@@ -65,6 +65,7 @@ struct cache {
 	uint32_t reserve;           /* emergency reserve, in magazines */
 	struct slabd_shm_cache *shm;
 	struct cache_node *nodes; /* [nr_nodes] */
+	int dying;                /* being destroyed: no refills */
 };
 
 struct zone {
@@ -117,6 +118,11 @@ struct slabd {
 
 	pthread_t workers[SLABD_MAX_NODES];
 	int nr_workers;
+	struct worker_slot {
+		pthread_mutex_t lock;
+		pthread_cond_t cond;
+		struct worker_job *job; /* run by the node's worker between rounds */
+	} wslot[SLABD_MAX_NODES];
 	volatile int stop;
 	struct stats stats; /* updated with relaxed atomics */
 };
@@ -132,6 +138,9 @@ const char *region_backing_name(uint32_t backing);
 
 /* slab.c */
 int cache_create_kmalloc(struct slabd *d);
+int cache_find(struct slabd *d, const char *name);       /* id or -ENOENT */
+int cache_free_id(struct slabd *d);                      /* a free named-cache id or -ENOSPC */
+void cache_free(struct slabd *d, struct cache *c);       /* private state only */
 struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint32_t size, uint32_t align,
 			   uint32_t flags);
 void cache_destroy_all(struct slabd *d);
@@ -142,6 +151,23 @@ int large_alloc(struct slabd *d, uint64_t size, int node_os, uint64_t *ret_off);
 int large_free(struct slabd *d, uint64_t off);
 
 /* worker.c */
+struct worker_job {
+	void (*fn)(struct slabd *d, uint32_t node, void *arg);
+	void *arg;
+	int done;
+};
+/* worker_call: run @fn on @node's worker thread between two rounds and wait for it. */
+void worker_call(struct slabd *d, uint32_t node, void (*fn)(struct slabd *d, uint32_t node, void *arg),
+		 void *arg);
+/* cache_shrink_node: take every object of res->c on @node back (per-CPU stacks, depot,
+ * free chain), give its empty slabs back, add the objects still allocated to res->live
+ * and the bytes released to res->bytes. Runs on the node's worker (worker_call). */
+struct cache_op_result {
+	struct cache *c;
+	uint64_t live;  /* objects still allocated */
+	uint64_t bytes; /* given back to the page allocator */
+};
+void cache_shrink_node(struct slabd *d, uint32_t node, void *arg);
 int workers_start(struct slabd *d);
 void workers_stop(struct slabd *d);
 void worker_round(struct slabd *d, uint32_t node); /* one pass of the refill/reclaim loop */
@@ -149,6 +175,11 @@ void worker_round(struct slabd *d, uint32_t node); /* one pass of the refill/rec
 /* server.c */
 int server_run(struct slabd *d, int listen_fd);
 int server_listen(const char *path);
+
+static inline struct cache *cache_get(struct slabd *d, uint32_t id)
+{
+	return __atomic_load_n(&d->caches[id], __ATOMIC_ACQUIRE);
+}
 
 static inline struct slabd_shm_depot *daemon_depot(struct slabd *d, uint32_t cache, uint32_t node)
 {

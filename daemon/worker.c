@@ -153,8 +153,9 @@ static void depot_trim(struct slabd *d, struct cache *c, uint32_t node, uint32_t
 	stack_trim(d, c, node, &daemon_depot(d, c->id, node)->full, target);
 }
 
-/* Run on each CPU of @node and pop everything its per-CPU stacks hold. */
-static void drain_cpus(struct slabd *d, uint32_t node)
+/* Run on each CPU of @node and pop everything its per-CPU stacks hold (of cache @only,
+ * or of every cache when @only is NULL). */
+static void drain_cpus(struct slabd *d, uint32_t node, struct cache *only)
 {
 	long roff = worker_roff;
 	uint64_t buf[SLABD_MAG_SLOTS];
@@ -172,11 +173,11 @@ static void drain_cpus(struct slabd *d, uint32_t node)
 		if (sched_setaffinity(0, sizeof(one), &one) < 0)
 			continue;
 		for (id = 0; id < d->sb->max_caches; id++) {
-			struct cache *c = d->caches[id];
+			struct cache *c = cache_get(d, id);
 			char *base;
 			unsigned int n;
 
-			if (!c)
+			if (!c || (only && c != only))
 				continue;
 			base = d->pcpu + ((uint64_t)id * d->sb->nr_cpus << SLABD_PCPU_SHIFT);
 			while ((n = percpu_pop_bulk(roff, d->sb->nr_cpus, base, buf, SLABD_MAG_SLOTS)) > 0)
@@ -205,8 +206,8 @@ static int depot_refill(struct slabd *d, struct cache *c, uint32_t node)
 	if (r == -ENOMEM) {
 		/* Pages are short: empty slabs of every cache on this node go back first. */
 		for (id = 0; id < d->sb->max_caches; id++)
-			if (d->caches[id])
-				slab_release_free(d, d->caches[id], node, 0);
+			if (cache_get(d, id))
+				slab_release_free(d, cache_get(d, id), node, 0);
 		r = stack_fill(d, c, node, &dp->full, target);
 	}
 	if (r == 0)
@@ -220,14 +221,14 @@ void worker_round(struct slabd *d, uint32_t node)
 	int starving = 0;
 
 	for (id = 0; id < d->sb->max_caches; id++) {
-		struct cache *c = d->caches[id];
+		struct cache *c = cache_get(d, id);
 		struct cache_node *cn;
 		struct slabd_shm_depot *dp;
 		uint64_t chain;
 		uint32_t misses, count;
 		int want;
 
-		if (!c)
+		if (!c || __atomic_load_n(&c->dying, __ATOMIC_ACQUIRE))
 			continue;
 		cn = &c->nodes[node];
 		dp = daemon_depot(d, id, node);
@@ -298,9 +299,9 @@ void worker_round(struct slabd *d, uint32_t node)
 	if (starving) {
 		/* Sleepers and no pages: what sits in per-CPU stacks and depots is all there
 		 * is. Bring it back and try again. */
-		drain_cpus(d, node);
+		drain_cpus(d, node, NULL);
 		for (id = 0; id < d->sb->max_caches; id++) {
-			struct cache *c = d->caches[id];
+			struct cache *c = cache_get(d, id);
 			struct slabd_shm_depot *dp;
 			if (!c)
 				continue;
@@ -314,7 +315,7 @@ void worker_round(struct slabd *d, uint32_t node)
 			slab_release_free(d, c, node, 0);
 		}
 		for (id = 0; id < d->sb->max_caches; id++) {
-			struct cache *c = d->caches[id];
+			struct cache *c = cache_get(d, id);
 			struct slabd_shm_depot *dp;
 			if (!c)
 				continue;
@@ -328,6 +329,75 @@ void worker_round(struct slabd *d, uint32_t node)
 			wake_depot(dp);
 		}
 	}
+}
+
+/* Everything of @c on @node back into its slabs: per-CPU stacks, depot stacks, free
+ * chain. Returns the objects still allocated (or in magazines held by clients). */
+static uint64_t cache_gather(struct slabd *d, uint32_t node, struct cache *c)
+{
+	struct slabd_shm_depot *dp = daemon_depot(d, c->id, node);
+	struct cache_node *cn = &c->nodes[node];
+	uint64_t chain;
+
+	drain_cpus(d, node, c);
+	stack_trim(d, c, node, &dp->full, 0);
+	stack_trim(d, c, node, &dp->reserve, 0);
+	chain = slabd_chain_take(&dp->freelist);
+	if (chain)
+		collect_chain(d, c, node, chain);
+	return (uint64_t)cn->nr_slabs * c->objs - cn->held;
+}
+
+void cache_shrink_node(struct slabd *d, uint32_t node, void *arg)
+{
+	struct cache_op_result *res = arg;
+	struct cache *c = res->c;
+
+	struct cache_node *cn = &c->nodes[node];
+
+	res->live += cache_gather(d, node, c);
+	res->bytes += (uint64_t)slab_release_free(d, c, node, 0) << (SLABD_PAGE_SHIFT + c->order);
+	/* Idle until the next miss: otherwise the next round would refill the depot at once
+	 * (a stale want, left by an allocation that has failed and returned, goes too). */
+	cn->target = c->target_min;
+	cn->active = 0;
+	cn->idle_rounds = 0;
+	cn->last_misses = __atomic_load_n(&daemon_depot(d, c->id, node)->misses, __ATOMIC_RELAXED);
+	if (!__atomic_load_n(&daemon_depot(d, c->id, node)->waiters, __ATOMIC_RELAXED))
+		__atomic_store_n(&daemon_depot(d, c->id, node)->want, 0, __ATOMIC_RELEASE);
+}
+
+void worker_call(struct slabd *d, uint32_t node, void (*fn)(struct slabd *d, uint32_t node, void *arg),
+		 void *arg)
+{
+	struct worker_slot *w = &d->wslot[node];
+	struct worker_job job = { fn, arg, 0 };
+
+	pthread_mutex_lock(&w->lock);
+	while (w->job)
+		pthread_cond_wait(&w->cond, &w->lock);
+	w->job = &job;
+	pthread_mutex_unlock(&w->lock);
+	__atomic_fetch_add(&d->ctl->kick, 1, __ATOMIC_RELEASE);
+	slabd_futex_wake(&d->ctl->kick);
+	pthread_mutex_lock(&w->lock);
+	while (!job.done)
+		pthread_cond_wait(&w->cond, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void run_job(struct slabd *d, uint32_t node)
+{
+	struct worker_slot *w = &d->wslot[node];
+
+	pthread_mutex_lock(&w->lock);
+	if (w->job) {
+		w->job->fn(d, node, w->job->arg);
+		w->job->done = 1;
+		w->job = NULL;
+		pthread_cond_broadcast(&w->cond);
+	}
+	pthread_mutex_unlock(&w->lock);
 }
 
 static void *worker_main(void *arg)
@@ -351,6 +421,7 @@ static void *worker_main(void *arg)
 	}
 	while (!__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE)) {
 		uint32_t kick = __atomic_load_n(&d->ctl->kick, __ATOMIC_ACQUIRE);
+		run_job(d, wa->node);
 		worker_round(d, wa->node);
 		slabd_futex_wait(&d->ctl->kick, kick, d->cfg.worker_interval_ms);
 	}
@@ -363,6 +434,8 @@ int workers_start(struct slabd *d)
 	int r;
 
 	for (n = 0; n < d->sb->nr_nodes; n++) {
+		pthread_mutex_init(&d->wslot[n].lock, NULL);
+		pthread_cond_init(&d->wslot[n].cond, NULL);
 		worker_args[n].d = d;
 		worker_args[n].node = n;
 		r = pthread_create(&d->workers[n], NULL, worker_main, &worker_args[n]);

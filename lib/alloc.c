@@ -253,6 +253,26 @@ static inline void *cache_alloc(uint32_t cache, gfp_t flags)
 	return cache_alloc_slow(cache, flags, -1);
 }
 
+void *client_cache_alloc(uint32_t cache, unsigned int flags, int node)
+{
+	int ni;
+
+	if (node < 0)
+		return cache_alloc(cache, flags);
+	if (!cl.ncpus && client_attach(!!(flags & __GFP_DIRECT_RECLAIM)) < 0 && !cl.ncpus) {
+		errno = ENOTCONN;
+		return NULL;
+	}
+	ni = node_index_of(node);
+	if (ni < 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (ni == current_node())
+		return cache_alloc(cache, flags);
+	return cache_alloc_slow(cache, flags, ni);
+}
+
 static noinline cold void *large_alloc(size_t size, gfp_t flags, int node)
 {
 	int64_t r;

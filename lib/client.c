@@ -409,44 +409,67 @@ int slabd_attach_info(struct slabd_attach_info *ret_info)
 	return 0;
 }
 
+/* One request and its reply under the socket lock, connecting first if needed. */
+static int request_locked(struct slabd_wire_hdr *req, uint16_t want, void *rep, size_t rep_len)
+{
+	struct client *c = &slabd_client;
+	union {
+		struct slabd_wire_error e;
+		char raw[SLABD_WIRE_MAX];
+	} buf;
+	int fds[1], nfds, type, r;
+
+	r = attach_locked(NULL);
+	if (r < 0)
+		return r;
+	req->seq = ++c->seq;
+	type = sock_call(c->sock, req, req->len, &buf, sizeof(buf), fds, 1, &nfds);
+	close_fds(fds, nfds);
+	if (type == -ECONNRESET || type == -EPIPE) {
+		close(c->sock);
+		c->sock = -1;
+	}
+	if (type < 0)
+		return type;
+	if (type != want || ((struct slabd_wire_hdr *)&buf)->seq != c->seq)
+		return -EBADMSG;
+	memcpy(rep, &buf, rep_len);
+	return 0;
+}
+
+int client_request(struct slabd_wire_hdr *req, uint16_t want, void *rep, size_t rep_len)
+{
+	struct client *c = &slabd_client;
+	int r;
+
+	pthread_mutex_lock(&c->lock);
+	r = request_locked(req, want, rep, rep_len);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
 int64_t client_large_alloc(uint64_t size, uint32_t gfp, int node)
 {
 	struct client *c = &slabd_client;
 	struct slabd_wire_large_alloc req;
-	union {
-		struct slabd_wire_large_reply l;
-		struct slabd_wire_error e;
-	} rep;
-	int fds[1], nfds, type;
+	struct slabd_wire_large_reply rep;
 	int64_t r;
 
 	if (gfp & __GFP_DIRECT_RECLAIM)
 		pthread_mutex_lock(&c->lock);
 	else if (pthread_mutex_trylock(&c->lock))
 		return -EAGAIN;
-	r = attach_locked(NULL);
-	if (r == 0) {
-		slabd_wire_init(&req.hdr, SLABD_MSG_LARGE_ALLOC, sizeof(req), ++c->seq);
-		req.size = size;
-		req.gfp = gfp;
-		req.node = node;
-		type = sock_call(c->sock, &req, sizeof(req), &rep, sizeof(rep), fds, 1, &nfds);
-		close_fds(fds, nfds);
-		if (type < 0)
-			r = type;
-		else if (type != SLABD_MSG_LARGE_REPLY || rep.l.hdr.seq != c->seq)
-			r = -EBADMSG;
-		else if (rep.l.err < 0)
-			r = rep.l.err;
-		else if (rep.l.off < c->sb->zones_off || rep.l.off + size > c->region_size)
-			r = -EBADMSG;
-		else
-			r = (int64_t)rep.l.off;
-		if (r == -ECONNRESET || r == -EPIPE) {
-			close(c->sock);
-			c->sock = -1;
-		}
-	}
+	slabd_wire_init(&req.hdr, SLABD_MSG_LARGE_ALLOC, sizeof(req), 0);
+	req.size = size;
+	req.gfp = gfp;
+	req.node = node;
+	r = request_locked(&req.hdr, SLABD_MSG_LARGE_REPLY, &rep, sizeof(rep));
+	if (r == 0 && rep.err < 0)
+		r = rep.err;
+	else if (r == 0 && (rep.off < c->sb->zones_off || rep.off + size > c->region_size))
+		r = -EBADMSG;
+	else if (r == 0)
+		r = (int64_t)rep.off;
 	pthread_mutex_unlock(&c->lock);
 	return r;
 }

@@ -63,6 +63,14 @@ extern struct client slabd_client SLABD_HIDDEN;
 int client_attach(int may_block) SLABD_HIDDEN;
 /* client_rseq_ready: make sure this thread's rseq area is registered; 0 or -errno. */
 int client_rseq_ready(void) SLABD_HIDDEN;
+struct slabd_wire_hdr;
+/* client_request: send @req (its len set), wait for a reply of type @want, copy @rep_len
+ * bytes of it to @rep. 0 or -errno (an ERROR reply's errno; its message is kept for
+ * slabd_last_error()). Connects if needed. May sleep. */
+int client_request(struct slabd_wire_hdr *req, uint16_t want, void *rep, size_t rep_len) SLABD_HIDDEN;
+/* client_cache_alloc: one object of cache @cache (@node: the kernel's node number, or -1
+ * for the current CPU's); sets errno on failure. */
+void *client_cache_alloc(uint32_t cache, unsigned int flags, int node) SLABD_HIDDEN;
 /* client_large_alloc: page-level allocation through the daemon; offset or -errno. */
 int64_t client_large_alloc(uint64_t size, uint32_t gfp, int node) SLABD_HIDDEN;
 /* client_set_error: record a message for slabd_last_error(). */

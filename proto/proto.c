@@ -108,6 +108,12 @@ size_t slabd_wire_size(uint16_t type)
 		return sizeof(struct slabd_wire_large_alloc);
 	case SLABD_MSG_LARGE_REPLY:
 		return sizeof(struct slabd_wire_large_reply);
+	case SLABD_MSG_CACHE_CREATE:
+		return sizeof(struct slabd_wire_cache_create);
+	case SLABD_MSG_CACHE_OP:
+		return sizeof(struct slabd_wire_cache_op);
+	case SLABD_MSG_CACHE_REPLY:
+		return sizeof(struct slabd_wire_cache_reply);
 	default:
 		return 0;
 	}
@@ -143,6 +149,11 @@ int slabd_wire_validate(const void *buf, size_t len)
 	if (h.type == SLABD_MSG_ERROR) {
 		const struct slabd_wire_error *e = buf;
 		if (!memchr(e->msg, 0, sizeof(e->msg)))
+			return -EBADMSG;
+	}
+	if (h.type == SLABD_MSG_CACHE_CREATE) {
+		const struct slabd_wire_cache_create *c = buf;
+		if (!memchr(c->name, 0, sizeof(c->name)) || !c->name[0])
 			return -EBADMSG;
 	}
 	return h.type;

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #define SLABD_WIRE_MAGIC 0x534c4244u /* "SLBD" */
-#define SLABD_WIRE_VERSION 1u
+#define SLABD_WIRE_VERSION 2u /* 2: cache create/destroy/shrink */
 #define SLABD_WIRE_MAX 512u /* no message is larger */
 #define SLABD_DEFAULT_SOCKET "/run/slabd/slabd.sock"
 
@@ -31,7 +31,10 @@
 #define SLABD_MSG_ERROR 3u        /* daemon -> client: slabd_wire_error */
 #define SLABD_MSG_LARGE_ALLOC 4u  /* client -> daemon: slabd_wire_large_alloc */
 #define SLABD_MSG_LARGE_REPLY 5u  /* daemon -> client: slabd_wire_large_reply */
-#define SLABD_MSG_MAX 5u
+#define SLABD_MSG_CACHE_CREATE 6u /* client -> daemon: slabd_wire_cache_create */
+#define SLABD_MSG_CACHE_OP 7u     /* client -> daemon: slabd_wire_cache_op (destroy, shrink) */
+#define SLABD_MSG_CACHE_REPLY 8u  /* daemon -> client: slabd_wire_cache_reply */
+#define SLABD_MSG_MAX 8u
 
 struct slabd_wire_hdr {
 	uint32_t magic;   /* SLABD_WIRE_MAGIC */
@@ -87,7 +90,37 @@ struct slabd_wire_large_reply {
 	uint64_t off; /* from the window's base */
 };
 
+/* Create a named cache, or get the existing one of that name and geometry. */
+struct slabd_wire_cache_create {
+	struct slabd_wire_hdr hdr;
+	char name[32]; /* NUL-terminated, 1..31 bytes */
+	uint32_t size;
+	uint32_t align;
+	uint32_t flags; /* slab_flags_t */
+	uint32_t reserved;
+};
+
+#define SLABD_CACHE_OP_DESTROY 1u
+#define SLABD_CACHE_OP_SHRINK 2u
+
+struct slabd_wire_cache_op {
+	struct slabd_wire_hdr hdr;
+	uint32_t op;    /* SLABD_CACHE_OP_* */
+	uint32_t cache; /* cache id */
+};
+
+struct slabd_wire_cache_reply {
+	struct slabd_wire_hdr hdr;
+	int32_t err;    /* 0 or negative errno (-EEXIST: the name has another geometry;
+			 * -EBUSY: destroy refused, objects still allocated) */
+	uint32_t cache; /* create: the cache id */
+	uint64_t count; /* destroy refused: live objects; shrink: bytes given back */
+};
+
 _Static_assert(sizeof(struct slabd_wire_hdr) == 16, "wire header");
+_Static_assert(sizeof(struct slabd_wire_cache_create) == 64, "cache create");
+_Static_assert(sizeof(struct slabd_wire_cache_op) == 24, "cache op");
+_Static_assert(sizeof(struct slabd_wire_cache_reply) == 32, "cache reply");
 _Static_assert(sizeof(struct slabd_wire_hello) == 32, "hello");
 _Static_assert(sizeof(struct slabd_wire_attach) == 80, "attach");
 _Static_assert(sizeof(struct slabd_wire_error) == 224, "error");

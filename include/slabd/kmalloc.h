@@ -107,6 +107,62 @@ static inline size_t ksize(const void *p)
 	return slabd_ksize(p);
 }
 
+static inline struct kmem_cache *kmem_cache_create(const char *name, unsigned int size, unsigned int align,
+						  slab_flags_t flags, void (*ctor)(void *))
+{
+	return slabd_kmem_cache_create(name, size, align, flags, ctor);
+}
+
+static inline struct kmem_cache *kmem_cache_lookup(const char *name)
+{
+	return slabd_kmem_cache_lookup(name);
+}
+
+static inline void *kmem_cache_alloc(struct kmem_cache *s, gfp_t flags)
+{
+	return slabd_kmem_cache_alloc(s, flags);
+}
+
+static inline void *kmem_cache_alloc_node(struct kmem_cache *s, gfp_t flags, int node)
+{
+	return slabd_kmem_cache_alloc_node(s, flags, node);
+}
+
+static inline void *kmem_cache_zalloc(struct kmem_cache *s, gfp_t flags)
+{
+	return slabd_kmem_cache_alloc(s, flags | __GFP_ZERO);
+}
+
+static inline void kmem_cache_free(struct kmem_cache *s, void *obj)
+{
+	slabd_kmem_cache_free(s, obj);
+}
+
+static inline int kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t flags, size_t n, void **p)
+{
+	return slabd_kmem_cache_alloc_bulk(s, flags, n, p);
+}
+
+static inline void kmem_cache_free_bulk(struct kmem_cache *s, size_t n, void **p)
+{
+	slabd_kmem_cache_free_bulk(s, n, p);
+}
+
+static inline int kmem_cache_shrink(struct kmem_cache *s)
+{
+	return slabd_kmem_cache_shrink(s);
+}
+
+static inline unsigned int kmem_cache_size(struct kmem_cache *s)
+{
+	return slabd_kmem_cache_size(s);
+}
+
+static inline void kmem_cache_destroy(struct kmem_cache *s)
+{
+	slabd_kmem_cache_destroy(s);
+}
+
 #ifdef __cplusplus
 }
 #endif

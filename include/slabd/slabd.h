@@ -83,6 +83,44 @@ SLABD_API void *slabd_krealloc(const void *p, size_t new_size, gfp_t flags);
 SLABD_API void slabd_kfree(const void *p);
 SLABD_API size_t slabd_ksize(const void *p);
 
+/*
+ * Named caches (struct kmem_cache is opaque). A cache is shared by name between every
+ * process attached to the same daemon. The kernel names in <slabd/kmalloc.h> wrap these.
+ *
+ * slabd_kmem_cache_create: the cache @name (1..31 bytes) of objects of @size bytes (at
+ * most the daemon's max_cache_size), aligned to @align (0: 8; SLAB_HWCACHE_ALIGN: at least
+ * a cache line). If the name exists with the same size, alignment and flags, returns it;
+ * otherwise NULL with errno EEXIST. @ctor must be NULL: a constructor cannot run in every
+ * address space that may reuse an object, so it is refused (EINVAL) rather than run in
+ * some processes only. Flags other than SLAB_HWCACHE_ALIGN give EINVAL in this version.
+ * Errors: EINVAL, EEXIST, ENOSPC (cache table full), ENOMEM, ENOTCONN. May sleep.
+ */
+struct kmem_cache;
+SLABD_API struct kmem_cache *slabd_kmem_cache_create(const char *name, unsigned int size, unsigned int align,
+						      slab_flags_t flags, void (*ctor)(void *));
+/* slabd_kmem_cache_lookup: the cache of that name (kmalloc-<size> included), created by
+ * any process; NULL with errno ENOENT. Never sleeps once attached. */
+SLABD_API struct kmem_cache *slabd_kmem_cache_lookup(const char *name);
+/* Allocate and free: as kmalloc/kfree, on this cache (never sleep without
+ * __GFP_DIRECT_RECLAIM; free is async-signal-safe). @obj must come from @s. */
+SLABD_API void *slabd_kmem_cache_alloc(struct kmem_cache *s, gfp_t flags);
+SLABD_API void *slabd_kmem_cache_alloc_node(struct kmem_cache *s, gfp_t flags, int node);
+SLABD_API void slabd_kmem_cache_free(struct kmem_cache *s, void *obj);
+/* slabd_kmem_cache_alloc_bulk: @n objects into @p, many per restartable sequence. All or
+ * nothing: returns @n, or 0 (errno ENOMEM) with nothing allocated. */
+SLABD_API int slabd_kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t flags, size_t n, void **p);
+SLABD_API void slabd_kmem_cache_free_bulk(struct kmem_cache *s, size_t n, void **p);
+/* slabd_kmem_cache_shrink: the daemon takes back this cache's objects from every CPU's
+ * cache and the depots and returns its empty slabs to the page allocator. 0 or -errno.
+ * May sleep. */
+SLABD_API int slabd_kmem_cache_shrink(struct kmem_cache *s);
+/* slabd_kmem_cache_destroy: remove the cache for every process; its memory goes back to
+ * the zone. With objects still allocated the daemon reports them (in its log and in
+ * slabd_last_error()) and the cache stays: errno EBUSY. May sleep. */
+SLABD_API void slabd_kmem_cache_destroy(struct kmem_cache *s);
+/* slabd_kmem_cache_size: the object size (the stride in the slab); 0 for NULL. */
+SLABD_API unsigned int slabd_kmem_cache_size(const struct kmem_cache *s);
+
 /* slabd_ptr_to_off/off_to_ptr: convert between this process's pointers into the region
  * and region offsets, valid in every process. ptr_to_off returns UINT64_MAX for a pointer
  * outside the region; off_to_ptr returns NULL for an offset outside it. */

@@ -186,9 +186,9 @@ Test(layout, the_shared_constants_are_those_of_version_1)
 	cr_expect_eq(SLABD_SHM_MAGIC, 0x4745524442414c53ull);
 }
 
-Test(layout, the_wire_header_and_hello_are_where_version_1_puts_them)
+Test(layout, the_wire_header_and_hello_are_where_version_2_puts_them)
 {
-	cr_expect_eq(SLABD_WIRE_VERSION, 1u, "the wire version changed: update this file");
+	cr_expect_eq(SLABD_WIRE_VERSION, 2u, "the wire version changed: update this file");
 	CHECK(SIZE(slabd_wire_hdr, 16), OFF(slabd_wire_hdr, magic, 0),
 	      OFF(slabd_wire_hdr, version, 4), OFF(slabd_wire_hdr, type, 6),
 	      OFF(slabd_wire_hdr, len, 8), OFF(slabd_wire_hdr, seq, 12),
@@ -198,7 +198,7 @@ Test(layout, the_wire_header_and_hello_are_where_version_1_puts_them)
 	      OFF(slabd_wire_hello, flags, 24), OFF(slabd_wire_hello, reserved, 28));
 }
 
-Test(layout, the_wire_replies_and_requests_are_where_version_1_puts_them)
+Test(layout, the_wire_replies_and_requests_are_where_version_2_puts_them)
 {
 	CHECK(SIZE(slabd_wire_attach, 80), OFF(slabd_wire_attach, hdr, 0),
 	      OFF(slabd_wire_attach, layout_version, 16), OFF(slabd_wire_attach, client_id, 20),
@@ -215,16 +215,30 @@ Test(layout, the_wire_replies_and_requests_are_where_version_1_puts_them)
 	CHECK(SIZE(slabd_wire_large_reply, 32), OFF(slabd_wire_large_reply, hdr, 0),
 	      OFF(slabd_wire_large_reply, err, 16), OFF(slabd_wire_large_reply, reserved, 20),
 	      OFF(slabd_wire_large_reply, off, 24));
+	CHECK(SIZE(slabd_wire_cache_create, 64), OFF(slabd_wire_cache_create, hdr, 0),
+	      OFF(slabd_wire_cache_create, name, 16), MSIZE(slabd_wire_cache_create, name, 32),
+	      OFF(slabd_wire_cache_create, size, 48), OFF(slabd_wire_cache_create, align, 52),
+	      OFF(slabd_wire_cache_create, flags, 56), OFF(slabd_wire_cache_create, reserved, 60));
+	CHECK(SIZE(slabd_wire_cache_op, 24), OFF(slabd_wire_cache_op, hdr, 0),
+	      OFF(slabd_wire_cache_op, op, 16), OFF(slabd_wire_cache_op, cache, 20));
+	CHECK(SIZE(slabd_wire_cache_reply, 32), OFF(slabd_wire_cache_reply, hdr, 0),
+	      OFF(slabd_wire_cache_reply, err, 16), OFF(slabd_wire_cache_reply, cache, 20),
+	      OFF(slabd_wire_cache_reply, count, 24));
 }
 
-Test(layout, the_wire_constants_are_those_of_version_1)
+Test(layout, the_wire_constants_are_those_of_version_2)
 {
 	CHECK({"SLABD_WIRE_MAGIC", SLABD_WIRE_MAGIC, 0x534c4244u},
 	      {"SLABD_WIRE_MAX", SLABD_WIRE_MAX, 512}, {"SLABD_MSG_HELLO", SLABD_MSG_HELLO, 1},
 	      {"SLABD_MSG_ATTACH", SLABD_MSG_ATTACH, 2}, {"SLABD_MSG_ERROR", SLABD_MSG_ERROR, 3},
 	      {"SLABD_MSG_LARGE_ALLOC", SLABD_MSG_LARGE_ALLOC, 4},
 	      {"SLABD_MSG_LARGE_REPLY", SLABD_MSG_LARGE_REPLY, 5},
-	      {"SLABD_MSG_MAX", SLABD_MSG_MAX, 5},
+	      {"SLABD_MSG_CACHE_CREATE", SLABD_MSG_CACHE_CREATE, 6},
+	      {"SLABD_MSG_CACHE_OP", SLABD_MSG_CACHE_OP, 7},
+	      {"SLABD_MSG_CACHE_REPLY", SLABD_MSG_CACHE_REPLY, 8},
+	      {"SLABD_CACHE_OP_DESTROY", SLABD_CACHE_OP_DESTROY, 1},
+	      {"SLABD_CACHE_OP_SHRINK", SLABD_CACHE_OP_SHRINK, 2},
+	      {"SLABD_MSG_MAX", SLABD_MSG_MAX, 8},
 	      {"SLABD_HELLO_REATTACH", SLABD_HELLO_REATTACH, 1},
 	      {"SLABD_WIRE_ERRMSG_MAX", SLABD_WIRE_ERRMSG_MAX, 200});
 }

@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cache.c - named caches (kmem_cache_*) and bulk operations in libslabclient.
+ *
+ * A struct kmem_cache is this process's handle on a cache id; handles live in a static
+ * table indexed by id, so every process's handle for "foo" names the same shared cache
+ * and a handle never dangles. Creating, destroying and shrinking are requests to the
+ * daemon (client.c's socket, under client.lock); lookup reads the read-only cache table.
+ * Allocation and free go through the same per-CPU stacks as kmalloc (alloc.c); the bulk
+ * calls move up to 64 objects per restartable sequence.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+
+#include <slabd/slabd.h>
+
+#include "client.h"
+#include "percpu.h"
+#include "slabd_wire.h"
+
+#define cl slabd_client
+
+struct kmem_cache {
+	uint32_t id;
+};
+
+static struct kmem_cache handles[SLABD_MAX_CACHES];
+
+static struct kmem_cache *handle_of(uint32_t id)
+{
+	handles[id].id = id;
+	return &handles[id];
+}
+
+static int valid(const struct kmem_cache *s)
+{
+	return s && s >= handles && s < handles + SLABD_MAX_CACHES && cl.sb && s->id < cl.sb->max_caches;
+}
+
+static int attached(void)
+{
+	if (__atomic_load_n(&cl.ncpus, __ATOMIC_ACQUIRE))
+		return 0;
+	return client_attach(1);
+}
+
+struct kmem_cache *slabd_kmem_cache_create(const char *name, unsigned int size, unsigned int align,
+					   slab_flags_t flags, void (*ctor)(void *))
+{
+	struct slabd_wire_cache_create req;
+	struct slabd_wire_cache_reply rep;
+	int r;
+
+	if (ctor) {
+		client_set_error("kmem_cache_create(%s): constructors are not supported: an object may be "
+				 "reused by any process, and no other process can run this one's ctor",
+				 name ? name : "");
+		errno = EINVAL;
+		return NULL;
+	}
+	if (!name || !*name || strlen(name) >= sizeof(req.name) || !size ||
+	    (flags & ~(slab_flags_t)SLAB_HWCACHE_ALIGN) || (align & (align - 1))) {
+		client_set_error("kmem_cache_create: a name of 1..%zu bytes, a size, a power-of-two alignment "
+				 "and only SLAB_HWCACHE_ALIGN among the flags are supported",
+				 sizeof(req.name) - 1);
+		errno = EINVAL;
+		return NULL;
+	}
+	r = attached();
+	if (r < 0) {
+		errno = ENOTCONN;
+		return NULL;
+	}
+	if (size > cl.max_cache_size) {
+		client_set_error("kmem_cache_create(%s): objects of %u bytes exceed the daemon's max_cache_size %u",
+				 name, size, cl.max_cache_size);
+		errno = EINVAL;
+		return NULL;
+	}
+	slabd_wire_init(&req.hdr, SLABD_MSG_CACHE_CREATE, sizeof(req), 0);
+	strcpy(req.name, name);
+	req.size = size;
+	req.align = align;
+	req.flags = flags;
+	r = client_request(&req.hdr, SLABD_MSG_CACHE_REPLY, &rep, sizeof(rep));
+	if (r == 0)
+		r = rep.err;
+	if (r == 0 && (rep.cache >= cl.sb->max_caches ||
+		       __atomic_load_n(&cl.caches[rep.cache].state, __ATOMIC_ACQUIRE) != SLABD_CACHE_ACTIVE))
+		r = -EBADMSG;
+	if (r < 0) {
+		errno = -r;
+		return NULL;
+	}
+	return handle_of(rep.cache);
+}
+
+struct kmem_cache *slabd_kmem_cache_lookup(const char *name)
+{
+	uint32_t id;
+
+	if (!name || attached() < 0) {
+		errno = name ? ENOTCONN : EINVAL;
+		return NULL;
+	}
+	for (id = 1; id < cl.sb->max_caches; id++) {
+		const struct slabd_shm_cache *c = &cl.caches[id];
+		if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == SLABD_CACHE_ACTIVE &&
+		    !strncmp(c->name, name, sizeof(c->name)))
+			return handle_of(id);
+	}
+	errno = ENOENT;
+	return NULL;
+}
+
+unsigned int slabd_kmem_cache_size(const struct kmem_cache *s)
+{
+	return valid(s) ? cl.caches[s->id].size : 0;
+}
+
+void *slabd_kmem_cache_alloc(struct kmem_cache *s, gfp_t flags)
+{
+	void *p;
+
+	if (unlikely(!valid(s))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	p = client_cache_alloc(s->id, flags, -1);
+	if (p && (flags & __GFP_ZERO))
+		memset(p, 0, cl.caches[s->id].size);
+	return p;
+}
+
+void *slabd_kmem_cache_alloc_node(struct kmem_cache *s, gfp_t flags, int node)
+{
+	void *p;
+
+	if (unlikely(!valid(s))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	p = client_cache_alloc(s->id, flags, node);
+	if (p && (flags & __GFP_ZERO))
+		memset(p, 0, cl.caches[s->id].size);
+	return p;
+}
+
+void slabd_kmem_cache_free(struct kmem_cache *s, void *obj)
+{
+	(void)s; /* the page descriptor knows the cache */
+	slabd_kfree(obj);
+}
+
+#define BULK_CHUNK 64u
+
+int slabd_kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t flags, size_t n, void **p)
+{
+	uint64_t buf[BULK_CHUNK];
+	size_t got = 0, i;
+	char *pcpu;
+
+	if (unlikely(!valid(s))) {
+		errno = EINVAL;
+		return 0;
+	}
+	pcpu = cl.pcpu + s->id * cl.cache_stride;
+	while (got < n) {
+		uint64_t want = n - got < BULK_CHUNK ? n - got : BULK_CHUNK;
+		unsigned int k = percpu_pop_bulk(cl.roff, cl.ncpus, pcpu, buf, want), j;
+
+		for (j = 0; j < k; j++)
+			p[got++] = cl.base + buf[j];
+		if (k)
+			continue;
+		/* This CPU's stack is empty: the slow path refills it (and may sleep). */
+		p[got] = client_cache_alloc(s->id, flags, -1);
+		if (!p[got]) {
+			slabd_kmem_cache_free_bulk(s, got, p); /* all or nothing */
+			errno = ENOMEM;
+			return 0;
+		}
+		got++;
+		pcpu = cl.pcpu + s->id * cl.cache_stride; /* attached by now */
+	}
+	if (flags & __GFP_ZERO)
+		for (i = 0; i < n; i++)
+			memset(p[i], 0, cl.caches[s->id].size);
+	return (int)n;
+}
+
+void slabd_kmem_cache_free_bulk(struct kmem_cache *s, size_t n, void **p)
+{
+	uint64_t buf[BULK_CHUNK];
+	size_t done = 0;
+
+	if (unlikely(!valid(s) || cl.multi_node)) {
+		/* remote objects must go home one by one: kfree sorts them out */
+		while (done < n)
+			slabd_kfree(p[done++]);
+		return;
+	}
+	while (done < n) {
+		uint32_t k = n - done < BULK_CHUNK ? (uint32_t)(n - done) : BULK_CHUNK, j, pushed;
+
+		for (j = 0; j < k; j++)
+			buf[j] = (uint64_t)((char *)p[done + j] - cl.base);
+		pushed = percpu_push_bulk(cl.roff, cl.ncpus, cl.pcpu + s->id * cl.cache_stride, buf, k);
+		/* what did not fit overflows through kfree's slow path (to the depot) */
+		for (j = pushed; j < k; j++)
+			slabd_kfree(p[done + j]);
+		done += k;
+	}
+}
+
+static int cache_op(struct kmem_cache *s, uint32_t op, uint64_t *ret_count)
+{
+	struct slabd_wire_cache_op req;
+	struct slabd_wire_cache_reply rep;
+	int r;
+
+	if (!valid(s))
+		return -EINVAL;
+	slabd_wire_init(&req.hdr, SLABD_MSG_CACHE_OP, sizeof(req), 0);
+	req.op = op;
+	req.cache = s->id;
+	r = client_request(&req.hdr, SLABD_MSG_CACHE_REPLY, &rep, sizeof(rep));
+	if (r == 0) {
+		r = rep.err;
+		*ret_count = rep.count;
+	}
+	return r;
+}
+
+int slabd_kmem_cache_shrink(struct kmem_cache *s)
+{
+	uint64_t bytes = 0;
+	return cache_op(s, SLABD_CACHE_OP_SHRINK, &bytes);
+}
+
+void slabd_kmem_cache_destroy(struct kmem_cache *s)
+{
+	uint64_t live = 0;
+	int r;
+
+	if (!s)
+		return;
+	r = cache_op(s, SLABD_CACHE_OP_DESTROY, &live);
+	if (r == -EBUSY)
+		client_set_error("kmem_cache_destroy(%s): %llu objects are still allocated; the cache stays",
+				 cl.caches[s->id].name, (unsigned long long)live);
+	if (r < 0)
+		errno = -r;
+}

@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_caches.c - named caches shared between processes, geometry checks, bulk
+ * operations (counts, no duplicates, all or nothing), shrink and destroy giving memory
+ * back, destroy refused while objects are live.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <slabd/slabd.h>
+
+#include "daemon_helper.h"
+#include "slabd_shm.h"
+
+static struct test_daemon td;
+
+static void start(const char *const *sets)
+{
+	cr_assert_eq(td_start(&td, sets), 0, "slabd did not start");
+	cr_assert_eq(slabd_connect(td.sock), 0, "%s", slabd_last_error());
+}
+
+static void up(void)
+{
+	start(NULL);
+}
+
+static void down(void)
+{
+	cr_expect(td_alive(&td), "slabd died during the test");
+	cr_expect_eq(td_stop(&td), 0);
+}
+
+TestSuite(caches, .init = up, .fini = down, .timeout = 60);
+
+static const struct slabd_shm_super *super(void)
+{
+	struct slabd_attach_info ai;
+	cr_assert_eq(slabd_attach_info(&ai), 0);
+	return (const struct slabd_shm_super *)(uintptr_t)ai.base;
+}
+
+/* The id of cache @name in the shared cache table, -1 if it is not active. */
+static int cache_id(const char *name)
+{
+	const struct slabd_shm_super *sb = super();
+	const struct slabd_shm_cache *tab = (const void *)((const char *)sb + sb->cache_table_off);
+	uint32_t id;
+
+	for (id = 1; id < sb->max_caches; id++)
+		if (tab[id].state == SLABD_CACHE_ACTIVE && !strcmp(tab[id].name, name))
+			return (int)id;
+	return -1;
+}
+
+/* Pages of the zones that belong to slabs of cache @id. */
+static uint32_t slab_pages(int id)
+{
+	const struct slabd_shm_super *sb = super();
+	const struct slabd_shm_page *pg = (const void *)((const char *)sb + sb->page_table_off);
+	uint32_t p, n = 0;
+
+	for (p = 0; p < sb->nr_pages; p++)
+		n += pg[p].kind == SLABD_PAGE_SLAB && pg[p].cache == id;
+	return n;
+}
+
+/* Where the free objects of cache @id are, for failure messages. */
+static const char *where(int id)
+{
+	static char buf[256];
+	const struct slabd_shm_super *sb = super();
+	const char *b = (const char *)sb;
+	const struct slabd_shm_depot *dp = (const void *)(b + sb->percpu_off + sb->depot_off);
+	uint32_t cpu, pc = 0;
+
+	for (cpu = 0; cpu < sb->nr_cpus; cpu++)
+		pc += ((const struct slabd_shm_pcpu *)(b + sb->percpu_off + slabd_shm_pcpu_cache_off(sb, (uint32_t)id) +
+						      ((uint64_t)cpu << SLABD_PCPU_SHIFT)))->count;
+	dp += slabd_shm_depot_index(sb, (uint32_t)id, 0);
+	snprintf(buf, sizeof(buf), " (per-CPU stacks hold %u, depot %u magazines, reserve %u, free chain %s)", pc,
+		 slabd_stack_count(dp->full), slabd_stack_count(dp->reserve), dp->freelist ? "non-empty" : "empty");
+	return buf;
+}
+
+static int wait_status(pid_t pid)
+{
+	int st;
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 100 + WTERMSIG(st);
+}
+
+Test(caches, a_cache_is_shared_by_name_across_processes)
+{
+	int pfd[2];
+	uint64_t offs[100];
+	pid_t a, b;
+	int i;
+
+	cr_assert_eq(pipe(pfd), 0);
+	a = fork(); /* creates and allocates */
+	if (a == 0) {
+		struct kmem_cache *s = kmem_cache_create("shared-obj", 72, 0, 0, NULL);
+		if (!s)
+			_exit(2);
+		for (i = 0; i < 100; i++) {
+			uint32_t *o = kmem_cache_alloc(s, GFP_KERNEL);
+			if (!o)
+				_exit(3);
+			o[0] = 0xabc00000u + (uint32_t)i;
+			offs[i] = slabd_ptr_to_off(o);
+		}
+		_exit(write(pfd[1], offs, sizeof(offs)) == sizeof(offs) ? 0 : 4);
+	}
+	cr_assert_eq(wait_status(a), 0);
+	cr_assert_eq(read(pfd[0], offs, sizeof(offs)), (ssize_t)sizeof(offs));
+	b = fork(); /* looks it up by name, allocates, and frees the first process's objects */
+	if (b == 0) {
+		struct kmem_cache *s = kmem_cache_lookup("shared-obj");
+		void *o;
+		if (!s || kmem_cache_size(s) != 72)
+			_exit(2);
+		o = kmem_cache_alloc(s, GFP_KERNEL);
+		if (!o || ksize(o) != 72)
+			_exit(3);
+		for (i = 0; i < 100; i++) {
+			uint32_t *p = slabd_off_to_ptr(offs[i]);
+			if (p[0] != 0xabc00000u + (uint32_t)i)
+				_exit(4);
+			kmem_cache_free(s, p);
+		}
+		kmem_cache_free(s, o);
+		_exit(0);
+	}
+	cr_assert_eq(wait_status(b), 0, "the second process could not use the shared cache");
+	cr_assert(td_log_contains(&td, "cache shared-obj created"));
+}
+
+Test(caches, same_geometry_returns_the_cache_another_gives_EEXIST)
+{
+	struct kmem_cache *a = kmem_cache_create("geo", 100, 16, 0, NULL), *b;
+
+	cr_assert_not_null(a, "%s", slabd_last_error());
+	b = kmem_cache_create("geo", 100, 16, 0, NULL);
+	cr_assert_eq(b, a, "the same name and geometry must give the same cache");
+	errno = 0;
+	cr_assert_null(kmem_cache_create("geo", 101, 16, 0, NULL));
+	cr_assert_eq(errno, EEXIST);
+	cr_assert_null(kmem_cache_create("geo", 100, 32, 0, NULL));
+	cr_assert_eq(errno, EEXIST);
+	cr_assert_null(kmem_cache_create("geo", 100, 16, SLAB_HWCACHE_ALIGN, NULL));
+	cr_assert_eq(errno, EEXIST);
+	/* the kmalloc caches are found by name too */
+	cr_assert_not_null(kmem_cache_lookup("kmalloc-64"));
+	cr_assert_null(kmem_cache_lookup("no-such-cache"));
+	cr_assert_eq(errno, ENOENT);
+}
+
+static void ctor(void *p)
+{
+	memset(p, 1, 8);
+}
+
+Test(caches, constructors_and_unknown_flags_are_refused_with_a_reason)
+{
+	errno = 0;
+	cr_assert_null(kmem_cache_create("with-ctor", 64, 0, 0, ctor));
+	cr_assert_eq(errno, EINVAL);
+	cr_assert(strstr(slabd_last_error(), "constructors") != NULL, "%s", slabd_last_error());
+	cr_assert_null(kmem_cache_create("poison", 64, 0, SLAB_POISON, NULL));
+	cr_assert_eq(errno, EINVAL);
+	cr_assert_null(kmem_cache_create("a-name-that-is-much-too-long-for-slabd", 64, 0, 0, NULL));
+	cr_assert_eq(errno, EINVAL);
+	cr_assert_null(kmem_cache_create("huge", 1 << 20, 0, 0, NULL)); /* > max_cache_size */
+	cr_assert_eq(errno, EINVAL);
+	cr_assert_null(kmem_cache_create("odd-align", 64, 24, 0, NULL));
+	cr_assert_eq(errno, EINVAL);
+}
+
+Test(caches, alignment_and_hwcache_align_are_honoured)
+{
+	struct kmem_cache *a = kmem_cache_create("al256", 100, 256, 0, NULL);
+	struct kmem_cache *h = kmem_cache_create("hw", 24, 0, SLAB_HWCACHE_ALIGN, NULL);
+	int i;
+
+	cr_assert_not_null(a);
+	cr_assert_not_null(h);
+	cr_assert_eq(kmem_cache_size(a), 256);
+	cr_assert_eq(kmem_cache_size(h), 64);
+	for (i = 0; i < 200; i++) {
+		void *p = kmem_cache_alloc(a, GFP_KERNEL), *q = kmem_cache_zalloc(h, GFP_KERNEL);
+		cr_assert_not_null(p);
+		cr_assert_not_null(q);
+		cr_assert_eq((uintptr_t)p % 256, 0, "%p", p);
+		cr_assert_eq((uintptr_t)q % 64, 0, "%p", q);
+		cr_assert_eq(((char *)q)[63], 0, "zalloc did not zero");
+		memset(q, 0xee, 64);
+		kmem_cache_free(a, p);
+		kmem_cache_free(h, q);
+	}
+}
+
+Test(caches, bulk_allocation_gives_distinct_objects_and_frees_them)
+{
+	enum { N = 5000 };
+	struct kmem_cache *s = kmem_cache_create("bulk", 48, 0, 0, NULL);
+	void **v = calloc(N, sizeof(*v));
+	int i, round;
+
+	cr_assert_not_null(s);
+	for (round = 0; round < 3; round++) {
+		cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL, N, v), N);
+		for (i = 0; i < N; i++) {
+			cr_assert_not_null(v[i]);
+			cr_assert_eq(ksize(v[i]), 48);
+			*(uint64_t *)v[i] = (uint64_t)i;
+		}
+		for (i = 0; i < N; i++)
+			cr_assert_eq(*(uint64_t *)v[i], (uint64_t)i, "object %d shared with another", i);
+		kmem_cache_free_bulk(s, N, v);
+	}
+	cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL, 0, v), 0);
+	free(v);
+}
+
+Test(caches, shrink_gives_the_empty_slabs_back)
+{
+	enum { N = 20000 };
+	struct kmem_cache *s = kmem_cache_create("shrinkme", 128, 0, 0, NULL);
+	void **v = calloc(N, sizeof(*v));
+	int id = cache_id("shrinkme");
+	uint32_t before;
+
+	cr_assert_geq(id, 0);
+	cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL, N, v), N);
+	before = slab_pages(id);
+	cr_assert_geq(before, N * 128 / 4096, "%u slab pages for %d objects", before, N);
+	kmem_cache_free_bulk(s, N, v);
+	cr_assert_eq(kmem_cache_shrink(s), 0);
+	cr_assert_eq(slab_pages(id), 0, "%u of %u slab pages left after shrink%s", slab_pages(id), before,
+		     where(id));
+	/* and the cache still works */
+	cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL, 10, v), 10);
+	kmem_cache_free_bulk(s, 10, v);
+	free(v);
+}
+
+Test(caches, destroy_refuses_while_objects_are_live_then_gives_memory_back)
+{
+	struct kmem_cache *s = kmem_cache_create("mortal", 200, 0, 0, NULL);
+	void *v[300];
+	int id = cache_id("mortal"), i;
+
+	cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL, 300, v), 300);
+	kmem_cache_free_bulk(s, 290, v);
+	errno = 0;
+	kmem_cache_destroy(s);
+	cr_assert_eq(errno, EBUSY);
+	cr_assert(strstr(slabd_last_error(), "10 objects") != NULL, "%s", slabd_last_error());
+	cr_assert(td_log_contains(&td, "kmem_cache_destroy(mortal)"), "the daemon did not report the live objects");
+	/* still there and usable, for us and for lookups */
+	cr_assert_eq(kmem_cache_lookup("mortal"), s);
+	v[0] = kmem_cache_alloc(s, GFP_KERNEL);
+	cr_assert_not_null(v[0]);
+	kmem_cache_free(s, v[0]);
+	for (i = 290; i < 300; i++)
+		kmem_cache_free(s, v[i]);
+	errno = 0;
+	kmem_cache_destroy(s);
+	cr_assert_eq(errno, 0, "destroy failed: %s", slabd_last_error());
+	cr_assert_null(kmem_cache_lookup("mortal"));
+	cr_assert_eq(slab_pages(id), 0, "the destroyed cache still holds %u pages", slab_pages(id));
+	/* the name can be used again, with another geometry */
+	s = kmem_cache_create("mortal", 40, 0, 0, NULL);
+	cr_assert_not_null(s);
+	cr_assert_eq(kmem_cache_size(s), 40);
+}
+
+static void up_small(void)
+{
+	static const char *const small[] = { "zone_size=2M", NULL };
+	start(small);
+}
+
+Test(small_zone, bulk_allocation_is_all_or_nothing_when_memory_runs_out, .init = up_small, .fini = down,
+     .timeout = 60)
+{
+	struct kmem_cache *s;
+	static void *v[1024];
+	int id;
+
+	s = kmem_cache_create("big4k", 4096, 0, 0, NULL);
+	cr_assert_not_null(s);
+	id = cache_id("big4k");
+	/* 2 MiB hold at most 512 such objects */
+	errno = 0;
+	cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL | __GFP_NORETRY, 1000, v), 0);
+	cr_assert_eq(errno, ENOMEM);
+	/* nothing was kept: everything can be taken back */
+	cr_assert_eq(kmem_cache_shrink(s), 0);
+	cr_assert_eq(slab_pages(id), 0, "a failed bulk allocation kept %u pages%s", slab_pages(id), where(id));
+	cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL | __GFP_NORETRY, 300, v), 300);
+	kmem_cache_free_bulk(s, 300, v);
+}
