@@ -125,6 +125,20 @@ int64_t buddy_alloc_exact(struct buddy *b, uint32_t n)
 	return page;
 }
 
+int buddy_free_order_at(const struct buddy *b, uint32_t page)
+{
+	unsigned int o;
+
+	if (page >= b->nr_pages)
+		return -1;
+	for (o = 0; o <= BUDDY_MAX_ORDER; o++) {
+		uint32_t start = page & ~((1u << o) - 1);
+		if (b->state[start] == o + 1)
+			return (int)o;
+	}
+	return -1;
+}
+
 int buddy_is_free(const struct buddy *b, uint32_t page)
 {
 	unsigned int o;

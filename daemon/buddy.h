@@ -34,6 +34,8 @@ int64_t buddy_alloc_exact(struct buddy *b, uint32_t n);
 void buddy_free_exact(struct buddy *b, uint32_t page, uint32_t n);
 /* buddy_is_free: whether @page lies in a free block (O(log n), for checks and tests). */
 int buddy_is_free(const struct buddy *b, uint32_t page);
+/* buddy_free_order_at: the order of the free block containing @page, -1 if in use. */
+int buddy_free_order_at(const struct buddy *b, uint32_t page);
 /* buddy_order_for: the smallest order holding @n pages. */
 unsigned int buddy_order_for(uint32_t n);
 /* buddy_largest_free: order of the largest free block, -1 if none. */

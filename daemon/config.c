@@ -22,6 +22,8 @@ void config_defaults(struct config *c)
 	c->hugepage_size = 2ull << 20;
 	c->base_address = 0x5a0000000000ull;
 	c->worker_interval_ms = 10;
+	c->release_delay_ms = 5000;
+	c->retain_free = 32ull << 20;
 	c->log_level = LOG_LVL_INFO;
 }
 
@@ -125,6 +127,18 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 			return -EINVAL;
 		}
 		c->worker_interval_ms = (uint32_t)v;
+	} else if (!strcmp(key, "release_delay_ms")) {
+		if (parse_uint(value, 3600u * 1000, &v) < 0) {
+			*ret_why = "milliseconds between 0 and 3600000";
+			return -EINVAL;
+		}
+		c->release_delay_ms = (uint32_t)v;
+	} else if (!strcmp(key, "retain_free")) {
+		if (parse_size(value, &v) < 0) {
+			*ret_why = "a size such as 32M (0: give every free chunk back)";
+			return -EINVAL;
+		}
+		c->retain_free = v;
 	} else if (!strcmp(key, "log_level")) {
 		static const char *const lv[] = { "error", "warning", "notice", "info", "debug" };
 		unsigned int i;
@@ -138,7 +152,7 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 		c->log_level = LOG_LVL_ERR + (int)i;
 	} else {
 		*ret_why = "a known key: socket, zone_size, max_cache_size, max_caches, magazines, hugepages, "
-			   "hugepage_size, base_address, worker_interval_ms, log_level";
+			   "hugepage_size, base_address, worker_interval_ms, release_delay_ms, retain_free, log_level";
 		return -ENOENT;
 	}
 	return 0;

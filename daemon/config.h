@@ -22,6 +22,8 @@ struct config {
 	uint64_t hugepage_size;  /* 2 MiB or 1 GiB */
 	uint64_t base_address;   /* preferred window base, 0: let the kernel choose */
 	uint32_t worker_interval_ms;
+	uint32_t release_delay_ms; /* a chunk free this long goes back to the kernel */
+	uint64_t retain_free;      /* free bytes per zone kept resident anyway */
 	int log_level;
 	int foreground;
 };

@@ -343,6 +343,9 @@ int region_create(struct slabd *d)
 		r = buddy_init(&zn->buddy, zn->nr_pages);
 		if (r < 0)
 			goto fail;
+		r = zone_release_init(d, zn);
+		if (r < 0)
+			goto fail;
 		zone_place(d, z);
 	}
 
@@ -376,8 +379,10 @@ void region_destroy(struct slabd *d)
 {
 	uint32_t z;
 
-	for (z = 0; z < d->nr_zones; z++)
+	for (z = 0; z < d->nr_zones; z++) {
 		buddy_destroy(&d->zone[z].buddy);
+		zone_release_free(&d->zone[z]);
+	}
 	d->nr_zones = 0;
 	free(d->page_slab);
 	d->page_slab = NULL;

@@ -229,6 +229,10 @@ static struct slab *slab_new(struct slabd *d, struct cache *c, uint32_t node)
 		return NULL;
 	pthread_mutex_lock(&z->lock);
 	p = buddy_alloc(&z->buddy, c->order);
+	if (p >= 0 && zone_claim_locked(d, z, (uint32_t)p, 1u << c->order) < 0) {
+		buddy_free(&z->buddy, (uint32_t)p, c->order);
+		p = -1;
+	}
 	if (p < 0) {
 		pthread_mutex_unlock(&z->lock);
 		free(s);
@@ -376,6 +380,10 @@ int large_alloc(struct slabd *d, uint64_t size, int node_os, uint64_t *ret_off)
 
 		pthread_mutex_lock(&z->lock);
 		p = buddy_alloc_exact(&z->buddy, (uint32_t)npages);
+		if (p >= 0 && zone_claim_locked(d, z, (uint32_t)p, (uint32_t)npages) < 0) {
+			buddy_free_exact(&z->buddy, (uint32_t)p, (uint32_t)npages);
+			p = -1;
+		}
 		if (p >= 0) {
 			uint32_t page = z->first_page + (uint32_t)p;
 			for (i = 1; i < npages; i++) {

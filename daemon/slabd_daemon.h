@@ -72,6 +72,11 @@ struct zone {
 	uint32_t index, node, first_page, nr_pages;
 	struct buddy buddy;
 	pthread_mutex_t lock;
+	/* release.c: chunks of the backing page size given back to the kernel */
+	uint32_t chunk_pages, chunk_order, nr_chunks;
+	uint64_t *chunk_free_since; /* ms when first seen entirely free, 0: not free */
+	uint8_t *chunk_released;    /* punched out of the memfd */
+	uint64_t released_bytes;
 };
 
 struct topo {
@@ -135,6 +140,15 @@ void topo_free(struct topo *t);
 int region_create(struct slabd *d);
 void region_destroy(struct slabd *d);
 const char *region_backing_name(uint32_t backing);
+
+/* release.c */
+int zone_release_init(struct slabd *d, struct zone *z);
+void zone_release_free(struct zone *z);
+/* zone_release_scan: punch out chunks free for release_delay_ms beyond retain_free. */
+void zone_release_scan(struct slabd *d, struct zone *z);
+/* zone_claim_locked: make pages [page, page + n) of @z (zone-relative) usable again;
+ * 0 or -ENOMEM (hugetlb: no hugepage to back a released chunk). Zone lock held. */
+int zone_claim_locked(struct slabd *d, struct zone *z, uint32_t page, uint32_t n);
 
 /* slab.c */
 int cache_create_kmalloc(struct slabd *d);

@@ -35,6 +35,7 @@
 
 #define IDLE_ROUNDS_BEFORE_SHRINK 500 /* x worker_interval_ms: 5 s by default */
 #define IDLE_ROUNDS_BEFORE_DECAY 100  /* halve the depot target after 1 s without demand */
+#define RELEASE_SCAN_ROUNDS 10        /* look for chunks to give back every 100 ms */
 
 struct worker_arg {
 	struct slabd *d;
@@ -404,6 +405,7 @@ static void *worker_main(void *arg)
 {
 	struct worker_arg *wa = arg;
 	struct slabd *d = wa->d;
+	unsigned long rounds = 0;
 	char name[16];
 
 	snprintf(name, sizeof(name), "slabd-node%u", wa->node);
@@ -423,6 +425,8 @@ static void *worker_main(void *arg)
 		uint32_t kick = __atomic_load_n(&d->ctl->kick, __ATOMIC_ACQUIRE);
 		run_job(d, wa->node);
 		worker_round(d, wa->node);
+		if (++rounds % RELEASE_SCAN_ROUNDS == 0)
+			zone_release_scan(d, &d->zone[d->nodes[wa->node].zone]);
 		slabd_futex_wait(&d->ctl->kick, kick, d->cfg.worker_interval_ms);
 	}
 	return NULL;

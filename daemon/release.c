@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * release.c - giving free memory back to the kernel, and taking it again.
+ *
+ * Each zone is cut into chunks of the backing page size (2 MiB or 1 GiB; 2 MiB with 4 KiB
+ * shmem). A chunk whose pages have all been free in the zone's buddy allocator for
+ * release_delay_ms is punched out of the zones memfd (FALLOC_FL_PUNCH_HOLE): its memory
+ * goes back to the kernel (hugepages to the pool), except retain_free bytes per zone that
+ * stay resident for quick reuse.
+ *
+ * Before the buddy allocator's pages reach a slab or a large allocation, zone_claim()
+ * takes back the chunks they touch. With hugetlb that is fallocate(): it reserves the
+ * hugepage again and fails (ENOSPC) rather than let a later fault kill a client with
+ * SIGBUS; with shmem the pages simply fault in again, zero-filled, under the zone's NUMA
+ * policy.
+ *
+ * State per chunk (daemon-private, under the zone lock): resident | released, and for a
+ * resident chunk the time it was first seen entirely free (0: not free).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "slabd_daemon.h"
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int zone_release_init(struct slabd *d, struct zone *z)
+{
+	z->chunk_pages = (uint32_t)(d->sb->hugepage_size >> SLABD_PAGE_SHIFT);
+	z->chunk_order = buddy_order_for(z->chunk_pages);
+	z->nr_chunks = z->nr_pages / z->chunk_pages;
+	z->chunk_free_since = calloc(z->nr_chunks ? z->nr_chunks : 1, sizeof(*z->chunk_free_since));
+	z->chunk_released = calloc(z->nr_chunks ? z->nr_chunks : 1, 1);
+	return z->chunk_free_since && z->chunk_released ? 0 : -ENOMEM;
+}
+
+void zone_release_free(struct zone *z)
+{
+	free(z->chunk_free_since);
+	free(z->chunk_released);
+	z->chunk_free_since = NULL;
+	z->chunk_released = NULL;
+}
+
+static uint64_t chunk_file_off(struct slabd *d, struct zone *z, uint32_t chunk)
+{
+	return ((uint64_t)z->first_page + (uint64_t)chunk * z->chunk_pages) << SLABD_PAGE_SHIFT;
+}
+
+int zone_claim_locked(struct slabd *d, struct zone *z, uint32_t page, uint32_t n)
+{
+	uint32_t first = page / z->chunk_pages, last = (page + n - 1) / z->chunk_pages, ch;
+
+	for (ch = first; ch <= last && ch < z->nr_chunks; ch++) {
+		z->chunk_free_since[ch] = 0;
+		if (!z->chunk_released[ch])
+			continue;
+		if (d->backing != SLABD_BACKING_SHMEM_4K &&
+		    fallocate(d->zones_fd, 0, (off_t)chunk_file_off(d, z, ch), (off_t)d->sb->hugepage_size) < 0) {
+			log_warn_limited("zone %u: no hugepage to take back chunk %u (%s): allocation fails",
+					 z->index, ch, strerror(errno));
+			return -ENOMEM;
+		}
+		z->chunk_released[ch] = 0;
+		z->released_bytes -= d->sb->hugepage_size;
+	}
+	return 0;
+}
+
+void zone_release_scan(struct slabd *d, struct zone *z)
+{
+	uint64_t now = now_ms(), resident_free = 0, retain = d->cfg.retain_free;
+	uint32_t ch;
+
+	pthread_mutex_lock(&z->lock);
+	for (ch = 0; ch < z->nr_chunks; ch++) {
+		uint32_t page = ch * z->chunk_pages;
+		int o = buddy_free_order_at(&z->buddy, page);
+
+		if (z->chunk_released[ch])
+			continue;
+		if (o < (int)z->chunk_order) {
+			z->chunk_free_since[ch] = 0;
+			continue;
+		}
+		if (!z->chunk_free_since[ch])
+			z->chunk_free_since[ch] = now;
+		resident_free += d->sb->hugepage_size;
+		if (resident_free <= retain || now - z->chunk_free_since[ch] < d->cfg.release_delay_ms)
+			continue;
+		if (fallocate(d->zones_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)chunk_file_off(d, z, ch),
+			      (off_t)d->sb->hugepage_size) < 0) {
+			log_warn_limited("zone %u: cannot release chunk %u: %s", z->index, ch, strerror(errno));
+			continue;
+		}
+		z->chunk_released[ch] = 1;
+		z->released_bytes += d->sb->hugepage_size;
+		resident_free -= d->sb->hugepage_size;
+	}
+	pthread_mutex_unlock(&z->lock);
+}
