@@ -182,6 +182,9 @@ struct cache_op_result {
 	uint64_t bytes; /* given back to the page allocator */
 };
 void cache_shrink_node(struct slabd *d, uint32_t node, void *arg);
+/* node_reclaim: every cache's objects on @node back from per-CPU stacks and depots, and
+ * every empty slab back to the zone (when pages ran out). Runs on the node's worker. */
+void node_reclaim(struct slabd *d, uint32_t node, void *arg);
 int workers_start(struct slabd *d);
 void workers_stop(struct slabd *d);
 void worker_round(struct slabd *d, uint32_t node); /* one pass of the refill/reclaim loop */

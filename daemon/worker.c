@@ -216,6 +216,27 @@ static int depot_refill(struct slabd *d, struct cache *c, uint32_t node)
 	return r;
 }
 
+void node_reclaim(struct slabd *d, uint32_t node, void *arg)
+{
+	uint32_t id;
+
+	(void)arg;
+	drain_cpus(d, node, NULL);
+	for (id = 0; id < d->sb->max_caches; id++) {
+		struct cache *c = cache_get(d, id);
+		struct slabd_shm_depot *dp;
+		if (!c)
+			continue;
+		dp = daemon_depot(d, id, node);
+		depot_trim(d, c, node, 0);
+		/* A reserve can pin as many slabs as it has objects: the reserves of caches
+		 * nobody waits on go back too, and are rebuilt with their next refill. */
+		if (!__atomic_load_n(&dp->waiters, __ATOMIC_RELAXED))
+			stack_trim(d, c, node, &dp->reserve, 0);
+		slab_release_free(d, c, node, 0);
+	}
+}
+
 void worker_round(struct slabd *d, uint32_t node)
 {
 	uint32_t id;
@@ -300,21 +321,7 @@ void worker_round(struct slabd *d, uint32_t node)
 	if (starving) {
 		/* Sleepers and no pages: what sits in per-CPU stacks and depots is all there
 		 * is. Bring it back and try again. */
-		drain_cpus(d, node, NULL);
-		for (id = 0; id < d->sb->max_caches; id++) {
-			struct cache *c = cache_get(d, id);
-			struct slabd_shm_depot *dp;
-			if (!c)
-				continue;
-			dp = daemon_depot(d, id, node);
-			depot_trim(d, c, node, 0);
-			/* A reserve can pin as many slabs as it has objects: the reserves of
-			 * caches nobody waits on go back too, and are rebuilt with their
-			 * next refill. */
-			if (!__atomic_load_n(&dp->waiters, __ATOMIC_RELAXED))
-				stack_trim(d, c, node, &dp->reserve, 0);
-			slab_release_free(d, c, node, 0);
-		}
+		node_reclaim(d, node, NULL);
 		for (id = 0; id < d->sb->max_caches; id++) {
 			struct cache *c = cache_get(d, id);
 			struct slabd_shm_depot *dp;

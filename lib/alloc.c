@@ -186,7 +186,12 @@ static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int nod
 	int pcpu_ok, waited = 0, r;
 	uint64_t off;
 
-	if (unlikely(!__atomic_load_n(&cl.ncpus, __ATOMIC_ACQUIRE) || (cl.sock < 0 && !cl.pid))) {
+	if (flags & __GFP_NOFAIL)
+		flags &= ~__GFP_NORETRY; /* never failing wins over failing early */
+	/* Attach (or, in a fork()ed child, register anew); a caller that may not sleep
+	 * does not wait for the daemon's answer: a mapped child allocates without it. */
+	if (unlikely(!__atomic_load_n(&cl.ncpus, __ATOMIC_ACQUIRE) ||
+		     (cl.sock < 0 && !cl.pid && (flags & __GFP_DIRECT_RECLAIM)))) {
 		r = client_attach(!!(flags & __GFP_DIRECT_RECLAIM));
 		if (r < 0 && !cl.ncpus) {
 			errno = r == -EAGAIN ? ENOMEM : ENOTCONN;
@@ -288,7 +293,9 @@ static noinline cold void *large_alloc(size_t size, gfp_t flags, int node)
 		r = client_large_alloc(size, flags, node);
 		if (r >= 0)
 			return cl.base + r;
-		if (r != -ENOMEM || !(flags & __GFP_DIRECT_RECLAIM) || ((flags & __GFP_NORETRY) && waited))
+		if (!(flags & __GFP_DIRECT_RECLAIM))
+			break;
+		if (!(flags & __GFP_NOFAIL) && (r != -ENOMEM || ((flags & __GFP_NORETRY) && waited)))
 			break;
 		/* Sleep until the daemon freed pages, then ask again. */
 		slabd_futex_wait(&cl.ctl->large_seq, seq, 100);

@@ -322,7 +322,7 @@ static void resolve_path(const char *path, char *out, size_t len)
 	snprintf(out, len, "%s", path);
 }
 
-static int attach_locked(const char *path)
+static int attach_locked(const char *path, int may_block)
 {
 	struct client *c = &slabd_client;
 	static int atfork_done;
@@ -335,10 +335,19 @@ static int attach_locked(const char *path)
 	fd = sock_connect(c->socket_path);
 	if (fd < 0)
 		return fd;
+	if (!may_block) {
+		/* GFP_ATOMIC/NOWAIT: a stopped or busy daemon must not hold us for long */
+		struct timeval tv = { 0, 100 * 1000 };
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
 	r = hello(fd, c->base != NULL);
 	if (r < 0) {
 		close(fd);
-		return r;
+		return r == -EWOULDBLOCK ? -EAGAIN : r;
+	}
+	if (!may_block) {
+		struct timeval none = { 0, 0 };
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
 	}
 	c->sock = fd;
 	c->pid = getpid();
@@ -358,7 +367,7 @@ int client_attach(int may_block)
 		pthread_mutex_lock(&c->lock);
 	else if (pthread_mutex_trylock(&c->lock))
 		return -EAGAIN;
-	r = attach_locked(NULL);
+	r = attach_locked(NULL, may_block);
 	pthread_mutex_unlock(&c->lock);
 	return r;
 }
@@ -369,7 +378,7 @@ int slabd_connect(const char *socket_path)
 	int r;
 
 	pthread_mutex_lock(&c->lock);
-	r = attach_locked(socket_path);
+	r = attach_locked(socket_path, 1);
 	pthread_mutex_unlock(&c->lock);
 	if (r == 0 && client_rseq_ready() < 0)
 		client_set_error("attached, but restartable sequences are not available to this thread "
@@ -419,7 +428,7 @@ static int request_locked(struct slabd_wire_hdr *req, uint16_t want, void *rep, 
 	} buf;
 	int fds[1], nfds, type, r;
 
-	r = attach_locked(NULL);
+	r = attach_locked(NULL, 1);
 	if (r < 0)
 		return r;
 	req->seq = ++c->seq;
