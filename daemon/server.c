@@ -41,6 +41,7 @@ struct conn {
 	int fd;
 	uint32_t pid;
 	int attached;
+	int slot; /* entry in the shared client table, -1: none */
 	uint32_t bad_msgs;
 };
 
@@ -156,13 +157,25 @@ static void handle_hello(struct slabd *d, struct conn *c, const struct slabd_wir
 		return;
 	}
 	c->pid = h->pid;
-	if (!c->attached)
+	if (!c->attached) {
+		uint32_t i;
+		for (i = 0; i < SLABD_MAX_CLIENTS && c->slot < 0; i++)
+			if (!d->clients[i].id)
+				c->slot = (int)i;
+		if (c->slot >= 0) {
+			struct slabd_shm_client *e = &d->clients[c->slot];
+			memset(e, 0, sizeof(*e));
+			e->pid = c->pid;
+			__atomic_store_n(&e->id, c->id, __ATOMIC_RELEASE);
+		}
 		log_info("client %u attached (pid %u%s)", c->id, c->pid,
 			 h->flags & SLABD_HELLO_REATTACH ? ", forked child re-registering" : "");
+	}
 	c->attached = 1;
 	slabd_wire_init(&a.hdr, SLABD_MSG_ATTACH, sizeof(a), h->hdr.seq);
 	a.layout_version = SLABD_SHM_LAYOUT_VERSION;
 	a.client_id = c->id;
+	a.client_slot = c->slot >= 0 ? (uint32_t)c->slot : UINT32_MAX;
 	a.region_id = d->sb->region_id;
 	a.base_addr = d->sb->base_addr;
 	a.meta_size = d->sb->meta_size;
@@ -313,9 +326,30 @@ static void handle_cache_op(struct slabd *d, struct conn *c, const struct slabd_
 	reply_cache(c, m->hdr.seq, 0, m->cache, res.bytes);
 }
 
-static void conn_drop(struct conn *c, int epfd, const char *why)
+static void handle_stats(struct slabd *d, struct conn *c, const struct slabd_wire_stats_req *m)
 {
-	log_info("client %u (pid %u) %s", c->id, c->pid, why);
+	struct slabd_wire_stats st;
+
+	slabd_wire_init(&st.hdr, SLABD_MSG_STATS_REPLY, sizeof(st), m->hdr.seq);
+	st.err = stats_fill(d, m->cache, &st);
+	send_reply(c, &st, sizeof(st), NULL, 0);
+}
+
+static void conn_drop(struct slabd *d, struct conn *c, int epfd, const char *why)
+{
+	uint64_t failures = 0;
+
+	if (c->slot >= 0) {
+		struct slabd_shm_client *e = &d->clients[c->slot];
+		failures = __atomic_load_n(&e->alloc_failures, __ATOMIC_RELAXED);
+		d->stats.failures_of_gone_clients += failures;
+		__atomic_store_n(&e->id, 0, __ATOMIC_RELEASE);
+	}
+	if (failures)
+		log_notice("client %u (pid %u) %s; %llu allocations failed for it", c->id, c->pid, why,
+			   (unsigned long long)failures);
+	else
+		log_info("client %u (pid %u) %s", c->id, c->pid, why);
 	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	urcu_memb_read_lock();
@@ -333,6 +367,7 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 		struct slabd_wire_large_alloc large;
 		struct slabd_wire_cache_create cache_create;
 		struct slabd_wire_cache_op cache_op;
+		struct slabd_wire_stats_req stats;
 		char raw[SLABD_WIRE_MAX + 1];
 	} buf;
 	char cbuf[CMSG_SPACE(sizeof(int) * 8)];
@@ -350,7 +385,7 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			break;
 		if (n <= 0) {
-			conn_drop(c, epfd, n == 0 ? "detached" : "lost (socket error)");
+			conn_drop(d, c, epfd, n == 0 ? "detached" : "lost (socket error)");
 			return;
 		}
 		/* Descriptors sent to us are never wanted. */
@@ -386,6 +421,9 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 		case SLABD_MSG_CACHE_OP:
 			handle_cache_op(d, c, &buf.cache_op);
 			break;
+		case SLABD_MSG_STATS:
+			handle_stats(d, c, &buf.stats);
+			break;
 		default:
 			send_error(c, seq, -EOPNOTSUPP, "message type %u is not a request", (unsigned)type);
 			break;
@@ -395,7 +433,7 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 		/* Read what was left above; now the peer is gone. */
 		char probe;
 		if (recv(c->fd, &probe, 1, MSG_DONTWAIT | MSG_PEEK) <= 0)
-			conn_drop(c, epfd, "hung up");
+			conn_drop(d, c, epfd, "hung up");
 	}
 }
 
@@ -418,6 +456,7 @@ static void accept_all(int lfd, int epfd)
 		}
 		c->fd = fd;
 		c->id = next_client_id++;
+		c->slot = -1;
 		cds_lfht_node_init(&c->node);
 		urcu_memb_read_lock();
 		cds_lfht_add(conns, c->id, &c->node);

@@ -94,6 +94,7 @@ struct stats {
 	uint64_t double_frees; /* objects returned while already free */
 	uint64_t bad_mags;     /* magazines with a corrupt count */
 	uint64_t refills, reclaims, slabs_created, slabs_released, drains;
+	uint64_t failures_of_gone_clients; /* alloc_failures of clients that detached */
 };
 
 struct slabd {
@@ -113,6 +114,7 @@ struct slabd {
 	struct slabd_shm_ctl *ctl;
 	struct slabd_shm_depot *depots;
 	struct slabd_shm_mag *mags;
+	struct slabd_shm_client *clients; /* [SLABD_MAX_CLIENTS] */
 	char *pcpu;
 	char *zones;
 
@@ -163,6 +165,11 @@ int slab_put(struct slabd *d, struct cache *c, uint32_t node, uint64_t off);
 uint32_t slab_release_free(struct slabd *d, struct cache *c, uint32_t node, uint32_t keep);
 int large_alloc(struct slabd *d, uint64_t size, int node_os, uint64_t *ret_off);
 int large_free(struct slabd *d, uint64_t off);
+
+/* stats.c */
+struct slabd_wire_stats;
+/* stats_fill: figures of cache @id (0: the totals) into @st; 0 or -EINVAL. */
+int stats_fill(struct slabd *d, uint32_t id, struct slabd_wire_stats *st);
 
 /* worker.c */
 struct worker_job {

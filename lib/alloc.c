@@ -155,6 +155,16 @@ static uint64_t mag_take(struct slabd_shm_mag *m, uint32_t cache, uint64_t *full
 	return off;
 }
 
+/* An allocation failed: count it in our client table entry (the daemon reports it),
+ * unless the caller said __GFP_NOWARN. errno is set by the caller. */
+static cold void count_failure(gfp_t flags)
+{
+	uint32_t slot = cl.client_slot;
+
+	if (!(flags & __GFP_NOWARN) && slot < SLABD_MAX_CLIENTS && cl.clients)
+		__atomic_fetch_add(&cl.clients[slot].alloc_failures, 1, __ATOMIC_RELAXED);
+}
+
 static int wait_refill(struct slabd_shm_depot *d, gfp_t flags, int *waited)
 {
 	uint32_t seq = __atomic_load_n(&d->seq, __ATOMIC_ACQUIRE);
@@ -239,10 +249,12 @@ static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int nod
 		}
 		if (!(flags & __GFP_DIRECT_RECLAIM)) {
 			client_kick();
+			count_failure(flags);
 			errno = ENOMEM;
 			return NULL;
 		}
 		if (wait_refill(d, flags, &waited) < 0 && !(flags & __GFP_NOFAIL)) {
+			count_failure(flags);
 			errno = ENOMEM;
 			return NULL;
 		}
@@ -302,6 +314,8 @@ static noinline cold void *large_alloc(size_t size, gfp_t flags, int node)
 		waited = 1;
 	}
 	errno = r == -ENOMEM || r == -EAGAIN ? ENOMEM : r == -EINVAL ? EINVAL : ENOTCONN;
+	if (errno == ENOMEM)
+		count_failure(flags);
 	return NULL;
 }
 

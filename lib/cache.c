@@ -153,27 +153,25 @@ void slabd_kmem_cache_free(struct kmem_cache *s, void *obj)
 	slabd_kfree(obj);
 }
 
-#define BULK_CHUNK 64u
-
 int slabd_kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t flags, size_t n, void **p)
 {
-	uint64_t buf[BULK_CHUNK];
 	size_t got = 0, i;
-	char *pcpu;
 
 	if (unlikely(!valid(s))) {
 		errno = EINVAL;
 		return 0;
 	}
-	pcpu = cl.pcpu + s->id * cl.cache_stride;
+	_Static_assert(sizeof(void *) == sizeof(uint64_t), "pointers are converted in place");
+	if (n == 1 && !(flags & __GFP_ZERO)) {
+		p[0] = client_cache_alloc(s->id, flags, -1);
+		return p[0] ? 1 : 0;
+	}
 	while (got < n) {
-		uint64_t want = n - got < BULK_CHUNK ? n - got : BULK_CHUNK;
-		unsigned int k = percpu_pop_bulk(cl.roff, cl.ncpus, pcpu, buf, want), j;
-
-		for (j = 0; j < k; j++)
-			p[got++] = cl.base + buf[j];
-		if (k)
-			continue;
+		/* straight from this CPU's stack into p[], converted inside the sequence */
+		got += percpu_pop_bulk_delta(cl.roff, cl.ncpus, cl.pcpu + s->id * cl.cache_stride,
+					     (uint64_t *)(p + got), n - got, (uint64_t)(uintptr_t)cl.base);
+		if (got == n)
+			break;
 		/* This CPU's stack is empty: the slow path refills it (and may sleep). */
 		p[got] = client_cache_alloc(s->id, flags, -1);
 		if (!p[got]) {
@@ -182,9 +180,8 @@ int slabd_kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t flags, size_t n, voi
 			return 0;
 		}
 		got++;
-		pcpu = cl.pcpu + s->id * cl.cache_stride; /* attached by now */
 	}
-	if (flags & __GFP_ZERO)
+	if (unlikely(flags & __GFP_ZERO))
 		for (i = 0; i < n; i++)
 			memset(p[i], 0, cl.caches[s->id].size);
 	return (int)n;
@@ -192,25 +189,22 @@ int slabd_kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t flags, size_t n, voi
 
 void slabd_kmem_cache_free_bulk(struct kmem_cache *s, size_t n, void **p)
 {
-	uint64_t buf[BULK_CHUNK];
 	size_t done = 0;
 
-	if (unlikely(!valid(s) || cl.multi_node)) {
-		/* remote objects must go home one by one: kfree sorts them out */
+	if (unlikely(!valid(s) || cl.multi_node || n == 1)) {
+		/* remote objects must go home one by one (kfree sorts them out); a single
+		 * object takes kfree's fast path */
 		while (done < n)
 			slabd_kfree(p[done++]);
 		return;
 	}
 	while (done < n) {
-		uint32_t k = n - done < BULK_CHUNK ? (uint32_t)(n - done) : BULK_CHUNK, j, pushed;
-
-		for (j = 0; j < k; j++)
-			buf[j] = (uint64_t)((char *)p[done + j] - cl.base);
-		pushed = percpu_push_bulk(cl.roff, cl.ncpus, cl.pcpu + s->id * cl.cache_stride, buf, k);
-		/* what did not fit overflows through kfree's slow path (to the depot) */
-		for (j = pushed; j < k; j++)
-			slabd_kfree(p[done + j]);
+		unsigned int k = percpu_push_bulk_delta(cl.roff, cl.ncpus, cl.pcpu + s->id * cl.cache_stride,
+							(const uint64_t *)(p + done), n - done,
+							(uint64_t)(uintptr_t)cl.base);
 		done += k;
+		if (!k) /* full (or no rseq): one through kfree's slow path makes room */
+			slabd_kfree(p[done++]);
 	}
 }
 

@@ -44,6 +44,7 @@
 struct client slabd_client = {
 	.max_cache_size = 32768, /* until attached: route small sizes to the slab path */
 	.sock = -1,
+	.client_slot = UINT32_MAX,
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
@@ -248,6 +249,7 @@ static int map_region(const struct slabd_wire_attach *a, const int *fds)
 	c->ctl = (void *)(w + sb->percpu_off + sb->ctl_off);
 	c->depots = (void *)(w + sb->percpu_off + sb->depot_off);
 	c->mags = (void *)(w + sb->percpu_off + sb->mag_off);
+	c->clients = (void *)(w + sb->percpu_off + sb->client_off);
 	c->nr_mags = sb->nr_mags;
 	c->pcpu = w + sb->percpu_off + sb->pcpu_off;
 	c->cache_stride = (uint64_t)sb->nr_cpus << SLABD_PCPU_SHIFT;
@@ -296,8 +298,10 @@ static int hello(int fd, int reattach)
 		r = map_region(&rep.a, fds);
 	}
 	close_fds(fds, 3);
-	if (r == 0)
+	if (r == 0) {
 		c->client_id = rep.a.client_id;
+		c->client_slot = rep.a.client_slot < SLABD_MAX_CLIENTS ? rep.a.client_slot : UINT32_MAX;
+	}
 	return r;
 }
 

@@ -49,6 +49,8 @@ struct client {
 	uint64_t daemon_base;
 	uint32_t nr_mags;
 	uint32_t client_id;
+	uint32_t client_slot;  /* our entry in the client table, UINT32_MAX: none */
+	struct slabd_shm_client *clients;
 	int own_rseq;        /* 1: glibc did not register rseq, we do per thread */
 	int sock;            /* -1 when not connected */
 	pid_t pid;           /* the process that owns sock */

@@ -149,11 +149,13 @@ slow:
 }
 
 /*
- * percpu_pop_bulk: pop up to @max objects into @out (top of stack first). Returns how
- * many (0 when empty or unregistered). Never sleeps; async-signal-safe.
+ * percpu_pop_bulk: pop up to @max objects into @out (top of stack first), each as
+ * slot + @delta (0: offsets; the region base: pointers, converted inside the sequence).
+ * Returns how many (0 when empty or unregistered). Never sleeps; async-signal-safe.
  */
-static inline __attribute__((always_inline)) unsigned int percpu_pop_bulk(long roff, uint32_t ncpus, char *base,
-									   uint64_t *out, uint64_t max)
+static inline __attribute__((always_inline)) unsigned int percpu_pop_bulk_delta(long roff, uint32_t ncpus,
+										 char *base, uint64_t *out,
+										 uint64_t max, uint64_t delta)
 {
 	uint64_t n;
 retry:
@@ -167,13 +169,15 @@ retry:
 				       "5: cmpq %[n], %%rdx\n\t"
 				       "jae 6f\n\t"
 				       "movq (%%rax,%%rcx,8), %%r8\n\t" /* slots[count - 1] */
+				       "addq %[delta], %%r8\n\t"
 				       "movq %%r8, (%[out],%%rdx,8)\n\t"
 				       "decq %%rcx\n\t"
 				       "incq %%rdx\n\t"
 				       "jmp 5b\n\t"
 				       "6:\n\t" RSEQ_INJECT_ASM "movl %%ecx, (%%rax)\n\t" RSEQ_ASM_EPILOGUE
 		     : [n] "=&r"(n)
-		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [out] "r"(out), [max] "r"(max)
+		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [out] "r"(out), [max] "r"(max),
+		       [delta] "r"(delta)
 		     : "rax", "rcx", "rdx", "r8", RSEQ_INJECT_CLOBBER "memory", "cc"
 		     : slow, abort);
 	return (unsigned int)n;
@@ -184,12 +188,20 @@ slow:
 	return 0;
 }
 
+static inline __attribute__((always_inline)) unsigned int percpu_pop_bulk(long roff, uint32_t ncpus, char *base,
+									   uint64_t *out, uint64_t max)
+{
+	return percpu_pop_bulk_delta(roff, ncpus, base, out, max, 0);
+}
+
 /*
- * percpu_push_bulk: push up to @n objects from @in (in[0] first). Returns how many fit
- * (0 when full or unregistered); the caller keeps the rest. Never sleeps; async-signal-safe.
+ * percpu_push_bulk: push up to @n objects from @in (in[0] first), each as in[i] - @delta
+ * (0: @in holds offsets; the region base: @in holds pointers). Returns how many fit (0
+ * when full or unregistered); the caller keeps the rest. Never sleeps; async-signal-safe.
  */
-static inline __attribute__((always_inline)) unsigned int percpu_push_bulk(long roff, uint32_t ncpus, char *base,
-									    const uint64_t *in, uint64_t n)
+static inline __attribute__((always_inline)) unsigned int percpu_push_bulk_delta(long roff, uint32_t ncpus,
+										  char *base, const uint64_t *in,
+										  uint64_t n, uint64_t delta)
 {
 	uint64_t done;
 retry:
@@ -208,13 +220,15 @@ retry:
 				       "5: cmpq %[done], %%rdx\n\t"
 				       "jae 6f\n\t"
 				       "movq (%[in],%%rdx,8), %%r8\n\t"
+				       "subq %[delta], %%r8\n\t"
 				       "movq %%r8, 8(%%rax,%%rcx,8)\n\t"
 				       "incq %%rcx\n\t"
 				       "incq %%rdx\n\t"
 				       "jmp 5b\n\t"
 				       "6:\n\t" RSEQ_INJECT_ASM "movl %%ecx, (%%rax)\n\t" RSEQ_ASM_EPILOGUE
 		     : [done] "=&r"(done)
-		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [in] "r"(in), [n] "r"(n)
+		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [in] "r"(in), [n] "r"(n),
+		       [delta] "r"(delta)
 		     : "rax", "rcx", "rdx", "r8", RSEQ_INJECT_CLOBBER "memory", "cc"
 		     : slow, abort);
 	return (unsigned int)done;
@@ -223,6 +237,12 @@ abort:
 	goto retry;
 slow:
 	return 0;
+}
+
+static inline __attribute__((always_inline)) unsigned int percpu_push_bulk(long roff, uint32_t ncpus, char *base,
+									    const uint64_t *in, uint64_t n)
+{
+	return percpu_push_bulk_delta(roff, ncpus, base, in, n, 0);
 }
 
 /* percpu_current_cpu: the CPU this thread last ran on, or -1 when rseq is unregistered

@@ -49,6 +49,8 @@ int slabd_shm_geometry(struct slabd_shm_geometry *g)
 	off += ((uint64_t)g->max_caches * g->nr_cpus) << SLABD_PCPU_SHIFT;
 	g->mag_off = align_up(off, 64);
 	off = g->mag_off + (uint64_t)g->nr_mags * sizeof(struct slabd_shm_mag);
+	g->client_off = align_up(off, 64);
+	off = g->client_off + (uint64_t)SLABD_MAX_CLIENTS * sizeof(struct slabd_shm_client);
 	g->percpu_size = align_up(off, g->align);
 	return 0;
 }
@@ -81,7 +83,8 @@ int slabd_shm_super_validate(const struct slabd_shm_super *sb, uint64_t meta_len
 	if (g.cpu_table_off != sb->cpu_table_off || g.node_table_off != sb->node_table_off ||
 	    g.zone_table_off != sb->zone_table_off || g.cache_table_off != sb->cache_table_off ||
 	    g.page_table_off != sb->page_table_off || g.ctl_off != sb->ctl_off || g.depot_off != sb->depot_off ||
-	    g.pcpu_off != sb->pcpu_off || g.mag_off != sb->mag_off)
+	    g.pcpu_off != sb->pcpu_off || g.mag_off != sb->mag_off || g.client_off != sb->client_off ||
+	    sb->max_clients != SLABD_MAX_CLIENTS)
 		return -EINVAL;
 	if (g.meta_size != sb->meta_size || g.meta_size > meta_len || g.percpu_size != sb->percpu_size)
 		return -EOVERFLOW;
@@ -114,6 +117,10 @@ size_t slabd_wire_size(uint16_t type)
 		return sizeof(struct slabd_wire_cache_op);
 	case SLABD_MSG_CACHE_REPLY:
 		return sizeof(struct slabd_wire_cache_reply);
+	case SLABD_MSG_STATS:
+		return sizeof(struct slabd_wire_stats_req);
+	case SLABD_MSG_STATS_REPLY:
+		return sizeof(struct slabd_wire_stats);
 	default:
 		return 0;
 	}

@@ -38,7 +38,7 @@
 #include <stdint.h>
 
 /* Bump on any change to a struct or constant in this file (and update tests/unit/test_layout.c). */
-#define SLABD_SHM_LAYOUT_VERSION 1u
+#define SLABD_SHM_LAYOUT_VERSION 2u /* 2: client table */
 #define SLABD_SHM_MAGIC 0x4745524442414c53ull /* "SLABDREG" little-endian */
 
 #define SLABD_PAGE_SHIFT 12u
@@ -55,6 +55,7 @@
 #define SLABD_MAX_CPUS 4096u
 #define SLABD_MAX_CACHES 1024u
 #define SLABD_CACHE_NAME_MAX 32u
+#define SLABD_MAX_CLIENTS 1024u
 
 /* Cache ids: 0 is "no cache"; kmalloc-<size> is cache id kmalloc_index(size) (1..25),
  * so a constant size resolves its cache at compile time. */
@@ -154,8 +155,9 @@ struct slabd_shm_super {
 	uint32_t pcpu_slots; /* SLABD_PCPU_SLOTS */
 	uint32_t mag_slots;  /* SLABD_MAG_SLOTS */
 	uint32_t daemon_pid; /* W: daemon at start. R: tools */
-	uint32_t reserved0;
-	uint64_t reserved[6];
+	uint32_t max_clients; /* entries in the client table */
+	uint64_t client_off;  /* offset inside the percpu segment of the client table */
+	uint64_t reserved[5];
 };
 
 /* CPU table, indexed by the kernel's CPU number (rseq cpu_id). W: daemon at creation. */
@@ -250,6 +252,15 @@ struct slabd_shm_pcpu {
 	uint64_t slots[SLABD_PCPU_SLOTS];
 };
 
+/* Client table, one entry per attached process (the slot is in the attach reply). */
+struct slabd_shm_client {
+	uint32_t pid;   /* W: daemon at attach. R: tools */
+	uint32_t id;    /* W: daemon (client id, 0: free slot). R: tools */
+	uint64_t alloc_failures; /* W: the client (atomic add) when an allocation without
+				  * __GFP_NOWARN fails. R: daemon (stats, detach report) */
+	uint64_t reserved[2];
+};
+
 /* Magazine: a fixed array of free objects moved as one unit. Owned by whoever popped it
  * from a stack until it is pushed again. */
 struct slabd_shm_mag {
@@ -271,6 +282,7 @@ _Static_assert(offsetof(struct slabd_shm_pcpu, count) == 0, "the rseq code relie
 _Static_assert(offsetof(struct slabd_shm_pcpu, capacity) == 4, "the rseq code relies on capacity at 4");
 _Static_assert(offsetof(struct slabd_shm_pcpu, slots) == 8, "the rseq code relies on slots at 8");
 _Static_assert(sizeof(struct slabd_shm_mag) == 256, "magazine size");
+_Static_assert(sizeof(struct slabd_shm_client) == 32, "client entry");
 
 /*
  * slabd_shm_super_validate: check a superblock read from a mapping of @meta_len bytes
@@ -289,7 +301,7 @@ struct slabd_shm_geometry {
 	/* computed */
 	uint64_t cpu_table_off, node_table_off, zone_table_off, cache_table_off, page_table_off;
 	uint64_t meta_size;
-	uint64_t ctl_off, depot_off, pcpu_off, mag_off;
+	uint64_t ctl_off, depot_off, pcpu_off, mag_off, client_off;
 	uint64_t percpu_size;
 };
 int slabd_shm_geometry(struct slabd_shm_geometry *g);

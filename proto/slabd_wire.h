@@ -34,7 +34,9 @@
 #define SLABD_MSG_CACHE_CREATE 6u /* client -> daemon: slabd_wire_cache_create */
 #define SLABD_MSG_CACHE_OP 7u     /* client -> daemon: slabd_wire_cache_op (destroy, shrink) */
 #define SLABD_MSG_CACHE_REPLY 8u  /* daemon -> client: slabd_wire_cache_reply */
-#define SLABD_MSG_MAX 8u
+#define SLABD_MSG_STATS 9u        /* client -> daemon: slabd_wire_stats_req */
+#define SLABD_MSG_STATS_REPLY 10u /* daemon -> client: slabd_wire_stats */
+#define SLABD_MSG_MAX 10u
 
 struct slabd_wire_hdr {
 	uint32_t magic;   /* SLABD_WIRE_MAGIC */
@@ -58,6 +60,8 @@ struct slabd_wire_attach {
 	struct slabd_wire_hdr hdr;
 	uint32_t layout_version;
 	uint32_t client_id;
+	uint32_t client_slot; /* this client's entry in the client table */
+	uint32_t reserved;
 	uint64_t region_id;
 	uint64_t base_addr;
 	uint64_t meta_size;
@@ -117,12 +121,43 @@ struct slabd_wire_cache_reply {
 	uint64_t count; /* destroy refused: live objects; shrink: bytes given back */
 };
 
+/* Stats of one cache (cache != 0) or of the whole daemon (cache == 0). Sizes in bytes;
+ * per-CPU and depot figures are read from client-writable memory and approximate. */
+struct slabd_wire_stats_req {
+	struct slabd_wire_hdr hdr;
+	uint32_t cache;
+	uint32_t reserved;
+};
+
+struct slabd_wire_stats {
+	struct slabd_wire_hdr hdr;
+	int32_t err;
+	uint32_t cache;
+	char name[32];        /* cache name, or "" for the totals */
+	uint64_t object_size; /* cache: its stride */
+	uint64_t slabs;       /* slabs of the cache (totals: of every cache) */
+	uint64_t in_use;      /* allocated to clients (slab objects and large allocations) */
+	uint64_t in_pcpu;     /* free in per-CPU stacks */
+	uint64_t in_depot;    /* free in depots and reserves (full magazines) */
+	uint64_t in_slabs;    /* free in the daemon's slabs */
+	uint64_t zone_free;   /* totals: free pages of the zones, resident */
+	uint64_t released;    /* totals: given back to the kernel */
+	uint64_t zone_size;   /* totals: all zones */
+	uint64_t alloc_failures; /* totals: reported by clients (not __GFP_NOWARN) */
+	uint32_t clients;     /* totals: attached now */
+	uint32_t caches;      /* totals: active caches */
+	uint32_t backing;     /* SLABD_BACKING_* */
+	uint32_t reserved;
+};
+
 _Static_assert(sizeof(struct slabd_wire_hdr) == 16, "wire header");
+_Static_assert(sizeof(struct slabd_wire_stats_req) == 24, "stats request");
+_Static_assert(sizeof(struct slabd_wire_stats) == 152, "stats reply");
 _Static_assert(sizeof(struct slabd_wire_cache_create) == 64, "cache create");
 _Static_assert(sizeof(struct slabd_wire_cache_op) == 24, "cache op");
 _Static_assert(sizeof(struct slabd_wire_cache_reply) == 32, "cache reply");
 _Static_assert(sizeof(struct slabd_wire_hello) == 32, "hello");
-_Static_assert(sizeof(struct slabd_wire_attach) == 80, "attach");
+_Static_assert(sizeof(struct slabd_wire_attach) == 88, "attach");
 _Static_assert(sizeof(struct slabd_wire_error) == 224, "error");
 _Static_assert(sizeof(struct slabd_wire_large_alloc) == 32, "large alloc");
 _Static_assert(sizeof(struct slabd_wire_large_reply) == 32, "large reply");

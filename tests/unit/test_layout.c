@@ -53,14 +53,14 @@ static void check_fields(const struct field *f, size_t n)
 		check_fields(f_, sizeof(f_) / sizeof(f_[0]));                                      \
 	} while (0)
 
-Test(layout, the_shared_memory_layout_version_is_1)
+Test(layout, the_shared_memory_layout_version_is_2)
 {
 	cr_assert_eq(
-	    SLABD_SHM_LAYOUT_VERSION, 1u,
+	    SLABD_SHM_LAYOUT_VERSION, 2u,
 	    "the layout version changed: update the numbers in this file to the new layout");
 }
 
-Test(layout, the_superblock_fields_are_where_version_1_puts_them)
+Test(layout, the_superblock_fields_are_where_version_2_puts_them)
 {
 	CHECK(SIZE(slabd_shm_super, 256), OFF(slabd_shm_super, magic, 0),
 	      OFF(slabd_shm_super, layout_version, 8), OFF(slabd_shm_super, page_shift, 12),
@@ -78,11 +78,12 @@ Test(layout, the_superblock_fields_are_where_version_1_puts_them)
 	      OFF(slabd_shm_super, ctl_off, 160), OFF(slabd_shm_super, depot_off, 168),
 	      OFF(slabd_shm_super, pcpu_off, 176), OFF(slabd_shm_super, mag_off, 184),
 	      OFF(slabd_shm_super, pcpu_slots, 192), OFF(slabd_shm_super, mag_slots, 196),
-	      OFF(slabd_shm_super, daemon_pid, 200), OFF(slabd_shm_super, reserved0, 204),
-	      OFF(slabd_shm_super, reserved, 208), MSIZE(slabd_shm_super, reserved, 48));
+	      OFF(slabd_shm_super, daemon_pid, 200), OFF(slabd_shm_super, max_clients, 204),
+	      OFF(slabd_shm_super, client_off, 208), OFF(slabd_shm_super, reserved, 216),
+	      MSIZE(slabd_shm_super, reserved, 40));
 }
 
-Test(layout, the_cpu_node_and_zone_tables_are_where_version_1_puts_them)
+Test(layout, the_cpu_node_and_zone_tables_are_where_version_2_puts_them)
 {
 	CHECK(SIZE(slabd_shm_cpu, 4), OFF(slabd_shm_cpu, node, 0), OFF(slabd_shm_cpu, flags, 2),
 	      MSIZE(slabd_shm_cpu, node, 2));
@@ -94,7 +95,7 @@ Test(layout, the_cpu_node_and_zone_tables_are_where_version_1_puts_them)
 	      OFF(slabd_shm_zone, kind, 24), OFF(slabd_shm_zone, node, 28));
 }
 
-Test(layout, the_cache_table_entry_is_where_version_1_puts_it)
+Test(layout, the_cache_table_entry_is_where_version_2_puts_it)
 {
 	CHECK(SIZE(slabd_shm_cache, 96), OFF(slabd_shm_cache, name, 0),
 	      MSIZE(slabd_shm_cache, name, 32), OFF(slabd_shm_cache, state, 32),
@@ -105,7 +106,7 @@ Test(layout, the_cache_table_entry_is_where_version_1_puts_it)
 	      OFF(slabd_shm_cache, reserved, 68), MSIZE(slabd_shm_cache, reserved, 28));
 }
 
-Test(layout, the_page_descriptor_is_where_version_1_puts_it)
+Test(layout, the_page_descriptor_is_where_version_2_puts_it)
 {
 	CHECK(SIZE(slabd_shm_page, 8), OFF(slabd_shm_page, kind, 0), OFF(slabd_shm_page, zone, 1),
 	      OFF(slabd_shm_page, cache, 2), OFF(slabd_shm_page, head, 4),
@@ -113,7 +114,7 @@ Test(layout, the_page_descriptor_is_where_version_1_puts_it)
 	      MSIZE(slabd_shm_page, cache, 2));
 }
 
-Test(layout, the_control_block_and_depot_are_where_version_1_puts_them)
+Test(layout, the_control_block_and_depot_are_where_version_2_puts_them)
 {
 	CHECK(SIZE(slabd_shm_ctl, 64), OFF(slabd_shm_ctl, kick, 0),
 	      OFF(slabd_shm_ctl, large_seq, 4), OFF(slabd_shm_ctl, daemon_epoch, 8),
@@ -127,7 +128,7 @@ Test(layout, the_control_block_and_depot_are_where_version_1_puts_them)
 	      OFF(slabd_shm_depot, reserved, 48));
 }
 
-Test(layout, the_per_cpu_stack_and_magazine_are_where_version_1_puts_them)
+Test(layout, the_per_cpu_stack_and_magazine_are_where_version_2_puts_them)
 {
 	/* percpu.h's assembly hard-codes these: count at 0, capacity at 4, slots at 8, one
 	 * stack per 1 << 10 bytes, 127 slots. */
@@ -136,11 +137,13 @@ Test(layout, the_per_cpu_stack_and_magazine_are_where_version_1_puts_them)
 	      MSIZE(slabd_shm_pcpu, slots, 127 * 8), MSIZE(slabd_shm_pcpu, count, 4));
 	CHECK(SIZE(slabd_shm_mag, 256), OFF(slabd_shm_mag, next, 0), OFF(slabd_shm_mag, count, 4),
 	      OFF(slabd_shm_mag, objs, 8), MSIZE(slabd_shm_mag, objs, 31 * 8));
+	CHECK(SIZE(slabd_shm_client, 32), OFF(slabd_shm_client, pid, 0), OFF(slabd_shm_client, id, 4),
+	      OFF(slabd_shm_client, alloc_failures, 8), OFF(slabd_shm_client, reserved, 16));
 }
 
-Test(layout, the_geometry_struct_is_where_version_1_puts_it)
+Test(layout, the_geometry_struct_is_where_version_2_puts_it)
 {
-	CHECK(SIZE(slabd_shm_geometry, 120), OFF(slabd_shm_geometry, nr_cpus, 0),
+	CHECK(SIZE(slabd_shm_geometry, 128), OFF(slabd_shm_geometry, nr_cpus, 0),
 	      OFF(slabd_shm_geometry, nr_nodes, 4), OFF(slabd_shm_geometry, nr_zones, 8),
 	      OFF(slabd_shm_geometry, max_caches, 12), OFF(slabd_shm_geometry, nr_pages, 16),
 	      OFF(slabd_shm_geometry, nr_mags, 20), OFF(slabd_shm_geometry, align, 24),
@@ -151,10 +154,10 @@ Test(layout, the_geometry_struct_is_where_version_1_puts_it)
 	      OFF(slabd_shm_geometry, page_table_off, 64), OFF(slabd_shm_geometry, meta_size, 72),
 	      OFF(slabd_shm_geometry, ctl_off, 80), OFF(slabd_shm_geometry, depot_off, 88),
 	      OFF(slabd_shm_geometry, pcpu_off, 96), OFF(slabd_shm_geometry, mag_off, 104),
-	      OFF(slabd_shm_geometry, percpu_size, 112));
+	      OFF(slabd_shm_geometry, client_off, 112), OFF(slabd_shm_geometry, percpu_size, 120));
 }
 
-Test(layout, the_shared_constants_are_those_of_version_1)
+Test(layout, the_shared_constants_are_those_of_version_2)
 {
 	char magic[8];
 
@@ -166,6 +169,7 @@ Test(layout, the_shared_constants_are_those_of_version_1)
 	    {"SLABD_MAG_SLOTS", SLABD_MAG_SLOTS, 31}, {"SLABD_MAX_NODES", SLABD_MAX_NODES, 64},
 	    {"SLABD_MAX_ZONES", SLABD_MAX_ZONES, 65}, {"SLABD_MAX_CPUS", SLABD_MAX_CPUS, 4096},
 	    {"SLABD_MAX_CACHES", SLABD_MAX_CACHES, 1024},
+	    {"SLABD_MAX_CLIENTS", SLABD_MAX_CLIENTS, 1024},
 	    {"SLABD_CACHE_NAME_MAX", SLABD_CACHE_NAME_MAX, 32},
 	    {"SLABD_KMALLOC_FIRST", SLABD_KMALLOC_FIRST, 1},
 	    {"SLABD_KMALLOC_LAST", SLABD_KMALLOC_LAST, 25},
@@ -200,12 +204,22 @@ Test(layout, the_wire_header_and_hello_are_where_version_2_puts_them)
 
 Test(layout, the_wire_replies_and_requests_are_where_version_2_puts_them)
 {
-	CHECK(SIZE(slabd_wire_attach, 80), OFF(slabd_wire_attach, hdr, 0),
+	CHECK(SIZE(slabd_wire_attach, 88), OFF(slabd_wire_attach, hdr, 0),
 	      OFF(slabd_wire_attach, layout_version, 16), OFF(slabd_wire_attach, client_id, 20),
-	      OFF(slabd_wire_attach, region_id, 24), OFF(slabd_wire_attach, base_addr, 32),
-	      OFF(slabd_wire_attach, meta_size, 40), OFF(slabd_wire_attach, percpu_off, 48),
-	      OFF(slabd_wire_attach, percpu_size, 56), OFF(slabd_wire_attach, zones_off, 64),
-	      OFF(slabd_wire_attach, zones_size, 72));
+	      OFF(slabd_wire_attach, client_slot, 24), OFF(slabd_wire_attach, reserved, 28),
+	      OFF(slabd_wire_attach, region_id, 32), OFF(slabd_wire_attach, base_addr, 40),
+	      OFF(slabd_wire_attach, meta_size, 48), OFF(slabd_wire_attach, percpu_off, 56),
+	      OFF(slabd_wire_attach, percpu_size, 64), OFF(slabd_wire_attach, zones_off, 72),
+	      OFF(slabd_wire_attach, zones_size, 80));
+	CHECK(SIZE(slabd_wire_stats_req, 24), OFF(slabd_wire_stats_req, cache, 16));
+	CHECK(SIZE(slabd_wire_stats, 152), OFF(slabd_wire_stats, err, 16), OFF(slabd_wire_stats, cache, 20),
+	      OFF(slabd_wire_stats, name, 24), OFF(slabd_wire_stats, object_size, 56),
+	      OFF(slabd_wire_stats, slabs, 64), OFF(slabd_wire_stats, in_use, 72),
+	      OFF(slabd_wire_stats, in_pcpu, 80), OFF(slabd_wire_stats, in_depot, 88),
+	      OFF(slabd_wire_stats, in_slabs, 96), OFF(slabd_wire_stats, zone_free, 104),
+	      OFF(slabd_wire_stats, released, 112), OFF(slabd_wire_stats, zone_size, 120),
+	      OFF(slabd_wire_stats, alloc_failures, 128), OFF(slabd_wire_stats, clients, 136),
+	      OFF(slabd_wire_stats, caches, 140), OFF(slabd_wire_stats, backing, 144));
 	CHECK(SIZE(slabd_wire_error, 224), OFF(slabd_wire_error, hdr, 0),
 	      OFF(slabd_wire_error, err, 16), OFF(slabd_wire_error, reserved, 20),
 	      OFF(slabd_wire_error, msg, 24), MSIZE(slabd_wire_error, msg, 200));
@@ -238,7 +252,9 @@ Test(layout, the_wire_constants_are_those_of_version_2)
 	      {"SLABD_MSG_CACHE_REPLY", SLABD_MSG_CACHE_REPLY, 8},
 	      {"SLABD_CACHE_OP_DESTROY", SLABD_CACHE_OP_DESTROY, 1},
 	      {"SLABD_CACHE_OP_SHRINK", SLABD_CACHE_OP_SHRINK, 2},
-	      {"SLABD_MSG_MAX", SLABD_MSG_MAX, 8},
+	      {"SLABD_MSG_STATS", SLABD_MSG_STATS, 9},
+	      {"SLABD_MSG_STATS_REPLY", SLABD_MSG_STATS_REPLY, 10},
+	      {"SLABD_MSG_MAX", SLABD_MSG_MAX, 10},
 	      {"SLABD_HELLO_REATTACH", SLABD_HELLO_REATTACH, 1},
 	      {"SLABD_WIRE_ERRMSG_MAX", SLABD_WIRE_ERRMSG_MAX, 200});
 }
