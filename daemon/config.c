@@ -24,6 +24,7 @@ void config_defaults(struct config *c)
 	c->worker_interval_ms = 10;
 	c->release_delay_ms = 5000;
 	c->retain_free = 32ull << 20;
+	c->idle_drain_ms = 5000;
 	c->log_level = LOG_LVL_INFO;
 }
 
@@ -133,6 +134,12 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 			return -EINVAL;
 		}
 		c->release_delay_ms = (uint32_t)v;
+	} else if (!strcmp(key, "idle_drain_ms")) {
+		if (parse_uint(value, 3600u * 1000, &v) < 0 || v < 100) {
+			*ret_why = "milliseconds between 100 and 3600000";
+			return -EINVAL;
+		}
+		c->idle_drain_ms = (uint32_t)v;
 	} else if (!strcmp(key, "retain_free")) {
 		if (parse_size(value, &v) < 0) {
 			*ret_why = "a size such as 32M (0: give every free chunk back)";
@@ -152,7 +159,8 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 		c->log_level = LOG_LVL_ERR + (int)i;
 	} else {
 		*ret_why = "a known key: socket, zone_size, max_cache_size, max_caches, magazines, hugepages, "
-			   "hugepage_size, base_address, worker_interval_ms, release_delay_ms, retain_free, log_level";
+			   "hugepage_size, base_address, worker_interval_ms, release_delay_ms, retain_free, idle_drain_ms, "
+			   "log_level";
 		return -ENOENT;
 	}
 	return 0;

@@ -24,6 +24,7 @@ struct config {
 	uint32_t worker_interval_ms;
 	uint32_t release_delay_ms; /* a chunk free this long goes back to the kernel */
 	uint64_t retain_free;      /* free bytes per zone kept resident anyway */
+	uint32_t idle_drain_ms;    /* a CPU's cache unchanged this long is drained */
 	int log_level;
 	int foreground;
 };

@@ -225,6 +225,7 @@ static void fill_meta(struct slabd *d, const struct slabd_shm_geometry *g, uint6
 	sb->pcpu_off = g->pcpu_off;
 	sb->mag_off = g->mag_off;
 	sb->client_off = g->client_off;
+	sb->pcpu_stat_off = g->pcpu_stat_off;
 	sb->max_clients = SLABD_MAX_CLIENTS;
 	sb->pcpu_slots = SLABD_PCPU_SLOTS;
 	sb->mag_slots = SLABD_MAG_SLOTS;
@@ -327,6 +328,7 @@ int region_create(struct slabd *d)
 	d->pcpu = d->base + g.meta_size + g.pcpu_off;
 	d->mags = (void *)(d->base + g.meta_size + g.mag_off);
 	d->clients = (void *)(d->base + g.meta_size + g.client_off);
+	d->pcpu_stats = (void *)(d->base + g.meta_size + g.pcpu_stat_off);
 	d->zones = d->base + g.meta_size + g.percpu_size;
 	fill_meta(d, &g, zone_size);
 

@@ -129,14 +129,24 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 	sc->mag_objs = c->mag_objs;
 	sc->zone_kind = SLABD_ZONE_NODE;
 	c->shm = sc;
-	/* Per-CPU stacks hold about four magazines (fewer bytes for big objects). */
+	/* Per-CPU stacks start at two magazines and may grow to eight (at most 127
+	 * objects) on CPUs that keep both running dry and overflowing. */
+	c->pcpu_cap_default = 2 * c->mag_objs > SLABD_PCPU_SLOTS ? SLABD_PCPU_SLOTS : 2 * c->mag_objs;
+	c->pcpu_cap_max = 8 * c->mag_objs > SLABD_PCPU_SLOTS ? SLABD_PCPU_SLOTS : 8 * c->mag_objs;
+	c->track = calloc(d->sb->nr_cpus, sizeof(*c->track));
+	if (!c->track) {
+		free(c->nodes);
+		free(c);
+		return NULL;
+	}
 	for (cpu = 0; cpu < d->sb->nr_cpus; cpu++) {
 		struct slabd_shm_pcpu *p =
 			(void *)(d->pcpu + ((uint64_t)id * d->sb->nr_cpus << SLABD_PCPU_SHIFT) +
 				 ((uint64_t)cpu << SLABD_PCPU_SHIFT));
-		uint32_t cap = 4 * c->mag_objs;
+		struct slabd_shm_pcpu_stat *st = &d->pcpu_stats[(uint64_t)id * d->sb->nr_cpus + cpu];
 		p->count = 0;
-		p->capacity = cap > SLABD_PCPU_SLOTS ? SLABD_PCPU_SLOTS : cap;
+		p->capacity = c->pcpu_cap_default;
+		st->alloc_misses = st->free_misses = 0;
 	}
 	__atomic_store_n(&d->caches[id], c, __ATOMIC_RELEASE);
 	__atomic_store_n(&sc->state, SLABD_CACHE_ACTIVE, __ATOMIC_RELEASE);
@@ -167,6 +177,7 @@ int cache_free_id(struct slabd *d)
 void cache_free(struct slabd *d, struct cache *c)
 {
 	(void)d;
+	free(c->track);
 	free(c->nodes);
 	free(c);
 }
@@ -211,8 +222,7 @@ void cache_destroy_all(struct slabd *d)
 		struct cache *c = d->caches[id];
 		if (!c)
 			continue;
-		free(c->nodes);
-		free(c);
+		cache_free(d, c);
 		d->caches[id] = NULL;
 	}
 }

@@ -54,8 +54,19 @@ struct cache_node {
 	int active;            /* has had demand: keep its depot above the low watermark */
 };
 
+/* What the worker last saw of one (cache, CPU) stack. */
+struct pcpu_track {
+	uint32_t alloc_misses, free_misses; /* the shared counters at the last look */
+	uint32_t count;                     /* the stack's count and top at the last look */
+	uint64_t top;
+	uint32_t quiet;   /* looks without a miss */
+	uint32_t idle_ms; /* time the stack has not visibly changed */
+};
+
 struct cache {
 	uint32_t id;
+	uint32_t pcpu_cap_default, pcpu_cap_max; /* bounds of each per-CPU stack's capacity */
+	struct pcpu_track *track;                /* [nr_cpus], touched by the CPU's node worker */
 	uint32_t size; /* object stride */
 	uint32_t objs; /* per slab */
 	uint32_t order;
@@ -115,6 +126,7 @@ struct slabd {
 	struct slabd_shm_depot *depots;
 	struct slabd_shm_mag *mags;
 	struct slabd_shm_client *clients; /* [SLABD_MAX_CLIENTS] */
+	struct slabd_shm_pcpu_stat *pcpu_stats; /* [max_caches * nr_cpus] */
 	char *pcpu;
 	char *zones;
 

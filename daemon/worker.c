@@ -154,39 +154,134 @@ static void depot_trim(struct slabd *d, struct cache *c, uint32_t node, uint32_t
 	stack_trim(d, c, node, &daemon_depot(d, c->id, node)->full, target);
 }
 
+/* Pop everything the stack of (@c, @cpu) holds back into the slabs; the caller runs on
+ * @cpu (or the sequences simply pop another CPU's stack, which is harmless). */
+static void drain_stack(struct slabd *d, struct cache *c, uint32_t node)
+{
+	char *base = d->pcpu + ((uint64_t)c->id * d->sb->nr_cpus << SLABD_PCPU_SHIFT);
+	uint64_t buf[SLABD_MAG_SLOTS];
+	unsigned int n;
+
+	while ((n = percpu_pop_bulk(worker_roff, d->sb->nr_cpus, base, buf, SLABD_MAG_SLOTS)) > 0)
+		return_objects(d, c, node, buf, n);
+}
+
+/* Move this thread onto @cpu; 0, or -1 when the CPU is not ours to run on. */
+static int run_on_cpu(uint32_t cpu)
+{
+	cpu_set_t one;
+
+	if (cpu >= CPU_SETSIZE)
+		return -1;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	return sched_setaffinity(0, sizeof(one), &one) < 0 ? -1 : 0;
+}
+
 /* Run on each CPU of @node and pop everything its per-CPU stacks hold (of cache @only,
  * or of every cache when @only is NULL). */
 static void drain_cpus(struct slabd *d, uint32_t node, struct cache *only)
 {
-	long roff = worker_roff;
-	uint64_t buf[SLABD_MAG_SLOTS];
-	cpu_set_t old, one;
+	cpu_set_t old;
 	uint32_t cpu, id;
 
-	if (roff == -1)
+	if (worker_roff == -1)
 		return; /* no rseq area: worker_rseq_setup said so */
 	sched_getaffinity(0, sizeof(old), &old);
-	for (cpu = 0; cpu < d->sb->nr_cpus && cpu < CPU_SETSIZE; cpu++) {
-		if (d->cpus[cpu].node != node || !d->topo.cpu_real[cpu])
-			continue;
-		CPU_ZERO(&one);
-		CPU_SET(cpu, &one);
-		if (sched_setaffinity(0, sizeof(one), &one) < 0)
+	for (cpu = 0; cpu < d->sb->nr_cpus; cpu++) {
+		if (d->cpus[cpu].node != node || !d->topo.cpu_real[cpu] || run_on_cpu(cpu) < 0)
 			continue;
 		for (id = 0; id < d->sb->max_caches; id++) {
 			struct cache *c = cache_get(d, id);
-			char *base;
-			unsigned int n;
-
-			if (!c || (only && c != only))
-				continue;
-			base = d->pcpu + ((uint64_t)id * d->sb->nr_cpus << SLABD_PCPU_SHIFT);
-			while ((n = percpu_pop_bulk(roff, d->sb->nr_cpus, base, buf, SLABD_MAG_SLOTS)) > 0)
-				return_objects(d, c, node, buf, n);
+			if (c && (!only || c == only))
+				drain_stack(d, c, node);
 		}
 	}
 	sched_setaffinity(0, sizeof(old), &old);
 	STAT_INC(d, drains);
+}
+
+/*
+ * tune_cpus: every period_ms, for each per-CPU stack of this node's CPUs:
+ *  - misses both ways since the last look (it ran dry and overflowed): one magazine more
+ *    capacity, up to pcpu_cap_max;
+ *  - ten looks without a miss: one magazine less, down to pcpu_cap_default;
+ *  - no visible change (count, top object, misses) for idle_drain_ms: drain it, running
+ *    on that CPU, so an idle CPU does not sit on memory.
+ */
+static void tune_cpus(struct slabd *d, uint32_t node, uint32_t period_ms)
+{
+	cpu_set_t old;
+	uint32_t cpu, id;
+	int moved = 0;
+
+	for (cpu = 0; cpu < d->sb->nr_cpus; cpu++) {
+		if (d->cpus[cpu].node != node)
+			continue;
+		for (id = 1; id < d->sb->max_caches; id++) {
+			struct cache *c = cache_get(d, id);
+			struct slabd_shm_pcpu *p;
+			struct slabd_shm_pcpu_stat *st;
+			struct pcpu_track *t;
+			uint32_t am, fm, count, cap;
+			uint64_t top;
+
+			if (!c || __atomic_load_n(&c->dying, __ATOMIC_ACQUIRE))
+				continue;
+			p = (void *)(d->pcpu + ((uint64_t)id * d->sb->nr_cpus << SLABD_PCPU_SHIFT) +
+				     ((uint64_t)cpu << SLABD_PCPU_SHIFT));
+			st = &d->pcpu_stats[(uint64_t)id * d->sb->nr_cpus + cpu];
+			t = &c->track[cpu];
+			am = __atomic_load_n(&st->alloc_misses, __ATOMIC_RELAXED);
+			fm = __atomic_load_n(&st->free_misses, __ATOMIC_RELAXED);
+			count = __atomic_load_n(&p->count, __ATOMIC_RELAXED);
+			if (count > SLABD_PCPU_SLOTS)
+				count = 0; /* corrupt: nothing to drain that could be trusted */
+			top = count ? __atomic_load_n(&p->slots[count - 1], __ATOMIC_RELAXED) : 0;
+			cap = __atomic_load_n(&p->capacity, __ATOMIC_RELAXED);
+
+			if (am != t->alloc_misses && fm != t->free_misses) {
+				cap = cap + c->mag_objs > c->pcpu_cap_max ? c->pcpu_cap_max : cap + c->mag_objs;
+				t->quiet = 0;
+			} else if (am == t->alloc_misses && fm == t->free_misses) {
+				if (++t->quiet >= 10 && cap > c->pcpu_cap_default) {
+					cap = cap - c->mag_objs < c->pcpu_cap_default ? c->pcpu_cap_default
+										      : cap - c->mag_objs;
+					t->quiet = 0;
+				}
+			} else {
+				t->quiet = 0;
+			}
+			if (cap < c->pcpu_cap_default || cap > c->pcpu_cap_max)
+				cap = c->pcpu_cap_default; /* a client wrote it: put it right */
+			__atomic_store_n(&p->capacity, cap, __ATOMIC_RELAXED);
+
+			if (count && count == t->count && top == t->top && am == t->alloc_misses &&
+			    fm == t->free_misses)
+				t->idle_ms += period_ms;
+			else
+				t->idle_ms = 0;
+			if (t->idle_ms >= d->cfg.idle_drain_ms && worker_roff != -1 && d->topo.cpu_real[cpu]) {
+				if (!moved) {
+					sched_getaffinity(0, sizeof(old), &old);
+					moved = 1;
+				}
+				if (run_on_cpu(cpu) == 0) {
+					drain_stack(d, c, node);
+					STAT_INC(d, drains);
+				}
+				t->idle_ms = 0;
+				count = __atomic_load_n(&p->count, __ATOMIC_RELAXED);
+				top = 0;
+			}
+			t->alloc_misses = am;
+			t->free_misses = fm;
+			t->count = count;
+			t->top = top;
+		}
+	}
+	if (moved)
+		sched_setaffinity(0, sizeof(old), &old);
 }
 
 static void wake_depot(struct slabd_shm_depot *dp)
@@ -412,12 +507,16 @@ static void *worker_main(void *arg)
 {
 	struct worker_arg *wa = arg;
 	struct slabd *d = wa->d;
-	unsigned long rounds = 0;
+	unsigned long rounds = 0, tune_rounds;
 	char name[16];
 
 	snprintf(name, sizeof(name), "slabd-node%u", wa->node);
 	pthread_setname_np(pthread_self(), name);
 	worker_rseq_setup();
+	/* look at the per-CPU stacks every second, or more often for a short idle_drain_ms */
+	tune_rounds = (d->cfg.idle_drain_ms < 2000 ? d->cfg.idle_drain_ms / 2 : 1000) / d->cfg.worker_interval_ms;
+	if (!tune_rounds)
+		tune_rounds = 1;
 	if (!(d->nodes[wa->node].flags & SLABD_NODE_SIMULATED)) {
 		cpu_set_t set;
 		uint32_t cpu;
@@ -434,6 +533,8 @@ static void *worker_main(void *arg)
 		worker_round(d, wa->node);
 		if (++rounds % RELEASE_SCAN_ROUNDS == 0)
 			zone_release_scan(d, &d->zone[d->nodes[wa->node].zone]);
+		if (rounds % tune_rounds == 0)
+			tune_cpus(d, wa->node, tune_rounds * d->cfg.worker_interval_ms);
 		slabd_futex_wait(&d->ctl->kick, kick, d->cfg.worker_interval_ms);
 	}
 	return NULL;

@@ -165,6 +165,18 @@ static cold void count_failure(gfp_t flags)
 		__atomic_fetch_add(&cl.clients[slot].alloc_failures, 1, __ATOMIC_RELAXED);
 }
 
+/* Count a miss of this CPU's stack of @cache (the worker sizes stacks by them). */
+static void count_miss(uint32_t cache, int on_free)
+{
+	int cpu = percpu_current_cpu(cl.roff);
+	struct slabd_shm_pcpu_stat *st;
+
+	if (cpu < 0 || (uint32_t)cpu >= cl.ncpus || cache >= cl.sb->max_caches)
+		return;
+	st = &cl.pcpu_stats[(uint64_t)cache * cl.ncpus + (uint32_t)cpu];
+	__atomic_fetch_add(on_free ? &st->free_misses : &st->alloc_misses, 1, __ATOMIC_RELAXED);
+}
+
 static int wait_refill(struct slabd_shm_depot *d, gfp_t flags, int *waited)
 {
 	uint32_t seq = __atomic_load_n(&d->seq, __ATOMIC_ACQUIRE);
@@ -214,6 +226,8 @@ static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int nod
 		return NULL;
 	}
 	pcpu_ok = client_rseq_ready() == 0;
+	if (pcpu_ok && node < 0)
+		count_miss(cache, 0);
 
 	for (;;) {
 		struct slabd_shm_depot *d;
@@ -426,6 +440,7 @@ static noinline cold void free_slow(uint32_t cache, uint64_t off, uint32_t node,
 		/* Make room: move up to a magazine's worth out of the full per-CPU stack. */
 		if (percpu_push(cl.roff, cl.ncpus, cache_pcpu(cache), off) == 0)
 			return;
+		count_miss(cache, 1);
 		n += percpu_pop_bulk(cl.roff, cl.ncpus, cache_pcpu(cache), buf + 1, want - 1);
 	}
 	depot_give(cache, node, buf, n);

@@ -250,6 +250,7 @@ static int map_region(const struct slabd_wire_attach *a, const int *fds)
 	c->depots = (void *)(w + sb->percpu_off + sb->depot_off);
 	c->mags = (void *)(w + sb->percpu_off + sb->mag_off);
 	c->clients = (void *)(w + sb->percpu_off + sb->client_off);
+	c->pcpu_stats = (void *)(w + sb->percpu_off + sb->pcpu_stat_off);
 	c->nr_mags = sb->nr_mags;
 	c->pcpu = w + sb->percpu_off + sb->pcpu_off;
 	c->cache_stride = (uint64_t)sb->nr_cpus << SLABD_PCPU_SHIFT;

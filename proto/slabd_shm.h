@@ -38,7 +38,7 @@
 #include <stdint.h>
 
 /* Bump on any change to a struct or constant in this file (and update tests/unit/test_layout.c). */
-#define SLABD_SHM_LAYOUT_VERSION 2u /* 2: client table */
+#define SLABD_SHM_LAYOUT_VERSION 2u /* 2: client table, per-CPU miss counters */
 #define SLABD_SHM_MAGIC 0x4745524442414c53ull /* "SLABDREG" little-endian */
 
 #define SLABD_PAGE_SHIFT 12u
@@ -157,7 +157,8 @@ struct slabd_shm_super {
 	uint32_t daemon_pid; /* W: daemon at start. R: tools */
 	uint32_t max_clients; /* entries in the client table */
 	uint64_t client_off;  /* offset inside the percpu segment of the client table */
-	uint64_t reserved[5];
+	uint64_t pcpu_stat_off; /* ... of the per-CPU miss counters, [cache * nr_cpus + cpu] */
+	uint64_t reserved[4];
 };
 
 /* CPU table, indexed by the kernel's CPU number (rseq cpu_id). W: daemon at creation. */
@@ -252,6 +253,14 @@ struct slabd_shm_pcpu {
 	uint64_t slots[SLABD_PCPU_SLOTS];
 };
 
+/* Miss counters of one (cache, CPU), beside its per-CPU stack (which has no room left):
+ * W: clients (relaxed atomic add) on their slow paths. R: the node's worker, which grows
+ * the stack's capacity when a CPU both runs dry and overflows, and shrinks it when quiet. */
+struct slabd_shm_pcpu_stat {
+	uint32_t alloc_misses; /* the stack was empty on allocation */
+	uint32_t free_misses;  /* the stack was full on free */
+};
+
 /* Client table, one entry per attached process (the slot is in the attach reply). */
 struct slabd_shm_client {
 	uint32_t pid;   /* W: daemon at attach. R: tools */
@@ -283,6 +292,7 @@ _Static_assert(offsetof(struct slabd_shm_pcpu, capacity) == 4, "the rseq code re
 _Static_assert(offsetof(struct slabd_shm_pcpu, slots) == 8, "the rseq code relies on slots at 8");
 _Static_assert(sizeof(struct slabd_shm_mag) == 256, "magazine size");
 _Static_assert(sizeof(struct slabd_shm_client) == 32, "client entry");
+_Static_assert(sizeof(struct slabd_shm_pcpu_stat) == 8, "per-CPU miss counters");
 
 /*
  * slabd_shm_super_validate: check a superblock read from a mapping of @meta_len bytes
@@ -301,7 +311,7 @@ struct slabd_shm_geometry {
 	/* computed */
 	uint64_t cpu_table_off, node_table_off, zone_table_off, cache_table_off, page_table_off;
 	uint64_t meta_size;
-	uint64_t ctl_off, depot_off, pcpu_off, mag_off, client_off;
+	uint64_t ctl_off, depot_off, pcpu_off, mag_off, client_off, pcpu_stat_off;
 	uint64_t percpu_size;
 };
 int slabd_shm_geometry(struct slabd_shm_geometry *g);

@@ -79,8 +79,8 @@ Test(layout, the_superblock_fields_are_where_version_2_puts_them)
 	      OFF(slabd_shm_super, pcpu_off, 176), OFF(slabd_shm_super, mag_off, 184),
 	      OFF(slabd_shm_super, pcpu_slots, 192), OFF(slabd_shm_super, mag_slots, 196),
 	      OFF(slabd_shm_super, daemon_pid, 200), OFF(slabd_shm_super, max_clients, 204),
-	      OFF(slabd_shm_super, client_off, 208), OFF(slabd_shm_super, reserved, 216),
-	      MSIZE(slabd_shm_super, reserved, 40));
+	      OFF(slabd_shm_super, client_off, 208), OFF(slabd_shm_super, pcpu_stat_off, 216),
+	      OFF(slabd_shm_super, reserved, 224), MSIZE(slabd_shm_super, reserved, 32));
 }
 
 Test(layout, the_cpu_node_and_zone_tables_are_where_version_2_puts_them)
@@ -137,13 +137,15 @@ Test(layout, the_per_cpu_stack_and_magazine_are_where_version_2_puts_them)
 	      MSIZE(slabd_shm_pcpu, slots, 127 * 8), MSIZE(slabd_shm_pcpu, count, 4));
 	CHECK(SIZE(slabd_shm_mag, 256), OFF(slabd_shm_mag, next, 0), OFF(slabd_shm_mag, count, 4),
 	      OFF(slabd_shm_mag, objs, 8), MSIZE(slabd_shm_mag, objs, 31 * 8));
+	CHECK(SIZE(slabd_shm_pcpu_stat, 8), OFF(slabd_shm_pcpu_stat, alloc_misses, 0),
+	      OFF(slabd_shm_pcpu_stat, free_misses, 4));
 	CHECK(SIZE(slabd_shm_client, 32), OFF(slabd_shm_client, pid, 0), OFF(slabd_shm_client, id, 4),
 	      OFF(slabd_shm_client, alloc_failures, 8), OFF(slabd_shm_client, reserved, 16));
 }
 
 Test(layout, the_geometry_struct_is_where_version_2_puts_it)
 {
-	CHECK(SIZE(slabd_shm_geometry, 128), OFF(slabd_shm_geometry, nr_cpus, 0),
+	CHECK(SIZE(slabd_shm_geometry, 136), OFF(slabd_shm_geometry, nr_cpus, 0),
 	      OFF(slabd_shm_geometry, nr_nodes, 4), OFF(slabd_shm_geometry, nr_zones, 8),
 	      OFF(slabd_shm_geometry, max_caches, 12), OFF(slabd_shm_geometry, nr_pages, 16),
 	      OFF(slabd_shm_geometry, nr_mags, 20), OFF(slabd_shm_geometry, align, 24),
@@ -154,7 +156,8 @@ Test(layout, the_geometry_struct_is_where_version_2_puts_it)
 	      OFF(slabd_shm_geometry, page_table_off, 64), OFF(slabd_shm_geometry, meta_size, 72),
 	      OFF(slabd_shm_geometry, ctl_off, 80), OFF(slabd_shm_geometry, depot_off, 88),
 	      OFF(slabd_shm_geometry, pcpu_off, 96), OFF(slabd_shm_geometry, mag_off, 104),
-	      OFF(slabd_shm_geometry, client_off, 112), OFF(slabd_shm_geometry, percpu_size, 120));
+	      OFF(slabd_shm_geometry, client_off, 112), OFF(slabd_shm_geometry, pcpu_stat_off, 120),
+	      OFF(slabd_shm_geometry, percpu_size, 128));
 }
 
 Test(layout, the_shared_constants_are_those_of_version_2)

@@ -142,8 +142,10 @@ static void check_layout(const struct slabd_shm_geometry *g)
 		      g->pcpu_off + ((uint64_t)g->max_caches * g->nr_cpus << SLABD_PCPU_SHIFT));
 	cr_assert_geq(g->client_off,
 		      g->mag_off + (uint64_t)g->nr_mags * sizeof(struct slabd_shm_mag));
-	cr_assert_geq(g->percpu_size,
+	cr_assert_geq(g->pcpu_stat_off,
 		      g->client_off + (uint64_t)SLABD_MAX_CLIENTS * sizeof(struct slabd_shm_client));
+	cr_assert_geq(g->percpu_size, g->pcpu_stat_off + (uint64_t)g->max_caches * g->nr_cpus *
+							     sizeof(struct slabd_shm_pcpu_stat));
 	cr_assert_eq(g->client_off % 64, 0);
 	cr_assert_eq(g->depot_off % 64, 0);
 	cr_assert_eq(g->pcpu_off % 64, 0);
@@ -152,8 +154,8 @@ static void check_layout(const struct slabd_shm_geometry *g)
 	cr_assert_eq(g->mag_off % 64, 0);
 	cr_assert_eq(g->percpu_size % a, 0, "percpu_size %lu not aligned to %lu", g->percpu_size,
 		     a);
-	cr_assert_lt(g->percpu_size -
-			 (g->client_off + (uint64_t)SLABD_MAX_CLIENTS * sizeof(struct slabd_shm_client)),
+	cr_assert_lt(g->percpu_size - (g->pcpu_stat_off + (uint64_t)g->max_caches * g->nr_cpus *
+								  sizeof(struct slabd_shm_pcpu_stat)),
 		     a);
 }
 
@@ -228,6 +230,7 @@ static struct slabd_shm_super super_from(const struct slabd_shm_geometry *g)
 	sb.pcpu_off = g->pcpu_off;
 	sb.mag_off = g->mag_off;
 	sb.client_off = g->client_off;
+	sb.pcpu_stat_off = g->pcpu_stat_off;
 	sb.max_clients = SLABD_MAX_CLIENTS;
 	sb.pcpu_slots = SLABD_PCPU_SLOTS;
 	sb.mag_slots = SLABD_MAG_SLOTS;
