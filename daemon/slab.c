@@ -129,9 +129,10 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 	sc->mag_objs = c->mag_objs;
 	sc->zone_kind = SLABD_ZONE_NODE;
 	c->shm = sc;
-	/* Per-CPU stacks start at two magazines and may grow to eight (at most 127
-	 * objects) on CPUs that keep both running dry and overflowing. */
-	c->pcpu_cap_default = 2 * c->mag_objs > SLABD_PCPU_SLOTS ? SLABD_PCPU_SLOTS : 2 * c->mag_objs;
+	/* Per-CPU stacks start at four magazines (a 64-object burst of small objects fits
+	 * at once) and may grow to eight, at most 127 objects, on CPUs that keep both
+	 * running dry and overflowing. */
+	c->pcpu_cap_default = 4 * c->mag_objs > SLABD_PCPU_SLOTS ? SLABD_PCPU_SLOTS : 4 * c->mag_objs;
 	c->pcpu_cap_max = 8 * c->mag_objs > SLABD_PCPU_SLOTS ? SLABD_PCPU_SLOTS : 8 * c->mag_objs;
 	c->track = calloc(d->sb->nr_cpus, sizeof(*c->track));
 	if (!c->track) {

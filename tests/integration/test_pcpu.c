@@ -89,7 +89,7 @@ Test(pcpu, a_cpu_that_thrashes_gets_more_capacity_and_gives_it_back_when_quiet)
 	v[0] = kmalloc(4096, GFP_KERNEL); /* make sure the cache is set up */
 	kfree(v[0]);
 	start = p->capacity;
-	cr_assert_eq(start, 32, "default capacity of kmalloc-4k is %u", start);
+	cr_assert_eq(start, 64, "default capacity of kmalloc-4k is %u", start);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do {
 		/* 100 objects: more than the stack holds, so it runs dry, then overflows */
