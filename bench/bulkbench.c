@@ -52,6 +52,8 @@
 #include <unistd.h>
 #include <x86intrin.h>
 
+#include "bench_util.h"
+
 #if defined(BULK_SLABD) == defined(BULK_DPDK)
 #error "build with exactly one of -DBULK_SLABD and -DBULK_DPDK"
 #endif
@@ -65,6 +67,7 @@
 #include <rte_lcore.h>
 #include <rte_mempool.h>
 #include <rte_version.h>
+
 #define BB_DEFAULT_NAME "dpdk"
 #endif
 
@@ -166,22 +169,6 @@ static inline void bb_put(void *obj)
 
 /* ---------------------------------------------------------------- helpers -- */
 
-static inline uint64_t tsc_read(void)
-{
-	uint64_t t;
-
-	_mm_lfence();
-	t = __rdtsc();
-	_mm_lfence();
-	return t;
-}
-
-/* The array escapes into an asm that may read any memory: the calls must happen. */
-static inline void sink(void *p)
-{
-	__asm__ volatile("" : : "r"(p) : "memory");
-}
-
 /* Hide a value from the optimiser: after this it is no longer a compile-time constant. */
 static inline unsigned int launder(unsigned int v)
 {
@@ -199,53 +186,12 @@ static __attribute__((noreturn, cold)) void die_alloc(const char *what, unsigned
 	exit(1);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, size_t n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void pin_to(int cpu)
-{
-	cpu_set_t set;
-	int r;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	r = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-	if (r)
-		fprintf(stderr, "bulkbench: warning: cannot pin to CPU %d (%s); running unpinned\n",
-			cpu, strerror(r));
-}
-
 static void report(const char *test, unsigned int n, double cycles)
 {
 	printf("bulkbench %s %s %u %.2f\n", opt.name, test, n, cycles);
 	fflush(stdout);
 }
 
-/* Ticks of the TSC per microsecond, against CLOCK_MONOTONIC over one 50 ms sleep. */
-static double tsc_mhz(void)
-{
-	struct timespec a, b, d = { 0, 50 * 1000 * 1000 };
-	uint64_t t0, t1;
-	double us;
-
-	clock_gettime(CLOCK_MONOTONIC, &a);
-	t0 = tsc_read();
-	nanosleep(&d, NULL);
-	t1 = tsc_read();
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	us = (double)(b.tv_sec - a.tv_sec) * 1e6 + (double)(b.tv_nsec - a.tv_nsec) / 1e3;
-	return (double)(t1 - t0) / us;
-}
 
 /* ------------------------------------------------------------ correctness -- */
 
@@ -449,7 +395,7 @@ static void setup(int argc, char **argv)
 			slabd_last_error());
 		exit(1);
 	}
-	pin_to(opt.cpu);
+	pin_to("bulkbench", opt.cpu);
 	if (slabd_attach_info(&info) == 0)
 		printf("# slabd backing %s, %u cpus, %u nodes, fast path (rseq): %s\n",
 		       backing[info.backing < 4 ? info.backing : 0], info.nr_cpus, info.nr_nodes,
@@ -506,7 +452,7 @@ static void setup(int argc, char **argv)
 		fprintf(stderr, "bulkbench: rte_eal_init: %s\n", rte_strerror(rte_errno));
 		exit(1);
 	}
-	pin_to(opt.cpu); /* the EAL pinned the main lcore already; be explicit */
+	pin_to("bulkbench", opt.cpu); /* the EAL pinned the main lcore already; be explicit */
 	pool = rte_mempool_create("bulkbench-64", opt.pool_size, OBJ_SIZE, opt.cache_size, 0,
 				  NULL, NULL, NULL, NULL, (int)rte_socket_id(), 0);
 	if (!pool) {
@@ -580,41 +526,16 @@ static void usage(FILE *f)
 
 static uint64_t parse_count(const char *s, const char *what)
 {
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s || *end || *s == '-') {
-		fprintf(stderr, "bulkbench: %s: expected a count, got '%s'\n", what, s);
-		exit(2);
-	}
-	return v;
+	return bench_parse_count("bulkbench", s, what);
 }
 
 static unsigned int parse_tests(char *list)
 {
-	static const struct {
-		const char *name;
-		unsigned int bit;
-	} names[] = {
+	static const struct bench_test_name names[] = {
 		{ "bulk", TEST_BULK }, { "bulk-rt", TEST_BULK_RT },
 		{ "single", TEST_SINGLE }, { "all", TEST_ALL },
 	};
-	unsigned int tests = 0, i;
-	char *save, *t;
-
-	for (t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-			if (!strcmp(t, names[i].name))
-				break;
-		if (i == sizeof(names) / sizeof(names[0])) {
-			fprintf(stderr, "bulkbench: unknown test '%s' (see --help)\n", t);
-			exit(2);
-		}
-		tests |= names[i].bit;
-	}
-	return tests;
+	return bench_parse_tests("bulkbench", list, names, sizeof(names) / sizeof(names[0]));
 }
 
 static void parse_counts(char *list)

@@ -48,8 +48,11 @@
 #include <time.h>
 #include <x86intrin.h>
 
+#include "bench_util.h"
+
 #ifdef KBENCH_SLABD
 #include <slabd/slabd.h>
+
 #define KB_ALLOC(size) kmalloc((size), GFP_KERNEL)
 #define KB_FREE(p) kfree(p)
 #define KB_DEFAULT_NAME "slabd"
@@ -102,22 +105,6 @@ static struct {
 
 /* ---------------------------------------------------------------- helpers -- */
 
-static inline uint64_t tsc_read(void)
-{
-	uint64_t t;
-
-	_mm_lfence();
-	t = __rdtsc();
-	_mm_lfence();
-	return t;
-}
-
-/* The pointer escapes into an asm that may read any memory: the allocation must happen. */
-static inline void sink(void *p)
-{
-	__asm__ volatile("" : : "r"(p) : "memory");
-}
-
 /* Hide a value from the optimiser: after this it is no longer a compile-time constant. */
 static inline size_t launder(size_t v)
 {
@@ -137,54 +124,12 @@ static inline void check(void *p, size_t size)
 		die_alloc(size);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, size_t n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void pin_to(int cpu)
-{
-	cpu_set_t set;
-	int r;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	r = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-	if (r)
-		fprintf(stderr, "kbench: warning: cannot pin to CPU %d (%s); running unpinned\n",
-			cpu, strerror(r));
-}
-
 static void report(const char *test, size_t size, double cycles)
 {
 	printf("kbench %s %s %zu %.2f\n", opt.name, test, size, cycles);
 	fflush(stdout);
 }
 
-/* Ticks of the TSC per microsecond, against CLOCK_MONOTONIC over one 50 ms sleep (a single
- * system call, so the instruction count does not vary from run to run). */
-static double tsc_mhz(void)
-{
-	struct timespec a, b, d = { 0, 50 * 1000 * 1000 };
-	uint64_t t0, t1;
-	double us;
-
-	clock_gettime(CLOCK_MONOTONIC, &a);
-	t0 = tsc_read();
-	nanosleep(&d, NULL);
-	t1 = tsc_read();
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	us = (double)(b.tv_sec - a.tv_sec) * 1e6 + (double)(b.tv_nsec - a.tv_nsec) / 1e3;
-	return (double)(t1 - t0) / us;
-}
 
 /* Which allocator libraries this process really maps: proof that LD_PRELOAD took. */
 static void print_mapped_allocators(void)
@@ -393,7 +338,7 @@ static void *producer(void *arg)
 	uint64_t head = 0, tail = 0, i;
 	unsigned int spins = 0;
 
-	pin_to(opt.cpu[0]);
+	pin_to("kbench", opt.cpu[0]);
 	start_together(r);
 	r->t_start = tsc_read();
 	for (i = 0; i < r->n; i++) {
@@ -417,7 +362,7 @@ static void *consumer(void *arg)
 	uint64_t head = 0, tail = 0;
 	unsigned int spins = 0;
 
-	pin_to(opt.cpu[1]);
+	pin_to("kbench", opt.cpu[1]);
 	start_together(r);
 	while (tail < r->n) {
 		void *p;
@@ -508,43 +453,18 @@ static void usage(FILE *f)
 
 static uint64_t parse_count(const char *s, const char *what)
 {
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s || *end || *s == '-') {
-		fprintf(stderr, "kbench: %s: expected a count, got '%s'\n", what, s);
-		exit(2);
-	}
-	return v;
+	return bench_parse_count("kbench", s, what);
 }
 
 static unsigned int parse_tests(char *list)
 {
-	static const struct {
-		const char *name;
-		unsigned int bit;
-	} names[] = {
+	static const struct bench_test_name names[] = {
 		{ "pair", TEST_PAIR },       { "pair-rt", TEST_PAIR_RT },
 		{ "burst64", TEST_BURST },   { "handoff", TEST_HANDOFF },
 		{ "live", TEST_LIVE },
 		{ "all", TEST_PAIR | TEST_PAIR_RT | TEST_BURST | TEST_HANDOFF | TEST_LIVE },
 	};
-	unsigned int tests = 0, i;
-	char *save, *t;
-
-	for (t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-			if (!strcmp(t, names[i].name))
-				break;
-		if (i == sizeof(names) / sizeof(names[0])) {
-			fprintf(stderr, "kbench: unknown test '%s' (see kbench --help)\n", t);
-			exit(2);
-		}
-		tests |= names[i].bit;
-	}
-	return tests;
+	return bench_parse_tests("kbench", list, names, sizeof(names) / sizeof(names[0]));
 }
 
 static void parse_args(int argc, char **argv)
@@ -663,7 +583,7 @@ int main(int argc, char **argv)
 		printf("# rseq registered by glibc: no\n");
 	printf("# tsc_mhz %.1f\n", tsc_mhz());
 	print_mapped_allocators();
-	pin_to(opt.cpu[0]);
+	pin_to("kbench", opt.cpu[0]);
 
 	if (opt.tests & TEST_LIVE)
 		live();

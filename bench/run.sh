@@ -110,22 +110,13 @@ done
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/kbench.XXXXXX")
 SOCK=$TMP/slabd.sock
 DPID=
+# shellcheck source=bench/common.sh
+source "$(dirname "$0")/common.sh"
 
 cleanup() {
-	local rc=$? _
+	local rc=$?
 	trap - EXIT INT TERM
-	if [[ -n $DPID ]] && kill -0 "$DPID" 2>/dev/null; then
-		kill -TERM "$DPID" 2>/dev/null || true
-		for _ in $(seq 100); do
-			kill -0 "$DPID" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$DPID" 2>/dev/null; then
-			echo "run.sh: slabd (pid $DPID) ignored SIGTERM for 10 s; killing it" >&2
-			kill -KILL "$DPID" 2>/dev/null || true
-		fi
-		wait "$DPID" 2>/dev/null || true
-	fi
+	stop_slabd run.sh
 	rm -rf "$TMP"
 	exit "$rc"
 }
@@ -136,23 +127,7 @@ trap 'exit 143' TERM
 log() { echo "run.sh: $*" >&2; }
 
 # ---------------------------------------------------------------- the daemon --
-"$SLABD" --foreground --socket "$SOCK" -o zone_size=256M 2>"$TMP/slabd.log" &
-DPID=$!
-for _ in $(seq 600); do
-	[[ -S $SOCK ]] && break
-	if ! kill -0 "$DPID" 2>/dev/null; then
-		echo "run.sh: slabd exited before it was ready; its log:" >&2
-		cat "$TMP/slabd.log" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
-if [[ ! -S $SOCK ]]; then
-	echo "run.sh: slabd did not create $SOCK within 60 s; its log:" >&2
-	cat "$TMP/slabd.log" >&2
-	exit 1
-fi
-BACKING=$(grep -m1 -o 'backing: .*' "$TMP/slabd.log" || echo "backing: unknown (no 'backing:' line in the log)")
+start_slabd run.sh "$SLABD" "$SOCK" "$TMP/slabd.log"
 
 # run_kbench ALLOC ARGS...: one kbench run for ALLOC; its stdout on stdout.
 run_kbench() {
