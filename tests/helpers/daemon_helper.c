@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -71,6 +72,10 @@ int td_start(struct test_daemon *td, const char *const *sets)
 	if (td->pid < 0)
 		return -1;
 	if (td->pid == 0) {
+		/* the daemon must not outlive a test process that crashed or was killed */
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* even if the test had stopped it */
+		if (getppid() == 1)
+			_exit(127);
 		fd = open(td->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (fd >= 0) {
 			dup2(fd, 2);
