@@ -8,8 +8,9 @@
  * log line, never a crash. A client that hangs up (or dies) is forgotten: its socket is
  * closed; objects it allocated stay allocated (another process may free them).
  *
- * Clients are kept in a cds_lfht keyed by client id; the control thread is its only
- * writer, readers (stats, later owner tracking) look it up under RCU.
+ * Clients are kept in a cds_lfht keyed by client id, written only by the control thread;
+ * it is the registry that owner tracking (issue 6) will read under RCU. Today only the
+ * control thread walks it, at shutdown.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -51,11 +52,6 @@ struct conn {
 static struct cds_lfht *conns;
 static uint32_t next_client_id = 1;
 static uint32_t nr_conns;
-
-static int conn_match(struct cds_lfht_node *n, const void *key)
-{
-	return caa_container_of(n, struct conn, node)->id == *(const uint32_t *)key;
-}
 
 static void conn_free_rcu(struct rcu_head *h)
 {
@@ -539,6 +535,5 @@ int server_run(struct slabd *d, int lfd)
 	close(epfd);
 	close(sfd);
 	urcu_memb_unregister_thread();
-	(void)conn_match;
 	return 0;
 }

@@ -237,7 +237,8 @@ struct slabd_shm_depot {
 	uint32_t seq;      /* futex. W: daemon, +1 after each refill attempt. R: sleeping clients. */
 	uint32_t waiters;  /* W: clients (atomic inc/dec around a sleep). R: daemon (advisory). */
 	uint32_t want;     /* W: clients set 1 when they found the depot dry. R/W: daemon clears. */
-	uint32_t flags;    /* SLABD_DEPOT_*. W: daemon. R: clients deciding whether to wait. */
+	uint32_t flags;    /* SLABD_DEPOT_*. W: daemon. R: tools and tests (clients decide
+			    * whether to wait from seq and their flags alone). */
 	uint32_t misses;   /* W: clients (relaxed add) per slow-path visit. R: daemon (demand). */
 	uint32_t reserved0;
 	uint64_t reserved[2];
