@@ -52,6 +52,7 @@ struct cache_node {
 	uint32_t target;       /* depot fill level it refills to, in magazines: doubles each
 				* time a client finds the depot empty, halves when demand stops */
 	int active;            /* has had demand: keep its depot above the low watermark */
+	int starving;          /* this round: a refill failed with sleepers on the depot */
 };
 
 /* What the worker last saw of one (cache, CPU) stack. */

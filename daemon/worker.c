@@ -325,8 +325,10 @@ void node_reclaim(struct slabd *d, uint32_t node, void *arg)
 		dp = daemon_depot(d, id, node);
 		depot_trim(d, c, node, 0);
 		/* A reserve can pin as many slabs as it has objects: the reserves of caches
-		 * nobody waits on go back too, and are rebuilt with their next refill. */
-		if (!__atomic_load_n(&dp->waiters, __ATOMIC_RELAXED))
+		 * nobody waits on go back too, and are rebuilt with their next refill. The
+		 * starving caches keep theirs (their sleepers may have just left: waiters
+		 * alone would not say so). */
+		if (!c->nodes[node].starving && !__atomic_load_n(&dp->waiters, __ATOMIC_RELAXED))
 			stack_trim(d, c, node, &dp->reserve, 0);
 		slab_release_free(d, c, node, 0);
 	}
@@ -382,10 +384,11 @@ void worker_round(struct slabd *d, uint32_t node)
 
 		if (want || count < (cn->target + 1) / 2) {
 			int r = depot_refill(d, c, node);
-			if (r < 0 && __atomic_load_n(&dp->waiters, __ATOMIC_RELAXED)) {
+			if (r < 0 && __atomic_load_n(&dp->waiters, __ATOMIC_SEQ_CST)) {
 				/* Sleepers are woken after the drain below has had its go: a
 				 * __GFP_NORETRY caller's one round includes it. */
 				starving = 1;
+				cn->starving = 1;
 			} else {
 				if (r < 0)
 					__atomic_or_fetch(&dp->flags, SLABD_DEPOT_EXHAUSTED, __ATOMIC_RELEASE);
@@ -423,8 +426,9 @@ void worker_round(struct slabd *d, uint32_t node)
 			if (!c)
 				continue;
 			dp = daemon_depot(d, id, node);
-			if (!__atomic_load_n(&dp->waiters, __ATOMIC_RELAXED))
+			if (!c->nodes[node].starving)
 				continue;
+			c->nodes[node].starving = 0;
 			if (depot_refill(d, c, node) == 0)
 				__atomic_and_fetch(&dp->flags, ~SLABD_DEPOT_EXHAUSTED, __ATOMIC_RELEASE);
 			else

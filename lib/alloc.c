@@ -179,22 +179,31 @@ static void count_miss(uint32_t cache, int on_free)
 
 static int wait_refill(struct slabd_shm_depot *d, gfp_t flags, int *waited)
 {
-	uint32_t seq = __atomic_load_n(&d->seq, __ATOMIC_ACQUIRE);
+	uint32_t seq;
 	int r;
 
-	if (__atomic_load_n(&d->full, __ATOMIC_ACQUIRE) & SLABD_STACK_IDX_MASK)
-		return 0;
-	if ((flags & __GFP_NORETRY) && *waited)
+	/* Two rounds: the first may have begun before we were a waiter; the second began
+	 * after, so it saw us and ran its drain pass before waking us. */
+	if ((flags & __GFP_NORETRY) && *waited >= 2)
 		return -ENOMEM;
-	__atomic_fetch_add(&d->waiters, 1, __ATOMIC_RELAXED);
+	/* Be a waiter before taking the snapshot: a worker round that bumps seq after it
+	 * has seen us (and so ran its drain pass for us) is the round we wait for. */
+	__atomic_fetch_add(&d->waiters, 1, __ATOMIC_SEQ_CST);
+	seq = __atomic_load_n(&d->seq, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&d->full, __ATOMIC_ACQUIRE) & SLABD_STACK_IDX_MASK) {
+		__atomic_fetch_sub(&d->waiters, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
 	__atomic_store_n(&d->want, 1, __ATOMIC_RELEASE);
 	client_kick();
 	r = slabd_futex_wait(&d->seq, seq, (flags & __GFP_NORETRY) ? 1000 : 100);
 	__atomic_fetch_sub(&d->waiters, 1, __ATOMIC_RELAXED);
 	/* Woken by a refill attempt (or the word moved on): one round done. A timeout under
-	 * NORETRY means the daemon did not answer: give up as well. */
-	if (r == 0 || r == -EAGAIN || (flags & __GFP_NORETRY))
-		*waited = 1;
+	 * NORETRY means the daemon did not answer: give up at once. */
+	if (r == 0 || r == -EAGAIN)
+		(*waited)++;
+	else if (flags & __GFP_NORETRY)
+		*waited = 2;
 	return 0;
 }
 
