@@ -163,6 +163,11 @@ int slabd_kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t flags, size_t n, voi
 	}
 	_Static_assert(sizeof(void *) == sizeof(uint64_t), "pointers are converted in place");
 	if (n == 1 && !(flags & __GFP_ZERO)) {
+		uint64_t off;
+		if (likely(!percpu_pop(cl.roff, cl.ncpus, cl.pcpu + s->id * cl.cache_stride, &off))) {
+			p[0] = cl.base + off;
+			return 1;
+		}
 		p[0] = client_cache_alloc(s->id, flags, -1);
 		return p[0] ? 1 : 0;
 	}
@@ -191,9 +196,16 @@ void slabd_kmem_cache_free_bulk(struct kmem_cache *s, size_t n, void **p)
 {
 	size_t done = 0;
 
-	if (unlikely(!valid(s) || cl.multi_node || n == 1)) {
-		/* remote objects must go home one by one (kfree sorts them out); a single
-		 * object takes kfree's fast path */
+	if (n == 1 && likely(valid(s) && !cl.multi_node)) {
+		/* the cache is known: no page-descriptor lookup as kfree would do */
+		if (likely(!percpu_push(cl.roff, cl.ncpus, cl.pcpu + s->id * cl.cache_stride,
+					(uint64_t)((char *)p[0] - cl.base))))
+			return;
+		slabd_kfree(p[0]);
+		return;
+	}
+	if (unlikely(!valid(s) || cl.multi_node)) {
+		/* remote objects must go home one by one: kfree sorts them out */
 		while (done < n)
 			slabd_kfree(p[done++]);
 		return;

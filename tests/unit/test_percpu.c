@@ -283,19 +283,19 @@ Test(percpu, bulk_push_and_pop_move_as_many_as_fit)
 		     "a full stack takes nothing");
 
 	cr_assert_eq(percpu_pop_bulk(roff, ncpus, base, out, 3), 3);
-	cr_assert_eq(out[0], 80, "the top comes out first");
+	cr_assert_eq(out[0], 60, "the top three come out in stack order");
 	cr_assert_eq(out[1], 70);
-	cr_assert_eq(out[2], 60);
+	cr_assert_eq(out[2], 80);
 	cr_assert_eq(s->count, 5);
 
 	cr_assert_eq(percpu_push_bulk(roff, ncpus, base, in + 8, 2), 2);
 	cr_assert_eq(s->count, 7);
 	cr_assert_eq(percpu_pop_bulk(roff, ncpus, base, out, 16), 7,
 		     "asking for more than there is");
-	cr_assert_eq(out[0], 100);
-	cr_assert_eq(out[1], 90);
-	cr_assert_eq(out[2], 50);
-	cr_assert_eq(out[6], 10);
+	cr_assert_eq(out[0], 10);
+	cr_assert_eq(out[4], 50);
+	cr_assert_eq(out[5], 90);
+	cr_assert_eq(out[6], 100);
 	cr_assert_eq(s->count, 0);
 	cr_assert_eq(percpu_pop_bulk(roff, ncpus, base, out, 16), 0, "empty");
 	expect_others_unchanged();
@@ -324,8 +324,8 @@ Test(percpu, single_and_bulk_operations_share_one_stack)
 	cr_assert_eq(percpu_pop(roff, ncpus, base, &off), 0);
 	cr_assert_eq(off, 24);
 	cr_assert_eq(percpu_pop_bulk(roff, ncpus, base, out, 4), 2);
-	cr_assert_eq(out[0], 16);
-	cr_assert_eq(out[1], 8);
+	cr_assert_eq(out[0], 8, "stack order: the deeper one first");
+	cr_assert_eq(out[1], 16);
 }
 
 Test(percpu, zero_cpus_means_not_attached_and_every_operation_fails)
