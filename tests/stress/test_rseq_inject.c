@@ -124,6 +124,82 @@ static void dump_state(void)
 		 kinds[1], kinds[2], kinds[3], per_cache[6], per_cache[12]);
 }
 
+static struct kmem_cache *bulk_cache;
+
+/* Bulk allocations and frees of 1..40 objects, each object claimed in the owner map. */
+static void *bulk_churn(void *arg)
+{
+	unsigned int seed = (unsigned int)(uintptr_t)arg * 31u;
+	uint8_t id = (uint8_t)(100 + (uintptr_t)arg);
+	void *v[40];
+	int round, i;
+
+	for (round = 0; round < 20000 && !failed; round++) {
+		size_t n = 1 + (size_t)rand_r(&seed) % 40;
+		if (kmem_cache_alloc_bulk(bulk_cache, GFP_KERNEL, n, v) != (int)n) {
+			note_failure("bulk allocation failed");
+			break;
+		}
+		for (i = 0; i < (int)n; i++) {
+			uint8_t zero = 0;
+			if (!__atomic_compare_exchange_n(&owner[slabd_ptr_to_off(v[i]) / 8], &zero, id, 0,
+							 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+				note_failure("a bulk allocation handed out an object someone owned");
+			*(uint8_t *)v[i] = id;
+		}
+		for (i = 0; i < (int)n; i++) {
+			if (*(uint8_t *)v[i] != id)
+				note_failure("object contents changed under its bulk owner");
+			__atomic_store_n(&owner[slabd_ptr_to_off(v[i]) / 8], 0, __ATOMIC_SEQ_CST);
+		}
+		kmem_cache_free_bulk(bulk_cache, n, v);
+		if (!(rand_r(&seed) % 200))
+			sched_yield();
+	}
+	return NULL;
+}
+
+Test(rseq, preempted_bulk_sequences_lose_and_duplicate_nothing, .timeout = 300)
+{
+	struct sigaction sa;
+	struct itimerval it = { { 0, 200 }, { 0, 200 } };
+	pthread_t th[6];
+	unsigned long aborts;
+	int i;
+
+	cr_assert_eq(td_start(&td, NULL), 0);
+	cr_assert_eq(slabd_connect(td.sock), 0, "%s", slabd_last_error());
+	cr_assert_eq(slabd_attach_info(&ai), 0);
+	owner = calloc(ai.size / 8, 1);
+	bulk_cache = kmem_cache_create("stress-bulk", 40, 0, 0, NULL);
+	cr_assert_not_null(bulk_cache, "%s", slabd_last_error());
+	slabd_rseq_inject_loops = 2000;
+	aborts = slabd_rseq_inject_aborts;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &it, NULL);
+	for (i = 0; i < 6; i++)
+		pthread_create(&th[i], NULL, bulk_churn, (void *)(uintptr_t)i);
+	for (i = 0; i < 6; i++)
+		pthread_join(th[i], NULL);
+	memset(&it, 0, sizeof(it));
+	setitimer(ITIMER_REAL, &it, NULL);
+	slabd_rseq_inject_loops = 0;
+	cr_assert_not(failed, "%s", failure);
+	cr_assert_gt(slabd_rseq_inject_aborts - aborts, 100, "only %lu aborted sequences",
+		     slabd_rseq_inject_aborts - aborts);
+	/* every object came back: the cache can be destroyed */
+	errno = 0;
+	kmem_cache_destroy(bulk_cache);
+	cr_assert_eq(errno, 0, "destroy after the bulk churn: %s", slabd_last_error());
+	free(owner);
+	cr_expect(td_alive(&td));
+	cr_expect_eq(td_stop(&td), 0);
+}
+
 Test(rseq, preempted_sequences_lose_and_duplicate_nothing, .timeout = 300)
 {
 	static const char *const sets[] = { "zone_size=4M", NULL };
