@@ -124,6 +124,30 @@ static void dump_state(void)
 		 kinds[1], kinds[2], kinds[3], per_cache[6], per_cache[12]);
 }
 
+/* Six threads (three per CPU) running @fn with SIGALRM every 200 us and the injected
+ * delay inside every sequence. */
+static void run_under_signals(void *(*fn)(void *))
+{
+	struct itimerval it = { { 0, 200 }, { 0, 200 } };
+	struct sigaction sa;
+	pthread_t th[6];
+	int i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGALRM, &sa, NULL);
+	slabd_rseq_inject_loops = 2000;
+	setitimer(ITIMER_REAL, &it, NULL);
+	for (i = 0; i < 6; i++)
+		pthread_create(&th[i], NULL, fn, (void *)(uintptr_t)i);
+	for (i = 0; i < 6; i++)
+		pthread_join(th[i], NULL);
+	memset(&it, 0, sizeof(it));
+	setitimer(ITIMER_REAL, &it, NULL);
+	slabd_rseq_inject_loops = 0;
+}
+
 static struct kmem_cache *bulk_cache;
 
 /* Bulk allocations and frees of 1..40 objects, each object claimed in the owner map. */
@@ -161,11 +185,7 @@ static void *bulk_churn(void *arg)
 
 Test(rseq, preempted_bulk_sequences_lose_and_duplicate_nothing, .timeout = 300)
 {
-	struct sigaction sa;
-	struct itimerval it = { { 0, 200 }, { 0, 200 } };
-	pthread_t th[6];
 	unsigned long aborts;
-	int i;
 
 	cr_assert_eq(td_start(&td, NULL), 0);
 	cr_assert_eq(slabd_connect(td.sock), 0, "%s", slabd_last_error());
@@ -173,21 +193,8 @@ Test(rseq, preempted_bulk_sequences_lose_and_duplicate_nothing, .timeout = 300)
 	owner = calloc(ai.size / 8, 1);
 	bulk_cache = kmem_cache_create("stress-bulk", 40, 0, 0, NULL);
 	cr_assert_not_null(bulk_cache, "%s", slabd_last_error());
-	slabd_rseq_inject_loops = 2000;
 	aborts = slabd_rseq_inject_aborts;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGALRM, &sa, NULL);
-	setitimer(ITIMER_REAL, &it, NULL);
-	for (i = 0; i < 6; i++)
-		pthread_create(&th[i], NULL, bulk_churn, (void *)(uintptr_t)i);
-	for (i = 0; i < 6; i++)
-		pthread_join(th[i], NULL);
-	memset(&it, 0, sizeof(it));
-	setitimer(ITIMER_REAL, &it, NULL);
-	slabd_rseq_inject_loops = 0;
+	run_under_signals(bulk_churn);
 	cr_assert_not(failed, "%s", failure);
 	cr_assert_gt(slabd_rseq_inject_aborts - aborts, 100, "only %lu aborted sequences",
 		     slabd_rseq_inject_aborts - aborts);
@@ -203,9 +210,6 @@ Test(rseq, preempted_bulk_sequences_lose_and_duplicate_nothing, .timeout = 300)
 Test(rseq, preempted_sequences_lose_and_duplicate_nothing, .timeout = 300)
 {
 	static const char *const sets[] = { "zone_size=4M", NULL };
-	struct sigaction sa;
-	struct itimerval it = { { 0, 200 }, { 0, 200 } };
-	pthread_t th[6];
 	int i, n = 0;
 	static void *big[1100];
 
@@ -213,19 +217,7 @@ Test(rseq, preempted_sequences_lose_and_duplicate_nothing, .timeout = 300)
 	cr_assert_eq(slabd_connect(td.sock), 0, "%s", slabd_last_error());
 	cr_assert_eq(slabd_attach_info(&ai), 0);
 	owner = calloc(ai.size / 8, 1);
-	slabd_rseq_inject_loops = 2000;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGALRM, &sa, NULL);
-	setitimer(ITIMER_REAL, &it, NULL);
-	for (i = 0; i < 6; i++)
-		pthread_create(&th[i], NULL, churn, (void *)(uintptr_t)i);
-	for (i = 0; i < 6; i++)
-		pthread_join(th[i], NULL);
-	memset(&it, 0, sizeof(it));
-	setitimer(ITIMER_REAL, &it, NULL);
+	run_under_signals(churn);
 	cr_assert_not(failed, "%s", failure);
 	cr_assert_gt(signals, 10);
 	/* the point of the exercise: the kernel did abort sequences, and nothing broke */
@@ -235,7 +227,6 @@ Test(rseq, preempted_sequences_lose_and_duplicate_nothing, .timeout = 300)
 	 * 4 KiB objects needs the daemon to take back every kmalloc-64 slab, from per-CPU
 	 * stacks and depots alike: a lost object would pin its page. Allowed apart: the two
 	 * caches' emergency reserves (one 64-byte magazine, one of 16 x 4 KiB = 2 slabs). */
-	slabd_rseq_inject_loops = 0;
 	while (n < 1100 && (big[n] = kmalloc(4096, GFP_KERNEL | __GFP_NORETRY)))
 		n++;
 	if (n < 1024 - 16 - 8 - 2)
