@@ -153,26 +153,22 @@ void slabd_kmem_cache_free(struct kmem_cache *s, void *obj)
 	slabd_kfree(obj);
 }
 
-int slabd_kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t flags, size_t n, void **p)
+/* A handle of this process's table: its id was set by create or lookup. */
+static inline int handle_ok(const struct kmem_cache *s)
 {
-	size_t got = 0, i;
+	return (uintptr_t)s - (uintptr_t)handles < sizeof(handles) && s->id;
+}
 
-	if (unlikely(!valid(s))) {
+/* alloc_bulk_slow: @got objects are in p[] already; get the rest, or give all back. */
+static noinline cold int alloc_bulk_slow(struct kmem_cache *s, gfp_t flags, size_t n, void **p, size_t got)
+{
+	size_t i;
+
+	if (!valid(s)) {
 		errno = EINVAL;
 		return 0;
 	}
-	_Static_assert(sizeof(void *) == sizeof(uint64_t), "pointers are converted in place");
-	if (n == 1 && !(flags & __GFP_ZERO)) {
-		uint64_t off;
-		if (likely(!percpu_pop(cl.roff, cl.ncpus, cl.pcpu + s->id * cl.cache_stride, &off))) {
-			p[0] = cl.base + off;
-			return 1;
-		}
-		p[0] = client_cache_alloc(s->id, flags, -1);
-		return p[0] ? 1 : 0;
-	}
 	while (got < n) {
-		/* straight from this CPU's stack into p[], converted inside the sequence */
 		got += percpu_pop_bulk_delta(cl.roff, cl.ncpus, cl.pcpu + s->id * cl.cache_stride,
 					     (uint64_t *)(p + got), n - got, (uint64_t)(uintptr_t)cl.base);
 		if (got == n)
@@ -186,25 +182,30 @@ int slabd_kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t flags, size_t n, voi
 		}
 		got++;
 	}
-	if (unlikely(flags & __GFP_ZERO))
+	if (flags & __GFP_ZERO)
 		for (i = 0; i < n; i++)
 			memset(p[i], 0, cl.caches[s->id].size);
 	return (int)n;
 }
 
-void slabd_kmem_cache_free_bulk(struct kmem_cache *s, size_t n, void **p)
+int slabd_kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t flags, size_t n, void **p)
 {
-	size_t done = 0;
+	size_t got = 0;
 
-	if (n == 1 && likely(valid(s) && !cl.multi_node)) {
-		/* the cache is known: no page-descriptor lookup as kfree would do */
-		if (likely(!percpu_push(cl.roff, cl.ncpus, cl.pcpu + s->id * cl.cache_stride,
-					(uint64_t)((char *)p[0] - cl.base))))
-			return;
-		slabd_kfree(p[0]);
-		return;
-	}
-	if (unlikely(!valid(s) || cl.multi_node)) {
+	_Static_assert(sizeof(void *) == sizeof(uint64_t), "pointers are converted in place");
+	/* First try: all @n from this CPU's stack in one sequence. */
+	if (likely(handle_ok(s) && !(flags & __GFP_ZERO)))
+		got = percpu_pop_bulk_delta(cl.roff, cl.ncpus, cl.pcpu + s->id * cl.cache_stride, (uint64_t *)p, n,
+					    (uint64_t)(uintptr_t)cl.base);
+	if (likely(got == n))
+		return (int)n;
+	return alloc_bulk_slow(s, flags, n, p, got);
+}
+
+/* free_bulk_slow: p[0..done) are freed already. */
+static noinline cold void free_bulk_slow(struct kmem_cache *s, size_t n, void **p, size_t done)
+{
+	if (!valid(s) || cl.multi_node) {
 		/* remote objects must go home one by one: kfree sorts them out */
 		while (done < n)
 			slabd_kfree(p[done++]);
@@ -218,6 +219,19 @@ void slabd_kmem_cache_free_bulk(struct kmem_cache *s, size_t n, void **p)
 		if (!k) /* full (or no rseq): one through kfree's slow path makes room */
 			slabd_kfree(p[done++]);
 	}
+}
+
+void slabd_kmem_cache_free_bulk(struct kmem_cache *s, size_t n, void **p)
+{
+	size_t done = 0;
+
+	/* First try: all @n onto this CPU's stack in one sequence. */
+	if (likely(handle_ok(s) && !cl.multi_node))
+		done = percpu_push_bulk_delta(cl.roff, cl.ncpus, cl.pcpu + s->id * cl.cache_stride,
+					      (const uint64_t *)p, n, (uint64_t)(uintptr_t)cl.base);
+	if (likely(done == n))
+		return;
+	free_bulk_slow(s, n, p, done);
 }
 
 static int cache_op(struct kmem_cache *s, uint32_t op, uint64_t *ret_count)
