@@ -314,8 +314,6 @@ int region_create(struct slabd *d)
 	r = map_zones(d, d->base + g.meta_size + g.percpu_size, zones_size);
 	if (r < 0)
 		goto fail;
-	if (d->backing == SLABD_BACKING_SHMEM_4K)
-		g.align = align; /* segments stay hugepage-aligned: a restart may get hugepages */
 
 	d->sb = (struct slabd_shm_super *)d->base;
 	d->cpus = (void *)(d->base + g.cpu_table_off);

@@ -17,7 +17,7 @@
  *   freelist (one CAS). Objects of another node's zone go straight to that node's depot.
  * Depot dry: raise depot->want and kick the daemon; GFP_ATOMIC may pop the emergency
  *   reserve; without __GFP_DIRECT_RECLAIM return NULL/ENOMEM; otherwise sleep on
- *   depot->seq until the daemon refilled (or, with __GFP_NORETRY, gave up once).
+ *   depot->seq until the daemon refilled (with __GFP_NORETRY: for two rounds at most).
  *
  * No path here takes a lock except the large-allocation request (client.c).
  */

@@ -106,7 +106,7 @@ int client_rseq_ready(void)
 	if (own_rseq.cpu_id == (uint32_t)RSEQ_CPU_ID_REGISTRATION_FAILED)
 		return -ENOSYS;
 	if (syscall(SYS_rseq, &own_rseq, sizeof(own_rseq), 0, SLABD_RSEQ_SIG) < 0) {
-		int err = errno == EBUSY ? EBUSY : errno;
+		int err = errno;
 		own_rseq.cpu_id = (uint32_t)RSEQ_CPU_ID_REGISTRATION_FAILED;
 		return -err;
 	}

@@ -74,7 +74,7 @@ static inline void *kzalloc(size_t size, gfp_t flags)
 	return slabd_kmalloc(size, flags | __GFP_ZERO);
 }
 
-/* kmalloc_array: NULL with errno EOVERFLOW... as the kernel: NULL when n * size overflows. */
+/* kmalloc_array: as the kernel's; NULL with errno EOVERFLOW when n * size overflows. */
 static inline void *kmalloc_array(size_t n, size_t size, gfp_t flags)
 {
 	size_t bytes;
