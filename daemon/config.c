@@ -78,6 +78,18 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 			return -EINVAL;
 		}
 		c->zone_size = v;
+	} else if (!strncmp(key, "zone_size.", 10)) {
+		char *end;
+		unsigned long n = strtoul(key + 10, &end, 10);
+		if (!isdigit((unsigned char)key[10]) || *end || n >= SLABD_CONFIG_NODES) {
+			*ret_why = "zone_size.N with N a NUMA node number from 0 to 63, like zone_size.1";
+			return -EINVAL;
+		}
+		if (parse_size(value, &v) < 0 || v < (2u << 20) || v > (1ull << 40)) {
+			*ret_why = "a size between 2M and 1T, like 256M";
+			return -EINVAL;
+		}
+		c->node_zone_size[n] = v;
 	} else if (!strcmp(key, "max_cache_size")) {
 		if (parse_size(value, &v) < 0 || v < 32768 || v > (32u << 20) || (v & (v - 1))) {
 			*ret_why = "a power of two between 32k and 32M";
@@ -158,7 +170,7 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 		}
 		c->log_level = LOG_LVL_ERR + (int)i;
 	} else {
-		*ret_why = "a known key: socket, zone_size, max_cache_size, max_caches, magazines, hugepages, "
+		*ret_why = "a known key: socket, zone_size, zone_size.N, max_cache_size, max_caches, magazines, hugepages, "
 			   "hugepage_size, base_address, worker_interval_ms, release_delay_ms, retain_free, idle_drain_ms, "
 			   "log_level";
 		return -ENOENT;

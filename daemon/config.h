@@ -12,9 +12,12 @@
 #define HUGEPAGES_ON 1   /* hugetlb or fail */
 #define HUGEPAGES_OFF 2  /* always 4 KiB shmem */
 
+#define SLABD_CONFIG_NODES 64 /* zone_size.N takes kernel node numbers below this */
+
 struct config {
 	char socket_path[108];
 	uint64_t zone_size;      /* bytes per NUMA node zone */
+	uint64_t node_zone_size[SLABD_CONFIG_NODES]; /* zone_size.N: node N's, 0: zone_size */
 	uint32_t max_cache_size; /* largest kmalloc slab class, 32 KiB .. 32 MiB, power of two */
 	uint32_t max_caches;
 	uint32_t nr_mags;        /* 0: computed from the zone size */

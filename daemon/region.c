@@ -155,13 +155,39 @@ static int map_zones(struct slabd *d, char *at, uint64_t size)
 	return 0;
 }
 
+/* Where the kernel put the pages of [start, start + size): up to 64 pages spread over the
+ * range, asked with move_pages(2) (nodes NULL: query only). Returns the node they all
+ * sit on, -2 when they differ, or -errno. */
+static int zone_pages_node(char *start, uint64_t size)
+{
+	enum { SAMPLES = 64 };
+	void *pages[SAMPLES];
+	int status[SAMPLES], node = -1;
+	uint64_t step = size / SAMPLES;
+	unsigned int i;
+
+	step = step < SLABD_PAGE_SIZE ? SLABD_PAGE_SIZE : step & ~(uint64_t)(SLABD_PAGE_SIZE - 1);
+	for (i = 0; i < SAMPLES && (uint64_t)i * step < size; i++)
+		pages[i] = start + (uint64_t)i * step;
+	if (move_pages(0, i, pages, NULL, status, 0) < 0)
+		return -errno;
+	while (i--) {
+		if (status[i] < 0)
+			return status[i];
+		if (node >= 0 && status[i] != node)
+			return -2;
+		node = status[i];
+	}
+	return node;
+}
+
 /* Bind a node zone to its node before first touch, pre-fault it, verify the placement. */
 static void zone_place(struct slabd *d, uint32_t z)
 {
 	struct slabd_shm_zone *zt = &d->zone_tab[z];
 	struct slabd_shm_node *n = &d->nodes[zt->node];
 	char *start = d->base + zt->off;
-	int os = (int)n->os_index;
+	int os = (int)n->os_index, where;
 
 	if (d->topo.simulated || numa_available() < 0 || os > numa_max_node()) {
 		n->flags |= SLABD_NODE_SIMULATED;
@@ -176,22 +202,26 @@ static void zone_place(struct slabd *d, uint32_t z)
 		for (i = 0; i < zt->size; i += SLABD_PAGE_SIZE)
 			((volatile char *)start)[i] = 0;
 	}
-	if (!(n->flags & SLABD_NODE_SIMULATED)) {
-		int node = -1;
-		if (get_mempolicy(&node, NULL, 0, start, MPOL_F_NODE | MPOL_F_ADDR) == 0 && node == os) {
-			n->flags |= SLABD_NODE_BOUND;
-			log_info("zone %u: %llu MiB bound to node %d (verified)", z, (unsigned long long)(zt->size >> 20),
-				 os);
-		} else {
-			log_warn("zone %u: placement on node %d not verified (kernel reports %d)", z, os, node);
-		}
+	if (n->flags & SLABD_NODE_SIMULATED) {
+		log_info("zone %u: %llu MiB for simulated node %d (unbound: no such node on this machine)", z,
+			 (unsigned long long)(zt->size >> 20), os);
+		return;
+	}
+	where = zone_pages_node(start, zt->size);
+	if (where == os) {
+		n->flags |= SLABD_NODE_BOUND;
+		log_info("zone %u: %llu MiB bound to node %d (verified with move_pages)", z,
+			 (unsigned long long)(zt->size >> 20), os);
+	} else if (where == -2) {
+		log_warn("zone %u: pages of node %d's zone are spread over several nodes", z, os);
+	} else if (where < 0) {
+		log_warn("zone %u: placement on node %d not verified: move_pages: %s", z, os, strerror(-where));
 	} else {
-		log_info("zone %u: %llu MiB for simulated node %d (unbound)", z, (unsigned long long)(zt->size >> 20),
-			 os);
+		log_warn("zone %u: meant for node %d, the kernel put it on node %d", z, os, where);
 	}
 }
 
-static void fill_meta(struct slabd *d, const struct slabd_shm_geometry *g, uint64_t zone_size)
+static void fill_meta(struct slabd *d, const struct slabd_shm_geometry *g, const uint64_t *zone_size)
 {
 	struct slabd_shm_super *sb = d->sb;
 	uint32_t i, z, page;
@@ -239,10 +269,11 @@ static void fill_meta(struct slabd *d, const struct slabd_shm_geometry *g, uint6
 		d->nodes[z].os_index = (uint32_t)d->topo.node_os[z];
 		d->nodes[z].zone = z;
 		d->nodes[z].nr_cpus = d->topo.node_nr_cpus[z];
-		zt->off = sb->zones_off + (uint64_t)z * zone_size;
-		zt->size = zone_size;
+		memcpy(d->nodes[z].order, d->topo.order[z], sizeof(d->nodes[z].order));
+		zt->off = sb->zones_off + ((uint64_t)page << SLABD_PAGE_SHIFT);
+		zt->size = zone_size[z];
 		zt->first_page = page;
-		zt->nr_pages = (uint32_t)(zone_size >> SLABD_PAGE_SHIFT);
+		zt->nr_pages = (uint32_t)(zone_size[z] >> SLABD_PAGE_SHIFT);
 		zt->kind = SLABD_ZONE_NODE;
 		zt->node = z;
 		for (i = 0; i < zt->nr_pages; i++)
@@ -259,13 +290,26 @@ int region_create(struct slabd *d)
 {
 	struct config *c = &d->cfg;
 	struct slabd_shm_geometry g;
-	uint64_t align = c->hugepage_size, zone_size, zones_size;
+	uint64_t align = c->hugepage_size, zone_size[SLABD_MAX_NODES], zones_size = 0;
 	uint32_t z;
 	int r;
 
 	d->meta_fd = d->meta_ro_fd = d->percpu_fd = d->zones_fd = -1;
-	zone_size = align_up(c->zone_size, align);
-	zones_size = zone_size * d->topo.nr_nodes;
+	for (z = 0; z < d->topo.nr_nodes; z++) {
+		int os = d->topo.node_os[z];
+		uint64_t want = os >= 0 && os < SLABD_CONFIG_NODES && c->node_zone_size[os] ? c->node_zone_size[os]
+											 : c->zone_size;
+		zone_size[z] = align_up(want, align);
+		zones_size += zone_size[z];
+	}
+	for (z = 0; z < SLABD_CONFIG_NODES; z++) {
+		uint32_t i;
+		for (i = 0; c->node_zone_size[z] && i < d->topo.nr_nodes; i++)
+			if (d->topo.node_os[i] == (int)z)
+				break;
+		if (c->node_zone_size[z] && i == d->topo.nr_nodes)
+			log_warn("zone_size.%u: this topology has no node %u; ignored", z, z);
+	}
 	if ((zones_size >> SLABD_PAGE_SHIFT) > UINT32_MAX) {
 		log_err("zones of %llu MiB exceed the page table's limit", (unsigned long long)(zones_size >> 20));
 		return -E2BIG;

@@ -193,14 +193,14 @@ static void handle_large(struct slabd *d, struct conn *c, const struct slabd_wir
 		send_error(c, m->hdr.seq, -ENOTCONN, "send HELLO before any other request");
 		return;
 	}
-	err = m->size > d->sb->zones_size ? -ENOMEM : large_alloc(d, m->size, m->node, &off);
+	err = m->size > d->sb->zones_size ? -ENOMEM : large_alloc(d, m->size, m->node, !!(m->gfp & __GFP_THISNODE), &off);
 	if (err == -ENOMEM && m->size <= d->sb->zones_size) {
 		/* Pages may sit in the caches' empty slabs, depots and per-CPU stacks: take
 		 * them back on every node, then try once more. */
 		uint32_t n;
 		for (n = 0; n < d->sb->nr_nodes; n++)
 			worker_call(d, n, node_reclaim, NULL);
-		err = large_alloc(d, m->size, m->node, &off);
+		err = large_alloc(d, m->size, m->node, !!(m->gfp & __GFP_THISNODE), &off);
 	}
 	r.err = err;
 	r.off = off;

@@ -370,7 +370,7 @@ uint32_t slab_release_free(struct slabd *d, struct cache *c, uint32_t node, uint
 	return released;
 }
 
-int large_alloc(struct slabd *d, uint64_t size, int node_os, uint64_t *ret_off)
+int large_alloc(struct slabd *d, uint64_t size, int node_os, int thisnode, uint64_t *ret_off)
 {
 	uint64_t npages = (size + SLABD_PAGE_SIZE - 1) >> SLABD_PAGE_SHIFT;
 	uint32_t n, first = 0, i, tries;
@@ -385,8 +385,15 @@ int large_alloc(struct slabd *d, uint64_t size, int node_os, uint64_t *ret_off)
 			return -EINVAL;
 		first = n;
 	}
-	for (tries = 0; tries < (node_os >= 0 ? 1 : d->nr_zones); tries++) {
-		struct zone *z = &d->zone[(first + tries) % d->nr_zones];
+	/* The node asked for (or node 0), then the others nearest first; __GFP_THISNODE:
+	 * that node only. */
+	for (tries = 0; tries < (thisnode ? 1 : d->sb->nr_nodes); tries++) {
+		uint32_t zi = d->nodes[first].order[tries];
+		struct zone *z;
+
+		if (zi >= d->nr_zones)
+			continue;
+		z = &d->zone[d->nodes[zi].zone];
 		int64_t p;
 
 		pthread_mutex_lock(&z->lock);

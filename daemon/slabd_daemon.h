@@ -99,6 +99,9 @@ struct topo {
 	uint32_t node_nr_cpus[SLABD_MAX_NODES];
 	uint16_t *cpu_node; /* [nr_cpus] node index of each CPU */
 	uint8_t *cpu_real;  /* [nr_cpus] CPU exists on this machine */
+	int have_distances; /* dist[][] came from hwloc (else: 10 for self, 20 otherwise) */
+	uint32_t dist[SLABD_MAX_NODES][SLABD_MAX_NODES]; /* relative latency, by node index */
+	uint8_t order[SLABD_MAX_NODES][SLABD_MAX_NODES]; /* order[i]: i first, then nearest */
 };
 
 struct stats {
@@ -176,7 +179,9 @@ void cache_destroy_all(struct slabd *d);
 uint32_t slab_take(struct slabd *d, struct cache *c, uint32_t node, uint64_t *out, uint32_t n);
 int slab_put(struct slabd *d, struct cache *c, uint32_t node, uint64_t off);
 uint32_t slab_release_free(struct slabd *d, struct cache *c, uint32_t node, uint32_t keep);
-int large_alloc(struct slabd *d, uint64_t size, int node_os, uint64_t *ret_off);
+/* large_alloc: @size bytes of whole pages on node @node_os (-1: node 0), falling back to
+ * the nearest nodes unless @thisnode. 0 with *ret_off, -EINVAL, -ENOMEM. */
+int large_alloc(struct slabd *d, uint64_t size, int node_os, int thisnode, uint64_t *ret_off);
 int large_free(struct slabd *d, uint64_t off);
 
 /* stats.c */

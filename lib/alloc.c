@@ -110,14 +110,17 @@ static uint32_t mag_check(struct slabd_shm_mag *m, uint32_t cache)
 	return k;
 }
 
-/* Move objects from a magazine we own into the current CPU's stack; push the magazine
- * back to @full (with what did not fit) or to the empty stack. */
-static void mag_spill(struct slabd_shm_mag *m, uint32_t cache, uint64_t *full)
+/* Move objects of node @node from a magazine we own into the current CPU's stack (only
+ * if the CPU is of that node); push the magazine back to @full (with what did not fit) or
+ * to the empty stack. */
+static void mag_spill(struct slabd_shm_mag *m, uint32_t cache, uint32_t node, uint64_t *full)
 {
 	uint32_t n = m->count, done = 0;
 
-	if (n)
+	if (n && !cl.multi_node)
 		done = percpu_push_bulk(cl.roff, cl.ncpus, cache_pcpu(cache), m->objs, n);
+	else if (n)
+		done = percpu_push_bulk_home(cl.roff, cl.ncpus, cache_pcpu(cache), m->objs, n, cl.cpus, node);
 	if (done < n) {
 		memmove(m->objs, m->objs + done, (n - done) * sizeof(m->objs[0]));
 		m->count = n - done;
@@ -128,8 +131,8 @@ static void mag_spill(struct slabd_shm_mag *m, uint32_t cache, uint64_t *full)
 	}
 }
 
-/* Take one object out of the magazine @m popped from @full. */
-static uint64_t mag_take(struct slabd_shm_mag *m, uint32_t cache, uint64_t *full, int spill)
+/* Take one object out of the magazine @m popped from @full (a depot of node @node). */
+static uint64_t mag_take(struct slabd_shm_mag *m, uint32_t cache, uint32_t node, uint64_t *full, int spill)
 {
 	uint64_t off = 0;
 
@@ -146,7 +149,7 @@ static uint64_t mag_take(struct slabd_shm_mag *m, uint32_t cache, uint64_t *full
 				off = 0;
 	}
 	if (spill) {
-		mag_spill(m, cache, full);
+		mag_spill(m, cache, node, full);
 	} else if (m->count) {
 		slabd_stack_push(full, cl.mags, m);
 	} else {
@@ -214,7 +217,7 @@ static int wait_refill(struct slabd_shm_depot *d, gfp_t flags, int *waited)
  */
 static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int node)
 {
-	int pcpu_ok, waited = 0, r;
+	int pcpu_ok, waited = 0, fb = 0, r;
 	uint64_t off;
 
 	if (flags & __GFP_NOFAIL)
@@ -244,16 +247,23 @@ static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int nod
 		int n = node;
 
 		if (n < 0) {
-			if (pcpu_ok && !percpu_pop(cl.roff, cl.ncpus, cache_pcpu(cache), &off))
+			if (fb == 0 && pcpu_ok && !percpu_pop(cl.roff, cl.ncpus, cache_pcpu(cache), &off))
 				return cl.base + off;
 			n = current_node();
+		}
+		if (fb > 0) {
+			/* borrowing: the fb-th node in @n's fallback order, nearest first */
+			n = cl.nodes[n].order[fb];
+			if ((uint32_t)n >= cl.sb->nr_nodes)
+				n = 0;
 		}
 		d = client_depot(cache, (uint32_t)n);
 		m = slabd_stack_pop(&d->full, cl.mags, cl.nr_mags);
 		if (m) {
 			if (!(__atomic_load_n(&d->full, __ATOMIC_RELAXED) & SLABD_STACK_IDX_MASK))
 				client_kick(); /* took the last one: refill before the next miss */
-			off = mag_take(m, cache, &d->full, node < 0 && pcpu_ok);
+			/* only the CPU's own node's objects may go into its stack */
+			off = mag_take(m, cache, (uint32_t)n, &d->full, node < 0 && fb == 0 && pcpu_ok);
 			if (off)
 				return cl.base + off;
 			continue;
@@ -264,11 +274,22 @@ static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int nod
 			m = slabd_stack_pop(&d->reserve, cl.mags, cl.nr_mags);
 			if (m) {
 				client_kick();
-				off = mag_take(m, cache, &d->reserve, 0);
+				off = mag_take(m, cache, (uint32_t)n, &d->reserve, 0);
 				if (off)
 					return cl.base + off;
 				continue;
 			}
+		}
+		/* This node is dry. Without __GFP_THISNODE, go on to the next nearest node:
+		 * at once when waiting is not allowed, or when the daemon found this node's
+		 * zone exhausted (a sleeping caller otherwise gives the refill its chance). A
+		 * node lends objects to the caller; they never enter this CPU's stack. */
+		if (cl.multi_node && !(flags & __GFP_THISNODE) && (uint32_t)fb + 1 < cl.sb->nr_nodes &&
+		    (!(flags & __GFP_DIRECT_RECLAIM) ||
+		     (__atomic_load_n(&d->flags, __ATOMIC_ACQUIRE) & SLABD_DEPOT_EXHAUSTED))) {
+			client_kick();
+			fb++;
+			continue;
 		}
 		if (!(flags & __GFP_DIRECT_RECLAIM)) {
 			client_kick();
@@ -281,6 +302,7 @@ static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int nod
 			errno = ENOMEM;
 			return NULL;
 		}
+		fb = 0; /* after a refill round, the home node first again */
 	}
 }
 
@@ -370,7 +392,7 @@ static noinline cold void *kmalloc_general(size_t size, gfp_t flags, int node)
 			ni = -1; /* the per-CPU stacks hold this node's objects */
 	}
 	if (size > cl.max_cache_size)
-		p = large_alloc(size, flags, ni >= 0 ? (int)cl.nodes[ni].os_index : -1);
+		p = large_alloc(size, flags, (int)cl.nodes[ni >= 0 ? ni : current_node()].os_index);
 	else if (ni >= 0)
 		p = cache_alloc_slow(size_index(size), flags, ni);
 	else
@@ -436,23 +458,50 @@ static void depot_give(uint32_t cache, uint32_t node, const uint64_t *objs, uint
 	client_kick();
 }
 
+/* Push on this CPU's stack; with several nodes only onto a CPU of the object's @node
+ * (-2 otherwise). */
+static inline int push_local(uint32_t cache, uint64_t off, uint32_t node)
+{
+	if (!cl.multi_node)
+		return percpu_push(cl.roff, cl.ncpus, cache_pcpu(cache), off);
+	return percpu_push_home(cl.roff, cl.ncpus, cache_pcpu(cache), off, cl.cpus, node);
+}
+
 static noinline cold void free_slow(uint32_t cache, uint64_t off, uint32_t node, int remote)
 {
 	uint64_t buf[SLABD_MAG_SLOTS];
 	uint32_t n = 1, want;
+	int r;
 
 	buf[0] = off;
 	if (!remote && client_rseq_ready() == 0) {
 		want = cache < cl.sb->max_caches ? cl.caches[cache].mag_objs : 1;
 		if (want > SLABD_MAG_SLOTS || !want)
 			want = SLABD_MAG_SLOTS;
-		/* Make room: move up to a magazine's worth out of the full per-CPU stack. */
-		if (percpu_push(cl.roff, cl.ncpus, cache_pcpu(cache), off) == 0)
+		/* Make room: move up to a magazine's worth out of the full per-CPU stack (of
+		 * a CPU of @node: another node's objects go home below, one at a time). */
+		r = push_local(cache, off, node);
+		if (r == 0)
 			return;
-		count_miss(cache, 1);
-		n += percpu_pop_bulk(cl.roff, cl.ncpus, cache_pcpu(cache), buf + 1, want - 1);
+		if (r == -1) {
+			count_miss(cache, 1);
+			n += cl.multi_node ? percpu_pop_bulk_home(cl.roff, cl.ncpus, cache_pcpu(cache), buf + 1,
+								  want - 1, cl.cpus, node)
+					   : percpu_pop_bulk(cl.roff, cl.ncpus, cache_pcpu(cache), buf + 1, want - 1);
+		}
 	}
 	depot_give(cache, node, buf, n);
+}
+
+/* kfree with several nodes: onto this CPU's stack when the CPU is of the object's node
+ * (checked inside the sequence), else straight to the depot of its home node. */
+static noinline void free_home(uint32_t cache, uint64_t off, uint32_t node)
+{
+	int r = percpu_push_home(cl.roff, cl.ncpus, cache_pcpu(cache), off, cl.cpus, node);
+
+	if (likely(r == 0))
+		return;
+	free_slow(cache, off, node, r == -2);
 }
 
 static noinline cold void free_large_or_bad(const void *p, const struct slabd_shm_page *pg)
@@ -487,11 +536,8 @@ void slabd_kfree(const void *p)
 	}
 	cache = head >> 16;
 	if (unlikely(cl.multi_node)) {
-		uint32_t node = cl.zone_tab[pg->zone].node;
-		if ((int)node != current_node()) {
-			free_slow(cache, (uint64_t)((const char *)p - cl.base), node, 1);
-			return;
-		}
+		free_home(cache, (uint64_t)((const char *)p - cl.base), cl.zone_tab[pg->zone].node);
+		return;
 	}
 	if (likely(!percpu_push(cl.roff, cl.ncpus, cache_pcpu(cache), (uint64_t)((const char *)p - cl.base))))
 		return;

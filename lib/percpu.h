@@ -62,7 +62,9 @@ extern unsigned long slabd_rseq_inject_aborts; /* sequences the kernel aborted *
 /* The descriptor (struct rseq_cs: version, flags, start_ip, post_commit_offset, abort_ip)
  * lives in its own section; label 3 names it, 1 starts the sequence, 2 ends it right
  * after the commit, 4 is the abort handler preceded by the signature. */
-#define RSEQ_ASM_PROLOGUE                                                                          \
+#define RSEQ_ASM_PROLOGUE RSEQ_ASM_PROLOGUE_CHECK("")
+/* @check runs with the CPU number in %%eax, right after its bounds check. */
+#define RSEQ_ASM_PROLOGUE_CHECK(check)                                                             \
 	".pushsection __rseq_cs, \"aw\"\n\t"                                                       \
 	".balign 32\n\t"                                                                           \
 	"3:\n\t"                                                                                   \
@@ -74,7 +76,7 @@ extern unsigned long slabd_rseq_inject_aborts; /* sequences the kernel aborted *
 	"1:\n\t"                                                                                   \
 	"movl %%fs:4(%[roff]), %%eax\n\t"                                                          \
 	"cmpl %[ncpus], %%eax\n\t"                                                                 \
-	"jae %l[slow]\n\t"                                                                         \
+	"jae %l[slow]\n\t" check                                                                   \
 	"shlq $10, %%rax\n\t"                                                                      \
 	"addq %[base], %%rax\n\t"
 
@@ -86,6 +88,13 @@ extern unsigned long slabd_rseq_inject_aborts; /* sequences the kernel aborted *
 	"4:\n\t"                                                                                   \
 	"jmp %l[abort]\n\t"                                                                        \
 	".popsection\n\t"
+
+/* The home check of the *_home variants: the CPU's node (u16 at cputab + cpu * 4, the
+ * daemon's CPU table) must be @node, else the sequence leaves through label "wrong". */
+#define RSEQ_ASM_HOME_CHECK                                                                        \
+	"cmpw %w[node], (%[cputab],%%rax,4)\n\t"                                                   \
+	"jne %l[wrong]\n\t"
+_Static_assert(sizeof(struct slabd_shm_cpu) == 4, "RSEQ_ASM_HOME_CHECK scales the CPU by 4");
 
 _Static_assert(SLABD_PCPU_SHIFT == 10 && SLABD_PCPU_SLOTS == 127, "the asm below hard-codes these");
 
@@ -120,6 +129,15 @@ slow:
 	return -1;
 }
 
+#define PCPU_PUSH_BODY                                                                             \
+	"movl (%%rax), %%ecx\n\t"                                                                  \
+	"cmpl 4(%%rax), %%ecx\n\t"                                                                 \
+	"jae %l[slow]\n\t"                                                                         \
+	"cmpl $127, %%ecx\n\t"                                                                     \
+	"jae %l[slow]\n\t"                                                                         \
+	"movq %[off], 8(%%rax,%%rcx,8)\n\t"                                                        \
+	"incl %%ecx\n\t" RSEQ_INJECT_ASM "movl %%ecx, (%%rax)\n\t"
+
 /*
  * percpu_push: push @off on the current CPU's stack. Returns 0, or -1 when the stack is at
  * capacity (or rseq is not registered). Never sleeps; async-signal-safe.
@@ -128,14 +146,7 @@ static inline __attribute__((always_inline)) int percpu_push(long roff, uint32_t
 							      uint64_t off)
 {
 retry:
-	__asm__ volatile goto(RSEQ_ASM_PROLOGUE "movl (%%rax), %%ecx\n\t"
-				       "cmpl 4(%%rax), %%ecx\n\t"
-				       "jae %l[slow]\n\t"
-				       "cmpl $127, %%ecx\n\t"
-				       "jae %l[slow]\n\t"
-				       "movq %[off], 8(%%rax,%%rcx,8)\n\t"
-				       "incl %%ecx\n\t" RSEQ_INJECT_ASM "movl %%ecx, (%%rax)\n\t"
-				       RSEQ_ASM_EPILOGUE
+	__asm__ volatile goto(RSEQ_ASM_PROLOGUE PCPU_PUSH_BODY RSEQ_ASM_EPILOGUE
 		     :
 		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [off] "r"(off)
 		     : "rax", "rcx", RSEQ_INJECT_CLOBBER "memory", "cc"
@@ -147,6 +158,61 @@ abort:
 slow:
 	return -1;
 }
+
+/*
+ * percpu_push_home: percpu_push for an object of node @node, on a machine with several
+ * nodes: only onto the stack of a CPU of that node (checked inside the sequence against
+ * the daemon's CPU table @cputab, so a migration cannot slip it onto another node's CPU).
+ * Returns 0, -1 when full (or unregistered), -2 when this CPU belongs to another node.
+ */
+static inline __attribute__((always_inline)) int percpu_push_home(long roff, uint32_t ncpus, char *base,
+								   uint64_t off, const void *cputab, uint32_t node)
+{
+retry:
+	__asm__ volatile goto(RSEQ_ASM_PROLOGUE_CHECK(RSEQ_ASM_HOME_CHECK) PCPU_PUSH_BODY RSEQ_ASM_EPILOGUE
+		     :
+		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [off] "r"(off),
+		       [cputab] "r"(cputab), [node] "r"(node)
+		     : "rax", "rcx", RSEQ_INJECT_CLOBBER "memory", "cc"
+		     : slow, abort, wrong);
+	return 0;
+abort:
+	RSEQ_INJECT_ABORTED();
+	goto retry;
+slow:
+	return -1;
+wrong:
+	return -2;
+}
+
+#define PCPU_POP_BULK_BODY                                                                         \
+	"movl (%%rax), %%ecx\n\t"                                                                  \
+	"cmpl $127, %%ecx\n\t"                                                                     \
+	"ja %l[slow]\n\t"                                                                          \
+	"movq %[max], %[n]\n\t"                                                                    \
+	"cmpq %%rcx, %[n]\n\t"                                                                     \
+	"cmovaq %%rcx, %[n]\n\t" /* n = min(count, max) */                                         \
+	"subq %[n], %%rcx\n\t"   /* rcx = new count = first slot taken */                          \
+	"movq %[delta], %%xmm1\n\t"                                                                \
+	"punpcklqdq %%xmm1, %%xmm1\n\t"                                                            \
+	"leaq 8(%%rax,%%rcx,8), %%r8\n\t" /* &slots[new count] */                                 \
+	"xorl %%edx, %%edx\n\t"                                                                    \
+	"5: leaq 2(%%rdx), %%r9\n\t"                                                               \
+	"cmpq %[n], %%r9\n\t"                                                                      \
+	"ja 6f\n\t"                                                                                \
+	"movdqu (%%r8,%%rdx,8), %%xmm0\n\t"                                                        \
+	"paddq %%xmm1, %%xmm0\n\t"                                                                 \
+	"movdqu %%xmm0, (%[out],%%rdx,8)\n\t"                                                      \
+	"movq %%r9, %%rdx\n\t"                                                                     \
+	"jmp 5b\n\t"                                                                               \
+	"6: cmpq %[n], %%rdx\n\t"                                                                  \
+	"jae 9f\n\t"                                                                               \
+	"movq (%%r8,%%rdx,8), %%r9\n\t" /* the odd last one */                                     \
+	"addq %[delta], %%r9\n\t"                                                                  \
+	"movq %%r9, (%[out],%%rdx,8)\n\t"                                                          \
+	"9:\n\t" RSEQ_INJECT_ASM "movl %%ecx, (%%rax)\n\t"
+
+#define PCPU_POP_BULK_CLOBBERS "rax", "rcx", "rdx", "r8", "r9", "xmm0", "xmm1", RSEQ_INJECT_CLOBBER "memory", "cc"
 
 /*
  * percpu_pop_bulk_delta: take the top min(count, @max) objects of the current CPU's
@@ -161,35 +227,11 @@ static inline __attribute__((always_inline)) unsigned int percpu_pop_bulk_delta(
 {
 	uint64_t n;
 retry:
-	__asm__ volatile goto(RSEQ_ASM_PROLOGUE "movl (%%rax), %%ecx\n\t"
-				       "cmpl $127, %%ecx\n\t"
-				       "ja %l[slow]\n\t"
-				       "movq %[max], %[n]\n\t"
-				       "cmpq %%rcx, %[n]\n\t"
-				       "cmovaq %%rcx, %[n]\n\t" /* n = min(count, max) */
-				       "subq %[n], %%rcx\n\t"  /* rcx = new count = first slot taken */
-				       "movq %[delta], %%xmm1\n\t"
-				       "punpcklqdq %%xmm1, %%xmm1\n\t"
-				       "leaq 8(%%rax,%%rcx,8), %%r8\n\t" /* &slots[new count] */
-				       "xorl %%edx, %%edx\n\t"
-				       "5: leaq 2(%%rdx), %%r9\n\t"
-				       "cmpq %[n], %%r9\n\t"
-				       "ja 6f\n\t"
-				       "movdqu (%%r8,%%rdx,8), %%xmm0\n\t"
-				       "paddq %%xmm1, %%xmm0\n\t"
-				       "movdqu %%xmm0, (%[out],%%rdx,8)\n\t"
-				       "movq %%r9, %%rdx\n\t"
-				       "jmp 5b\n\t"
-				       "6: cmpq %[n], %%rdx\n\t"
-				       "jae 9f\n\t"
-				       "movq (%%r8,%%rdx,8), %%r9\n\t" /* the odd last one */
-				       "addq %[delta], %%r9\n\t"
-				       "movq %%r9, (%[out],%%rdx,8)\n\t"
-				       "9:\n\t" RSEQ_INJECT_ASM "movl %%ecx, (%%rax)\n\t" RSEQ_ASM_EPILOGUE
+	__asm__ volatile goto(RSEQ_ASM_PROLOGUE PCPU_POP_BULK_BODY RSEQ_ASM_EPILOGUE
 		     : [n] "=&r"(n)
 		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [out] "r"(out), [max] "r"(max),
 		       [delta] "r"(delta)
-		     : "rax", "rcx", "rdx", "r8", "r9", "xmm0", "xmm1", RSEQ_INJECT_CLOBBER "memory", "cc"
+		     : PCPU_POP_BULK_CLOBBERS
 		     : slow, abort);
 	return (unsigned int)n;
 abort:
@@ -205,6 +247,60 @@ static inline __attribute__((always_inline)) unsigned int percpu_pop_bulk(long r
 	return percpu_pop_bulk_delta(roff, ncpus, base, out, max, 0);
 }
 
+/* percpu_pop_bulk_home: percpu_pop_bulk (offsets) from a CPU of node @node only (see
+ * percpu_push_home); 0 when this CPU belongs to another node. */
+static inline __attribute__((always_inline)) unsigned int percpu_pop_bulk_home(long roff, uint32_t ncpus,
+										char *base, uint64_t *out, uint64_t max,
+										const void *cputab, uint32_t node)
+{
+	uint64_t n, delta = 0;
+retry:
+	__asm__ volatile goto(RSEQ_ASM_PROLOGUE_CHECK(RSEQ_ASM_HOME_CHECK) PCPU_POP_BULK_BODY RSEQ_ASM_EPILOGUE
+		     : [n] "=&r"(n)
+		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [out] "r"(out), [max] "r"(max),
+		       [delta] "r"(delta), [cputab] "r"(cputab), [node] "r"(node)
+		     : PCPU_POP_BULK_CLOBBERS
+		     : slow, abort, wrong);
+	return (unsigned int)n;
+abort:
+	RSEQ_INJECT_ABORTED();
+	goto retry;
+slow:
+wrong:
+	return 0;
+}
+
+#define PCPU_PUSH_BULK_BODY                                                                        \
+	"movl (%%rax), %%ecx\n\t"                                                                  \
+	"movl 4(%%rax), %%edx\n\t"                                                                 \
+	"movl $127, %%r8d\n\t"                                                                     \
+	"cmpl %%r8d, %%edx\n\t"                                                                    \
+	"cmoval %%r8d, %%edx\n\t" /* cap = min(capacity, SLOTS) */                                 \
+	"cmpl %%edx, %%ecx\n\t"                                                                    \
+	"jae %l[slow]\n\t"                                                                         \
+	"subl %%ecx, %%edx\n\t" /* room */                                                         \
+	"movq %[n], %[done]\n\t"                                                                   \
+	"cmpq %%rdx, %[done]\n\t"                                                                  \
+	"cmovaq %%rdx, %[done]\n\t" /* done = min(n, room) */                                      \
+	"movq %[delta], %%xmm1\n\t"                                                                \
+	"punpcklqdq %%xmm1, %%xmm1\n\t"                                                            \
+	"leaq 8(%%rax,%%rcx,8), %%r8\n\t" /* &slots[count] */                                     \
+	"xorl %%edx, %%edx\n\t"                                                                    \
+	"5: leaq 2(%%rdx), %%r9\n\t"                                                               \
+	"cmpq %[done], %%r9\n\t"                                                                   \
+	"ja 6f\n\t"                                                                                \
+	"movdqu (%[in],%%rdx,8), %%xmm0\n\t"                                                       \
+	"psubq %%xmm1, %%xmm0\n\t"                                                                 \
+	"movdqu %%xmm0, (%%r8,%%rdx,8)\n\t"                                                        \
+	"movq %%r9, %%rdx\n\t"                                                                     \
+	"jmp 5b\n\t"                                                                               \
+	"6: cmpq %[done], %%rdx\n\t"                                                               \
+	"jae 9f\n\t"                                                                               \
+	"movq (%[in],%%rdx,8), %%r9\n\t" /* the odd last one */                                    \
+	"subq %[delta], %%r9\n\t"                                                                  \
+	"movq %%r9, (%%r8,%%rdx,8)\n\t"                                                            \
+	"9: addl %k[done], %%ecx\n\t" RSEQ_INJECT_ASM "movl %%ecx, (%%rax)\n\t"
+
 /*
  * percpu_push_bulk_delta: push up to @n objects from @in (in[0] deepest), each as in[i] -
  * @delta (0: @in holds offsets; the region base: @in holds pointers), as one block copy,
@@ -217,40 +313,11 @@ static inline __attribute__((always_inline)) unsigned int percpu_push_bulk_delta
 {
 	uint64_t done;
 retry:
-	__asm__ volatile goto(RSEQ_ASM_PROLOGUE "movl (%%rax), %%ecx\n\t"
-				       "movl 4(%%rax), %%edx\n\t"
-				       "movl $127, %%r8d\n\t"
-				       "cmpl %%r8d, %%edx\n\t"
-				       "cmoval %%r8d, %%edx\n\t" /* cap = min(capacity, SLOTS) */
-				       "cmpl %%edx, %%ecx\n\t"
-				       "jae %l[slow]\n\t"
-				       "subl %%ecx, %%edx\n\t" /* room */
-				       "movq %[n], %[done]\n\t"
-				       "cmpq %%rdx, %[done]\n\t"
-				       "cmovaq %%rdx, %[done]\n\t" /* done = min(n, room) */
-				       "movq %[delta], %%xmm1\n\t"
-				       "punpcklqdq %%xmm1, %%xmm1\n\t"
-				       "leaq 8(%%rax,%%rcx,8), %%r8\n\t" /* &slots[count] */
-				       "xorl %%edx, %%edx\n\t"
-				       "5: leaq 2(%%rdx), %%r9\n\t"
-				       "cmpq %[done], %%r9\n\t"
-				       "ja 6f\n\t"
-				       "movdqu (%[in],%%rdx,8), %%xmm0\n\t"
-				       "psubq %%xmm1, %%xmm0\n\t"
-				       "movdqu %%xmm0, (%%r8,%%rdx,8)\n\t"
-				       "movq %%r9, %%rdx\n\t"
-				       "jmp 5b\n\t"
-				       "6: cmpq %[done], %%rdx\n\t"
-				       "jae 9f\n\t"
-				       "movq (%[in],%%rdx,8), %%r9\n\t" /* the odd last one */
-				       "subq %[delta], %%r9\n\t"
-				       "movq %%r9, (%%r8,%%rdx,8)\n\t"
-				       "9: addl %k[done], %%ecx\n\t" RSEQ_INJECT_ASM "movl %%ecx, (%%rax)\n\t"
-				       RSEQ_ASM_EPILOGUE
+	__asm__ volatile goto(RSEQ_ASM_PROLOGUE PCPU_PUSH_BULK_BODY RSEQ_ASM_EPILOGUE
 		     : [done] "=&r"(done)
 		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [in] "r"(in), [n] "r"(n),
 		       [delta] "r"(delta)
-		     : "rax", "rcx", "rdx", "r8", "r9", "xmm0", "xmm1", RSEQ_INJECT_CLOBBER "memory", "cc"
+		     : PCPU_POP_BULK_CLOBBERS
 		     : slow, abort);
 	return (unsigned int)done;
 abort:
@@ -264,6 +331,30 @@ static inline __attribute__((always_inline)) unsigned int percpu_push_bulk(long 
 									    const uint64_t *in, uint64_t n)
 {
 	return percpu_push_bulk_delta(roff, ncpus, base, in, n, 0);
+}
+
+/* percpu_push_bulk_home: percpu_push_bulk (offsets) of objects of node @node onto a CPU
+ * of that node only (see percpu_push_home); 0 when this CPU belongs to another node. */
+static inline __attribute__((always_inline)) unsigned int percpu_push_bulk_home(long roff, uint32_t ncpus,
+										 char *base, const uint64_t *in,
+										 uint64_t n, const void *cputab,
+										 uint32_t node)
+{
+	uint64_t done, delta = 0;
+retry:
+	__asm__ volatile goto(RSEQ_ASM_PROLOGUE_CHECK(RSEQ_ASM_HOME_CHECK) PCPU_PUSH_BULK_BODY RSEQ_ASM_EPILOGUE
+		     : [done] "=&r"(done)
+		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [in] "r"(in), [n] "r"(n),
+		       [delta] "r"(delta), [cputab] "r"(cputab), [node] "r"(node)
+		     : PCPU_POP_BULK_CLOBBERS
+		     : slow, abort, wrong);
+	return (unsigned int)done;
+abort:
+	RSEQ_INJECT_ABORTED();
+	goto retry;
+slow:
+wrong:
+	return 0;
 }
 
 /* percpu_current_cpu: the CPU this thread last ran on, or -1 when rseq is unregistered

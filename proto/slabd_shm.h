@@ -38,7 +38,7 @@
 #include <stdint.h>
 
 /* Bump on any change to a struct or constant in this file (and update tests/unit/test_layout.c). */
-#define SLABD_SHM_LAYOUT_VERSION 2u /* 2: client table, per-CPU miss counters */
+#define SLABD_SHM_LAYOUT_VERSION 3u /* 2: client table, per-CPU miss counters; 3: node fallback order */
 #define SLABD_SHM_MAGIC 0x4745524442414c53ull /* "SLABDREG" little-endian */
 
 #define SLABD_PAGE_SHIFT 12u
@@ -173,6 +173,9 @@ struct slabd_shm_node {
 	uint32_t zone;     /* its zone in the zone table */
 	uint32_t flags;    /* SLABD_NODE_* */
 	uint32_t nr_cpus;
+	/* Node indexes nearest first by hwloc distance (ties: lower index): order[0] is this
+	 * node, order[1..nr_nodes-1] the fallbacks of an allocation that may leave it. */
+	uint8_t order[SLABD_MAX_NODES];
 };
 
 /* Zone table. W: daemon at creation. */
@@ -281,7 +284,7 @@ struct slabd_shm_mag {
 
 _Static_assert(sizeof(struct slabd_shm_super) == 256, "superblock size is part of the ABI");
 _Static_assert(sizeof(struct slabd_shm_cpu) == 4, "cpu entry");
-_Static_assert(sizeof(struct slabd_shm_node) == 16, "node entry");
+_Static_assert(sizeof(struct slabd_shm_node) == 80, "node entry");
 _Static_assert(sizeof(struct slabd_shm_zone) == 32, "zone entry");
 _Static_assert(sizeof(struct slabd_shm_cache) == 96, "cache entry");
 _Static_assert(sizeof(struct slabd_shm_page) == 8, "page entry");

@@ -169,6 +169,24 @@ Test(config_set, zone_size_takes_a_size_from_2m_to_1t)
 	expect_bad("zone_size", "");
 }
 
+Test(config_set, zone_size_of_one_node_overrides_the_default_for_that_node_only)
+{
+	expect_good("zone_size.1", "64M");
+	cr_assert_eq(cfg.node_zone_size[1], 64ull << 20);
+	cr_assert_eq(cfg.node_zone_size[0], 0, "node 0 keeps the default");
+	cr_assert_eq(cfg.zone_size, 256ull << 20, "the default is untouched");
+	expect_good("zone_size.63", "2M");
+	cr_assert_eq(cfg.node_zone_size[63], 2ull << 20);
+
+	expect_bad("zone_size.64", "64M");
+	expect_bad("zone_size.", "64M");
+	expect_bad("zone_size.x", "64M");
+	expect_bad("zone_size.1x", "64M");
+	expect_bad("zone_size.-1", "64M");
+	expect_bad("zone_size.1", "1M");
+	expect_bad("zone_size.1", "");
+}
+
 Test(config_set, max_cache_size_takes_a_power_of_two_from_32k_to_32m)
 {
 	expect_good("max_cache_size", "32M");

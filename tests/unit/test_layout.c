@@ -53,14 +53,14 @@ static void check_fields(const struct field *f, size_t n)
 		check_fields(f_, sizeof(f_) / sizeof(f_[0]));                                      \
 	} while (0)
 
-Test(layout, the_shared_memory_layout_version_is_2)
+Test(layout, the_shared_memory_layout_version_is_3)
 {
 	cr_assert_eq(
-	    SLABD_SHM_LAYOUT_VERSION, 2u,
+	    SLABD_SHM_LAYOUT_VERSION, 3u,
 	    "the layout version changed: update the numbers in this file to the new layout");
 }
 
-Test(layout, the_superblock_fields_are_where_version_2_puts_them)
+Test(layout, the_superblock_fields_are_where_version_3_puts_them)
 {
 	CHECK(SIZE(slabd_shm_super, 256), OFF(slabd_shm_super, magic, 0),
 	      OFF(slabd_shm_super, layout_version, 8), OFF(slabd_shm_super, page_shift, 12),
@@ -83,19 +83,20 @@ Test(layout, the_superblock_fields_are_where_version_2_puts_them)
 	      OFF(slabd_shm_super, reserved, 224), MSIZE(slabd_shm_super, reserved, 32));
 }
 
-Test(layout, the_cpu_node_and_zone_tables_are_where_version_2_puts_them)
+Test(layout, the_cpu_node_and_zone_tables_are_where_version_3_puts_them)
 {
 	CHECK(SIZE(slabd_shm_cpu, 4), OFF(slabd_shm_cpu, node, 0), OFF(slabd_shm_cpu, flags, 2),
 	      MSIZE(slabd_shm_cpu, node, 2));
-	CHECK(SIZE(slabd_shm_node, 16), OFF(slabd_shm_node, os_index, 0),
+	CHECK(SIZE(slabd_shm_node, 80), OFF(slabd_shm_node, os_index, 0),
 	      OFF(slabd_shm_node, zone, 4), OFF(slabd_shm_node, flags, 8),
-	      OFF(slabd_shm_node, nr_cpus, 12));
+	      OFF(slabd_shm_node, nr_cpus, 12), OFF(slabd_shm_node, order, 16),
+	      MSIZE(slabd_shm_node, order, 64));
 	CHECK(SIZE(slabd_shm_zone, 32), OFF(slabd_shm_zone, off, 0), OFF(slabd_shm_zone, size, 8),
 	      OFF(slabd_shm_zone, first_page, 16), OFF(slabd_shm_zone, nr_pages, 20),
 	      OFF(slabd_shm_zone, kind, 24), OFF(slabd_shm_zone, node, 28));
 }
 
-Test(layout, the_cache_table_entry_is_where_version_2_puts_it)
+Test(layout, the_cache_table_entry_is_where_version_3_puts_it)
 {
 	CHECK(SIZE(slabd_shm_cache, 96), OFF(slabd_shm_cache, name, 0),
 	      MSIZE(slabd_shm_cache, name, 32), OFF(slabd_shm_cache, state, 32),
@@ -106,7 +107,7 @@ Test(layout, the_cache_table_entry_is_where_version_2_puts_it)
 	      OFF(slabd_shm_cache, reserved, 68), MSIZE(slabd_shm_cache, reserved, 28));
 }
 
-Test(layout, the_page_descriptor_is_where_version_2_puts_it)
+Test(layout, the_page_descriptor_is_where_version_3_puts_it)
 {
 	CHECK(SIZE(slabd_shm_page, 8), OFF(slabd_shm_page, kind, 0), OFF(slabd_shm_page, zone, 1),
 	      OFF(slabd_shm_page, cache, 2), OFF(slabd_shm_page, head, 4),
@@ -114,7 +115,7 @@ Test(layout, the_page_descriptor_is_where_version_2_puts_it)
 	      MSIZE(slabd_shm_page, cache, 2));
 }
 
-Test(layout, the_control_block_and_depot_are_where_version_2_puts_them)
+Test(layout, the_control_block_and_depot_are_where_version_3_puts_them)
 {
 	CHECK(SIZE(slabd_shm_ctl, 64), OFF(slabd_shm_ctl, kick, 0),
 	      OFF(slabd_shm_ctl, large_seq, 4), OFF(slabd_shm_ctl, daemon_epoch, 8),
@@ -128,7 +129,7 @@ Test(layout, the_control_block_and_depot_are_where_version_2_puts_them)
 	      OFF(slabd_shm_depot, reserved, 48));
 }
 
-Test(layout, the_per_cpu_stack_and_magazine_are_where_version_2_puts_them)
+Test(layout, the_per_cpu_stack_and_magazine_are_where_version_3_puts_them)
 {
 	/* percpu.h's assembly hard-codes these: count at 0, capacity at 4, slots at 8, one
 	 * stack per 1 << 10 bytes, 127 slots. */
@@ -143,7 +144,7 @@ Test(layout, the_per_cpu_stack_and_magazine_are_where_version_2_puts_them)
 	      OFF(slabd_shm_client, alloc_failures, 8), OFF(slabd_shm_client, reserved, 16));
 }
 
-Test(layout, the_geometry_struct_is_where_version_2_puts_it)
+Test(layout, the_geometry_struct_is_where_version_3_puts_it)
 {
 	CHECK(SIZE(slabd_shm_geometry, 136), OFF(slabd_shm_geometry, nr_cpus, 0),
 	      OFF(slabd_shm_geometry, nr_nodes, 4), OFF(slabd_shm_geometry, nr_zones, 8),
@@ -193,7 +194,7 @@ Test(layout, the_shared_constants_are_those_of_version_2)
 	cr_expect_eq(SLABD_SHM_MAGIC, 0x4745524442414c53ull);
 }
 
-Test(layout, the_wire_header_and_hello_are_where_version_2_puts_them)
+Test(layout, the_wire_header_and_hello_are_where_version_3_puts_them)
 {
 	cr_expect_eq(SLABD_WIRE_VERSION, 2u, "the wire version changed: update this file");
 	CHECK(SIZE(slabd_wire_hdr, 16), OFF(slabd_wire_hdr, magic, 0),
@@ -205,7 +206,7 @@ Test(layout, the_wire_header_and_hello_are_where_version_2_puts_them)
 	      OFF(slabd_wire_hello, flags, 24), OFF(slabd_wire_hello, reserved, 28));
 }
 
-Test(layout, the_wire_replies_and_requests_are_where_version_2_puts_them)
+Test(layout, the_wire_replies_and_requests_are_where_version_3_puts_them)
 {
 	CHECK(SIZE(slabd_wire_attach, 88), OFF(slabd_wire_attach, hdr, 0),
 	      OFF(slabd_wire_attach, layout_version, 16), OFF(slabd_wire_attach, client_id, 20),

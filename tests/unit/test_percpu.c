@@ -152,6 +152,39 @@ Test(percpu, push_fills_the_stack_up_to_its_capacity)
 	expect_others_unchanged();
 }
 
+/* A CPU table as the daemon writes it: every CPU on node 0 except the pinned one, on 3. */
+static struct slabd_shm_cpu *cpu_table(void)
+{
+	static struct slabd_shm_cpu t[SLABD_MAX_CPUS];
+	memset(t, 0, sizeof(t));
+	t[cpu].node = 3;
+	return t;
+}
+
+Test(percpu, home_variants_work_only_on_a_cpu_of_the_objects_node)
+{
+	struct slabd_shm_pcpu *s = stack_of(cpu);
+	struct slabd_shm_cpu *tab = cpu_table();
+	uint64_t in[4] = { 0x100, 0x200, 0x300, 0x400 }, out[4];
+
+	s->capacity = 10;
+	take_snapshot();
+	cr_assert_eq(percpu_push_home(roff, ncpus, base, 0x80, tab, 0), -2, "node 0's object on a node 3 CPU");
+	cr_assert_eq(percpu_push_bulk_home(roff, ncpus, base, in, 4, tab, 0), 0);
+	expect_nothing_changed();
+
+	cr_assert_eq(percpu_push_home(roff, ncpus, base, 0x80, tab, 3), 0);
+	cr_assert_eq(percpu_push_bulk_home(roff, ncpus, base, in, 4, tab, 3), 4);
+	cr_assert_eq(s->count, 5);
+	cr_assert_eq(percpu_pop_bulk_home(roff, ncpus, base, out, 4, tab, 1), 0, "popped for the wrong node");
+	cr_assert_eq(s->count, 5);
+	cr_assert_eq(percpu_pop_bulk_home(roff, ncpus, base, out, 4, tab, 3), 4);
+	cr_assert_arr_eq(out, in, sizeof(in));
+	s->capacity = 1;
+	cr_assert_eq(percpu_push_home(roff, ncpus, base, 0x90, tab, 3), -1, "full is -1, not -2");
+	expect_others_unchanged();
+}
+
 Test(percpu, pop_returns_objects_last_in_first_out)
 {
 	struct slabd_shm_pcpu *s = stack_of(cpu);

@@ -1,0 +1,410 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_numa.c - NUMA placement with a real daemon on machines that slabd is told about:
+ * a synthetic two-node topology (HWLOC_SYNTHETIC, one CPU per node here), a four-node
+ * XML topology with a distance matrix (written by this test with hwloc), and the real
+ * machine (node 0 bound and checked with move_pages).
+ *
+ * What must hold: allocation is node-local to the CPU by default; kmalloc_node honours
+ * the node; __GFP_THISNODE never leaves it; an exhausted node falls back to the nearest
+ * one by distance; a free on another node's CPU sends the object home, and no per-CPU
+ * stack ever holds another node's object.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <hwloc.h>
+#include <numaif.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <slabd/slabd.h>
+
+#include "daemon_helper.h"
+#include "slabd_shm.h"
+
+static struct test_daemon td;
+static char xml_path[256];
+
+static void stop(void)
+{
+	cr_expect(td_alive(&td), "slabd died during the test");
+	cr_expect_eq(td_stop(&td), 0);
+	unsetenv("HWLOC_SYNTHETIC");
+	unsetenv("HWLOC_XMLFILE");
+	if (xml_path[0])
+		unlink(xml_path);
+}
+
+static void start(const char *const *sets)
+{
+	if (td_start(&td, sets) != 0) {
+		td_dump_log(&td);
+		cr_assert_fail("slabd did not start");
+	}
+	cr_assert_eq(slabd_connect(td.sock), 0, "%s", slabd_last_error());
+}
+
+/* Two nodes, one CPU each: CPU 0 on node 0, CPU 1 on node 1. */
+static void two_nodes(void)
+{
+	static const char *const sets[] = { "zone_size=16M", "zone_size.1=2M", NULL };
+	setenv("HWLOC_SYNTHETIC", "pack:2 numa:1 core:1 pu:1", 1);
+	start(sets);
+}
+
+/*
+ * Four nodes (CPU 0 on node 0, CPU 1 on node 1; nodes 2 and 3 without a real CPU here)
+ * with distances chosen so that nearest-first differs from index order:
+ * node 1 falls back to 3 (20), then 2 (30), then 0 (40).
+ */
+static const hwloc_uint64_t dist4[16] = {
+	10, 40, 30, 40, /* node 0 */
+	40, 10, 30, 20, /* node 1 */
+	30, 30, 10, 20, /* node 2 */
+	40, 20, 20, 10, /* node 3 */
+};
+
+static void write_xml4(void)
+{
+	hwloc_topology_t t;
+	hwloc_obj_t objs[4];
+	hwloc_distances_add_handle_t h;
+	unsigned int i;
+
+	snprintf(xml_path, sizeof(xml_path), "/tmp/slabd-test-numa4-%d.xml", (int)getpid());
+	cr_assert_eq(hwloc_topology_init(&t), 0);
+	cr_assert_eq(hwloc_topology_set_synthetic(t, "pack:4 numa:1 core:1 pu:1"), 0);
+	cr_assert_eq(hwloc_topology_load(t), 0);
+	cr_assert_eq(hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_NUMANODE), 4);
+	for (i = 0; i < 4; i++)
+		objs[i] = hwloc_get_obj_by_type(t, HWLOC_OBJ_NUMANODE, i);
+	h = hwloc_distances_add_create(t, "test-latency",
+				       HWLOC_DISTANCES_KIND_FROM_USER | HWLOC_DISTANCES_KIND_MEANS_LATENCY, 0);
+	cr_assert_not_null(h);
+	cr_assert_eq(hwloc_distances_add_values(t, h, 4, objs, (hwloc_uint64_t *)dist4, 0), 0);
+	cr_assert_eq(hwloc_distances_add_commit(t, h, 0), 0);
+	cr_assert_eq(hwloc_topology_export_xml(t, xml_path, 0), 0, "%s", strerror(errno));
+	hwloc_topology_destroy(t);
+}
+
+static void four_nodes(void)
+{
+	static const char *const sets[] = { "zone_size=8M", "zone_size.1=2M", "zone_size.3=2M", NULL };
+	write_xml4();
+	setenv("HWLOC_XMLFILE", xml_path, 1);
+	start(sets);
+}
+
+static void real_machine(void)
+{
+	static const char *const sets[] = { "zone_size=8M", NULL };
+	unsetenv("HWLOC_SYNTHETIC");
+	unsetenv("HWLOC_XMLFILE");
+	start(sets);
+}
+
+static void pin(int cpu)
+{
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0, "cannot run on CPU %d: %s", cpu, strerror(errno));
+	cr_assert_eq(sched_getcpu(), cpu);
+}
+
+static const struct slabd_shm_super *super(void)
+{
+	const struct slabd_shm_super *sb = slabd_off_to_ptr(0);
+	cr_assert_not_null(sb);
+	return sb;
+}
+
+/* Every object in every CPU's stack of kmalloc cache @cache lives on that CPU's node. */
+static void assert_stacks_hold_only_home_objects(unsigned int cache)
+{
+	const struct slabd_shm_super *sb = super();
+	const char *base = (const char *)sb;
+	const struct slabd_shm_cpu *cpus = (const void *)(base + sb->cpu_table_off);
+	const struct slabd_shm_node *nodes = (const void *)(base + sb->node_table_off);
+	const char *pcpu = base + sb->percpu_off + sb->pcpu_off + (uint64_t)cache * ((uint64_t)sb->nr_cpus << SLABD_PCPU_SHIFT);
+	uint32_t cpu, i, seen = 0;
+
+	for (cpu = 0; cpu < sb->nr_cpus; cpu++) {
+		const struct slabd_shm_pcpu *st = (const void *)(pcpu + ((uint64_t)cpu << SLABD_PCPU_SHIFT));
+		int home = (int)nodes[cpus[cpu].node].os_index;
+		uint32_t n = st->count;
+
+		cr_assert_leq(n, SLABD_PCPU_SLOTS);
+		for (i = 0; i < n; i++) {
+			int node = slabd_virt_to_node(base + st->slots[i]);
+			cr_assert_eq(node, home, "CPU %u (node %d) holds an object of node %d", cpu, home, node);
+			seen++;
+		}
+	}
+	cr_assert_gt(seen, 0, "no object in any per-CPU stack: the check saw nothing");
+}
+
+/* Allocate @n objects of @size on the current CPU, all on node @node. */
+static void alloc_all_on(void **objs, int n, size_t size, gfp_t flags, int want_node)
+{
+	int i;
+	for (i = 0; i < n; i++) {
+		objs[i] = kmalloc(size, flags);
+		cr_assert_not_null(objs[i], "allocation %d failed: %s", i, strerror(errno));
+		cr_assert_eq(slabd_virt_to_node(objs[i]), want_node, "object %d of %zu B on node %d, not %d", i, size,
+			     slabd_virt_to_node(objs[i]), want_node);
+		memset(objs[i], i, size < 64 ? size : 64);
+	}
+}
+
+TestSuite(numa2, .init = two_nodes, .fini = stop, .timeout = 120);
+TestSuite(numa4, .init = four_nodes, .fini = stop, .timeout = 120);
+TestSuite(numa_real, .init = real_machine, .fini = stop, .timeout = 60);
+
+enum { N = 600 };
+
+Test(numa2, the_daemon_reports_two_simulated_nodes_and_clients_read_its_cpu_table)
+{
+	const struct slabd_shm_super *sb = super();
+	const char *base = (const char *)sb;
+	const struct slabd_shm_cpu *cpus = (const void *)(base + sb->cpu_table_off);
+	const struct slabd_shm_node *nodes = (const void *)(base + sb->node_table_off);
+	const struct slabd_shm_zone *zones = (const void *)(base + sb->zone_table_off);
+
+	cr_assert_eq(sb->nr_nodes, 2);
+	cr_assert_eq(cpus[0].node, 0);
+	cr_assert_eq(cpus[1].node, 1);
+	cr_assert(nodes[0].flags & SLABD_NODE_SIMULATED);
+	cr_assert(nodes[1].flags & SLABD_NODE_SIMULATED);
+	cr_assert_eq(nodes[0].order[0], 0);
+	cr_assert_eq(nodes[0].order[1], 1);
+	cr_assert_eq(nodes[1].order[1], 0);
+	cr_assert_eq(zones[0].size, 16u << 20, "zone_size");
+	cr_assert_eq(zones[1].size, 2u << 20, "zone_size.1");
+	cr_assert_eq(zones[1].off, zones[0].off + zones[0].size, "zones are laid out back to back");
+	cr_assert(td_log_contains(&td, "simulated node 1 (unbound"), "the log does not say node 1 is simulated");
+}
+
+Test(numa2, allocation_is_local_to_the_cpus_node_by_default)
+{
+	static void *objs[N];
+	int cpu, i;
+
+	for (cpu = 0; cpu < 2; cpu++) {
+		pin(cpu);
+		alloc_all_on(objs, N, 64, GFP_KERNEL, cpu);
+		for (i = 0; i < N; i++)
+			kfree(objs[i]);
+		/* large: pages from the daemon (node 1's 2 MiB zone holds a dozen) */
+		alloc_all_on(objs, 8, 100000, GFP_KERNEL, cpu);
+		for (i = 0; i < 8; i++)
+			kfree(objs[i]);
+	}
+	assert_stacks_hold_only_home_objects(6);
+}
+
+Test(numa2, kmalloc_node_honours_the_node_with_and_without_thisnode)
+{
+	static void *a[N], *b[N];
+	struct kmem_cache *s;
+	int i;
+
+	pin(0);
+	for (i = 0; i < N; i++) {
+		a[i] = kmalloc_node(128, GFP_KERNEL, 1);
+		b[i] = kmalloc_node(128, GFP_KERNEL | __GFP_THISNODE, 1);
+		cr_assert_not_null(a[i]);
+		cr_assert_not_null(b[i]);
+		cr_assert_eq(slabd_virt_to_node(a[i]), 1);
+		cr_assert_eq(slabd_virt_to_node(b[i]), 1);
+	}
+	s = kmem_cache_create("numa-node-test", 200, 0, 0, NULL);
+	cr_assert_not_null(s, "%s", slabd_last_error());
+	for (i = 0; i < 100; i++) {
+		void *p = kmem_cache_alloc_node(s, GFP_KERNEL, 1), *q = kmem_cache_alloc_node(s, GFP_KERNEL, 0);
+		cr_assert_eq(slabd_virt_to_node(p), 1);
+		cr_assert_eq(slabd_virt_to_node(q), 0);
+		kmem_cache_free(s, p);
+		kmem_cache_free(s, q);
+	}
+	a[0] = kmalloc_node(300000, GFP_KERNEL | __GFP_THISNODE, 1);
+	cr_assert_eq(slabd_virt_to_node(a[0]), 1, "a large allocation on node 1");
+	kfree(a[0]);
+	for (i = 1; i < N; i++)
+		kfree(a[i]);
+	for (i = 0; i < N; i++)
+		kfree(b[i]);
+	errno = 0;
+	cr_assert_null(kmalloc_node(64, GFP_KERNEL, 7), "node 7 does not exist");
+	cr_assert_eq(errno, EINVAL);
+	alloc_all_on(a, N, 128, GFP_KERNEL, 0); /* local ones, so the stacks hold something */
+	for (i = 0; i < N; i++)
+		kfree(a[i]);
+	assert_stacks_hold_only_home_objects(7);
+}
+
+Test(numa2, objects_freed_on_the_other_nodes_cpu_go_home)
+{
+	static void *objs[N], *later[4 * N];
+	int i, j, back = 0;
+
+	pin(0);
+	alloc_all_on(objs, N, 64, GFP_KERNEL, 0);
+	pin(1);
+	for (i = 0; i < N; i++)
+		kfree(objs[i]); /* node 0's objects, freed on node 1's CPU */
+	assert_stacks_hold_only_home_objects(6);
+	/* Node 1's CPU never gets them back... */
+	alloc_all_on(later, 4 * N, 64, GFP_KERNEL, 1);
+	for (i = 0; i < 4 * N; i++)
+		kfree(later[i]);
+	/* ...node 0's does. */
+	pin(0);
+	alloc_all_on(later, 4 * N, 64, GFP_KERNEL, 0);
+	for (i = 0; i < 4 * N; i++)
+		for (j = 0; j < N; j++)
+			back += later[i] == objs[j];
+	cr_assert_gt(back, 0, "none of the objects freed on CPU 1 came back to node 0's CPU");
+	for (i = 0; i < 4 * N; i++)
+		kfree(later[i]);
+	assert_stacks_hold_only_home_objects(6);
+}
+
+/* Fill node @node with 4 KiB objects under __GFP_THISNODE; returns how many. */
+static int exhaust_node(void **objs, int max, int node)
+{
+	int n = 0;
+	for (;;) {
+		void *p = kmalloc_node(4096, GFP_KERNEL | __GFP_THISNODE | __GFP_NORETRY, node);
+		if (!p) {
+			cr_assert_eq(errno, ENOMEM, "errno %d", errno);
+			break;
+		}
+		cr_assert_lt(n, max, "node %d never ran out", node);
+		cr_assert_eq(slabd_virt_to_node(p), node, "__GFP_THISNODE left node %d", node);
+		objs[n++] = p;
+	}
+	return n;
+}
+
+Test(numa2, thisnode_fails_on_an_exhausted_node_and_without_it_the_other_node_serves)
+{
+	static void *objs[1024];
+	void *p;
+	int n, i;
+
+	pin(1);
+	n = exhaust_node(objs, 1024, 1);
+	cr_assert_gt(n, 100, "node 1's 2 MiB zone held only %d pages of objects", n);
+	cr_assert_null(kmalloc(4096, GFP_NOWAIT | __GFP_THISNODE));
+	cr_assert_null(kmalloc_node(4096, GFP_KERNEL | __GFP_THISNODE | __GFP_NORETRY, 1));
+	cr_assert_null(kmalloc_node(200000, GFP_KERNEL | __GFP_THISNODE | __GFP_NORETRY, 1), "large, THISNODE");
+	/* That large request made the daemon reclaim (empty slabs, reserves): take what it
+	 * found, so node 1 is dry again. */
+	n += exhaust_node(objs + n, 1024 - n, 1);
+
+	p = kmalloc(4096, GFP_KERNEL | __GFP_NORETRY);
+	cr_assert_not_null(p, "no fallback for GFP_KERNEL|__GFP_NORETRY");
+	cr_assert_eq(slabd_virt_to_node(p), 0);
+	kfree(p);
+	p = kmalloc(4096, GFP_NOWAIT);
+	cr_assert_not_null(p, "no fallback for GFP_NOWAIT");
+	cr_assert_eq(slabd_virt_to_node(p), 0);
+	kfree(p);
+	p = kmalloc(4096, GFP_KERNEL);
+	cr_assert_not_null(p, "no fallback for GFP_KERNEL");
+	cr_assert_eq(slabd_virt_to_node(p), 0);
+	kfree(p);
+	p = kmalloc_node(200000, GFP_KERNEL, 1);
+	cr_assert_not_null(p, "no fallback for a large allocation");
+	cr_assert_eq(slabd_virt_to_node(p), 0);
+	kfree(p);
+
+	for (i = 0; i < n; i++)
+		kfree(objs[i]);
+	assert_stacks_hold_only_home_objects(12);
+	/* Memory back on node 1: it serves its own CPU again. */
+	p = kmalloc_node(4096, GFP_KERNEL | __GFP_THISNODE, 1);
+	cr_assert_eq(slabd_virt_to_node(p), 1);
+	kfree(p);
+}
+
+Test(numa4, the_fallback_order_follows_the_distance_matrix)
+{
+	const struct slabd_shm_super *sb = super();
+	const struct slabd_shm_node *nodes = (const void *)((const char *)sb + sb->node_table_off);
+	static const uint8_t want[4][4] = { { 0, 2, 1, 3 }, { 1, 3, 2, 0 }, { 2, 3, 0, 1 }, { 3, 1, 2, 0 } };
+	int i, j;
+
+	cr_assert_eq(sb->nr_nodes, 4);
+	for (i = 0; i < 4; i++)
+		for (j = 0; j < 4; j++)
+			cr_assert_eq(nodes[i].order[j], want[i][j], "node %d: fallback %d is %u, expected %u", i, j,
+				     nodes[i].order[j], want[i][j]);
+	cr_assert(td_log_contains(&td, "node 1 falls back to: 3(20) 2(30) 0(40)"));
+}
+
+Test(numa4, each_cpu_allocates_on_its_node_and_an_exhausted_node_falls_back_nearest_first)
+{
+	static void *objs[N], *n1[1024], *n3[1024];
+	int i, c1, c3;
+	void *p;
+
+	pin(0);
+	alloc_all_on(objs, N, 256, GFP_KERNEL, 0);
+	for (i = 0; i < N; i++)
+		kfree(objs[i]);
+	pin(1);
+	alloc_all_on(objs, N, 256, GFP_KERNEL, 1);
+	for (i = 0; i < N; i++)
+		kfree(objs[i]);
+
+	c1 = exhaust_node(n1, 1024, 1);
+	p = kmalloc(4096, GFP_KERNEL);
+	cr_assert_eq(slabd_virt_to_node(p), 3, "node 1's nearest is node 3");
+	kfree(p);
+	c3 = exhaust_node(n3, 1024, 3);
+	p = kmalloc(4096, GFP_KERNEL);
+	cr_assert_eq(slabd_virt_to_node(p), 2, "with 1 and 3 full, node 1's next nearest is node 2");
+	kfree(p);
+	p = kmalloc(300000, GFP_KERNEL);
+	cr_assert_eq(slabd_virt_to_node(p), 2, "large allocations fall back the same way");
+	kfree(p);
+	p = kmalloc(4096, GFP_NOWAIT | __GFP_THISNODE);
+	cr_assert_null(p);
+	for (i = 0; i < c1; i++)
+		kfree(n1[i]);
+	for (i = 0; i < c3; i++)
+		kfree(n3[i]);
+	assert_stacks_hold_only_home_objects(12);
+}
+
+Test(numa_real, node_zero_is_bound_and_move_pages_finds_objects_there)
+{
+	const struct slabd_shm_super *sb = super();
+	const struct slabd_shm_node *nodes = (const void *)((const char *)sb + sb->node_table_off);
+	static void *objs[256];
+	int status[256], i;
+
+	if (nodes[0].flags & SLABD_NODE_SIMULATED)
+		cr_skip_test("this machine has no NUMA support in the kernel: node 0 is simulated");
+	cr_assert(nodes[0].flags & SLABD_NODE_BOUND, "node 0's zone is not bound (flags %#x)", nodes[0].flags);
+	cr_assert(td_log_contains(&td, "bound to node 0 (verified with move_pages)"));
+	for (i = 0; i < 256; i++) {
+		objs[i] = kmalloc(i < 236 ? 512 : 70000, GFP_KERNEL); /* 20 large: 1.4 MB */
+		cr_assert_not_null(objs[i]);
+		memset(objs[i], 1, 512); /* map it here: move_pages sees this process's pages */
+		cr_assert_eq(slabd_virt_to_node(objs[i]), 0);
+	}
+	cr_assert_eq(move_pages(0, 256, objs, NULL, status, 0), 0, "%s", strerror(errno));
+	for (i = 0; i < 256; i++)
+		cr_assert_eq(status[i], 0, "object %d is on node %d", i, status[i]);
+	for (i = 0; i < 256; i++)
+		kfree(objs[i]);
+}
