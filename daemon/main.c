@@ -37,7 +37,7 @@ static void usage(FILE *f)
 		"  -o, --set KEY=VALUE   one setting, as in the config file (after it)\n"
 		"  -h, --help            this text\n"
 		"  -V, --version         print the version\n\n"
-		"Config keys: socket, zone_size, max_cache_size, max_caches, magazines, hugepages\n"
+		"Config keys: socket, zone_size, zone_size.N, max_cache_size, max_caches, magazines, hugepages\n"
 		"(auto|on|off), hugepage_size, base_address, worker_interval_ms, release_delay_ms,\n"
 		"retain_free, idle_drain_ms, log_level (see systemd/slabd.conf).\n",
 		SLABD_DEFAULT_SOCKET);
