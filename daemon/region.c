@@ -256,13 +256,16 @@ static void fill_meta(struct slabd *d, const struct slabd_shm_geometry *g, const
 	sb->mag_off = g->mag_off;
 	sb->client_off = g->client_off;
 	sb->pcpu_stat_off = g->pcpu_stat_off;
+	sb->remote_off = g->remote_off;
 	sb->max_clients = SLABD_MAX_CLIENTS;
 	sb->pcpu_slots = SLABD_PCPU_SLOTS;
 	sb->mag_slots = SLABD_MAG_SLOTS;
 	sb->daemon_pid = (uint32_t)getpid();
 
-	for (i = 0; i < g->nr_cpus; i++)
+	for (i = 0; i < g->nr_cpus; i++) {
 		d->cpus[i].node = d->topo.cpu_node[i];
+		((struct slabd_shm_pcpu *)(d->remote + ((uint64_t)i << SLABD_PCPU_SHIFT)))->capacity = SLABD_REMOTE_CAP;
+	}
 	page = 0;
 	for (z = 0; z < g->nr_zones; z++) {
 		struct slabd_shm_zone *zt = &d->zone_tab[z];
@@ -371,12 +374,14 @@ int region_create(struct slabd *d)
 	d->mags = (void *)(d->base + g.meta_size + g.mag_off);
 	d->clients = (void *)(d->base + g.meta_size + g.client_off);
 	d->pcpu_stats = (void *)(d->base + g.meta_size + g.pcpu_stat_off);
+	d->remote = d->base + g.meta_size + g.remote_off;
 	d->zones = d->base + g.meta_size + g.percpu_size;
 	fill_meta(d, &g, zone_size);
 
 	d->nr_zones = g.nr_zones;
 	d->page_slab = calloc(g.nr_pages, sizeof(*d->page_slab));
-	if (!d->page_slab) {
+	d->remote_track = calloc(g.nr_cpus, sizeof(*d->remote_track));
+	if (!d->page_slab || !d->remote_track) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -432,6 +437,8 @@ void region_destroy(struct slabd *d)
 	}
 	d->nr_zones = 0;
 	free(d->page_slab);
+	free(d->remote_track);
+	d->remote_track = NULL;
 	d->page_slab = NULL;
 	if (d->base)
 		munmap(d->base, d->size);

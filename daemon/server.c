@@ -289,6 +289,10 @@ static void handle_cache_op(struct slabd *d, struct conn *c, const struct slabd_
 		return;
 	}
 	res.c = cache;
+	/* Objects of this cache freed on another node's CPUs may sit in those CPUs'
+	 * remote-free stacks: home first, so every node's gather below sees them. */
+	for (n = 0; d->sb->nr_nodes > 1 && n < d->sb->nr_nodes; n++)
+		worker_call(d, n, remote_flush_node, NULL);
 	if (m->op == SLABD_CACHE_OP_SHRINK) {
 		for (n = 0; n < d->sb->nr_nodes; n++)
 			worker_call(d, n, cache_shrink_node, &res);

@@ -132,6 +132,8 @@ struct slabd {
 	struct slabd_shm_client *clients; /* [SLABD_MAX_CLIENTS] */
 	struct slabd_shm_pcpu_stat *pcpu_stats; /* [max_caches * nr_cpus] */
 	char *pcpu;
+	char *remote;                   /* per-CPU remote-free stacks, CPU c at + (c << SLABD_PCPU_SHIFT) */
+	struct pcpu_track *remote_track; /* [nr_cpus], touched by the CPU's node worker */
 	char *zones;
 
 	struct zone zone[SLABD_MAX_ZONES];
@@ -210,6 +212,9 @@ void cache_shrink_node(struct slabd *d, uint32_t node, void *arg);
 /* node_reclaim: every cache's objects on @node back from per-CPU stacks and depots, and
  * every empty slab back to the zone (when pages ran out). Runs on the node's worker. */
 void node_reclaim(struct slabd *d, uint32_t node, void *arg);
+/* remote_flush_node: send home what the remote-free stacks of @node's CPUs hold (run on
+ * the node's worker, before a shrink or destroy gathers a cache's objects). */
+void remote_flush_node(struct slabd *d, uint32_t node, void *arg);
 int workers_start(struct slabd *d);
 void workers_stop(struct slabd *d);
 void worker_round(struct slabd *d, uint32_t node); /* one pass of the refill/reclaim loop */

@@ -166,6 +166,96 @@ static void drain_stack(struct slabd *d, struct cache *c, uint32_t node)
 		return_objects(d, c, node, buf, n);
 }
 
+/* The cache and zone node of the object at @off, read from the page table; -1 when @off
+ * (from client-writable memory) is not the start of an object of a live cache. */
+static int obj_home(struct slabd *d, uint64_t off, struct cache **ret_c, uint32_t *ret_node)
+{
+	uint64_t zoff = off - d->sb->zones_off;
+	const struct slabd_shm_page *pg;
+	struct slab *s;
+	struct cache *c;
+
+	if (off < d->sb->zones_off || zoff >= d->sb->zones_size)
+		return -1;
+	pg = &d->pages[zoff >> SLABD_PAGE_SHIFT];
+	s = d->page_slab[zoff >> SLABD_PAGE_SHIFT];
+	c = pg->kind == SLABD_PAGE_SLAB && pg->cache < d->sb->max_caches ? cache_get(d, pg->cache) : NULL;
+	if (!c || !s || (zoff - ((uint64_t)s->head << SLABD_PAGE_SHIFT)) % c->size)
+		return -1;
+	*ret_c = c;
+	*ret_node = d->zone_tab[pg->zone].node;
+	return 0;
+}
+
+/*
+ * remote_flush_here: send home what the remote-free stack of the CPU this thread runs on
+ * holds (objects of other nodes freed there): in magazines on their home depots, grouped
+ * by cache and node. Without an empty magazine the rest waits for the next flush. The
+ * home node's worker or its CPUs' misses take them from the depot; nothing here touches
+ * another node's slabs (only that node's worker does).
+ */
+static void remote_flush_here(struct slabd *d)
+{
+	uint64_t buf[SLABD_PCPU_SLOTS];
+	unsigned int n, i, k;
+
+	if (worker_roff == -1)
+		return;
+	n = percpu_pop_bulk(worker_roff, d->sb->nr_cpus, d->remote, buf, SLABD_PCPU_SLOTS);
+	while (n) {
+		struct slabd_shm_mag *m = slabd_stack_pop(&d->ctl->empty_mags, d->mags, d->sb->nr_mags);
+		struct cache *c;
+		uint32_t node;
+
+		if (obj_home(d, buf[0], &c, &node) < 0) {
+			STAT_INC(d, bad_objects);
+			log_warn_limited("remote-free stack: offset %#llx is not an object; dropped",
+					 (unsigned long long)buf[0]);
+			memmove(buf, buf + 1, --n * sizeof(buf[0]));
+			if (m)
+				slabd_stack_push(&d->ctl->empty_mags, d->mags, m);
+			continue;
+		}
+		if (!m) {
+			/* No magazine: back on the stack for the next flush; what does not fit
+			 * (others pushed meanwhile) goes on its home depot's free chain. */
+			i = percpu_push_bulk(worker_roff, d->sb->nr_cpus, d->remote, buf, n);
+			for (; i < n; i++)
+				if (obj_home(d, buf[i], &c, &node) == 0)
+					slabd_chain_push(&daemon_depot(d, c->id, node)->freelist, d->base, buf[i],
+							 buf[i]);
+			return;
+		}
+		/* this magazine takes the objects of (c, node), as many as fit */
+		m->count = 0;
+		for (i = 0, k = 0; i < n; i++) {
+			struct cache *ci;
+			uint32_t ni;
+			if (m->count < c->mag_objs && obj_home(d, buf[i], &ci, &ni) == 0 && ci == c && ni == node)
+				m->objs[m->count++] = buf[i];
+			else
+				buf[k++] = buf[i];
+		}
+		n = k;
+		slabd_stack_push(&daemon_depot(d, c->id, node)->full, d->mags, m);
+	}
+}
+
+static int run_on_cpu(uint32_t cpu);
+
+void remote_flush_node(struct slabd *d, uint32_t node, void *arg)
+{
+	cpu_set_t old;
+	uint32_t cpu;
+
+	(void)arg;
+	sched_getaffinity(0, sizeof(old), &old);
+	for (cpu = 0; cpu < d->sb->nr_cpus; cpu++)
+		if (d->cpus[cpu].node == node && d->topo.cpu_real[cpu] && run_on_cpu(cpu) == 0)
+			remote_flush_here(d);
+	sched_setaffinity(0, sizeof(old), &old);
+}
+
 /* Move this thread onto @cpu; 0, or -1 when the CPU is not ours to run on. */
 static int run_on_cpu(uint32_t cpu)
 {
@@ -196,6 +286,7 @@ static void drain_cpus(struct slabd *d, uint32_t node, struct cache *only)
 			if (c && (!only || c == only))
 				drain_stack(d, c, node);
 		}
+		remote_flush_here(d);
 	}
 	sched_setaffinity(0, sizeof(old), &old);
 	STAT_INC(d, drains);
@@ -209,6 +300,34 @@ static void drain_cpus(struct slabd *d, uint32_t node, struct cache *only)
  *  - no visible change (count, top object, misses) for idle_drain_ms: drain it, running
  *    on that CPU, so an idle CPU does not sit on memory.
  */
+/* The remote-free stack of @cpu, unchanged for idle_drain_ms, is sent home from that CPU
+ * (a busy CPU sends it home itself, on its next allocation miss or when it is full). */
+static void tune_remote(struct slabd *d, uint32_t cpu, uint32_t period_ms, cpu_set_t *old, int *moved)
+{
+	struct slabd_shm_pcpu *r = (void *)(d->remote + ((uint64_t)cpu << SLABD_PCPU_SHIFT));
+	struct pcpu_track *t = &d->remote_track[cpu];
+	uint32_t count = __atomic_load_n(&r->count, __ATOMIC_RELAXED);
+	uint64_t top;
+
+	if (count > SLABD_PCPU_SLOTS)
+		count = 0;
+	top = count ? __atomic_load_n(&r->slots[count - 1], __ATOMIC_RELAXED) : 0;
+	t->idle_ms = count && count == t->count && top == t->top ? t->idle_ms + period_ms : 0;
+	if (t->idle_ms >= d->cfg.idle_drain_ms && worker_roff != -1 && d->topo.cpu_real[cpu]) {
+		if (!*moved) {
+			sched_getaffinity(0, sizeof(*old), old);
+			*moved = 1;
+		}
+		if (run_on_cpu(cpu) == 0)
+			remote_flush_here(d);
+		t->idle_ms = 0;
+		count = 0;
+		top = 0;
+	}
+	t->count = count;
+	t->top = top;
+}
+
 static void tune_cpus(struct slabd *d, uint32_t node, uint32_t period_ms)
 {
 	cpu_set_t old;
@@ -279,6 +398,7 @@ static void tune_cpus(struct slabd *d, uint32_t node, uint32_t period_ms)
 			t->count = count;
 			t->top = top;
 		}
+		tune_remote(d, cpu, period_ms, &old, &moved);
 	}
 	if (moved)
 		sched_setaffinity(0, sizeof(old), &old);

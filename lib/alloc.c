@@ -49,6 +49,19 @@ __attribute__((constructor)) static void small_index_init(void)
 		small_index[i] = (uint8_t)kmalloc_index((size_t)i * 8 + 8);
 }
 
+static void remote_flush(uint64_t off);
+
+/* A miss on this CPU: first send home what its remote-free stack holds. */
+static void remote_flush_if_any(void)
+{
+	int cpu = percpu_current_cpu(cl.roff);
+
+	if (cpu >= 0 && (uint32_t)cpu < cl.ncpus &&
+	    __atomic_load_n(&((struct slabd_shm_pcpu *)(cl.remote + ((uint64_t)cpu << SLABD_PCPU_SHIFT)))->count,
+			    __ATOMIC_RELAXED))
+		remote_flush(0);
+}
+
 static inline unsigned int size_index(size_t size)
 {
 	if (likely(size <= 1024))
@@ -240,6 +253,8 @@ static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int nod
 	pcpu_ok = client_rseq_ready() == 0;
 	if (pcpu_ok && node < 0)
 		count_miss(cache, 0);
+	if (pcpu_ok && cl.multi_node)
+		remote_flush_if_any();
 
 	for (;;) {
 		struct slabd_shm_depot *d;
@@ -493,15 +508,74 @@ static noinline cold void free_slow(uint32_t cache, uint64_t off, uint32_t node,
 	depot_give(cache, node, buf, n);
 }
 
+/* The cache of the object at @off and its zone's node, from the page table; -1 when @off
+ * (read from client-writable memory) is not an object. */
+static int obj_home(uint64_t off, uint32_t *ret_cache, uint32_t *ret_node)
+{
+	uint64_t zoff = off - cl.sb->zones_off;
+	const struct slabd_shm_page *pg;
+
+	if (off < cl.sb->zones_off || zoff >= cl.zones_size)
+		return -1;
+	pg = &cl.pages[zoff >> SLABD_PAGE_SHIFT];
+	if (!obj_valid(pg->cache, off) || pg->zone >= cl.sb->nr_zones)
+		return -1;
+	*ret_cache = pg->cache;
+	*ret_node = cl.zone_tab[pg->zone].node;
+	return 0;
+}
+
+/*
+ * remote_flush: send home everything in this CPU's remote-free stack (objects of other
+ * nodes freed here), plus @off when not 0 (of @cache and @node): grouped by cache and
+ * node, a magazine's worth at a time, into the home depots. Runs when the stack is full
+ * and on this CPU's allocation misses; the daemon flushes the stacks of idle CPUs.
+ */
+static noinline cold void remote_flush(uint64_t off)
+{
+	uint64_t buf[SLABD_PCPU_SLOTS + 1], grp[SLABD_MAG_SLOTS];
+	uint32_t n, i, k, c0, n0, ci, want;
+
+	n = percpu_pop_bulk(cl.roff, cl.ncpus, cl.remote, buf, SLABD_PCPU_SLOTS);
+	if (off)
+		buf[n++] = off;
+	while (n) {
+		if (obj_home(buf[0], &c0, &n0) < 0) {
+			memmove(buf, buf + 1, --n * sizeof(buf[0])); /* not an object: never hand it on */
+			continue;
+		}
+		want = cl.caches[c0].mag_objs;
+		if (!want || want > SLABD_MAG_SLOTS)
+			want = SLABD_MAG_SLOTS;
+		for (i = 0, k = 0, ci = 0; i < n; i++) {
+			uint32_t cc, nn;
+			if (ci < want && obj_home(buf[i], &cc, &nn) == 0 && cc == c0 && nn == n0)
+				grp[ci++] = buf[i];
+			else
+				buf[k++] = buf[i]; /* another group's, or not an object (dropped above) */
+		}
+		n = k;
+		depot_give(c0, n0, grp, ci);
+	}
+}
+
 /* kfree with several nodes: onto this CPU's stack when the CPU is of the object's node
- * (checked inside the sequence), else straight to the depot of its home node. */
+ * (checked inside the sequence); else onto this CPU's remote-free stack, sent home in
+ * batches (remote_flush). */
 static noinline void free_home(uint32_t cache, uint64_t off, uint32_t node)
 {
 	int r = percpu_push_home(cl.roff, cl.ncpus, cache_pcpu(cache), off, cl.cpus, node);
 
 	if (likely(r == 0))
 		return;
-	free_slow(cache, off, node, r == -2);
+	if (r == -2) {
+		/* rseq works here (the sequence above ran): the remote stack is full */
+		if (likely(percpu_push(cl.roff, cl.ncpus, cl.remote, off) == 0))
+			return;
+		remote_flush(off);
+		return;
+	}
+	free_slow(cache, off, node, 0);
 }
 
 static noinline cold void free_large_or_bad(const void *p, const struct slabd_shm_page *pg)

@@ -253,6 +253,7 @@ static int map_region(const struct slabd_wire_attach *a, const int *fds)
 	c->pcpu_stats = (void *)(w + sb->percpu_off + sb->pcpu_stat_off);
 	c->nr_mags = sb->nr_mags;
 	c->pcpu = w + sb->percpu_off + sb->pcpu_off;
+	c->remote = w + sb->percpu_off + sb->remote_off;
 	c->cache_stride = (uint64_t)sb->nr_cpus << SLABD_PCPU_SHIFT;
 	c->zones = w + sb->zones_off;
 	c->zones_size = sb->zones_size;

@@ -53,6 +53,8 @@ int slabd_shm_geometry(struct slabd_shm_geometry *g)
 	off = g->client_off + (uint64_t)SLABD_MAX_CLIENTS * sizeof(struct slabd_shm_client);
 	g->pcpu_stat_off = align_up(off, 64);
 	off = g->pcpu_stat_off + (uint64_t)g->max_caches * g->nr_cpus * sizeof(struct slabd_shm_pcpu_stat);
+	g->remote_off = align_up(off, 1u << SLABD_PCPU_SHIFT);
+	off = g->remote_off + ((uint64_t)g->nr_cpus << SLABD_PCPU_SHIFT);
 	g->percpu_size = align_up(off, g->align);
 	return 0;
 }
@@ -85,7 +87,7 @@ int slabd_shm_super_validate(const struct slabd_shm_super *sb, uint64_t meta_len
 	if (g.cpu_table_off != sb->cpu_table_off || g.node_table_off != sb->node_table_off ||
 	    g.zone_table_off != sb->zone_table_off || g.cache_table_off != sb->cache_table_off ||
 	    g.page_table_off != sb->page_table_off || g.ctl_off != sb->ctl_off || g.depot_off != sb->depot_off ||
-	    g.pcpu_off != sb->pcpu_off || g.mag_off != sb->mag_off || g.client_off != sb->client_off || g.pcpu_stat_off != sb->pcpu_stat_off ||
+	    g.pcpu_off != sb->pcpu_off || g.mag_off != sb->mag_off || g.client_off != sb->client_off || g.pcpu_stat_off != sb->pcpu_stat_off || g.remote_off != sb->remote_off ||
 	    sb->max_clients != SLABD_MAX_CLIENTS)
 		return -EINVAL;
 	if (g.meta_size != sb->meta_size || g.meta_size > meta_len || g.percpu_size != sb->percpu_size)

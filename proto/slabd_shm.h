@@ -48,6 +48,9 @@
  * fast path finds CPU c's cache with a shift. */
 #define SLABD_PCPU_SHIFT 10u
 #define SLABD_PCPU_SLOTS 127u
+/* Capacity of a CPU's remote-free stack (objects of other nodes freed on that CPU, sent
+ * home in batches): two magazines. */
+#define SLABD_REMOTE_CAP 62u
 #define SLABD_MAG_SLOTS 31u
 
 #define SLABD_MAX_NODES 64u
@@ -158,7 +161,8 @@ struct slabd_shm_super {
 	uint32_t max_clients; /* entries in the client table */
 	uint64_t client_off;  /* offset inside the percpu segment of the client table */
 	uint64_t pcpu_stat_off; /* ... of the per-CPU miss counters, [cache * nr_cpus + cpu] */
-	uint64_t reserved[4];
+	uint64_t remote_off;    /* ... of the per-CPU remote-free stacks, CPU c at + (c << SLABD_PCPU_SHIFT) */
+	uint64_t reserved[3];
 };
 
 /* CPU table, indexed by the kernel's CPU number (rseq cpu_id). W: daemon at creation. */
@@ -315,7 +319,7 @@ struct slabd_shm_geometry {
 	/* computed */
 	uint64_t cpu_table_off, node_table_off, zone_table_off, cache_table_off, page_table_off;
 	uint64_t meta_size;
-	uint64_t ctl_off, depot_off, pcpu_off, mag_off, client_off, pcpu_stat_off;
+	uint64_t ctl_off, depot_off, pcpu_off, mag_off, client_off, pcpu_stat_off, remote_off;
 	uint64_t percpu_size;
 };
 int slabd_shm_geometry(struct slabd_shm_geometry *g);

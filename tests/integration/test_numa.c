@@ -52,7 +52,7 @@ static void start(const char *const *sets)
 /* Two nodes, one CPU each: CPU 0 on node 0, CPU 1 on node 1. */
 static void two_nodes(void)
 {
-	static const char *const sets[] = { "zone_size=16M", "zone_size.1=2M", NULL };
+	static const char *const sets[] = { "zone_size=16M", "zone_size.1=2M", "idle_drain_ms=300", NULL };
 	setenv("HWLOC_SYNTHETIC", "pack:2 numa:1 core:1 pu:1", 1);
 	start(sets);
 }
@@ -274,6 +274,55 @@ Test(numa2, objects_freed_on_the_other_nodes_cpu_go_home)
 	for (i = 0; i < 4 * N; i++)
 		kfree(later[i]);
 	assert_stacks_hold_only_home_objects(6);
+}
+
+/* CPU @cpu's remote-free stack: its count, and each entry must be of node @node. */
+static uint32_t remote_stack(int cpu, int node)
+{
+	const struct slabd_shm_super *sb = super();
+	const char *base = (const char *)sb;
+	const struct slabd_shm_pcpu *st =
+	    (const void *)(base + sb->percpu_off + sb->remote_off + ((uint64_t)cpu << SLABD_PCPU_SHIFT));
+	uint32_t i, n = st->count;
+
+	cr_assert_leq(n, SLABD_REMOTE_CAP);
+	cr_assert_eq(st->capacity, SLABD_REMOTE_CAP);
+	for (i = 0; i < n; i++)
+		cr_assert_eq(slabd_virt_to_node(base + st->slots[i]), node, "remote entry %u", i);
+	return n;
+}
+
+Test(numa2, remote_frees_wait_in_a_per_cpu_stack_until_a_miss_or_the_daemon_sends_them_home)
+{
+	static void *objs[N];
+	void *p;
+	int i;
+
+	pin(0);
+	alloc_all_on(objs, 20, 64, GFP_KERNEL, 0);
+	pin(1);
+	cr_assert_eq(remote_stack(1, 0), 0);
+	for (i = 0; i < 20; i++)
+		kfree(objs[i]);
+	cr_assert_eq(remote_stack(1, 0), 20, "the 20 remote frees are not in CPU 1's remote stack");
+	/* A miss on CPU 1 (its first allocation of 2 KiB objects) sends them home. */
+	p = kmalloc(2048, GFP_KERNEL);
+	cr_assert_eq(slabd_virt_to_node(p), 1);
+	cr_assert_eq(remote_stack(1, 0), 0, "the miss did not flush the remote stack");
+	kfree(p);
+
+	/* A full stack flushes itself: N frees never hold more than its capacity. */
+	pin(0);
+	alloc_all_on(objs, N, 64, GFP_KERNEL, 0);
+	pin(1);
+	for (i = 0; i < N; i++)
+		kfree(objs[i]);
+	cr_assert_lt(remote_stack(1, 0), SLABD_REMOTE_CAP + 1);
+	cr_assert_gt(remote_stack(1, 0), 0);
+	/* Left alone, the daemon sends them home after idle_drain_ms (300 ms here). */
+	for (i = 0; i < 100 && remote_stack(1, 0); i++)
+		usleep(50 * 1000);
+	cr_assert_eq(remote_stack(1, 0), 0, "the daemon did not flush an idle CPU's remote stack within 5 s");
 }
 
 /* Fill node @node with 4 KiB objects under __GFP_THISNODE; returns how many. */

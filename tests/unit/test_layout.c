@@ -80,7 +80,8 @@ Test(layout, the_superblock_fields_are_where_version_3_puts_them)
 	      OFF(slabd_shm_super, pcpu_slots, 192), OFF(slabd_shm_super, mag_slots, 196),
 	      OFF(slabd_shm_super, daemon_pid, 200), OFF(slabd_shm_super, max_clients, 204),
 	      OFF(slabd_shm_super, client_off, 208), OFF(slabd_shm_super, pcpu_stat_off, 216),
-	      OFF(slabd_shm_super, reserved, 224), MSIZE(slabd_shm_super, reserved, 32));
+	      OFF(slabd_shm_super, remote_off, 224), OFF(slabd_shm_super, reserved, 232),
+	      MSIZE(slabd_shm_super, reserved, 24));
 }
 
 Test(layout, the_cpu_node_and_zone_tables_are_where_version_3_puts_them)
@@ -146,7 +147,7 @@ Test(layout, the_per_cpu_stack_and_magazine_are_where_version_3_puts_them)
 
 Test(layout, the_geometry_struct_is_where_version_3_puts_it)
 {
-	CHECK(SIZE(slabd_shm_geometry, 136), OFF(slabd_shm_geometry, nr_cpus, 0),
+	CHECK(SIZE(slabd_shm_geometry, 144), OFF(slabd_shm_geometry, nr_cpus, 0),
 	      OFF(slabd_shm_geometry, nr_nodes, 4), OFF(slabd_shm_geometry, nr_zones, 8),
 	      OFF(slabd_shm_geometry, max_caches, 12), OFF(slabd_shm_geometry, nr_pages, 16),
 	      OFF(slabd_shm_geometry, nr_mags, 20), OFF(slabd_shm_geometry, align, 24),
@@ -158,7 +159,7 @@ Test(layout, the_geometry_struct_is_where_version_3_puts_it)
 	      OFF(slabd_shm_geometry, ctl_off, 80), OFF(slabd_shm_geometry, depot_off, 88),
 	      OFF(slabd_shm_geometry, pcpu_off, 96), OFF(slabd_shm_geometry, mag_off, 104),
 	      OFF(slabd_shm_geometry, client_off, 112), OFF(slabd_shm_geometry, pcpu_stat_off, 120),
-	      OFF(slabd_shm_geometry, percpu_size, 128));
+	      OFF(slabd_shm_geometry, remote_off, 128), OFF(slabd_shm_geometry, percpu_size, 136));
 }
 
 Test(layout, the_shared_constants_are_those_of_version_2)
@@ -170,7 +171,8 @@ Test(layout, the_shared_constants_are_those_of_version_2)
 	CHECK(
 	    {"SLABD_PAGE_SHIFT", SLABD_PAGE_SHIFT, 12}, {"SLABD_PAGE_SIZE", SLABD_PAGE_SIZE, 4096},
 	    {"SLABD_PCPU_SHIFT", SLABD_PCPU_SHIFT, 10}, {"SLABD_PCPU_SLOTS", SLABD_PCPU_SLOTS, 127},
-	    {"SLABD_MAG_SLOTS", SLABD_MAG_SLOTS, 31}, {"SLABD_MAX_NODES", SLABD_MAX_NODES, 64},
+	    {"SLABD_MAG_SLOTS", SLABD_MAG_SLOTS, 31}, {"SLABD_REMOTE_CAP", SLABD_REMOTE_CAP, 62},
+	    {"SLABD_MAX_NODES", SLABD_MAX_NODES, 64},
 	    {"SLABD_MAX_ZONES", SLABD_MAX_ZONES, 65}, {"SLABD_MAX_CPUS", SLABD_MAX_CPUS, 4096},
 	    {"SLABD_MAX_CACHES", SLABD_MAX_CACHES, 1024},
 	    {"SLABD_MAX_CLIENTS", SLABD_MAX_CLIENTS, 1024},

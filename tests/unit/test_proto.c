@@ -144,8 +144,10 @@ static void check_layout(const struct slabd_shm_geometry *g)
 		      g->mag_off + (uint64_t)g->nr_mags * sizeof(struct slabd_shm_mag));
 	cr_assert_geq(g->pcpu_stat_off,
 		      g->client_off + (uint64_t)SLABD_MAX_CLIENTS * sizeof(struct slabd_shm_client));
-	cr_assert_geq(g->percpu_size, g->pcpu_stat_off + (uint64_t)g->max_caches * g->nr_cpus *
+	cr_assert_geq(g->remote_off, g->pcpu_stat_off + (uint64_t)g->max_caches * g->nr_cpus *
 							     sizeof(struct slabd_shm_pcpu_stat));
+	cr_assert_eq(g->remote_off % (1u << SLABD_PCPU_SHIFT), 0, "remote-free stacks must not straddle their 1 KiB slots");
+	cr_assert_geq(g->percpu_size, g->remote_off + ((uint64_t)g->nr_cpus << SLABD_PCPU_SHIFT));
 	cr_assert_eq(g->client_off % 64, 0);
 	cr_assert_eq(g->depot_off % 64, 0);
 	cr_assert_eq(g->pcpu_off % 64, 0);
@@ -154,9 +156,7 @@ static void check_layout(const struct slabd_shm_geometry *g)
 	cr_assert_eq(g->mag_off % 64, 0);
 	cr_assert_eq(g->percpu_size % a, 0, "percpu_size %lu not aligned to %lu", g->percpu_size,
 		     a);
-	cr_assert_lt(g->percpu_size - (g->pcpu_stat_off + (uint64_t)g->max_caches * g->nr_cpus *
-								  sizeof(struct slabd_shm_pcpu_stat)),
-		     a);
+	cr_assert_lt(g->percpu_size - (g->remote_off + ((uint64_t)g->nr_cpus << SLABD_PCPU_SHIFT)), a);
 }
 
 Test(proto, geometry_lays_out_tables_in_order_without_overlap_and_aligned)
@@ -231,6 +231,7 @@ static struct slabd_shm_super super_from(const struct slabd_shm_geometry *g)
 	sb.mag_off = g->mag_off;
 	sb.client_off = g->client_off;
 	sb.pcpu_stat_off = g->pcpu_stat_off;
+	sb.remote_off = g->remote_off;
 	sb.max_clients = SLABD_MAX_CLIENTS;
 	sb.pcpu_slots = SLABD_PCPU_SLOTS;
 	sb.mag_slots = SLABD_MAG_SLOTS;
