@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <slabd/slabd.h>
@@ -21,16 +22,36 @@
 
 #define cl slabd_client
 
+/* The layout <slabd/fast.h> reads (struct slabd_fast_handle): the id, then this cache's
+ * per-CPU stacks, so the inline kmem_cache_alloc needs no multiply. */
 struct kmem_cache {
 	uint32_t id;
+	uint32_t reserved;
+	char *stacks;
 };
 
 static struct kmem_cache handles[SLABD_MAX_CACHES];
 
 static struct kmem_cache *handle_of(uint32_t id)
 {
-	handles[id].id = id;
+	handles[id].stacks = cl.pcpu + (uint64_t)id * cl.cache_stride;
+	__atomic_store_n(&handles[id].id, id, __ATOMIC_RELEASE);
 	return &handles[id];
+}
+
+void cache_handles(const char **ret_table, uint64_t *ret_size)
+{
+	uint32_t i;
+
+	_Static_assert(sizeof(struct kmem_cache) == sizeof(struct slabd_fast_handle) &&
+			       offsetof(struct kmem_cache, stacks) == offsetof(struct slabd_fast_handle, stacks),
+		       "<slabd/fast.h> reads handles as struct slabd_fast_handle");
+	/* Entries not handed out yet point at cache 0's stacks, which never hold anything. */
+	for (i = 0; i < SLABD_MAX_CACHES; i++)
+		if (!handles[i].id)
+			handles[i].stacks = cl.pcpu;
+	*ret_table = (const char *)handles;
+	*ret_size = sizeof(handles);
 }
 
 static int valid(const struct kmem_cache *s)

@@ -30,6 +30,9 @@
 
 #include "client.h"
 #include "percpu.h"
+
+/* The inline fast path's view of this process (ABI: <slabd/fast.h>); 0 until attached. */
+SLABD_API struct slabd_fast slabd_fast_v1;
 #include "slabd_ops.h"
 #include "slabd_wire.h"
 
@@ -88,11 +91,13 @@ static long rseq_offset_choose(int *ret_own)
 	return (long)((char *)&own_rseq - (char *)__builtin_thread_pointer());
 }
 
-/* The fast path reads slabd_client.roff before any attach: it must be right from the
- * start (a zero offset would make a sequence publish its descriptor over the TCB). */
+/* The fast paths read slabd_client.roff and slabd_fast_v1.rseq_off before any attach:
+ * they must be right from the start (a zero offset would make a sequence publish its
+ * descriptor over the TCB). */
 __attribute__((constructor)) static void client_init(void)
 {
 	slabd_client.roff = rseq_offset_choose(&slabd_client.own_rseq);
+	slabd_fast_v1.rseq_off = slabd_client.roff; /* the inline path's too */
 }
 
 int client_rseq_ready(void)
@@ -260,8 +265,19 @@ static int map_region(const struct slabd_wire_attach *a, const int *fds)
 	c->multi_node = sb->nr_nodes > 1;
 	c->max_cache_size = sb->max_cache_size;
 	c->roff = rseq_offset_choose(&c->own_rseq);
-	/* Publish: from here the fast path runs. */
+	/* What the inline fast path in <slabd/fast.h> reads, the same values. */
+	slabd_fast_v1.multi_node = (uint32_t)c->multi_node;
+	slabd_fast_v1.rseq_off = c->roff;
+	slabd_fast_v1.base = c->base;
+	slabd_fast_v1.pcpu = c->pcpu;
+	slabd_fast_v1.cache_stride = c->cache_stride;
+	slabd_fast_v1.zones = c->zones;
+	slabd_fast_v1.zones_size = c->multi_node ? 0 : c->zones_size; /* kfree in the library */
+	slabd_fast_v1.pages = (const uint64_t *)c->pages;
+	cache_handles(&slabd_fast_v1.handles, &slabd_fast_v1.handles_size);
+	/* Publish: from here the fast paths run. */
 	__atomic_store_n(&c->ncpus, sb->nr_cpus, __ATOMIC_RELEASE);
+	__atomic_store_n(&slabd_fast_v1.ncpus, sb->nr_cpus, __ATOMIC_RELEASE);
 	return 0;
 }
 

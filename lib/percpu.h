@@ -39,55 +39,17 @@
 #error "slabd's restartable sequences are written for x86-64"
 #endif
 
-#define SLABD_RSEQ_SIG 0x53053053u /* glibc's signature on x86: the kernel checks it before aborting */
+/* The sequences' pieces (prologue, epilogue, pop and push bodies) and the delay-injection
+ * hooks of the stress builds are shared with the inline fast path in <slabd/fast.h>. */
+#include <slabd/fast.h>
 
-#ifdef SLABD_RSEQ_INJECT
-extern volatile unsigned int slabd_rseq_inject_loops;
-extern unsigned long slabd_rseq_inject_aborts; /* sequences the kernel aborted */
-#define RSEQ_INJECT_ABORTED() __atomic_fetch_add(&slabd_rseq_inject_aborts, 1, __ATOMIC_RELAXED)
-#define RSEQ_INJECT_CLOBBER "r11",
-#define RSEQ_INJECT_ASM                                                                            \
-	"movl slabd_rseq_inject_loops(%%rip), %%r11d\n\t"                                          \
-	"7: testl %%r11d, %%r11d\n\t"                                                              \
-	"jz 8f\n\t"                                                                                \
-	"decl %%r11d\n\t"                                                                          \
-	"jmp 7b\n\t"                                                                               \
-	"8:\n\t"
-#else
-#define RSEQ_INJECT_ASM ""
-#define RSEQ_INJECT_ABORTED() ((void)0)
-#define RSEQ_INJECT_CLOBBER
-#endif
-
-/* The descriptor (struct rseq_cs: version, flags, start_ip, post_commit_offset, abort_ip)
- * lives in its own section; label 3 names it, 1 starts the sequence, 2 ends it right
- * after the commit, 4 is the abort handler preceded by the signature. */
-#define RSEQ_ASM_PROLOGUE RSEQ_ASM_PROLOGUE_CHECK("")
-/* @check runs with the CPU number in %%eax, right after its bounds check. */
-#define RSEQ_ASM_PROLOGUE_CHECK(check)                                                             \
-	".pushsection __rseq_cs, \"aw\"\n\t"                                                       \
-	".balign 32\n\t"                                                                           \
-	"3:\n\t"                                                                                   \
-	".long 0x0, 0x0\n\t"                                                                       \
-	".quad 1f, (2f - 1f), 4f\n\t"                                                              \
-	".popsection\n\t"                                                                          \
-	"leaq 3b(%%rip), %%rax\n\t"                                                                \
-	"movq %%rax, %%fs:8(%[roff])\n\t"                                                          \
-	"1:\n\t"                                                                                   \
-	"movl %%fs:4(%[roff]), %%eax\n\t"                                                          \
-	"cmpl %[ncpus], %%eax\n\t"                                                                 \
-	"jae %l[slow]\n\t" check                                                                   \
-	"shlq $10, %%rax\n\t"                                                                      \
-	"addq %[base], %%rax\n\t"
-
-#define RSEQ_ASM_EPILOGUE                                                                          \
-	"2:\n\t"                                                                                   \
-	".pushsection __rseq_failure, \"ax\"\n\t"                                                  \
-	".byte 0x0f, 0xb9, 0x3d\n\t"                                                               \
-	".long 0x53053053\n\t"                                                                     \
-	"4:\n\t"                                                                                   \
-	"jmp %l[abort]\n\t"                                                                        \
-	".popsection\n\t"
+#define SLABD_RSEQ_SIG ((uint32_t)SLABD_RSEQ_SIGNATURE)
+#define RSEQ_ASM_PROLOGUE SLABD_RSEQ_PROLOGUE("")
+#define RSEQ_ASM_PROLOGUE_CHECK(check) SLABD_RSEQ_PROLOGUE(check)
+#define RSEQ_ASM_EPILOGUE SLABD_RSEQ_EPILOGUE
+#define RSEQ_INJECT_ASM SLABD_RSEQ_COMMIT_HOOK
+#define RSEQ_INJECT_CLOBBER SLABD_RSEQ_INJECT_CLOBBER
+#define RSEQ_INJECT_ABORTED() SLABD_RSEQ_INJECT_ABORTED()
 
 /* The home check of the *_home variants: the CPU's node (u16 at cputab + cpu * 4, the
  * daemon's CPU table) must be @node, else the sequence leaves through label "wrong". */
@@ -108,14 +70,7 @@ static inline __attribute__((always_inline)) int percpu_pop(long roff, uint32_t 
 {
 	uint64_t val;
 retry:
-	__asm__ volatile goto(RSEQ_ASM_PROLOGUE "movl (%%rax), %%ecx\n\t"
-				       "testl %%ecx, %%ecx\n\t"
-				       "jz %l[slow]\n\t"
-				       "cmpl $127, %%ecx\n\t"
-				       "ja %l[slow]\n\t"
-				       "movq (%%rax,%%rcx,8), %[val]\n\t"
-				       "decl %%ecx\n\t" RSEQ_INJECT_ASM "movl %%ecx, (%%rax)\n\t"
-				       RSEQ_ASM_EPILOGUE
+	__asm__ volatile goto(RSEQ_ASM_PROLOGUE SLABD_RSEQ_POP_BODY RSEQ_ASM_EPILOGUE
 		     : [val] "=&r"(val)
 		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base)
 		     : "rax", "rcx", RSEQ_INJECT_CLOBBER "memory", "cc"
@@ -129,15 +84,6 @@ slow:
 	return -1;
 }
 
-#define PCPU_PUSH_BODY                                                                             \
-	"movl (%%rax), %%ecx\n\t"                                                                  \
-	"cmpl 4(%%rax), %%ecx\n\t"                                                                 \
-	"jae %l[slow]\n\t"                                                                         \
-	"cmpl $127, %%ecx\n\t"                                                                     \
-	"jae %l[slow]\n\t"                                                                         \
-	"movq %[off], 8(%%rax,%%rcx,8)\n\t"                                                        \
-	"incl %%ecx\n\t" RSEQ_INJECT_ASM "movl %%ecx, (%%rax)\n\t"
-
 /*
  * percpu_push: push @off on the current CPU's stack. Returns 0, or -1 when the stack is at
  * capacity (or rseq is not registered). Never sleeps; async-signal-safe.
@@ -146,7 +92,7 @@ static inline __attribute__((always_inline)) int percpu_push(long roff, uint32_t
 							      uint64_t off)
 {
 retry:
-	__asm__ volatile goto(RSEQ_ASM_PROLOGUE PCPU_PUSH_BODY RSEQ_ASM_EPILOGUE
+	__asm__ volatile goto(RSEQ_ASM_PROLOGUE SLABD_RSEQ_PUSH_BODY RSEQ_ASM_EPILOGUE
 		     :
 		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [off] "r"(off)
 		     : "rax", "rcx", RSEQ_INJECT_CLOBBER "memory", "cc"
@@ -169,7 +115,7 @@ static inline __attribute__((always_inline)) int percpu_push_home(long roff, uin
 								   uint64_t off, const void *cputab, uint32_t node)
 {
 retry:
-	__asm__ volatile goto(RSEQ_ASM_PROLOGUE_CHECK(RSEQ_ASM_HOME_CHECK) PCPU_PUSH_BODY RSEQ_ASM_EPILOGUE
+	__asm__ volatile goto(RSEQ_ASM_PROLOGUE_CHECK(RSEQ_ASM_HOME_CHECK) SLABD_RSEQ_PUSH_BODY RSEQ_ASM_EPILOGUE
 		     :
 		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [off] "r"(off),
 		       [cputab] "r"(cputab), [node] "r"(node)

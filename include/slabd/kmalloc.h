@@ -7,6 +7,10 @@
  * Size classes follow the kernel's kmalloc_index(): 8, 16, 32, 64, 96, 128, 192, 256,
  * 512, ... powers of two; 65..96 -> 96 and 129..192 -> 192. A size known at compile time
  * resolves its cache at compile time.
+ *
+ * On x86-64 the fast paths are inline (<slabd/fast.h>): kmalloc of a constant size,
+ * kfree, kmem_cache_alloc/free and bulk calls of one object pop or push this CPU's stack
+ * in the caller and call the library only on a miss. SLABD_NO_INLINE turns that off.
  */
 #ifndef SLABD_KMALLOC_H
 #define SLABD_KMALLOC_H
@@ -15,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <slabd/fast.h>
 #include <slabd/slabd.h>
 
 #ifdef __cplusplus
@@ -59,8 +64,14 @@ static inline size_t kmalloc_size(int i)
 static inline __attribute__((always_inline)) void *kmalloc(size_t size, gfp_t flags)
 {
 	if (__builtin_constant_p(size) && __builtin_constant_p(flags) && size && size <= 32768 &&
-	    !(flags & (__GFP_DMA | __GFP_ZERO | __GFP_THISNODE)))
+	    !(flags & (__GFP_DMA | __GFP_ZERO | __GFP_THISNODE))) {
+#ifdef SLABD_HAVE_INLINE
+		void *p;
+		if (__builtin_expect(slabd_fast_pop((unsigned int)kmalloc_index(size), &p) == 0, 1))
+			return p;
+#endif
 		return slabd_kmalloc_cache((unsigned int)kmalloc_index(size), flags);
+	}
 	return slabd_kmalloc(size, flags);
 }
 
@@ -97,8 +108,12 @@ static inline void *krealloc(const void *p, size_t new_size, gfp_t flags)
 
 /* kfree: free @p, allocated by any process attached to the same daemon. NULL and
  * ZERO_SIZE_PTR are no-ops. Never sleeps; async-signal-safe. */
-static inline void kfree(const void *p)
+static inline __attribute__((always_inline)) void kfree(const void *p)
 {
+#ifdef SLABD_HAVE_INLINE
+	if (__builtin_expect(slabd_fast_free(p) == 0, 1))
+		return;
+#endif
 	slabd_kfree(p);
 }
 
@@ -118,8 +133,15 @@ static inline struct kmem_cache *kmem_cache_lookup(const char *name)
 	return slabd_kmem_cache_lookup(name);
 }
 
-static inline void *kmem_cache_alloc(struct kmem_cache *s, gfp_t flags)
+static inline __attribute__((always_inline)) void *kmem_cache_alloc(struct kmem_cache *s, gfp_t flags)
 {
+#ifdef SLABD_HAVE_INLINE
+	if (__builtin_constant_p(flags) && !(flags & __GFP_ZERO)) {
+		void *p;
+		if (__builtin_expect(slabd_fast_pop_from(slabd_fast_handle_stacks(s), &p) == 0, 1))
+			return p;
+	}
+#endif
 	return slabd_kmem_cache_alloc(s, flags);
 }
 
@@ -133,18 +155,36 @@ static inline void *kmem_cache_zalloc(struct kmem_cache *s, gfp_t flags)
 	return slabd_kmem_cache_alloc(s, flags | __GFP_ZERO);
 }
 
-static inline void kmem_cache_free(struct kmem_cache *s, void *obj)
+/* kmem_cache_free: @obj must come from @s, as in the kernel (a wrong @s puts it in
+ * another cache's per-CPU stack; the daemon drops it when it comes back). */
+static inline __attribute__((always_inline)) void kmem_cache_free(struct kmem_cache *s, void *obj)
 {
+#ifdef SLABD_HAVE_INLINE
+	if (__builtin_expect(slabd_fast_cache_free(s, obj) == 0, 1))
+		return;
+#endif
 	slabd_kmem_cache_free(s, obj);
 }
 
-static inline int kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t flags, size_t n, void **p)
+static inline __attribute__((always_inline)) int kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t flags, size_t n,
+								      void **p)
 {
+#ifdef SLABD_HAVE_INLINE
+	/* One object known at compile time: the single pop, inline. */
+	if (__builtin_constant_p(n) && n == 1 && __builtin_constant_p(flags) && !(flags & __GFP_ZERO)) {
+		if (__builtin_expect(slabd_fast_pop_from(slabd_fast_handle_stacks(s), &p[0]) == 0, 1))
+			return 1;
+	}
+#endif
 	return slabd_kmem_cache_alloc_bulk(s, flags, n, p);
 }
 
-static inline void kmem_cache_free_bulk(struct kmem_cache *s, size_t n, void **p)
+static inline __attribute__((always_inline)) void kmem_cache_free_bulk(struct kmem_cache *s, size_t n, void **p)
 {
+#ifdef SLABD_HAVE_INLINE
+	if (__builtin_constant_p(n) && n == 1 && __builtin_expect(slabd_fast_cache_free(s, p[0]) == 0, 1))
+		return;
+#endif
 	slabd_kmem_cache_free_bulk(s, n, p);
 }
 

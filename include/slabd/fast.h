@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * <slabd/fast.h> - libslabclient's allocation fast path, inline in the caller.
+ *
+ * Included by <slabd/kmalloc.h>. kmalloc() of a size known at compile time, kfree(),
+ * kmem_cache_alloc(), kmem_cache_free() and bulk calls of one object try the current
+ * CPU's stack right here, in one restartable sequence each (no call, no PLT), and call
+ * into the library only when the stack is empty or full, the thread has no rseq area yet,
+ * or the process is not attached. Define SLABD_NO_INLINE before the include to always
+ * call the library.
+ *
+ * Everything here is ABI, versioned by the name of the exported struct (slabd_fast_v1):
+ * the fields below, the per-CPU stack format (struct slabd_shm_pcpu: count, capacity,
+ * 127 slots of region offsets, 1 KiB per CPU), the first word of a page descriptor
+ * (kind | zone << 8 | cache << 16) and the rseq abort signature. A library with another
+ * fast-path ABI exports another name, so an old binary fails to load instead of
+ * corrupting memory.
+ *
+ * How a sequence works (the kernel's rseq ABI): publish a descriptor in the thread's rseq
+ * area, read the CPU number, find that CPU's stack, check count against capacity, move
+ * the object, and commit with one store of the new count. Preemption, migration or a
+ * signal before the commit makes the kernel restart at the abort handler, which retries.
+ */
+#ifndef SLABD_FAST_H
+#define SLABD_FAST_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct slabd_fast {
+	uint32_t ncpus;         /* CPUs in the region; 0 until attached (every sequence fails) */
+	uint32_t multi_node;    /* several NUMA nodes (then zones_size is 0 here: every kfree
+				 * goes to the library, which sends objects home) */
+	long rseq_off;          /* offset of the thread's rseq area from the thread pointer */
+	char *base;             /* the shared window; objects are offsets from it */
+	char *pcpu;             /* per-CPU stacks of cache 0; cache c at + c * cache_stride */
+	uint64_t cache_stride;  /* ncpus << 10 */
+	char *zones;            /* first byte of the object zones */
+	uint64_t zones_size;    /* 0 on a multi-node region */
+	const uint64_t *pages;  /* page descriptors, one per 4 KiB of the zones */
+	const char *handles;    /* this process's struct kmem_cache table ... */
+	uint64_t handles_size;  /* ... and its size in bytes */
+};
+
+/* A struct kmem_cache as libslabclient lays it out. */
+struct slabd_fast_handle {
+	uint32_t id;
+	uint32_t reserved;
+	char *stacks; /* this cache's per-CPU stacks: pcpu + id * cache_stride */
+};
+
+#define SLABD_FAST_PAGE_SHIFT 12
+#define SLABD_FAST_PAGE_SLAB 1u /* page descriptor kind of a slab page */
+
+/* Written once by the library when the process attaches; read-only afterwards. */
+extern struct slabd_fast slabd_fast_v1;
+
+#define SLABD_RSEQ_SIGNATURE 0x53053053 /* glibc's on x86: the kernel checks it before aborting */
+
+/*
+ * The pieces of a sequence, shared with libslabclient's own (lib/percpu.h). Operands:
+ * %[roff] rseq area offset, %[ncpus], %[base] the cache's per-CPU array; labels slow and
+ * abort. SLABD_RSEQ_PROLOGUE(check) leaves the CPU's stack in %rax; @check runs with the
+ * CPU number in %eax. SLABD_RSEQ_COMMIT_HOOK goes right before each commit store (the
+ * stress builds put a spin loop there).
+ */
+#define SLABD_RSEQ_PROLOGUE(check)                                                                 \
+	".pushsection __rseq_cs, \"aw\"\n\t"                                                       \
+	".balign 32\n\t"                                                                           \
+	"3:\n\t"                                                                                   \
+	".long 0x0, 0x0\n\t"                                                                       \
+	".quad 1f, (2f - 1f), 4f\n\t"                                                              \
+	".popsection\n\t"                                                                          \
+	"leaq 3b(%%rip), %%rax\n\t"                                                                \
+	"movq %%rax, %%fs:8(%[roff])\n\t"                                                          \
+	"1:\n\t"                                                                                   \
+	"movl %%fs:4(%[roff]), %%eax\n\t"                                                          \
+	"cmpl %[ncpus], %%eax\n\t"                                                                 \
+	"jae %l[slow]\n\t" check                                                                   \
+	"shlq $10, %%rax\n\t"                                                                      \
+	"addq %[base], %%rax\n\t"
+
+#define SLABD_RSEQ_EPILOGUE                                                                        \
+	"2:\n\t"                                                                                   \
+	".pushsection __rseq_failure, \"ax\"\n\t"                                                  \
+	".byte 0x0f, 0xb9, 0x3d\n\t"                                                               \
+	".long 0x53053053\n\t"                                                                     \
+	"4:\n\t"                                                                                   \
+	"jmp %l[abort]\n\t"                                                                        \
+	".popsection\n\t"
+
+#ifdef SLABD_RSEQ_INJECT
+/* Stress builds only (libslabclient-inject): spin slabd_rseq_inject_loops times right
+ * before each commit, widening the window in which preemption must abort the sequence,
+ * and count the aborts (as the kernel's rseq self-tests do). */
+extern volatile unsigned int slabd_rseq_inject_loops;
+extern unsigned long slabd_rseq_inject_aborts;
+#define SLABD_RSEQ_COMMIT_HOOK                                                                     \
+	"movl slabd_rseq_inject_loops(%%rip), %%r11d\n\t"                                          \
+	"7: testl %%r11d, %%r11d\n\t"                                                              \
+	"jz 8f\n\t"                                                                                \
+	"decl %%r11d\n\t"                                                                          \
+	"jmp 7b\n\t"                                                                               \
+	"8:\n\t"
+#define SLABD_RSEQ_INJECT_CLOBBER "r11",
+#define SLABD_RSEQ_INJECT_ABORTED() __atomic_fetch_add(&slabd_rseq_inject_aborts, 1, __ATOMIC_RELAXED)
+#else
+#define SLABD_RSEQ_COMMIT_HOOK ""
+#define SLABD_RSEQ_INJECT_CLOBBER
+#define SLABD_RSEQ_INJECT_ABORTED() ((void)0)
+#endif
+
+/* pop: %[val] = top slot; count - 1 committed. Empty or corrupt count: slow. */
+#define SLABD_RSEQ_POP_BODY                                                                        \
+	"movl (%%rax), %%ecx\n\t"                                                                  \
+	"testl %%ecx, %%ecx\n\t"                                                                   \
+	"jz %l[slow]\n\t"                                                                          \
+	"cmpl $127, %%ecx\n\t"                                                                     \
+	"ja %l[slow]\n\t"                                                                          \
+	"movq (%%rax,%%rcx,8), %[val]\n\t"                                                         \
+	"decl %%ecx\n\t" SLABD_RSEQ_COMMIT_HOOK "movl %%ecx, (%%rax)\n\t"
+
+/* push: slot[count] = %[off]; count + 1 committed. At capacity or 127: slow. */
+#define SLABD_RSEQ_PUSH_BODY                                                                       \
+	"movl (%%rax), %%ecx\n\t"                                                                  \
+	"cmpl 4(%%rax), %%ecx\n\t"                                                                 \
+	"jae %l[slow]\n\t"                                                                         \
+	"cmpl $127, %%ecx\n\t"                                                                     \
+	"jae %l[slow]\n\t"                                                                         \
+	"movq %[off], 8(%%rax,%%rcx,8)\n\t"                                                        \
+	"incl %%ecx\n\t" SLABD_RSEQ_COMMIT_HOOK "movl %%ecx, (%%rax)\n\t"
+
+#if defined(__x86_64__) && !defined(SLABD_NO_INLINE) && !defined(SLABD_BUILDING_LIBRARY)
+#define SLABD_HAVE_INLINE 1
+
+/* slabd_fast_pop: *@ret = an object of cache @cache from this CPU's stack, 0; -1 when the
+ * stack is empty or the thread or process is not set up (the caller then calls the
+ * library). Cache 0 has no stacks (capacity 0): an unknown handle's id 0 fails here. */
+static inline __attribute__((always_inline)) int slabd_fast_pop_from(char *stacks, void **ret)
+{
+	const struct slabd_fast *f = &slabd_fast_v1;
+	uint64_t val;
+retry:
+	__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_POP_BODY SLABD_RSEQ_EPILOGUE
+			      : [val] "=&r"(val)
+			      : [roff] "r"(f->rseq_off), [ncpus] "r"(f->ncpus), [base] "r"(stacks)
+			      : "rax", "rcx", SLABD_RSEQ_INJECT_CLOBBER "memory", "cc"
+			      : slow, abort);
+	*ret = f->base + val;
+	return 0;
+abort:
+	SLABD_RSEQ_INJECT_ABORTED();
+	goto retry;
+slow:
+	return -1;
+}
+
+/* slabd_fast_push_to: put @p (an object of the cache whose per-CPU stacks are @stacks,
+ * on a single-node region) on this CPU's stack; 0, or -1 when full or not set up. */
+static inline __attribute__((always_inline)) int slabd_fast_push_to(char *stacks, const void *p)
+{
+	const struct slabd_fast *f = &slabd_fast_v1;
+	uint64_t off = (uint64_t)((const char *)p - f->base);
+retry:
+	__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_PUSH_BODY SLABD_RSEQ_EPILOGUE
+			      :
+			      : [roff] "r"(f->rseq_off), [ncpus] "r"(f->ncpus), [base] "r"(stacks), [off] "r"(off)
+			      : "rax", "rcx", SLABD_RSEQ_INJECT_CLOBBER "memory", "cc"
+			      : slow, abort);
+	return 0;
+abort:
+	SLABD_RSEQ_INJECT_ABORTED();
+	goto retry;
+slow:
+	return -1;
+}
+
+/* slabd_fast_free: kfree's fast path: a slab object of a single-node region onto this
+ * CPU's stack of its cache (from the page descriptor); -1 for anything else. */
+static inline __attribute__((always_inline)) int slabd_fast_free(const void *p)
+{
+	const struct slabd_fast *f = &slabd_fast_v1;
+	uint64_t zoff = (uint64_t)((const char *)p - f->zones);
+	uint32_t head;
+
+	if (__builtin_expect(zoff >= f->zones_size, 0))
+		return -1;
+	head = (uint32_t)f->pages[zoff >> SLABD_FAST_PAGE_SHIFT];
+	if (__builtin_expect((uint8_t)head != SLABD_FAST_PAGE_SLAB, 0))
+		return -1;
+	return slabd_fast_push_to(f->pcpu + (uint64_t)(head >> 16) * f->cache_stride, p);
+}
+
+static inline __attribute__((always_inline)) int slabd_fast_pop(unsigned int cache, void **ret)
+{
+	return slabd_fast_pop_from(slabd_fast_v1.pcpu + (uint64_t)cache * slabd_fast_v1.cache_stride, ret);
+}
+
+/* The per-CPU stacks behind a kmem_cache handle of this process's table; cache 0's (always
+ * empty, capacity 0) for anything else, so a bad handle goes to the library. */
+static inline __attribute__((always_inline)) char *slabd_fast_handle_stacks(const void *handle)
+{
+	const struct slabd_fast *f = &slabd_fast_v1;
+
+	if (__builtin_expect((uint64_t)((const char *)handle - f->handles) >= f->handles_size, 0))
+		return f->pcpu;
+	return ((const struct slabd_fast_handle *)handle)->stacks;
+}
+
+/* slabd_fast_cache_free: kmem_cache_free's fast path: @p onto this CPU's stack of the
+ * cache behind @handle, trusted as the kernel trusts it (the object must come from that
+ * cache); -1 for a pointer outside the zones (NULL too), a multi-node region, a full
+ * stack. */
+static inline __attribute__((always_inline)) int slabd_fast_cache_free(const void *handle, const void *p)
+{
+	const struct slabd_fast *f = &slabd_fast_v1;
+
+	if (__builtin_expect((uint64_t)((const char *)p - f->zones) >= f->zones_size, 0))
+		return -1;
+	return slabd_fast_push_to(slabd_fast_handle_stacks(handle), p);
+}
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SLABD_FAST_H */
