@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -32,6 +33,7 @@
 #include <slabd/gfp.h>
 
 #include "log.h"
+#include "notify.h"
 #include "slabd_daemon.h"
 #include "slabd_wire.h"
 
@@ -48,10 +50,17 @@ struct conn {
 
 #define TAG_LISTEN ((void *)1)
 #define TAG_SIGNAL ((void *)2)
+#define TAG_WATCHDOG ((void *)3)
 
 static struct cds_lfht *conns;
 static uint32_t next_client_id = 1;
 static uint32_t nr_conns;
+
+/* Tell the service manager how many clients there are (a no-op without one). */
+static void status_clients(struct slabd *d)
+{
+	notify_send("STATUS=ready: socket %s, %u client%s", d->cfg.socket_path, nr_conns, nr_conns == 1 ? "" : "s");
+}
 
 static void conn_free_rcu(struct rcu_head *h)
 {
@@ -353,6 +362,7 @@ static void conn_drop(struct slabd *d, struct conn *c, int epfd, const char *why
 	urcu_memb_read_unlock();
 	urcu_memb_call_rcu(&c->rcu, conn_free_rcu);
 	nr_conns--;
+	status_clients(d);
 }
 
 static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t events)
@@ -433,7 +443,7 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 	}
 }
 
-static void accept_all(int lfd, int epfd)
+static void accept_all(struct slabd *d, int lfd, int epfd)
 {
 	for (;;) {
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
@@ -460,6 +470,7 @@ static void accept_all(int lfd, int epfd)
 		nr_conns++;
 		ev.data.ptr = c;
 		epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+		status_clients(d);
 	}
 }
 
@@ -467,7 +478,8 @@ int server_run(struct slabd *d, int lfd)
 {
 	struct epoll_event ev;
 	sigset_t mask;
-	int epfd, sfd, running = 1;
+	int epfd, sfd, wdfd = -1, running = 1;
+	uint64_t wd_usec = notify_watchdog_usec();
 
 	urcu_memb_register_thread();
 	conns = cds_lfht_new_flavor(64, 64, 0, CDS_LFHT_AUTO_RESIZE, &urcu_memb_flavor, NULL);
@@ -487,6 +499,24 @@ int server_run(struct slabd *d, int lfd)
 	epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev);
 	ev.data.ptr = TAG_SIGNAL;
 	epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev);
+	if (wd_usec) {
+		/* WATCHDOG=1 at half the service manager's interval, from this loop: a control
+		 * thread stuck anywhere stops the pings. */
+		struct itimerspec its = { { 0, 0 }, { 0, 0 } };
+		uint64_t half = wd_usec / 2 ? wd_usec / 2 : 1;
+		its.it_interval.tv_sec = (time_t)(half / 1000000);
+		its.it_interval.tv_nsec = (long)(half % 1000000) * 1000;
+		its.it_value = its.it_interval;
+		wdfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (wdfd < 0 || timerfd_settime(wdfd, 0, &its, NULL) < 0) {
+			log_err("cannot start the watchdog timer: %s", strerror(errno));
+			return -errno;
+		}
+		ev.data.ptr = TAG_WATCHDOG;
+		epoll_ctl(epfd, EPOLL_CTL_ADD, wdfd, &ev);
+		notify_send("WATCHDOG=1");
+		log_info("watchdog: pinging every %llu ms", (unsigned long long)(half / 1000));
+	}
 
 	while (running) {
 		struct epoll_event evs[32];
@@ -500,18 +530,23 @@ int server_run(struct slabd *d, int lfd)
 		}
 		for (i = 0; i < n; i++) {
 			if (evs[i].data.ptr == TAG_LISTEN) {
-				accept_all(lfd, epfd);
+				accept_all(d, lfd, epfd);
 			} else if (evs[i].data.ptr == TAG_SIGNAL) {
 				struct signalfd_siginfo si;
 				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 					if (si.ssi_signo == SIGHUP) {
-						log_info("SIGHUP: nothing to reload yet");
+						daemon_reload(d);
 						continue;
 					}
 					log_notice("%s received: shutting down (%u clients attached)",
 						   strsignal((int)si.ssi_signo), nr_conns);
+					notify_send("STOPPING=1\nSTATUS=stopping");
 					running = 0;
 				}
+			} else if (evs[i].data.ptr == TAG_WATCHDOG) {
+				uint64_t ticks;
+				if (read(wdfd, &ticks, sizeof(ticks)) == sizeof(ticks))
+					notify_send("WATCHDOG=1");
 			} else {
 				handle_conn(d, evs[i].data.ptr, epfd, evs[i].events);
 			}
@@ -534,6 +569,8 @@ int server_run(struct slabd *d, int lfd)
 	conns = NULL;
 	close(epfd);
 	close(sfd);
+	if (wdfd >= 0)
+		close(wdfd);
 	urcu_memb_unregister_thread();
 	return 0;
 }

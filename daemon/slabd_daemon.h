@@ -145,6 +145,13 @@ struct slabd {
 	} wslot[SLABD_MAX_NODES];
 	volatile int stop;
 	struct stats stats; /* updated with relaxed atomics */
+
+	/* operating (main.c, reload.c): what SIGHUP reads again */
+	const char *config_file;     /* NULL: none */
+	char **sets;                 /* --set options, split at '=' */
+	int nsets;
+	const char *socket_override; /* --socket */
+	int listen_activated;        /* the listening socket came from socket activation */
 };
 
 /* topology.c */
@@ -208,6 +215,10 @@ void node_reclaim(struct slabd *d, uint32_t node, void *arg);
 int workers_start(struct slabd *d);
 void workers_stop(struct slabd *d);
 void worker_round(struct slabd *d, uint32_t node); /* one pass of the refill/reclaim loop */
+
+/* reload.c */
+/* daemon_reload: SIGHUP. Apply the reloadable keys, log the ones that need a restart. */
+int daemon_reload(struct slabd *d);
 
 /* server.c */
 int server_run(struct slabd *d, int listen_fd);
