@@ -284,7 +284,8 @@ static void handle_cache_op(struct slabd *d, struct conn *c, const struct slabd_
 	struct cache *cache;
 	uint32_t n;
 
-	if (!c->attached) {
+	/* Shrink only gives free memory back: slabctl may ask without attaching. */
+	if (!c->attached && m->op != SLABD_CACHE_OP_SHRINK) {
 		send_error(c, m->hdr.seq, -ENOTCONN, "send HELLO before any other request");
 		return;
 	}
@@ -340,6 +341,39 @@ static void handle_stats(struct slabd *d, struct conn *c, const struct slabd_wir
 	send_reply(c, &st, sizeof(st), NULL, 0);
 }
 
+/* CACHE_INFO, CPU_INFO, NODE_INFO, CLIENT_INFO: one item per request (stats.c). */
+static void handle_info(struct slabd *d, struct conn *c, int type, const struct slabd_wire_info_req *m)
+{
+	union {
+		struct slabd_wire_hdr hdr;
+		struct slabd_wire_cache_info cache;
+		struct slabd_wire_cpu_info cpu;
+		struct slabd_wire_node_info node;
+		struct slabd_wire_client_info client;
+	} r;
+	uint32_t len;
+
+	switch (type) {
+	case SLABD_MSG_CACHE_INFO:
+		slabd_wire_init(&r.hdr, SLABD_MSG_CACHE_INFO_REPLY, len = sizeof(r.cache), m->hdr.seq);
+		r.cache.err = stats_cache_info(d, m->index, &r.cache);
+		break;
+	case SLABD_MSG_CPU_INFO:
+		slabd_wire_init(&r.hdr, SLABD_MSG_CPU_INFO_REPLY, len = sizeof(r.cpu), m->hdr.seq);
+		r.cpu.err = stats_cpu_info(d, m->index, &r.cpu);
+		break;
+	case SLABD_MSG_NODE_INFO:
+		slabd_wire_init(&r.hdr, SLABD_MSG_NODE_INFO_REPLY, len = sizeof(r.node), m->hdr.seq);
+		r.node.err = stats_node_info(d, m->index, &r.node);
+		break;
+	default:
+		slabd_wire_init(&r.hdr, SLABD_MSG_CLIENT_INFO_REPLY, len = sizeof(r.client), m->hdr.seq);
+		r.client.err = stats_client_info(d, m->index, &r.client);
+		break;
+	}
+	send_reply(c, &r, len, NULL, 0);
+}
+
 static void conn_drop(struct slabd *d, struct conn *c, int epfd, const char *why)
 {
 	uint64_t failures = 0;
@@ -374,6 +408,7 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 		struct slabd_wire_cache_create cache_create;
 		struct slabd_wire_cache_op cache_op;
 		struct slabd_wire_stats_req stats;
+		struct slabd_wire_info_req info;
 		char raw[SLABD_WIRE_MAX + 1];
 	} buf;
 	char cbuf[CMSG_SPACE(sizeof(int) * 8)];
@@ -429,6 +464,12 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 			break;
 		case SLABD_MSG_STATS:
 			handle_stats(d, c, &buf.stats);
+			break;
+		case SLABD_MSG_CACHE_INFO:
+		case SLABD_MSG_CPU_INFO:
+		case SLABD_MSG_NODE_INFO:
+		case SLABD_MSG_CLIENT_INFO:
+			handle_info(d, c, type, &buf.info);
 			break;
 		default:
 			send_error(c, seq, -EOPNOTSUPP, "message type %u is not a request", (unsigned)type);

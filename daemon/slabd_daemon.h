@@ -190,6 +190,16 @@ int large_free(struct slabd *d, uint64_t off);
 struct slabd_wire_stats;
 /* stats_fill: figures of cache @id (0: the totals) into @st; 0 or -EINVAL. */
 int stats_fill(struct slabd *d, uint32_t id, struct slabd_wire_stats *st);
+/* The first cache (id >= @from), CPU (== @cpu), node or client (slot >= @from) into the
+ * reply; 0 or -ENOENT. Control thread (the node figures take the zone lock). */
+struct slabd_wire_cache_info;
+struct slabd_wire_cpu_info;
+struct slabd_wire_node_info;
+struct slabd_wire_client_info;
+int stats_cache_info(struct slabd *d, uint32_t from, struct slabd_wire_cache_info *ci);
+int stats_cpu_info(struct slabd *d, uint32_t cpu, struct slabd_wire_cpu_info *pi);
+int stats_node_info(struct slabd *d, uint32_t node, struct slabd_wire_node_info *ni);
+int stats_client_info(struct slabd *d, uint32_t from, struct slabd_wire_client_info *ci);
 
 /* worker.c */
 struct worker_job {
