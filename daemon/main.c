@@ -26,6 +26,7 @@
 #include <slabd/slabd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "slabd_daemon.h"
 #include "slabd_wire.h"
@@ -106,9 +107,16 @@ static int run(struct slabd *d, int ready_fd, int activated_fd)
 		if (r < 0)
 			goto out_listen;
 	}
+	if (d->cfg.metrics_port) {
+		d->metrics_fd = metrics_listen(d->cfg.metrics_port);
+		if (d->metrics_fd < 0) {
+			r = d->metrics_fd;
+			goto out_listen;
+		}
+	}
 	r = workers_start(d);
 	if (r < 0)
-		goto out_listen;
+		goto out_metrics;
 	log_notice("ready: socket %s, backing %s, %u node zone%s, kmalloc up to %u bytes (pid %d)",
 		   d->cfg.socket_path, region_backing_name(d->backing), d->nr_zones, d->nr_zones == 1 ? "" : "s",
 		   d->cfg.max_cache_size, (int)getpid());
@@ -127,6 +135,9 @@ static int run(struct slabd *d, int ready_fd, int activated_fd)
 		   (unsigned long long)d->stats.refills, (unsigned long long)d->stats.slabs_created,
 		   (unsigned long long)d->stats.slabs_released, (unsigned long long)d->stats.bad_objects,
 		   (unsigned long long)d->stats.double_frees);
+out_metrics:
+	if (d->cfg.metrics_port)
+		close(d->metrics_fd);
 out_listen:
 	close(lfd);
 	if (!d->listen_activated)

@@ -33,6 +33,7 @@
 #include <slabd/gfp.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "slabd_daemon.h"
 #include "slabd_wire.h"
@@ -51,6 +52,7 @@ struct conn {
 #define TAG_LISTEN ((void *)1)
 #define TAG_SIGNAL ((void *)2)
 #define TAG_WATCHDOG ((void *)3)
+#define TAG_METRICS ((void *)4)
 
 static struct cds_lfht *conns;
 static uint32_t next_client_id = 1;
@@ -540,6 +542,10 @@ int server_run(struct slabd *d, int lfd)
 	epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev);
 	ev.data.ptr = TAG_SIGNAL;
 	epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev);
+	if (d->cfg.metrics_port) {
+		ev.data.ptr = TAG_METRICS;
+		epoll_ctl(epfd, EPOLL_CTL_ADD, d->metrics_fd, &ev);
+	}
 	if (wd_usec) {
 		/* WATCHDOG=1 at half the service manager's interval, from this loop: a control
 		 * thread stuck anywhere stops the pings. */
@@ -584,6 +590,10 @@ int server_run(struct slabd *d, int lfd)
 					notify_send("STOPPING=1\nSTATUS=stopping");
 					running = 0;
 				}
+			} else if (evs[i].data.ptr == TAG_METRICS) {
+				metrics_accept(d->metrics_fd, epfd);
+			} else if (metrics_owns(evs[i].data.ptr)) {
+				metrics_handle(d, evs[i].data.ptr, evs[i].events, epfd);
 			} else if (evs[i].data.ptr == TAG_WATCHDOG) {
 				uint64_t ticks;
 				if (read(wdfd, &ticks, sizeof(ticks)) == sizeof(ticks))
@@ -608,6 +618,7 @@ int server_run(struct slabd *d, int lfd)
 	urcu_memb_barrier();
 	cds_lfht_destroy(conns, NULL);
 	conns = NULL;
+	metrics_close_all(epfd);
 	close(epfd);
 	close(sfd);
 	if (wdfd >= 0)

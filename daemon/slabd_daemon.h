@@ -152,6 +152,7 @@ struct slabd {
 	int nsets;
 	const char *socket_override; /* --socket */
 	int listen_activated;        /* the listening socket came from socket activation */
+	int metrics_fd;              /* with cfg.metrics_port: the endpoint's listening socket */
 };
 
 /* topology.c */
