@@ -29,8 +29,8 @@
 #include "slabd_daemon.h"
 #include "slabd_wire.h"
 
-#define METRICS_CONNS 8
-#define METRICS_REQ_MAX 4096
+#define METRICS_CONNS	   8
+#define METRICS_REQ_MAX	   4096
 #define METRICS_TIMEOUT_MS 5000
 
 struct metrics_conn {
@@ -42,7 +42,7 @@ struct metrics_conn {
 	size_t out_len, out_done;
 };
 
-static struct metrics_conn pool[METRICS_CONNS] = { [0 ... METRICS_CONNS - 1] = { .fd = -1 } };
+static struct metrics_conn pool[METRICS_CONNS] = {[0 ... METRICS_CONNS - 1] = {.fd = -1}};
 
 static uint64_t now_ms(void)
 {
@@ -53,7 +53,7 @@ static uint64_t now_ms(void)
 
 int metrics_listen(uint32_t port)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	int fd, one = 1;
 
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -61,7 +61,8 @@ int metrics_listen(uint32_t port)
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
 		int err = errno;
-		log_err("metrics_port %u: cannot listen on 127.0.0.1:%u: %s (choose another port, or 0 to turn "
+		log_err("metrics_port %u: cannot listen on 127.0.0.1:%u: %s (choose another port, "
+			"or 0 to turn "
 			"the endpoint off)",
 			port, port, strerror(err));
 		if (fd >= 0)
@@ -74,7 +75,8 @@ int metrics_listen(uint32_t port)
 
 int metrics_owns(const void *tag)
 {
-	return (const char *)tag >= (const char *)pool && (const char *)tag < (const char *)(pool + METRICS_CONNS);
+	return (const char *)tag >= (const char *)pool &&
+	       (const char *)tag < (const char *)(pool + METRICS_CONNS);
 }
 
 static void conn_close(struct metrics_conn *m, int epfd)
@@ -113,36 +115,60 @@ static void help(FILE *f, const char *name, const char *type, const char *text)
 }
 
 /* The per-cache series: name, type, help, and which field of the cache info. */
-enum cache_field { F_OBJS, F_ACTIVE, F_SIZE, F_SLABS, F_PCPU, F_DEPOT, F_SLABFREE, F_AMISS, F_FMISS, F_DMISS };
+enum cache_field {
+	F_OBJS,
+	F_ACTIVE,
+	F_SIZE,
+	F_SLABS,
+	F_PCPU,
+	F_DEPOT,
+	F_SLABFREE,
+	F_AMISS,
+	F_FMISS,
+	F_DMISS
+};
 static const struct {
 	const char *name, *type, *help;
 	enum cache_field field;
 } cache_series[] = {
-	{ "slabd_cache_objects", "gauge", "Objects in the cache's slabs.", F_OBJS },
-	{ "slabd_cache_active_objects", "gauge", "Objects of the cache allocated to clients.", F_ACTIVE },
-	{ "slabd_cache_object_size_bytes", "gauge", "Object stride in the slab.", F_SIZE },
-	{ "slabd_cache_slabs", "gauge", "Slabs of the cache.", F_SLABS },
-	{ "slabd_cache_pcpu_objects", "gauge", "Free objects in per-CPU caches (approximate).", F_PCPU },
-	{ "slabd_cache_depot_objects", "gauge", "Free objects in depots and reserves (approximate).", F_DEPOT },
-	{ "slabd_cache_slab_free_objects", "gauge", "Free objects held in the daemon's slabs.", F_SLABFREE },
-	{ "slabd_cache_alloc_misses_total", "counter", "Per-CPU cache empty on allocation.", F_AMISS },
-	{ "slabd_cache_free_misses_total", "counter", "Per-CPU cache full on free.", F_FMISS },
-	{ "slabd_cache_depot_misses_total", "counter", "Depot empty when a client came for a magazine.", F_DMISS },
+    {"slabd_cache_objects", "gauge", "Objects in the cache's slabs.", F_OBJS},
+    {"slabd_cache_active_objects", "gauge", "Objects of the cache allocated to clients.", F_ACTIVE},
+    {"slabd_cache_object_size_bytes", "gauge", "Object stride in the slab.", F_SIZE},
+    {"slabd_cache_slabs", "gauge", "Slabs of the cache.", F_SLABS},
+    {"slabd_cache_pcpu_objects", "gauge", "Free objects in per-CPU caches (approximate).", F_PCPU},
+    {"slabd_cache_depot_objects", "gauge", "Free objects in depots and reserves (approximate).",
+     F_DEPOT},
+    {"slabd_cache_slab_free_objects", "gauge", "Free objects held in the daemon's slabs.",
+     F_SLABFREE},
+    {"slabd_cache_alloc_misses_total", "counter", "Per-CPU cache empty on allocation.", F_AMISS},
+    {"slabd_cache_free_misses_total", "counter", "Per-CPU cache full on free.", F_FMISS},
+    {"slabd_cache_depot_misses_total", "counter", "Depot empty when a client came for a magazine.",
+     F_DMISS},
 };
 
 static uint64_t cache_value(const struct slabd_wire_cache_info *c, enum cache_field f)
 {
 	switch (f) {
-	case F_OBJS: return c->objs;
-	case F_ACTIVE: return c->in_use;
-	case F_SIZE: return c->size;
-	case F_SLABS: return c->slabs;
-	case F_PCPU: return c->in_pcpu;
-	case F_DEPOT: return c->in_depot;
-	case F_SLABFREE: return c->in_slabs;
-	case F_AMISS: return c->alloc_misses;
-	case F_FMISS: return c->free_misses;
-	default: return c->depot_misses;
+	case F_OBJS:
+		return c->objs;
+	case F_ACTIVE:
+		return c->in_use;
+	case F_SIZE:
+		return c->size;
+	case F_SLABS:
+		return c->slabs;
+	case F_PCPU:
+		return c->in_pcpu;
+	case F_DEPOT:
+		return c->in_depot;
+	case F_SLABFREE:
+		return c->in_slabs;
+	case F_AMISS:
+		return c->alloc_misses;
+	case F_FMISS:
+		return c->free_misses;
+	default:
+		return c->depot_misses;
 	}
 }
 
@@ -168,23 +194,31 @@ static char *metrics_render(struct slabd *d, size_t *ret_len)
 	}
 
 	help(f, "slabd_info", "gauge", "Version and backing of this slabd.");
-	fprintf(f, "slabd_info{version=\"%s\",backing=\"%s\",layout=\"%u\",wire=\"%u\"} 1\n", SLABD_VERSION_STRING,
-		region_backing_name(d->backing), SLABD_SHM_LAYOUT_VERSION, SLABD_WIRE_VERSION);
+	fprintf(f, "slabd_info{version=\"%s\",backing=\"%s\",layout=\"%u\",wire=\"%u\"} 1\n",
+		SLABD_VERSION_STRING, region_backing_name(d->backing), SLABD_SHM_LAYOUT_VERSION,
+		SLABD_WIRE_VERSION);
 	help(f, "slabd_clients", "gauge", "Attached client processes.");
 	fprintf(f, "slabd_clients %u\n", tot.clients);
-	help(f, "slabd_alloc_failures_total", "counter", "Failed allocations reported by clients (not __GFP_NOWARN).");
+	help(f, "slabd_alloc_failures_total", "counter",
+	     "Failed allocations reported by clients (not __GFP_NOWARN).");
 	fprintf(f, "slabd_alloc_failures_total %llu\n", (unsigned long long)tot.alloc_failures);
-	help(f, "slabd_bytes", "gauge", "Where the memory of every zone is (per-CPU and depot figures approximate).");
-	fprintf(f, "slabd_bytes{state=\"in_use\"} %llu\nslabd_bytes{state=\"pcpu\"} %llu\n"
-		   "slabd_bytes{state=\"depot\"} %llu\nslabd_bytes{state=\"slab_free\"} %llu\n"
-		   "slabd_bytes{state=\"zone_free\"} %llu\nslabd_bytes{state=\"released\"} %llu\n",
-		(unsigned long long)tot.in_use, (unsigned long long)tot.in_pcpu, (unsigned long long)tot.in_depot,
-		(unsigned long long)tot.in_slabs, (unsigned long long)tot.zone_free, (unsigned long long)tot.released);
+	help(f, "slabd_bytes", "gauge",
+	     "Where the memory of every zone is (per-CPU and depot figures approximate).");
+	fprintf(f,
+		"slabd_bytes{state=\"in_use\"} %llu\nslabd_bytes{state=\"pcpu\"} %llu\n"
+		"slabd_bytes{state=\"depot\"} %llu\nslabd_bytes{state=\"slab_free\"} %llu\n"
+		"slabd_bytes{state=\"zone_free\"} %llu\nslabd_bytes{state=\"released\"} %llu\n",
+		(unsigned long long)tot.in_use, (unsigned long long)tot.in_pcpu,
+		(unsigned long long)tot.in_depot, (unsigned long long)tot.in_slabs,
+		(unsigned long long)tot.zone_free, (unsigned long long)tot.released);
 	help(f, "slabd_events_total", "counter", "Daemon events since start.");
 	fprintf(f,
-		"slabd_events_total{event=\"refill\"} %llu\nslabd_events_total{event=\"slab_created\"} %llu\n"
-		"slabd_events_total{event=\"slab_released\"} %llu\nslabd_events_total{event=\"drain\"} %llu\n"
-		"slabd_events_total{event=\"bad_object\"} %llu\nslabd_events_total{event=\"double_free\"} %llu\n",
+		"slabd_events_total{event=\"refill\"} "
+		"%llu\nslabd_events_total{event=\"slab_created\"} %llu\n"
+		"slabd_events_total{event=\"slab_released\"} "
+		"%llu\nslabd_events_total{event=\"drain\"} %llu\n"
+		"slabd_events_total{event=\"bad_object\"} "
+		"%llu\nslabd_events_total{event=\"double_free\"} %llu\n",
 		(unsigned long long)__atomic_load_n(&d->stats.refills, __ATOMIC_RELAXED),
 		(unsigned long long)__atomic_load_n(&d->stats.slabs_created, __ATOMIC_RELAXED),
 		(unsigned long long)__atomic_load_n(&d->stats.slabs_released, __ATOMIC_RELAXED),
@@ -199,13 +233,16 @@ static char *metrics_render(struct slabd *d, size_t *ret_len)
 		if (stats_node_info(d, n, &ni) < 0)
 			continue;
 		fprintf(f,
-			"slabd_zone_bytes{node=\"%u\",state=\"total\"} %llu\nslabd_zone_bytes{node=\"%u\",state=\"free\"} "
+			"slabd_zone_bytes{node=\"%u\",state=\"total\"} "
+			"%llu\nslabd_zone_bytes{node=\"%u\",state=\"free\"} "
 			"%llu\nslabd_zone_bytes{node=\"%u\",state=\"in_use\"} %llu\n"
 			"slabd_zone_bytes{node=\"%u\",state=\"released\"} %llu\n"
 			"slabd_zone_bytes{node=\"%u\",state=\"large\"} %llu\n",
-			ni.os_index, (unsigned long long)ni.zone_size, ni.os_index, (unsigned long long)ni.zone_free,
-			ni.os_index, (unsigned long long)ni.zone_in_use, ni.os_index,
-			(unsigned long long)ni.zone_released, ni.os_index, (unsigned long long)ni.large_bytes);
+			ni.os_index, (unsigned long long)ni.zone_size, ni.os_index,
+			(unsigned long long)ni.zone_free, ni.os_index,
+			(unsigned long long)ni.zone_in_use, ni.os_index,
+			(unsigned long long)ni.zone_released, ni.os_index,
+			(unsigned long long)ni.large_bytes);
 	}
 	help(f, "slabd_node_bound", "gauge", "1 when the node's zone is bound to it and verified.");
 	for (n = 0; n < d->sb->nr_nodes; n++)
@@ -218,11 +255,13 @@ static char *metrics_render(struct slabd *d, size_t *ret_len)
 		for (k = 0; k < nr_caches; k++) {
 			fprintf(f, "%s{cache=\"", cache_series[i].name);
 			label(f, caches[k].name);
-			fprintf(f, "\"} %llu\n", (unsigned long long)cache_value(&caches[k], cache_series[i].field));
+			fprintf(f, "\"} %llu\n",
+				(unsigned long long)cache_value(&caches[k], cache_series[i].field));
 		}
 	}
 
-	help(f, "slabd_cpu_pcpu_bytes", "gauge", "Free bytes in each CPU's per-CPU caches (approximate).");
+	help(f, "slabd_cpu_pcpu_bytes", "gauge",
+	     "Free bytes in each CPU's per-CPU caches (approximate).");
 	for (cpu = 0; cpu < d->sb->nr_cpus; cpu++) {
 		struct slabd_wire_cpu_info pi;
 		memset(&pi, 0, sizeof(pi));
@@ -230,7 +269,8 @@ static char *metrics_render(struct slabd *d, size_t *ret_len)
 			fprintf(f, "slabd_cpu_pcpu_bytes{cpu=\"%u\",node=\"%u\"} %llu\n", cpu,
 				d->nodes[pi.node].os_index, (unsigned long long)pi.pcpu_bytes);
 	}
-	help(f, "slabd_cpu_misses_total", "counter", "Per-CPU cache misses of each CPU, over every cache.");
+	help(f, "slabd_cpu_misses_total", "counter",
+	     "Per-CPU cache misses of each CPU, over every cache.");
 	for (cpu = 0; cpu < d->sb->nr_cpus; cpu++) {
 		struct slabd_wire_cpu_info pi;
 		memset(&pi, 0, sizeof(pi));
@@ -238,16 +278,18 @@ static char *metrics_render(struct slabd *d, size_t *ret_len)
 			fprintf(f,
 				"slabd_cpu_misses_total{cpu=\"%u\",kind=\"alloc\"} %llu\n"
 				"slabd_cpu_misses_total{cpu=\"%u\",kind=\"free\"} %llu\n",
-				cpu, (unsigned long long)pi.alloc_misses, cpu, (unsigned long long)pi.free_misses);
+				cpu, (unsigned long long)pi.alloc_misses, cpu,
+				(unsigned long long)pi.free_misses);
 	}
-	help(f, "slabd_client_alloc_failures_total", "counter", "Failed allocations of each attached client.");
+	help(f, "slabd_client_alloc_failures_total", "counter",
+	     "Failed allocations of each attached client.");
 	for (i = 0; i < SLABD_MAX_CLIENTS; i++) {
 		struct slabd_wire_client_info ci;
 		memset(&ci, 0, sizeof(ci));
 		if (stats_client_info(d, i, &ci) < 0)
 			break;
-		fprintf(f, "slabd_client_alloc_failures_total{id=\"%u\",pid=\"%u\"} %llu\n", ci.id, ci.pid,
-			(unsigned long long)ci.alloc_failures);
+		fprintf(f, "slabd_client_alloc_failures_total{id=\"%u\",pid=\"%u\"} %llu\n", ci.id,
+			ci.pid, (unsigned long long)ci.alloc_failures);
 		i = ci.slot;
 	}
 	free(caches);
@@ -277,7 +319,9 @@ static void respond(struct slabd *d, struct metrics_conn *m)
 			status = "500 Internal Server Error";
 	}
 	if (!body) {
-		if (asprintf(&body, "%s\n%s", status, strncmp(status, "404", 3) ? "" : "slabd serves only GET /metrics\n") < 0)
+		if (asprintf(&body, "%s\n%s", status,
+			     strncmp(status, "404", 3) ? "" : "slabd serves only GET /metrics\n") <
+		    0)
 			body = NULL;
 		body_len = body ? strlen(body) : 0;
 	}
@@ -299,7 +343,8 @@ static void respond(struct slabd *d, struct metrics_conn *m)
 static int flush_out(struct metrics_conn *m)
 {
 	while (m->out && m->out_done < m->out_len) {
-		ssize_t k = send(m->fd, m->out + m->out_done, m->out_len - m->out_done, MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t k = send(m->fd, m->out + m->out_done, m->out_len - m->out_done,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -320,7 +365,7 @@ void metrics_accept(int lfd, int epfd)
 		if (pool[i].fd >= 0 && now - pool[i].since_ms > METRICS_TIMEOUT_MS)
 			conn_close(&pool[i], epfd);
 	for (;;) {
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
+		struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP};
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0)
@@ -346,7 +391,8 @@ void metrics_handle(struct slabd *d, void *tag, uint32_t events, int epfd)
 	if (m->fd < 0)
 		return;
 	if (!m->out) {
-		ssize_t k = recv(m->fd, m->in + m->in_len, sizeof(m->in) - 1 - m->in_len, MSG_DONTWAIT);
+		ssize_t k =
+		    recv(m->fd, m->in + m->in_len, sizeof(m->in) - 1 - m->in_len, MSG_DONTWAIT);
 		if (k < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (k <= 0) {
@@ -358,11 +404,11 @@ void metrics_handle(struct slabd *d, void *tag, uint32_t events, int epfd)
 		if (!strstr(m->in, "\r\n\r\n") && !strstr(m->in, "\n\n")) {
 			if (m->in_len + 1 < sizeof(m->in))
 				return; /* the request goes on */
-			m->in[0] = 0;   /* too long: answered 400 */
+			m->in[0] = 0;	/* too long: answered 400 */
 		}
 		respond(d, m);
 		if (!flush_out(m)) {
-			struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = m };
+			struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = m};
 			epoll_ctl(epfd, EPOLL_CTL_MOD, m->fd, &ev);
 			return;
 		}

@@ -61,20 +61,24 @@ int notify_init(void)
 	    (!wd_pid || (parse_u64(wd_pid, &pid) == 0 && pid == (uint64_t)getpid())))
 		watchdog_usec = v;
 	else if (wd)
-		log_warn("ignoring WATCHDOG_USEC=%s (WATCHDOG_PID=%s, we are %d)", wd, wd_pid ? wd_pid : "unset",
-			 (int)getpid());
+		log_warn("ignoring WATCHDOG_USEC=%s (WATCHDOG_PID=%s, we are %d)", wd,
+			 wd_pid ? wd_pid : "unset", (int)getpid());
 
 	if (path) {
 		len = strlen(path);
-		if ((path[0] != '/' && path[0] != '@') || len < 2 || len >= sizeof(notify_addr.sun_path)) {
-			log_warn("NOTIFY_SOCKET=%s is not an absolute path or @abstract name: not notifying", path);
+		if ((path[0] != '/' && path[0] != '@') || len < 2 ||
+		    len >= sizeof(notify_addr.sun_path)) {
+			log_warn("NOTIFY_SOCKET=%s is not an absolute path or @abstract name: not "
+				 "notifying",
+				 path);
 			r = -EINVAL;
 		} else {
 			memset(&notify_addr, 0, sizeof(notify_addr));
 			notify_addr.sun_family = AF_UNIX;
 			memcpy(notify_addr.sun_path, path, len);
 			if (path[0] == '@')
-				notify_addr.sun_path[0] = 0; /* abstract: no terminating NUL counted */
+				notify_addr.sun_path[0] =
+				    0; /* abstract: no terminating NUL counted */
 			notify_addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len +
 						      (path[0] == '/' ? 1 : 0));
 			notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -105,7 +109,8 @@ int notify_send(const char *fmt, ...)
 		return -EINVAL;
 	if ((size_t)n >= sizeof(buf))
 		n = (int)sizeof(buf) - 1;
-	if (sendto(notify_fd, buf, (size_t)n, MSG_NOSIGNAL, (struct sockaddr *)&notify_addr, notify_addr_len) < 0) {
+	if (sendto(notify_fd, buf, (size_t)n, MSG_NOSIGNAL, (struct sockaddr *)&notify_addr,
+		   notify_addr_len) < 0) {
 		int err = errno;
 		static int warned;
 		if (!warned++)
@@ -128,8 +133,8 @@ int notify_listen_fd(void)
 	socklen_t l = sizeof(int);
 	struct stat st;
 
-	if (!fds || !pid || parse_u64(pid, &p) < 0 || p != (uint64_t)getpid() || parse_u64(fds, &nfds) < 0 ||
-	    !nfds) {
+	if (!fds || !pid || parse_u64(pid, &p) < 0 || p != (uint64_t)getpid() ||
+	    parse_u64(fds, &nfds) < 0 || !nfds) {
 		r = -ENOENT;
 		goto out;
 	}
@@ -137,7 +142,8 @@ int notify_listen_fd(void)
 	    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l) < 0 || domain != AF_UNIX ||
 	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 || type != SOCK_SEQPACKET ||
 	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l) < 0 || !acc) {
-		log_err("socket activation: fd %d is not a listening AF_UNIX SOCK_SEQPACKET socket; use "
+		log_err("socket activation: fd %d is not a listening AF_UNIX SOCK_SEQPACKET "
+			"socket; use "
 			"ListenSequentialPacket= in slabd.socket",
 			fd);
 		r = -EINVAL;
@@ -145,13 +151,15 @@ int notify_listen_fd(void)
 	}
 	if (nfds > 1) {
 		uint64_t i;
-		log_warn("socket activation passed %llu sockets; slabd uses the first and closes the rest",
+		log_warn("socket activation passed %llu sockets; slabd uses the first and closes "
+			 "the rest",
 			 (unsigned long long)nfds);
 		for (i = 1; i < nfds && i < 1024; i++)
 			close(fd + (int)i);
 	}
 	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
 		r = -errno;
 		log_err("socket activation: cannot set up fd %d: %s", fd, strerror(errno));
 		goto out;

@@ -22,7 +22,8 @@ int daemon_reload(struct slabd *d)
 	char changed[512], restart[512];
 	int i;
 
-	notify_send("RELOADING=1\nSTATUS=reloading %s", d->config_file ? d->config_file : "(no config file)");
+	notify_send("RELOADING=1\nSTATUS=reloading %s",
+		    d->config_file ? d->config_file : "(no config file)");
 	config_defaults(&nc);
 	if (d->config_file && config_load(&nc, d->config_file) < 0) {
 		log_err("reload: %s has errors (see above): nothing changed", d->config_file);
@@ -54,11 +55,13 @@ int daemon_reload(struct slabd *d)
 	cur = d->cfg;
 	if (!restart[0] && memcmp(&cur, &nc, sizeof(cur)))
 		snprintf(restart, sizeof(restart), "(a setting not in the reload table)");
-	log_notice("reload of %s: %s%s%s", d->config_file ? d->config_file : "(no config file, --set only)",
+	log_notice("reload of %s: %s%s%s",
+		   d->config_file ? d->config_file : "(no config file, --set only)",
 		   changed[0] ? "applied " : "no run-time setting changed", changed,
 		   restart[0] ? "" : "; nothing needs a restart");
 	if (restart[0])
-		log_warn("reload: changed but needs a restart to take effect (still running with the old "
+		log_warn("reload: changed but needs a restart to take effect (still running with "
+			 "the old "
 			 "values): %s",
 			 restart);
 out:

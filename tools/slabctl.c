@@ -27,22 +27,24 @@
 #include "slabd_shm.h"
 #include "slabd_wire.h"
 
-#define EXIT_ERROR 1
-#define EXIT_USAGE 2
+#define EXIT_ERROR     1
+#define EXIT_USAGE     2
 #define EXIT_NO_DAEMON 3
 
 static const char usage_text[] =
-	"Usage: slabctl [--socket PATH] COMMAND [ARGS]\n"
-	"Inspect and control a running slabd (socket: --socket, $SLABD_SOCKET or " SLABD_DEFAULT_SOCKET ").\n\n"
-	"Commands:\n"
-	"  slabinfo                    every cache in the /proc/slabinfo 2.1 format\n"
-	"  stats [--json]              totals, per cache, per CPU, per NUMA node, per client\n"
-	"  top [--once] [--delay S] [--count N]\n"
-	"                              a live view like slabtop (--once: one frame, no screen control)\n"
-	"  caches                      the caches and their geometry\n"
-	"  clients                     the attached processes\n"
-	"  shrink [CACHE]              give free memory of CACHE (name or id; default all) back\n\n"
-	"Exit status: 0 ok, 1 error, 2 usage, 3 no daemon at the socket.\n";
+    "Usage: slabctl [--socket PATH] COMMAND [ARGS]\n"
+    "Inspect and control a running slabd (socket: --socket, $SLABD_SOCKET or " SLABD_DEFAULT_SOCKET
+    ").\n\n"
+    "Commands:\n"
+    "  slabinfo                    every cache in the /proc/slabinfo 2.1 format\n"
+    "  stats [--json]              totals, per cache, per CPU, per NUMA node, per client\n"
+    "  top [--once] [--delay S] [--count N]\n"
+    "                              a live view like slabtop (--once: one frame, no screen "
+    "control)\n"
+    "  caches                      the caches and their geometry\n"
+    "  clients                     the attached processes\n"
+    "  shrink [CACHE]              give free memory of CACHE (name or id; default all) back\n\n"
+    "Exit status: 0 ok, 1 error, 2 usage, 3 no daemon at the socket.\n";
 
 static int sock = -1;
 static uint32_t seq;
@@ -59,7 +61,7 @@ static void die_usage(const char *fmt, const char *arg)
 
 static void connect_daemon(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int err;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
@@ -67,21 +69,25 @@ static void connect_daemon(const char *path)
 	strcpy(sa.sun_path, path);
 	sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (sock >= 0 && connect(sock, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-		struct timeval tv = { 10, 0 }; /* a daemon that stopped answering is an error, not a hang */
+		struct timeval tv = {
+		    10, 0}; /* a daemon that stopped answering is an error, not a hang */
 		setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		return;
 	}
 	err = errno;
 	if (err == EACCES || err == EPERM) {
-		fprintf(stderr, "slabctl: not allowed to connect to slabd at %s (%s): run as a member of the "
-				"socket's group (slabd by default) or as root\n",
-			path, strerror(err));
+		fprintf(
+		    stderr,
+		    "slabctl: not allowed to connect to slabd at %s (%s): run as a member of the "
+		    "socket's group (slabd by default) or as root\n",
+		    path, strerror(err));
 		exit(EXIT_ERROR);
 	}
 	fprintf(stderr,
 		"slabctl: slabd is not running at %s (%s);\n"
 		"start it with 'systemctl start slabd' (or 'systemctl start slabd.socket'), or run "
-		"'slabd --socket %s';\nif it runs elsewhere, point --socket or SLABD_SOCKET at its socket.\n",
+		"'slabd --socket %s';\nif it runs elsewhere, point --socket or SLABD_SOCKET at its "
+		"socket.\n",
 		path, strerror(err), path);
 	exit(EXIT_NO_DAEMON);
 }
@@ -115,7 +121,8 @@ static int transact(void *req, size_t len, void *reply, size_t reply_len, uint16
 static void fail(const char *what, int err)
 {
 	fprintf(stderr, "slabctl: %s: %s%s\n", what, strerror(-err),
-		err == -EBADMSG ? " (is slabd older than this slabctl? restart it after an upgrade)" : "");
+		err == -EBADMSG ? " (is slabd older than this slabctl? restart it after an upgrade)"
+				: "");
 	exit(EXIT_ERROR);
 }
 
@@ -185,7 +192,8 @@ static void snapshot_take(struct snapshot *s, int what_cpus, int what_nodes, int
 	get_totals(&s->tot);
 	for (i = 1; i < SLABD_MAX_CACHES; i++) {
 		s->caches = grow(s->caches, s->nr_caches, sizeof(*s->caches));
-		if (get_info(SLABD_MSG_CACHE_INFO, i, &s->caches[s->nr_caches], sizeof(*s->caches)) < 0)
+		if (get_info(SLABD_MSG_CACHE_INFO, i, &s->caches[s->nr_caches],
+			     sizeof(*s->caches)) < 0)
 			break;
 		i = s->caches[s->nr_caches++].cache;
 	}
@@ -203,7 +211,8 @@ static void snapshot_take(struct snapshot *s, int what_cpus, int what_nodes, int
 	}
 	for (i = 0; what_clients && i < SLABD_MAX_CLIENTS; i++) {
 		s->clients = grow(s->clients, s->nr_clients, sizeof(*s->clients));
-		if (get_info(SLABD_MSG_CLIENT_INFO, i, &s->clients[s->nr_clients], sizeof(*s->clients)) < 0)
+		if (get_info(SLABD_MSG_CLIENT_INFO, i, &s->clients[s->nr_clients],
+			     sizeof(*s->clients)) < 0)
 			break;
 		i = s->clients[s->nr_clients++].slot;
 	}
@@ -213,7 +222,9 @@ static void snapshot_take(struct snapshot *s, int what_cpus, int what_nodes, int
 
 static const char *backing(uint32_t b)
 {
-	return b == SLABD_BACKING_HUGETLB_2M ? "hugetlb-2M" : b == SLABD_BACKING_HUGETLB_1G ? "hugetlb-1G" : "shmem-4K";
+	return b == SLABD_BACKING_HUGETLB_2M   ? "hugetlb-2M"
+	       : b == SLABD_BACKING_HUGETLB_1G ? "hugetlb-1G"
+					       : "shmem-4K";
 }
 
 static double kib(uint64_t b)
@@ -270,13 +281,16 @@ static void node_cpus(const struct snapshot *s, uint32_t node, char *buf, size_t
 		size_t j = i;
 		if (s->cpus[i].node != node || !(s->cpus[i].flags & SLABD_CPU_ONLINE))
 			continue;
-		while (j + 1 < s->nr_cpus && s->cpus[j + 1].node == node && (s->cpus[j + 1].flags & SLABD_CPU_ONLINE) &&
+		while (j + 1 < s->nr_cpus && s->cpus[j + 1].node == node &&
+		       (s->cpus[j + 1].flags & SLABD_CPU_ONLINE) &&
 		       s->cpus[j + 1].cpu == s->cpus[j].cpu + 1)
 			j++;
 		if (j == i)
-			n += (size_t)snprintf(buf + n, len - n, "%s%u", n ? "," : "", s->cpus[i].cpu);
+			n += (size_t)snprintf(buf + n, len - n, "%s%u", n ? "," : "",
+					      s->cpus[i].cpu);
 		else
-			n += (size_t)snprintf(buf + n, len - n, "%s%u-%u", n ? "," : "", s->cpus[i].cpu, s->cpus[j].cpu);
+			n += (size_t)snprintf(buf + n, len - n, "%s%u-%u", n ? "," : "",
+					      s->cpus[i].cpu, s->cpus[j].cpu);
 		i = j;
 	}
 }
@@ -285,7 +299,7 @@ static void node_cpus(const struct snapshot *s, uint32_t node, char *buf, size_t
 
 static int cmd_slabinfo(void)
 {
-	struct snapshot s = { 0 };
+	struct snapshot s = {0};
 	size_t i;
 
 	snapshot_take(&s, 0, 0, 0);
@@ -311,30 +325,38 @@ static void stats_json(const struct snapshot *s)
 	const struct slabd_wire_stats *t = &s->tot;
 	size_t i;
 
-	printf("{\"backing\":\"%s\",\"zone_bytes\":%llu,\"free_bytes\":%llu,\"released_bytes\":%llu,"
-	       "\"in_use_bytes\":%llu,\"pcpu_bytes\":%llu,\"depot_bytes\":%llu,\"slab_free_bytes\":%llu,"
-	       "\"clients\":%u,\"alloc_failures\":%llu,\n\"caches\":[",
-	       backing(t->backing), (unsigned long long)t->zone_size, (unsigned long long)t->zone_free,
-	       (unsigned long long)t->released, (unsigned long long)t->in_use, (unsigned long long)t->in_pcpu,
-	       (unsigned long long)t->in_depot, (unsigned long long)t->in_slabs, t->clients,
-	       (unsigned long long)t->alloc_failures);
+	printf(
+	    "{\"backing\":\"%s\",\"zone_bytes\":%llu,\"free_bytes\":%llu,\"released_bytes\":%llu,"
+	    "\"in_use_bytes\":%llu,\"pcpu_bytes\":%llu,\"depot_bytes\":%llu,\"slab_free_bytes\":%"
+	    "llu,"
+	    "\"clients\":%u,\"alloc_failures\":%llu,\n\"caches\":[",
+	    backing(t->backing), (unsigned long long)t->zone_size, (unsigned long long)t->zone_free,
+	    (unsigned long long)t->released, (unsigned long long)t->in_use,
+	    (unsigned long long)t->in_pcpu, (unsigned long long)t->in_depot,
+	    (unsigned long long)t->in_slabs, t->clients, (unsigned long long)t->alloc_failures);
 	for (i = 0; i < s->nr_caches; i++) {
 		const struct slabd_wire_cache_info *c = &s->caches[i];
 		double hr = depot_hit_rate(c);
 		printf("%s\n{\"name\":", i ? "," : "");
 		json_str(c->name);
-		printf(",\"id\":%u,\"object_size\":%u,\"stride\":%u,\"align\":%u,\"objects_per_slab\":%u,"
-		       "\"pages_per_slab\":%u,\"slabs\":%llu,\"active_slabs\":%llu,\"objects\":%llu,"
-		       "\"active_objects\":%llu,\"in_use_bytes\":%llu,\"pcpu_bytes\":%llu,\"depot_bytes\":%llu,"
-		       "\"slab_free_bytes\":%llu,\"pcpu_capacity\":%u,\"magazine_objects\":%u,"
-		       "\"alloc_misses\":%llu,\"free_misses\":%llu,\"depot_misses\":%llu,\"depot_hit_rate\":",
-		       c->cache, c->obj_size, c->size, c->align, c->objs_per_slab, 1u << c->order,
-		       (unsigned long long)c->slabs, (unsigned long long)c->active_slabs, (unsigned long long)c->objs,
-		       (unsigned long long)c->in_use, (unsigned long long)(c->in_use * c->size),
-		       (unsigned long long)(c->in_pcpu * c->size), (unsigned long long)(c->in_depot * c->size),
-		       (unsigned long long)(c->in_slabs * c->size), c->pcpu_capacity, c->mag_objs,
-		       (unsigned long long)c->alloc_misses, (unsigned long long)c->free_misses,
-		       (unsigned long long)c->depot_misses);
+		printf(
+		    ",\"id\":%u,\"object_size\":%u,\"stride\":%u,\"align\":%u,\"objects_per_slab\":"
+		    "%u,"
+		    "\"pages_per_slab\":%u,\"slabs\":%llu,\"active_slabs\":%llu,\"objects\":%llu,"
+		    "\"active_objects\":%llu,\"in_use_bytes\":%llu,\"pcpu_bytes\":%llu,\"depot_"
+		    "bytes\":%llu,"
+		    "\"slab_free_bytes\":%llu,\"pcpu_capacity\":%u,\"magazine_objects\":%u,"
+		    "\"alloc_misses\":%llu,\"free_misses\":%llu,\"depot_misses\":%llu,\"depot_hit_"
+		    "rate\":",
+		    c->cache, c->obj_size, c->size, c->align, c->objs_per_slab, 1u << c->order,
+		    (unsigned long long)c->slabs, (unsigned long long)c->active_slabs,
+		    (unsigned long long)c->objs, (unsigned long long)c->in_use,
+		    (unsigned long long)(c->in_use * c->size),
+		    (unsigned long long)(c->in_pcpu * c->size),
+		    (unsigned long long)(c->in_depot * c->size),
+		    (unsigned long long)(c->in_slabs * c->size), c->pcpu_capacity, c->mag_objs,
+		    (unsigned long long)c->alloc_misses, (unsigned long long)c->free_misses,
+		    (unsigned long long)c->depot_misses);
 		if (hr < 0)
 			printf("null}");
 		else
@@ -343,9 +365,11 @@ static void stats_json(const struct snapshot *s)
 	printf("],\n\"per_cpu\":[");
 	for (i = 0; i < s->nr_cpus; i++) {
 		const struct slabd_wire_cpu_info *p = &s->cpus[i];
-		printf("%s\n{\"cpu\":%u,\"node\":%u,\"online\":%s,\"pcpu_bytes\":%llu,\"pcpu_objects\":%llu,"
+		printf("%s\n{\"cpu\":%u,\"node\":%u,\"online\":%s,\"pcpu_bytes\":%llu,\"pcpu_"
+		       "objects\":%llu,"
 		       "\"alloc_misses\":%llu,\"free_misses\":%llu}",
-		       i ? "," : "", p->cpu, p->node, p->flags & SLABD_CPU_ONLINE ? "true" : "false",
+		       i ? "," : "", p->cpu, p->node,
+		       p->flags & SLABD_CPU_ONLINE ? "true" : "false",
 		       (unsigned long long)p->pcpu_bytes, (unsigned long long)p->pcpu_objs,
 		       (unsigned long long)p->alloc_misses, (unsigned long long)p->free_misses);
 	}
@@ -354,13 +378,17 @@ static void stats_json(const struct snapshot *s)
 		const struct slabd_wire_node_info *n = &s->nodes[i];
 		char cpus[1024];
 		size_t k, first = 1;
-		printf("%s\n{\"node\":%u,\"os_index\":%u,\"bound\":%s,\"simulated\":%s,\"zone_bytes\":%llu,"
-		       "\"free_bytes\":%llu,\"in_use_bytes\":%llu,\"released_bytes\":%llu,\"large_bytes\":%llu,"
+		printf("%s\n{\"node\":%u,\"os_index\":%u,\"bound\":%s,\"simulated\":%s,\"zone_"
+		       "bytes\":%llu,"
+		       "\"free_bytes\":%llu,\"in_use_bytes\":%llu,\"released_bytes\":%llu,\"large_"
+		       "bytes\":%llu,"
 		       "\"cpus\":[",
-		       i ? "," : "", n->node, n->os_index, n->flags & SLABD_NODE_BOUND ? "true" : "false",
-		       n->flags & SLABD_NODE_SIMULATED ? "true" : "false", (unsigned long long)n->zone_size,
-		       (unsigned long long)n->zone_free, (unsigned long long)n->zone_in_use,
-		       (unsigned long long)n->zone_released, (unsigned long long)n->large_bytes);
+		       i ? "," : "", n->node, n->os_index,
+		       n->flags & SLABD_NODE_BOUND ? "true" : "false",
+		       n->flags & SLABD_NODE_SIMULATED ? "true" : "false",
+		       (unsigned long long)n->zone_size, (unsigned long long)n->zone_free,
+		       (unsigned long long)n->zone_in_use, (unsigned long long)n->zone_released,
+		       (unsigned long long)n->large_bytes);
 		for (k = 0; k < s->nr_cpus; k++)
 			if (s->cpus[k].node == n->node && (s->cpus[k].flags & SLABD_CPU_ONLINE)) {
 				printf("%s%u", first ? "" : ",", s->cpus[k].cpu);
@@ -374,7 +402,8 @@ static void stats_json(const struct snapshot *s)
 		const struct slabd_wire_client_info *c = &s->clients[i];
 		char comm[64];
 		comm_of(c->pid, comm, sizeof(comm));
-		printf("%s\n{\"id\":%u,\"pid\":%u,\"slot\":%u,\"comm\":", i ? "," : "", c->id, c->pid, c->slot);
+		printf("%s\n{\"id\":%u,\"pid\":%u,\"slot\":%u,\"comm\":", i ? "," : "", c->id,
+		       c->pid, c->slot);
 		json_str(comm);
 		printf(",\"alloc_failures\":%llu}", (unsigned long long)c->alloc_failures);
 	}
@@ -386,13 +415,17 @@ static void stats_text(const struct snapshot *s)
 	const struct slabd_wire_stats *t = &s->tot;
 	size_t i;
 
-	printf("backing %s; zones %.0f KiB: resident free %.0f KiB, released to the kernel %.0f KiB\n"
-	       "objects: in use %.0f KiB, in per-CPU caches %.0f KiB, in depots %.0f KiB, free in slabs "
-	       "%.0f KiB\nclients %u, allocation failures %llu\n\n",
-	       backing(t->backing), kib(t->zone_size), kib(t->zone_free), kib(t->released), kib(t->in_use),
-	       kib(t->in_pcpu), kib(t->in_depot), kib(t->in_slabs), t->clients, (unsigned long long)t->alloc_failures);
-	printf("%-24s %8s %8s %12s %12s %12s %12s %10s %10s %9s\n", "cache", "objsize", "slabs", "in use KiB",
-	       "per-CPU KiB", "depot KiB", "free KiB", "alloc-miss", "free-miss", "depot-hit");
+	printf(
+	    "backing %s; zones %.0f KiB: resident free %.0f KiB, released to the kernel %.0f KiB\n"
+	    "objects: in use %.0f KiB, in per-CPU caches %.0f KiB, in depots %.0f KiB, free in "
+	    "slabs "
+	    "%.0f KiB\nclients %u, allocation failures %llu\n\n",
+	    backing(t->backing), kib(t->zone_size), kib(t->zone_free), kib(t->released),
+	    kib(t->in_use), kib(t->in_pcpu), kib(t->in_depot), kib(t->in_slabs), t->clients,
+	    (unsigned long long)t->alloc_failures);
+	printf("%-24s %8s %8s %12s %12s %12s %12s %10s %10s %9s\n", "cache", "objsize", "slabs",
+	       "in use KiB", "per-CPU KiB", "depot KiB", "free KiB", "alloc-miss", "free-miss",
+	       "depot-hit");
 	for (i = 0; i < s->nr_caches; i++) {
 		const struct slabd_wire_cache_info *c = &s->caches[i];
 		double hr = depot_hit_rate(c);
@@ -404,12 +437,14 @@ static void stats_text(const struct snapshot *s)
 			snprintf(hit, sizeof(hit), "-");
 		else
 			snprintf(hit, sizeof(hit), "%.1f%%", hr * 100.0);
-		printf("%-24s %8u %8llu %12.1f %12.1f %12.1f %12.1f %10llu %10llu %9s\n", c->name, c->size,
-		       (unsigned long long)c->slabs, kib(c->in_use * c->size), kib(c->in_pcpu * c->size),
-		       kib(c->in_depot * c->size), kib(c->in_slabs * c->size), (unsigned long long)c->alloc_misses,
+		printf("%-24s %8u %8llu %12.1f %12.1f %12.1f %12.1f %10llu %10llu %9s\n", c->name,
+		       c->size, (unsigned long long)c->slabs, kib(c->in_use * c->size),
+		       kib(c->in_pcpu * c->size), kib(c->in_depot * c->size),
+		       kib(c->in_slabs * c->size), (unsigned long long)c->alloc_misses,
 		       (unsigned long long)c->free_misses, hit);
 	}
-	printf("\n%-6s %-5s %12s %10s %10s\n", "cpu", "node", "per-CPU KiB", "alloc-miss", "free-miss");
+	printf("\n%-6s %-5s %12s %10s %10s\n", "cpu", "node", "per-CPU KiB", "alloc-miss",
+	       "free-miss");
 	for (i = 0; i < s->nr_cpus; i++) {
 		const struct slabd_wire_cpu_info *p = &s->cpus[i];
 		if (!(p->flags & SLABD_CPU_ONLINE) && !p->pcpu_objs)
@@ -417,15 +452,18 @@ static void stats_text(const struct snapshot *s)
 		printf("%-6u %-5u %12.1f %10llu %10llu\n", p->cpu, p->node, kib(p->pcpu_bytes),
 		       (unsigned long long)p->alloc_misses, (unsigned long long)p->free_misses);
 	}
-	printf("\n%-5s %-7s %-10s %12s %12s %12s %12s  %s\n", "node", "kernel", "zone", "size KiB", "free KiB",
-	       "in use KiB", "released KiB", "cpus");
+	printf("\n%-5s %-7s %-10s %12s %12s %12s %12s  %s\n", "node", "kernel", "zone", "size KiB",
+	       "free KiB", "in use KiB", "released KiB", "cpus");
 	for (i = 0; i < s->nr_nodes; i++) {
 		const struct slabd_wire_node_info *n = &s->nodes[i];
 		char cpus[1024];
 		node_cpus(s, n->node, cpus, sizeof(cpus));
 		printf("%-5u %-7u %-10s %12.0f %12.0f %12.0f %12.0f  %s\n", n->node, n->os_index,
-		       n->flags & SLABD_NODE_SIMULATED ? "simulated" : n->flags & SLABD_NODE_BOUND ? "bound" : "unbound",
-		       kib(n->zone_size), kib(n->zone_free), kib(n->zone_in_use), kib(n->zone_released), cpus);
+		       n->flags & SLABD_NODE_SIMULATED ? "simulated"
+		       : n->flags & SLABD_NODE_BOUND   ? "bound"
+						       : "unbound",
+		       kib(n->zone_size), kib(n->zone_free), kib(n->zone_in_use),
+		       kib(n->zone_released), cpus);
 	}
 	printf("\n%-8s %-8s %-16s %s\n", "client", "pid", "command", "alloc failures");
 	for (i = 0; i < s->nr_clients; i++) {
@@ -438,7 +476,7 @@ static void stats_text(const struct snapshot *s)
 
 static int cmd_stats(int json)
 {
-	struct snapshot s = { 0 };
+	struct snapshot s = {0};
 
 	snapshot_take(&s, 1, 1, 1);
 	if (json)
@@ -451,16 +489,17 @@ static int cmd_stats(int json)
 
 static int cmd_caches(void)
 {
-	struct snapshot s = { 0 };
+	struct snapshot s = {0};
 	size_t i;
 
 	snapshot_take(&s, 0, 0, 0);
-	printf("%-5s %-24s %8s %8s %6s %9s %10s %8s %10s\n", "id", "name", "objsize", "stride", "align", "objs/slab",
-	       "pages/slab", "slabs", "in use");
+	printf("%-5s %-24s %8s %8s %6s %9s %10s %8s %10s\n", "id", "name", "objsize", "stride",
+	       "align", "objs/slab", "pages/slab", "slabs", "in use");
 	for (i = 0; i < s.nr_caches; i++) {
 		const struct slabd_wire_cache_info *c = &s.caches[i];
-		printf("%-5u %-24s %8u %8u %6u %9u %10u %8llu %10llu\n", c->cache, c->name, c->obj_size, c->size, c->align,
-		       c->objs_per_slab, 1u << c->order, (unsigned long long)c->slabs, (unsigned long long)c->in_use);
+		printf("%-5u %-24s %8u %8u %6u %9u %10u %8llu %10llu\n", c->cache, c->name,
+		       c->obj_size, c->size, c->align, c->objs_per_slab, 1u << c->order,
+		       (unsigned long long)c->slabs, (unsigned long long)c->in_use);
 	}
 	snapshot_free(&s);
 	return 0;
@@ -468,7 +507,7 @@ static int cmd_caches(void)
 
 static int cmd_clients(void)
 {
-	struct snapshot s = { 0 };
+	struct snapshot s = {0};
 	size_t i;
 
 	snapshot_take(&s, 0, 0, 1);
@@ -507,7 +546,7 @@ static int shrink_one(const struct slabd_wire_cache_info *c, uint64_t *total)
 
 static int cmd_shrink(const char *name)
 {
-	struct snapshot s = { 0 };
+	struct snapshot s = {0};
 	uint64_t total = 0;
 	size_t i, found = 0;
 	char *end;
@@ -555,7 +594,8 @@ static double rate(const struct snapshot *prev, double secs, uint32_t id, uint64
 		return -1;
 	for (i = 0; i < prev->nr_caches; i++)
 		if (prev->caches[i].cache == id) {
-			uint64_t then = alloc ? prev->caches[i].alloc_misses : prev->caches[i].free_misses;
+			uint64_t then =
+			    alloc ? prev->caches[i].alloc_misses : prev->caches[i].free_misses;
 			return now >= then ? (double)(now - then) / secs : 0;
 		}
 	return -1;
@@ -571,8 +611,8 @@ static void fmt_rate(char *buf, size_t len, double r)
 
 static int cmd_top(int once, double delay, long count)
 {
-	struct snapshot s = { 0 }, prev = { 0 };
-	struct timespec t0 = { 0, 0 }, t1;
+	struct snapshot s = {0}, prev = {0};
+	struct timespec t0 = {0, 0}, t1;
 	long frame;
 
 	signal(SIGINT, on_sigint);
@@ -585,7 +625,9 @@ static int cmd_top(int once, double delay, long count)
 
 		snapshot_take(&s, 0, 0, 0);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		secs = frame ? (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9 : 0;
+		secs = frame ? (double)(t1.tv_sec - t0.tv_sec) +
+				   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9
+			     : 0;
 		t = &s.tot;
 		qsort(s.caches, s.nr_caches, sizeof(*s.caches), by_memory);
 		for (i = 0; i < s.nr_caches; i++) {
@@ -596,30 +638,35 @@ static int cmd_top(int once, double delay, long count)
 		}
 		if (!once)
 			printf("\033[H\033[2J");
-		printf(" Active / Total Objects (%% used)    : %llu / %llu (%.1f%%)\n", (unsigned long long)active,
-		       (unsigned long long)objs, objs ? 100.0 * (double)active / (double)objs : 0.0);
+		printf(" Active / Total Objects (%% used)    : %llu / %llu (%.1f%%)\n",
+		       (unsigned long long)active, (unsigned long long)objs,
+		       objs ? 100.0 * (double)active / (double)objs : 0.0);
 		printf(" Active / Total Caches             : %zu\n", s.nr_caches);
-		printf(" Slabs                             : %llu (%.1f KiB of objects)\n", (unsigned long long)slabs,
-		       kib(total));
-		printf(" Zones %.0f KiB: in use %.0f KiB, per-CPU %.0f KiB, depots %.0f KiB, free %.0f KiB, released "
+		printf(" Slabs                             : %llu (%.1f KiB of objects)\n",
+		       (unsigned long long)slabs, kib(total));
+		printf(" Zones %.0f KiB: in use %.0f KiB, per-CPU %.0f KiB, depots %.0f KiB, free "
+		       "%.0f KiB, released "
 		       "%.0f KiB\n",
-		       kib(t->zone_size), kib(t->in_use), kib(t->in_pcpu), kib(t->in_depot), kib(t->zone_free),
-		       kib(t->released));
+		       kib(t->zone_size), kib(t->in_use), kib(t->in_pcpu), kib(t->in_depot),
+		       kib(t->zone_free), kib(t->released));
 		printf(" Clients %u, allocation failures %llu, backing %s\n\n", t->clients,
 		       (unsigned long long)t->alloc_failures, backing(t->backing));
-		printf("%8s %8s %4s %8s %6s %4s %10s %9s %9s %s\n", "OBJS", "ACTIVE", "USE", "OBJ SIZE", "SLABS",
-		       "O/S", "CACHE SIZE", "AMISS/s", "FMISS/s", "NAME");
+		printf("%8s %8s %4s %8s %6s %4s %10s %9s %9s %s\n", "OBJS", "ACTIVE", "USE",
+		       "OBJ SIZE", "SLABS", "O/S", "CACHE SIZE", "AMISS/s", "FMISS/s", "NAME");
 		for (i = 0; i < s.nr_caches; i++) {
 			const struct slabd_wire_cache_info *c = &s.caches[i];
 			char ar[24], fr[24];
 			if (!c->slabs)
 				continue;
-			fmt_rate(ar, sizeof(ar), rate(frame ? &prev : NULL, secs, c->cache, c->alloc_misses, 1));
-			fmt_rate(fr, sizeof(fr), rate(frame ? &prev : NULL, secs, c->cache, c->free_misses, 0));
-			printf("%8llu %8llu %3.0f%% %7.2fK %6llu %4u %9.0fK %9s %9s %s\n", (unsigned long long)c->objs,
-			       (unsigned long long)c->in_use, c->objs ? 100.0 * (double)c->in_use / (double)c->objs : 0.0,
-			       (double)c->size / 1024.0, (unsigned long long)c->slabs, c->objs_per_slab,
-			       kib(c->objs * c->size), ar, fr, c->name);
+			fmt_rate(ar, sizeof(ar),
+				 rate(frame ? &prev : NULL, secs, c->cache, c->alloc_misses, 1));
+			fmt_rate(fr, sizeof(fr),
+				 rate(frame ? &prev : NULL, secs, c->cache, c->free_misses, 0));
+			printf("%8llu %8llu %3.0f%% %7.2fK %6llu %4u %9.0fK %9s %9s %s\n",
+			       (unsigned long long)c->objs, (unsigned long long)c->in_use,
+			       c->objs ? 100.0 * (double)c->in_use / (double)c->objs : 0.0,
+			       (double)c->size / 1024.0, (unsigned long long)c->slabs,
+			       c->objs_per_slab, kib(c->objs * c->size), ar, fr, c->name);
 		}
 		fflush(stdout);
 		snapshot_free(&prev);
@@ -629,7 +676,8 @@ static int cmd_top(int once, double delay, long count)
 		if (once || (count > 0 && frame + 1 >= count))
 			break;
 		{
-			struct timespec d = { (time_t)delay, (long)((delay - (double)(time_t)delay) * 1e9) };
+			struct timespec d = {(time_t)delay,
+					     (long)((delay - (double)(time_t)delay) * 1e9)};
 			while (nanosleep(&d, &d) < 0 && errno == EINTR && !stop_top)
 				;
 		}
@@ -641,10 +689,13 @@ static int cmd_top(int once, double delay, long count)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' },
-		{ "once", no_argument, NULL, '1' },         { "delay", required_argument, NULL, 'd' },
-		{ "count", required_argument, NULL, 'n' },  { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"socket", required_argument, NULL, 's'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"once", no_argument, NULL, '1'},
+	    {"delay", required_argument, NULL, 'd'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *path = getenv("SLABD_SOCKET"), *cmd;
 	int json = 0, once = 0, opt;
@@ -666,7 +717,8 @@ int main(int argc, char **argv)
 		case 'd':
 			delay = strtod(optarg, &end);
 			if (*end || !(delay >= 0.1 && delay <= 3600))
-				die_usage("--delay %s: expected seconds between 0.1 and 3600", optarg);
+				die_usage("--delay %s: expected seconds between 0.1 and 3600",
+					  optarg);
 			break;
 		case 'n':
 			count = strtol(optarg, &end, 10);
@@ -692,8 +744,8 @@ int main(int argc, char **argv)
 		die_usage("%s", "--json goes with stats");
 	if ((once || count) && strcmp(cmd, "top"))
 		die_usage("%s", "--once and --count go with top");
-	if (strcmp(cmd, "slabinfo") && strcmp(cmd, "stats") && strcmp(cmd, "top") && strcmp(cmd, "caches") &&
-	    strcmp(cmd, "clients") && strcmp(cmd, "shrink"))
+	if (strcmp(cmd, "slabinfo") && strcmp(cmd, "stats") && strcmp(cmd, "top") &&
+	    strcmp(cmd, "caches") && strcmp(cmd, "clients") && strcmp(cmd, "shrink"))
 		die_usage("unknown command '%s'", cmd);
 
 	connect_daemon(path);

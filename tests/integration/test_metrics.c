@@ -27,7 +27,7 @@ static int port;
 /* A port nobody listens on now (the kernel's choice for an ephemeral bind). */
 static int free_port(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct sockaddr_in sa = {.sin_family = AF_INET};
 	socklen_t l = sizeof(sa);
 	int fd = socket(AF_INET, SOCK_STREAM, 0), p;
 
@@ -42,7 +42,7 @@ static int free_port(void)
 static void up(void)
 {
 	char set[64];
-	const char *sets[] = { "zone_size=4M", set, NULL };
+	const char *sets[] = {"zone_size=4M", set, NULL};
 	int tries;
 
 	for (tries = 0; tries < 5; tries++) { /* another process may take the port meanwhile */
@@ -64,14 +64,15 @@ static void down(void)
 /* Send @req to the endpoint and read the whole response into resp[]. */
 static size_t http(const char *req)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	size_t n = 0;
 	ssize_t k;
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct timeval tv = { 10, 0 };
+	struct timeval tv = {10, 0};
 
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect: %s", strerror(errno));
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect: %s",
+		     strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	cr_assert_eq(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
 	while (n + 1 < sizeof(resp) && (k = recv(fd, resp + n, sizeof(resp) - 1 - n, 0)) > 0)
@@ -113,10 +114,13 @@ Test(metrics, get_metrics_serves_the_prometheus_text_format)
 	body = strstr(resp, "\r\n\r\n");
 	cr_assert_not_null(body);
 	body += 4;
-	cr_assert_eq((size_t)atoll(strstr(resp, "Content-Length: ") + 16), strlen(body), "Content-Length is wrong");
-	cr_assert_eq(series("slabd_cache_active_objects{cache=\"we\\\"ird\\\\name\"}"), 25, "%s", body);
+	cr_assert_eq((size_t)atoll(strstr(resp, "Content-Length: ") + 16), strlen(body),
+		     "Content-Length is wrong");
+	cr_assert_eq(series("slabd_cache_active_objects{cache=\"we\\\"ird\\\\name\"}"), 25, "%s",
+		     body);
 	cr_assert_eq(series("slabd_clients"), 1);
-	cr_assert_eq(series("slabd_zone_bytes{node=\"0\",state=\"total\"}"), 4 << 20, "%.2000s", body);
+	cr_assert_eq(series("slabd_zone_bytes{node=\"0\",state=\"total\"}"), 4 << 20, "%.2000s",
+		     body);
 	cr_assert_geq(series("slabd_cache_slabs{cache=\"kmalloc-64\"}"), 0);
 	cr_assert(strstr(body, "# TYPE slabd_cache_alloc_misses_total counter\n") != NULL);
 	/* every line is a comment or "name{labels} value" */
@@ -155,7 +159,7 @@ Test(metrics_off, the_endpoint_is_off_by_default_and_a_busy_port_stops_the_start
 {
 	struct test_daemon t2;
 	char set[64];
-	const char *sets[] = { set, NULL };
+	const char *sets[] = {set, NULL};
 
 	cr_assert_eq(td_start(&t2, NULL), 0);
 	cr_assert_not(td_log_contains(&t2, "metrics:"), "an endpoint without metrics_port");
@@ -163,7 +167,7 @@ Test(metrics_off, the_endpoint_is_off_by_default_and_a_busy_port_stops_the_start
 
 	/* a port that is taken: listen on it ourselves */
 	{
-		struct sockaddr_in sa = { .sin_family = AF_INET };
+		struct sockaddr_in sa = {.sin_family = AF_INET};
 		socklen_t l = sizeof(sa);
 		int fd = socket(AF_INET, SOCK_STREAM, 0);
 		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

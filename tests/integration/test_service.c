@@ -67,13 +67,14 @@ static void cleanup(void)
  * @abstract. Returns the NOTIFY_SOCKET value. */
 static const char *notify_listen(int abstract, char *env, size_t len)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	socklen_t sl;
 
 	notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	cr_assert_geq(notify_fd, 0);
 	if (abstract) {
-		int n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "slabd-test-notify-%d", (int)getpid());
+		int n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "slabd-test-notify-%d",
+				 (int)getpid());
 		sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
 		snprintf(env, len, "@%s", sa.sun_path + 1);
 	} else {
@@ -95,7 +96,7 @@ static int notify_wait(const char *needle, int ms, char *all, size_t len)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		struct pollfd p = { notify_fd, POLLIN, 0 };
+		struct pollfd p = {notify_fd, POLLIN, 0};
 		char buf[1024];
 		ssize_t k;
 		long el;
@@ -190,18 +191,21 @@ Test(notify, ready_status_watchdog_and_stopping_arrive_on_the_notify_socket)
 	char *p;
 
 	make_dir();
-	snprintf(env[0], sizeof(env[0]), "NOTIFY_SOCKET=%s", notify_listen(0, env_sock, sizeof(env_sock)));
+	snprintf(env[0], sizeof(env[0]), "NOTIFY_SOCKET=%s",
+		 notify_listen(0, env_sock, sizeof(env_sock)));
 	snprintf(env[1], sizeof(env[1]), "WATCHDOG_USEC=200000"); /* pings every 100 ms */
 	envp[0] = env[0];
 	envp[1] = env[1];
 	envp[2] = NULL;
-	spawn(envp, -1, (const char *const[]){ "--socket", td.sock, NULL });
+	spawn(envp, -1, (const char *const[]){"--socket", td.sock, NULL});
 	all[0] = 0;
 	cr_assert(notify_wait("READY=1", 10000, all, sizeof(all)), "no READY=1; got:\n%s", all);
 	cr_assert(strstr(all, "STATUS=ready: socket ") != NULL, "READY without STATUS:\n%s", all);
 	cr_assert(strstr(all, "STATUS=starting") != NULL, "no starting status:\n%s", all);
-	cr_assert_eq(slabd_connect(td.sock), 0, "READY=1 came before the socket served: %s", slabd_last_error());
-	cr_assert(notify_wait("1 client", 5000, all, sizeof(all)), "no STATUS with the client count:\n%s", all);
+	cr_assert_eq(slabd_connect(td.sock), 0, "READY=1 came before the socket served: %s",
+		     slabd_last_error());
+	cr_assert(notify_wait("1 client", 5000, all, sizeof(all)),
+		  "no STATUS with the client count:\n%s", all);
 	for (p = all; (p = strstr(p, "WATCHDOG=1")); p++)
 		watchdogs++;
 	while (watchdogs < 3 && notify_wait("WATCHDOG=1", 5000, all, sizeof(all)))
@@ -219,12 +223,16 @@ Test(notify, an_abstract_notify_socket_works_too)
 	char env_sock[200], env[256];
 
 	make_dir();
-	snprintf(env, sizeof(env), "NOTIFY_SOCKET=%s", notify_listen(1, env_sock, sizeof(env_sock)));
+	snprintf(env, sizeof(env), "NOTIFY_SOCKET=%s",
+		 notify_listen(1, env_sock, sizeof(env_sock)));
 	cr_assert_eq(env_sock[0], '@');
-	spawn((const char *const[]){ env, NULL }, -1, (const char *const[]){ "--socket", td.sock, NULL });
+	spawn((const char *const[]){env, NULL}, -1,
+	      (const char *const[]){"--socket", td.sock, NULL});
 	all[0] = 0;
-	cr_assert(notify_wait("READY=1", 10000, all, sizeof(all)), "no READY=1 on %s; got:\n%s", env_sock, all);
-	cr_assert(strstr(all, "WATCHDOG=1") == NULL, "watchdog pings without WATCHDOG_USEC:\n%s", all);
+	cr_assert(notify_wait("READY=1", 10000, all, sizeof(all)), "no READY=1 on %s; got:\n%s",
+		  env_sock, all);
+	cr_assert(strstr(all, "WATCHDOG=1") == NULL, "watchdog pings without WATCHDOG_USEC:\n%s",
+		  all);
 	cr_assert_eq(td_stop(&td), 0);
 }
 
@@ -234,12 +242,14 @@ Test(notify, a_watchdog_for_another_pid_is_ignored)
 	char env_sock[200], env[256];
 
 	make_dir();
-	snprintf(env, sizeof(env), "NOTIFY_SOCKET=%s", notify_listen(0, env_sock, sizeof(env_sock)));
-	spawn((const char *const[]){ env, "WATCHDOG_USEC=100000", "WATCHDOG_PID=1", NULL }, -1,
-	      (const char *const[]){ "--socket", td.sock, NULL });
+	snprintf(env, sizeof(env), "NOTIFY_SOCKET=%s",
+		 notify_listen(0, env_sock, sizeof(env_sock)));
+	spawn((const char *const[]){env, "WATCHDOG_USEC=100000", "WATCHDOG_PID=1", NULL}, -1,
+	      (const char *const[]){"--socket", td.sock, NULL});
 	all[0] = 0;
 	cr_assert(notify_wait("READY=1", 10000, all, sizeof(all)), "no READY=1:\n%s", all);
-	cr_assert_not(notify_wait("WATCHDOG=1", 500, all, sizeof(all)), "pinged for pid 1:\n%s", all);
+	cr_assert_not(notify_wait("WATCHDOG=1", 500, all, sizeof(all)), "pinged for pid 1:\n%s",
+		      all);
 	cr_assert_eq(td_stop(&td), 0);
 }
 
@@ -247,12 +257,13 @@ Test(notify, a_watchdog_for_another_pid_is_ignored)
 
 static int listening_socket(const char *path, int type)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 
 	cr_assert_geq(fd, 0);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "bind %s: %s", path, strerror(errno));
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "bind %s: %s", path,
+		     strerror(errno));
 	cr_assert_eq(listen(fd, 16), 0);
 	return fd;
 }
@@ -271,17 +282,19 @@ Test(activation, a_client_attaches_through_the_passed_socket)
 	snprintf(unused, sizeof(unused), "%s/never-bound.sock", td.dir);
 	lfd = listening_socket(path, SOCK_SEQPACKET);
 	/* a client may connect before the daemon even runs: the backlog holds it */
-	spawn(NULL, lfd, (const char *const[]){ "--socket", unused, NULL });
+	spawn(NULL, lfd, (const char *const[]){"--socket", unused, NULL});
 	close(lfd);
 	cr_assert_eq(slabd_connect(path), 0, "%s", slabd_last_error());
 	p = kmalloc(100, GFP_KERNEL);
 	cr_assert_not_null(p);
 	kfree(p);
-	cr_assert(wait_log("socket activation: serving on the passed socket", 5000), "the log does not say so");
+	cr_assert(wait_log("socket activation: serving on the passed socket", 5000),
+		  "the log does not say so");
 	cr_assert_neq(stat(unused, &st), 0, "slabd bound --socket despite the passed socket");
 	slabd_disconnect();
 	cr_assert_eq(td_stop(&td), 0);
-	cr_assert_eq(stat(path, &st), 0, "slabd removed the socket that belongs to the service manager");
+	cr_assert_eq(stat(path, &st), 0,
+		     "slabd removed the socket that belongs to the service manager");
 	unlink(path);
 }
 
@@ -293,12 +306,13 @@ Test(activation, a_stream_socket_is_refused_with_a_message)
 	make_dir();
 	snprintf(path, sizeof(path), "%s/stream.sock", td.dir);
 	lfd = listening_socket(path, SOCK_STREAM);
-	spawn(NULL, lfd, (const char *const[]){ "--socket", td.sock, NULL });
+	spawn(NULL, lfd, (const char *const[]){"--socket", td.sock, NULL});
 	close(lfd);
 	cr_assert_eq(waitpid(td.pid, &status, 0), td.pid);
 	td.pid = 0;
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status %d", status);
-	cr_assert(td_log_contains(&td, "not a listening AF_UNIX SOCK_SEQPACKET socket"), "no clear message");
+	cr_assert(td_log_contains(&td, "not a listening AF_UNIX SOCK_SEQPACKET socket"),
+		  "no clear message");
 	unlink(path);
 }
 
@@ -309,7 +323,8 @@ Test(activation, listen_fds_for_another_pid_are_not_taken)
 	make_dir();
 	snprintf(env[0], sizeof(env[0]), "LISTEN_PID=%d", 1);
 	snprintf(env[1], sizeof(env[1]), "LISTEN_FDS=1");
-	spawn((const char *const[]){ env[0], env[1], NULL }, -1, (const char *const[]){ "--socket", td.sock, NULL });
+	spawn((const char *const[]){env[0], env[1], NULL}, -1,
+	      (const char *const[]){"--socket", td.sock, NULL});
 	cr_assert(wait_log("ready: socket", 10000), "slabd did not start on its own socket");
 	cr_assert_eq(slabd_connect(td.sock), 0, "%s", slabd_last_error());
 	slabd_disconnect();
@@ -337,22 +352,27 @@ Test(reload, sighup_applies_run_time_keys_and_names_the_ones_needing_a_restart)
 
 	make_dir();
 	write_conf("log_level = info\nrelease_delay_ms = 5000\nzone_size = 2M\n");
-	snprintf(env, sizeof(env), "NOTIFY_SOCKET=%s", notify_listen(0, env_sock, sizeof(env_sock)));
+	snprintf(env, sizeof(env), "NOTIFY_SOCKET=%s",
+		 notify_listen(0, env_sock, sizeof(env_sock)));
 	/* log_level=debug on the command line must win over the file on reload too */
-	spawn((const char *const[]){ env, NULL }, -1,
-	      (const char *const[]){ "--config", conf_path, "--socket", td.sock, NULL });
+	spawn((const char *const[]){env, NULL}, -1,
+	      (const char *const[]){"--config", conf_path, "--socket", td.sock, NULL});
 	all[0] = 0;
 	cr_assert(notify_wait("READY=1", 10000, all, sizeof(all)), "no READY:\n%s", all);
 	/* zone_size is pinned by --set zone_size=2M: not a change */
-	write_conf("log_level = warning\nrelease_delay_ms = 100\nidle_drain_ms = 200\nzone_size = 4M\n"
-		   "max_caches = 256\nmax_cache_size = 64k\n");
+	write_conf(
+	    "log_level = warning\nrelease_delay_ms = 100\nidle_drain_ms = 200\nzone_size = 4M\n"
+	    "max_caches = 256\nmax_cache_size = 64k\n");
 	all[0] = 0;
 	kill(td.pid, SIGHUP);
 	cr_assert(notify_wait("RELOADING=1", 5000, all, sizeof(all)), "no RELOADING=1:\n%s", all);
-	cr_assert(notify_wait("READY=1", 5000, all, sizeof(all)), "no READY=1 after the reload:\n%s", all);
-	cr_assert(wait_log("applied release_delay_ms, idle_drain_ms", 5000), "reloadable keys not applied");
+	cr_assert(notify_wait("READY=1", 5000, all, sizeof(all)),
+		  "no READY=1 after the reload:\n%s", all);
+	cr_assert(wait_log("applied release_delay_ms, idle_drain_ms", 5000),
+		  "reloadable keys not applied");
 	cr_assert(wait_log("needs a restart to take effect (still running with the old values): "
-			   "max_cache_size, max_caches\n", 5000),
+			   "max_cache_size, max_caches\n",
+			   5000),
 		  "the restart-only keys are not named");
 	cr_assert_not(td_log_contains(&td, "applied log_level"), "the file's log_level beat --set");
 	cr_assert(td_alive(&td));
@@ -363,12 +383,14 @@ Test(reload, a_bad_file_changes_nothing_and_the_daemon_runs_on)
 {
 	make_dir();
 	write_conf("release_delay_ms = 5000\n");
-	spawn(NULL, -1, (const char *const[]){ "--config", conf_path, "--socket", td.sock, NULL });
+	spawn(NULL, -1, (const char *const[]){"--config", conf_path, "--socket", td.sock, NULL});
 	cr_assert(wait_log("ready: socket", 10000));
 	write_conf("release_delay_ms = 100\nmetrics_port = http\n");
 	kill(td.pid, SIGHUP);
-	cr_assert(wait_log("has errors (see above): nothing changed", 5000), "no refusal in the log");
-	cr_assert(td_log_contains(&td, "slabd.conf:2: bad value 'http' for 'metrics_port'"), "no file:line:key");
+	cr_assert(wait_log("has errors (see above): nothing changed", 5000),
+		  "no refusal in the log");
+	cr_assert(td_log_contains(&td, "slabd.conf:2: bad value 'http' for 'metrics_port'"),
+		  "no file:line:key");
 	cr_assert_not(td_log_contains(&td, "applied release_delay_ms"));
 	cr_assert_eq(slabd_connect(td.sock), 0, "%s", slabd_last_error());
 	slabd_disconnect();
@@ -385,11 +407,12 @@ Test(config_start, a_bad_config_stops_the_start_naming_file_line_and_key)
 
 	make_dir();
 	write_conf("# slabd\nzone_size = 2M\nsocket_mode = 0999\n");
-	spawn(NULL, -1, (const char *const[]){ "--config", conf_path, "--socket", td.sock, NULL });
+	spawn(NULL, -1, (const char *const[]){"--config", conf_path, "--socket", td.sock, NULL});
 	cr_assert_eq(waitpid(td.pid, &status, 0), td.pid);
 	td.pid = 0;
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2, "status %d", status);
-	cr_assert(td_log_contains(&td, "slabd.conf:3: bad value '0999' for 'socket_mode': expected octal"),
+	cr_assert(td_log_contains(
+		      &td, "slabd.conf:3: bad value '0999' for 'socket_mode': expected octal"),
 		  "the error does not name file, line and key");
 }
 
@@ -401,7 +424,8 @@ Test(config_start, socket_mode_and_group_apply_to_the_socket_slabd_binds)
 	make_dir();
 	snprintf(set_group, sizeof(set_group), "socket_group=%u", (unsigned)getegid());
 	spawn(NULL, -1,
-	      (const char *const[]){ "--socket", td.sock, "--set", "socket_mode=0600", "--set", set_group, NULL });
+	      (const char *const[]){"--socket", td.sock, "--set", "socket_mode=0600", "--set",
+				    set_group, NULL});
 	cr_assert(wait_log("ready: socket", 10000));
 	cr_assert_eq(stat(td.sock, &st), 0);
 	cr_assert_eq(st.st_mode & 0777, 0600, "mode %o", st.st_mode & 0777);

@@ -27,7 +27,7 @@ static char out[1 << 18];
 
 static void up(void)
 {
-	static const char *const sets[] = { "zone_size=8M", NULL };
+	static const char *const sets[] = {"zone_size=8M", NULL};
 	cr_assert_eq(td_start(&td, sets), 0, "slabd did not start");
 	cr_assert_eq(slabd_connect(td.sock), 0, "%s", slabd_last_error());
 }
@@ -49,7 +49,8 @@ static int run(const char *args, const char *pipe)
 	FILE *f;
 	int st;
 
-	snprintf(cmd, sizeof(cmd), "%s --socket %s %s 2>&1 %s", SLABCTL_BIN, td.sock, args, pipe ? pipe : "");
+	snprintf(cmd, sizeof(cmd), "%s --socket %s %s 2>&1 %s", SLABCTL_BIN, td.sock, args,
+		 pipe ? pipe : "");
 	f = popen(cmd, "r");
 	cr_assert_not_null(f);
 	while (n + 1 < sizeof(out) && fgets(out + n, (int)(sizeof(out) - n), f))
@@ -66,8 +67,10 @@ static int slabinfo_row(const char *text, const char *name, unsigned long v[10])
 	char nm[64];
 
 	while (line && *line) {
-		if (sscanf(line, "%63s %lu %lu %lu %lu %lu : tunables %lu %lu %lu : slabdata %lu %lu %*u", nm, &v[0],
-			   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) == 11 &&
+		if (sscanf(line,
+			   "%63s %lu %lu %lu %lu %lu : tunables %lu %lu %lu : slabdata %lu %lu %*u",
+			   nm, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
+			   &v[9]) == 11 &&
 		    !strcmp(nm, name))
 			return 1;
 		line = strchr(line, '\n');
@@ -80,9 +83,10 @@ static int slabinfo_row(const char *text, const char *name, unsigned long v[10])
 Test(slabctl, slabinfo_is_the_proc_slabinfo_2_1_format_with_a_row_per_cache)
 {
 	static const char header[] =
-		"slabinfo - version: 2.1\n"
-		"# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : tunables <limit> "
-		"<batchcount> <sharedfactor> : slabdata <active_slabs> <num_slabs> <sharedavail>\n";
+	    "slabinfo - version: 2.1\n"
+	    "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : "
+	    "tunables <limit> "
+	    "<batchcount> <sharedfactor> : slabdata <active_slabs> <num_slabs> <sharedavail>\n";
 	struct kmem_cache *c = kmem_cache_create("slabctl-test", 200, 0, 0, NULL);
 	void *objs[50];
 	unsigned long v[10];
@@ -102,7 +106,8 @@ Test(slabctl, slabinfo_is_the_proc_slabinfo_2_1_format_with_a_row_per_cache)
 		size_t n = fread(proc, 1, sizeof(proc) - 1, f);
 		proc[n] = 0;
 		fclose(f);
-		cr_assert_eq(strncmp(proc, header, strlen(header)), 0, "/proc/slabinfo's header is:\n%s", proc);
+		cr_assert_eq(strncmp(proc, header, strlen(header)), 0,
+			     "/proc/slabinfo's header is:\n%s", proc);
 	}
 
 	cr_assert(slabinfo_row(out, "slabctl-test", v), "no row for the named cache:\n%s", out);
@@ -113,17 +118,21 @@ Test(slabctl, slabinfo_is_the_proc_slabinfo_2_1_format_with_a_row_per_cache)
 	cr_assert(slabinfo_row(out, "kmalloc-64", v));
 	cr_assert(slabinfo_row(out, "kmalloc-32k", v));
 
-	/* every row has the kernel's exact layout: "%-17s %6lu %6lu %6u %4u %4d : tunables %4u %4u %4u :
-	 * slabdata %6lu %6lu %6lu" */
-	for (line = strtok_r(out + strlen(header), "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	/* every row has the kernel's exact layout: "%-17s %6lu %6lu %6u %4u %4d : tunables %4u %4u
+	 * %4u : slabdata %6lu %6lu %6lu" */
+	for (line = strtok_r(out + strlen(header), "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
 		char again[256], nm[64];
 		unsigned long a, b, d, e, g, h, k, l, m, o, p;
-		cr_assert_eq(sscanf(line, "%63s %lu %lu %lu %lu %lu : tunables %lu %lu %lu : slabdata %lu %lu %lu", nm, &a,
-				    &b, &d, &e, &g, &h, &k, &l, &m, &o, &p),
-			     12, "not a slabinfo row: '%s'", line);
+		cr_assert_eq(
+		    sscanf(line,
+			   "%63s %lu %lu %lu %lu %lu : tunables %lu %lu %lu : slabdata %lu %lu %lu",
+			   nm, &a, &b, &d, &e, &g, &h, &k, &l, &m, &o, &p),
+		    12, "not a slabinfo row: '%s'", line);
 		snprintf(again, sizeof(again),
-			 "%-17s %6lu %6lu %6lu %4lu %4lu : tunables %4lu %4lu %4lu : slabdata %6lu %6lu %6lu", nm, a, b, d,
-			 e, g, h, k, l, m, o, p);
+			 "%-17s %6lu %6lu %6lu %4lu %4lu : tunables %4lu %4lu %4lu : slabdata %6lu "
+			 "%6lu %6lu",
+			 nm, a, b, d, e, g, h, k, l, m, o, p);
 		cr_assert_str_eq(line, again, "the row is not in the kernel's layout");
 		rows++;
 	}
@@ -137,36 +146,40 @@ Test(slabctl, slabinfo_is_the_proc_slabinfo_2_1_format_with_a_row_per_cache)
 
 /* python3 checks on the JSON: each assert prints what failed. */
 static const char json_checks[] =
-	"| python3 -c '\n"
-	"import json, os, sys\n"
-	"d = json.load(sys.stdin)\n"
-	"for k in (\"backing\", \"zone_bytes\", \"free_bytes\", \"released_bytes\", \"in_use_bytes\", \"pcpu_bytes\",\n"
-	"          \"depot_bytes\", \"slab_free_bytes\", \"alloc_failures\", \"caches\", \"per_cpu\", \"per_node\",\n"
-	"          \"per_client\"):\n"
-	"    assert k in d, k\n"
-	"c = [x for x in d[\"caches\"] if x[\"name\"] == \"json-test\"]\n"
-	"assert len(c) == 1, d[\"caches\"]\n"
-	"c = c[0]\n"
-	"assert c[\"active_objects\"] == 40 and c[\"object_size\"] == 100, c\n"
-	"assert c[\"in_use_bytes\"] == 40 * c[\"stride\"], c\n"
-	"assert c[\"objects\"] == c[\"slabs\"] * c[\"objects_per_slab\"], c\n"
-	"assert c[\"alloc_misses\"] >= 1 and (c[\"depot_hit_rate\"] is None or 0 <= c[\"depot_hit_rate\"] <= 1), c\n"
-	"k = [x for x in d[\"caches\"] if x[\"name\"] == \"kmalloc-64\"][0]\n"
-	"assert k[\"active_objects\"] >= 30, k\n"
-	"assert d[\"in_use_bytes\"] >= 40 * c[\"stride\"] + 30 * 64, d[\"in_use_bytes\"]\n"
-	"ncpu = os.cpu_count()\n"
-	"assert sum(1 for p in d[\"per_cpu\"] if p[\"online\"]) == ncpu, d[\"per_cpu\"]\n"
-	"assert sum(p[\"alloc_misses\"] for p in d[\"per_cpu\"]) >= 2, d[\"per_cpu\"]\n"
-	"n = d[\"per_node\"]\n"
-	"assert len(n) >= 1 and sum(len(x[\"cpus\"]) for x in n) == ncpu, n\n"
-	"assert all(x[\"zone_bytes\"] == 8 << 20 for x in n), n\n"
-	"assert all(x[\"free_bytes\"] + x[\"in_use_bytes\"] + x[\"released_bytes\"] == x[\"zone_bytes\"] for x in n), n\n"
-	"assert all(x[\"bound\"] or x[\"simulated\"] or True for x in n)\n"
-	"me = [x for x in d[\"per_client\"] if x[\"pid\"] == %d]\n"
-	"assert len(me) == 1 and me[0][\"alloc_failures\"] == 0, d[\"per_client\"]\n"
-	"assert d[\"clients\"] == len(d[\"per_client\"]), d\n"
-	"print(\"json ok\")\n"
-	"'";
+    "| python3 -c '\n"
+    "import json, os, sys\n"
+    "d = json.load(sys.stdin)\n"
+    "for k in (\"backing\", \"zone_bytes\", \"free_bytes\", \"released_bytes\", \"in_use_bytes\", "
+    "\"pcpu_bytes\",\n"
+    "          \"depot_bytes\", \"slab_free_bytes\", \"alloc_failures\", \"caches\", \"per_cpu\", "
+    "\"per_node\",\n"
+    "          \"per_client\"):\n"
+    "    assert k in d, k\n"
+    "c = [x for x in d[\"caches\"] if x[\"name\"] == \"json-test\"]\n"
+    "assert len(c) == 1, d[\"caches\"]\n"
+    "c = c[0]\n"
+    "assert c[\"active_objects\"] == 40 and c[\"object_size\"] == 100, c\n"
+    "assert c[\"in_use_bytes\"] == 40 * c[\"stride\"], c\n"
+    "assert c[\"objects\"] == c[\"slabs\"] * c[\"objects_per_slab\"], c\n"
+    "assert c[\"alloc_misses\"] >= 1 and (c[\"depot_hit_rate\"] is None or 0 <= "
+    "c[\"depot_hit_rate\"] <= 1), c\n"
+    "k = [x for x in d[\"caches\"] if x[\"name\"] == \"kmalloc-64\"][0]\n"
+    "assert k[\"active_objects\"] >= 30, k\n"
+    "assert d[\"in_use_bytes\"] >= 40 * c[\"stride\"] + 30 * 64, d[\"in_use_bytes\"]\n"
+    "ncpu = os.cpu_count()\n"
+    "assert sum(1 for p in d[\"per_cpu\"] if p[\"online\"]) == ncpu, d[\"per_cpu\"]\n"
+    "assert sum(p[\"alloc_misses\"] for p in d[\"per_cpu\"]) >= 2, d[\"per_cpu\"]\n"
+    "n = d[\"per_node\"]\n"
+    "assert len(n) >= 1 and sum(len(x[\"cpus\"]) for x in n) == ncpu, n\n"
+    "assert all(x[\"zone_bytes\"] == 8 << 20 for x in n), n\n"
+    "assert all(x[\"free_bytes\"] + x[\"in_use_bytes\"] + x[\"released_bytes\"] == "
+    "x[\"zone_bytes\"] for x in n), n\n"
+    "assert all(x[\"bound\"] or x[\"simulated\"] or True for x in n)\n"
+    "me = [x for x in d[\"per_client\"] if x[\"pid\"] == %d]\n"
+    "assert len(me) == 1 and me[0][\"alloc_failures\"] == 0, d[\"per_client\"]\n"
+    "assert d[\"clients\"] == len(d[\"per_client\"]), d\n"
+    "print(\"json ok\")\n"
+    "'";
 
 Test(slabctl, stats_json_parses_and_holds_the_figures_per_cache_cpu_node_and_client)
 {
@@ -186,8 +199,8 @@ Test(slabctl, stats_json_parses_and_holds_the_figures_per_cache_cpu_node_and_cli
 
 	/* the readable form has the same sections */
 	cr_assert_eq(run("stats", NULL), 0, "%s", out);
-	cr_assert(strstr(out, "json-test") && strstr(out, "depot-hit") && strstr(out, "alloc failures") &&
-			  strstr(out, "released KiB"),
+	cr_assert(strstr(out, "json-test") && strstr(out, "depot-hit") &&
+		      strstr(out, "alloc failures") && strstr(out, "released KiB"),
 		  "%s", out);
 	for (i = 0; i < 40; i++)
 		kmem_cache_free(c, objs[i]);
@@ -258,14 +271,16 @@ Test(slabctl, usage_errors_exit_with_2)
 
 Test(slabctl_nodaemon, every_command_without_a_daemon_exits_3_saying_how_to_start_it)
 {
-	static const char *const cmds[] = { "slabinfo", "stats", "top --once", "caches", "clients", "shrink" };
+	static const char *const cmds[] = {"slabinfo", "stats",	  "top --once",
+					   "caches",   "clients", "shrink"};
 	char cmd[256];
 	size_t i;
 
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		FILE *f;
 		int st;
-		snprintf(cmd, sizeof(cmd), "%s --socket /nonexistent/slabd.sock %s 2>&1", SLABCTL_BIN, cmds[i]);
+		snprintf(cmd, sizeof(cmd), "%s --socket /nonexistent/slabd.sock %s 2>&1",
+			 SLABCTL_BIN, cmds[i]);
 		f = popen(cmd, "r");
 		cr_assert_not_null(f);
 		out[fread(out, 1, sizeof(out) - 1, f)] = 0;
