@@ -3,6 +3,8 @@
  * what is expected; nothing is half-applied: the daemon refuses to start. */
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,9 @@ void config_defaults(struct config *c)
 	c->retain_free = 32ull << 20;
 	c->idle_drain_ms = 5000;
 	c->log_level = LOG_LVL_INFO;
+	c->socket_uid = -1;
+	c->socket_gid = -1;
+	c->socket_mode = 0660;
 }
 
 int parse_size(const char *s, uint64_t *ret)
@@ -169,10 +174,46 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 			return -EINVAL;
 		}
 		c->log_level = LOG_LVL_ERR + (int)i;
+	} else if (!strcmp(key, "socket_owner")) {
+		struct passwd *pw = isdigit((unsigned char)value[0]) ? NULL : getpwnam(value);
+		if (pw)
+			c->socket_uid = pw->pw_uid;
+		else if (parse_uint(value, UINT32_MAX - 1, &v) == 0)
+			c->socket_uid = (int64_t)v;
+		else {
+			*ret_why = "an existing user name or a numeric uid";
+			return -EINVAL;
+		}
+	} else if (!strcmp(key, "socket_group")) {
+		struct group *gr = isdigit((unsigned char)value[0]) ? NULL : getgrnam(value);
+		if (gr)
+			c->socket_gid = gr->gr_gid;
+		else if (parse_uint(value, UINT32_MAX - 1, &v) == 0)
+			c->socket_gid = (int64_t)v;
+		else {
+			*ret_why = "an existing group name or a numeric gid";
+			return -EINVAL;
+		}
+	} else if (!strcmp(key, "socket_mode")) {
+		char *end;
+		unsigned long m;
+		errno = 0;
+		m = strtoul(value, &end, 8);
+		if (errno || end == value || *end || m > 0777 || value[0] == '-') {
+			*ret_why = "octal permission bits such as 0660";
+			return -EINVAL;
+		}
+		c->socket_mode = (uint32_t)m;
+	} else if (!strcmp(key, "metrics_port")) {
+		if (parse_uint(value, 65535, &v) < 0) {
+			*ret_why = "a TCP port 1..65535 on 127.0.0.1, or 0 (off)";
+			return -EINVAL;
+		}
+		c->metrics_port = (uint32_t)v;
 	} else {
-		*ret_why = "a known key: socket, zone_size, zone_size.N, max_cache_size, max_caches, magazines, hugepages, "
-			   "hugepage_size, base_address, worker_interval_ms, release_delay_ms, retain_free, idle_drain_ms, "
-			   "log_level";
+		*ret_why = "a known key: socket, socket_owner, socket_group, socket_mode, zone_size, zone_size.N, "
+			   "max_cache_size, max_caches, magazines, hugepages, hugepage_size, base_address, "
+			   "worker_interval_ms, release_delay_ms, retain_free, idle_drain_ms, log_level, metrics_port";
 		return -ENOENT;
 	}
 	return 0;
@@ -242,4 +283,59 @@ int config_load(struct config *c, const char *path)
 	}
 	fclose(f);
 	return bad ? -EINVAL : 0;
+}
+
+const char *const config_reloadable[] = { "log_level", "worker_interval_ms", "release_delay_ms", "retain_free",
+					  "idle_drain_ms", NULL };
+
+/* Every key and where its value lives; a key without its own field (none today) would
+ * be caught by the final memcmp in config_diff. */
+#define FIELD(k, f) { k, offsetof(struct config, f), sizeof(((struct config *)0)->f) }
+static const struct {
+	const char *key;
+	size_t off, size;
+} fields[] = {
+	FIELD("socket", socket_path),
+	FIELD("zone_size", zone_size),
+	FIELD("max_cache_size", max_cache_size),
+	FIELD("max_caches", max_caches),
+	FIELD("magazines", nr_mags),
+	FIELD("hugepages", hugepages),
+	FIELD("hugepage_size", hugepage_size),
+	FIELD("base_address", base_address),
+	FIELD("worker_interval_ms", worker_interval_ms),
+	FIELD("release_delay_ms", release_delay_ms),
+	FIELD("retain_free", retain_free),
+	FIELD("idle_drain_ms", idle_drain_ms),
+	FIELD("log_level", log_level),
+	FIELD("socket_owner", socket_uid),
+	FIELD("socket_group", socket_gid),
+	FIELD("socket_mode", socket_mode),
+	FIELD("metrics_port", metrics_port),
+};
+
+static int is_reloadable(const char *key)
+{
+	unsigned int i;
+	for (i = 0; config_reloadable[i]; i++)
+		if (!strcmp(config_reloadable[i], key))
+			return 1;
+	return 0;
+}
+
+void config_diff(const struct config *a, const struct config *b, int reloadable, char *buf, size_t len)
+{
+	size_t n = 0, i;
+
+	buf[0] = 0;
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		if (is_reloadable(fields[i].key) != reloadable ||
+		    !memcmp((const char *)a + fields[i].off, (const char *)b + fields[i].off, fields[i].size))
+			continue;
+		n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s%s", n ? ", " : "", fields[i].key);
+		if (n >= len) {
+			buf[len - 1] = 0;
+			return;
+		}
+	}
 }

@@ -6,6 +6,7 @@
 #ifndef SLABD_DAEMON_CONFIG_H
 #define SLABD_DAEMON_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define HUGEPAGES_AUTO 0 /* hugetlb when enough are reserved, else 4 KiB shmem (warned) */
@@ -30,6 +31,11 @@ struct config {
 	uint32_t idle_drain_ms;    /* a CPU's cache unchanged this long is drained */
 	int log_level;
 	int foreground;
+	/* the socket when slabd binds it itself (socket activation: the unit's settings) */
+	int64_t socket_uid; /* -1: unchanged */
+	int64_t socket_gid; /* -1: unchanged */
+	uint32_t socket_mode;
+	uint32_t metrics_port; /* Prometheus text on 127.0.0.1, 0: off */
 };
 
 void config_defaults(struct config *c);
@@ -41,5 +47,10 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 /* parse_size: decimal with an optional k/M/G suffix ("64M", "2G", "4096", "32k", "1MiB");
  * 0 or -EINVAL. */
 int parse_size(const char *s, uint64_t *ret);
+/* config_reloadable: the keys SIGHUP applies at run time (NULL-terminated), and
+ * config_diff: the names of keys whose values differ between @a and @b, comma-separated
+ * into @buf (empty when none). */
+extern const char *const config_reloadable[];
+void config_diff(const struct config *a, const struct config *b, int reloadable, char *buf, size_t len);
 
 #endif

@@ -17,12 +17,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <slabd/slabd.h>
 
 #include "log.h"
+#include "metrics.h"
+#include "notify.h"
 #include "slabd_daemon.h"
 #include "slabd_wire.h"
 
@@ -37,16 +42,41 @@ static void usage(FILE *f)
 		"  -o, --set KEY=VALUE   one setting, as in the config file (after it)\n"
 		"  -h, --help            this text\n"
 		"  -V, --version         print the version\n\n"
-		"Config keys: socket, zone_size, zone_size.N, max_cache_size, max_caches, magazines, hugepages\n"
-		"(auto|on|off), hugepage_size, base_address, worker_interval_ms, release_delay_ms,\n"
-		"retain_free, idle_drain_ms, log_level (see systemd/slabd.conf).\n",
+		"Config keys: socket, socket_owner, socket_group, socket_mode, zone_size,\n"
+		"zone_size.N, max_cache_size, max_caches, magazines, hugepages (auto|on|off), hugepage_size,\n"
+		"base_address, worker_interval_ms, release_delay_ms, retain_free, idle_drain_ms,\n"
+		"log_level, metrics_port (see slabd.conf(5) and systemd/slabd.conf).\n\n"
+		"Signals: SIGTERM/SIGINT stop, SIGHUP reloads the config file. Under systemd it\n"
+		"speaks the notify protocol ($NOTIFY_SOCKET, $WATCHDOG_USEC) and takes a socket\n"
+		"passed by activation ($LISTEN_FDS); see slabd(8).\n",
 		SLABD_DEFAULT_SOCKET);
 }
 
-static int run(struct slabd *d, int ready_fd)
+/* The socket slabd bound itself gets the configured owner, group and mode. */
+static int socket_set_owner(const struct config *c)
 {
-	int lfd, r;
+	if ((c->socket_uid >= 0 || c->socket_gid >= 0) &&
+	    chown(c->socket_path, c->socket_uid >= 0 ? (uid_t)c->socket_uid : (uid_t)-1,
+		  c->socket_gid >= 0 ? (gid_t)c->socket_gid : (gid_t)-1) < 0) {
+		int err = errno;
+		log_err("cannot give %s to socket_owner %lld / socket_group %lld: %s%s", c->socket_path,
+			(long long)c->socket_uid, (long long)c->socket_gid, strerror(err),
+			err == EPERM ? " (only root may change the owner, or a group it is not in)" : "");
+		return -err;
+	}
+	if (chmod(c->socket_path, (mode_t)c->socket_mode) < 0) {
+		int err = errno;
+		log_err("cannot set socket_mode %04o on %s: %s", c->socket_mode, c->socket_path, strerror(err));
+		return -err;
+	}
+	return 0;
+}
 
+static int run(struct slabd *d, int ready_fd, int activated_fd)
+{
+	int lfd = activated_fd, r;
+
+	notify_send("STATUS=starting: topology, region, caches");
 	r = topo_discover(&d->topo);
 	if (r < 0)
 		return r;
@@ -59,17 +89,39 @@ static int run(struct slabd *d, int ready_fd)
 		r = -ENOMEM;
 		goto out_region;
 	}
-	lfd = server_listen(d->cfg.socket_path);
-	if (lfd < 0) {
-		r = lfd;
-		goto out_caches;
+	if (lfd >= 0) {
+		struct sockaddr_un sa;
+		socklen_t l = sizeof(sa);
+		memset(&sa, 0, sizeof(sa));
+		d->listen_activated = 1;
+		if (getsockname(lfd, (struct sockaddr *)&sa, &l) == 0 && sa.sun_path[0])
+			snprintf(d->cfg.socket_path, sizeof(d->cfg.socket_path), "%s", sa.sun_path);
+		log_info("socket activation: serving on the passed socket %s", d->cfg.socket_path);
+	} else {
+		lfd = server_listen(d->cfg.socket_path);
+		if (lfd < 0) {
+			r = lfd;
+			goto out_caches;
+		}
+		r = socket_set_owner(&d->cfg);
+		if (r < 0)
+			goto out_listen;
+	}
+	if (d->cfg.metrics_port) {
+		d->metrics_fd = metrics_listen(d->cfg.metrics_port);
+		if (d->metrics_fd < 0) {
+			r = d->metrics_fd;
+			goto out_listen;
+		}
 	}
 	r = workers_start(d);
 	if (r < 0)
-		goto out_listen;
+		goto out_metrics;
 	log_notice("ready: socket %s, backing %s, %u node zone%s, kmalloc up to %u bytes (pid %d)",
 		   d->cfg.socket_path, region_backing_name(d->backing), d->nr_zones, d->nr_zones == 1 ? "" : "s",
 		   d->cfg.max_cache_size, (int)getpid());
+	notify_send("READY=1\nSTATUS=ready: socket %s, backing %s, 0 clients\nMAINPID=%d", d->cfg.socket_path,
+		    region_backing_name(d->backing), (int)getpid());
 	if (ready_fd >= 0) {
 		char ok = 0;
 		if (write(ready_fd, &ok, 1) < 0)
@@ -83,9 +135,13 @@ static int run(struct slabd *d, int ready_fd)
 		   (unsigned long long)d->stats.refills, (unsigned long long)d->stats.slabs_created,
 		   (unsigned long long)d->stats.slabs_released, (unsigned long long)d->stats.bad_objects,
 		   (unsigned long long)d->stats.double_frees);
+out_metrics:
+	if (d->cfg.metrics_port)
+		close(d->metrics_fd);
 out_listen:
 	close(lfd);
-	unlink(d->cfg.socket_path);
+	if (!d->listen_activated)
+		unlink(d->cfg.socket_path);
 out_caches:
 	cache_destroy_all(d);
 	free(d->caches);
@@ -106,8 +162,8 @@ int main(int argc, char **argv)
 	};
 	static struct slabd d;
 	const char *config_file = NULL, *socket_path = NULL;
-	char *sets[32];
-	int nsets = 0, opt, i, pipefd[2] = { -1, -1 };
+	static char *sets[32];
+	int nsets = 0, opt, i, pipefd[2] = { -1, -1 }, activated_fd;
 
 	config_defaults(&d.cfg);
 	while ((opt = getopt_long(argc, argv, "c:s:fo:hV", opts, NULL)) != -1) {
@@ -169,6 +225,15 @@ int main(int argc, char **argv)
 		}
 	}
 	log_level = d.cfg.log_level;
+	d.config_file = config_file;
+	d.sets = sets;
+	d.nsets = nsets;
+	d.socket_override = socket_path;
+	/* Both belong to the process systemd started: read them before any fork. */
+	notify_init();
+	activated_fd = notify_listen_fd();
+	if (activated_fd == -EINVAL)
+		return 1;
 	signal(SIGPIPE, SIG_IGN);
 	{
 		/* Blocked in every thread from the start: only the control thread's signalfd
@@ -203,5 +268,5 @@ int main(int argc, char **argv)
 		close(pipefd[0]);
 		setsid();
 	}
-	return run(&d, pipefd[1]) < 0 ? 1 : 0;
+	return run(&d, pipefd[1], activated_fd) < 0 ? 1 : 0;
 }

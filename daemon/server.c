@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -32,6 +33,8 @@
 #include <slabd/gfp.h>
 
 #include "log.h"
+#include "metrics.h"
+#include "notify.h"
 #include "slabd_daemon.h"
 #include "slabd_wire.h"
 
@@ -48,10 +51,18 @@ struct conn {
 
 #define TAG_LISTEN ((void *)1)
 #define TAG_SIGNAL ((void *)2)
+#define TAG_WATCHDOG ((void *)3)
+#define TAG_METRICS ((void *)4)
 
 static struct cds_lfht *conns;
 static uint32_t next_client_id = 1;
 static uint32_t nr_conns;
+
+/* Tell the service manager how many clients there are (a no-op without one). */
+static void status_clients(struct slabd *d)
+{
+	notify_send("STATUS=ready: socket %s, %u client%s", d->cfg.socket_path, nr_conns, nr_conns == 1 ? "" : "s");
+}
 
 static void conn_free_rcu(struct rcu_head *h)
 {
@@ -275,7 +286,8 @@ static void handle_cache_op(struct slabd *d, struct conn *c, const struct slabd_
 	struct cache *cache;
 	uint32_t n;
 
-	if (!c->attached) {
+	/* Shrink only gives free memory back: slabctl may ask without attaching. */
+	if (!c->attached && m->op != SLABD_CACHE_OP_SHRINK) {
 		send_error(c, m->hdr.seq, -ENOTCONN, "send HELLO before any other request");
 		return;
 	}
@@ -335,6 +347,39 @@ static void handle_stats(struct slabd *d, struct conn *c, const struct slabd_wir
 	send_reply(c, &st, sizeof(st), NULL, 0);
 }
 
+/* CACHE_INFO, CPU_INFO, NODE_INFO, CLIENT_INFO: one item per request (stats.c). */
+static void handle_info(struct slabd *d, struct conn *c, int type, const struct slabd_wire_info_req *m)
+{
+	union {
+		struct slabd_wire_hdr hdr;
+		struct slabd_wire_cache_info cache;
+		struct slabd_wire_cpu_info cpu;
+		struct slabd_wire_node_info node;
+		struct slabd_wire_client_info client;
+	} r;
+	uint32_t len;
+
+	switch (type) {
+	case SLABD_MSG_CACHE_INFO:
+		slabd_wire_init(&r.hdr, SLABD_MSG_CACHE_INFO_REPLY, len = sizeof(r.cache), m->hdr.seq);
+		r.cache.err = stats_cache_info(d, m->index, &r.cache);
+		break;
+	case SLABD_MSG_CPU_INFO:
+		slabd_wire_init(&r.hdr, SLABD_MSG_CPU_INFO_REPLY, len = sizeof(r.cpu), m->hdr.seq);
+		r.cpu.err = stats_cpu_info(d, m->index, &r.cpu);
+		break;
+	case SLABD_MSG_NODE_INFO:
+		slabd_wire_init(&r.hdr, SLABD_MSG_NODE_INFO_REPLY, len = sizeof(r.node), m->hdr.seq);
+		r.node.err = stats_node_info(d, m->index, &r.node);
+		break;
+	default:
+		slabd_wire_init(&r.hdr, SLABD_MSG_CLIENT_INFO_REPLY, len = sizeof(r.client), m->hdr.seq);
+		r.client.err = stats_client_info(d, m->index, &r.client);
+		break;
+	}
+	send_reply(c, &r, len, NULL, 0);
+}
+
 static void conn_drop(struct slabd *d, struct conn *c, int epfd, const char *why)
 {
 	uint64_t failures = 0;
@@ -357,6 +402,7 @@ static void conn_drop(struct slabd *d, struct conn *c, int epfd, const char *why
 	urcu_memb_read_unlock();
 	urcu_memb_call_rcu(&c->rcu, conn_free_rcu);
 	nr_conns--;
+	status_clients(d);
 }
 
 static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t events)
@@ -368,6 +414,7 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 		struct slabd_wire_cache_create cache_create;
 		struct slabd_wire_cache_op cache_op;
 		struct slabd_wire_stats_req stats;
+		struct slabd_wire_info_req info;
 		char raw[SLABD_WIRE_MAX + 1];
 	} buf;
 	char cbuf[CMSG_SPACE(sizeof(int) * 8)];
@@ -424,6 +471,12 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 		case SLABD_MSG_STATS:
 			handle_stats(d, c, &buf.stats);
 			break;
+		case SLABD_MSG_CACHE_INFO:
+		case SLABD_MSG_CPU_INFO:
+		case SLABD_MSG_NODE_INFO:
+		case SLABD_MSG_CLIENT_INFO:
+			handle_info(d, c, type, &buf.info);
+			break;
 		default:
 			send_error(c, seq, -EOPNOTSUPP, "message type %u is not a request", (unsigned)type);
 			break;
@@ -437,7 +490,7 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 	}
 }
 
-static void accept_all(int lfd, int epfd)
+static void accept_all(struct slabd *d, int lfd, int epfd)
 {
 	for (;;) {
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
@@ -464,6 +517,7 @@ static void accept_all(int lfd, int epfd)
 		nr_conns++;
 		ev.data.ptr = c;
 		epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+		status_clients(d);
 	}
 }
 
@@ -471,7 +525,8 @@ int server_run(struct slabd *d, int lfd)
 {
 	struct epoll_event ev;
 	sigset_t mask;
-	int epfd, sfd, running = 1;
+	int epfd, sfd, wdfd = -1, running = 1;
+	uint64_t wd_usec = notify_watchdog_usec();
 
 	urcu_memb_register_thread();
 	conns = cds_lfht_new_flavor(64, 64, 0, CDS_LFHT_AUTO_RESIZE, &urcu_memb_flavor, NULL);
@@ -491,6 +546,28 @@ int server_run(struct slabd *d, int lfd)
 	epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev);
 	ev.data.ptr = TAG_SIGNAL;
 	epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev);
+	if (d->cfg.metrics_port) {
+		ev.data.ptr = TAG_METRICS;
+		epoll_ctl(epfd, EPOLL_CTL_ADD, d->metrics_fd, &ev);
+	}
+	if (wd_usec) {
+		/* WATCHDOG=1 at half the service manager's interval, from this loop: a control
+		 * thread stuck anywhere stops the pings. */
+		struct itimerspec its = { { 0, 0 }, { 0, 0 } };
+		uint64_t half = wd_usec / 2 ? wd_usec / 2 : 1;
+		its.it_interval.tv_sec = (time_t)(half / 1000000);
+		its.it_interval.tv_nsec = (long)(half % 1000000) * 1000;
+		its.it_value = its.it_interval;
+		wdfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (wdfd < 0 || timerfd_settime(wdfd, 0, &its, NULL) < 0) {
+			log_err("cannot start the watchdog timer: %s", strerror(errno));
+			return -errno;
+		}
+		ev.data.ptr = TAG_WATCHDOG;
+		epoll_ctl(epfd, EPOLL_CTL_ADD, wdfd, &ev);
+		notify_send("WATCHDOG=1");
+		log_info("watchdog: pinging every %llu ms", (unsigned long long)(half / 1000));
+	}
 
 	while (running) {
 		struct epoll_event evs[32];
@@ -504,18 +581,27 @@ int server_run(struct slabd *d, int lfd)
 		}
 		for (i = 0; i < n; i++) {
 			if (evs[i].data.ptr == TAG_LISTEN) {
-				accept_all(lfd, epfd);
+				accept_all(d, lfd, epfd);
 			} else if (evs[i].data.ptr == TAG_SIGNAL) {
 				struct signalfd_siginfo si;
 				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 					if (si.ssi_signo == SIGHUP) {
-						log_info("SIGHUP: nothing to reload yet");
+						daemon_reload(d);
 						continue;
 					}
 					log_notice("%s received: shutting down (%u clients attached)",
 						   strsignal((int)si.ssi_signo), nr_conns);
+					notify_send("STOPPING=1\nSTATUS=stopping");
 					running = 0;
 				}
+			} else if (evs[i].data.ptr == TAG_METRICS) {
+				metrics_accept(d->metrics_fd, epfd);
+			} else if (metrics_owns(evs[i].data.ptr)) {
+				metrics_handle(d, evs[i].data.ptr, evs[i].events, epfd);
+			} else if (evs[i].data.ptr == TAG_WATCHDOG) {
+				uint64_t ticks;
+				if (read(wdfd, &ticks, sizeof(ticks)) == sizeof(ticks))
+					notify_send("WATCHDOG=1");
 			} else {
 				handle_conn(d, evs[i].data.ptr, epfd, evs[i].events);
 			}
@@ -536,8 +622,11 @@ int server_run(struct slabd *d, int lfd)
 	urcu_memb_barrier();
 	cds_lfht_destroy(conns, NULL);
 	conns = NULL;
+	metrics_close_all(epfd);
 	close(epfd);
 	close(sfd);
+	if (wdfd >= 0)
+		close(wdfd);
 	urcu_memb_unregister_thread();
 	return 0;
 }

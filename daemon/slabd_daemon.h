@@ -150,6 +150,14 @@ struct slabd {
 	} wslot[SLABD_MAX_NODES];
 	volatile int stop;
 	struct stats stats; /* updated with relaxed atomics */
+
+	/* operating (main.c, reload.c): what SIGHUP reads again */
+	const char *config_file;     /* NULL: none */
+	char **sets;                 /* --set options, split at '=' */
+	int nsets;
+	const char *socket_override; /* --socket */
+	int listen_activated;        /* the listening socket came from socket activation */
+	int metrics_fd;              /* with cfg.metrics_port: the endpoint's listening socket */
 };
 
 /* topology.c */
@@ -190,6 +198,16 @@ int large_free(struct slabd *d, uint64_t off);
 struct slabd_wire_stats;
 /* stats_fill: figures of cache @id (0: the totals) into @st; 0 or -EINVAL. */
 int stats_fill(struct slabd *d, uint32_t id, struct slabd_wire_stats *st);
+/* The first cache (id >= @from), CPU (== @cpu), node or client (slot >= @from) into the
+ * reply; 0 or -ENOENT. Control thread (the node figures take the zone lock). */
+struct slabd_wire_cache_info;
+struct slabd_wire_cpu_info;
+struct slabd_wire_node_info;
+struct slabd_wire_client_info;
+int stats_cache_info(struct slabd *d, uint32_t from, struct slabd_wire_cache_info *ci);
+int stats_cpu_info(struct slabd *d, uint32_t cpu, struct slabd_wire_cpu_info *pi);
+int stats_node_info(struct slabd *d, uint32_t node, struct slabd_wire_node_info *ni);
+int stats_client_info(struct slabd *d, uint32_t from, struct slabd_wire_client_info *ci);
 
 /* worker.c */
 struct worker_job {
@@ -218,6 +236,10 @@ void remote_flush_node(struct slabd *d, uint32_t node, void *arg);
 int workers_start(struct slabd *d);
 void workers_stop(struct slabd *d);
 void worker_round(struct slabd *d, uint32_t node); /* one pass of the refill/reclaim loop */
+
+/* reload.c */
+/* daemon_reload: SIGHUP. Apply the reloadable keys, log the ones that need a restart. */
+int daemon_reload(struct slabd *d);
 
 /* server.c */
 int server_run(struct slabd *d, int listen_fd);

@@ -92,3 +92,130 @@ int stats_fill(struct slabd *d, uint32_t id, struct slabd_wire_stats *st)
 	st->backing = d->backing;
 	return 0;
 }
+
+/* ---------------------------------------------------------------- per item, for slabctl and metrics -- */
+
+static const struct slabd_shm_pcpu *pcpu_of(struct slabd *d, uint32_t cache, uint32_t cpu)
+{
+	return (const void *)(d->pcpu + ((uint64_t)cache * d->sb->nr_cpus << SLABD_PCPU_SHIFT) +
+			      ((uint64_t)cpu << SLABD_PCPU_SHIFT));
+}
+
+int stats_cache_info(struct slabd *d, uint32_t from, struct slabd_wire_cache_info *ci)
+{
+	struct slabd_wire_stats st;
+	struct cache *c = NULL;
+	uint32_t id, n, cpu;
+
+	for (id = from ? from : 1; id < d->sb->max_caches; id++)
+		if ((c = cache_get(d, id)))
+			break;
+	if (!c)
+		return -ENOENT;
+	memset(&st, 0, sizeof(st));
+	cache_figures(d, c, &st);
+	ci->cache = id;
+	memcpy(ci->name, c->shm->name, sizeof(ci->name));
+	ci->name[sizeof(ci->name) - 1] = 0;
+	ci->obj_size = c->shm->obj_size;
+	ci->size = c->size;
+	ci->align = c->shm->align;
+	ci->flags = c->shm->flags;
+	ci->order = c->order;
+	ci->objs_per_slab = c->objs;
+	ci->mag_objs = c->mag_objs;
+	ci->zone_kind = c->shm->zone_kind;
+	ci->nr_nodes = d->sb->nr_nodes;
+	ci->slabs = st.slabs;
+	ci->objs = st.slabs * c->objs;
+	ci->in_use = st.in_use / c->size;
+	ci->in_pcpu = st.in_pcpu / c->size;
+	ci->in_depot = st.in_depot / c->size;
+	ci->in_slabs = st.in_slabs / c->size;
+	ci->active_slabs = st.slabs;
+	for (n = 0; n < d->sb->nr_nodes; n++) {
+		uint32_t empty = __atomic_load_n(&c->nodes[n].free.nr, __ATOMIC_RELAXED);
+		ci->active_slabs -= empty < ci->active_slabs ? empty : ci->active_slabs;
+		ci->depot_misses += __atomic_load_n(&daemon_depot(d, id, n)->misses, __ATOMIC_RELAXED);
+	}
+	for (cpu = 0; cpu < d->sb->nr_cpus; cpu++) {
+		const struct slabd_shm_pcpu_stat *ps = &d->pcpu_stats[(uint64_t)id * d->sb->nr_cpus + cpu];
+		uint32_t cap = __atomic_load_n(&pcpu_of(d, id, cpu)->capacity, __ATOMIC_RELAXED);
+
+		if (cap <= SLABD_PCPU_SLOTS && cap > ci->pcpu_capacity)
+			ci->pcpu_capacity = cap;
+		ci->alloc_misses += __atomic_load_n(&ps->alloc_misses, __ATOMIC_RELAXED);
+		ci->free_misses += __atomic_load_n(&ps->free_misses, __ATOMIC_RELAXED);
+	}
+	return 0;
+}
+
+int stats_cpu_info(struct slabd *d, uint32_t cpu, struct slabd_wire_cpu_info *pi)
+{
+	uint32_t id;
+
+	if (cpu >= d->sb->nr_cpus)
+		return -ENOENT;
+	pi->cpu = cpu;
+	pi->node = d->cpus[cpu].node;
+	pi->flags = d->topo.cpu_real[cpu] ? SLABD_CPU_ONLINE : 0;
+	pi->nr_cpus = d->sb->nr_cpus;
+	for (id = 1; id < d->sb->max_caches; id++) {
+		const struct slabd_shm_pcpu_stat *ps = &d->pcpu_stats[(uint64_t)id * d->sb->nr_cpus + cpu];
+		struct cache *c = cache_get(d, id);
+		uint32_t k;
+
+		if (!c)
+			continue;
+		k = __atomic_load_n(&pcpu_of(d, id, cpu)->count, __ATOMIC_RELAXED);
+		if (k <= SLABD_PCPU_SLOTS) {
+			pi->pcpu_objs += k;
+			pi->pcpu_bytes += (uint64_t)k * c->size;
+		}
+		pi->alloc_misses += __atomic_load_n(&ps->alloc_misses, __ATOMIC_RELAXED);
+		pi->free_misses += __atomic_load_n(&ps->free_misses, __ATOMIC_RELAXED);
+	}
+	return 0;
+}
+
+int stats_node_info(struct slabd *d, uint32_t node, struct slabd_wire_node_info *ni)
+{
+	struct zone *zn;
+	uint32_t p, large = 0;
+
+	if (node >= d->sb->nr_nodes || d->nodes[node].zone >= d->nr_zones)
+		return -ENOENT;
+	zn = &d->zone[d->nodes[node].zone];
+	ni->node = node;
+	ni->os_index = d->nodes[node].os_index;
+	ni->flags = d->nodes[node].flags;
+	ni->nr_cpus = d->nodes[node].nr_cpus;
+	ni->nr_nodes = d->sb->nr_nodes;
+	pthread_mutex_lock(&zn->lock);
+	for (p = zn->first_page; p < zn->first_page + zn->nr_pages; p++)
+		large += d->pages[p].kind == SLABD_PAGE_LARGE || d->pages[p].kind == SLABD_PAGE_LARGE_TAIL;
+	ni->zone_size = (uint64_t)zn->nr_pages << SLABD_PAGE_SHIFT;
+	ni->zone_free = ((uint64_t)zn->buddy.nr_free << SLABD_PAGE_SHIFT) - zn->released_bytes;
+	ni->zone_released = zn->released_bytes;
+	ni->zone_in_use = (uint64_t)(zn->nr_pages - zn->buddy.nr_free) << SLABD_PAGE_SHIFT;
+	pthread_mutex_unlock(&zn->lock);
+	ni->large_bytes = (uint64_t)large << SLABD_PAGE_SHIFT;
+	return 0;
+}
+
+int stats_client_info(struct slabd *d, uint32_t from, struct slabd_wire_client_info *ci)
+{
+	uint32_t i;
+
+	for (i = from; i < SLABD_MAX_CLIENTS; i++) {
+		uint32_t id = __atomic_load_n(&d->clients[i].id, __ATOMIC_ACQUIRE);
+		if (!id)
+			continue;
+		ci->slot = i;
+		ci->id = id;
+		ci->pid = d->clients[i].pid;
+		ci->alloc_failures = __atomic_load_n(&d->clients[i].alloc_failures, __ATOMIC_RELAXED);
+		return 0;
+	}
+	return -ENOENT;
+}

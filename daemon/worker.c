@@ -637,10 +637,6 @@ static void *worker_main(void *arg)
 	snprintf(name, sizeof(name), "slabd-node%u", wa->node);
 	pthread_setname_np(pthread_self(), name);
 	worker_rseq_setup();
-	/* look at the per-CPU stacks every second, or more often for a short idle_drain_ms */
-	tune_rounds = (d->cfg.idle_drain_ms < 2000 ? d->cfg.idle_drain_ms / 2 : 1000) / d->cfg.worker_interval_ms;
-	if (!tune_rounds)
-		tune_rounds = 1;
 	if (!(d->nodes[wa->node].flags & SLABD_NODE_SIMULATED)) {
 		cpu_set_t set;
 		uint32_t cpu;
@@ -657,6 +653,11 @@ static void *worker_main(void *arg)
 		worker_round(d, wa->node);
 		if (++rounds % RELEASE_SCAN_ROUNDS == 0)
 			zone_release_scan(d, &d->zone[d->nodes[wa->node].zone]);
+		/* look at the per-CPU stacks every second, or more often for a short
+		 * idle_drain_ms (both reloadable: computed each round) */
+		tune_rounds = (d->cfg.idle_drain_ms < 2000 ? d->cfg.idle_drain_ms / 2 : 1000) / d->cfg.worker_interval_ms;
+		if (!tune_rounds)
+			tune_rounds = 1;
 		if (rounds % tune_rounds == 0)
 			tune_cpus(d, wa->node, tune_rounds * d->cfg.worker_interval_ms);
 		slabd_futex_wait(&d->ctl->kick, kick, d->cfg.worker_interval_ms);

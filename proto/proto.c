@@ -125,6 +125,19 @@ size_t slabd_wire_size(uint16_t type)
 		return sizeof(struct slabd_wire_stats_req);
 	case SLABD_MSG_STATS_REPLY:
 		return sizeof(struct slabd_wire_stats);
+	case SLABD_MSG_CACHE_INFO:
+	case SLABD_MSG_CPU_INFO:
+	case SLABD_MSG_NODE_INFO:
+	case SLABD_MSG_CLIENT_INFO:
+		return sizeof(struct slabd_wire_info_req);
+	case SLABD_MSG_CACHE_INFO_REPLY:
+		return sizeof(struct slabd_wire_cache_info);
+	case SLABD_MSG_CPU_INFO_REPLY:
+		return sizeof(struct slabd_wire_cpu_info);
+	case SLABD_MSG_NODE_INFO_REPLY:
+		return sizeof(struct slabd_wire_node_info);
+	case SLABD_MSG_CLIENT_INFO_REPLY:
+		return sizeof(struct slabd_wire_client_info);
 	default:
 		return 0;
 	}
@@ -160,6 +173,11 @@ int slabd_wire_validate(const void *buf, size_t len)
 	if (h.type == SLABD_MSG_ERROR) {
 		const struct slabd_wire_error *e = buf;
 		if (!memchr(e->msg, 0, sizeof(e->msg)))
+			return -EBADMSG;
+	}
+	if (h.type == SLABD_MSG_CACHE_INFO_REPLY) {
+		const struct slabd_wire_cache_info *c = buf;
+		if (!memchr(c->name, 0, sizeof(c->name)))
 			return -EBADMSG;
 	}
 	if (h.type == SLABD_MSG_CACHE_CREATE) {

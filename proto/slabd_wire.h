@@ -36,7 +36,20 @@
 #define SLABD_MSG_CACHE_REPLY 8u  /* daemon -> client: slabd_wire_cache_reply */
 #define SLABD_MSG_STATS 9u        /* client -> daemon: slabd_wire_stats_req */
 #define SLABD_MSG_STATS_REPLY 10u /* daemon -> client: slabd_wire_stats */
-#define SLABD_MSG_MAX 10u
+/* Inspection for slabctl and metrics (added in wire version 2 without changing any
+ * existing message; a daemon that predates them answers ERROR(-EBADMSG)). None needs
+ * HELLO. Each request names an index and is answered with the first existing item at
+ * or after it (its index in the reply), or err -ENOENT when there is none: a tool walks
+ * a table with one request per item. */
+#define SLABD_MSG_CACHE_INFO 11u        /* client -> daemon: slabd_wire_info_req (cache id) */
+#define SLABD_MSG_CACHE_INFO_REPLY 12u  /* daemon -> client: slabd_wire_cache_info */
+#define SLABD_MSG_CPU_INFO 13u          /* client -> daemon: slabd_wire_info_req (CPU number) */
+#define SLABD_MSG_CPU_INFO_REPLY 14u    /* daemon -> client: slabd_wire_cpu_info */
+#define SLABD_MSG_NODE_INFO 15u         /* client -> daemon: slabd_wire_info_req (node index) */
+#define SLABD_MSG_NODE_INFO_REPLY 16u   /* daemon -> client: slabd_wire_node_info */
+#define SLABD_MSG_CLIENT_INFO 17u       /* client -> daemon: slabd_wire_info_req (client slot) */
+#define SLABD_MSG_CLIENT_INFO_REPLY 18u /* daemon -> client: slabd_wire_client_info */
+#define SLABD_MSG_MAX 18u
 
 struct slabd_wire_hdr {
 	uint32_t magic;   /* SLABD_WIRE_MAGIC */
@@ -150,6 +163,89 @@ struct slabd_wire_stats {
 	uint32_t reserved;
 };
 
+struct slabd_wire_info_req {
+	struct slabd_wire_hdr hdr;
+	uint32_t index; /* the first item at or after this index */
+	uint32_t reserved;
+};
+
+/* One cache. Object counts; the per-CPU, depot and miss figures are read from
+ * client-writable memory (bounded) and approximate. */
+struct slabd_wire_cache_info {
+	struct slabd_wire_hdr hdr;
+	int32_t err;       /* 0, or -ENOENT: no active cache at or after the index */
+	uint32_t cache;    /* its id */
+	char name[32];
+	uint32_t obj_size; /* asked for */
+	uint32_t size;     /* stride in the slab */
+	uint32_t align;
+	uint32_t flags;    /* slab_flags_t */
+	uint32_t order;    /* a slab is 2^order pages */
+	uint32_t objs_per_slab;
+	uint32_t mag_objs; /* objects per magazine */
+	uint32_t zone_kind; /* SLABD_ZONE_* */
+	uint32_t pcpu_capacity; /* the largest per-CPU stack capacity now */
+	uint32_t nr_nodes;
+	uint64_t slabs;
+	uint64_t active_slabs;  /* slabs not entirely free in the daemon's hands */
+	uint64_t objs;          /* objects of all its slabs */
+	uint64_t in_use;        /* objects allocated to clients */
+	uint64_t in_pcpu;       /* objects free in per-CPU stacks */
+	uint64_t in_depot;      /* objects free in depots and reserves (full magazines) */
+	uint64_t in_slabs;      /* objects free in the daemon's slabs */
+	uint64_t alloc_misses;  /* per-CPU stack empty on allocation, all CPUs */
+	uint64_t free_misses;   /* per-CPU stack full on free, all CPUs */
+	uint64_t depot_misses;  /* depot empty when a client came for a magazine, all nodes */
+};
+
+#define SLABD_CPU_ONLINE 0x1u /* a CPU of this machine (not only a table entry) */
+
+/* One CPU: its node and what its per-CPU stacks hold, over every cache. */
+struct slabd_wire_cpu_info {
+	struct slabd_wire_hdr hdr;
+	int32_t err;      /* 0, or -ENOENT: no CPU at or after the index */
+	uint32_t cpu;     /* the kernel's CPU number */
+	uint32_t node;    /* node index */
+	uint32_t flags;   /* SLABD_CPU_* */
+	uint32_t nr_cpus; /* entries in the CPU table */
+	uint32_t reserved;
+	uint64_t pcpu_bytes;   /* free bytes in its per-CPU stacks */
+	uint64_t pcpu_objs;
+	uint64_t alloc_misses; /* over every cache */
+	uint64_t free_misses;
+};
+
+/* One NUMA node and its zone. */
+struct slabd_wire_node_info {
+	struct slabd_wire_hdr hdr;
+	int32_t err;       /* 0, or -ENOENT */
+	uint32_t node;     /* node index */
+	uint32_t os_index; /* the kernel's node number */
+	uint32_t flags;    /* SLABD_NODE_* */
+	uint32_t nr_cpus;
+	uint32_t nr_nodes;
+	uint64_t zone_size;
+	uint64_t zone_free;     /* free pages of the zone, resident */
+	uint64_t zone_released; /* free pages given back to the kernel */
+	uint64_t zone_in_use;   /* pages of slabs and large allocations */
+	uint64_t large_bytes;   /* of which large allocations */
+};
+
+/* One attached client process. */
+struct slabd_wire_client_info {
+	struct slabd_wire_hdr hdr;
+	int32_t err;   /* 0, or -ENOENT */
+	uint32_t slot; /* its entry in the client table */
+	uint32_t id;
+	uint32_t pid;
+	uint64_t alloc_failures;
+};
+
+_Static_assert(sizeof(struct slabd_wire_info_req) == 24, "info request");
+_Static_assert(sizeof(struct slabd_wire_cache_info) == 176, "cache info");
+_Static_assert(sizeof(struct slabd_wire_cpu_info) == 72, "cpu info");
+_Static_assert(sizeof(struct slabd_wire_node_info) == 80, "node info");
+_Static_assert(sizeof(struct slabd_wire_client_info) == 40, "client info");
 _Static_assert(sizeof(struct slabd_wire_hdr) == 16, "wire header");
 _Static_assert(sizeof(struct slabd_wire_stats_req) == 24, "stats request");
 _Static_assert(sizeof(struct slabd_wire_stats) == 152, "stats reply");

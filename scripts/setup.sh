@@ -4,6 +4,10 @@
 set -euo pipefail
 
 build_pkgs=(gcc meson ninja-build pkg-config liburcu-dev libnuma-dev libhwloc-dev libcriterion-dev)
+# For the install test: systemd-analyze verify of the units (the package installs fine in
+# a container whose init is not systemd; nothing is started), groff to lint the man pages,
+# binutils' readelf/nm for the SONAME and exported symbols, python3 to parse slabctl's JSON.
+build_pkgs+=(systemd groff-base binutils python3)
 # Peers for bench/ (LD_PRELOAD), and valgrind for instruction counts.
 bench_pkgs=(libjemalloc2 libgoogle-perftools4 libtcmalloc-minimal4 libmimalloc2.0 valgrind)
 

@@ -505,3 +505,79 @@ Test(config_load, a_missing_file_fails_with_enoent)
 	cr_assert(strstr(log, tmp_path) != NULL, "the log does not name the file: '%s'", log);
 	tmp_path[0] = 0;
 }
+
+/* ------------------------------------------------ socket ownership, metrics, reload -- */
+
+Test(config_set, socket_owner_and_group_take_a_name_or_a_number)
+{
+	cr_assert_eq(cfg.socket_uid, -1, "by default the socket keeps the daemon's user");
+	cr_assert_eq(cfg.socket_gid, -1);
+	expect_good("socket_owner", "root");
+	cr_assert_eq(cfg.socket_uid, 0);
+	expect_good("socket_owner", "1234");
+	cr_assert_eq(cfg.socket_uid, 1234);
+	expect_good("socket_group", "root");
+	cr_assert_eq(cfg.socket_gid, 0);
+	expect_good("socket_group", "4321");
+	cr_assert_eq(cfg.socket_gid, 4321);
+	expect_bad("socket_owner", "no-such-user-slabd-test");
+	expect_bad("socket_group", "no-such-group-slabd-test");
+	expect_bad("socket_owner", "");
+	expect_bad("socket_group", "-5");
+}
+
+Test(config_set, socket_mode_takes_octal_bits_up_to_0777)
+{
+	cr_assert_eq(cfg.socket_mode, 0660, "the default is the socket unit's SocketMode");
+	expect_good("socket_mode", "0600");
+	cr_assert_eq(cfg.socket_mode, 0600);
+	expect_good("socket_mode", "666");
+	cr_assert_eq(cfg.socket_mode, 0666);
+	expect_bad("socket_mode", "1777");
+	expect_bad("socket_mode", "0680");
+	expect_bad("socket_mode", "rw");
+	expect_bad("socket_mode", "");
+}
+
+Test(config_set, metrics_port_is_off_by_default_and_takes_a_port)
+{
+	cr_assert_eq(cfg.metrics_port, 0);
+	expect_good("metrics_port", "9464");
+	cr_assert_eq(cfg.metrics_port, 9464);
+	expect_good("metrics_port", "0");
+	expect_bad("metrics_port", "65536");
+	expect_bad("metrics_port", "http");
+}
+
+Test(config_set, config_diff_names_changed_keys_split_by_reloadability)
+{
+	struct config a = cfg, b = cfg;
+	char buf[256];
+	const char *why;
+
+	config_diff(&a, &b, 0, buf, sizeof(buf));
+	cr_assert_str_empty(buf);
+	cr_assert_eq(config_set(&b, "log_level", "debug", &why), 0);
+	cr_assert_eq(config_set(&b, "zone_size", "64M", &why), 0);
+	cr_assert_eq(config_set(&b, "retain_free", "0", &why), 0);
+	cr_assert_eq(config_set(&b, "socket_mode", "0600", &why), 0);
+	config_diff(&a, &b, 1, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "retain_free, log_level");
+	config_diff(&a, &b, 0, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "zone_size, socket_mode");
+	config_diff(&a, &b, 0, buf, 8); /* truncated, still terminated */
+	cr_assert_eq(strlen(buf), 7);
+}
+
+Test(config_load, an_unknown_key_names_file_line_and_key)
+{
+	char log[4096], want[128];
+
+	log_level = LOG_LVL_INFO;
+	write_file("zone_size = 64M\n"
+		   "sockt_mode = 0600\n");
+	cr_assert_eq(load_captured(log, sizeof(log)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:2: unknown key 'sockt_mode'", tmp_path);
+	cr_assert(strstr(log, want) != NULL, "no '%s' in '%s'", want, log);
+	cr_assert(strstr(log, "socket_mode") != NULL, "the known keys are not listed: '%s'", log);
+}

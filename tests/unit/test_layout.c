@@ -244,6 +244,17 @@ Test(layout, the_wire_replies_and_requests_are_where_version_3_puts_them)
 	CHECK(SIZE(slabd_wire_cache_reply, 32), OFF(slabd_wire_cache_reply, hdr, 0),
 	      OFF(slabd_wire_cache_reply, err, 16), OFF(slabd_wire_cache_reply, cache, 20),
 	      OFF(slabd_wire_cache_reply, count, 24));
+	CHECK(SIZE(slabd_wire_info_req, 24), OFF(slabd_wire_info_req, index, 16));
+	CHECK(SIZE(slabd_wire_cache_info, 176), OFF(slabd_wire_cache_info, err, 16),
+	      OFF(slabd_wire_cache_info, cache, 20), OFF(slabd_wire_cache_info, name, 24),
+	      OFF(slabd_wire_cache_info, obj_size, 56), OFF(slabd_wire_cache_info, nr_nodes, 92),
+	      OFF(slabd_wire_cache_info, slabs, 96), OFF(slabd_wire_cache_info, depot_misses, 168));
+	CHECK(SIZE(slabd_wire_cpu_info, 72), OFF(slabd_wire_cpu_info, cpu, 20),
+	      OFF(slabd_wire_cpu_info, pcpu_bytes, 40), OFF(slabd_wire_cpu_info, free_misses, 64));
+	CHECK(SIZE(slabd_wire_node_info, 80), OFF(slabd_wire_node_info, node, 20),
+	      OFF(slabd_wire_node_info, zone_size, 40), OFF(slabd_wire_node_info, large_bytes, 72));
+	CHECK(SIZE(slabd_wire_client_info, 40), OFF(slabd_wire_client_info, slot, 20),
+	      OFF(slabd_wire_client_info, pid, 28), OFF(slabd_wire_client_info, alloc_failures, 32));
 }
 
 Test(layout, the_wire_constants_are_those_of_version_2)
@@ -260,7 +271,15 @@ Test(layout, the_wire_constants_are_those_of_version_2)
 	      {"SLABD_CACHE_OP_SHRINK", SLABD_CACHE_OP_SHRINK, 2},
 	      {"SLABD_MSG_STATS", SLABD_MSG_STATS, 9},
 	      {"SLABD_MSG_STATS_REPLY", SLABD_MSG_STATS_REPLY, 10},
-	      {"SLABD_MSG_MAX", SLABD_MSG_MAX, 10},
+	      {"SLABD_MSG_CACHE_INFO", SLABD_MSG_CACHE_INFO, 11},
+	      {"SLABD_MSG_CACHE_INFO_REPLY", SLABD_MSG_CACHE_INFO_REPLY, 12},
+	      {"SLABD_MSG_CPU_INFO", SLABD_MSG_CPU_INFO, 13},
+	      {"SLABD_MSG_CPU_INFO_REPLY", SLABD_MSG_CPU_INFO_REPLY, 14},
+	      {"SLABD_MSG_NODE_INFO", SLABD_MSG_NODE_INFO, 15},
+	      {"SLABD_MSG_NODE_INFO_REPLY", SLABD_MSG_NODE_INFO_REPLY, 16},
+	      {"SLABD_MSG_CLIENT_INFO", SLABD_MSG_CLIENT_INFO, 17},
+	      {"SLABD_MSG_CLIENT_INFO_REPLY", SLABD_MSG_CLIENT_INFO_REPLY, 18},
+	      {"SLABD_MSG_MAX", SLABD_MSG_MAX, 18},
 	      {"SLABD_HELLO_REATTACH", SLABD_HELLO_REATTACH, 1},
 	      {"SLABD_WIRE_ERRMSG_MAX", SLABD_WIRE_ERRMSG_MAX, 200});
 }

@@ -458,6 +458,14 @@ Test(wire, every_message_type_of_the_right_size_is_valid)
 	    {SLABD_MSG_ERROR, sizeof(struct slabd_wire_error)},
 	    {SLABD_MSG_LARGE_ALLOC, sizeof(struct slabd_wire_large_alloc)},
 	    {SLABD_MSG_LARGE_REPLY, sizeof(struct slabd_wire_large_reply)},
+	    {SLABD_MSG_CACHE_INFO, sizeof(struct slabd_wire_info_req)},
+	    {SLABD_MSG_CACHE_INFO_REPLY, sizeof(struct slabd_wire_cache_info)},
+	    {SLABD_MSG_CPU_INFO, sizeof(struct slabd_wire_info_req)},
+	    {SLABD_MSG_CPU_INFO_REPLY, sizeof(struct slabd_wire_cpu_info)},
+	    {SLABD_MSG_NODE_INFO, sizeof(struct slabd_wire_info_req)},
+	    {SLABD_MSG_NODE_INFO_REPLY, sizeof(struct slabd_wire_node_info)},
+	    {SLABD_MSG_CLIENT_INFO, sizeof(struct slabd_wire_info_req)},
+	    {SLABD_MSG_CLIENT_INFO_REPLY, sizeof(struct slabd_wire_client_info)},
 	};
 	size_t i;
 
@@ -731,4 +739,15 @@ Test(stack, concurrent_pops_and_pushes_lose_and_duplicate_nothing, .timeout = 30
 		total += n;
 	}
 	cr_assert_eq(total, STRESS_MAGS, "%u of %d magazines are left", total, STRESS_MAGS);
+}
+
+Test(wire, a_cache_info_reply_with_an_unterminated_name_is_rejected)
+{
+	static struct slabd_wire_cache_info ci;
+
+	slabd_wire_init(&ci.hdr, SLABD_MSG_CACHE_INFO_REPLY, sizeof(ci), 1);
+	memcpy(ci.name, "kmalloc-64", 11);
+	cr_assert_eq(slabd_wire_validate(&ci, sizeof(ci)), SLABD_MSG_CACHE_INFO_REPLY);
+	memset(ci.name, 'x', sizeof(ci.name));
+	cr_assert_eq(slabd_wire_validate(&ci, sizeof(ci)), -EBADMSG);
 }

@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_slabctl.c - slabctl against a live daemon: slabinfo in the exact /proc/slabinfo
+ * 2.1 format with a row for every cache (a named one included), stats --json that
+ * parses and holds the expected figures per cache, CPU, node and client, clients,
+ * caches, shrink and top --once; usage errors and their exit codes.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <slabd/slabd.h>
+
+#include "daemon_helper.h"
+
+#ifndef SLABCTL_BIN
+#error "SLABCTL_BIN must name the slabctl binary"
+#endif
+
+static struct test_daemon td;
+static char out[1 << 18];
+
+static void up(void)
+{
+	static const char *const sets[] = {"zone_size=8M", NULL};
+	cr_assert_eq(td_start(&td, sets), 0, "slabd did not start");
+	cr_assert_eq(slabd_connect(td.sock), 0, "%s", slabd_last_error());
+}
+
+static void down(void)
+{
+	cr_expect(td_alive(&td), "slabd died during the test");
+	cr_expect_eq(td_stop(&td), 0);
+}
+
+TestSuite(slabctl, .init = up, .fini = down, .timeout = 60);
+
+/* Run "slabctl --socket SOCK @args" (or a shell pipeline starting with it, @pipe); the
+ * output in out[], the exit code back. */
+static int run(const char *args, const char *pipe)
+{
+	char cmd[8192];
+	size_t n = 0;
+	FILE *f;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "%s --socket %s %s 2>&1 %s", SLABCTL_BIN, td.sock, args,
+		 pipe ? pipe : "");
+	f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	while (n + 1 < sizeof(out) && fgets(out + n, (int)(sizeof(out) - n), f))
+		n += strlen(out + n);
+	out[n] = 0;
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The slabinfo row of @name: its fields, or 0 when there is none. */
+static int slabinfo_row(const char *text, const char *name, unsigned long v[10])
+{
+	const char *line = text;
+	char nm[64];
+
+	while (line && *line) {
+		if (sscanf(line,
+			   "%63s %lu %lu %lu %lu %lu : tunables %lu %lu %lu : slabdata %lu %lu %*u",
+			   nm, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
+			   &v[9]) == 11 &&
+		    !strcmp(nm, name))
+			return 1;
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	return 0;
+}
+
+Test(slabctl, slabinfo_is_the_proc_slabinfo_2_1_format_with_a_row_per_cache)
+{
+	static const char header[] =
+	    "slabinfo - version: 2.1\n"
+	    "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : "
+	    "tunables <limit> "
+	    "<batchcount> <sharedfactor> : slabdata <active_slabs> <num_slabs> <sharedavail>\n";
+	struct kmem_cache *c = kmem_cache_create("slabctl-test", 200, 0, 0, NULL);
+	void *objs[50];
+	unsigned long v[10];
+	char *line, *save, proc[512];
+	int rows = 0, caches = 0, i;
+	FILE *f;
+
+	cr_assert_not_null(c, "%s", slabd_last_error());
+	for (i = 0; i < 50; i++)
+		cr_assert_not_null(objs[i] = kmem_cache_alloc(c, GFP_KERNEL));
+	cr_assert_eq(run("slabinfo", NULL), 0, "%s", out);
+	cr_assert_eq(strncmp(out, header, strlen(header)), 0, "the header differs:\n%s", out);
+
+	/* the kernel's own header, where this machine lets us read it */
+	f = fopen("/proc/slabinfo", "re");
+	if (f) {
+		size_t n = fread(proc, 1, sizeof(proc) - 1, f);
+		proc[n] = 0;
+		fclose(f);
+		cr_assert_eq(strncmp(proc, header, strlen(header)), 0,
+			     "/proc/slabinfo's header is:\n%s", proc);
+	}
+
+	cr_assert(slabinfo_row(out, "slabctl-test", v), "no row for the named cache:\n%s", out);
+	cr_assert_eq(v[0], 50, "active_objs %lu", v[0]);
+	cr_assert_geq(v[1], 50, "num_objs %lu", v[1]);
+	cr_assert_eq(v[2], 200, "objsize %lu", v[2]);
+	cr_assert_eq(v[1], v[3] * v[9], "num_objs is not objperslab * num_slabs");
+	cr_assert(slabinfo_row(out, "kmalloc-64", v));
+	cr_assert(slabinfo_row(out, "kmalloc-32k", v));
+
+	/* every row has the kernel's exact layout: "%-17s %6lu %6lu %6u %4u %4d : tunables %4u %4u
+	 * %4u : slabdata %6lu %6lu %6lu" */
+	for (line = strtok_r(out + strlen(header), "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char again[256], nm[64];
+		unsigned long a, b, d, e, g, h, k, l, m, o, p;
+		cr_assert_eq(
+		    sscanf(line,
+			   "%63s %lu %lu %lu %lu %lu : tunables %lu %lu %lu : slabdata %lu %lu %lu",
+			   nm, &a, &b, &d, &e, &g, &h, &k, &l, &m, &o, &p),
+		    12, "not a slabinfo row: '%s'", line);
+		snprintf(again, sizeof(again),
+			 "%-17s %6lu %6lu %6lu %4lu %4lu : tunables %4lu %4lu %4lu : slabdata %6lu "
+			 "%6lu %6lu",
+			 nm, a, b, d, e, g, h, k, l, m, o, p);
+		cr_assert_str_eq(line, again, "the row is not in the kernel's layout");
+		rows++;
+	}
+	cr_assert_eq(run("caches", "| tail -n +2 | wc -l"), 0);
+	caches = atoi(out);
+	cr_assert_eq(rows, caches, "%d slabinfo rows, %d caches", rows, caches);
+	cr_assert_geq(rows, 16, "the 15 kmalloc caches and the named one");
+	for (i = 0; i < 50; i++)
+		kmem_cache_free(c, objs[i]);
+}
+
+/* python3 checks on the JSON: each assert prints what failed. */
+static const char json_checks[] =
+    "| python3 -c '\n"
+    "import json, os, sys\n"
+    "d = json.load(sys.stdin)\n"
+    "for k in (\"backing\", \"zone_bytes\", \"free_bytes\", \"released_bytes\", \"in_use_bytes\", "
+    "\"pcpu_bytes\",\n"
+    "          \"depot_bytes\", \"slab_free_bytes\", \"alloc_failures\", \"caches\", \"per_cpu\", "
+    "\"per_node\",\n"
+    "          \"per_client\"):\n"
+    "    assert k in d, k\n"
+    "c = [x for x in d[\"caches\"] if x[\"name\"] == \"json-test\"]\n"
+    "assert len(c) == 1, d[\"caches\"]\n"
+    "c = c[0]\n"
+    "assert c[\"active_objects\"] == 40 and c[\"object_size\"] == 100, c\n"
+    "assert c[\"in_use_bytes\"] == 40 * c[\"stride\"], c\n"
+    "assert c[\"objects\"] == c[\"slabs\"] * c[\"objects_per_slab\"], c\n"
+    "assert c[\"alloc_misses\"] >= 1 and (c[\"depot_hit_rate\"] is None or 0 <= "
+    "c[\"depot_hit_rate\"] <= 1), c\n"
+    "k = [x for x in d[\"caches\"] if x[\"name\"] == \"kmalloc-64\"][0]\n"
+    "assert k[\"active_objects\"] >= 30, k\n"
+    "assert d[\"in_use_bytes\"] >= 40 * c[\"stride\"] + 30 * 64, d[\"in_use_bytes\"]\n"
+    "ncpu = os.cpu_count()\n"
+    "assert sum(1 for p in d[\"per_cpu\"] if p[\"online\"]) == ncpu, d[\"per_cpu\"]\n"
+    "assert sum(p[\"alloc_misses\"] for p in d[\"per_cpu\"]) >= 2, d[\"per_cpu\"]\n"
+    "n = d[\"per_node\"]\n"
+    "assert len(n) >= 1 and sum(len(x[\"cpus\"]) for x in n) == ncpu, n\n"
+    "assert all(x[\"zone_bytes\"] == 8 << 20 for x in n), n\n"
+    "assert all(x[\"free_bytes\"] + x[\"in_use_bytes\"] + x[\"released_bytes\"] == "
+    "x[\"zone_bytes\"] for x in n), n\n"
+    "assert all(x[\"bound\"] or x[\"simulated\"] or True for x in n)\n"
+    "me = [x for x in d[\"per_client\"] if x[\"pid\"] == %d]\n"
+    "assert len(me) == 1 and me[0][\"alloc_failures\"] == 0, d[\"per_client\"]\n"
+    "assert d[\"clients\"] == len(d[\"per_client\"]), d\n"
+    "print(\"json ok\")\n"
+    "'";
+
+Test(slabctl, stats_json_parses_and_holds_the_figures_per_cache_cpu_node_and_client)
+{
+	struct kmem_cache *c = kmem_cache_create("json-test", 100, 0, 0, NULL);
+	void *objs[40], *k[30];
+	char pipe[sizeof(json_checks) + 32];
+	int i;
+
+	cr_assert_not_null(c, "%s", slabd_last_error());
+	for (i = 0; i < 40; i++)
+		cr_assert_not_null(objs[i] = kmem_cache_alloc(c, GFP_KERNEL));
+	for (i = 0; i < 30; i++)
+		cr_assert_not_null(k[i] = kmalloc(64, GFP_KERNEL));
+	snprintf(pipe, sizeof(pipe), json_checks, (int)getpid());
+	cr_assert_eq(run("stats --json", pipe), 0, "%s", out);
+	cr_assert(strstr(out, "json ok") != NULL, "%s", out);
+
+	/* the readable form has the same sections */
+	cr_assert_eq(run("stats", NULL), 0, "%s", out);
+	cr_assert(strstr(out, "json-test") && strstr(out, "depot-hit") &&
+		      strstr(out, "alloc failures") && strstr(out, "released KiB"),
+		  "%s", out);
+	for (i = 0; i < 40; i++)
+		kmem_cache_free(c, objs[i]);
+	for (i = 0; i < 30; i++)
+		kfree(k[i]);
+}
+
+Test(slabctl, clients_lists_a_connected_client_with_its_command)
+{
+	char want[64];
+
+	cr_assert_eq(run("clients", NULL), 0, "%s", out);
+	snprintf(want, sizeof(want), " %d ", (int)getpid());
+	cr_assert(strstr(out, want) != NULL, "our pid is not listed:\n%s", out);
+	cr_assert(strstr(out, "test-slabctl") != NULL, "no command name:\n%s", out);
+}
+
+Test(slabctl, shrink_gives_a_named_caches_empty_slabs_back)
+{
+	struct kmem_cache *c = kmem_cache_create("shrink-test", 512, 0, 0, NULL);
+	void *objs[200];
+	unsigned long v[10];
+	int i;
+
+	cr_assert_not_null(c, "%s", slabd_last_error());
+	for (i = 0; i < 200; i++)
+		cr_assert_not_null(objs[i] = kmem_cache_alloc(c, GFP_KERNEL));
+	for (i = 0; i < 200; i++)
+		kmem_cache_free(c, objs[i]);
+	cr_assert_eq(run("slabinfo", NULL), 0);
+	cr_assert(slabinfo_row(out, "shrink-test", v));
+	cr_assert_gt(v[9], 0, "no slabs before the shrink");
+	cr_assert_eq(run("shrink shrink-test", NULL), 0, "%s", out);
+	cr_assert(strstr(out, "shrink-test") && strstr(out, "KiB given back"), "%s", out);
+	cr_assert_eq(run("slabinfo", NULL), 0);
+	cr_assert(slabinfo_row(out, "shrink-test", v));
+	cr_assert_eq(v[9], 0, "%lu slabs left after the shrink:\n%s", v[9], out);
+	cr_assert_eq(v[0], 0);
+	cr_assert_eq(run("shrink no-such-cache", NULL), 2, "%s", out);
+	cr_assert(strstr(out, "no cache no-such-cache") != NULL, "%s", out);
+	cr_assert_eq(run("shrink", NULL), 0, "%s", out);
+	cr_assert(strstr(out, "in total") != NULL, "%s", out);
+}
+
+Test(slabctl, top_once_prints_one_frame_with_the_busy_caches)
+{
+	void *k[20];
+	int i;
+
+	for (i = 0; i < 20; i++)
+		cr_assert_not_null(k[i] = kmalloc(1000, GFP_KERNEL));
+	cr_assert_eq(run("top --once", NULL), 0, "%s", out);
+	cr_assert(strstr(out, "Active / Total Objects") && strstr(out, "kmalloc-1k"), "%s", out);
+	cr_assert(strstr(out, "\033[") == NULL, "--once must not move the cursor");
+	cr_assert_eq(run("top --count 2 --delay 0.1", NULL), 0, "%s", out);
+	cr_assert(strstr(out, "\033[H") != NULL, "the live view redraws");
+	for (i = 0; i < 20; i++)
+		kfree(k[i]);
+}
+
+Test(slabctl, usage_errors_exit_with_2)
+{
+	cr_assert_eq(run("frobnicate", NULL), 2, "%s", out);
+	cr_assert(strstr(out, "unknown command 'frobnicate'") != NULL, "%s", out);
+	cr_assert_eq(run("slabinfo --json", NULL), 2, "%s", out);
+	cr_assert_eq(run("", NULL), 2, "%s", out);
+}
+
+Test(slabctl_nodaemon, every_command_without_a_daemon_exits_3_saying_how_to_start_it)
+{
+	static const char *const cmds[] = {"slabinfo", "stats",	  "top --once",
+					   "caches",   "clients", "shrink"};
+	char cmd[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		FILE *f;
+		int st;
+		snprintf(cmd, sizeof(cmd), "%s --socket /nonexistent/slabd.sock %s 2>&1",
+			 SLABCTL_BIN, cmds[i]);
+		f = popen(cmd, "r");
+		cr_assert_not_null(f);
+		out[fread(out, 1, sizeof(out) - 1, f)] = 0;
+		st = pclose(f);
+		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 3, "%s: status %d", cmds[i], st);
+		cr_assert(strstr(out, "systemctl start slabd") != NULL, "%s: %s", cmds[i], out);
+	}
+}
