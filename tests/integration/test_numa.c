@@ -325,6 +325,34 @@ Test(numa2, remote_frees_wait_in_a_per_cpu_stack_until_a_miss_or_the_daemon_send
 	cr_assert_eq(remote_stack(1, 0), 0, "the daemon did not flush an idle CPU's remote stack within 5 s");
 }
 
+Test(numa2, slabctl_stats_report_each_node_and_where_its_memory_went)
+{
+	static void *objs[300];
+	char cmd[512], out[8192];
+	FILE *f;
+	size_t len;
+	int i, r;
+
+	pin(1);
+	for (i = 0; i < 300; i++)
+		objs[i] = kmalloc_node(4096, GFP_KERNEL | __GFP_THISNODE, 1);
+	/* node 1 holds ~1.2 MB of 4 KiB objects, node 0 nothing */
+	snprintf(cmd, sizeof(cmd),
+		 "%s --socket %s stats --json | python3 -c 'import json,sys; n=json.load(sys.stdin)[\"per_node\"]; "
+		 "print(len(n), n[0][\"simulated\"], n[1][\"simulated\"], n[0][\"zone_bytes\"], n[1][\"zone_bytes\"], "
+		 "n[0][\"in_use_bytes\"] < n[1][\"in_use_bytes\"], n[1][\"in_use_bytes\"] >= 300 * 4096, n[1][\"cpu_list\"])'",
+		 SLABCTL_BIN, td.sock);
+	f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	len = fread(out, 1, sizeof(out) - 1, f);
+	out[len] = 0;
+	r = pclose(f);
+	cr_assert_eq(r, 0, "slabctl or the JSON check failed: %s", out);
+	cr_assert_str_eq(out, "2 True True 16777216 2097152 True True 1\n");
+	for (i = 0; i < 300; i++)
+		kfree(objs[i]);
+}
+
 /* Fill node @node with 4 KiB objects under __GFP_THISNODE; returns how many. */
 static int exhaust_node(void **objs, int max, int node)
 {
