@@ -131,34 +131,7 @@ wrong:
 	return -2;
 }
 
-#define PCPU_POP_BULK_BODY                                                                         \
-	"movl (%%rax), %%ecx\n\t"                                                                  \
-	"cmpl $127, %%ecx\n\t"                                                                     \
-	"ja %l[slow]\n\t"                                                                          \
-	"movq %[max], %[n]\n\t"                                                                    \
-	"cmpq %%rcx, %[n]\n\t"                                                                     \
-	"cmovaq %%rcx, %[n]\n\t" /* n = min(count, max) */                                         \
-	"subq %[n], %%rcx\n\t"   /* rcx = new count = first slot taken */                          \
-	"movq %[delta], %%xmm1\n\t"                                                                \
-	"punpcklqdq %%xmm1, %%xmm1\n\t"                                                            \
-	"leaq 8(%%rax,%%rcx,8), %%r8\n\t" /* &slots[new count] */                                 \
-	"xorl %%edx, %%edx\n\t"                                                                    \
-	"5: leaq 2(%%rdx), %%r9\n\t"                                                               \
-	"cmpq %[n], %%r9\n\t"                                                                      \
-	"ja 6f\n\t"                                                                                \
-	"movdqu (%%r8,%%rdx,8), %%xmm0\n\t"                                                        \
-	"paddq %%xmm1, %%xmm0\n\t"                                                                 \
-	"movdqu %%xmm0, (%[out],%%rdx,8)\n\t"                                                      \
-	"movq %%r9, %%rdx\n\t"                                                                     \
-	"jmp 5b\n\t"                                                                               \
-	"6: cmpq %[n], %%rdx\n\t"                                                                  \
-	"jae 9f\n\t"                                                                               \
-	"movq (%%r8,%%rdx,8), %%r9\n\t" /* the odd last one */                                     \
-	"addq %[delta], %%r9\n\t"                                                                  \
-	"movq %%r9, (%[out],%%rdx,8)\n\t"                                                          \
-	"9:\n\t" RSEQ_INJECT_ASM "movl %%ecx, (%%rax)\n\t"
 
-#define PCPU_POP_BULK_CLOBBERS "rax", "rcx", "rdx", "r8", "r9", "xmm0", "xmm1", RSEQ_INJECT_CLOBBER "memory", "cc"
 
 /*
  * percpu_pop_bulk_delta: take the top min(count, @max) objects of the current CPU's
@@ -173,11 +146,11 @@ static inline __attribute__((always_inline)) unsigned int percpu_pop_bulk_delta(
 {
 	uint64_t n;
 retry:
-	__asm__ volatile goto(RSEQ_ASM_PROLOGUE PCPU_POP_BULK_BODY RSEQ_ASM_EPILOGUE
+	__asm__ volatile goto(RSEQ_ASM_PROLOGUE SLABD_RSEQ_POP_BULK_BODY RSEQ_ASM_EPILOGUE
 		     : [n] "=&r"(n)
 		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [out] "r"(out), [max] "r"(max),
 		       [delta] "r"(delta)
-		     : PCPU_POP_BULK_CLOBBERS
+		     : SLABD_RSEQ_BULK_CLOBBERS
 		     : slow, abort);
 	return (unsigned int)n;
 abort:
@@ -201,11 +174,11 @@ static inline __attribute__((always_inline)) unsigned int percpu_pop_bulk_home(l
 {
 	uint64_t n, delta = 0;
 retry:
-	__asm__ volatile goto(RSEQ_ASM_PROLOGUE_CHECK(RSEQ_ASM_HOME_CHECK) PCPU_POP_BULK_BODY RSEQ_ASM_EPILOGUE
+	__asm__ volatile goto(RSEQ_ASM_PROLOGUE_CHECK(RSEQ_ASM_HOME_CHECK) SLABD_RSEQ_POP_BULK_BODY RSEQ_ASM_EPILOGUE
 		     : [n] "=&r"(n)
 		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [out] "r"(out), [max] "r"(max),
 		       [delta] "r"(delta), [cputab] "r"(cputab), [node] "r"(node)
-		     : PCPU_POP_BULK_CLOBBERS
+		     : SLABD_RSEQ_BULK_CLOBBERS
 		     : slow, abort, wrong);
 	return (unsigned int)n;
 abort:
@@ -216,36 +189,6 @@ wrong:
 	return 0;
 }
 
-#define PCPU_PUSH_BULK_BODY                                                                        \
-	"movl (%%rax), %%ecx\n\t"                                                                  \
-	"movl 4(%%rax), %%edx\n\t"                                                                 \
-	"movl $127, %%r8d\n\t"                                                                     \
-	"cmpl %%r8d, %%edx\n\t"                                                                    \
-	"cmoval %%r8d, %%edx\n\t" /* cap = min(capacity, SLOTS) */                                 \
-	"cmpl %%edx, %%ecx\n\t"                                                                    \
-	"jae %l[slow]\n\t"                                                                         \
-	"subl %%ecx, %%edx\n\t" /* room */                                                         \
-	"movq %[n], %[done]\n\t"                                                                   \
-	"cmpq %%rdx, %[done]\n\t"                                                                  \
-	"cmovaq %%rdx, %[done]\n\t" /* done = min(n, room) */                                      \
-	"movq %[delta], %%xmm1\n\t"                                                                \
-	"punpcklqdq %%xmm1, %%xmm1\n\t"                                                            \
-	"leaq 8(%%rax,%%rcx,8), %%r8\n\t" /* &slots[count] */                                     \
-	"xorl %%edx, %%edx\n\t"                                                                    \
-	"5: leaq 2(%%rdx), %%r9\n\t"                                                               \
-	"cmpq %[done], %%r9\n\t"                                                                   \
-	"ja 6f\n\t"                                                                                \
-	"movdqu (%[in],%%rdx,8), %%xmm0\n\t"                                                       \
-	"psubq %%xmm1, %%xmm0\n\t"                                                                 \
-	"movdqu %%xmm0, (%%r8,%%rdx,8)\n\t"                                                        \
-	"movq %%r9, %%rdx\n\t"                                                                     \
-	"jmp 5b\n\t"                                                                               \
-	"6: cmpq %[done], %%rdx\n\t"                                                               \
-	"jae 9f\n\t"                                                                               \
-	"movq (%[in],%%rdx,8), %%r9\n\t" /* the odd last one */                                    \
-	"subq %[delta], %%r9\n\t"                                                                  \
-	"movq %%r9, (%%r8,%%rdx,8)\n\t"                                                            \
-	"9: addl %k[done], %%ecx\n\t" RSEQ_INJECT_ASM "movl %%ecx, (%%rax)\n\t"
 
 /*
  * percpu_push_bulk_delta: push up to @n objects from @in (in[0] deepest), each as in[i] -
@@ -259,11 +202,11 @@ static inline __attribute__((always_inline)) unsigned int percpu_push_bulk_delta
 {
 	uint64_t done;
 retry:
-	__asm__ volatile goto(RSEQ_ASM_PROLOGUE PCPU_PUSH_BULK_BODY RSEQ_ASM_EPILOGUE
+	__asm__ volatile goto(RSEQ_ASM_PROLOGUE SLABD_RSEQ_PUSH_BULK_BODY RSEQ_ASM_EPILOGUE
 		     : [done] "=&r"(done)
 		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [in] "r"(in), [n] "r"(n),
 		       [delta] "r"(delta)
-		     : PCPU_POP_BULK_CLOBBERS
+		     : SLABD_RSEQ_BULK_CLOBBERS
 		     : slow, abort);
 	return (unsigned int)done;
 abort:
@@ -288,11 +231,11 @@ static inline __attribute__((always_inline)) unsigned int percpu_push_bulk_home(
 {
 	uint64_t done, delta = 0;
 retry:
-	__asm__ volatile goto(RSEQ_ASM_PROLOGUE_CHECK(RSEQ_ASM_HOME_CHECK) PCPU_PUSH_BULK_BODY RSEQ_ASM_EPILOGUE
+	__asm__ volatile goto(RSEQ_ASM_PROLOGUE_CHECK(RSEQ_ASM_HOME_CHECK) SLABD_RSEQ_PUSH_BULK_BODY RSEQ_ASM_EPILOGUE
 		     : [done] "=&r"(done)
 		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [in] "r"(in), [n] "r"(n),
 		       [delta] "r"(delta), [cputab] "r"(cputab), [node] "r"(node)
-		     : PCPU_POP_BULK_CLOBBERS
+		     : SLABD_RSEQ_BULK_CLOBBERS
 		     : slow, abort, wrong);
 	return (unsigned int)done;
 abort:

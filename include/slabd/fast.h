@@ -133,6 +133,70 @@ extern unsigned long slabd_rseq_inject_aborts;
 	"movq %[off], 8(%%rax,%%rcx,8)\n\t"                                                        \
 	"incl %%ecx\n\t" SLABD_RSEQ_COMMIT_HOOK "movl %%ecx, (%%rax)\n\t"
 
+/* pop bulk: the top min(count, %[max]) slots, each + %[delta], into %[out] (two per SSE2
+ * load/add/store); %[n] = how many; count - n committed. */
+#define SLABD_RSEQ_POP_BULK_BODY                                                                         \
+	"movl (%%rax), %%ecx\n\t"                                                                  \
+	"cmpl $127, %%ecx\n\t"                                                                     \
+	"ja %l[slow]\n\t"                                                                          \
+	"movq %[max], %[n]\n\t"                                                                    \
+	"cmpq %%rcx, %[n]\n\t"                                                                     \
+	"cmovaq %%rcx, %[n]\n\t" /* n = min(count, max) */                                         \
+	"subq %[n], %%rcx\n\t"   /* rcx = new count = first slot taken */                          \
+	"movq %[delta], %%xmm1\n\t"                                                                \
+	"punpcklqdq %%xmm1, %%xmm1\n\t"                                                            \
+	"leaq 8(%%rax,%%rcx,8), %%r8\n\t" /* &slots[new count] */                                 \
+	"xorl %%edx, %%edx\n\t"                                                                    \
+	"5: leaq 2(%%rdx), %%r9\n\t"                                                               \
+	"cmpq %[n], %%r9\n\t"                                                                      \
+	"ja 6f\n\t"                                                                                \
+	"movdqu (%%r8,%%rdx,8), %%xmm0\n\t"                                                        \
+	"paddq %%xmm1, %%xmm0\n\t"                                                                 \
+	"movdqu %%xmm0, (%[out],%%rdx,8)\n\t"                                                      \
+	"movq %%r9, %%rdx\n\t"                                                                     \
+	"jmp 5b\n\t"                                                                               \
+	"6: cmpq %[n], %%rdx\n\t"                                                                  \
+	"jae 9f\n\t"                                                                               \
+	"movq (%%r8,%%rdx,8), %%r9\n\t" /* the odd last one */                                     \
+	"addq %[delta], %%r9\n\t"                                                                  \
+	"movq %%r9, (%[out],%%rdx,8)\n\t"                                                          \
+	"9:\n\t" SLABD_RSEQ_COMMIT_HOOK "movl %%ecx, (%%rax)\n\t"
+
+/* push bulk: up to %[n] objects from %[in], each - %[delta], onto the stack (two per SSE2
+ * load/subtract/store); %[done] = how many fit; count + done committed. */
+#define SLABD_RSEQ_PUSH_BULK_BODY                                                                        \
+	"movl (%%rax), %%ecx\n\t"                                                                  \
+	"movl 4(%%rax), %%edx\n\t"                                                                 \
+	"movl $127, %%r8d\n\t"                                                                     \
+	"cmpl %%r8d, %%edx\n\t"                                                                    \
+	"cmoval %%r8d, %%edx\n\t" /* cap = min(capacity, SLOTS) */                                 \
+	"cmpl %%edx, %%ecx\n\t"                                                                    \
+	"jae %l[slow]\n\t"                                                                         \
+	"subl %%ecx, %%edx\n\t" /* room */                                                         \
+	"movq %[n], %[done]\n\t"                                                                   \
+	"cmpq %%rdx, %[done]\n\t"                                                                  \
+	"cmovaq %%rdx, %[done]\n\t" /* done = min(n, room) */                                      \
+	"movq %[delta], %%xmm1\n\t"                                                                \
+	"punpcklqdq %%xmm1, %%xmm1\n\t"                                                            \
+	"leaq 8(%%rax,%%rcx,8), %%r8\n\t" /* &slots[count] */                                     \
+	"xorl %%edx, %%edx\n\t"                                                                    \
+	"5: leaq 2(%%rdx), %%r9\n\t"                                                               \
+	"cmpq %[done], %%r9\n\t"                                                                   \
+	"ja 6f\n\t"                                                                                \
+	"movdqu (%[in],%%rdx,8), %%xmm0\n\t"                                                       \
+	"psubq %%xmm1, %%xmm0\n\t"                                                                 \
+	"movdqu %%xmm0, (%%r8,%%rdx,8)\n\t"                                                        \
+	"movq %%r9, %%rdx\n\t"                                                                     \
+	"jmp 5b\n\t"                                                                               \
+	"6: cmpq %[done], %%rdx\n\t"                                                               \
+	"jae 9f\n\t"                                                                               \
+	"movq (%[in],%%rdx,8), %%r9\n\t" /* the odd last one */                                    \
+	"subq %[delta], %%r9\n\t"                                                                  \
+	"movq %%r9, (%%r8,%%rdx,8)\n\t"                                                            \
+	"9: addl %k[done], %%ecx\n\t" SLABD_RSEQ_COMMIT_HOOK "movl %%ecx, (%%rax)\n\t"
+
+#define SLABD_RSEQ_BULK_CLOBBERS "rax", "rcx", "rdx", "r8", "r9", "xmm0", "xmm1", SLABD_RSEQ_INJECT_CLOBBER "memory", "cc"
+
 #if defined(__x86_64__) && !defined(SLABD_NO_INLINE) && !defined(SLABD_BUILDING_LIBRARY)
 #define SLABD_HAVE_INLINE 1
 
@@ -156,6 +220,49 @@ abort:
 	goto retry;
 slow:
 	return -1;
+}
+
+/* slabd_fast_pop_bulk: up to @n objects from this CPU's stack in @stacks into @p
+ * (pointers); how many (0 when empty or not set up). */
+static inline __attribute__((always_inline)) unsigned int slabd_fast_pop_bulk(char *stacks, void **p, uint64_t n)
+{
+	const struct slabd_fast *f = &slabd_fast_v1;
+	uint64_t got;
+retry:
+	__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_POP_BULK_BODY SLABD_RSEQ_EPILOGUE
+			      : [n] "=&r"(got)
+			      : [roff] "r"(f->rseq_off), [ncpus] "r"(f->ncpus), [base] "r"(stacks), [out] "r"(p),
+				[max] "r"(n), [delta] "r"((uint64_t)(uintptr_t)f->base)
+			      : SLABD_RSEQ_BULK_CLOBBERS
+			      : slow, abort);
+	return (unsigned int)got;
+abort:
+	SLABD_RSEQ_INJECT_ABORTED();
+	goto retry;
+slow:
+	return 0;
+}
+
+/* slabd_fast_push_bulk: up to @n objects of @p onto this CPU's stack in @stacks; how many
+ * fit (0 when full or not set up). Single-node regions only (the caller checks). */
+static inline __attribute__((always_inline)) unsigned int slabd_fast_push_bulk(char *stacks, void *const *p,
+										uint64_t n)
+{
+	const struct slabd_fast *f = &slabd_fast_v1;
+	uint64_t done;
+retry:
+	__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_PUSH_BULK_BODY SLABD_RSEQ_EPILOGUE
+			      : [done] "=&r"(done)
+			      : [roff] "r"(f->rseq_off), [ncpus] "r"(f->ncpus), [base] "r"(stacks), [in] "r"(p),
+				[n] "r"(n), [delta] "r"((uint64_t)(uintptr_t)f->base)
+			      : SLABD_RSEQ_BULK_CLOBBERS
+			      : slow, abort);
+	return (unsigned int)done;
+abort:
+	SLABD_RSEQ_INJECT_ABORTED();
+	goto retry;
+slow:
+	return 0;
 }
 
 /* slabd_fast_push_to: put @p (an object of the cache whose per-CPU stacks are @stacks,

@@ -170,10 +170,18 @@ static inline __attribute__((always_inline)) int kmem_cache_alloc_bulk(struct km
 								      void **p)
 {
 #ifdef SLABD_HAVE_INLINE
-	/* One object known at compile time: the single pop, inline. */
+	/* A count known at compile time: one object is the single pop; up to 32 one inline
+	 * block pop (what it got goes back if it was not all: all or nothing). */
 	if (__builtin_constant_p(n) && n == 1 && __builtin_constant_p(flags) && !(flags & __GFP_ZERO)) {
 		if (__builtin_expect(slabd_fast_pop_from(slabd_fast_handle_stacks(s), &p[0]) == 0, 1))
 			return 1;
+	} else if (__builtin_constant_p(n) && n > 1 && n <= 32 && __builtin_constant_p(flags) &&
+		   !(flags & __GFP_ZERO)) {
+		unsigned int got = slabd_fast_pop_bulk(slabd_fast_handle_stacks(s), p, n);
+		if (__builtin_expect(got == n, 1))
+			return (int)n;
+		if (got)
+			slabd_kmem_cache_free_bulk(s, got, p);
 	}
 #endif
 	return slabd_kmem_cache_alloc_bulk(s, flags, n, p);
@@ -184,6 +192,14 @@ static inline __attribute__((always_inline)) void kmem_cache_free_bulk(struct km
 #ifdef SLABD_HAVE_INLINE
 	if (__builtin_constant_p(n) && n == 1 && __builtin_expect(slabd_fast_cache_free(s, p[0]) == 0, 1))
 		return;
+	/* Up to 32 known at compile time, on a single-node region: one inline block push. */
+	if (__builtin_constant_p(n) && n > 1 && n <= 32 && __builtin_expect(slabd_fast_v1.zones_size != 0, 1)) {
+		unsigned int done = slabd_fast_push_bulk(slabd_fast_handle_stacks(s), p, n);
+		if (__builtin_expect(done == n, 1))
+			return;
+		p += done;
+		n -= done;
+	}
 #endif
 	slabd_kmem_cache_free_bulk(s, n, p);
 }
