@@ -527,8 +527,8 @@ static int obj_home(uint64_t off, uint32_t *ret_cache, uint32_t *ret_node)
 
 /*
  * remote_flush: send home everything in this CPU's remote-free stack (objects of other
- * nodes freed here), plus @off when not 0 (of @cache and @node): grouped by cache and
- * node, a magazine's worth at a time, into the home depots. Runs when the stack is full
+ * nodes freed here), plus @off when not 0: grouped by cache and home node (read from the
+ * page table), a magazine's worth at a time, into the home depots. Runs when the stack is full
  * and on this CPU's allocation misses; the daemon flushes the stacks of idle CPUs.
  */
 static noinline cold void remote_flush(uint64_t off)
