@@ -72,7 +72,7 @@ static inline __attribute__((always_inline)) int percpu_pop(long roff, uint32_t 
 retry:
 	__asm__ volatile goto(RSEQ_ASM_PROLOGUE SLABD_RSEQ_POP_BODY RSEQ_ASM_EPILOGUE
 		     : [val] "=&r"(val)
-		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base)
+		     : [roff] "r"(roff), [ncpus] "rm"(ncpus), [base] "r"(base)
 		     : "rax", "rcx", RSEQ_INJECT_CLOBBER "memory", "cc"
 		     : slow, abort);
 	*ret_off = val;
@@ -94,7 +94,7 @@ static inline __attribute__((always_inline)) int percpu_push(long roff, uint32_t
 retry:
 	__asm__ volatile goto(RSEQ_ASM_PROLOGUE SLABD_RSEQ_PUSH_BODY RSEQ_ASM_EPILOGUE
 		     :
-		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [off] "r"(off)
+		     : [roff] "r"(roff), [ncpus] "rm"(ncpus), [base] "r"(base), [off] "r"(off)
 		     : "rax", "rcx", RSEQ_INJECT_CLOBBER "memory", "cc"
 		     : slow, abort);
 	return 0;
@@ -117,7 +117,7 @@ static inline __attribute__((always_inline)) int percpu_push_home(long roff, uin
 retry:
 	__asm__ volatile goto(RSEQ_ASM_PROLOGUE_CHECK(RSEQ_ASM_HOME_CHECK) SLABD_RSEQ_PUSH_BODY RSEQ_ASM_EPILOGUE
 		     :
-		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [off] "r"(off),
+		     : [roff] "r"(roff), [ncpus] "rm"(ncpus), [base] "r"(base), [off] "r"(off),
 		       [cputab] "r"(cputab), [node] "r"(node)
 		     : "rax", "rcx", RSEQ_INJECT_CLOBBER "memory", "cc"
 		     : slow, abort, wrong);
@@ -148,8 +148,8 @@ static inline __attribute__((always_inline)) unsigned int percpu_pop_bulk_delta(
 retry:
 	__asm__ volatile goto(RSEQ_ASM_PROLOGUE SLABD_RSEQ_POP_BULK_BODY RSEQ_ASM_EPILOGUE
 		     : [n] "=&r"(n)
-		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [out] "r"(out), [max] "r"(max),
-		       [delta] "r"(delta)
+		     : [roff] "r"(roff), [ncpus] "rm"(ncpus), [base] "r"(base), [out] "r"(out), [max] "r"(max),
+		       [delta] "rm"(delta)
 		     : SLABD_RSEQ_BULK_CLOBBERS
 		     : slow, abort);
 	return (unsigned int)n;
@@ -176,8 +176,8 @@ static inline __attribute__((always_inline)) unsigned int percpu_pop_bulk_home(l
 retry:
 	__asm__ volatile goto(RSEQ_ASM_PROLOGUE_CHECK(RSEQ_ASM_HOME_CHECK) SLABD_RSEQ_POP_BULK_BODY RSEQ_ASM_EPILOGUE
 		     : [n] "=&r"(n)
-		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [out] "r"(out), [max] "r"(max),
-		       [delta] "r"(delta), [cputab] "r"(cputab), [node] "r"(node)
+		     : [roff] "r"(roff), [ncpus] "rm"(ncpus), [base] "r"(base), [out] "r"(out), [max] "r"(max),
+		       [delta] "rm"(delta), [cputab] "r"(cputab), [node] "r"(node)
 		     : SLABD_RSEQ_BULK_CLOBBERS
 		     : slow, abort, wrong);
 	return (unsigned int)n;
@@ -204,8 +204,8 @@ static inline __attribute__((always_inline)) unsigned int percpu_push_bulk_delta
 retry:
 	__asm__ volatile goto(RSEQ_ASM_PROLOGUE SLABD_RSEQ_PUSH_BULK_BODY RSEQ_ASM_EPILOGUE
 		     : [done] "=&r"(done)
-		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [in] "r"(in), [n] "r"(n),
-		       [delta] "r"(delta)
+		     : [roff] "r"(roff), [ncpus] "rm"(ncpus), [base] "r"(base), [in] "r"(in), [n] "r"(n),
+		       [delta] "rm"(delta)
 		     : SLABD_RSEQ_BULK_CLOBBERS
 		     : slow, abort);
 	return (unsigned int)done;
@@ -233,8 +233,8 @@ static inline __attribute__((always_inline)) unsigned int percpu_push_bulk_home(
 retry:
 	__asm__ volatile goto(RSEQ_ASM_PROLOGUE_CHECK(RSEQ_ASM_HOME_CHECK) SLABD_RSEQ_PUSH_BULK_BODY RSEQ_ASM_EPILOGUE
 		     : [done] "=&r"(done)
-		     : [roff] "r"(roff), [ncpus] "r"(ncpus), [base] "r"(base), [in] "r"(in), [n] "r"(n),
-		       [delta] "r"(delta), [cputab] "r"(cputab), [node] "r"(node)
+		     : [roff] "r"(roff), [ncpus] "rm"(ncpus), [base] "r"(base), [in] "r"(in), [n] "r"(n),
+		       [delta] "rm"(delta), [cputab] "r"(cputab), [node] "r"(node)
 		     : SLABD_RSEQ_BULK_CLOBBERS
 		     : slow, abort, wrong);
 	return (unsigned int)done;

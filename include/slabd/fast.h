@@ -210,7 +210,7 @@ static inline __attribute__((always_inline)) int slabd_fast_pop_from(char *stack
 retry:
 	__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_POP_BODY SLABD_RSEQ_EPILOGUE
 			      : [val] "=&r"(val)
-			      : [roff] "r"(f->rseq_off), [ncpus] "r"(f->ncpus), [base] "r"(stacks)
+			      : [roff] "r"(f->rseq_off), [ncpus] "rm"(f->ncpus), [base] "r"(stacks)
 			      : "rax", "rcx", SLABD_RSEQ_INJECT_CLOBBER "memory", "cc"
 			      : slow, abort);
 	*ret = f->base + val;
@@ -231,8 +231,8 @@ static inline __attribute__((always_inline)) unsigned int slabd_fast_pop_bulk(ch
 retry:
 	__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_POP_BULK_BODY SLABD_RSEQ_EPILOGUE
 			      : [n] "=&r"(got)
-			      : [roff] "r"(f->rseq_off), [ncpus] "r"(f->ncpus), [base] "r"(stacks), [out] "r"(p),
-				[max] "r"(n), [delta] "r"((uint64_t)(uintptr_t)f->base)
+			      : [roff] "r"(f->rseq_off), [ncpus] "rm"(f->ncpus), [base] "r"(stacks), [out] "r"(p),
+				[max] "r"(n), [delta] "rm"((uint64_t)(uintptr_t)f->base)
 			      : SLABD_RSEQ_BULK_CLOBBERS
 			      : slow, abort);
 	return (unsigned int)got;
@@ -253,8 +253,8 @@ static inline __attribute__((always_inline)) unsigned int slabd_fast_push_bulk(c
 retry:
 	__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_PUSH_BULK_BODY SLABD_RSEQ_EPILOGUE
 			      : [done] "=&r"(done)
-			      : [roff] "r"(f->rseq_off), [ncpus] "r"(f->ncpus), [base] "r"(stacks), [in] "r"(p),
-				[n] "r"(n), [delta] "r"((uint64_t)(uintptr_t)f->base)
+			      : [roff] "r"(f->rseq_off), [ncpus] "rm"(f->ncpus), [base] "r"(stacks), [in] "r"(p),
+				[n] "r"(n), [delta] "rm"((uint64_t)(uintptr_t)f->base)
 			      : SLABD_RSEQ_BULK_CLOBBERS
 			      : slow, abort);
 	return (unsigned int)done;
@@ -274,7 +274,7 @@ static inline __attribute__((always_inline)) int slabd_fast_push_to(char *stacks
 retry:
 	__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_PUSH_BODY SLABD_RSEQ_EPILOGUE
 			      :
-			      : [roff] "r"(f->rseq_off), [ncpus] "r"(f->ncpus), [base] "r"(stacks), [off] "r"(off)
+			      : [roff] "r"(f->rseq_off), [ncpus] "rm"(f->ncpus), [base] "r"(stacks), [off] "r"(off)
 			      : "rax", "rcx", SLABD_RSEQ_INJECT_CLOBBER "memory", "cc"
 			      : slow, abort);
 	return 0;
