@@ -192,6 +192,15 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 			return -EINVAL;
 		}
 		c->socket_mode = (uint32_t)m;
+	} else if (!strcmp(key, "hugepages_reserve")) {
+		if (!strcmp(value, "yes") || !strcmp(value, "on") || !strcmp(value, "true"))
+			c->hugepages_reserve = 1;
+		else if (!strcmp(value, "no") || !strcmp(value, "off") || !strcmp(value, "false"))
+			c->hugepages_reserve = 0;
+		else {
+			*ret_why = "yes or no";
+			return -EINVAL;
+		}
 	} else if (!strcmp(key, "metrics_port")) {
 		if (parse_uint(value, 65535, &v) < 0) {
 			*ret_why = "a TCP port 1..65535 on 127.0.0.1, or 0 (off)";
@@ -201,7 +210,7 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 	} else {
 		*ret_why = "a known key: socket, socket_owner, socket_group, socket_mode, zone_size, max_cache_size, "
 			   "max_caches, magazines, hugepages, hugepage_size, base_address, worker_interval_ms, "
-			   "release_delay_ms, retain_free, idle_drain_ms, log_level, metrics_port";
+			   "release_delay_ms, retain_free, idle_drain_ms, log_level, metrics_port, hugepages_reserve";
 		return -ENOENT;
 	}
 	return 0;
@@ -300,6 +309,7 @@ static const struct {
 	FIELD("socket_group", socket_gid),
 	FIELD("socket_mode", socket_mode),
 	FIELD("metrics_port", metrics_port),
+	FIELD("hugepages_reserve", hugepages_reserve),
 };
 
 static int is_reloadable(const char *key)

@@ -66,7 +66,7 @@ check "the unit runs the installed daemon with the installed config" \
 if command -v systemd-analyze >/dev/null; then
 	# The unit names the installed path, which exists only under the DESTDIR here.
 	mkdir -p "$tmp/units"
-	sed "s#=${sbin#"$root"}#=$sbin#" "$unitdir/slabd.service" >"$tmp/units/slabd.service"
+	sed "s#${sbin#"$root"} #$sbin #g" "$unitdir/slabd.service" >"$tmp/units/slabd.service"
 	cp "$unitdir/slabd.socket" "$tmp/units/"
 	check "systemd-analyze verify accepts slabd.service and slabd.socket without a warning" \
 		bash -c "out=\$(systemd-analyze verify --man=no '$tmp/units/slabd.service' '$tmp/units/slabd.socket' 2>&1); rc=\$?; echo \"\$out\"; [[ \$rc == 0 && -z \$out ]]"
