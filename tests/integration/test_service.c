@@ -204,7 +204,7 @@ Test(notify, ready_status_watchdog_and_stopping_arrive_on_the_notify_socket)
 	cr_assert(strstr(all, "STATUS=starting") != NULL, "no starting status:\n%s", all);
 	cr_assert_eq(slabd_connect(td.sock), 0, "READY=1 came before the socket served: %s",
 		     slabd_last_error());
-	cr_assert(notify_wait("1 client", 5000, all, sizeof(all)),
+	cr_assert(notify_wait("1 client attached", 5000, all, sizeof(all)),
 		  "no STATUS with the client count:\n%s", all);
 	for (p = all; (p = strstr(p, "WATCHDOG=1")); p++)
 		watchdogs++;
