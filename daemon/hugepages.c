@@ -92,10 +92,20 @@ static int reserve_pool(const char *dir, const char *what, long need)
 
 static const char default_sys[] = "/sys";
 
+/* Hugepages the zone of kernel node @node_os needs (as region.c sizes it: rounded up to
+ * the hugepage size). Per-node zone sizes, where the config has them, belong here. */
+static long zone_pages(const struct config *c, int node_os)
+{
+	uint64_t hp = c->hugepage_size;
+
+	(void)node_os;
+	return (long)((c->zone_size + hp - 1) / hp);
+}
+
 int hugepages_reserve(const struct config *c, const struct topo *t)
 {
 	uint64_t hp = c->hugepage_size;
-	long per_zone = (long)((c->zone_size + hp - 1) / hp);
+	long total = 0;
 	const char *sys = getenv("SLABD_TEST_SYSFS");
 	char dir[256], what[64];
 	uint32_t n;
@@ -115,7 +125,7 @@ int hugepages_reserve(const struct config *c, const struct topo *t)
 				 "%s/devices/system/node/node%d/hugepages/hugepages-%llukB", sys,
 				 t->node_os[n], (unsigned long long)(hp >> 10));
 			snprintf(what, sizeof(what), "node %d", t->node_os[n]);
-			k = reserve_pool(dir, what, per_zone);
+			k = reserve_pool(dir, what, zone_pages(c, t->node_os[n]));
 			if (k < 0 && !r)
 				r = k;
 		}
@@ -123,5 +133,7 @@ int hugepages_reserve(const struct config *c, const struct topo *t)
 	}
 	snprintf(dir, sizeof(dir), "%s/kernel/mm/hugepages/hugepages-%llukB", sys,
 		 (unsigned long long)(hp >> 10));
-	return reserve_pool(dir, "the system pool", per_zone * (long)t->nr_nodes);
+	for (n = 0; n < t->nr_nodes; n++)
+		total += zone_pages(c, t->node_os[n]);
+	return reserve_pool(dir, "the system pool", total);
 }

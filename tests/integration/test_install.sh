@@ -78,10 +78,15 @@ fi
 keys=$("$sbin" --set no_such_key=1 2>&1 | sed -n 's/.*expected a known key: //p' | tr -d ',')
 conf=$(find "$root" -path '*/slabd/slabd.conf' -not -path '*.d/*' | head -1)
 man5=$(find "$root" -path '*/man5/slabd.conf.5' | head -1)
+# A key "name.N" (one per node) is documented as ".BI name. N" and shown as "name.1 = ...".
 check "every config key ($(wc -w <<<"$keys")) is described in slabd.conf(5)" \
-	bash -c "[[ -n '$keys' ]] && for k in $keys; do grep -q \"^\\.BR \$k \" '$man5' || { echo \"\$k missing\"; exit 1; }; done"
+	bash -c "[[ -n '$keys' ]] && for k in $keys; do
+		if [[ \$k == *.N ]]; then grep -q \"^\\.BI \${k%.N}\\. N \" '$man5'; else grep -q \"^\\.BR \$k \" '$man5'; fi ||
+			{ echo \"\$k missing\"; exit 1; }; done"
 check "every config key is in the commented default config" \
-	bash -c "for k in $keys; do grep -Eq \"^#?\$k = \" '$conf' || { echo \"\$k missing\"; exit 1; }; done"
+	bash -c "for k in $keys; do
+		if [[ \$k == *.N ]]; then re=\"^# ?\${k%.N}\\.[0-9]+ = \"; else re=\"^#?\$k = \"; fi
+		grep -Eq \"\$re\" '$conf' || { echo \"\$k missing\"; exit 1; }; done"
 incdir=$(dirname "$(find "$root" -path '*/include/slabd/slabd.h' | head -1)")/..
 check "each installed header compiles on its own as C" \
 	bash -c "for h in '$incdir'/slabd/*.h; do echo \"#include <slabd/\$(basename \$h)>\" | ${CC:-cc} -std=gnu11 -Wall -Wextra -Werror -I'$incdir' -x c -fsyntax-only - || exit 1; done"
