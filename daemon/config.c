@@ -204,6 +204,15 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 			return -EINVAL;
 		}
 		c->socket_mode = (uint32_t)m;
+	} else if (!strcmp(key, "hugepages_reserve")) {
+		if (!strcmp(value, "yes") || !strcmp(value, "on") || !strcmp(value, "true"))
+			c->hugepages_reserve = 1;
+		else if (!strcmp(value, "no") || !strcmp(value, "off") || !strcmp(value, "false"))
+			c->hugepages_reserve = 0;
+		else {
+			*ret_why = "yes or no";
+			return -EINVAL;
+		}
 	} else if (!strcmp(key, "metrics_port")) {
 		if (parse_uint(value, 65535, &v) < 0) {
 			*ret_why = "a TCP port 1..65535 on 127.0.0.1, or 0 (off)";
@@ -213,7 +222,8 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 	} else {
 		*ret_why = "a known key: socket, socket_owner, socket_group, socket_mode, zone_size, zone_size.N, "
 			   "max_cache_size, max_caches, magazines, hugepages, hugepage_size, base_address, "
-			   "worker_interval_ms, release_delay_ms, retain_free, idle_drain_ms, log_level, metrics_port";
+			   "worker_interval_ms, release_delay_ms, retain_free, idle_drain_ms, log_level, metrics_port, "
+			   "hugepages_reserve";
 		return -ENOENT;
 	}
 	return 0;
@@ -297,6 +307,7 @@ static const struct {
 } fields[] = {
 	FIELD("socket", socket_path),
 	FIELD("zone_size", zone_size),
+	FIELD("zone_size.N", node_zone_size),
 	FIELD("max_cache_size", max_cache_size),
 	FIELD("max_caches", max_caches),
 	FIELD("magazines", nr_mags),
@@ -312,6 +323,7 @@ static const struct {
 	FIELD("socket_group", socket_gid),
 	FIELD("socket_mode", socket_mode),
 	FIELD("metrics_port", metrics_port),
+	FIELD("hugepages_reserve", hugepages_reserve),
 };
 
 static int is_reloadable(const char *key)

@@ -36,6 +36,7 @@ struct config {
 	int64_t socket_gid; /* -1: unchanged */
 	uint32_t socket_mode;
 	uint32_t metrics_port; /* Prometheus text on 127.0.0.1, 0: off */
+	int hugepages_reserve; /* slabd --reserve-hugepages raises the kernel's pool */
 };
 
 void config_defaults(struct config *c);

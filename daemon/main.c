@@ -40,12 +40,14 @@ static void usage(FILE *f)
 		"  -s, --socket PATH     listen at PATH (default %s)\n"
 		"  -f, --foreground      do not fork; log to stderr\n"
 		"  -o, --set KEY=VALUE   one setting, as in the config file (after it)\n"
+		"  -R, --reserve-hugepages  reserve the hugepages the zones need (with\n"
+		"                        hugepages_reserve = yes; as root), then exit\n"
 		"  -h, --help            this text\n"
 		"  -V, --version         print the version\n\n"
 		"Config keys: socket, socket_owner, socket_group, socket_mode, zone_size,\n"
 		"zone_size.N, max_cache_size, max_caches, magazines, hugepages (auto|on|off), hugepage_size,\n"
 		"base_address, worker_interval_ms, release_delay_ms, retain_free, idle_drain_ms,\n"
-		"log_level, metrics_port (see slabd.conf(5) and systemd/slabd.conf).\n\n"
+		"log_level, metrics_port, hugepages_reserve (see slabd.conf(5) and systemd/slabd.conf).\n\n"
 		"Signals: SIGTERM/SIGINT stop, SIGHUP reloads the config file. Under systemd it\n"
 		"speaks the notify protocol ($NOTIFY_SOCKET, $WATCHDOG_USEC) and takes a socket\n"
 		"passed by activation ($LISTEN_FDS); see slabd(8).\n",
@@ -158,15 +160,16 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' }, { "socket", required_argument, NULL, 's' },
 		{ "foreground", no_argument, NULL, 'f' },   { "set", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },         { "version", no_argument, NULL, 'V' },
+		{ "reserve-hugepages", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct slabd d;
 	const char *config_file = NULL, *socket_path = NULL;
 	static char *sets[32];
-	int nsets = 0, opt, i, pipefd[2] = { -1, -1 }, activated_fd;
+	int nsets = 0, opt, i, pipefd[2] = { -1, -1 }, activated_fd, reserve = 0;
 
 	config_defaults(&d.cfg);
-	while ((opt = getopt_long(argc, argv, "c:s:fo:hV", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:s:fo:hVR", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config_file = optarg;
@@ -183,6 +186,9 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			sets[nsets++] = optarg;
+			break;
+		case 'R':
+			reserve = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -225,6 +231,15 @@ int main(int argc, char **argv)
 		}
 	}
 	log_level = d.cfg.log_level;
+	if (reserve) {
+		int r = topo_discover(&d.topo);
+		if (r == 0) {
+			r = hugepages_reserve(&d.cfg, &d.topo);
+			topo_free(&d.topo);
+		}
+		/* only a daemon that will refuse to start without them is stopped here */
+		return r < 0 && d.cfg.hugepages == HUGEPAGES_ON ? 1 : 0;
+	}
 	d.config_file = config_file;
 	d.sets = sets;
 	d.nsets = nsets;

@@ -57,11 +57,13 @@ struct conn {
 static struct cds_lfht *conns;
 static uint32_t next_client_id = 1;
 static uint32_t nr_conns;
+static uint32_t nr_attached; /* connections that sent HELLO (slabctl's do not) */
 
 /* Tell the service manager how many clients there are (a no-op without one). */
 static void status_clients(struct slabd *d)
 {
-	notify_send("STATUS=ready: socket %s, %u client%s", d->cfg.socket_path, nr_conns, nr_conns == 1 ? "" : "s");
+	notify_send("STATUS=ready: socket %s, %u client%s attached", d->cfg.socket_path, nr_attached,
+		    nr_attached == 1 ? "" : "s");
 }
 
 static void conn_free_rcu(struct rcu_head *h)
@@ -177,6 +179,9 @@ static void handle_hello(struct slabd *d, struct conn *c, const struct slabd_wir
 		}
 		log_info("client %u attached (pid %u%s)", c->id, c->pid,
 			 h->flags & SLABD_HELLO_REATTACH ? ", forked child re-registering" : "");
+		nr_attached++;
+		c->attached = 1;
+		status_clients(d);
 	}
 	c->attached = 1;
 	slabd_wire_init(&a.hdr, SLABD_MSG_ATTACH, sizeof(a), h->hdr.seq);
@@ -402,7 +407,10 @@ static void conn_drop(struct slabd *d, struct conn *c, int epfd, const char *why
 	urcu_memb_read_unlock();
 	urcu_memb_call_rcu(&c->rcu, conn_free_rcu);
 	nr_conns--;
-	status_clients(d);
+	if (c->attached) {
+		nr_attached--;
+		status_clients(d);
+	}
 }
 
 static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t events)
@@ -490,7 +498,7 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 	}
 }
 
-static void accept_all(struct slabd *d, int lfd, int epfd)
+static void accept_all(int lfd, int epfd)
 {
 	for (;;) {
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
@@ -517,7 +525,6 @@ static void accept_all(struct slabd *d, int lfd, int epfd)
 		nr_conns++;
 		ev.data.ptr = c;
 		epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
-		status_clients(d);
 	}
 }
 
@@ -581,7 +588,7 @@ int server_run(struct slabd *d, int lfd)
 		}
 		for (i = 0; i < n; i++) {
 			if (evs[i].data.ptr == TAG_LISTEN) {
-				accept_all(d, lfd, epfd);
+				accept_all(lfd, epfd);
 			} else if (evs[i].data.ptr == TAG_SIGNAL) {
 				struct signalfd_siginfo si;
 				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {

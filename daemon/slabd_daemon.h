@@ -164,6 +164,11 @@ struct slabd {
 int topo_discover(struct topo *t);
 void topo_free(struct topo *t);
 
+/* hugepages.c */
+/* hugepages_reserve: with hugepages_reserve = yes, raise the kernel's hugepage pools so
+ * that the zones' pages are free (per node when there are several). 0 or -errno (logged). */
+int hugepages_reserve(const struct config *c, const struct topo *t);
+
 /* region.c */
 int region_create(struct slabd *d);
 void region_destroy(struct slabd *d);

@@ -29,7 +29,7 @@ check() { # check DESCRIPTION COMMAND...
 }
 skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
 
-echo "1..17"
+echo "1..21"
 if ! "$meson" install -C "$build" --destdir "$root" --no-rebuild --quiet >"$tmp/install.log" 2>&1; then
 	notok "meson install into a DESTDIR"
 	sed 's/^/# /' "$tmp/install.log"
@@ -66,12 +66,35 @@ check "the unit runs the installed daemon with the installed config" \
 if command -v systemd-analyze >/dev/null; then
 	# The unit names the installed path, which exists only under the DESTDIR here.
 	mkdir -p "$tmp/units"
-	sed "s#=${sbin#"$root"}#=$sbin#" "$unitdir/slabd.service" >"$tmp/units/slabd.service"
+	sed "s#${sbin#"$root"} #$sbin #g" "$unitdir/slabd.service" >"$tmp/units/slabd.service"
 	cp "$unitdir/slabd.socket" "$tmp/units/"
 	check "systemd-analyze verify accepts slabd.service and slabd.socket without a warning" \
 		bash -c "out=\$(systemd-analyze verify --man=no '$tmp/units/slabd.service' '$tmp/units/slabd.socket' 2>&1); rc=\$?; echo \"\$out\"; [[ \$rc == 0 && -z \$out ]]"
 else
 	skip "systemd-analyze verify accepts the units" "systemd-analyze not installed (apt-get install systemd)"
+fi
+
+# Every key slabd knows (it lists them when it meets an unknown one) is documented.
+keys=$("$sbin" --set no_such_key=1 2>&1 | sed -n 's/.*expected a known key: //p' | tr -d ',')
+conf=$(find "$root" -path '*/slabd/slabd.conf' -not -path '*.d/*' | head -1)
+man5=$(find "$root" -path '*/man5/slabd.conf.5' | head -1)
+# A key "name.N" (one per node) is documented as ".BI name. N" and shown as "name.1 = ...".
+check "every config key ($(wc -w <<<"$keys")) is described in slabd.conf(5)" \
+	bash -c "[[ -n '$keys' ]] && for k in $keys; do
+		if [[ \$k == *.N ]]; then grep -q \"^\\.BI \${k%.N}\\. N \" '$man5'; else grep -q \"^\\.BR \$k \" '$man5'; fi ||
+			{ echo \"\$k missing\"; exit 1; }; done"
+check "every config key is in the commented default config" \
+	bash -c "for k in $keys; do
+		if [[ \$k == *.N ]]; then re=\"^# ?\${k%.N}\\.[0-9]+ = \"; else re=\"^#?\$k = \"; fi
+		grep -Eq \"\$re\" '$conf' || { echo \"\$k missing\"; exit 1; }; done"
+incdir=$(dirname "$(find "$root" -path '*/include/slabd/slabd.h' | head -1)")/..
+check "each installed header compiles on its own as C" \
+	bash -c "for h in '$incdir'/slabd/*.h; do echo \"#include <slabd/\$(basename \$h)>\" | ${CC:-cc} -std=gnu11 -Wall -Wextra -Werror -I'$incdir' -x c -fsyntax-only - || exit 1; done"
+if command -v c++ >/dev/null; then
+	check "each installed header compiles on its own as C++" \
+		bash -c "for h in '$incdir'/slabd/*.h; do echo \"#include <slabd/\$(basename \$h)>\" | c++ -Wall -Wextra -Werror -I'$incdir' -x c++ -fsyntax-only - || exit 1; done"
+else
+	skip "each installed header compiles on its own as C++" "no C++ compiler"
 fi
 
 export PKG_CONFIG_PATH=$(dirname "$pc")

@@ -204,7 +204,7 @@ Test(notify, ready_status_watchdog_and_stopping_arrive_on_the_notify_socket)
 	cr_assert(strstr(all, "STATUS=starting") != NULL, "no starting status:\n%s", all);
 	cr_assert_eq(slabd_connect(td.sock), 0, "READY=1 came before the socket served: %s",
 		     slabd_last_error());
-	cr_assert(notify_wait("1 client", 5000, all, sizeof(all)),
+	cr_assert(notify_wait("1 client attached", 5000, all, sizeof(all)),
 		  "no STATUS with the client count:\n%s", all);
 	for (p = all; (p = strstr(p, "WATCHDOG=1")); p++)
 		watchdogs++;
@@ -431,4 +431,125 @@ Test(config_start, socket_mode_and_group_apply_to_the_socket_slabd_binds)
 	cr_assert_eq(st.st_mode & 0777, 0600, "mode %o", st.st_mode & 0777);
 	cr_assert_eq(st.st_gid, getegid());
 	cr_assert_eq(td_stop(&td), 0);
+}
+
+/* ------------------------------------------------------------ hugepage reservation -- */
+
+/* A fake pool under td.dir (SLABD_TEST_SYSFS replaces /sys for slabd). */
+static void fake_pool(const char *rel, long nr, long fr)
+{
+	char path[512], cmd[1024];
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/sys/%s'", td.dir, rel);
+	cr_assert_eq(system(cmd), 0);
+	snprintf(path, sizeof(path), "%s/sys/%s/nr_hugepages", td.dir, rel);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "%ld\n", nr);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/sys/%s/free_hugepages", td.dir, rel);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "%ld\n", fr);
+	fclose(f);
+}
+
+static long pool_nr(const char *rel)
+{
+	char path[512];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/sys/%s/nr_hugepages", td.dir, rel);
+	f = fopen(path, "r");
+	cr_assert_not_null(f);
+	cr_assert_eq(fscanf(f, "%ld", &v), 1);
+	fclose(f);
+	return v;
+}
+
+/* Run `slabd --reserve-hugepages @args` against the fake sysfs; output in @out. */
+static int reserve(const char *env, const char *args, char *out, size_t len)
+{
+	char cmd[1024];
+	size_t n = 0;
+	FILE *f;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "SLABD_TEST_SYSFS='%s/sys' %s %s --reserve-hugepages %s 2>&1", td.dir, env,
+		 SLABD_BIN, args);
+	f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	while (n + 1 < len && fgets(out + n, (int)(len - n), f))
+		n += strlen(out + n);
+	out[n] = 0;
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void rm_dir(void)
+{
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", td.dir);
+	if (td.dir[0] && system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", td.dir);
+	td.dir[0] = 0;
+}
+
+TestSuite(hugepages_reserve, .fini = rm_dir, .timeout = 60);
+
+#define GLOBAL_POOL "kernel/mm/hugepages/hugepages-2048kB"
+
+Test(hugepages_reserve, the_pool_grows_by_what_is_missing_from_the_free_pages)
+{
+	char out[4096];
+
+	make_dir();
+	fake_pool(GLOBAL_POOL, 5, 1);
+	/* an 8 MiB zone needs 4 free pages of 2 MiB: 3 more */
+	cr_assert_eq(reserve("", "--set hugepages_reserve=yes --set zone_size=8M", out, sizeof(out)), 0, "%s", out);
+	cr_assert_eq(pool_nr(GLOBAL_POOL), 8, "%s", out);
+	cr_assert(strstr(out, "5 -> 8 hugepages") != NULL, "%s", out);
+}
+
+Test(hugepages_reserve, enough_free_pages_or_no_reserve_key_change_nothing)
+{
+	char out[4096];
+
+	make_dir();
+	fake_pool(GLOBAL_POOL, 10, 6);
+	cr_assert_eq(reserve("", "--set hugepages_reserve=yes --set zone_size=8M", out, sizeof(out)), 0, "%s", out);
+	cr_assert_eq(pool_nr(GLOBAL_POOL), 10);
+	cr_assert(strstr(out, "nothing to do") != NULL, "%s", out);
+	cr_assert_eq(reserve("", "--set zone_size=64M", out, sizeof(out)), 0, "%s", out);
+	cr_assert_eq(pool_nr(GLOBAL_POOL), 10, "reserved without hugepages_reserve = yes");
+	cr_assert_eq(reserve("", "--set hugepages_reserve=yes --set hugepages=off --set zone_size=64M", out,
+			     sizeof(out)),
+		     0, "%s", out);
+	cr_assert_eq(pool_nr(GLOBAL_POOL), 10, "reserved with hugepages = off");
+}
+
+Test(hugepages_reserve, each_node_pool_is_raised_on_a_multi_node_machine)
+{
+	char out[4096];
+
+	make_dir();
+	fake_pool("devices/system/node/node0/hugepages/hugepages-2048kB", 0, 0);
+	fake_pool("devices/system/node/node1/hugepages/hugepages-2048kB", 2, 2);
+	cr_assert_eq(reserve("HWLOC_SYNTHETIC='pack:2 numa:1 core:1 pu:1'",
+			     "--set hugepages_reserve=yes --set zone_size=6M", out, sizeof(out)),
+		     0, "%s", out);
+	cr_assert_eq(pool_nr("devices/system/node/node0/hugepages/hugepages-2048kB"), 3, "%s", out);
+	cr_assert_eq(pool_nr("devices/system/node/node1/hugepages/hugepages-2048kB"), 3, "%s", out);
+}
+
+Test(hugepages_reserve, a_missing_pool_stops_only_a_daemon_with_hugepages_on)
+{
+	char out[4096];
+
+	make_dir();
+	cr_assert_eq(reserve("", "--set hugepages_reserve=yes --set hugepages=on", out, sizeof(out)), 1, "%s", out);
+	cr_assert(strstr(out, "cannot read") != NULL, "%s", out);
+	cr_assert_eq(reserve("", "--set hugepages_reserve=yes", out, sizeof(out)), 0, "%s", out);
 }

@@ -11,12 +11,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <slabd/slabd.h>
 
 #include "daemon_helper.h"
+#include "slabd_shm.h"
+#include "slabd_wire.h"
 
 #ifndef SLABCTL_BIN
 #error "SLABCTL_BIN must name the slabctl binary"
@@ -288,4 +292,40 @@ Test(slabctl_nodaemon, every_command_without_a_daemon_exits_3_saying_how_to_star
 		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 3, "%s: status %d", cmds[i], st);
 		cr_assert(strstr(out, "systemctl start slabd") != NULL, "%s: %s", cmds[i], out);
 	}
+}
+
+/* Raw *_INFO requests with indexes past every table: -ENOENT, and the daemon lives on. */
+Test(slabctl, info_requests_past_the_tables_get_enoent)
+{
+	static const uint16_t types[] = {SLABD_MSG_CACHE_INFO, SLABD_MSG_CPU_INFO,
+					 SLABD_MSG_NODE_INFO, SLABD_MSG_CLIENT_INFO};
+	static const uint32_t idx[] = {SLABD_MAX_CACHES, SLABD_MAX_CPUS, SLABD_MAX_NODES,
+				       0xffffffffu};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	size_t t, i;
+
+	memcpy(sa.sun_path, td.sock, strlen(td.sock) + 1);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	for (t = 0; t < 4; t++)
+		for (i = 0; i < 4; i++) {
+			struct slabd_wire_info_req req;
+			union {
+				struct slabd_wire_hdr h;
+				char raw[SLABD_WIRE_MAX];
+			} r;
+			ssize_t n;
+			int32_t err;
+
+			slabd_wire_init(&req.hdr, types[t], sizeof(req), (uint32_t)(t * 4 + i + 1));
+			req.index = idx[i];
+			cr_assert_eq(send(fd, &req, sizeof(req), 0), (ssize_t)sizeof(req));
+			n = recv(fd, &r, sizeof(r), 0);
+			cr_assert_eq(slabd_wire_validate(&r, (size_t)n), types[t] + 1, "type %u",
+				     types[t]);
+			memcpy(&err, r.raw + sizeof(struct slabd_wire_hdr), sizeof(err));
+			cr_assert_eq(err, -ENOENT, "type %u index %u: %d", types[t], idx[i], err);
+		}
+	close(fd);
+	cr_assert(td_alive(&td));
 }

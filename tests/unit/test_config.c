@@ -549,6 +549,16 @@ Test(config_set, metrics_port_is_off_by_default_and_takes_a_port)
 	expect_bad("metrics_port", "http");
 }
 
+Test(config_set, hugepages_reserve_is_off_by_default_and_takes_yes_or_no)
+{
+	cr_assert_eq(cfg.hugepages_reserve, 0);
+	expect_good("hugepages_reserve", "yes");
+	cr_assert_eq(cfg.hugepages_reserve, 1);
+	expect_good("hugepages_reserve", "no");
+	cr_assert_eq(cfg.hugepages_reserve, 0);
+	expect_bad("hugepages_reserve", "128");
+}
+
 Test(config_set, config_diff_names_changed_keys_split_by_reloadability)
 {
 	struct config a = cfg, b = cfg;
