@@ -310,3 +310,33 @@ Test(small_zone, bulk_allocation_is_all_or_nothing_when_memory_runs_out, .init =
 	cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL | __GFP_NORETRY, 300, v), 300);
 	kmem_cache_free_bulk(s, 300, v);
 }
+
+/* The same with a count known at compile time, which <slabd/fast.h> tries inline first:
+ * what the inline pop got must go back when the rest cannot be had. */
+Test(small_zone, an_inline_bulk_of_a_constant_count_is_all_or_nothing_too, .init = up_small, .fini = down,
+     .timeout = 60)
+{
+	struct kmem_cache *s;
+	static void *v[1024], *w[32];
+	int n = 0, i, again = 0;
+
+	s = kmem_cache_create("big4k-inline", 4096, 0, 0, NULL);
+	cr_assert_not_null(s);
+	while (n < 1024 && (v[n] = kmem_cache_alloc(s, GFP_KERNEL | __GFP_NORETRY)))
+		n++;
+	cr_assert(n > 20 && n < 1024, "filled %d", n);
+	for (i = 0; i < 10; i++)
+		kmem_cache_free(s, v[--n]); /* ten on this CPU's stack, nothing else left */
+	errno = 0;
+	cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL | __GFP_NORETRY, 32, w), 0);
+	cr_assert_eq(errno, ENOMEM);
+	/* exactly the ten are still there to be had */
+	while (again < 32 && (w[again] = kmem_cache_alloc(s, GFP_KERNEL | __GFP_NORETRY)))
+		again++;
+	cr_assert_eq(again, 10, "after a failed bulk of 32, %d objects were left instead of 10", again);
+	kmem_cache_free_bulk(s, 10, w);
+	cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL | __GFP_NORETRY, 8, w), 8, "inline bulk of 8 from the ten");
+	kmem_cache_free_bulk(s, 8, w);
+	while (n)
+		kmem_cache_free(s, v[--n]);
+}
