@@ -14,9 +14,35 @@
 #include "slabd_ops.h"
 #include "slabd_wire.h"
 
+/* Objects in @cpu's remote-free stack (several nodes only; of cache @id, or of any cache
+ * when @id is 0) and their bytes: counted with the per-CPU caches, which is where they are
+ * on their way home from. */
+static uint64_t remote_scan(struct slabd *d, uint32_t cpu, uint32_t id, uint64_t *bytes)
+{
+	const struct slabd_shm_pcpu *r = (const void *)(d->remote + ((uint64_t)cpu << SLABD_PCPU_SHIFT));
+	uint32_t k = __atomic_load_n(&r->count, __ATOMIC_RELAXED), i;
+	uint64_t n = 0;
+
+	for (i = 0; d->sb->nr_nodes > 1 && k <= SLABD_PCPU_SLOTS && i < k; i++) {
+		uint64_t off = __atomic_load_n(&r->slots[i], __ATOMIC_RELAXED), zoff = off - d->sb->zones_off;
+		const struct slabd_shm_page *pg;
+		struct cache *c;
+
+		if (off < d->sb->zones_off || zoff >= d->sb->zones_size)
+			continue;
+		pg = &d->pages[zoff >> SLABD_PAGE_SHIFT];
+		c = pg->kind == SLABD_PAGE_SLAB && pg->cache < d->sb->max_caches ? cache_get(d, pg->cache) : NULL;
+		if (!c || (id && pg->cache != id))
+			continue;
+		n++;
+		*bytes += c->size;
+	}
+	return n;
+}
+
 static void cache_figures(struct slabd *d, struct cache *c, struct slabd_wire_stats *st)
 {
-	uint64_t objs = 0, held = 0, slabs = 0, pcpu = 0, depot = 0, total;
+	uint64_t objs = 0, held = 0, slabs = 0, pcpu = 0, depot = 0, total, unused = 0;
 	uint32_t n, cpu;
 
 	for (n = 0; n < d->sb->nr_nodes; n++) {
@@ -36,6 +62,8 @@ static void cache_figures(struct slabd *d, struct cache *c, struct slabd_wire_st
 		uint32_t k = __atomic_load_n(&p->count, __ATOMIC_RELAXED);
 		pcpu += k > SLABD_PCPU_SLOTS ? 0 : k;
 	}
+	for (cpu = 0; cpu < d->sb->nr_cpus; cpu++)
+		pcpu += remote_scan(d, cpu, c->id, &unused);
 	objs = slabs * c->objs;
 	total = held + pcpu + depot;
 	if (total > objs) /* the snapshot raced with a refill or a drain */
@@ -175,6 +203,7 @@ int stats_cpu_info(struct slabd *d, uint32_t cpu, struct slabd_wire_cpu_info *pi
 		pi->alloc_misses += __atomic_load_n(&ps->alloc_misses, __ATOMIC_RELAXED);
 		pi->free_misses += __atomic_load_n(&ps->free_misses, __ATOMIC_RELAXED);
 	}
+	pi->pcpu_objs += remote_scan(d, cpu, 0, &pi->pcpu_bytes);
 	return 0;
 }
 

@@ -276,6 +276,25 @@ Test(numa2, objects_freed_on_the_other_nodes_cpu_go_home)
 	assert_stacks_hold_only_home_objects(6);
 }
 
+/* Run `slabctl stats --json` and print @expr of it (python, the parsed JSON is d) into
+ * @out. */
+static void slabctl_json(const char *expr, char *out, size_t len)
+{
+	char cmd[1024];
+	size_t n;
+	FILE *f;
+	int r;
+
+	snprintf(cmd, sizeof(cmd), "%s --socket %s stats --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(%s)'",
+		 SLABCTL_BIN, td.sock, expr);
+	f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	n = fread(out, 1, len - 1, f);
+	out[n] = 0;
+	r = pclose(f);
+	cr_assert_eq(r, 0, "slabctl or the JSON check failed: %s", out);
+}
+
 /* CPU @cpu's remote-free stack: its count, and each entry must be of node @node. */
 static uint32_t remote_stack(int cpu, int node)
 {
@@ -305,6 +324,12 @@ Test(numa2, remote_frees_wait_in_a_per_cpu_stack_until_a_miss_or_the_daemon_send
 	for (i = 0; i < 20; i++)
 		kfree(objs[i]);
 	cr_assert_eq(remote_stack(1, 0), 20, "the 20 remote frees are not in CPU 1's remote stack");
+	/* slabctl counts them with CPU 1's per-CPU bytes (on their way home) */
+	{
+		char out[256];
+		slabctl_json("d[\"per_cpu\"][1][\"pcpu_bytes\"] >= 20 * 64", out, sizeof(out));
+		cr_assert_str_eq(out, "True\n", "CPU 1's per-CPU bytes leave out its remote-free stack");
+	}
 	/* A miss on CPU 1 (its first allocation of 2 KiB objects) sends them home. */
 	p = kmalloc(2048, GFP_KERNEL);
 	cr_assert_eq(slabd_virt_to_node(p), 1);
@@ -328,27 +353,18 @@ Test(numa2, remote_frees_wait_in_a_per_cpu_stack_until_a_miss_or_the_daemon_send
 Test(numa2, slabctl_stats_report_each_node_and_where_its_memory_went)
 {
 	static void *objs[300];
-	char cmd[512], out[8192];
-	FILE *f;
-	size_t len;
-	int i, r;
+	char out[8192];
+	int i;
 
 	pin(1);
 	for (i = 0; i < 300; i++)
 		objs[i] = kmalloc_node(4096, GFP_KERNEL | __GFP_THISNODE, 1);
 	/* node 1 holds ~1.2 MB of 4 KiB objects, node 0 nothing */
-	snprintf(cmd, sizeof(cmd),
-		 "%s --socket %s stats --json | python3 -c 'import json,sys; n=json.load(sys.stdin)[\"per_node\"]; "
-		 "print(len(n), n[0][\"simulated\"], n[1][\"simulated\"], n[0][\"zone_bytes\"], n[1][\"zone_bytes\"], "
-		 "n[0][\"in_use_bytes\"] < n[1][\"in_use_bytes\"], n[1][\"in_use_bytes\"] >= 300 * 4096, n[1][\"cpu_list\"])'",
-		 SLABCTL_BIN, td.sock);
-	f = popen(cmd, "r");
-	cr_assert_not_null(f);
-	len = fread(out, 1, sizeof(out) - 1, f);
-	out[len] = 0;
-	r = pclose(f);
-	cr_assert_eq(r, 0, "slabctl or the JSON check failed: %s", out);
-	cr_assert_str_eq(out, "2 True True 16777216 2097152 True True 1\n");
+	slabctl_json("len(d[\"per_node\"]), *[(n[\"simulated\"], n[\"zone_bytes\"]) for n in d[\"per_node\"]], "
+		     "d[\"per_node\"][0][\"in_use_bytes\"] < d[\"per_node\"][1][\"in_use_bytes\"], "
+		     "d[\"per_node\"][1][\"in_use_bytes\"] >= 300 * 4096, d[\"per_node\"][1][\"cpu_list\"]",
+		     out, sizeof(out));
+	cr_assert_str_eq(out, "2 (True, 16777216) (True, 2097152) True True 1\n");
 	for (i = 0; i < 300; i++)
 		kfree(objs[i]);
 }
