@@ -12,6 +12,11 @@
 #define HUGEPAGES_ON 1   /* hugetlb or fail */
 #define HUGEPAGES_OFF 2  /* always 4 KiB shmem */
 
+#define IOVA_MODE_AUTO 0 /* vfio (when a group is configured), else pa, else va */
+#define IOVA_MODE_VFIO 1
+#define IOVA_MODE_PA 2
+#define IOVA_MODE_VA 3
+
 struct config {
 	char socket_path[108];
 	uint64_t zone_size;      /* bytes per NUMA node zone */
@@ -27,6 +32,11 @@ struct config {
 	uint32_t idle_drain_ms;    /* a CPU's cache unchanged this long is drained */
 	int log_level;
 	int foreground;
+	/* DMA zone (dma.c, iova.c) */
+	uint64_t dma_zone_size;    /* 0: no DMA zone */
+	int iova_mode;             /* IOVA_MODE_* */
+	char vfio_group[64];       /* "" or a /dev/vfio/N path */
+	char vfio_container[64];   /* /dev/vfio/vfio (settable so tests can point it elsewhere) */
 };
 
 void config_defaults(struct config *c);

@@ -39,7 +39,8 @@ static void usage(FILE *f)
 		"  -V, --version         print the version\n\n"
 		"Config keys: socket, zone_size, max_cache_size, max_caches, magazines, hugepages\n"
 		"(auto|on|off), hugepage_size, base_address, worker_interval_ms, release_delay_ms,\n"
-		"retain_free, idle_drain_ms, log_level (see systemd/slabd.conf).\n",
+		"retain_free, idle_drain_ms, log_level, dma_zone_size (0: none), iova_mode\n"
+		"(auto|vfio|pa|va), vfio_group (see systemd/slabd.conf).\n",
 		SLABD_DEFAULT_SOCKET);
 }
 
@@ -67,9 +68,11 @@ static int run(struct slabd *d, int ready_fd)
 	r = workers_start(d);
 	if (r < 0)
 		goto out_listen;
-	log_notice("ready: socket %s, backing %s, %u node zone%s, kmalloc up to %u bytes (pid %d)",
-		   d->cfg.socket_path, region_backing_name(d->backing), d->nr_zones, d->nr_zones == 1 ? "" : "s",
-		   d->cfg.max_cache_size, (int)getpid());
+	log_notice("ready: socket %s, backing %s, %u node zone%s%s%s, kmalloc up to %u bytes (pid %d)",
+		   d->cfg.socket_path, region_backing_name(d->backing), d->sb->nr_nodes, d->sb->nr_nodes == 1 ? "" : "s",
+		   d->dma_zone != SLABD_NO_ZONE ? " + DMA zone, IOVA mode " : "",
+		   d->dma_zone != SLABD_NO_ZONE ? iova_mode_name(d->sb->iova_mode) : "", d->cfg.max_cache_size,
+		   (int)getpid());
 	if (ready_fd >= 0) {
 		char ok = 0;
 		if (write(ready_fd, &ok, 1) < 0)

@@ -193,8 +193,11 @@ static void handle_large(struct slabd *d, struct conn *c, const struct slabd_wir
 		send_error(c, m->hdr.seq, -ENOTCONN, "send HELLO before any other request");
 		return;
 	}
-	err = m->size > d->sb->zones_size ? -ENOMEM : large_alloc(d, m->size, m->node, &off);
-	if (err == -ENOMEM && m->size <= d->sb->zones_size) {
+	if (m->gfp & __GFP_DMA)
+		err = dma_large_alloc(d, m->size, &off);
+	else
+		err = m->size > d->sb->zones_size ? -ENOMEM : large_alloc(d, m->size, m->node, &off);
+	if (err == -ENOMEM && m->size <= d->sb->zones_size && !(m->gfp & __GFP_DMA)) {
 		/* Pages may sit in the caches' empty slabs, depots and per-CPU stacks: take
 		 * them back on every node, then try once more. */
 		uint32_t n;
@@ -229,10 +232,15 @@ static void handle_cache_create(struct slabd *d, struct conn *c, const struct sl
 		return;
 	}
 	if (!m->size || m->size > d->cfg.max_cache_size || (m->align & (m->align - 1)) || m->align > 4096 ||
-	    (m->flags & ~(uint32_t)SLAB_HWCACHE_ALIGN)) {
+	    (m->flags & ~(uint32_t)(SLAB_HWCACHE_ALIGN | SLAB_CACHE_DMA))) {
 		send_error(c, m->hdr.seq, -EINVAL,
 			   "cache %s: size must be 1..%u, align a power of two up to 4096, flags only "
-			   "SLAB_HWCACHE_ALIGN", m->name, d->cfg.max_cache_size);
+			   "SLAB_HWCACHE_ALIGN and SLAB_CACHE_DMA", m->name, d->cfg.max_cache_size);
+		return;
+	}
+	if ((m->flags & SLAB_CACHE_DMA) && d->dma_zone == SLABD_NO_ZONE) {
+		send_error(c, m->hdr.seq, -ENODEV, "cache %s: SLAB_CACHE_DMA, but this slabd has no DMA zone "
+			   "(dma_zone_size = 0)", m->name);
 		return;
 	}
 	if ((m->flags & SLAB_HWCACHE_ALIGN) && align < 64)

@@ -127,7 +127,7 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 	sc->order = order;
 	sc->objs_per_slab = c->objs;
 	sc->mag_objs = c->mag_objs;
-	sc->zone_kind = SLABD_ZONE_NODE;
+	sc->zone_kind = flags & SLAB_CACHE_DMA ? SLABD_ZONE_DMA : SLABD_ZONE_NODE;
 	c->shm = sc;
 	/* Per-CPU stacks start at four magazines (a 64-object burst of small objects fits
 	 * at once) and may grow to eight, at most 127 objects, on CPUs that keep both
@@ -197,6 +197,14 @@ int cache_create_kmalloc(struct slabd *d)
 			 size >= 1024 ? "k" : "");
 		if (!cache_create(d, idx, name, size, size & (size - 1) ? 32 : size, 0))
 			return -ENOMEM;
+		if (d->dma_zone == SLABD_NO_ZONE)
+			continue;
+		/* GFP_DMA's classes: the same sizes in the DMA zone, ids offset by 32 */
+		snprintf(name, sizeof(name), "dma-kmalloc-%u%s", size >= 1024 ? size >> 10 : size,
+			 size >= 1024 ? "k" : "");
+		if (!cache_create(d, SLABD_DMA_KMALLOC_BASE + idx, name, size, size & (size - 1) ? 32 : size,
+				  SLAB_CACHE_DMA))
+			return -ENOMEM;
 	}
 	return 0;
 }
@@ -231,7 +239,7 @@ void cache_destroy_all(struct slabd *d)
 /* Carve a new slab for (c, node): pages from the zone, page table, daemon bitmap. */
 static struct slab *slab_new(struct slabd *d, struct cache *c, uint32_t node)
 {
-	struct zone *z = &d->zone[d->nodes[node].zone];
+	struct zone *z = &d->zone[cache_zone(d, c, node)];
 	uint32_t words = (c->objs + 63) / 64, i, page;
 	struct slab *s = calloc(1, sizeof(*s) + words * sizeof(uint64_t));
 	int64_t p;
@@ -343,7 +351,7 @@ bad:
 uint32_t slab_release_free(struct slabd *d, struct cache *c, uint32_t node, uint32_t keep)
 {
 	struct cache_node *cn = &c->nodes[node];
-	struct zone *z = &d->zone[d->nodes[node].zone];
+	struct zone *z = &d->zone[cache_zone(d, c, node)];
 	uint32_t released = 0, i;
 
 	while (cn->free.nr > keep) {
@@ -370,10 +378,37 @@ uint32_t slab_release_free(struct slabd *d, struct cache *c, uint32_t node, uint
 	return released;
 }
 
+int large_alloc_zone(struct slabd *d, struct zone *z, uint64_t npages, uint64_t *ret_off)
+{
+	uint32_t i, page;
+	int64_t p;
+
+	pthread_mutex_lock(&z->lock);
+	p = buddy_alloc_exact(&z->buddy, (uint32_t)npages);
+	if (p >= 0 && zone_claim_locked(d, z, (uint32_t)p, (uint32_t)npages) < 0) {
+		buddy_free_exact(&z->buddy, (uint32_t)p, (uint32_t)npages);
+		p = -1;
+	}
+	if (p < 0) {
+		pthread_mutex_unlock(&z->lock);
+		return -ENOMEM;
+	}
+	page = z->first_page + (uint32_t)p;
+	for (i = 1; i < npages; i++) {
+		d->pages[page + i].head = page;
+		d->pages[page + i].kind = SLABD_PAGE_LARGE_TAIL;
+	}
+	d->pages[page].head = (uint32_t)npages;
+	__atomic_store_n(&d->pages[page].kind, SLABD_PAGE_LARGE, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&z->lock);
+	*ret_off = d->sb->zones_off + ((uint64_t)page << SLABD_PAGE_SHIFT);
+	return 0;
+}
+
 int large_alloc(struct slabd *d, uint64_t size, int node_os, uint64_t *ret_off)
 {
 	uint64_t npages = (size + SLABD_PAGE_SIZE - 1) >> SLABD_PAGE_SHIFT;
-	uint32_t n, first = 0, i, tries;
+	uint32_t n, first = 0, tries;
 
 	if (!size || npages > UINT32_MAX)
 		return -EINVAL;
@@ -385,30 +420,11 @@ int large_alloc(struct slabd *d, uint64_t size, int node_os, uint64_t *ret_off)
 			return -EINVAL;
 		first = n;
 	}
-	for (tries = 0; tries < (node_os >= 0 ? 1 : d->nr_zones); tries++) {
-		struct zone *z = &d->zone[(first + tries) % d->nr_zones];
-		int64_t p;
-
-		pthread_mutex_lock(&z->lock);
-		p = buddy_alloc_exact(&z->buddy, (uint32_t)npages);
-		if (p >= 0 && zone_claim_locked(d, z, (uint32_t)p, (uint32_t)npages) < 0) {
-			buddy_free_exact(&z->buddy, (uint32_t)p, (uint32_t)npages);
-			p = -1;
-		}
-		if (p >= 0) {
-			uint32_t page = z->first_page + (uint32_t)p;
-			for (i = 1; i < npages; i++) {
-				d->pages[page + i].head = page;
-				d->pages[page + i].kind = SLABD_PAGE_LARGE_TAIL;
-			}
-			d->pages[page].head = (uint32_t)npages;
-			__atomic_store_n(&d->pages[page].kind, SLABD_PAGE_LARGE, __ATOMIC_RELEASE);
-			pthread_mutex_unlock(&z->lock);
-			*ret_off = d->sb->zones_off + ((uint64_t)page << SLABD_PAGE_SHIFT);
+	/* node zones only: the DMA zone serves GFP_DMA alone (dma_large_alloc) */
+	for (tries = 0; tries < (node_os >= 0 ? 1 : d->sb->nr_nodes); tries++)
+		if (large_alloc_zone(d, &d->zone[d->nodes[(first + tries) % d->sb->nr_nodes].zone], npages,
+				     ret_off) == 0)
 			return 0;
-		}
-		pthread_mutex_unlock(&z->lock);
-	}
 	return -ENOMEM;
 }
 

@@ -162,6 +162,7 @@ static void drain_stack(struct slabd *d, struct cache *c, uint32_t node)
 	uint64_t buf[SLABD_MAG_SLOTS];
 	unsigned int n;
 
+	node = cache_home_node(d, c, node); /* a DMA cache's objects are its zone node's */
 	while ((n = percpu_pop_bulk(worker_roff, d->sb->nr_cpus, base, buf, SLABD_MAG_SLOTS)) > 0)
 		return_objects(d, c, node, buf, n);
 }
@@ -347,7 +348,7 @@ void worker_round(struct slabd *d, uint32_t node)
 		uint32_t misses, count;
 		int want;
 
-		if (!c || __atomic_load_n(&c->dying, __ATOMIC_ACQUIRE))
+		if (!c || __atomic_load_n(&c->dying, __ATOMIC_ACQUIRE) || cache_home_node(d, c, node) != node)
 			continue;
 		cn = &c->nodes[node];
 		dp = daemon_depot(d, id, node);

@@ -207,6 +207,12 @@ static int wait_refill(struct slabd_shm_depot *d, gfp_t flags, int *waited)
 	return 0;
 }
 
+/* The depot node of @cache for a CPU of node @n: a DMA cache has one, its zone's node. */
+static inline int cache_depot_node(uint32_t cache, int n)
+{
+	return unlikely(cl.caches[cache].zone_kind == SLABD_ZONE_DMA) ? (int)cl.zone_tab[cl.sb->dma_zone].node : n;
+}
+
 /*
  * cache_alloc_slow: the per-CPU stack was empty (or this thread or process is not set up
  * yet). @node < 0: the current CPU's node, refilling its per-CPU stack; otherwise that
@@ -248,6 +254,7 @@ static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int nod
 				return cl.base + off;
 			n = current_node();
 		}
+		n = cache_depot_node(cache, n);
 		d = client_depot(cache, (uint32_t)n);
 		m = slabd_stack_pop(&d->full, cl.mags, cl.nr_mags);
 		if (m) {
@@ -342,6 +349,25 @@ static noinline cold void *large_alloc(size_t size, gfp_t flags, int node)
 	return NULL;
 }
 
+/* GFP_DMA: dma-kmalloc-<size>, or a page allocation in the DMA zone. The zone has no
+ * node choice; ENODEV when the daemon runs without one (dma_zone_size = 0). */
+static noinline cold void *kmalloc_dma(size_t size, gfp_t flags)
+{
+	void *p;
+
+	if (cl.sb->dma_zone == SLABD_NO_ZONE) {
+		errno = ENODEV;
+		return NULL;
+	}
+	if (size > cl.max_cache_size)
+		p = large_alloc(size, flags, -1);
+	else
+		p = cache_alloc(SLABD_DMA_KMALLOC_BASE + size_index(size), flags);
+	if (p && (flags & __GFP_ZERO))
+		memset(p, 0, slabd_ksize(p));
+	return p;
+}
+
 static noinline cold void *kmalloc_general(size_t size, gfp_t flags, int node)
 {
 	void *p;
@@ -349,10 +375,6 @@ static noinline cold void *kmalloc_general(size_t size, gfp_t flags, int node)
 
 	if (!size)
 		return ZERO_SIZE_PTR;
-	if (flags & __GFP_DMA) {
-		errno = ENODEV; /* no DMA zone in this daemon */
-		return NULL;
-	}
 	if (!cl.ncpus) {
 		int r = client_attach(!!(flags & __GFP_DIRECT_RECLAIM));
 		if (r < 0 && !cl.ncpus) {
@@ -360,6 +382,8 @@ static noinline cold void *kmalloc_general(size_t size, gfp_t flags, int node)
 			return NULL;
 		}
 	}
+	if (flags & __GFP_DMA)
+		return kmalloc_dma(size, flags);
 	if (node >= 0) {
 		ni = node_index_of(node);
 		if (ni < 0) {
@@ -553,6 +577,20 @@ uint64_t slabd_ptr_to_off(const void *p)
 void *slabd_off_to_ptr(uint64_t off)
 {
 	return cl.base && off < cl.region_size ? cl.base + off : NULL;
+}
+
+uint64_t slabd_virt_to_iova(const void *p)
+{
+	uint64_t zoff = (uint64_t)((const char *)p - cl.zones), doff;
+	const struct slabd_shm_zone *z;
+
+	if (zoff >= cl.zones_size || cl.sb->dma_zone == SLABD_NO_ZONE)
+		return SLABD_BAD_IOVA;
+	z = &cl.zone_tab[cl.sb->dma_zone];
+	doff = (uint64_t)((const char *)p - cl.base) - z->off;
+	if (doff >= z->size)
+		return SLABD_BAD_IOVA;
+	return cl.iova[doff >> SLABD_PAGE_SHIFT] + (doff & (SLABD_PAGE_SIZE - 1));
 }
 
 int slabd_virt_to_node(const void *p)

@@ -56,11 +56,11 @@ static void check_fields(const struct field *f, size_t n)
 Test(layout, the_shared_memory_layout_version_is_2)
 {
 	cr_assert_eq(
-	    SLABD_SHM_LAYOUT_VERSION, 2u,
+	    SLABD_SHM_LAYOUT_VERSION, 3u,
 	    "the layout version changed: update the numbers in this file to the new layout");
 }
 
-Test(layout, the_superblock_fields_are_where_version_2_puts_them)
+Test(layout, the_superblock_fields_are_where_version_3_puts_them)
 {
 	CHECK(SIZE(slabd_shm_super, 256), OFF(slabd_shm_super, magic, 0),
 	      OFF(slabd_shm_super, layout_version, 8), OFF(slabd_shm_super, page_shift, 12),
@@ -80,10 +80,13 @@ Test(layout, the_superblock_fields_are_where_version_2_puts_them)
 	      OFF(slabd_shm_super, pcpu_slots, 192), OFF(slabd_shm_super, mag_slots, 196),
 	      OFF(slabd_shm_super, daemon_pid, 200), OFF(slabd_shm_super, max_clients, 204),
 	      OFF(slabd_shm_super, client_off, 208), OFF(slabd_shm_super, pcpu_stat_off, 216),
-	      OFF(slabd_shm_super, reserved, 224), MSIZE(slabd_shm_super, reserved, 32));
+	      OFF(slabd_shm_super, dma_zone, 224), OFF(slabd_shm_super, iova_mode, 228),
+	      OFF(slabd_shm_super, iova_table_off, 232), OFF(slabd_shm_super, nr_iova, 240),
+	      OFF(slabd_shm_super, iova_shift, 244), OFF(slabd_shm_super, reserved, 248),
+	      MSIZE(slabd_shm_super, reserved, 8));
 }
 
-Test(layout, the_cpu_node_and_zone_tables_are_where_version_2_puts_them)
+Test(layout, the_cpu_node_and_zone_tables_are_where_version_3_puts_them)
 {
 	CHECK(SIZE(slabd_shm_cpu, 4), OFF(slabd_shm_cpu, node, 0), OFF(slabd_shm_cpu, flags, 2),
 	      MSIZE(slabd_shm_cpu, node, 2));
@@ -95,7 +98,7 @@ Test(layout, the_cpu_node_and_zone_tables_are_where_version_2_puts_them)
 	      OFF(slabd_shm_zone, kind, 24), OFF(slabd_shm_zone, node, 28));
 }
 
-Test(layout, the_cache_table_entry_is_where_version_2_puts_it)
+Test(layout, the_cache_table_entry_is_where_version_3_puts_it)
 {
 	CHECK(SIZE(slabd_shm_cache, 96), OFF(slabd_shm_cache, name, 0),
 	      MSIZE(slabd_shm_cache, name, 32), OFF(slabd_shm_cache, state, 32),
@@ -103,10 +106,12 @@ Test(layout, the_cache_table_entry_is_where_version_2_puts_it)
 	      OFF(slabd_shm_cache, align, 44), OFF(slabd_shm_cache, flags, 48),
 	      OFF(slabd_shm_cache, order, 52), OFF(slabd_shm_cache, objs_per_slab, 56),
 	      OFF(slabd_shm_cache, mag_objs, 60), OFF(slabd_shm_cache, zone_kind, 64),
-	      OFF(slabd_shm_cache, reserved, 68), MSIZE(slabd_shm_cache, reserved, 28));
+	      OFF(slabd_shm_cache, pool_n, 68), OFF(slabd_shm_cache, pool_priv, 72),
+	      OFF(slabd_shm_cache, pool_headroom, 76), OFF(slabd_shm_cache, pool_data_room, 80),
+	      OFF(slabd_shm_cache, reserved, 84), MSIZE(slabd_shm_cache, reserved, 12));
 }
 
-Test(layout, the_page_descriptor_is_where_version_2_puts_it)
+Test(layout, the_page_descriptor_is_where_version_3_puts_it)
 {
 	CHECK(SIZE(slabd_shm_page, 8), OFF(slabd_shm_page, kind, 0), OFF(slabd_shm_page, zone, 1),
 	      OFF(slabd_shm_page, cache, 2), OFF(slabd_shm_page, head, 4),
@@ -114,7 +119,7 @@ Test(layout, the_page_descriptor_is_where_version_2_puts_it)
 	      MSIZE(slabd_shm_page, cache, 2));
 }
 
-Test(layout, the_control_block_and_depot_are_where_version_2_puts_them)
+Test(layout, the_control_block_and_depot_are_where_version_3_puts_them)
 {
 	CHECK(SIZE(slabd_shm_ctl, 64), OFF(slabd_shm_ctl, kick, 0),
 	      OFF(slabd_shm_ctl, large_seq, 4), OFF(slabd_shm_ctl, daemon_epoch, 8),
@@ -128,7 +133,7 @@ Test(layout, the_control_block_and_depot_are_where_version_2_puts_them)
 	      OFF(slabd_shm_depot, reserved, 48));
 }
 
-Test(layout, the_per_cpu_stack_and_magazine_are_where_version_2_puts_them)
+Test(layout, the_per_cpu_stack_and_magazine_are_where_version_3_puts_them)
 {
 	/* percpu.h's assembly hard-codes these: count at 0, capacity at 4, slots at 8, one
 	 * stack per 1 << 10 bytes, 127 slots. */
@@ -143,24 +148,25 @@ Test(layout, the_per_cpu_stack_and_magazine_are_where_version_2_puts_them)
 	      OFF(slabd_shm_client, alloc_failures, 8), OFF(slabd_shm_client, reserved, 16));
 }
 
-Test(layout, the_geometry_struct_is_where_version_2_puts_it)
+Test(layout, the_geometry_struct_is_where_version_3_puts_it)
 {
-	CHECK(SIZE(slabd_shm_geometry, 136), OFF(slabd_shm_geometry, nr_cpus, 0),
+	CHECK(SIZE(slabd_shm_geometry, 152), OFF(slabd_shm_geometry, nr_cpus, 0),
 	      OFF(slabd_shm_geometry, nr_nodes, 4), OFF(slabd_shm_geometry, nr_zones, 8),
 	      OFF(slabd_shm_geometry, max_caches, 12), OFF(slabd_shm_geometry, nr_pages, 16),
-	      OFF(slabd_shm_geometry, nr_mags, 20), OFF(slabd_shm_geometry, align, 24),
-	      OFF(slabd_shm_geometry, cpu_table_off, 32),
-	      OFF(slabd_shm_geometry, node_table_off, 40),
-	      OFF(slabd_shm_geometry, zone_table_off, 48),
-	      OFF(slabd_shm_geometry, cache_table_off, 56),
-	      OFF(slabd_shm_geometry, page_table_off, 64), OFF(slabd_shm_geometry, meta_size, 72),
-	      OFF(slabd_shm_geometry, ctl_off, 80), OFF(slabd_shm_geometry, depot_off, 88),
-	      OFF(slabd_shm_geometry, pcpu_off, 96), OFF(slabd_shm_geometry, mag_off, 104),
-	      OFF(slabd_shm_geometry, client_off, 112), OFF(slabd_shm_geometry, pcpu_stat_off, 120),
-	      OFF(slabd_shm_geometry, percpu_size, 128));
+	      OFF(slabd_shm_geometry, nr_mags, 20), OFF(slabd_shm_geometry, nr_iova, 24),
+	      OFF(slabd_shm_geometry, align, 32), OFF(slabd_shm_geometry, cpu_table_off, 40),
+	      OFF(slabd_shm_geometry, node_table_off, 48),
+	      OFF(slabd_shm_geometry, zone_table_off, 56),
+	      OFF(slabd_shm_geometry, cache_table_off, 64),
+	      OFF(slabd_shm_geometry, page_table_off, 72),
+	      OFF(slabd_shm_geometry, iova_table_off, 80), OFF(slabd_shm_geometry, meta_size, 88),
+	      OFF(slabd_shm_geometry, ctl_off, 96), OFF(slabd_shm_geometry, depot_off, 104),
+	      OFF(slabd_shm_geometry, pcpu_off, 112), OFF(slabd_shm_geometry, mag_off, 120),
+	      OFF(slabd_shm_geometry, client_off, 128), OFF(slabd_shm_geometry, pcpu_stat_off, 136),
+	      OFF(slabd_shm_geometry, percpu_size, 144));
 }
 
-Test(layout, the_shared_constants_are_those_of_version_2)
+Test(layout, the_shared_constants_are_those_of_version_3)
 {
 	char magic[8];
 
@@ -189,7 +195,11 @@ Test(layout, the_shared_constants_are_those_of_version_2)
 	    {"SLABD_PAGE_LARGE_TAIL", SLABD_PAGE_LARGE_TAIL, 3},
 	    {"SLABD_DEPOT_EXHAUSTED", SLABD_DEPOT_EXHAUSTED, 1},
 	    {"SLABD_STACK_IDX_BITS", SLABD_STACK_IDX_BITS, 24},
-	    {"SLABD_STACK_CNT_BITS", SLABD_STACK_CNT_BITS, 20});
+	    {"SLABD_STACK_CNT_BITS", SLABD_STACK_CNT_BITS, 20},
+	    {"SLABD_DMA_KMALLOC_BASE", SLABD_DMA_KMALLOC_BASE, 32},
+	    {"SLABD_IOVA_NONE", SLABD_IOVA_NONE, 0}, {"SLABD_IOVA_VFIO", SLABD_IOVA_VFIO, 1},
+	    {"SLABD_IOVA_PA", SLABD_IOVA_PA, 2}, {"SLABD_IOVA_VA", SLABD_IOVA_VA, 3},
+	    {"SLABD_NO_ZONE", SLABD_NO_ZONE, 0xffffffffu});
 	cr_expect_eq(SLABD_SHM_MAGIC, 0x4745524442414c53ull);
 }
 
