@@ -270,6 +270,24 @@ static void handle_cache_create(struct slabd *d, struct conn *c, const struct sl
 	reply_cache(c, m->hdr.seq, 0, (uint32_t)id, 0);
 }
 
+static void handle_pool_create(struct slabd *d, struct conn *c, const struct slabd_wire_pool_create *m)
+{
+	const char *why = "";
+	int id;
+
+	if (!c->attached) {
+		send_error(c, m->hdr.seq, -ENOTCONN, "send HELLO before any other request");
+		return;
+	}
+	id = pool_create(d, m, &why);
+	if (id < 0) {
+		log_info("client %u: pool %s not created: %s", c->id, m->name, why);
+		send_error(c, m->hdr.seq, id, "pool %s: %s", m->name, why);
+		return;
+	}
+	reply_cache(c, m->hdr.seq, 0, (uint32_t)id, 0);
+}
+
 static void noop_job(struct slabd *d, uint32_t node, void *arg)
 {
 	(void)d;
@@ -292,7 +310,7 @@ static void handle_cache_op(struct slabd *d, struct conn *c, const struct slabd_
 		reply_cache(c, m->hdr.seq, -EINVAL, m->cache, 0);
 		return;
 	}
-	if (m->op == SLABD_CACHE_OP_DESTROY && m->cache < SLABD_FIRST_NAMED_CACHE) {
+	if (m->op == SLABD_CACHE_OP_DESTROY && (m->cache < SLABD_FIRST_NAMED_CACHE || cache->max_objs)) {
 		reply_cache(c, m->hdr.seq, -EPERM, m->cache, 0);
 		return;
 	}
@@ -372,6 +390,7 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 		struct slabd_wire_cache_create cache_create;
 		struct slabd_wire_cache_op cache_op;
 		struct slabd_wire_stats_req stats;
+		struct slabd_wire_pool_create pool_create;
 		char raw[SLABD_WIRE_MAX + 1];
 	} buf;
 	char cbuf[CMSG_SPACE(sizeof(int) * 8)];
@@ -427,6 +446,9 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 			break;
 		case SLABD_MSG_STATS:
 			handle_stats(d, c, &buf.stats);
+			break;
+		case SLABD_MSG_POOL_CREATE:
+			handle_pool_create(d, c, &buf.pool_create);
 			break;
 		default:
 			send_error(c, seq, -EOPNOTSUPP, "message type %u is not a request", (unsigned)type);

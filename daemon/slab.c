@@ -241,9 +241,12 @@ static struct slab *slab_new(struct slabd *d, struct cache *c, uint32_t node)
 {
 	struct zone *z = &d->zone[cache_zone(d, c, node)];
 	uint32_t words = (c->objs + 63) / 64, i, page;
-	struct slab *s = calloc(1, sizeof(*s) + words * sizeof(uint64_t));
+	struct slab *s;
 	int64_t p;
 
+	if (c->max_objs)
+		return NULL; /* a pool is carved once, at creation (pool_populate) */
+	s = calloc(1, sizeof(*s) + words * sizeof(uint64_t));
 	if (!s)
 		return NULL;
 	pthread_mutex_lock(&z->lock);
@@ -282,6 +285,33 @@ static struct slab *slab_new(struct slabd *d, struct cache *c, uint32_t node)
 static uint64_t slab_obj_off(struct slabd *d, struct cache *c, struct slab *s, uint32_t i)
 {
 	return d->sb->zones_off + ((uint64_t)s->head << SLABD_PAGE_SHIFT) + (uint64_t)i * c->size;
+}
+
+int pool_populate(struct slabd *d, struct cache *c, uint32_t node, uint32_t n)
+{
+	struct cache_node *cn = &c->nodes[node];
+	uint32_t slabs = (n + c->objs - 1) / c->objs, i, k;
+	struct slab *last = NULL;
+
+	for (i = 0; i < slabs; i++) {
+		last = slab_new(d, c, node);
+		if (!last) {
+			slab_release_free(d, c, node, 0);
+			return -ENOMEM;
+		}
+	}
+	/* the tail of the last slab carved is held back for good */
+	c->phantom = slabs * c->objs - n;
+	c->phantom_head = last->head;
+	c->phantom_from = c->objs - c->phantom;
+	for (k = c->phantom_from; k < c->objs; k++) {
+		last->map[k / 64] &= ~(1ull << (k % 64));
+		last->nfree--;
+		cn->held--;
+	}
+	slab_relist(c, cn, last);
+	c->max_objs = n;
+	return 0;
 }
 
 uint32_t slab_take(struct slabd *d, struct cache *c, uint32_t node, uint64_t *out, uint32_t n)
@@ -330,6 +360,8 @@ int slab_put(struct slabd *d, struct cache *c, uint32_t node, uint64_t off)
 	if (in_slab % c->size || in_slab / c->size >= c->objs)
 		goto bad;
 	idx = (uint32_t)(in_slab / c->size);
+	if (c->phantom && s->head == c->phantom_head && idx >= c->phantom_from)
+		goto bad; /* beyond a pool's n: never handed out */
 	if (s->map[idx / 64] & (1ull << (idx % 64))) {
 		STAT_INC(d, double_frees);
 		log_warn_limited("cache %s: object at offset %#llx returned twice (double free); dropped",
@@ -354,6 +386,8 @@ uint32_t slab_release_free(struct slabd *d, struct cache *c, uint32_t node, uint
 	struct zone *z = &d->zone[cache_zone(d, c, node)];
 	uint32_t released = 0, i;
 
+	if (c->max_objs)
+		return 0; /* a pool keeps its memory: its buffers' IOVAs stay valid */
 	while (cn->free.nr > keep) {
 		struct slab *s = cn->free.first;
 		list_del(&cn->free, s);

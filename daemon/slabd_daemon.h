@@ -78,6 +78,13 @@ struct cache {
 	struct slabd_shm_cache *shm;
 	struct cache_node *nodes; /* [nr_nodes] */
 	int dying;                /* being destroyed: no refills */
+	/* packet-buffer pool (pool.c): all slabs carved at creation, none ever released or
+	 * added; the last slab's objects from phantom_from on are never handed out, so the
+	 * pool holds exactly max_objs. max_objs == 0: not a pool. */
+	uint32_t max_objs;
+	uint32_t phantom;      /* objects of the last slab held back: slabs * objs - max_objs */
+	uint32_t phantom_head; /* first page of that slab */
+	uint32_t phantom_from; /* first held-back index in it */
 };
 
 struct zone {
@@ -216,6 +223,16 @@ int large_alloc(struct slabd *d, uint64_t size, int node_os, uint64_t *ret_off);
 /* large_alloc_zone: @npages pages of zone @z; 0 or -ENOMEM. */
 int large_alloc_zone(struct slabd *d, struct zone *z, uint64_t npages, uint64_t *ret_off);
 int large_free(struct slabd *d, uint64_t off);
+
+/* pool_populate: carve every slab of pool @c on @node (its home) and hold back what
+ * exceeds @n objects. 0, or -ENOMEM with nothing carved. Runs on the node's worker. */
+int pool_populate(struct slabd *d, struct cache *c, uint32_t node, uint32_t n);
+
+/* pool.c */
+struct slabd_wire_pool_create;
+/* pool_create: the packet-buffer pool of @m (or the existing one of that name and
+ * geometry); cache id, or -errno with *ret_why saying why. Control thread. */
+int pool_create(struct slabd *d, const struct slabd_wire_pool_create *m, const char **ret_why);
 
 /* stats.c */
 struct slabd_wire_stats;

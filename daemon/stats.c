@@ -36,7 +36,7 @@ static void cache_figures(struct slabd *d, struct cache *c, struct slabd_wire_st
 		uint32_t k = __atomic_load_n(&p->count, __ATOMIC_RELAXED);
 		pcpu += k > SLABD_PCPU_SLOTS ? 0 : k;
 	}
-	objs = slabs * c->objs;
+	objs = slabs * c->objs - c->phantom; /* a pool's held-back tail is not an object */
 	total = held + pcpu + depot;
 	if (total > objs) /* the snapshot raced with a refill or a drain */
 		depot = objs > held + pcpu ? objs - held - pcpu : 0, total = objs;

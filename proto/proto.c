@@ -132,6 +132,8 @@ size_t slabd_wire_size(uint16_t type)
 		return sizeof(struct slabd_wire_stats_req);
 	case SLABD_MSG_STATS_REPLY:
 		return sizeof(struct slabd_wire_stats);
+	case SLABD_MSG_POOL_CREATE:
+		return sizeof(struct slabd_wire_pool_create);
 	default:
 		return 0;
 	}
@@ -167,6 +169,11 @@ int slabd_wire_validate(const void *buf, size_t len)
 	if (h.type == SLABD_MSG_ERROR) {
 		const struct slabd_wire_error *e = buf;
 		if (!memchr(e->msg, 0, sizeof(e->msg)))
+			return -EBADMSG;
+	}
+	if (h.type == SLABD_MSG_POOL_CREATE) {
+		const struct slabd_wire_pool_create *p = buf;
+		if (!memchr(p->name, 0, sizeof(p->name)) || !p->name[0])
 			return -EBADMSG;
 	}
 	if (h.type == SLABD_MSG_CACHE_CREATE) {

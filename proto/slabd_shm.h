@@ -73,6 +73,12 @@
 #define SLABD_IOVA_VA 3u    /* the daemon's virtual addresses */
 #define SLABD_NO_ZONE 0xffffffffu /* slabd_shm_super.dma_zone when there is none */
 
+/* Packet-buffer pool objects: [header SLABD_PKTBUF_HDR][private area, pool_priv rounded
+ * up to 8][headroom + data room]; the header is struct slabd_pktbuf of <slabd/pktbuf.h>. */
+#define SLABD_PKTBUF_HDR 128u
+#define SLABD_PKTBUF_MAX_BUF 65535u /* headroom + data room fit buf_len (16 bits) */
+#define SLABD_PKTBUF_MAX_PRIV 65528u
+
 /* slabd_shm_super.backing */
 #define SLABD_BACKING_SHMEM_4K 1u
 #define SLABD_BACKING_HUGETLB_2M 2u

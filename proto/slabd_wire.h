@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #define SLABD_WIRE_MAGIC 0x534c4244u /* "SLBD" */
-#define SLABD_WIRE_VERSION 2u /* 2: cache create/destroy/shrink */
+#define SLABD_WIRE_VERSION 3u /* 2: cache create/destroy/shrink; 3: packet-buffer pools */
 #define SLABD_WIRE_MAX 512u /* no message is larger */
 #define SLABD_DEFAULT_SOCKET "/run/slabd/slabd.sock"
 
@@ -36,7 +36,8 @@
 #define SLABD_MSG_CACHE_REPLY 8u  /* daemon -> client: slabd_wire_cache_reply */
 #define SLABD_MSG_STATS 9u        /* client -> daemon: slabd_wire_stats_req */
 #define SLABD_MSG_STATS_REPLY 10u /* daemon -> client: slabd_wire_stats */
-#define SLABD_MSG_MAX 10u
+#define SLABD_MSG_POOL_CREATE 11u /* client -> daemon: slabd_wire_pool_create (reply: CACHE_REPLY) */
+#define SLABD_MSG_MAX 11u
 
 struct slabd_wire_hdr {
 	uint32_t magic;   /* SLABD_WIRE_MAGIC */
@@ -104,6 +105,19 @@ struct slabd_wire_cache_create {
 	uint32_t reserved;
 };
 
+/* Create a packet-buffer pool (a DMA cache of exactly n buffers, all carved now), or get
+ * the existing one of that name and geometry. */
+struct slabd_wire_pool_create {
+	struct slabd_wire_hdr hdr;
+	char name[32];      /* NUL-terminated, 1..31 bytes */
+	uint32_t n;         /* buffers */
+	uint32_t data_room; /* bytes after the headroom */
+	uint32_t priv_size; /* private area per buffer */
+	uint32_t headroom;
+	int32_t node;       /* -1: any; else must be the DMA zone's node */
+	uint32_t reserved;
+};
+
 #define SLABD_CACHE_OP_DESTROY 1u
 #define SLABD_CACHE_OP_SHRINK 2u
 
@@ -155,6 +169,7 @@ _Static_assert(sizeof(struct slabd_wire_stats_req) == 24, "stats request");
 _Static_assert(sizeof(struct slabd_wire_stats) == 152, "stats reply");
 _Static_assert(sizeof(struct slabd_wire_cache_create) == 64, "cache create");
 _Static_assert(sizeof(struct slabd_wire_cache_op) == 24, "cache op");
+_Static_assert(sizeof(struct slabd_wire_pool_create) == 72, "pool create");
 _Static_assert(sizeof(struct slabd_wire_cache_reply) == 32, "cache reply");
 _Static_assert(sizeof(struct slabd_wire_hello) == 32, "hello");
 _Static_assert(sizeof(struct slabd_wire_attach) == 88, "attach");

@@ -199,13 +199,16 @@ Test(layout, the_shared_constants_are_those_of_version_3)
 	    {"SLABD_DMA_KMALLOC_BASE", SLABD_DMA_KMALLOC_BASE, 32},
 	    {"SLABD_IOVA_NONE", SLABD_IOVA_NONE, 0}, {"SLABD_IOVA_VFIO", SLABD_IOVA_VFIO, 1},
 	    {"SLABD_IOVA_PA", SLABD_IOVA_PA, 2}, {"SLABD_IOVA_VA", SLABD_IOVA_VA, 3},
-	    {"SLABD_NO_ZONE", SLABD_NO_ZONE, 0xffffffffu});
+	    {"SLABD_NO_ZONE", SLABD_NO_ZONE, 0xffffffffu},
+	    {"SLABD_PKTBUF_HDR", SLABD_PKTBUF_HDR, 128},
+	    {"SLABD_PKTBUF_MAX_BUF", SLABD_PKTBUF_MAX_BUF, 65535},
+	    {"SLABD_PKTBUF_MAX_PRIV", SLABD_PKTBUF_MAX_PRIV, 65528});
 	cr_expect_eq(SLABD_SHM_MAGIC, 0x4745524442414c53ull);
 }
 
-Test(layout, the_wire_header_and_hello_are_where_version_2_puts_them)
+Test(layout, the_wire_header_and_hello_are_where_version_3_puts_them)
 {
-	cr_expect_eq(SLABD_WIRE_VERSION, 2u, "the wire version changed: update this file");
+	cr_expect_eq(SLABD_WIRE_VERSION, 3u, "the wire version changed: update this file");
 	CHECK(SIZE(slabd_wire_hdr, 16), OFF(slabd_wire_hdr, magic, 0),
 	      OFF(slabd_wire_hdr, version, 4), OFF(slabd_wire_hdr, type, 6),
 	      OFF(slabd_wire_hdr, len, 8), OFF(slabd_wire_hdr, seq, 12),
@@ -215,7 +218,7 @@ Test(layout, the_wire_header_and_hello_are_where_version_2_puts_them)
 	      OFF(slabd_wire_hello, flags, 24), OFF(slabd_wire_hello, reserved, 28));
 }
 
-Test(layout, the_wire_replies_and_requests_are_where_version_2_puts_them)
+Test(layout, the_wire_replies_and_requests_are_where_version_3_puts_them)
 {
 	CHECK(SIZE(slabd_wire_attach, 88), OFF(slabd_wire_attach, hdr, 0),
 	      OFF(slabd_wire_attach, layout_version, 16), OFF(slabd_wire_attach, client_id, 20),
@@ -246,6 +249,11 @@ Test(layout, the_wire_replies_and_requests_are_where_version_2_puts_them)
 	      OFF(slabd_wire_cache_create, name, 16), MSIZE(slabd_wire_cache_create, name, 32),
 	      OFF(slabd_wire_cache_create, size, 48), OFF(slabd_wire_cache_create, align, 52),
 	      OFF(slabd_wire_cache_create, flags, 56), OFF(slabd_wire_cache_create, reserved, 60));
+	CHECK(SIZE(slabd_wire_pool_create, 72), OFF(slabd_wire_pool_create, hdr, 0),
+	      OFF(slabd_wire_pool_create, name, 16), MSIZE(slabd_wire_pool_create, name, 32),
+	      OFF(slabd_wire_pool_create, n, 48), OFF(slabd_wire_pool_create, data_room, 52),
+	      OFF(slabd_wire_pool_create, priv_size, 56), OFF(slabd_wire_pool_create, headroom, 60),
+	      OFF(slabd_wire_pool_create, node, 64), OFF(slabd_wire_pool_create, reserved, 68));
 	CHECK(SIZE(slabd_wire_cache_op, 24), OFF(slabd_wire_cache_op, hdr, 0),
 	      OFF(slabd_wire_cache_op, op, 16), OFF(slabd_wire_cache_op, cache, 20));
 	CHECK(SIZE(slabd_wire_cache_reply, 32), OFF(slabd_wire_cache_reply, hdr, 0),
@@ -253,7 +261,7 @@ Test(layout, the_wire_replies_and_requests_are_where_version_2_puts_them)
 	      OFF(slabd_wire_cache_reply, count, 24));
 }
 
-Test(layout, the_wire_constants_are_those_of_version_2)
+Test(layout, the_wire_constants_are_those_of_version_3)
 {
 	CHECK({"SLABD_WIRE_MAGIC", SLABD_WIRE_MAGIC, 0x534c4244u},
 	      {"SLABD_WIRE_MAX", SLABD_WIRE_MAX, 512}, {"SLABD_MSG_HELLO", SLABD_MSG_HELLO, 1},
@@ -267,7 +275,8 @@ Test(layout, the_wire_constants_are_those_of_version_2)
 	      {"SLABD_CACHE_OP_SHRINK", SLABD_CACHE_OP_SHRINK, 2},
 	      {"SLABD_MSG_STATS", SLABD_MSG_STATS, 9},
 	      {"SLABD_MSG_STATS_REPLY", SLABD_MSG_STATS_REPLY, 10},
-	      {"SLABD_MSG_MAX", SLABD_MSG_MAX, 10},
+	      {"SLABD_MSG_POOL_CREATE", SLABD_MSG_POOL_CREATE, 11},
+	      {"SLABD_MSG_MAX", SLABD_MSG_MAX, 11},
 	      {"SLABD_HELLO_REATTACH", SLABD_HELLO_REATTACH, 1},
 	      {"SLABD_WIRE_ERRMSG_MAX", SLABD_WIRE_ERRMSG_MAX, 200});
 }

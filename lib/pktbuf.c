@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pktbuf.c - packet-buffer pools and buffers in libslabclient (<slabd/pktbuf.h>).
+ *
+ * A struct slabd_pktpool is this process's handle on a pool's cache id, kept in a static
+ * table indexed by id (as kmem_cache handles are), filled from the read-only cache table:
+ * the geometry is the daemon's, never a client's word. Creating a pool is a request to
+ * the daemon; everything else is memory operations:
+ *   alloc  one restartable-sequence pop from this CPU's stack of the pool's cache, then a
+ *          reset of the header's first cache line (buf_addr and buf_iova are recomputed
+ *          from the region's tables: a buffer reused from another process, or one whose
+ *          header an application overwrote, still gets the right ones);
+ *   free   per segment: the last reference (refcnt 1, or an atomic decrement reaching 0)
+ *          pushes it on this CPU's stack; bulk frees group consecutive segments of one
+ *          pool into one sequence. The pool is found from the page descriptor, as kfree
+ *          does, not from the header.
+ * A miss on either side goes through alloc.c's slow paths (depot magazines, the daemon).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+
+#include <slabd/pktbuf.h>
+
+#include "client.h"
+#include "percpu.h"
+#include "slabd_ops.h"
+#include "slabd_wire.h"
+
+#define cl slabd_client
+
+_Static_assert(sizeof(struct slabd_pktbuf) == SLABD_PKTBUF_HDR, "the header is what the daemon lays out");
+
+/* Allocation flags of a pool: may wait for the daemon's refill (it is how buffers freed
+ * on other CPUs come back), but not retry past an exhausted round, and never warn. */
+#define POOL_GFP (__GFP_DIRECT_RECLAIM | __GFP_NORETRY | __GFP_NOWARN)
+#define BULK_CHUNK 64u
+
+struct slabd_pktpool {
+	uint32_t id;
+	uint32_t buf_off;   /* header + private area */
+	uint16_t headroom;
+	uint16_t buf_len;
+	uint16_t priv_size;
+	uint16_t reserved;
+	uint32_t n;
+	char *pcpu;         /* this cache's per-CPU stacks */
+};
+
+static struct slabd_pktpool pools[SLABD_MAX_CACHES];
+
+static int attached(void)
+{
+	if (__atomic_load_n(&cl.ncpus, __ATOMIC_ACQUIRE))
+		return 0;
+	return client_attach(1);
+}
+
+/* The handle of cache @id if it is an active pool; NULL otherwise. */
+static struct slabd_pktpool *pool_of(uint32_t id)
+{
+	const struct slabd_shm_cache *c = &cl.caches[id];
+	struct slabd_pktpool *p = &pools[id];
+	uint32_t n;
+
+	if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != SLABD_CACHE_ACTIVE)
+		return NULL;
+	n = __atomic_load_n(&c->pool_n, __ATOMIC_ACQUIRE);
+	if (!n || c->zone_kind != SLABD_ZONE_DMA)
+		return NULL;
+	p->buf_off = SLABD_PKTBUF_HDR + ((c->pool_priv + 7) & ~7u);
+	p->headroom = (uint16_t)c->pool_headroom;
+	p->buf_len = (uint16_t)(c->pool_headroom + c->pool_data_room);
+	p->priv_size = (uint16_t)c->pool_priv;
+	p->n = n;
+	p->pcpu = cl.pcpu + id * cl.cache_stride;
+	__atomic_store_n(&p->id, id, __ATOMIC_RELEASE);
+	return p;
+}
+
+struct slabd_pktpool *slabd_pktpool_create(const char *name, unsigned int n, unsigned int data_room,
+					   unsigned int priv_size, int node)
+{
+	struct slabd_wire_pool_create req;
+	struct slabd_wire_cache_reply rep;
+	struct slabd_pktpool *p;
+	int r;
+
+	if (!name || !*name || strlen(name) >= sizeof(req.name)) {
+		client_set_error("slabd_pktpool_create: a name of 1..%zu bytes is needed", sizeof(req.name) - 1);
+		errno = EINVAL;
+		return NULL;
+	}
+	r = attached();
+	if (r < 0) {
+		errno = ENOTCONN;
+		return NULL;
+	}
+	slabd_wire_init(&req.hdr, SLABD_MSG_POOL_CREATE, sizeof(req), 0);
+	strcpy(req.name, name);
+	req.n = n;
+	req.data_room = data_room;
+	req.priv_size = priv_size;
+	req.headroom = SLABD_PKTBUF_HEADROOM;
+	req.node = node;
+	r = client_request(&req.hdr, SLABD_MSG_CACHE_REPLY, &rep, sizeof(rep));
+	if (r == 0)
+		r = rep.err;
+	if (r < 0) {
+		errno = -r;
+		return NULL;
+	}
+	p = rep.cache < cl.sb->max_caches ? pool_of(rep.cache) : NULL;
+	if (!p)
+		errno = EBADMSG;
+	return p;
+}
+
+struct slabd_pktpool *slabd_pktpool_lookup(const char *name)
+{
+	uint32_t id;
+
+	if (!name || attached() < 0) {
+		errno = name ? ENOTCONN : EINVAL;
+		return NULL;
+	}
+	for (id = SLABD_FIRST_NAMED_CACHE; id < cl.sb->max_caches; id++) {
+		const struct slabd_shm_cache *c = &cl.caches[id];
+		struct slabd_pktpool *p;
+
+		if (__atomic_load_n(&c->pool_n, __ATOMIC_ACQUIRE) && !strncmp(c->name, name, sizeof(c->name)) &&
+		    (p = pool_of(id)))
+			return p;
+	}
+	errno = ENOENT;
+	return NULL;
+}
+
+unsigned int slabd_pktpool_size(const struct slabd_pktpool *pool)
+{
+	return pool ? pool->n : 0;
+}
+
+static inline int pool_ok(const struct slabd_pktpool *p)
+{
+	return (uintptr_t)p - (uintptr_t)pools < sizeof(pools) && p->id;
+}
+
+/* Reset a buffer just taken from the pool. */
+static inline void pktbuf_reset(const struct slabd_pktpool *p, struct slabd_pktbuf *m)
+{
+	char *buf = (char *)m + p->buf_off;
+	uint64_t doff = (uint64_t)(buf - cl.base) - cl.zone_tab[cl.sb->dma_zone].off;
+
+	m->buf_addr = buf;
+	m->buf_iova = cl.iova[doff >> SLABD_PAGE_SHIFT] + (doff & (SLABD_PAGE_SIZE - 1));
+	m->data_off = p->headroom;
+	m->refcnt = 1;
+	m->nb_segs = 1;
+	m->port = 0xffff;
+	m->pkt_len = 0;
+	m->data_len = 0;
+	m->buf_len = p->buf_len;
+	m->next = NULL;
+	m->pool_id = p->id;
+	m->priv_size = p->priv_size;
+	m->ol_flags = 0;
+}
+
+static noinline cold struct slabd_pktbuf *pktbuf_alloc_slow(struct slabd_pktpool *p)
+{
+	struct slabd_pktbuf *m;
+
+	if (!pool_ok(p)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	m = client_cache_alloc(p->id, POOL_GFP, -1);
+	if (m)
+		pktbuf_reset(p, m);
+	return m;
+}
+
+struct slabd_pktbuf *slabd_pktbuf_alloc(struct slabd_pktpool *p)
+{
+	uint64_t off;
+
+	if (likely(pool_ok(p) && !percpu_pop(cl.roff, cl.ncpus, p->pcpu, &off))) {
+		struct slabd_pktbuf *m = (struct slabd_pktbuf *)(cl.base + off);
+		pktbuf_reset(p, m);
+		return m;
+	}
+	return pktbuf_alloc_slow(p);
+}
+
+static void free_many(struct slabd_pktbuf **segs, unsigned int n);
+
+static noinline cold int alloc_bulk_slow(struct slabd_pktpool *p, struct slabd_pktbuf **bufs, unsigned int n,
+					 unsigned int got)
+{
+	unsigned int i;
+
+	if (!pool_ok(p))
+		return -EINVAL;
+	while (got < n) {
+		got += percpu_pop_bulk_delta(cl.roff, cl.ncpus, p->pcpu, (uint64_t *)(bufs + got), n - got,
+					     (uint64_t)(uintptr_t)cl.base);
+		if (got == n)
+			break;
+		/* this CPU's stack is empty: the slow path refills it (and may wait) */
+		bufs[got] = client_cache_alloc(p->id, POOL_GFP, -1);
+		if (!bufs[got]) {
+			free_many(bufs, got); /* all or nothing */
+			return -ENOMEM;
+		}
+		got++;
+	}
+	for (i = 0; i < n; i++)
+		pktbuf_reset(p, bufs[i]);
+	return 0;
+}
+
+int slabd_pktbuf_alloc_bulk(struct slabd_pktpool *p, struct slabd_pktbuf **bufs, unsigned int n)
+{
+	unsigned int got = 0, i;
+
+	_Static_assert(sizeof(void *) == sizeof(uint64_t), "pointers are converted in place");
+	if (likely(pool_ok(p)))
+		got = percpu_pop_bulk_delta(cl.roff, cl.ncpus, p->pcpu, (uint64_t *)bufs, n,
+					    (uint64_t)(uintptr_t)cl.base);
+	if (unlikely(got != n))
+		return alloc_bulk_slow(p, bufs, n, got);
+	for (i = 0; i < n; i++)
+		pktbuf_reset(p, bufs[i]);
+	return 0;
+}
+
+/* The last reference to segment @m is going: 1 if it is to be freed now. */
+static inline int pktbuf_prefree(struct slabd_pktbuf *m)
+{
+	if (likely(__atomic_load_n(&m->refcnt, __ATOMIC_RELAXED) == 1))
+		return 1;
+	if (__atomic_sub_fetch(&m->refcnt, 1, __ATOMIC_ACQ_REL) == 0) {
+		m->refcnt = 1; /* as a fresh buffer, should anyone look */
+		return 1;
+	}
+	return 0;
+}
+
+/* Cache id of a buffer, from the read-only page descriptors; 0 if it is not one. */
+static inline uint32_t pktbuf_cache(const struct slabd_pktbuf *m)
+{
+	uint64_t zoff = (uint64_t)((const char *)m - cl.zones);
+	const struct slabd_shm_page *pg;
+
+	if (unlikely(zoff >= cl.zones_size))
+		return 0;
+	pg = &cl.pages[zoff >> SLABD_PAGE_SHIFT];
+	return pg->kind == SLABD_PAGE_SLAB ? pg->cache : 0;
+}
+
+/* Give segments to their pools: runs of one pool in one sequence each. */
+static void free_many(struct slabd_pktbuf **segs, unsigned int n)
+{
+	unsigned int i = 0;
+
+	while (i < n) {
+		uint32_t id = pktbuf_cache(segs[i]);
+		unsigned int j = i + 1, done = 0;
+
+		if (unlikely(!id || cl.multi_node)) {
+			slabd_kfree(segs[i]); /* not ours (kfree ignores it) or maybe remote */
+			i++;
+			continue;
+		}
+		while (j < n && pktbuf_cache(segs[j]) == id)
+			j++;
+		done = percpu_push_bulk_delta(cl.roff, cl.ncpus, cl.pcpu + id * cl.cache_stride,
+					      (const uint64_t *)(segs + i), j - i, (uint64_t)(uintptr_t)cl.base);
+		for (i += done; i < j; i++)
+			slabd_kfree(segs[i]); /* stack full: kfree's slow path makes room */
+	}
+}
+
+void slabd_pktbuf_free(struct slabd_pktbuf *m)
+{
+	while (m) {
+		struct slabd_pktbuf *next = m->next;
+
+		if (pktbuf_prefree(m))
+			slabd_kfree(m);
+		m = next;
+	}
+}
+
+void slabd_pktbuf_free_bulk(struct slabd_pktbuf **bufs, unsigned int n)
+{
+	struct slabd_pktbuf *segs[BULK_CHUNK];
+	unsigned int i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		struct slabd_pktbuf *m = bufs[i];
+
+		while (m) {
+			struct slabd_pktbuf *next = m->next;
+
+			if (pktbuf_prefree(m)) {
+				segs[k++] = m;
+				if (k == BULK_CHUNK) {
+					free_many(segs, k);
+					k = 0;
+				}
+			}
+			m = next;
+		}
+	}
+	if (k)
+		free_many(segs, k);
+}
