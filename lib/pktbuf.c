@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <slabd/pktbuf.h>
@@ -36,15 +37,22 @@ _Static_assert(sizeof(struct slabd_pktbuf) == SLABD_PKTBUF_HDR, "the header is w
 #define POOL_GFP (__GFP_DIRECT_RECLAIM | __GFP_NORETRY | __GFP_NOWARN)
 #define BULK_CHUNK 64u
 
+/* What a reset writes at offset 16 of the header, in two words (see pktbuf_reset). */
+struct reset_words {
+	uint64_t w16; /* data_off, refcnt 1, nb_segs 1, port 0xffff */
+	uint64_t w24; /* pkt_len 0, data_len 0, buf_len */
+	uint64_t w40; /* pool_id, priv_size, reserved0 */
+};
+
 struct slabd_pktpool {
 	uint32_t id;
 	uint32_t buf_off;   /* header + private area */
-	uint16_t headroom;
-	uint16_t buf_len;
-	uint16_t priv_size;
-	uint16_t reserved;
 	uint32_t n;
+	uint32_t reserved;
 	char *pcpu;         /* this cache's per-CPU stacks */
+	char *dma;          /* this process's address of the DMA zone */
+	const uint64_t *iova; /* its IOVA table */
+	struct reset_words rw;
 };
 
 static struct slabd_pktpool pools[SLABD_MAX_CACHES];
@@ -69,11 +77,14 @@ static struct slabd_pktpool *pool_of(uint32_t id)
 	if (!n || c->zone_kind != SLABD_ZONE_DMA)
 		return NULL;
 	p->buf_off = SLABD_PKTBUF_HDR + ((c->pool_priv + 7) & ~7u);
-	p->headroom = (uint16_t)c->pool_headroom;
-	p->buf_len = (uint16_t)(c->pool_headroom + c->pool_data_room);
-	p->priv_size = (uint16_t)c->pool_priv;
 	p->n = n;
 	p->pcpu = cl.pcpu + id * cl.cache_stride;
+	p->dma = cl.base + cl.zone_tab[cl.sb->dma_zone].off;
+	p->iova = cl.iova;
+	/* little-endian images of the fields at offsets 16..23, 24..31 and 40..47 */
+	p->rw.w16 = (uint64_t)c->pool_headroom | 1ull << 16 | 1ull << 32 | 0xffffull << 48;
+	p->rw.w24 = (uint64_t)(uint16_t)(c->pool_headroom + c->pool_data_room) << 48;
+	p->rw.w40 = (uint64_t)id | (uint64_t)(uint16_t)c->pool_priv << 32;
 	__atomic_store_n(&p->id, id, __ATOMIC_RELEASE);
 	return p;
 }
@@ -146,26 +157,35 @@ static inline int pool_ok(const struct slabd_pktpool *p)
 	return (uintptr_t)p - (uintptr_t)pools < sizeof(pools) && p->id;
 }
 
-/* Reset a buffer just taken from the pool. */
-static inline void pktbuf_reset(const struct slabd_pktpool *p, struct slabd_pktbuf *m)
-{
-	char *buf = (char *)m + p->buf_off;
-	uint64_t doff = (uint64_t)(buf - cl.base) - cl.zone_tab[cl.sb->dma_zone].off;
+_Static_assert(offsetof(struct slabd_pktbuf, data_off) == 16 && offsetof(struct slabd_pktbuf, refcnt) == 18 &&
+		       offsetof(struct slabd_pktbuf, nb_segs) == 20 && offsetof(struct slabd_pktbuf, port) == 22 &&
+		       offsetof(struct slabd_pktbuf, pkt_len) == 24 && offsetof(struct slabd_pktbuf, data_len) == 28 &&
+		       offsetof(struct slabd_pktbuf, buf_len) == 30 && offsetof(struct slabd_pktbuf, next) == 32 &&
+		       offsetof(struct slabd_pktbuf, pool_id) == 40 && offsetof(struct slabd_pktbuf, priv_size) == 44 &&
+		       offsetof(struct slabd_pktbuf, ol_flags) == 48,
+	       "pktbuf_reset writes the header as words");
 
-	m->buf_addr = buf;
-	m->buf_iova = cl.iova[doff >> SLABD_PAGE_SHIFT] + (doff & (SLABD_PAGE_SIZE - 1));
-	m->data_off = p->headroom;
-	m->refcnt = 1;
-	m->nb_segs = 1;
-	m->port = 0xffff;
-	m->pkt_len = 0;
-	m->data_len = 0;
-	m->buf_len = p->buf_len;
-	m->next = NULL;
-	m->pool_id = p->id;
-	m->priv_size = p->priv_size;
-	m->ol_flags = 0;
+/* Reset a buffer just taken from the pool: data_off = headroom, refcnt = nb_segs = 1,
+ * port = 0xffff, lengths 0, next NULL, ol_flags 0, and buf_addr/buf_iova from the region's
+ * tables. @dma, @iova and @rw are the pool's, loaded once by the caller: the stores below
+ * may alias anything (-fno-strict-aliasing), so nothing is reloaded between them. */
+static inline __attribute__((always_inline)) void pktbuf_reset(struct slabd_pktbuf *m, uint32_t buf_off, char *dma,
+							       const uint64_t *iova, struct reset_words rw)
+{
+	char *buf = (char *)m + buf_off;
+	uint64_t doff = (uint64_t)(buf - dma);
+	uint64_t *w = (uint64_t *)m;
+
+	w[0] = (uint64_t)(uintptr_t)buf;
+	w[1] = iova[doff >> SLABD_PAGE_SHIFT] + (doff & (SLABD_PAGE_SIZE - 1));
+	w[2] = rw.w16;
+	w[3] = rw.w24;
+	w[4] = 0;
+	w[5] = rw.w40;
+	w[6] = 0;
 }
+
+#define PKTBUF_RESET(p, m) pktbuf_reset(m, (p)->buf_off, (p)->dma, (p)->iova, (p)->rw)
 
 static noinline cold struct slabd_pktbuf *pktbuf_alloc_slow(struct slabd_pktpool *p)
 {
@@ -177,7 +197,7 @@ static noinline cold struct slabd_pktbuf *pktbuf_alloc_slow(struct slabd_pktpool
 	}
 	m = client_cache_alloc(p->id, POOL_GFP, -1);
 	if (m)
-		pktbuf_reset(p, m);
+		PKTBUF_RESET(p, m);
 	return m;
 }
 
@@ -187,13 +207,13 @@ struct slabd_pktbuf *slabd_pktbuf_alloc(struct slabd_pktpool *p)
 
 	if (likely(pool_ok(p) && !percpu_pop(cl.roff, cl.ncpus, p->pcpu, &off))) {
 		struct slabd_pktbuf *m = (struct slabd_pktbuf *)(cl.base + off);
-		pktbuf_reset(p, m);
+		PKTBUF_RESET(p, m);
 		return m;
 	}
 	return pktbuf_alloc_slow(p);
 }
 
-static void free_many(struct slabd_pktbuf **segs, unsigned int n);
+static void free_run(struct slabd_pktbuf **segs, unsigned int n, uint32_t id);
 
 static noinline cold int alloc_bulk_slow(struct slabd_pktpool *p, struct slabd_pktbuf **bufs, unsigned int n,
 					 unsigned int got)
@@ -210,13 +230,13 @@ static noinline cold int alloc_bulk_slow(struct slabd_pktpool *p, struct slabd_p
 		/* this CPU's stack is empty: the slow path refills it (and may wait) */
 		bufs[got] = client_cache_alloc(p->id, POOL_GFP, -1);
 		if (!bufs[got]) {
-			free_many(bufs, got); /* all or nothing */
+			free_run(bufs, got, p->id); /* all or nothing: not reset, so no chain walk */
 			return -ENOMEM;
 		}
 		got++;
 	}
 	for (i = 0; i < n; i++)
-		pktbuf_reset(p, bufs[i]);
+		PKTBUF_RESET(p, bufs[i]);
 	return 0;
 }
 
@@ -230,8 +250,15 @@ int slabd_pktbuf_alloc_bulk(struct slabd_pktpool *p, struct slabd_pktbuf **bufs,
 					    (uint64_t)(uintptr_t)cl.base);
 	if (unlikely(got != n))
 		return alloc_bulk_slow(p, bufs, n, got);
-	for (i = 0; i < n; i++)
-		pktbuf_reset(p, bufs[i]);
+	{
+		char *dma = p->dma;
+		const uint64_t *iova = p->iova;
+		struct reset_words rw = p->rw;
+		uint32_t buf_off = p->buf_off;
+
+		for (i = 0; i < n; i++)
+			pktbuf_reset(bufs[i], buf_off, dma, iova, rw);
+	}
 	return 0;
 }
 
@@ -259,27 +286,29 @@ static inline uint32_t pktbuf_cache(const struct slabd_pktbuf *m)
 	return pg->kind == SLABD_PAGE_SLAB ? pg->cache : 0;
 }
 
-/* Give segments to their pools: runs of one pool in one sequence each. */
-static void free_many(struct slabd_pktbuf **segs, unsigned int n)
+/* Give @n segments of cache @id (0: not all known buffers of one pool) to this CPU's
+ * stack in one sequence; what does not fit, or what kfree must sort out (several nodes:
+ * remote frees go home), goes through kfree. */
+static noinline void free_run(struct slabd_pktbuf **segs, unsigned int n, uint32_t id)
 {
-	unsigned int i = 0;
+	unsigned int done = 0;
 
-	while (i < n) {
-		uint32_t id = pktbuf_cache(segs[i]);
-		unsigned int j = i + 1, done = 0;
-
-		if (unlikely(!id || cl.multi_node)) {
-			slabd_kfree(segs[i]); /* not ours (kfree ignores it) or maybe remote */
-			i++;
-			continue;
-		}
-		while (j < n && pktbuf_cache(segs[j]) == id)
-			j++;
+	if (likely(id && !cl.multi_node))
 		done = percpu_push_bulk_delta(cl.roff, cl.ncpus, cl.pcpu + id * cl.cache_stride,
-					      (const uint64_t *)(segs + i), j - i, (uint64_t)(uintptr_t)cl.base);
-		for (i += done; i < j; i++)
-			slabd_kfree(segs[i]); /* stack full: kfree's slow path makes room */
-	}
+					      (const uint64_t *)segs, n, (uint64_t)(uintptr_t)cl.base);
+	for (; done < n; done++)
+		slabd_kfree(segs[done]);
+}
+
+/* Free one segment whose last reference is gone: onto this CPU's stack of its pool. */
+static inline void pktbuf_free_seg(struct slabd_pktbuf *m)
+{
+	uint32_t id = pktbuf_cache(m);
+
+	if (likely(id && !cl.multi_node) &&
+	    likely(!percpu_push(cl.roff, cl.ncpus, cl.pcpu + id * cl.cache_stride, (uint64_t)((char *)m - cl.base))))
+		return;
+	slabd_kfree(m); /* stack full, several nodes, or not a buffer: kfree sorts it out */
 }
 
 void slabd_pktbuf_free(struct slabd_pktbuf *m)
@@ -288,7 +317,7 @@ void slabd_pktbuf_free(struct slabd_pktbuf *m)
 		struct slabd_pktbuf *next = m->next;
 
 		if (pktbuf_prefree(m))
-			slabd_kfree(m);
+			pktbuf_free_seg(m);
 		m = next;
 	}
 }
@@ -297,6 +326,7 @@ void slabd_pktbuf_free_bulk(struct slabd_pktbuf **bufs, unsigned int n)
 {
 	struct slabd_pktbuf *segs[BULK_CHUNK];
 	unsigned int i, k = 0;
+	uint32_t run = 0; /* cache id of segs[0..k), 0 when it mixes or k == 0 */
 
 	for (i = 0; i < n; i++) {
 		struct slabd_pktbuf *m = bufs[i];
@@ -305,15 +335,18 @@ void slabd_pktbuf_free_bulk(struct slabd_pktbuf **bufs, unsigned int n)
 			struct slabd_pktbuf *next = m->next;
 
 			if (pktbuf_prefree(m)) {
-				segs[k++] = m;
-				if (k == BULK_CHUNK) {
-					free_many(segs, k);
+				uint32_t id = pktbuf_cache(m);
+
+				if (k && (id != run || k == BULK_CHUNK)) {
+					free_run(segs, k, run);
 					k = 0;
 				}
+				run = id;
+				segs[k++] = m;
 			}
 			m = next;
 		}
 	}
 	if (k)
-		free_many(segs, k);
+		free_run(segs, k, run);
 }

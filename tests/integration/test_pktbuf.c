@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -410,5 +412,30 @@ Test(pktbuf_layout, pools_need_a_dma_zone, .timeout = 60)
 	cr_expect_null(slabd_pktpool_create("nodma", 8, 256, 0, -1));
 	cr_expect_eq(errno, ENODEV);
 	cr_expect(strstr(slabd_last_error(), "no DMA zone") != NULL, "error: %s", slabd_last_error());
+	td_stop(&td);
+}
+
+Test(pktbuf_example, the_two_process_pipeline_delivers_every_packet_intact, .timeout = 120)
+{
+	static const char *const sets[] = { "zone_size=16M", "dma_zone_size=32M", NULL };
+	char cmd[512], out[512] = "";
+	FILE *f;
+	int st;
+
+	start(sets);
+	snprintf(cmd, sizeof(cmd), "%s --socket %s --packets 300000 --burst 32 --size 128 2>&1", PKTPIPE_BIN,
+		 td.sock);
+	f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	while (fgets(out + strlen(out), (int)(sizeof(out) - strlen(out)), f))
+		;
+	st = pclose(f);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "pktpipe failed: %s", out);
+	cr_expect(strstr(out, "300000 received, 0 bad") != NULL, "pktpipe said: %s", out);
+	/* and a burst of one, buffers of the largest size */
+	snprintf(cmd, sizeof(cmd), "%s --socket %s --packets 20000 --burst 1 --size 2048 >/dev/null 2>&1",
+		 PKTPIPE_BIN, td.sock);
+	st = system(cmd);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "pktpipe --burst 1 --size 2048 failed");
 	td_stop(&td);
 }
