@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -438,4 +439,70 @@ Test(pktbuf_example, the_two_process_pipeline_delivers_every_packet_intact, .tim
 	st = system(cmd);
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "pktpipe --burst 1 --size 2048 failed");
 	td_stop(&td);
+}
+
+static void pin_cpu(int cpu)
+{
+	cpu_set_t s;
+
+	CPU_ZERO(&s);
+	CPU_SET(cpu, &s);
+	cr_assert_eq(sched_setaffinity(0, sizeof(s), &s), 0, "cannot run on CPU %d", cpu);
+}
+
+/* Two (simulated) nodes, one CPU each: the DMA zone and its caches live on node 0, and a
+ * CPU of node 1 allocates, frees and drains them through node 0's depot. */
+Test(pktbuf_numa, buffers_and_gfp_dma_work_from_a_cpu_of_another_node, .timeout = 90)
+{
+	static const char *const sets[] = { "zone_size=16M", "dma_zone_size=16M", "idle_drain_ms=100", NULL };
+	struct slabd_pktpool *p;
+	struct slabd_pktbuf *v[200];
+	void *k[100];
+	unsigned int i, round;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		cr_skip_test("one CPU: no second node to run on");
+	setenv("HWLOC_SYNTHETIC", "numa:2 pu:1", 1);
+	start(sets);
+	unsetenv("HWLOC_SYNTHETIC");
+	cr_assert(td_log_contains(&td, "2 NUMA nodes"));
+	p = slabd_pktpool_create("numa", 200, 1024, 0, -1);
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	for (round = 0; round < 6; round++) {
+		pin_cpu((int)(round & 1)); /* node 0, node 1, ... */
+		for (i = 0; i < 200; i++) {
+			v[i] = slabd_pktbuf_alloc(p);
+			cr_assert_not_null(v[i], "round %u: buffer %u of 200 on CPU %u", round, i, round & 1);
+		}
+		cr_expect_null(slabd_pktbuf_alloc(p), "round %u: more than 200 buffers", round);
+		pin_cpu((int)((round + 1) & 1)); /* freed on the other node */
+		slabd_pktbuf_free_bulk(v, 100);
+		for (i = 100; i < 200; i++)
+			slabd_pktbuf_free(v[i]);
+		for (i = 0; i < 100; i++) {
+			k[i] = kmalloc(200, GFP_KERNEL | GFP_DMA);
+			cr_assert_not_null(k[i]);
+			cr_assert_neq(slabd_virt_to_iova(k[i]), SLABD_BAD_IOVA);
+		}
+		for (i = 0; i < 100; i++)
+			kfree(k[i]);
+	}
+	/* a miss on node 1 spills a magazine into node 1's CPU stack; node 0 then needs all
+	 * 200 and gets them only if the home worker drains node 1's CPU too */
+	pin_cpu(1);
+	v[0] = slabd_pktbuf_alloc(p);
+	cr_assert_not_null(v[0]);
+	pin_cpu(0);
+	cr_expect_eq(drain_count(p, 200), 199, "buffers on another node's CPU were out of reach");
+	slabd_pktbuf_free(v[0]);
+	/* idle per-CPU stacks of node 1 are drained by node 1's worker into node 0's depot */
+	pin_cpu(1);
+	v[0] = slabd_pktbuf_alloc(p);
+	slabd_pktbuf_free(v[0]);
+	usleep(600 * 1000);
+	pin_cpu(0);
+	cr_expect_eq(drain_count(p, 201), 200, "the pool did not come back whole after the drains");
+	cr_expect(!td_log_contains(&td, "dropped"), "the daemon rejected objects it was given back");
+	cr_expect(td_alive(&td));
+	cr_expect_eq(td_stop(&td), 0);
 }
