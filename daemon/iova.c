@@ -198,6 +198,26 @@ fail:
 	return -err;
 }
 
+/* Physical addresses of locked 4 KiB pages are stable only if compaction leaves them
+ * alone (hugetlb pages it does not move). Say so when it may not. */
+static void warn_compaction(struct slabd *d)
+{
+	FILE *f;
+	int v = 1;
+
+	if (d->backing != SLABD_BACKING_SHMEM_4K)
+		return;
+	f = fopen("/proc/sys/vm/compact_unevictable_allowed", "re");
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = 1;
+		fclose(f);
+	}
+	if (v)
+		log_warn("iova_mode=pa on 4 KiB pages: memory compaction may move locked pages and make their "
+			 "physical addresses stale; reserve hugepages, or set vm.compact_unevictable_allowed = 0");
+}
+
 int iova_setup(struct slabd *d, uint32_t z)
 {
 	const struct slabd_shm_zone *zt = &d->zone_tab[z];
@@ -221,6 +241,7 @@ int iova_setup(struct slabd *d, uint32_t z)
 	if (mode == IOVA_MODE_PA || mode == IOVA_MODE_AUTO) {
 		r = iova_fill_pa(d, zt, why, sizeof(why));
 		if (r == 0) {
+			warn_compaction(d);
 			d->sb->iova_mode = SLABD_IOVA_PA;
 			log_notice("IOVA mode: pa (physical addresses from /proc/self/pagemap%s)",
 				   mode == IOVA_MODE_AUTO ? ", chosen by iova_mode=auto" : "");

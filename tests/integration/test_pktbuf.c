@@ -303,6 +303,11 @@ Test(pktbuf, lookup_by_name_and_geometry_conflicts)
 	cr_expect_null(slabd_pktpool_create("toobig", 1u << 20, 2048, 0, -1));
 	cr_expect_eq(errno, ENOMEM, "a pool larger than the DMA zone: errno %d", errno);
 	cr_expect_not_null(slabd_pktpool_create("after", 8, 256, 0, -1), "a failed create left the zone unusable");
+	/* a pool is not destroyed through the cache API: its buffers' IOVAs stay valid */
+	errno = 0;
+	kmem_cache_destroy(kmem_cache_lookup("named"));
+	cr_expect_eq(errno, EPERM, "destroying a pool: errno %d", errno);
+	cr_expect_eq(slabd_pktpool_lookup("named"), p, "the pool went away");
 	pid = fork();
 	if (pid == 0) {
 		struct slabd_pktpool *q = slabd_pktpool_lookup("named");
