@@ -4,8 +4,8 @@
 set -euo pipefail
 
 build_pkgs=(gcc meson ninja-build pkg-config liburcu-dev libnuma-dev libhwloc-dev libcriterion-dev)
-# Peers for bench/ (LD_PRELOAD), and valgrind for instruction counts.
-bench_pkgs=(libjemalloc2 libgoogle-perftools4 libtcmalloc-minimal4 libmimalloc2.0 valgrind)
+# Peers for bench/ (LD_PRELOAD; DPDK for bulkbench and pktbench), and valgrind for instruction counts.
+bench_pkgs=(libjemalloc2 libgoogle-perftools4 libtcmalloc-minimal4 libmimalloc2.0 valgrind dpdk-dev libdpdk-dev)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--bench" ]]; then

@@ -507,6 +507,24 @@ Test(pktbuf_numa, buffers_and_gfp_dma_work_from_a_cpu_of_another_node, .timeout 
 	usleep(600 * 1000);
 	pin_cpu(0);
 	cr_expect_eq(drain_count(p, 201), 200, "the pool did not come back whole after the drains");
+	/* a SLAB_CACHE_DMA cache used on node 1 can be destroyed once all is freed: what
+	 * node 1's CPU held is found although it reaches home after the home node's look */
+	{
+		struct kmem_cache *c = kmem_cache_create("numa-dma", 300, 0, SLAB_CACHE_DMA, NULL);
+		cr_assert_not_null(c, "%s", slabd_last_error());
+		pin_cpu(1);
+		for (i = 0; i < 100; i++)
+			cr_assert_not_null(k[i] = kmem_cache_alloc(c, GFP_KERNEL));
+		for (i = 0; i < 100; i++)
+			kmem_cache_free(c, k[i]);
+		k[0] = kmem_cache_alloc(c, GFP_KERNEL); /* a miss that spills into CPU 1's stack */
+		kmem_cache_free(c, k[0]);
+		pin_cpu(0);
+		errno = 0;
+		kmem_cache_destroy(c);
+		cr_expect_eq(errno, 0, "destroy failed: %s (%s)", strerror(errno), slabd_last_error());
+		cr_expect_null(kmem_cache_lookup("numa-dma"), "the cache is still there");
+	}
 	cr_expect(!td_log_contains(&td, "dropped"), "the daemon rejected objects it was given back");
 	cr_expect(td_alive(&td));
 	cr_expect_eq(td_stop(&td), 0);
