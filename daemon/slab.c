@@ -311,6 +311,14 @@ int pool_populate(struct slabd *d, struct cache *c, uint32_t node, uint32_t n)
 	}
 	slab_relist(c, cn, last);
 	c->max_objs = n;
+	/* The depot's target is the whole pool (within a share of the magazines): every free
+	 * buffer sits in magazines where clients take it, so an allocation waits for the
+	 * worker only when the pool is truly exhausted, and nothing is ever trimmed back. */
+	k = (n + c->mag_objs - 1) / c->mag_objs;
+	if (k > d->sb->nr_mags / 8)
+		k = d->sb->nr_mags / 8;
+	c->target_min = c->target_max = cn->target = k < 2 ? 2 : k;
+	cn->active = 1; /* the next worker round fills it */
 	return 0;
 }
 

@@ -414,8 +414,9 @@ void worker_round(struct slabd *d, uint32_t node)
 			   cn->target > c->target_min &&
 			   cn->idle_rounds <= IDLE_ROUNDS_BEFORE_SHRINK) {
 			cn->target /= 2;
-		} else if (cn->active && cn->idle_rounds > IDLE_ROUNDS_BEFORE_SHRINK) {
-			/* Idle: the depot's magazines and the empty slabs go back. */
+		} else if (cn->active && cn->idle_rounds > IDLE_ROUNDS_BEFORE_SHRINK && !c->max_objs) {
+			/* Idle: the depot's magazines and the empty slabs go back (a pool keeps
+			 * its buffers in the depot: its memory serves nobody else). */
 			cn->active = 0;
 			cn->target = c->target_min;
 			depot_trim(d, c, node, 0);

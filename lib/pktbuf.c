@@ -215,6 +215,90 @@ struct slabd_pktbuf *slabd_pktbuf_alloc(struct slabd_pktpool *p)
 
 static void free_run(struct slabd_pktbuf **segs, unsigned int n, uint32_t id);
 
+/* An offset from a magazine (client-writable memory) names an object of cache @id. */
+static inline int pool_obj_valid(uint32_t id, uint64_t off)
+{
+	uint64_t zoff = off - cl.sb->zones_off;
+	const struct slabd_shm_page *pg;
+
+	if (off < cl.sb->zones_off || zoff >= cl.zones_size)
+		return 0;
+	pg = &cl.pages[zoff >> SLABD_PAGE_SHIFT];
+	return pg->kind == SLABD_PAGE_SLAB && pg->cache == id && pg->head < cl.sb->nr_pages &&
+	       (zoff - ((uint64_t)pg->head << SLABD_PAGE_SHIFT)) % cl.caches[id].size == 0;
+}
+
+/* The depot of a pool's cache: its home node's (the DMA zone's). */
+static inline struct slabd_shm_depot *pool_depot(uint32_t id)
+{
+	return client_depot(id, cl.zone_tab[cl.sb->dma_zone].node);
+}
+
+/*
+ * take_from_depot: up to @n buffers of pool cache @id from one full magazine of its depot
+ * into @out (pointers), checking each; the rest of the magazine goes back on the depot.
+ * A bulk that found this CPU's stack empty takes them directly instead of spilling the
+ * magazine into the stack and popping it again. Returns how many; 0 when the depot is
+ * empty (the caller's slow path then asks the daemon).
+ */
+static unsigned int take_from_depot(uint32_t id, struct slabd_pktbuf **out, unsigned int n)
+{
+	struct slabd_shm_depot *d;
+	struct slabd_shm_mag *m;
+	unsigned int got = 0, cnt;
+
+	if (cl.multi_node)
+		return 0; /* keep the one path that handles nodes */
+	d = pool_depot(id);
+	m = slabd_stack_pop(&d->full, cl.mags, cl.nr_mags);
+	if (!m)
+		return 0;
+	cnt = m->count <= SLABD_MAG_SLOTS ? m->count : 0;
+	while (cnt && got < n) {
+		uint64_t off = m->objs[--cnt];
+		if (pool_obj_valid(id, off))
+			out[got++] = (struct slabd_pktbuf *)(cl.base + off);
+	}
+	m->count = cnt;
+	if (cnt) {
+		slabd_stack_push(&d->full, cl.mags, m);
+	} else {
+		slabd_stack_push(&cl.ctl->empty_mags, cl.mags, m);
+		if (!(__atomic_load_n(&d->full, __ATOMIC_RELAXED) & SLABD_STACK_IDX_MASK))
+			client_kick(); /* took the last one: refill before the next miss */
+	}
+	return got;
+}
+
+/*
+ * give_to_depot: @n buffers of pool cache @id that did not fit this CPU's stack go to its
+ * depot in magazines, a magazine's worth at a time. Returns how many it placed (fewer
+ * when no empty magazine is left: the caller frees the rest one by one).
+ */
+static unsigned int give_to_depot(uint32_t id, struct slabd_pktbuf **segs, unsigned int n)
+{
+	uint32_t per = cl.caches[id].mag_objs;
+	struct slabd_shm_depot *d;
+	unsigned int done = 0, i, k;
+
+	if (cl.multi_node || !per || per > SLABD_MAG_SLOTS)
+		return 0;
+	d = pool_depot(id);
+	while (n - done >= per) {
+		struct slabd_shm_mag *m = slabd_stack_pop(&cl.ctl->empty_mags, cl.mags, cl.nr_mags);
+
+		if (!m)
+			break;
+		k = per;
+		for (i = 0; i < k; i++)
+			m->objs[i] = (uint64_t)((char *)segs[done + i] - cl.base);
+		m->count = k;
+		slabd_stack_push(&d->full, cl.mags, m);
+		done += k;
+	}
+	return done;
+}
+
 static noinline cold int alloc_bulk_slow(struct slabd_pktpool *p, struct slabd_pktbuf **bufs, unsigned int n,
 					 unsigned int got)
 {
@@ -227,7 +311,11 @@ static noinline cold int alloc_bulk_slow(struct slabd_pktpool *p, struct slabd_p
 					     (uint64_t)(uintptr_t)cl.base);
 		if (got == n)
 			break;
-		/* this CPU's stack is empty: the slow path refills it (and may wait) */
+		/* this CPU's stack is empty: straight from a depot magazine, else the slow path
+		 * (which refills the stack, and may wait) */
+		got += take_from_depot(p->id, bufs + got, n - got);
+		if (got == n)
+			break;
 		bufs[got] = client_cache_alloc(p->id, POOL_GFP, -1);
 		if (!bufs[got]) {
 			free_run(bufs, got, p->id); /* all or nothing: not reset, so no chain walk */
@@ -293,9 +381,12 @@ static noinline void free_run(struct slabd_pktbuf **segs, unsigned int n, uint32
 {
 	unsigned int done = 0;
 
-	if (likely(id && !cl.multi_node))
+	if (likely(id && !cl.multi_node)) {
 		done = percpu_push_bulk_delta(cl.roff, cl.ncpus, cl.pcpu + id * cl.cache_stride,
 					      (const uint64_t *)segs, n, (uint64_t)(uintptr_t)cl.base);
+		if (done < n)
+			done += give_to_depot(id, segs + done, n - done);
+	}
 	for (; done < n; done++)
 		slabd_kfree(segs[done]);
 }
