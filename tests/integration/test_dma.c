@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -331,4 +333,49 @@ Test(dma_hugepages, a_hugetlb_dma_zone_has_physical_iovas_contiguous_per_hugepag
 	/* no VmLck check here: the kernel neither marks nor counts hugetlb VMAs as locked
 	 * (hugetlb pages are never swapped or migrated by reclaim anyway) */
 	stop();
+}
+
+/* Run @sets in a child whose bounding set lacks CAP_SYS_ADMIN (so the daemon it starts
+ * has no such capability, as a daemon not run as root): 0 when the daemon's start matched
+ * @should_start and its log has @needle. */
+static int without_sys_admin(const char *const *sets, int should_start, const char *needle)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct test_daemon t;
+		int up;
+
+		if (prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0) < 0)
+			_exit(10);
+		up = td_start(&t, sets) == 0;
+		if (up != should_start)
+			_exit(11);
+		if (!td_log_contains(&t, needle)) {
+			td_dump_log(&t);
+			_exit(12);
+		}
+		if (up)
+			td_stop(&t);
+		_exit(0);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+Test(dma, pa_mode_without_cap_sys_admin_is_refused_and_auto_falls_back_to_va, .timeout = 60)
+{
+	static const char *const pa[] = { "zone_size=16M", "dma_zone_size=4M", "iova_mode=pa", NULL };
+	static const char *const aut[] = { "zone_size=16M", "dma_zone_size=4M", "iova_mode=auto", NULL };
+	int r;
+
+	if (geteuid() != 0)
+		cr_skip_test("not root: cannot drop CAP_SYS_ADMIN from a bounding set that has it");
+	r = without_sys_admin(pa, 0, "iova_mode=pa: /proc/self/pagemap shows no page frame numbers");
+	cr_expect_eq(r, 0, "iova_mode=pa without CAP_SYS_ADMIN: child status %d (10: prctl, 11: start "
+		     "outcome, 12: message)", r);
+	r = without_sys_admin(aut, 1, "IOVA mode: va");
+	cr_expect_eq(r, 0, "iova_mode=auto without CAP_SYS_ADMIN did not fall back to va: status %d", r);
 }
