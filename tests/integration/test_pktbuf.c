@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -528,4 +529,101 @@ Test(pktbuf_numa, buffers_and_gfp_dma_work_from_a_cpu_of_another_node, .timeout 
 	cr_expect(!td_log_contains(&td, "dropped"), "the daemon rejected objects it was given back");
 	cr_expect(td_alive(&td));
 	cr_expect_eq(td_stop(&td), 0);
+}
+
+/* ------------------------------------------------------------- concurrency -- */
+
+struct churn_arg {
+	struct slabd_pktpool *pool;
+	unsigned int seed, rounds;
+	int bad;
+	unsigned long got; /* buffers allocated */
+};
+
+/* Bulk and single allocations, chains of up to 4, frees of whole chains; every buffer
+ * checked for a reset header and stamped while held. */
+static void *churn(void *p)
+{
+	struct churn_arg *a = p;
+	struct slabd_pktbuf *v[16];
+	unsigned int r, i, n, s = a->seed;
+
+	for (r = 0; r < a->rounds; r++) {
+		s = s * 1103515245u + 12345u;
+		n = 1 + (s >> 16) % 16;
+		if (s & 1) {
+			if (slabd_pktbuf_alloc_bulk(a->pool, v, n) < 0)
+				continue; /* the pool is shared: all out right now is fine */
+		} else {
+			for (i = 0; i < n; i++)
+				if (!(v[i] = slabd_pktbuf_alloc(a->pool)))
+					break;
+			n = i;
+		}
+		a->got += n;
+		for (i = 0; i < n; i++) {
+			if (v[i]->refcnt != 1 || v[i]->data_len || v[i]->next || v[i]->nb_segs != 1)
+				a->bad++;
+			memset(slabd_pktbuf_append(v[i], 64), (int)(s & 0xff), 64);
+		}
+		for (i = 0; i + 1 < n; i += 2) /* chain pairs: free must take both */
+			slabd_pktbuf_chain(v[i], v[i + 1]);
+		for (i = 0; i < n; i += 2)
+			if (slabd_pktbuf_mtod(v[i], unsigned char *)[63] != (s & 0xff))
+				a->bad++;
+		if (s & 2) {
+			for (i = 0; i < n; i += 2)
+				slabd_pktbuf_free(v[i]);
+		} else {
+			struct slabd_pktbuf *heads[8];
+			unsigned int k = 0;
+			for (i = 0; i < n; i += 2)
+				heads[k++] = v[i];
+			slabd_pktbuf_free_bulk(heads, k);
+		}
+	}
+	return NULL;
+}
+
+/* Two processes of three threads each (more threads than CPUs) share one small pool; then
+ * the pool is whole again, and one buffer's count survived 2 x 100000 concurrent updates. */
+Test(pktbuf, threads_in_two_processes_share_a_pool_and_its_refcounts, .timeout = 120)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("churn", 128, 256, 0, -1);
+	struct slabd_pktbuf *shared;
+	pid_t pid;
+	int proc;
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	shared = slabd_pktbuf_alloc(p);
+	cr_assert_not_null(shared);
+	pid = fork();
+	proc = pid == 0;
+	{
+		pthread_t t[3];
+		struct churn_arg a[3];
+		int i, bad = 0;
+
+		for (i = 0; i < 3; i++) {
+			a[i] = (struct churn_arg){ p, (unsigned int)(proc * 3 + i + 1), 20000, 0, 0 };
+			pthread_create(&t[i], NULL, churn, &a[i]);
+		}
+		for (i = 0; i < 100000; i++) {
+			slabd_pktbuf_refcnt_update(shared, 1);
+			slabd_pktbuf_refcnt_update(shared, -1);
+		}
+		for (i = 0; i < 3; i++) {
+			pthread_join(t[i], NULL);
+			bad += a[i].bad;
+			if (a[i].got < 20000 * 4) /* most rounds got their 1..16 buffers */
+				bad += 1000000;
+		}
+		if (proc)
+			_exit(bad ? 1 : 0);
+		cr_expect_eq(bad, 0, "the parent saw %d bad buffers", bad);
+	}
+	cr_assert_eq(wait_child(pid), 0, "the child saw bad buffers");
+	cr_expect_eq(slabd_pktbuf_refcnt_read(shared), 1, "concurrent updates from two processes lost some");
+	slabd_pktbuf_free(shared);
+	cr_expect_eq(drain_count(p, 129), 128, "the pool is not whole after the churn");
 }
