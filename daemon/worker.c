@@ -165,10 +165,12 @@ static void give_home(struct slabd *d, struct cache *c, uint32_t home, uint64_t 
 
 	for (i = 0; i < n; i++) {
 		uint64_t zoff = objs[i] - d->sb->zones_off;
-		const struct slabd_shm_page *pg = &d->pages[zoff >> SLABD_PAGE_SHIFT];
+		const struct slabd_shm_page *pg = NULL;
 
-		if (objs[i] >= d->sb->zones_off && zoff < d->sb->zones_size && pg->kind == SLABD_PAGE_SLAB &&
-		    pg->cache == c->id && (zoff - ((uint64_t)pg->head << SLABD_PAGE_SHIFT)) % c->size == 0)
+		if (objs[i] >= d->sb->zones_off && zoff < d->sb->zones_size)
+			pg = &d->pages[zoff >> SLABD_PAGE_SHIFT];
+		if (pg && pg->kind == SLABD_PAGE_SLAB && pg->cache == c->id &&
+		    (zoff - ((uint64_t)pg->head << SLABD_PAGE_SHIFT)) % c->size == 0)
 			objs[k++] = objs[i];
 		else
 			STAT_INC(d, bad_objects);
