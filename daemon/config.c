@@ -31,6 +31,9 @@ void config_defaults(struct config *c)
 	c->socket_uid = -1;
 	c->socket_gid = -1;
 	c->socket_mode = 0660;
+	c->dma_zone_size = 64ull << 20;
+	c->iova_mode = IOVA_MODE_AUTO;
+	snprintf(c->vfio_container, sizeof(c->vfio_container), "/dev/vfio/vfio");
 }
 
 int parse_size(const char *s, uint64_t *ret)
@@ -67,9 +70,58 @@ static int parse_uint(const char *s, uint64_t max, uint64_t *ret)
 	return parse_size(s, ret) < 0 || *ret > max ? -EINVAL : 0;
 }
 
+/* The DMA zone's keys: 0, -EINVAL, or -ENOENT (not one of them). */
+static int config_set_dma(struct config *c, const char *key, const char *value, const char **ret_why)
+{
+	static const char *const modes[] = { "auto", "vfio", "pa", "va" };
+	uint64_t v;
+	unsigned int i;
+
+	if (!strcmp(key, "dma_zone_size")) {
+		if (parse_size(value, &v) < 0 || (v && v < (2u << 20)) || v > (64ull << 30)) {
+			*ret_why = "0 (no DMA zone) or a size between 2M and 64G, like 64M";
+			return -EINVAL;
+		}
+		c->dma_zone_size = v;
+	} else if (!strcmp(key, "iova_mode")) {
+		for (i = 0; i < 4 && strcmp(value, modes[i]); i++)
+			;
+		if (i == 4) {
+			*ret_why = "auto, vfio, pa or va";
+			return -EINVAL;
+		}
+		c->iova_mode = (int)i;
+	} else if (!strcmp(key, "vfio_group") || !strcmp(key, "vfio_container")) {
+		int group = key[5] == 'g';
+		char buf[64];
+
+		/* a group may be given by its number: 42 is /dev/vfio/42 */
+		if (group && *value && strspn(value, "0123456789") == strlen(value) && strlen(value) < 10)
+			snprintf(buf, sizeof(buf), "/dev/vfio/%s", value);
+		else if ((*value && *value != '/') || strlen(value) >= sizeof(buf)) {
+			*ret_why = group ? "a group number or a path like /dev/vfio/42 (\"\": none)"
+					 : "an absolute path shorter than 64 bytes";
+			return -EINVAL;
+		} else
+			snprintf(buf, sizeof(buf), "%s", value);
+		if (!group && !*buf) {
+			*ret_why = "an absolute path shorter than 64 bytes";
+			return -EINVAL;
+		}
+		snprintf(group ? c->vfio_group : c->vfio_container, sizeof(buf), "%s", buf);
+	} else {
+		return -ENOENT;
+	}
+	return 0;
+}
+
 int config_set(struct config *c, const char *key, const char *value, const char **ret_why)
 {
 	uint64_t v;
+	int r = config_set_dma(c, key, value, ret_why);
+
+	if (r != -ENOENT)
+		return r;
 
 	if (!strcmp(key, "socket")) {
 		if (value[0] != '/' || strlen(value) >= sizeof(c->socket_path)) {
@@ -223,7 +275,7 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 		*ret_why = "a known key: socket, socket_owner, socket_group, socket_mode, zone_size, zone_size.N, "
 			   "max_cache_size, max_caches, magazines, hugepages, hugepage_size, base_address, "
 			   "worker_interval_ms, release_delay_ms, retain_free, idle_drain_ms, log_level, metrics_port, "
-			   "hugepages_reserve";
+			   "hugepages_reserve, dma_zone_size, iova_mode, vfio_group";
 		return -ENOENT;
 	}
 	return 0;
@@ -324,6 +376,10 @@ static const struct {
 	FIELD("socket_mode", socket_mode),
 	FIELD("metrics_port", metrics_port),
 	FIELD("hugepages_reserve", hugepages_reserve),
+	FIELD("dma_zone_size", dma_zone_size),
+	FIELD("iova_mode", iova_mode),
+	FIELD("vfio_group", vfio_group),
+	FIELD("vfio_container", vfio_container),
 };
 
 static int is_reloadable(const char *key)

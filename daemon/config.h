@@ -14,6 +14,10 @@
 #define HUGEPAGES_OFF 2  /* always 4 KiB shmem */
 
 #define SLABD_CONFIG_NODES 64 /* zone_size.N takes kernel node numbers below this */
+#define IOVA_MODE_AUTO 0 /* vfio (when a group is configured), else pa, else va */
+#define IOVA_MODE_VFIO 1
+#define IOVA_MODE_PA 2
+#define IOVA_MODE_VA 3
 
 struct config {
 	char socket_path[108];
@@ -37,6 +41,11 @@ struct config {
 	uint32_t socket_mode;
 	uint32_t metrics_port; /* Prometheus text on 127.0.0.1, 0: off */
 	int hugepages_reserve; /* slabd --reserve-hugepages raises the kernel's pool */
+	/* DMA zone (dma.c, iova.c) */
+	uint64_t dma_zone_size;    /* 0: no DMA zone */
+	int iova_mode;             /* IOVA_MODE_* */
+	char vfio_group[64];       /* "" or a /dev/vfio/N path */
+	char vfio_container[64];   /* /dev/vfio/vfio (settable so tests can point it elsewhere) */
 };
 
 void config_defaults(struct config *c);

@@ -47,7 +47,8 @@ static void usage(FILE *f)
 		"Config keys: socket, socket_owner, socket_group, socket_mode, zone_size,\n"
 		"zone_size.N, max_cache_size, max_caches, magazines, hugepages (auto|on|off), hugepage_size,\n"
 		"base_address, worker_interval_ms, release_delay_ms, retain_free, idle_drain_ms,\n"
-		"log_level, metrics_port, hugepages_reserve (see slabd.conf(5) and systemd/slabd.conf).\n\n"
+		"log_level, metrics_port, hugepages_reserve, dma_zone_size (0: none), iova_mode\n"
+		"(auto|vfio|pa|va), vfio_group (see slabd.conf(5) and systemd/slabd.conf).\n\n"
 		"Signals: SIGTERM/SIGINT stop, SIGHUP reloads the config file. Under systemd it\n"
 		"speaks the notify protocol ($NOTIFY_SOCKET, $WATCHDOG_USEC) and takes a socket\n"
 		"passed by activation ($LISTEN_FDS); see slabd(8).\n",
@@ -119,9 +120,11 @@ static int run(struct slabd *d, int ready_fd, int activated_fd)
 	r = workers_start(d);
 	if (r < 0)
 		goto out_metrics;
-	log_notice("ready: socket %s, backing %s, %u node zone%s, kmalloc up to %u bytes (pid %d)",
-		   d->cfg.socket_path, region_backing_name(d->backing), d->nr_zones, d->nr_zones == 1 ? "" : "s",
-		   d->cfg.max_cache_size, (int)getpid());
+	log_notice("ready: socket %s, backing %s, %u node zone%s%s%s, kmalloc up to %u bytes (pid %d)",
+		   d->cfg.socket_path, region_backing_name(d->backing), d->sb->nr_nodes, d->sb->nr_nodes == 1 ? "" : "s",
+		   d->dma_zone != SLABD_NO_ZONE ? " + DMA zone, IOVA mode " : "",
+		   d->dma_zone != SLABD_NO_ZONE ? iova_mode_name(d->sb->iova_mode) : "", d->cfg.max_cache_size,
+		   (int)getpid());
 	notify_send("READY=1\nSTATUS=ready: socket %s, backing %s, 0 clients\nMAINPID=%d", d->cfg.socket_path,
 		    region_backing_name(d->backing), (int)getpid());
 	if (ready_fd >= 0) {

@@ -267,7 +267,7 @@ static void fill_meta(struct slabd *d, const struct slabd_shm_geometry *g, const
 		((struct slabd_shm_pcpu *)(d->remote + ((uint64_t)i << SLABD_PCPU_SHIFT)))->capacity = SLABD_REMOTE_CAP;
 	}
 	page = 0;
-	for (z = 0; z < g->nr_zones; z++) {
+	for (z = 0; z < g->nr_nodes; z++) {
 		struct slabd_shm_zone *zt = &d->zone_tab[z];
 		d->nodes[z].os_index = (uint32_t)d->topo.node_os[z];
 		d->nodes[z].zone = z;
@@ -293,11 +293,12 @@ int region_create(struct slabd *d)
 {
 	struct config *c = &d->cfg;
 	struct slabd_shm_geometry g;
-	uint64_t align = c->hugepage_size, zone_size[SLABD_MAX_NODES], zones_size = 0;
+	uint64_t align = c->hugepage_size, zone_size[SLABD_MAX_NODES], zones_size = 0, dma_size = dma_zone_bytes(d);
 	uint32_t z;
 	int r;
 
 	d->meta_fd = d->meta_ro_fd = d->percpu_fd = d->zones_fd = -1;
+	d->vfio_container_fd = d->vfio_group_fd = -1;
 	for (z = 0; z < d->topo.nr_nodes; z++) {
 		int os = d->topo.node_os[z];
 		uint64_t want = os >= 0 && os < SLABD_CONFIG_NODES && c->node_zone_size[os] ? c->node_zone_size[os]
@@ -313,6 +314,7 @@ int region_create(struct slabd *d)
 		if (c->node_zone_size[z] && i == d->topo.nr_nodes)
 			log_warn("zone_size.%u: this topology has no node %u; ignored", z, z);
 	}
+	zones_size += dma_size; /* the DMA zone last (dma.c) */
 	if ((zones_size >> SLABD_PAGE_SHIFT) > UINT32_MAX) {
 		log_err("zones of %llu MiB exceed the page table's limit", (unsigned long long)(zones_size >> 20));
 		return -E2BIG;
@@ -320,7 +322,8 @@ int region_create(struct slabd *d)
 	memset(&g, 0, sizeof(g));
 	g.nr_cpus = d->topo.nr_cpus;
 	g.nr_nodes = d->topo.nr_nodes;
-	g.nr_zones = d->topo.nr_nodes;
+	g.nr_zones = d->topo.nr_nodes + (dma_size ? 1 : 0);
+	g.nr_iova = (uint32_t)(dma_size >> SLABD_PAGE_SHIFT);
 	g.max_caches = c->max_caches;
 	g.nr_pages = (uint32_t)(zones_size >> SLABD_PAGE_SHIFT);
 	/* Enough magazines for every depot to hold its high watermark a few times over. */
@@ -377,6 +380,7 @@ int region_create(struct slabd *d)
 	d->remote = d->base + g.meta_size + g.remote_off;
 	d->zones = d->base + g.meta_size + g.percpu_size;
 	fill_meta(d, &g, zone_size);
+	dma_zone_layout(d, &g);
 
 	d->nr_zones = g.nr_zones;
 	d->page_slab = calloc(g.nr_pages, sizeof(*d->page_slab));
@@ -398,7 +402,13 @@ int region_create(struct slabd *d)
 		r = zone_release_init(d, zn);
 		if (r < 0)
 			goto fail;
-		zone_place(d, z);
+		if (d->zone_tab[z].kind == SLABD_ZONE_DMA) {
+			r = dma_zone_setup(d, z);
+			if (r < 0)
+				goto fail;
+		} else {
+			zone_place(d, z);
+		}
 	}
 
 	/* Clients must never write meta: seal it, and hand out a read-only descriptor. */
@@ -431,6 +441,7 @@ void region_destroy(struct slabd *d)
 {
 	uint32_t z;
 
+	dma_zone_teardown(d);
 	for (z = 0; z < d->nr_zones; z++) {
 		buddy_destroy(&d->zone[z].buddy);
 		zone_release_free(&d->zone[z]);

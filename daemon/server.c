@@ -209,8 +209,12 @@ static void handle_large(struct slabd *d, struct conn *c, const struct slabd_wir
 		send_error(c, m->hdr.seq, -ENOTCONN, "send HELLO before any other request");
 		return;
 	}
-	err = m->size > d->sb->zones_size ? -ENOMEM : large_alloc(d, m->size, m->node, !!(m->gfp & __GFP_THISNODE), &off);
-	if (err == -ENOMEM && m->size <= d->sb->zones_size) {
+	if (m->gfp & __GFP_DMA)
+		err = dma_large_alloc(d, m->size, &off);
+	else
+		err = m->size > d->sb->zones_size ? -ENOMEM
+						   : large_alloc(d, m->size, m->node, !!(m->gfp & __GFP_THISNODE), &off);
+	if (err == -ENOMEM && m->size <= d->sb->zones_size && !(m->gfp & __GFP_DMA)) {
 		/* Pages may sit in the caches' empty slabs, depots and per-CPU stacks: take
 		 * them back on every node, then try once more. */
 		uint32_t n;
@@ -245,10 +249,15 @@ static void handle_cache_create(struct slabd *d, struct conn *c, const struct sl
 		return;
 	}
 	if (!m->size || m->size > d->cfg.max_cache_size || (m->align & (m->align - 1)) || m->align > 4096 ||
-	    (m->flags & ~(uint32_t)SLAB_HWCACHE_ALIGN)) {
+	    (m->flags & ~(uint32_t)(SLAB_HWCACHE_ALIGN | SLAB_CACHE_DMA))) {
 		send_error(c, m->hdr.seq, -EINVAL,
 			   "cache %s: size must be 1..%u, align a power of two up to 4096, flags only "
-			   "SLAB_HWCACHE_ALIGN", m->name, d->cfg.max_cache_size);
+			   "SLAB_HWCACHE_ALIGN and SLAB_CACHE_DMA", m->name, d->cfg.max_cache_size);
+		return;
+	}
+	if ((m->flags & SLAB_CACHE_DMA) && d->dma_zone == SLABD_NO_ZONE) {
+		send_error(c, m->hdr.seq, -ENODEV, "cache %s: SLAB_CACHE_DMA, but this slabd has no DMA zone "
+			   "(dma_zone_size = 0)", m->name);
 		return;
 	}
 	if ((m->flags & SLAB_HWCACHE_ALIGN) && align < 64)
@@ -278,6 +287,24 @@ static void handle_cache_create(struct slabd *d, struct conn *c, const struct sl
 	reply_cache(c, m->hdr.seq, 0, (uint32_t)id, 0);
 }
 
+static void handle_pool_create(struct slabd *d, struct conn *c, const struct slabd_wire_pool_create *m)
+{
+	const char *why = "";
+	int id;
+
+	if (!c->attached) {
+		send_error(c, m->hdr.seq, -ENOTCONN, "send HELLO before any other request");
+		return;
+	}
+	id = pool_create(d, m, &why);
+	if (id < 0) {
+		log_info("client %u: pool %s not created: %s", c->id, m->name, why);
+		send_error(c, m->hdr.seq, id, "pool %s: %s", m->name, why);
+		return;
+	}
+	reply_cache(c, m->hdr.seq, 0, (uint32_t)id, 0);
+}
+
 static void noop_job(struct slabd *d, uint32_t node, void *arg)
 {
 	(void)d;
@@ -301,7 +328,7 @@ static void handle_cache_op(struct slabd *d, struct conn *c, const struct slabd_
 		reply_cache(c, m->hdr.seq, -EINVAL, m->cache, 0);
 		return;
 	}
-	if (m->op == SLABD_CACHE_OP_DESTROY && m->cache < SLABD_FIRST_NAMED_CACHE) {
+	if (m->op == SLABD_CACHE_OP_DESTROY && (m->cache < SLABD_FIRST_NAMED_CACHE || cache->max_objs)) {
 		reply_cache(c, m->hdr.seq, -EPERM, m->cache, 0);
 		return;
 	}
@@ -423,6 +450,7 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 		struct slabd_wire_cache_op cache_op;
 		struct slabd_wire_stats_req stats;
 		struct slabd_wire_info_req info;
+		struct slabd_wire_pool_create pool_create;
 		char raw[SLABD_WIRE_MAX + 1];
 	} buf;
 	char cbuf[CMSG_SPACE(sizeof(int) * 8)];
@@ -484,6 +512,9 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 		case SLABD_MSG_NODE_INFO:
 		case SLABD_MSG_CLIENT_INFO:
 			handle_info(d, c, type, &buf.info);
+			break;
+		case SLABD_MSG_POOL_CREATE:
+			handle_pool_create(d, c, &buf.pool_create);
 			break;
 		default:
 			send_error(c, seq, -EOPNOTSUPP, "message type %u is not a request", (unsigned)type);

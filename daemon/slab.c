@@ -127,7 +127,7 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 	sc->order = order;
 	sc->objs_per_slab = c->objs;
 	sc->mag_objs = c->mag_objs;
-	sc->zone_kind = SLABD_ZONE_NODE;
+	sc->zone_kind = flags & SLAB_CACHE_DMA ? SLABD_ZONE_DMA : SLABD_ZONE_NODE;
 	c->shm = sc;
 	/* Per-CPU stacks start at four magazines (a 64-object burst of small objects fits
 	 * at once) and may grow to eight, at most 127 objects, on CPUs that keep both
@@ -197,6 +197,14 @@ int cache_create_kmalloc(struct slabd *d)
 			 size >= 1024 ? "k" : "");
 		if (!cache_create(d, idx, name, size, size & (size - 1) ? 32 : size, 0))
 			return -ENOMEM;
+		if (d->dma_zone == SLABD_NO_ZONE)
+			continue;
+		/* GFP_DMA's classes: the same sizes in the DMA zone, ids offset by 32 */
+		snprintf(name, sizeof(name), "dma-kmalloc-%u%s", size >= 1024 ? size >> 10 : size,
+			 size >= 1024 ? "k" : "");
+		if (!cache_create(d, SLABD_DMA_KMALLOC_BASE + idx, name, size, size & (size - 1) ? 32 : size,
+				  SLAB_CACHE_DMA))
+			return -ENOMEM;
 	}
 	return 0;
 }
@@ -231,11 +239,14 @@ void cache_destroy_all(struct slabd *d)
 /* Carve a new slab for (c, node): pages from the zone, page table, daemon bitmap. */
 static struct slab *slab_new(struct slabd *d, struct cache *c, uint32_t node)
 {
-	struct zone *z = &d->zone[d->nodes[node].zone];
+	struct zone *z = &d->zone[cache_zone(d, c, node)];
 	uint32_t words = (c->objs + 63) / 64, i, page;
-	struct slab *s = calloc(1, sizeof(*s) + words * sizeof(uint64_t));
+	struct slab *s;
 	int64_t p;
 
+	if (c->max_objs)
+		return NULL; /* a pool is carved once, at creation (pool_populate) */
+	s = calloc(1, sizeof(*s) + words * sizeof(uint64_t));
 	if (!s)
 		return NULL;
 	pthread_mutex_lock(&z->lock);
@@ -274,6 +285,41 @@ static struct slab *slab_new(struct slabd *d, struct cache *c, uint32_t node)
 static uint64_t slab_obj_off(struct slabd *d, struct cache *c, struct slab *s, uint32_t i)
 {
 	return d->sb->zones_off + ((uint64_t)s->head << SLABD_PAGE_SHIFT) + (uint64_t)i * c->size;
+}
+
+int pool_populate(struct slabd *d, struct cache *c, uint32_t node, uint32_t n)
+{
+	struct cache_node *cn = &c->nodes[node];
+	uint32_t slabs = (n + c->objs - 1) / c->objs, i, k;
+	struct slab *last = NULL;
+
+	for (i = 0; i < slabs; i++) {
+		last = slab_new(d, c, node);
+		if (!last) {
+			slab_release_free(d, c, node, 0);
+			return -ENOMEM;
+		}
+	}
+	/* the tail of the last slab carved is held back for good */
+	c->phantom = slabs * c->objs - n;
+	c->phantom_head = last->head;
+	c->phantom_from = c->objs - c->phantom;
+	for (k = c->phantom_from; k < c->objs; k++) {
+		last->map[k / 64] &= ~(1ull << (k % 64));
+		last->nfree--;
+		cn->held--;
+	}
+	slab_relist(c, cn, last);
+	c->max_objs = n;
+	/* The depot's target is the whole pool (within a share of the magazines): every free
+	 * buffer sits in magazines where clients take it, so an allocation waits for the
+	 * worker only when the pool is truly exhausted, and nothing is ever trimmed back. */
+	k = (n + c->mag_objs - 1) / c->mag_objs;
+	if (k > d->sb->nr_mags / 8)
+		k = d->sb->nr_mags / 8;
+	c->target_min = c->target_max = cn->target = k < 2 ? 2 : k;
+	cn->active = 1; /* the next worker round fills it */
+	return 0;
 }
 
 uint32_t slab_take(struct slabd *d, struct cache *c, uint32_t node, uint64_t *out, uint32_t n)
@@ -322,6 +368,8 @@ int slab_put(struct slabd *d, struct cache *c, uint32_t node, uint64_t off)
 	if (in_slab % c->size || in_slab / c->size >= c->objs)
 		goto bad;
 	idx = (uint32_t)(in_slab / c->size);
+	if (c->phantom && s->head == c->phantom_head && idx >= c->phantom_from)
+		goto bad; /* beyond a pool's n: never handed out */
 	if (s->map[idx / 64] & (1ull << (idx % 64))) {
 		STAT_INC(d, double_frees);
 		log_warn_limited("cache %s: object at offset %#llx returned twice (double free); dropped",
@@ -343,9 +391,11 @@ bad:
 uint32_t slab_release_free(struct slabd *d, struct cache *c, uint32_t node, uint32_t keep)
 {
 	struct cache_node *cn = &c->nodes[node];
-	struct zone *z = &d->zone[d->nodes[node].zone];
+	struct zone *z = &d->zone[cache_zone(d, c, node)];
 	uint32_t released = 0, i;
 
+	if (c->max_objs)
+		return 0; /* a pool keeps its memory: its buffers' IOVAs stay valid */
 	while (cn->free.nr > keep) {
 		struct slab *s = cn->free.first;
 		list_del(&cn->free, s);
@@ -370,10 +420,37 @@ uint32_t slab_release_free(struct slabd *d, struct cache *c, uint32_t node, uint
 	return released;
 }
 
+int large_alloc_zone(struct slabd *d, struct zone *z, uint64_t npages, uint64_t *ret_off)
+{
+	uint32_t i, page;
+	int64_t p;
+
+	pthread_mutex_lock(&z->lock);
+	p = buddy_alloc_exact(&z->buddy, (uint32_t)npages);
+	if (p >= 0 && zone_claim_locked(d, z, (uint32_t)p, (uint32_t)npages) < 0) {
+		buddy_free_exact(&z->buddy, (uint32_t)p, (uint32_t)npages);
+		p = -1;
+	}
+	if (p < 0) {
+		pthread_mutex_unlock(&z->lock);
+		return -ENOMEM;
+	}
+	page = z->first_page + (uint32_t)p;
+	for (i = 1; i < npages; i++) {
+		d->pages[page + i].head = page;
+		d->pages[page + i].kind = SLABD_PAGE_LARGE_TAIL;
+	}
+	d->pages[page].head = (uint32_t)npages;
+	__atomic_store_n(&d->pages[page].kind, SLABD_PAGE_LARGE, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&z->lock);
+	*ret_off = d->sb->zones_off + ((uint64_t)page << SLABD_PAGE_SHIFT);
+	return 0;
+}
+
 int large_alloc(struct slabd *d, uint64_t size, int node_os, int thisnode, uint64_t *ret_off)
 {
 	uint64_t npages = (size + SLABD_PAGE_SIZE - 1) >> SLABD_PAGE_SHIFT;
-	uint32_t n, first = 0, i, tries;
+	uint32_t n, first = 0, tries;
 
 	if (!size || npages > UINT32_MAX)
 		return -EINVAL;
@@ -385,36 +462,13 @@ int large_alloc(struct slabd *d, uint64_t size, int node_os, int thisnode, uint6
 			return -EINVAL;
 		first = n;
 	}
-	/* The node asked for (or node 0), then the others nearest first; __GFP_THISNODE:
-	 * that node only. */
-	for (tries = 0; tries < (thisnode ? 1 : d->sb->nr_nodes); tries++) {
-		uint32_t zi = d->nodes[first].order[tries];
-		struct zone *z;
+	/* Node zones only (the DMA zone serves GFP_DMA alone: dma_large_alloc): the node asked
+	 * for (or node 0), then the others nearest first; __GFP_THISNODE: that node only. */
+	for (tries = 0; tries < (thisnode ? 1u : d->sb->nr_nodes); tries++) {
+		uint32_t ni = d->nodes[first].order[tries];
 
-		if (zi >= d->nr_zones)
-			continue;
-		z = &d->zone[d->nodes[zi].zone];
-		int64_t p;
-
-		pthread_mutex_lock(&z->lock);
-		p = buddy_alloc_exact(&z->buddy, (uint32_t)npages);
-		if (p >= 0 && zone_claim_locked(d, z, (uint32_t)p, (uint32_t)npages) < 0) {
-			buddy_free_exact(&z->buddy, (uint32_t)p, (uint32_t)npages);
-			p = -1;
-		}
-		if (p >= 0) {
-			uint32_t page = z->first_page + (uint32_t)p;
-			for (i = 1; i < npages; i++) {
-				d->pages[page + i].head = page;
-				d->pages[page + i].kind = SLABD_PAGE_LARGE_TAIL;
-			}
-			d->pages[page].head = (uint32_t)npages;
-			__atomic_store_n(&d->pages[page].kind, SLABD_PAGE_LARGE, __ATOMIC_RELEASE);
-			pthread_mutex_unlock(&z->lock);
-			*ret_off = d->sb->zones_off + ((uint64_t)page << SLABD_PAGE_SHIFT);
+		if (ni < d->sb->nr_nodes && large_alloc_zone(d, &d->zone[d->nodes[ni].zone], npages, ret_off) == 0)
 			return 0;
-		}
-		pthread_mutex_unlock(&z->lock);
 	}
 	return -ENOMEM;
 }

@@ -78,6 +78,13 @@ struct cache {
 	struct slabd_shm_cache *shm;
 	struct cache_node *nodes; /* [nr_nodes] */
 	int dying;                /* being destroyed: no refills */
+	/* packet-buffer pool (pool.c): all slabs carved at creation, none ever released or
+	 * added; the last slab's objects from phantom_from on are never handed out, so the
+	 * pool holds exactly max_objs. max_objs == 0: not a pool. */
+	uint32_t max_objs;
+	uint32_t phantom;      /* objects of the last slab held back: slabs * objs - max_objs */
+	uint32_t phantom_head; /* first page of that slab */
+	uint32_t phantom_from; /* first held-back index in it */
 };
 
 struct zone {
@@ -158,6 +165,10 @@ struct slabd {
 	const char *socket_override; /* --socket */
 	int listen_activated;        /* the listening socket came from socket activation */
 	int metrics_fd;              /* with cfg.metrics_port: the endpoint's listening socket */
+	/* DMA zone (dma.c, iova.c); dma_zone is SLABD_NO_ZONE without one */
+	uint32_t dma_zone;
+	uint64_t *iova;       /* the IOVA table in meta, [sb->nr_iova] */
+	int vfio_container_fd, vfio_group_fd; /* -1 unless iova_mode = vfio */
 };
 
 /* topology.c */
@@ -183,6 +194,37 @@ void zone_release_scan(struct slabd *d, struct zone *z);
  * 0 or -ENOMEM (hugetlb: no hugepage to back a released chunk). Zone lock held. */
 int zone_claim_locked(struct slabd *d, struct zone *z, uint32_t page, uint32_t n);
 
+/* dma.c: the DMA zone, the last zone of the zones segment */
+/* dma_zone_bytes: the DMA zone's size for this config (0: none), hugepage-aligned. */
+uint64_t dma_zone_bytes(const struct slabd *d);
+/* dma_zone_layout: its zone-table entry, page-table zone ids and superblock fields,
+ * after the node zones; before the magic is published. */
+void dma_zone_layout(struct slabd *d, const struct slabd_shm_geometry *g);
+/* dma_zone_setup: lock and pre-fault zone @z, fill its IOVA table (iova.c). 0 or -errno,
+ * logged with the reason. */
+int dma_zone_setup(struct slabd *d, uint32_t z);
+void dma_zone_teardown(struct slabd *d);
+/* dma_large_alloc: a page-level GFP_DMA allocation. 0 or -ENOMEM/-ENODEV/-EINVAL. */
+int dma_large_alloc(struct slabd *d, uint64_t size, uint64_t *ret_off);
+/* cache_home_node: the node whose worker and depot serve cache @c: a DMA cache lives
+ * on its zone's node only; any other cache on every node (returns @node). */
+static inline uint32_t cache_home_node(const struct slabd *d, const struct cache *c, uint32_t node)
+{
+	return c->shm->zone_kind == SLABD_ZONE_DMA ? d->zone_tab[d->dma_zone].node : node;
+}
+/* cache_zone: the zone cache @c carves its slabs from for @node. */
+static inline uint32_t cache_zone(const struct slabd *d, const struct cache *c, uint32_t node)
+{
+	return c->shm->zone_kind == SLABD_ZONE_DMA ? d->dma_zone : d->nodes[node].zone;
+}
+
+/* iova.c */
+/* iova_setup: fill d->iova for the DMA zone @z as cfg.iova_mode says; sets
+ * sb->iova_mode. 0, or -errno after logging why the mode is impossible. */
+int iova_setup(struct slabd *d, uint32_t z);
+void iova_teardown(struct slabd *d);
+const char *iova_mode_name(uint32_t mode);
+
 /* slab.c */
 int cache_create_kmalloc(struct slabd *d);
 int cache_find(struct slabd *d, const char *name);       /* id or -ENOENT */
@@ -197,7 +239,19 @@ uint32_t slab_release_free(struct slabd *d, struct cache *c, uint32_t node, uint
 /* large_alloc: @size bytes of whole pages on node @node_os (-1: node 0), falling back to
  * the nearest nodes unless @thisnode. 0 with *ret_off, -EINVAL, -ENOMEM. */
 int large_alloc(struct slabd *d, uint64_t size, int node_os, int thisnode, uint64_t *ret_off);
+/* large_alloc_zone: @npages pages of zone @z; 0 or -ENOMEM. */
+int large_alloc_zone(struct slabd *d, struct zone *z, uint64_t npages, uint64_t *ret_off);
 int large_free(struct slabd *d, uint64_t off);
+
+/* pool_populate: carve every slab of pool @c on @node (its home) and hold back what
+ * exceeds @n objects. 0, or -ENOMEM with nothing carved. Runs on the node's worker. */
+int pool_populate(struct slabd *d, struct cache *c, uint32_t node, uint32_t n);
+
+/* pool.c */
+struct slabd_wire_pool_create;
+/* pool_create: the packet-buffer pool of @m (or the existing one of that name and
+ * geometry); cache id, or -errno with *ret_why saying why. Control thread. */
+int pool_create(struct slabd *d, const struct slabd_wire_pool_create *m, const char **ret_why);
 
 /* stats.c */
 struct slabd_wire_stats;

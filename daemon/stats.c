@@ -64,7 +64,7 @@ static void cache_figures(struct slabd *d, struct cache *c, struct slabd_wire_st
 	}
 	for (cpu = 0; cpu < d->sb->nr_cpus; cpu++)
 		pcpu += remote_scan(d, cpu, c->id, &unused);
-	objs = slabs * c->objs;
+	objs = slabs * c->objs - c->phantom; /* a pool's held-back tail is not an object */
 	total = held + pcpu + depot;
 	if (total > objs) /* the snapshot raced with a refill or a drain */
 		depot = objs > held + pcpu ? objs - held - pcpu : 0, total = objs;

@@ -154,16 +154,56 @@ static void depot_trim(struct slabd *d, struct cache *c, uint32_t node, uint32_t
 	stack_trim(d, c, node, &daemon_depot(d, c->id, node)->full, target);
 }
 
+/* Objects of a DMA cache drained on a CPU of another node than the cache's home: hand
+ * them to the home depot (its worker owns the slabs), as a client's remote free would.
+ * They came from client-writable memory: only objects of @c are kept. */
+static void give_home(struct slabd *d, struct cache *c, uint32_t home, uint64_t *objs, uint32_t n)
+{
+	struct slabd_shm_depot *dp = daemon_depot(d, c->id, home);
+	struct slabd_shm_mag *m;
+	uint32_t i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		uint64_t zoff = objs[i] - d->sb->zones_off;
+		const struct slabd_shm_page *pg = NULL;
+
+		if (objs[i] >= d->sb->zones_off && zoff < d->sb->zones_size)
+			pg = &d->pages[zoff >> SLABD_PAGE_SHIFT];
+		if (pg && pg->kind == SLABD_PAGE_SLAB && pg->cache == c->id &&
+		    (zoff - ((uint64_t)pg->head << SLABD_PAGE_SHIFT)) % c->size == 0)
+			objs[k++] = objs[i];
+		else
+			STAT_INC(d, bad_objects);
+	}
+	if (!k)
+		return;
+	m = slabd_stack_pop(&d->ctl->empty_mags, d->mags, d->sb->nr_mags);
+	if (m) {
+		memcpy(m->objs, objs, k * sizeof(objs[0]));
+		m->count = k;
+		slabd_stack_push(&dp->full, d->mags, m);
+		return;
+	}
+	for (i = 0; i + 1 < k; i++)
+		__atomic_store_n((uint64_t *)(d->base + objs[i]), objs[i + 1], __ATOMIC_RELAXED);
+	slabd_chain_push(&dp->freelist, d->base, objs[0], objs[k - 1]);
+}
+
 /* Pop everything the stack of (@c, @cpu) holds back into the slabs; the caller runs on
  * @cpu (or the sequences simply pop another CPU's stack, which is harmless). */
 static void drain_stack(struct slabd *d, struct cache *c, uint32_t node)
 {
 	char *base = d->pcpu + ((uint64_t)c->id * d->sb->nr_cpus << SLABD_PCPU_SHIFT);
 	uint64_t buf[SLABD_MAG_SLOTS];
+	uint32_t home = cache_home_node(d, c, node);
 	unsigned int n;
 
-	while ((n = percpu_pop_bulk(worker_roff, d->sb->nr_cpus, base, buf, SLABD_MAG_SLOTS)) > 0)
-		return_objects(d, c, node, buf, n);
+	while ((n = percpu_pop_bulk(worker_roff, d->sb->nr_cpus, base, buf, SLABD_MAG_SLOTS)) > 0) {
+		if (home == node)
+			return_objects(d, c, node, buf, n);
+		else
+			give_home(d, c, home, buf, n);
+	}
 }
 
 /* The cache and zone node of the object at @off, read from the page table; -1 when @off
@@ -279,11 +319,16 @@ static void drain_cpus(struct slabd *d, uint32_t node, struct cache *only)
 		return; /* no rseq area: worker_rseq_setup said so */
 	sched_getaffinity(0, sizeof(old), &old);
 	for (cpu = 0; cpu < d->sb->nr_cpus; cpu++) {
-		if (d->cpus[cpu].node != node || !d->topo.cpu_real[cpu] || run_on_cpu(cpu) < 0)
+		/* the DMA zone's node also drains its caches on every other node's CPUs: their
+		 * objects can be anywhere, and a pool's exhaustion must count them */
+		int own = d->cpus[cpu].node == node;
+		int dma_home = d->dma_zone != SLABD_NO_ZONE && d->zone_tab[d->dma_zone].node == node;
+
+		if (!(own || dma_home) || !d->topo.cpu_real[cpu] || run_on_cpu(cpu) < 0)
 			continue;
 		for (id = 0; id < d->sb->max_caches; id++) {
 			struct cache *c = cache_get(d, id);
-			if (c && (!only || c == only))
+			if (c && (!only || c == only) && (own || c->shm->zone_kind == SLABD_ZONE_DMA))
 				drain_stack(d, c, node);
 		}
 		remote_flush_here(d);
@@ -467,7 +512,7 @@ void worker_round(struct slabd *d, uint32_t node)
 		uint32_t misses, count;
 		int want;
 
-		if (!c || __atomic_load_n(&c->dying, __ATOMIC_ACQUIRE))
+		if (!c || __atomic_load_n(&c->dying, __ATOMIC_ACQUIRE) || cache_home_node(d, c, node) != node)
 			continue;
 		cn = &c->nodes[node];
 		dp = daemon_depot(d, id, node);
@@ -491,8 +536,9 @@ void worker_round(struct slabd *d, uint32_t node)
 			   cn->target > c->target_min &&
 			   cn->idle_rounds <= IDLE_ROUNDS_BEFORE_SHRINK) {
 			cn->target /= 2;
-		} else if (cn->active && cn->idle_rounds > IDLE_ROUNDS_BEFORE_SHRINK) {
-			/* Idle: the depot's magazines and the empty slabs go back. */
+		} else if (cn->active && cn->idle_rounds > IDLE_ROUNDS_BEFORE_SHRINK && !c->max_objs) {
+			/* Idle: the depot's magazines and the empty slabs go back (a pool keeps
+			 * its buffers in the depot: its memory serves nobody else). */
 			cn->active = 0;
 			cn->target = c->target_min;
 			depot_trim(d, c, node, 0);

@@ -223,6 +223,12 @@ static int wait_refill(struct slabd_shm_depot *d, gfp_t flags, int *waited)
 	return 0;
 }
 
+/* The depot node of @cache for a CPU of node @n: a DMA cache has one, its zone's node. */
+static inline int cache_depot_node(uint32_t cache, int n)
+{
+	return unlikely(cl.caches[cache].zone_kind == SLABD_ZONE_DMA) ? (int)cl.zone_tab[cl.sb->dma_zone].node : n;
+}
+
 /*
  * cache_alloc_slow: the per-CPU stack was empty (or this thread or process is not set up
  * yet). @node < 0: the current CPU's node, refilling its per-CPU stack; otherwise that
@@ -266,6 +272,7 @@ static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int nod
 				return cl.base + off;
 			n = current_node();
 		}
+		n = cache_depot_node(cache, n);
 		if (fb > 0) {
 			/* borrowing: the fb-th node in @n's fallback order, nearest first */
 			n = cl.nodes[n].order[fb];
@@ -300,6 +307,7 @@ static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int nod
 		 * zone exhausted (a sleeping caller otherwise gives the refill its chance). A
 		 * node lends objects to the caller; they never enter this CPU's stack. */
 		if (cl.multi_node && !(flags & __GFP_THISNODE) && (uint32_t)fb + 1 < cl.sb->nr_nodes &&
+		    cl.caches[cache].zone_kind != SLABD_ZONE_DMA && /* one DMA zone: nowhere to go */
 		    (!(flags & __GFP_DIRECT_RECLAIM) ||
 		     (__atomic_load_n(&d->flags, __ATOMIC_ACQUIRE) & SLABD_DEPOT_EXHAUSTED))) {
 			client_kick();
@@ -379,6 +387,25 @@ static noinline cold void *large_alloc(size_t size, gfp_t flags, int node)
 	return NULL;
 }
 
+/* GFP_DMA: dma-kmalloc-<size>, or a page allocation in the DMA zone. The zone has no
+ * node choice; ENODEV when the daemon runs without one (dma_zone_size = 0). */
+static noinline cold void *kmalloc_dma(size_t size, gfp_t flags)
+{
+	void *p;
+
+	if (cl.sb->dma_zone == SLABD_NO_ZONE) {
+		errno = ENODEV;
+		return NULL;
+	}
+	if (size > cl.max_cache_size)
+		p = large_alloc(size, flags, -1);
+	else
+		p = cache_alloc(SLABD_DMA_KMALLOC_BASE + size_index(size), flags);
+	if (p && (flags & __GFP_ZERO))
+		memset(p, 0, slabd_ksize(p));
+	return p;
+}
+
 static noinline cold void *kmalloc_general(size_t size, gfp_t flags, int node)
 {
 	void *p;
@@ -386,10 +413,6 @@ static noinline cold void *kmalloc_general(size_t size, gfp_t flags, int node)
 
 	if (!size)
 		return ZERO_SIZE_PTR;
-	if (flags & __GFP_DMA) {
-		errno = ENODEV; /* no DMA zone in this daemon */
-		return NULL;
-	}
 	if (!cl.ncpus) {
 		int r = client_attach(!!(flags & __GFP_DIRECT_RECLAIM));
 		if (r < 0 && !cl.ncpus) {
@@ -397,6 +420,8 @@ static noinline cold void *kmalloc_general(size_t size, gfp_t flags, int node)
 			return NULL;
 		}
 	}
+	if (flags & __GFP_DMA)
+		return kmalloc_dma(size, flags);
 	if (node >= 0) {
 		ni = node_index_of(node);
 		if (ni < 0) {
@@ -673,6 +698,20 @@ uint64_t slabd_ptr_to_off(const void *p)
 void *slabd_off_to_ptr(uint64_t off)
 {
 	return cl.base && off < cl.region_size ? cl.base + off : NULL;
+}
+
+uint64_t slabd_virt_to_iova(const void *p)
+{
+	uint64_t zoff = (uint64_t)((const char *)p - cl.zones), doff;
+	const struct slabd_shm_zone *z;
+
+	if (zoff >= cl.zones_size || cl.sb->dma_zone == SLABD_NO_ZONE)
+		return SLABD_BAD_IOVA;
+	z = &cl.zone_tab[cl.sb->dma_zone];
+	doff = (uint64_t)((const char *)p - cl.base) - z->off;
+	if (doff >= z->size)
+		return SLABD_BAD_IOVA;
+	return cl.iova[doff >> SLABD_PAGE_SHIFT] + (doff & (SLABD_PAGE_SIZE - 1));
 }
 
 int slabd_virt_to_node(const void *p)

@@ -81,9 +81,9 @@ struct kmem_cache *slabd_kmem_cache_create(const char *name, unsigned int size, 
 		return NULL;
 	}
 	if (!name || !*name || strlen(name) >= sizeof(req.name) || !size ||
-	    (flags & ~(slab_flags_t)SLAB_HWCACHE_ALIGN) || (align & (align - 1))) {
+	    (flags & ~(slab_flags_t)(SLAB_HWCACHE_ALIGN | SLAB_CACHE_DMA)) || (align & (align - 1))) {
 		client_set_error("kmem_cache_create: a name of 1..%zu bytes, a size, a power-of-two alignment "
-				 "and only SLAB_HWCACHE_ALIGN among the flags are supported",
+				 "and only SLAB_HWCACHE_ALIGN and SLAB_CACHE_DMA among the flags are supported",
 				 sizeof(req.name) - 1);
 		errno = EINVAL;
 		return NULL;

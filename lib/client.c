@@ -249,6 +249,7 @@ static int map_region(const struct slabd_wire_attach *a, const int *fds)
 	c->cpus = (const void *)(w + sb->cpu_table_off);
 	c->nodes = (const void *)(w + sb->node_table_off);
 	c->zone_tab = (const void *)(w + sb->zone_table_off);
+	c->iova = (const void *)(w + sb->iova_table_off);
 	c->caches = (const void *)(w + sb->cache_table_off);
 	c->pages = (const void *)(w + sb->page_table_off);
 	c->ctl = (void *)(w + sb->percpu_off + sb->ctl_off);

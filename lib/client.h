@@ -53,6 +53,7 @@ struct client {
 	struct slabd_shm_client *clients;
 	struct slabd_shm_pcpu_stat *pcpu_stats; /* [cache * nr_cpus + cpu] */
 	char *remote;        /* per-CPU remote-free stacks (several nodes only) */
+	const uint64_t *iova; /* the DMA zone's IOVA table, [sb->nr_iova] */
 	int own_rseq;        /* 1: glibc did not register rseq, we do per thread */
 	int sock;            /* -1 when not connected */
 	pid_t pid;           /* the process that owns sock */

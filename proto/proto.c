@@ -37,6 +37,8 @@ int slabd_shm_geometry(struct slabd_shm_geometry *g)
 	off = align_up(off + (uint64_t)g->max_caches * sizeof(struct slabd_shm_cache), 64);
 	g->page_table_off = off;
 	off += (uint64_t)g->nr_pages * sizeof(struct slabd_shm_page);
+	g->iova_table_off = align_up(off, 64);
+	off = g->iova_table_off + (uint64_t)g->nr_iova * sizeof(uint64_t);
 	g->meta_size = align_up(off, g->align);
 
 	off = 0;
@@ -80,6 +82,7 @@ int slabd_shm_super_validate(const struct slabd_shm_super *sb, uint64_t meta_len
 	g.max_caches = sb->max_caches;
 	g.nr_pages = sb->nr_pages;
 	g.nr_mags = sb->nr_mags;
+	g.nr_iova = sb->nr_iova;
 	g.align = sb->hugepage_size;
 	if (slabd_shm_geometry(&g) < 0)
 		return -EINVAL;
@@ -88,7 +91,13 @@ int slabd_shm_super_validate(const struct slabd_shm_super *sb, uint64_t meta_len
 	    g.zone_table_off != sb->zone_table_off || g.cache_table_off != sb->cache_table_off ||
 	    g.page_table_off != sb->page_table_off || g.ctl_off != sb->ctl_off || g.depot_off != sb->depot_off ||
 	    g.pcpu_off != sb->pcpu_off || g.mag_off != sb->mag_off || g.client_off != sb->client_off || g.pcpu_stat_off != sb->pcpu_stat_off || g.remote_off != sb->remote_off ||
-	    sb->max_clients != SLABD_MAX_CLIENTS)
+	    sb->max_clients != SLABD_MAX_CLIENTS || g.iova_table_off != sb->iova_table_off)
+		return -EINVAL;
+	/* A DMA zone has an IOVA table covering it, in 4 KiB entries; no zone, no table. */
+	if (sb->dma_zone == SLABD_NO_ZONE ? (sb->nr_iova || sb->iova_mode != SLABD_IOVA_NONE)
+					  : (sb->dma_zone >= sb->nr_zones || !sb->nr_iova ||
+					     sb->iova_shift != SLABD_PAGE_SHIFT || sb->nr_iova > sb->nr_pages ||
+					     sb->iova_mode < SLABD_IOVA_VFIO || sb->iova_mode > SLABD_IOVA_VA))
 		return -EINVAL;
 	if (g.meta_size != sb->meta_size || g.meta_size > meta_len || g.percpu_size != sb->percpu_size)
 		return -EOVERFLOW;
@@ -138,6 +147,8 @@ size_t slabd_wire_size(uint16_t type)
 		return sizeof(struct slabd_wire_node_info);
 	case SLABD_MSG_CLIENT_INFO_REPLY:
 		return sizeof(struct slabd_wire_client_info);
+	case SLABD_MSG_POOL_CREATE:
+		return sizeof(struct slabd_wire_pool_create);
 	default:
 		return 0;
 	}
@@ -178,6 +189,11 @@ int slabd_wire_validate(const void *buf, size_t len)
 	if (h.type == SLABD_MSG_CACHE_INFO_REPLY) {
 		const struct slabd_wire_cache_info *c = buf;
 		if (!memchr(c->name, 0, sizeof(c->name)))
+			return -EBADMSG;
+	}
+	if (h.type == SLABD_MSG_POOL_CREATE) {
+		const struct slabd_wire_pool_create *p = buf;
+		if (!memchr(p->name, 0, sizeof(p->name)) || !p->name[0])
 			return -EBADMSG;
 	}
 	if (h.type == SLABD_MSG_CACHE_CREATE) {

@@ -12,7 +12,8 @@
  *                               (the daemon seals the memfd with F_SEAL_FUTURE_WRITE).
  *   base + percpu_off   percpu  control words, depots, per-CPU caches, magazines.
  *                               Read-write for everybody: untrusted input to the daemon.
- *   base + zones_off    zones   the objects themselves, one zone per NUMA node.
+ *   base + zones_off    zones   the objects themselves, one zone per NUMA node, then the
+ *                               DMA zone (pinned, an IOVA for every page) when configured.
  *
  * Rules every field below follows:
  *   - fixed-width integers only, no pointers, no enums: shared by 64-bit processes that
@@ -38,7 +39,8 @@
 #include <stdint.h>
 
 /* Bump on any change to a struct or constant in this file (and update tests/unit/test_layout.c). */
-#define SLABD_SHM_LAYOUT_VERSION 3u /* 2: client table, per-CPU miss counters; 3: node fallback order */
+#define SLABD_SHM_LAYOUT_VERSION 3u /* 2: client table, per-CPU miss counters; 3: node fallback order,
+						 * remote-free stacks, DMA zone, IOVA table, pools */
 #define SLABD_SHM_MAGIC 0x4745524442414c53ull /* "SLABDREG" little-endian */
 
 #define SLABD_PAGE_SHIFT 12u
@@ -65,6 +67,21 @@
 #define SLABD_KMALLOC_FIRST 1u
 #define SLABD_KMALLOC_LAST 25u
 #define SLABD_FIRST_NAMED_CACHE 64u
+/* dma-kmalloc-<size> is cache id SLABD_DMA_KMALLOC_BASE + kmalloc_index(size) (33..57). */
+#define SLABD_DMA_KMALLOC_BASE 32u
+
+/* slabd_shm_super.iova_mode: where the IOVA table's entries come from */
+#define SLABD_IOVA_NONE 0u  /* no DMA zone */
+#define SLABD_IOVA_VFIO 1u  /* a VFIO type1 container mapping; IOVAs chosen by slabd */
+#define SLABD_IOVA_PA 2u    /* physical addresses (from /proc/self/pagemap in the daemon) */
+#define SLABD_IOVA_VA 3u    /* the daemon's virtual addresses */
+#define SLABD_NO_ZONE 0xffffffffu /* slabd_shm_super.dma_zone when there is none */
+
+/* Packet-buffer pool objects: [header SLABD_PKTBUF_HDR][private area, pool_priv rounded
+ * up to 8][headroom + data room]; the header is struct slabd_pktbuf of <slabd/pktbuf.h>. */
+#define SLABD_PKTBUF_HDR 128u
+#define SLABD_PKTBUF_MAX_BUF 65535u /* headroom + data room fit buf_len (16 bits) */
+#define SLABD_PKTBUF_MAX_PRIV 65528u
 
 /* slabd_shm_super.backing */
 #define SLABD_BACKING_SHMEM_4K 1u
@@ -162,7 +179,13 @@ struct slabd_shm_super {
 	uint64_t client_off;  /* offset inside the percpu segment of the client table */
 	uint64_t pcpu_stat_off; /* ... of the per-CPU miss counters, [cache * nr_cpus + cpu] */
 	uint64_t remote_off;    /* ... of the per-CPU remote-free stacks, CPU c at + (c << SLABD_PCPU_SHIFT) */
-	uint64_t reserved[3];
+	/* DMA zone (layout 3). W: daemon at creation, before magic is published. */
+	uint32_t dma_zone;       /* its index in the zone table, SLABD_NO_ZONE: none */
+	uint32_t iova_mode;      /* SLABD_IOVA_* */
+	uint64_t iova_table_off; /* meta offset of uint64_t iova[nr_iova] */
+	uint32_t nr_iova;        /* entries: one per 1 << iova_shift bytes of the DMA zone */
+	uint32_t iova_shift;     /* SLABD_PAGE_SHIFT: the IOVA of byte x of the zone is
+				  * iova[x >> iova_shift] + (x & ((1 << iova_shift) - 1)) */
 };
 
 /* CPU table, indexed by the kernel's CPU number (rseq cpu_id). W: daemon at creation. */
@@ -205,7 +228,13 @@ struct slabd_shm_cache {
 	uint32_t objs_per_slab;
 	uint32_t mag_objs;  /* objects per magazine for this cache (<= SLABD_MAG_SLOTS) */
 	uint32_t zone_kind; /* SLABD_ZONE_NODE or SLABD_ZONE_DMA */
-	uint32_t reserved[7];
+	/* Packet-buffer pools (layout 3): a pool is a DMA cache of exactly pool_n objects,
+	 * all carved when it is created. 0 for other caches. */
+	uint32_t pool_n;        /* buffers in the pool */
+	uint32_t pool_priv;     /* private area per buffer, bytes */
+	uint32_t pool_headroom; /* default data_off */
+	uint32_t pool_data_room; /* room after the headroom */
+	uint32_t reserved[3];
 };
 
 /* Page table, one entry per 4 KiB page of the zones segment, global page index =
@@ -315,9 +344,11 @@ int slabd_shm_super_validate(const struct slabd_shm_super *sb, uint64_t meta_len
  * validation above expects. @align is the hugepage size (every segment is aligned to it). */
 struct slabd_shm_geometry {
 	uint32_t nr_cpus, nr_nodes, nr_zones, max_caches, nr_pages, nr_mags;
+	uint32_t nr_iova; /* IOVA table entries (0: no DMA zone) */
 	uint64_t align;
 	/* computed */
 	uint64_t cpu_table_off, node_table_off, zone_table_off, cache_table_off, page_table_off;
+	uint64_t iova_table_off;
 	uint64_t meta_size;
 	uint64_t ctl_off, depot_off, pcpu_off, mag_off, client_off, pcpu_stat_off, remote_off;
 	uint64_t percpu_size;

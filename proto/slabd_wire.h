@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #define SLABD_WIRE_MAGIC 0x534c4244u /* "SLBD" */
-#define SLABD_WIRE_VERSION 2u /* 2: cache create/destroy/shrink */
+#define SLABD_WIRE_VERSION 3u /* 2: cache create/destroy/shrink; 3: packet-buffer pools */
 #define SLABD_WIRE_MAX 512u /* no message is larger */
 #define SLABD_DEFAULT_SOCKET "/run/slabd/slabd.sock"
 
@@ -49,7 +49,8 @@
 #define SLABD_MSG_NODE_INFO_REPLY 16u   /* daemon -> client: slabd_wire_node_info */
 #define SLABD_MSG_CLIENT_INFO 17u       /* client -> daemon: slabd_wire_info_req (client slot) */
 #define SLABD_MSG_CLIENT_INFO_REPLY 18u /* daemon -> client: slabd_wire_client_info */
-#define SLABD_MSG_MAX 18u
+#define SLABD_MSG_POOL_CREATE 19u /* client -> daemon: slabd_wire_pool_create (reply: CACHE_REPLY) */
+#define SLABD_MSG_MAX 19u
 
 struct slabd_wire_hdr {
 	uint32_t magic;   /* SLABD_WIRE_MAGIC */
@@ -114,6 +115,19 @@ struct slabd_wire_cache_create {
 	uint32_t size;
 	uint32_t align;
 	uint32_t flags; /* slab_flags_t */
+	uint32_t reserved;
+};
+
+/* Create a packet-buffer pool (a DMA cache of exactly n buffers, all carved now), or get
+ * the existing one of that name and geometry. */
+struct slabd_wire_pool_create {
+	struct slabd_wire_hdr hdr;
+	char name[32];      /* NUL-terminated, 1..31 bytes */
+	uint32_t n;         /* buffers */
+	uint32_t data_room; /* bytes after the headroom */
+	uint32_t priv_size; /* private area per buffer */
+	uint32_t headroom;
+	int32_t node;       /* -1: any; else must be the DMA zone's node */
 	uint32_t reserved;
 };
 
@@ -251,6 +265,7 @@ _Static_assert(sizeof(struct slabd_wire_stats_req) == 24, "stats request");
 _Static_assert(sizeof(struct slabd_wire_stats) == 152, "stats reply");
 _Static_assert(sizeof(struct slabd_wire_cache_create) == 64, "cache create");
 _Static_assert(sizeof(struct slabd_wire_cache_op) == 24, "cache op");
+_Static_assert(sizeof(struct slabd_wire_pool_create) == 72, "pool create");
 _Static_assert(sizeof(struct slabd_wire_cache_reply) == 32, "cache reply");
 _Static_assert(sizeof(struct slabd_wire_hello) == 32, "hello");
 _Static_assert(sizeof(struct slabd_wire_attach) == 88, "attach");

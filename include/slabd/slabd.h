@@ -92,8 +92,10 @@ SLABD_API size_t slabd_ksize(const void *p);
  * a cache line). If the name exists with the same size, alignment and flags, returns it;
  * otherwise NULL with errno EEXIST. @ctor must be NULL: a constructor cannot run in every
  * address space that may reuse an object, so it is refused (EINVAL) rather than run in
- * some processes only. Flags other than SLAB_HWCACHE_ALIGN give EINVAL in this version.
- * Errors: EINVAL, EEXIST, ENOSPC (cache table full), ENOMEM, ENOTCONN. May sleep.
+ * some processes only. SLAB_CACHE_DMA puts the objects in the DMA zone (pinned, with
+ * IOVAs: slabd_virt_to_iova); other flags than these two give EINVAL in this version.
+ * Errors: EINVAL, EEXIST, ENOSPC (cache table full), ENOMEM, ENOTCONN, ENODEV
+ * (SLAB_CACHE_DMA and the daemon has no DMA zone). May sleep.
  */
 struct kmem_cache;
 SLABD_API struct kmem_cache *slabd_kmem_cache_create(const char *name, unsigned int size, unsigned int align,
@@ -130,6 +132,14 @@ SLABD_API void *slabd_off_to_ptr(uint64_t off);
 /* slabd_virt_to_node: NUMA node (the kernel's number) of the zone holding @p, -1 if
  * @p is not in the region. */
 SLABD_API int slabd_virt_to_node(const void *p);
+
+/* slabd_virt_to_iova: the IO virtual address of @p, which must lie in the DMA zone
+ * (GFP_DMA, SLAB_CACHE_DMA and packet-buffer memory): what a device is given to reach
+ * that byte. Its meaning follows the daemon's iova_mode: an address in slabd's VFIO
+ * container, a physical address, or the daemon's virtual address. Returns
+ * SLABD_BAD_IOVA for a pointer outside the DMA zone (or when the daemon has none). A
+ * table lookup; never sleeps, async-signal-safe, thread-safe. */
+SLABD_API uint64_t slabd_virt_to_iova(const void *p);
 
 #ifdef __cplusplus
 }

@@ -27,7 +27,7 @@ static void restore(void)
 
 Test(hugepages, zones_are_hugetlb_backed_and_shared_across_fork, .timeout = 120, .fini = restore)
 {
-	static const char *const sets[] = { "hugepages=on", "zone_size=32M", NULL };
+	static const char *const sets[] = { "hugepages=on", "zone_size=32M", "dma_zone_size=0", NULL };
 	struct test_daemon td;
 	struct slabd_attach_info ai;
 	int i, status;
@@ -91,7 +91,7 @@ static long wait_pool(long limit, int above)
 
 Test(hugepages, released_chunks_return_hugepages_to_the_pool_and_come_back, .timeout = 120, .fini = restore)
 {
-	static const char *const sets[] = { "hugepages=on", "zone_size=32M", "release_delay_ms=100",
+	static const char *const sets[] = { "hugepages=on", "zone_size=32M", "dma_zone_size=0", "release_delay_ms=100",
 					    "retain_free=0", NULL };
 	struct test_daemon td;
 	long before, idle, busy;

@@ -23,7 +23,7 @@ static struct test_daemon td;
 
 static void up(void)
 {
-	static const char *const sets[] = { "zone_size=64M", "release_delay_ms=100", "retain_free=0", NULL };
+	static const char *const sets[] = { "zone_size=64M", "release_delay_ms=100", "retain_free=0", "dma_zone_size=0", NULL };
 	cr_assert_eq(td_start(&td, sets), 0, "slabd did not start");
 	cr_assert_eq(slabd_connect(td.sock), 0, "%s", slabd_last_error());
 }

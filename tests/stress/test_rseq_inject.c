@@ -20,6 +20,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <slabd/pktbuf.h>
 #include <slabd/slabd.h>
 
 #include "daemon_helper.h"
@@ -234,6 +235,93 @@ Test(rseq, preempted_sequences_lose_and_duplicate_nothing, .timeout = 300)
 	cr_assert_geq(n, 1024 - 16 - 8 - 2, "only %d pages of 1024 came back: objects were lost%s", n, state);
 	for (i = 0; i < n; i++)
 		kfree(big[i]);
+	free(owner);
+	cr_expect(td_alive(&td));
+	cr_expect_eq(td_stop(&td), 0);
+}
+
+static struct slabd_pktpool *pkt_pool;
+static unsigned long pkt_empty; /* allocations that found the pool (momentarily) empty */
+
+/* Packet buffers: bulk and single allocations, pairs chained, freed as chains singly or in
+ * bulk; each buffer claimed in the owner map while held. */
+static void *pkt_churn(void *arg)
+{
+	unsigned int seed = (unsigned int)(uintptr_t)arg * 17u + 5u;
+	uint8_t id = (uint8_t)(150 + (uintptr_t)arg);
+	struct slabd_pktbuf *v[32];
+	int round, i, n;
+
+	for (round = 0; round < 20000 && !failed; round++) {
+		n = 1 + rand_r(&seed) % 32;
+		if (rand_r(&seed) & 1) {
+			if (slabd_pktbuf_alloc_bulk(pkt_pool, v, (unsigned int)n) < 0) {
+				__atomic_fetch_add(&pkt_empty, 1, __ATOMIC_RELAXED);
+				continue;
+			}
+		} else {
+			for (i = 0; i < n; i++)
+				if (!(v[i] = slabd_pktbuf_alloc(pkt_pool)))
+					break;
+			if (i < n)
+				__atomic_fetch_add(&pkt_empty, 1, __ATOMIC_RELAXED);
+			n = i;
+		}
+		for (i = 0; i < n; i++) {
+			uint8_t zero = 0;
+			if (!__atomic_compare_exchange_n(&owner[slabd_ptr_to_off(v[i]) / 8], &zero, id, 0,
+							 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+				note_failure("a pool handed out a buffer someone owned");
+			if (v[i]->refcnt != 1 || v[i]->next || v[i]->data_len)
+				note_failure("a buffer came out of the pool not reset");
+			*slabd_pktbuf_append(v[i], 1) = (char)id;
+		}
+		for (i = 0; i < n; i++) {
+			if (*slabd_pktbuf_mtod(v[i], uint8_t *) != id)
+				note_failure("buffer contents changed under its owner");
+			__atomic_store_n(&owner[slabd_ptr_to_off(v[i]) / 8], 0, __ATOMIC_SEQ_CST);
+		}
+		for (i = 0; i + 1 < n; i += 2)
+			slabd_pktbuf_chain(v[i], v[i + 1]);
+		if (rand_r(&seed) & 1) {
+			for (i = 0; i < n; i += 2)
+				slabd_pktbuf_free(v[i]);
+		} else {
+			struct slabd_pktbuf *heads[16];
+			int k = 0;
+			for (i = 0; i < n; i += 2)
+				heads[k++] = v[i];
+			slabd_pktbuf_free_bulk(heads, (unsigned int)k);
+		}
+		if (!(rand_r(&seed) % 200))
+			sched_yield();
+	}
+	return NULL;
+}
+
+Test(rseq, preempted_pktbuf_sequences_lose_and_duplicate_no_buffer, .timeout = 300)
+{
+	static struct slabd_pktbuf *all[513];
+	unsigned long aborts;
+	int n = 0;
+
+	cr_assert_eq(td_start(&td, NULL), 0);
+	cr_assert_eq(slabd_connect(td.sock), 0, "%s", slabd_last_error());
+	cr_assert_eq(slabd_attach_info(&ai), 0);
+	owner = calloc(ai.size / 8, 1);
+	pkt_pool = slabd_pktpool_create("stress-pkt", 512, 256, 0, -1);
+	cr_assert_not_null(pkt_pool, "%s", slabd_last_error());
+	aborts = slabd_rseq_inject_aborts;
+	run_under_signals(pkt_churn);
+	cr_assert_not(failed, "%s", failure);
+	cr_assert_gt(slabd_rseq_inject_aborts - aborts, 100, "only %lu aborted sequences",
+		     slabd_rseq_inject_aborts - aborts);
+	cr_expect_lt(pkt_empty, 6 * 20000 / 10, "the pool looked empty %lu times", pkt_empty);
+	/* every buffer came back: all 512 can be taken at once, and not one more */
+	while (n < 513 && (all[n] = slabd_pktbuf_alloc(pkt_pool)))
+		n++;
+	cr_assert_eq(n, 512, "%d buffers of 512 after the churn", n);
+	slabd_pktbuf_free_bulk(all, (unsigned int)n);
 	free(owner);
 	cr_expect(td_alive(&td));
 	cr_expect_eq(td_stop(&td), 0);

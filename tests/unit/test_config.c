@@ -382,6 +382,39 @@ static int load_captured(char *log, size_t size)
 	return r;
 }
 
+Test(config_set, the_dma_zone_keys_take_good_values_and_refuse_bad_ones)
+{
+	cr_expect_eq(cfg.dma_zone_size, 64ull << 20, "dma_zone_size defaults to 64M");
+	cr_expect_eq(cfg.iova_mode, IOVA_MODE_AUTO);
+	cr_expect_str_empty(cfg.vfio_group);
+	cr_expect_str_eq(cfg.vfio_container, "/dev/vfio/vfio");
+	expect_good("dma_zone_size", "0");
+	cr_expect_eq(cfg.dma_zone_size, 0);
+	expect_good("dma_zone_size", "1G");
+	cr_expect_eq(cfg.dma_zone_size, 1ull << 30);
+	expect_bad("dma_zone_size", "1M");
+	expect_bad("dma_zone_size", "65G");
+	expect_bad("dma_zone_size", "lots");
+	expect_good("iova_mode", "pa");
+	cr_expect_eq(cfg.iova_mode, IOVA_MODE_PA);
+	expect_good("iova_mode", "vfio");
+	cr_expect_eq(cfg.iova_mode, IOVA_MODE_VFIO);
+	expect_good("iova_mode", "va");
+	cr_expect_eq(cfg.iova_mode, IOVA_MODE_VA);
+	expect_bad("iova_mode", "iommu");
+	expect_bad("iova_mode", "");
+	expect_good("vfio_group", "42");
+	cr_expect_str_eq(cfg.vfio_group, "/dev/vfio/42", "a group number names /dev/vfio/N");
+	expect_good("vfio_group", "/dev/vfio/noiommu-0");
+	cr_expect_str_eq(cfg.vfio_group, "/dev/vfio/noiommu-0");
+	expect_good("vfio_group", "");
+	cr_expect_str_empty(cfg.vfio_group);
+	expect_bad("vfio_group", "vfio/42");
+	expect_bad("vfio_group", "/dev/vfio/a-path-that-is-much-longer-than-the-sixty-four-bytes-allowed");
+	expect_bad("vfio_container", "");
+	expect_bad("vfio_container", "dev/vfio/vfio");
+}
+
 TestSuite(config_load, .init = init_cfg, .fini = remove_file);
 
 Test(config_load, a_file_with_comments_blank_lines_and_good_keys_is_applied)

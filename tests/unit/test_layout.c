@@ -80,8 +80,9 @@ Test(layout, the_superblock_fields_are_where_version_3_puts_them)
 	      OFF(slabd_shm_super, pcpu_slots, 192), OFF(slabd_shm_super, mag_slots, 196),
 	      OFF(slabd_shm_super, daemon_pid, 200), OFF(slabd_shm_super, max_clients, 204),
 	      OFF(slabd_shm_super, client_off, 208), OFF(slabd_shm_super, pcpu_stat_off, 216),
-	      OFF(slabd_shm_super, remote_off, 224), OFF(slabd_shm_super, reserved, 232),
-	      MSIZE(slabd_shm_super, reserved, 24));
+	      OFF(slabd_shm_super, remote_off, 224), OFF(slabd_shm_super, dma_zone, 232),
+	      OFF(slabd_shm_super, iova_mode, 236), OFF(slabd_shm_super, iova_table_off, 240),
+	      OFF(slabd_shm_super, nr_iova, 248), OFF(slabd_shm_super, iova_shift, 252));
 }
 
 Test(layout, the_cpu_node_and_zone_tables_are_where_version_3_puts_them)
@@ -105,7 +106,9 @@ Test(layout, the_cache_table_entry_is_where_version_3_puts_it)
 	      OFF(slabd_shm_cache, align, 44), OFF(slabd_shm_cache, flags, 48),
 	      OFF(slabd_shm_cache, order, 52), OFF(slabd_shm_cache, objs_per_slab, 56),
 	      OFF(slabd_shm_cache, mag_objs, 60), OFF(slabd_shm_cache, zone_kind, 64),
-	      OFF(slabd_shm_cache, reserved, 68), MSIZE(slabd_shm_cache, reserved, 28));
+	      OFF(slabd_shm_cache, pool_n, 68), OFF(slabd_shm_cache, pool_priv, 72),
+	      OFF(slabd_shm_cache, pool_headroom, 76), OFF(slabd_shm_cache, pool_data_room, 80),
+	      OFF(slabd_shm_cache, reserved, 84), MSIZE(slabd_shm_cache, reserved, 12));
 }
 
 Test(layout, the_page_descriptor_is_where_version_3_puts_it)
@@ -147,22 +150,24 @@ Test(layout, the_per_cpu_stack_and_magazine_are_where_version_3_puts_them)
 
 Test(layout, the_geometry_struct_is_where_version_3_puts_it)
 {
-	CHECK(SIZE(slabd_shm_geometry, 144), OFF(slabd_shm_geometry, nr_cpus, 0),
+	CHECK(SIZE(slabd_shm_geometry, 160), OFF(slabd_shm_geometry, nr_cpus, 0),
 	      OFF(slabd_shm_geometry, nr_nodes, 4), OFF(slabd_shm_geometry, nr_zones, 8),
 	      OFF(slabd_shm_geometry, max_caches, 12), OFF(slabd_shm_geometry, nr_pages, 16),
-	      OFF(slabd_shm_geometry, nr_mags, 20), OFF(slabd_shm_geometry, align, 24),
-	      OFF(slabd_shm_geometry, cpu_table_off, 32),
-	      OFF(slabd_shm_geometry, node_table_off, 40),
-	      OFF(slabd_shm_geometry, zone_table_off, 48),
-	      OFF(slabd_shm_geometry, cache_table_off, 56),
-	      OFF(slabd_shm_geometry, page_table_off, 64), OFF(slabd_shm_geometry, meta_size, 72),
-	      OFF(slabd_shm_geometry, ctl_off, 80), OFF(slabd_shm_geometry, depot_off, 88),
-	      OFF(slabd_shm_geometry, pcpu_off, 96), OFF(slabd_shm_geometry, mag_off, 104),
-	      OFF(slabd_shm_geometry, client_off, 112), OFF(slabd_shm_geometry, pcpu_stat_off, 120),
-	      OFF(slabd_shm_geometry, remote_off, 128), OFF(slabd_shm_geometry, percpu_size, 136));
+	      OFF(slabd_shm_geometry, nr_mags, 20), OFF(slabd_shm_geometry, nr_iova, 24),
+	      OFF(slabd_shm_geometry, align, 32), OFF(slabd_shm_geometry, cpu_table_off, 40),
+	      OFF(slabd_shm_geometry, node_table_off, 48),
+	      OFF(slabd_shm_geometry, zone_table_off, 56),
+	      OFF(slabd_shm_geometry, cache_table_off, 64),
+	      OFF(slabd_shm_geometry, page_table_off, 72),
+	      OFF(slabd_shm_geometry, iova_table_off, 80), OFF(slabd_shm_geometry, meta_size, 88),
+	      OFF(slabd_shm_geometry, ctl_off, 96), OFF(slabd_shm_geometry, depot_off, 104),
+	      OFF(slabd_shm_geometry, pcpu_off, 112), OFF(slabd_shm_geometry, mag_off, 120),
+	      OFF(slabd_shm_geometry, client_off, 128), OFF(slabd_shm_geometry, pcpu_stat_off, 136),
+	      OFF(slabd_shm_geometry, remote_off, 144),
+	      OFF(slabd_shm_geometry, percpu_size, 152));
 }
 
-Test(layout, the_shared_constants_are_those_of_version_2)
+Test(layout, the_shared_constants_are_those_of_version_3)
 {
 	char magic[8];
 
@@ -192,13 +197,20 @@ Test(layout, the_shared_constants_are_those_of_version_2)
 	    {"SLABD_PAGE_LARGE_TAIL", SLABD_PAGE_LARGE_TAIL, 3},
 	    {"SLABD_DEPOT_EXHAUSTED", SLABD_DEPOT_EXHAUSTED, 1},
 	    {"SLABD_STACK_IDX_BITS", SLABD_STACK_IDX_BITS, 24},
-	    {"SLABD_STACK_CNT_BITS", SLABD_STACK_CNT_BITS, 20});
+	    {"SLABD_STACK_CNT_BITS", SLABD_STACK_CNT_BITS, 20},
+	    {"SLABD_DMA_KMALLOC_BASE", SLABD_DMA_KMALLOC_BASE, 32},
+	    {"SLABD_IOVA_NONE", SLABD_IOVA_NONE, 0}, {"SLABD_IOVA_VFIO", SLABD_IOVA_VFIO, 1},
+	    {"SLABD_IOVA_PA", SLABD_IOVA_PA, 2}, {"SLABD_IOVA_VA", SLABD_IOVA_VA, 3},
+	    {"SLABD_NO_ZONE", SLABD_NO_ZONE, 0xffffffffu},
+	    {"SLABD_PKTBUF_HDR", SLABD_PKTBUF_HDR, 128},
+	    {"SLABD_PKTBUF_MAX_BUF", SLABD_PKTBUF_MAX_BUF, 65535},
+	    {"SLABD_PKTBUF_MAX_PRIV", SLABD_PKTBUF_MAX_PRIV, 65528});
 	cr_expect_eq(SLABD_SHM_MAGIC, 0x4745524442414c53ull);
 }
 
 Test(layout, the_wire_header_and_hello_are_where_version_3_puts_them)
 {
-	cr_expect_eq(SLABD_WIRE_VERSION, 2u, "the wire version changed: update this file");
+	cr_expect_eq(SLABD_WIRE_VERSION, 3u, "the wire version changed: update this file");
 	CHECK(SIZE(slabd_wire_hdr, 16), OFF(slabd_wire_hdr, magic, 0),
 	      OFF(slabd_wire_hdr, version, 4), OFF(slabd_wire_hdr, type, 6),
 	      OFF(slabd_wire_hdr, len, 8), OFF(slabd_wire_hdr, seq, 12),
@@ -239,6 +251,11 @@ Test(layout, the_wire_replies_and_requests_are_where_version_3_puts_them)
 	      OFF(slabd_wire_cache_create, name, 16), MSIZE(slabd_wire_cache_create, name, 32),
 	      OFF(slabd_wire_cache_create, size, 48), OFF(slabd_wire_cache_create, align, 52),
 	      OFF(slabd_wire_cache_create, flags, 56), OFF(slabd_wire_cache_create, reserved, 60));
+	CHECK(SIZE(slabd_wire_pool_create, 72), OFF(slabd_wire_pool_create, hdr, 0),
+	      OFF(slabd_wire_pool_create, name, 16), MSIZE(slabd_wire_pool_create, name, 32),
+	      OFF(slabd_wire_pool_create, n, 48), OFF(slabd_wire_pool_create, data_room, 52),
+	      OFF(slabd_wire_pool_create, priv_size, 56), OFF(slabd_wire_pool_create, headroom, 60),
+	      OFF(slabd_wire_pool_create, node, 64), OFF(slabd_wire_pool_create, reserved, 68));
 	CHECK(SIZE(slabd_wire_cache_op, 24), OFF(slabd_wire_cache_op, hdr, 0),
 	      OFF(slabd_wire_cache_op, op, 16), OFF(slabd_wire_cache_op, cache, 20));
 	CHECK(SIZE(slabd_wire_cache_reply, 32), OFF(slabd_wire_cache_reply, hdr, 0),
@@ -257,7 +274,7 @@ Test(layout, the_wire_replies_and_requests_are_where_version_3_puts_them)
 	      OFF(slabd_wire_client_info, pid, 28), OFF(slabd_wire_client_info, alloc_failures, 32));
 }
 
-Test(layout, the_wire_constants_are_those_of_version_2)
+Test(layout, the_wire_constants_are_those_of_version_3)
 {
 	CHECK({"SLABD_WIRE_MAGIC", SLABD_WIRE_MAGIC, 0x534c4244u},
 	      {"SLABD_WIRE_MAX", SLABD_WIRE_MAX, 512}, {"SLABD_MSG_HELLO", SLABD_MSG_HELLO, 1},
@@ -279,7 +296,8 @@ Test(layout, the_wire_constants_are_those_of_version_2)
 	      {"SLABD_MSG_NODE_INFO_REPLY", SLABD_MSG_NODE_INFO_REPLY, 16},
 	      {"SLABD_MSG_CLIENT_INFO", SLABD_MSG_CLIENT_INFO, 17},
 	      {"SLABD_MSG_CLIENT_INFO_REPLY", SLABD_MSG_CLIENT_INFO_REPLY, 18},
-	      {"SLABD_MSG_MAX", SLABD_MSG_MAX, 18},
+	      {"SLABD_MSG_POOL_CREATE", SLABD_MSG_POOL_CREATE, 19},
+	      {"SLABD_MSG_MAX", SLABD_MSG_MAX, 19},
 	      {"SLABD_HELLO_REATTACH", SLABD_HELLO_REATTACH, 1},
 	      {"SLABD_WIRE_ERRMSG_MAX", SLABD_WIRE_ERRMSG_MAX, 200});
 }

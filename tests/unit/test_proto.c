@@ -232,6 +232,8 @@ static struct slabd_shm_super super_from(const struct slabd_shm_geometry *g)
 	sb.client_off = g->client_off;
 	sb.pcpu_stat_off = g->pcpu_stat_off;
 	sb.remote_off = g->remote_off;
+	sb.iova_table_off = g->iova_table_off;
+	sb.dma_zone = SLABD_NO_ZONE;
 	sb.max_clients = SLABD_MAX_CLIENTS;
 	sb.pcpu_slots = SLABD_PCPU_SLOTS;
 	sb.mag_slots = SLABD_MAG_SLOTS;
@@ -750,4 +752,52 @@ Test(wire, a_cache_info_reply_with_an_unterminated_name_is_rejected)
 	cr_assert_eq(slabd_wire_validate(&ci, sizeof(ci)), SLABD_MSG_CACHE_INFO_REPLY);
 	memset(ci.name, 'x', sizeof(ci.name));
 	cr_assert_eq(slabd_wire_validate(&ci, sizeof(ci)), -EBADMSG);
+}
+
+/* A region with a DMA zone: the IOVA table follows the page table, one entry per page. */
+static struct slabd_shm_super dma_super(struct slabd_shm_geometry *g)
+{
+	struct slabd_shm_super sb;
+
+	g->nr_zones = g->nr_nodes + 1;
+	g->nr_iova = 512;
+	cr_assert_eq(slabd_shm_geometry(g), 0);
+	cr_assert_geq(g->iova_table_off, g->page_table_off + (uint64_t)g->nr_pages * sizeof(struct slabd_shm_page));
+	cr_assert_geq(g->meta_size, g->iova_table_off + g->nr_iova * sizeof(uint64_t));
+	sb = super_from(g);
+	sb.dma_zone = g->nr_nodes;
+	sb.nr_iova = g->nr_iova;
+	sb.iova_shift = SLABD_PAGE_SHIFT;
+	sb.iova_mode = SLABD_IOVA_PA;
+	return sb;
+}
+
+Test(super, a_superblock_with_a_dma_zone_and_its_iova_table_is_valid)
+{
+	struct slabd_shm_geometry g = small_geometry();
+	struct slabd_shm_super sb = dma_super(&g);
+
+	cr_assert_eq(slabd_shm_super_validate(&sb, sb.meta_size), 0);
+}
+
+Test(super, an_inconsistent_dma_zone_or_iova_table_is_rejected)
+{
+	struct slabd_shm_geometry g = small_geometry();
+	struct slabd_shm_super sb = dma_super(&g), bad;
+
+	bad = sb;
+	bad.iova_shift = 21; /* entries are per 4 KiB page in this layout */
+	cr_assert_eq(slabd_shm_super_validate(&bad, bad.meta_size), -EINVAL);
+	bad = sb;
+	bad.dma_zone = bad.nr_zones; /* no such zone */
+	cr_assert_eq(slabd_shm_super_validate(&bad, bad.meta_size), -EINVAL);
+	bad = sb;
+	bad.iova_mode = 7;
+	cr_assert_eq(slabd_shm_super_validate(&bad, bad.meta_size), -EINVAL);
+	bad = sb;
+	bad.iova_table_off += 64; /* not where this build puts it */
+	cr_assert_eq(slabd_shm_super_validate(&bad, bad.meta_size), -EINVAL);
+	bad = sb;
+	bad.dma_zone = SLABD_NO_ZONE; /* a table without a zone */
+	cr_assert_eq(slabd_shm_super_validate(&bad, bad.meta_size), -EINVAL);
 }

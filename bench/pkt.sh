@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# pkt.sh - run pktbench against slabd (slabd_pktbuf_*) and DPDK (rte_pktmbuf_*) in the
+# same run: RUNS rounds, each running both programs in an order that alternates; print a
+# markdown table of the medians over the rounds and the ratio dpdk/slabd (> 1: slabd is
+# faster). The daemon is private (bench/common.sh), its DMA zone in the default iova_mode.
+#
+# Usage: bench/pkt.sh [--runs N] [--pipe PACKETS] [BUILD_DIR]
+set -euo pipefail
+unset LD_PRELOAD MALLOC_PERTURB_ MALLOC_CHECK_ GLIBC_TUNABLES
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BUILD=$here/../build
+RUNS=${RUNS:-5}
+PIPE=2000000
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--runs) RUNS=$2; shift 2 ;;
+	--pipe) PIPE=$2; shift 2 ;;
+	-h | --help) echo "Usage: $0 [--runs N] [--pipe PACKETS (0: none)] [BUILD_DIR]"; exit 0 ;;
+	*) BUILD=$1; shift ;;
+	esac
+done
+BUILD=$(cd "$BUILD" && pwd)
+PS=$BUILD/bench/pktbench-slabd
+PD=$BUILD/bench/pktbench-dpdk
+ALLOCS=(slabd)
+[[ -x $PD ]] && ALLOCS+=(dpdk) || echo "pkt.sh: $PD not built (install dpdk-dev, reconfigure): slabd only" >&2
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/pktbench.XXXXXX")
+SOCK=$TMP/slabd.sock
+DPID=
+# shellcheck source=bench/common.sh
+source "$here/common.sh"
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	stop_slabd pkt.sh
+	rm -rf "$TMP"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+start_slabd pkt.sh "$BUILD/daemon/slabd" "$SOCK" "$TMP/slabd.log"
+IOVA=$(grep -m1 -o 'IOVA mode: [a-z]*' "$TMP/slabd.log" || echo "IOVA mode: ?")
+
+: >"$TMP/raw"
+for ((run = 0; run < RUNS; run++)); do
+	for ((j = 0; j < ${#ALLOCS[@]}; j++)); do
+		a=${ALLOCS[$(((run + j) % ${#ALLOCS[@]}))]}
+		echo "pkt.sh: round $((run + 1))/$RUNS: $a" >&2
+		case $a in
+		slabd) "$PS" --socket "$SOCK" --pipe "$PIPE" --pipe-runs 1 >"$TMP/out" ;;
+		dpdk) "$PD" --pipe "$PIPE" --pipe-runs 1 >"$TMP/out" 2>"$TMP/err" || { cat "$TMP/err" >&2; exit 1; } ;;
+		esac
+		((run)) || grep '^#' "$TMP/out" | sed "s/^# /$a: /" >>"$TMP/info"
+		grep '^pktbench ' "$TMP/out" >>"$TMP/raw"
+	done
+done
+
+echo "## pktbench: slabd_pktbuf_* against DPDK rte_pktmbuf_*"
+echo
+echo "- date: $(date '+%Y-%m-%d %H:%M:%S %Z'); kernel $(uname -r); $(nproc) CPUs: $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+echo "- slabd $BACKING, $IOVA; command: bench/pkt.sh --runs $RUNS --pipe $PIPE"
+sed 's/^/- /' "$TMP/info"
+echo
+echo "Median over $RUNS rounds of TSC cycles per buffer (alloc + free; pipe: per packet, producer"
+echo "and consumer on two CPUs), [min-max over the rounds]; dpdk/slabd > 1: slabd is faster."
+echo
+sort -k2,2 -k3,3 -k4,4n -k5,5g "$TMP/raw" | awk '
+	function out() { m = (c % 2) ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2; print prev, m, v[1], v[c] }
+	{ key = $2 " " $3 " " $4; if (NR > 1 && key != prev) { out(); c = 0 } v[++c] = $5; prev = key }
+	END { if (NR) out() }' | awk '
+	{ k = $2 " " $3; med[$1 " " k] = $4; lo[$1 " " k] = $5; hi[$1 " " k] = $6; if (!(k in seen)) { seen[k] = 1; rows[++n] = k } }
+	END {
+		print "| test | n | slabd | dpdk | dpdk/slabd | dpdk/slabd, best rounds |"
+		print "|---|---:|---:|---:|---:|---:|"
+		split("single 1,single 32,bulk 8,bulk 32,pipe 32", order, ",")
+		for (i = 1; i <= 5; i++) {
+			k = order[i]; if (!(k in seen)) continue
+			split(k, f, " "); s = "slabd " k; d = "dpdk " k
+			printf "| %s | %s | %.1f [%.1f-%.1f] |", f[1], f[2], med[s], lo[s], hi[s]
+			if (d in med) printf " %.1f [%.1f-%.1f] | %.2f | %.2f |\n", med[d], lo[d], hi[d], med[d] / med[s], lo[d] / lo[s]
+			else printf " - | - | - |\n"
+		}
+	}'

@@ -1,0 +1,415 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pktbench.c - packet buffers: slabd's slabd_pktbuf_* against DPDK's rte_pktmbuf_*.
+ *
+ * One source, two programs:
+ *   pktbench-slabd (-DPKT_SLABD) attaches to slabd and creates the pool "pktbench" of
+ *                  8191 buffers of 2048 bytes after a 128-byte headroom;
+ *   pktbench-dpdk  (-DPKT_DPDK) starts DPDK's EAL without hugepages and without PCI and
+ *                  creates the same pool with rte_pktmbuf_pool_create (per-lcore cache
+ *                  of 256, RTE_MBUF_DEFAULT_BUF_SIZE).
+ *
+ * Tests, single-threaded, pinned to --cpu (result: median over --batches batches of TSC
+ * cycles per buffer, one allocation plus one free):
+ *   single  n alloc calls, then n free calls (n = 1, 32);
+ *   bulk    one alloc_bulk and one free_bulk of n (n = 8, 32, a compile-time constant).
+ * With --pipe: a producer allocates bursts of 32, writes 64 bytes into each and passes
+ * them through a single-producer single-consumer ring to a consumer that checks and
+ * frees them in bursts: slabd with two processes (fork, a ring in a shared mapping, region
+ * offsets), DPDK with two lcores (rte_ring SP/SC, pointers). Result: nanoseconds per
+ * packet over --pipe packets, best of --pipe-runs.
+ *
+ * Output: '#' comments; results as "pktbench <allocator> <test> <n> <value>".
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench_util.h"
+
+#if defined(PKT_SLABD) == defined(PKT_DPDK)
+#error "build with exactly one of -DPKT_SLABD and -DPKT_DPDK"
+#endif
+
+#ifdef PKT_SLABD
+#include <slabd/pktbuf.h>
+#define NAME "slabd"
+typedef struct slabd_pktbuf buf_t;
+static struct slabd_pktpool *pool;
+#define pb_alloc() slabd_pktbuf_alloc(pool)
+#define pb_free(m) slabd_pktbuf_free(m)
+#define pb_alloc_bulk(v, n) slabd_pktbuf_alloc_bulk(pool, v, n)
+#define pb_free_bulk(v, n) slabd_pktbuf_free_bulk(v, n)
+#define pb_append(m, n) slabd_pktbuf_append(m, n)
+#define pb_mtod(m) slabd_pktbuf_mtod(m, unsigned char *)
+#else
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_version.h>
+#define NAME "dpdk"
+typedef struct rte_mbuf buf_t;
+static struct rte_mempool *pool;
+#define pb_alloc() rte_pktmbuf_alloc(pool)
+#define pb_free(m) rte_pktmbuf_free(m)
+#define pb_alloc_bulk(v, n) rte_pktmbuf_alloc_bulk(pool, v, n)
+#define pb_free_bulk(v, n) rte_pktmbuf_free_bulk(v, n)
+#define pb_append(m, n) rte_pktmbuf_append(m, n)
+#define pb_mtod(m) rte_pktmbuf_mtod(m, unsigned char *)
+#endif
+
+#define POOL_N 8191
+#define DATA_ROOM 2048
+#define MAX_N 64
+#define BURST 32
+#define PKT 64
+
+static struct {
+	uint64_t objects, batches, warmup, pipe;
+	unsigned int pipe_runs;
+	int cpu, cpu2;
+	const char *socket;
+} opt = { .objects = 1024, .batches = 301, .warmup = 65536, .pipe = 0, .pipe_runs = 3, .cpu = 0, .cpu2 = 1 };
+
+static __attribute__((noreturn, cold)) void die(const char *what)
+{
+	fprintf(stderr, "pktbench: %s: %s failed\n", NAME, what);
+	exit(1);
+}
+
+static __attribute__((noinline)) uint64_t single(unsigned int n, uint64_t reps)
+{
+	buf_t *v[MAX_N];
+	uint64_t r, t0 = tsc_read();
+	unsigned int i;
+
+	for (r = 0; r < reps; r++) {
+		for (i = 0; i < n; i++)
+			if (__builtin_expect(!(v[i] = pb_alloc()), 0))
+				die("alloc");
+		sink(v);
+		for (i = 0; i < n; i++)
+			pb_free(v[i]);
+	}
+	return tsc_read() - t0;
+}
+
+#define DEFINE_BULK(cnt)                                                                           \
+	static __attribute__((noinline)) uint64_t bulk_##cnt(unsigned int n, uint64_t reps)        \
+	{                                                                                          \
+		buf_t *v[cnt];                                                                     \
+		uint64_t r, t0 = tsc_read();                                                       \
+		(void)n;                                                                           \
+		for (r = 0; r < reps; r++) {                                                       \
+			if (__builtin_expect(pb_alloc_bulk(v, cnt) != 0, 0))                       \
+				die("alloc_bulk");                                                 \
+			sink(v);                                                                   \
+			pb_free_bulk(v, cnt);                                                      \
+		}                                                                                  \
+		return tsc_read() - t0;                                                            \
+	}
+DEFINE_BULK(8)
+DEFINE_BULK(32)
+
+static double measure(uint64_t (*fn)(unsigned int, uint64_t), unsigned int n)
+{
+	uint64_t reps = (opt.objects + n - 1) / n, b;
+	double *v = calloc(opt.batches, sizeof(*v)), m;
+
+	if (!v)
+		die("calloc");
+	fn(n, (opt.warmup + n - 1) / n);
+	for (b = 0; b < opt.batches; b++)
+		v[b] = (double)fn(n, reps) / (double)(reps * n);
+	m = median(v, opt.batches);
+	free(v);
+	return m;
+}
+
+/* Untimed: each call hands out distinct, reset, writable buffers. */
+static void check(void)
+{
+	buf_t *a[MAX_N], *b[MAX_N];
+	unsigned int i, j, r;
+
+	for (r = 0; r < 200; r++) {
+		if (pb_alloc_bulk(a, 32) != 0)
+			die("alloc_bulk (check)");
+		for (i = 0; i < 32; i++) {
+			b[i] = pb_alloc();
+			if (!b[i] || b[i]->data_len || b[i]->pkt_len || b[i]->nb_segs != 1)
+				die("alloc (check): not a reset buffer");
+			memset(pb_append(b[i], PKT), (int)r, PKT);
+		}
+		for (i = 0; i < 32; i++)
+			for (j = 0; j < 32; j++)
+				if (a[i] == b[j] || (i != j && (a[i] == a[j] || b[i] == b[j])))
+					die("check: a buffer handed out twice");
+		pb_free_bulk(b, 32);
+		for (i = 0; i < 32; i++)
+			pb_free(a[i]);
+	}
+	printf("# check: 200 rounds of 32 bulk + 32 single allocations, distinct and reset: ok\n");
+}
+
+/* ------------------------------------------------------------- pipeline -- */
+
+static void fill(buf_t *m, uint64_t seq)
+{
+	unsigned char *d = (unsigned char *)pb_append(m, PKT);
+
+	memcpy(d, &seq, 8);
+	d[PKT - 1] = (unsigned char)seq;
+}
+
+static int verify(buf_t *m, uint64_t seq)
+{
+	const unsigned char *d = pb_mtod(m);
+	uint64_t s;
+
+	memcpy(&s, d, 8);
+	return s == seq && d[PKT - 1] == (unsigned char)seq && m->data_len == PKT;
+}
+
+#ifdef PKT_SLABD
+#define RING 1024u
+struct ring {
+	_Alignas(64) uint64_t head;
+	_Alignas(64) uint64_t tail;
+	_Alignas(64) uint64_t slot[RING];
+	_Alignas(64) uint64_t bad;
+};
+
+static void consume(struct ring *r, uint64_t total)
+{
+	uint64_t seen = 0, head = 0;
+	buf_t *v[BURST];
+
+	pin_to("pktbench", opt.cpu2);
+	while (seen < total) {
+		uint64_t t = r->tail, n, i;
+
+		if (head == t)
+			head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+		n = head - t < BURST ? head - t : BURST;
+		for (i = 0; i < n; i++) {
+			v[i] = slabd_off_to_ptr(r->slot[(t + i) & (RING - 1)]);
+			r->bad += !verify(v[i], seen + i);
+		}
+		__atomic_store_n(&r->tail, t + n, __ATOMIC_RELEASE);
+		pb_free_bulk(v, (unsigned int)n);
+		seen += n;
+	}
+}
+
+static double pipe_once(uint64_t total)
+{
+	struct ring *r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	uint64_t seq = 0, tail = 0, t0, t1;
+	int status;
+	pid_t pid;
+
+	if (r == MAP_FAILED)
+		die("mmap");
+	pid = fork();
+	if (pid == 0) {
+		consume(r, total);
+		_exit(r->bad ? 3 : 0);
+	}
+	t0 = tsc_read();
+	while (seq < total) {
+		buf_t *v[BURST];
+		uint64_t h = r->head, i;
+
+		while (h + BURST - tail > RING)
+			tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+		if (pb_alloc_bulk(v, BURST) != 0)
+			continue;
+		for (i = 0; i < BURST; i++) {
+			fill(v[i], seq + i);
+			r->slot[(h + i) & (RING - 1)] = slabd_ptr_to_off(v[i]);
+		}
+		__atomic_store_n(&r->head, h + BURST, __ATOMIC_RELEASE);
+		seq += BURST;
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		die("pipeline consumer (bad packets or crash)");
+	t1 = tsc_read();
+	munmap(r, sizeof(*r));
+	return (double)(t1 - t0) / (double)total;
+}
+#else
+static struct rte_ring *ring;
+static volatile uint64_t pipe_bad;
+
+static int consume(void *arg)
+{
+	uint64_t total = *(uint64_t *)arg, seen = 0;
+	buf_t *v[BURST];
+
+	while (seen < total) {
+		unsigned int n = rte_ring_sc_dequeue_burst(ring, (void **)v, BURST, NULL), i;
+
+		for (i = 0; i < n; i++)
+			pipe_bad += !verify(v[i], seen + i);
+		rte_pktmbuf_free_bulk(v, n);
+		seen += n;
+	}
+	return 0;
+}
+
+static double pipe_once(uint64_t total)
+{
+	unsigned int lcore = rte_get_next_lcore(rte_lcore_id(), 1, 0);
+	uint64_t seq = 0, t0, t1;
+
+	if (lcore >= RTE_MAX_LCORE)
+		die("a second lcore for the pipeline (-l with two CPUs)");
+	pipe_bad = 0;
+	t0 = tsc_read();
+	rte_eal_remote_launch(consume, &total, lcore);
+	while (seq < total) {
+		buf_t *v[BURST];
+		unsigned int i, sent = 0;
+
+		if (rte_pktmbuf_alloc_bulk(pool, v, BURST) != 0)
+			continue;
+		for (i = 0; i < BURST; i++)
+			fill(v[i], seq + i);
+		while (sent < BURST)
+			sent += rte_ring_sp_enqueue_burst(ring, (void **)v + sent, BURST - sent, NULL);
+		seq += BURST;
+	}
+	rte_eal_wait_lcore(lcore);
+	t1 = tsc_read();
+	if (pipe_bad)
+		die("pipeline consumer (bad packets)");
+	return (double)(t1 - t0) / (double)total;
+}
+#endif
+
+/* ---------------------------------------------------------------- set-up -- */
+
+#ifdef PKT_SLABD
+static void setup(const char *argv0)
+{
+	int r = slabd_connect(opt.socket);
+
+	(void)argv0;
+	if (r < 0) {
+		fprintf(stderr, "pktbench: slabd_connect: %s: %s\n", strerror(-r), slabd_last_error());
+		exit(1);
+	}
+	pool = slabd_pktpool_create("pktbench", POOL_N, DATA_ROOM, 0, -1);
+	if (!pool) {
+		fprintf(stderr, "pktbench: slabd_pktpool_create: %s: %s\n", strerror(errno), slabd_last_error());
+		exit(1);
+	}
+	pin_to("pktbench", opt.cpu);
+	printf("# slabd pool of %u buffers, %u + %u bytes\n", POOL_N, SLABD_PKTBUF_HEADROOM, DATA_ROOM);
+}
+
+static void teardown(void)
+{
+}
+#else
+static void setup(const char *argv0)
+{
+	char cpus[32], prefix[64];
+	char *eal[16];
+	int n = 0;
+
+	snprintf(cpus, sizeof(cpus), "%d,%d", opt.cpu, opt.cpu2);
+	snprintf(prefix, sizeof(prefix), "pktbench-%d", (int)getpid());
+	eal[n++] = (char *)argv0;
+	eal[n++] = "--no-huge";
+	eal[n++] = "--no-pci";
+	eal[n++] = "--no-shconf";
+	eal[n++] = "--no-telemetry";
+	eal[n++] = "-m";
+	eal[n++] = "256";
+	eal[n++] = "-l";
+	eal[n++] = cpus;
+	eal[n++] = "--file-prefix";
+	eal[n++] = prefix;
+	eal[n++] = "--log-level=lib.eal:error";
+	eal[n] = NULL;
+	if (rte_eal_init(n, eal) < 0) {
+		fprintf(stderr, "pktbench: rte_eal_init: %s\n", rte_strerror(rte_errno));
+		exit(1);
+	}
+	pool = rte_pktmbuf_pool_create("pktbench", POOL_N, 256, 0, RTE_PKTMBUF_HEADROOM + DATA_ROOM,
+				       (int)rte_socket_id());
+	ring = rte_ring_create("pktbench", 1024, (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+	if (!pool || !ring) {
+		fprintf(stderr, "pktbench: pool or ring: %s\n", rte_strerror(rte_errno));
+		exit(1);
+	}
+	printf("# dpdk %s, EAL --no-huge --no-pci -l %s, mempool ops %s, cache 256, headroom %u\n", rte_version(),
+	       cpus, rte_mempool_get_ops(pool->ops_index)->name, RTE_PKTMBUF_HEADROOM);
+}
+
+static void teardown(void)
+{
+	rte_ring_free(ring);
+	rte_mempool_free(pool);
+	rte_eal_cleanup();
+}
+#endif
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = { { "socket", 1, 0, 's' }, { "batches", 1, 0, 'b' },
+					    { "cpu", 1, 0, 'c' },    { "cpu2", 1, 0, 'C' },
+					    { "pipe", 1, 0, 'p' },   { "pipe-runs", 1, 0, 'r' },
+					    { 0, 0, 0, 0 } };
+	unsigned int k;
+	int o;
+
+	while ((o = getopt_long(argc, argv, "s:b:c:C:p:r:", lo, NULL)) != -1) {
+		switch (o) {
+		case 's': opt.socket = optarg; break;
+		case 'b': opt.batches = strtoull(optarg, NULL, 10); break;
+		case 'c': opt.cpu = atoi(optarg); break;
+		case 'C': opt.cpu2 = atoi(optarg); break;
+		case 'p': opt.pipe = strtoull(optarg, NULL, 10) / BURST * BURST; break;
+		case 'r': opt.pipe_runs = (unsigned int)atoi(optarg); break;
+		default:
+			fprintf(stderr, "usage: %s [--socket PATH] [--batches N] [--cpu C] [--cpu2 C2] [--pipe PACKETS] "
+				"[--pipe-runs N]\n", argv[0]);
+			return 2;
+		}
+	}
+	if (!opt.batches)
+		opt.batches = 1;
+	setup(argv[0]);
+	printf("# TSC %.0f MHz\n", tsc_mhz());
+	check();
+	printf("pktbench %s single 1 %.2f\n", NAME, measure(single, 1));
+	printf("pktbench %s single 32 %.2f\n", NAME, measure(single, 32));
+	printf("pktbench %s bulk 8 %.2f\n", NAME, measure(bulk_8, 8));
+	printf("pktbench %s bulk 32 %.2f\n", NAME, measure(bulk_32, 32));
+	fflush(stdout);
+	if (opt.pipe) {
+		double best = 0;
+		for (k = 0; k < opt.pipe_runs; k++) {
+			double c = pipe_once(opt.pipe);
+			if (!k || c < best)
+				best = c;
+		}
+		printf("pktbench %s pipe %d %.2f\n", NAME, BURST, best);
+	}
+	teardown();
+	return 0;
+}

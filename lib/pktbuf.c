@@ -1,0 +1,443 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pktbuf.c - packet-buffer pools and buffers in libslabclient (<slabd/pktbuf.h>).
+ *
+ * A struct slabd_pktpool is this process's handle on a pool's cache id, kept in a static
+ * table indexed by id (as kmem_cache handles are), filled from the read-only cache table:
+ * the geometry is the daemon's, never a client's word. Creating a pool is a request to
+ * the daemon; everything else is memory operations:
+ *   alloc  one restartable-sequence pop from this CPU's stack of the pool's cache, then a
+ *          reset of the header's first cache line (buf_addr and buf_iova are recomputed
+ *          from the region's tables: a buffer reused from another process, or one whose
+ *          header an application overwrote, still gets the right ones);
+ *   free   per segment: the last reference (refcnt 1, or an atomic decrement reaching 0)
+ *          pushes it on this CPU's stack; bulk frees group consecutive segments of one
+ *          pool into one sequence. The pool is found from the page descriptor, as kfree
+ *          does, not from the header.
+ * A miss on either side goes through alloc.c's slow paths (depot magazines, the daemon).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <slabd/pktbuf.h>
+
+#include "client.h"
+#include "percpu.h"
+#include "slabd_ops.h"
+#include "slabd_wire.h"
+
+#define cl slabd_client
+
+_Static_assert(sizeof(struct slabd_pktbuf) == SLABD_PKTBUF_HDR, "the header is what the daemon lays out");
+
+/* Allocation flags of a pool: may wait for the daemon's refill (it is how buffers freed
+ * on other CPUs come back), but not retry past an exhausted round, and never warn. */
+#define POOL_GFP (__GFP_DIRECT_RECLAIM | __GFP_NORETRY | __GFP_NOWARN)
+#define BULK_CHUNK 64u
+
+/* What a reset writes at offset 16 of the header, in two words (see pktbuf_reset). */
+struct reset_words {
+	uint64_t w16; /* data_off, refcnt 1, nb_segs 1, port 0xffff */
+	uint64_t w24; /* pkt_len 0, data_len 0, buf_len */
+	uint64_t w40; /* pool_id, priv_size, reserved0 */
+};
+
+struct slabd_pktpool {
+	uint32_t id;
+	uint32_t buf_off;   /* header + private area */
+	uint32_t n;
+	uint32_t reserved;
+	char *pcpu;         /* this cache's per-CPU stacks */
+	char *dma;          /* this process's address of the DMA zone */
+	const uint64_t *iova; /* its IOVA table */
+	struct reset_words rw;
+};
+
+static struct slabd_pktpool pools[SLABD_MAX_CACHES];
+
+static int attached(void)
+{
+	if (__atomic_load_n(&cl.ncpus, __ATOMIC_ACQUIRE))
+		return 0;
+	return client_attach(1);
+}
+
+/* The handle of cache @id if it is an active pool; NULL otherwise. */
+static struct slabd_pktpool *pool_of(uint32_t id)
+{
+	const struct slabd_shm_cache *c = &cl.caches[id];
+	struct slabd_pktpool *p = &pools[id];
+	uint32_t n;
+
+	if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != SLABD_CACHE_ACTIVE)
+		return NULL;
+	n = __atomic_load_n(&c->pool_n, __ATOMIC_ACQUIRE);
+	if (!n || c->zone_kind != SLABD_ZONE_DMA)
+		return NULL;
+	p->buf_off = SLABD_PKTBUF_HDR + ((c->pool_priv + 7) & ~7u);
+	p->n = n;
+	p->pcpu = cl.pcpu + id * cl.cache_stride;
+	p->dma = cl.base + cl.zone_tab[cl.sb->dma_zone].off;
+	p->iova = cl.iova;
+	/* little-endian images of the fields at offsets 16..23, 24..31 and 40..47 */
+	p->rw.w16 = (uint64_t)c->pool_headroom | 1ull << 16 | 1ull << 32 | 0xffffull << 48;
+	p->rw.w24 = (uint64_t)(uint16_t)(c->pool_headroom + c->pool_data_room) << 48;
+	p->rw.w40 = (uint64_t)id | (uint64_t)(uint16_t)c->pool_priv << 32;
+	__atomic_store_n(&p->id, id, __ATOMIC_RELEASE);
+	return p;
+}
+
+struct slabd_pktpool *slabd_pktpool_create(const char *name, unsigned int n, unsigned int data_room,
+					   unsigned int priv_size, int node)
+{
+	struct slabd_wire_pool_create req;
+	struct slabd_wire_cache_reply rep;
+	struct slabd_pktpool *p;
+	int r;
+
+	if (!name || !*name || strlen(name) >= sizeof(req.name)) {
+		client_set_error("slabd_pktpool_create: a name of 1..%zu bytes is needed", sizeof(req.name) - 1);
+		errno = EINVAL;
+		return NULL;
+	}
+	r = attached();
+	if (r < 0) {
+		errno = ENOTCONN;
+		return NULL;
+	}
+	slabd_wire_init(&req.hdr, SLABD_MSG_POOL_CREATE, sizeof(req), 0);
+	strcpy(req.name, name);
+	req.n = n;
+	req.data_room = data_room;
+	req.priv_size = priv_size;
+	req.headroom = SLABD_PKTBUF_HEADROOM;
+	req.node = node;
+	r = client_request(&req.hdr, SLABD_MSG_CACHE_REPLY, &rep, sizeof(rep));
+	if (r == 0)
+		r = rep.err;
+	if (r < 0) {
+		errno = -r;
+		return NULL;
+	}
+	p = rep.cache < cl.sb->max_caches ? pool_of(rep.cache) : NULL;
+	if (!p)
+		errno = EBADMSG;
+	return p;
+}
+
+struct slabd_pktpool *slabd_pktpool_lookup(const char *name)
+{
+	uint32_t id;
+
+	if (!name || attached() < 0) {
+		errno = name ? ENOTCONN : EINVAL;
+		return NULL;
+	}
+	for (id = SLABD_FIRST_NAMED_CACHE; id < cl.sb->max_caches; id++) {
+		const struct slabd_shm_cache *c = &cl.caches[id];
+		struct slabd_pktpool *p;
+
+		if (__atomic_load_n(&c->pool_n, __ATOMIC_ACQUIRE) && !strncmp(c->name, name, sizeof(c->name)) &&
+		    (p = pool_of(id)))
+			return p;
+	}
+	errno = ENOENT;
+	return NULL;
+}
+
+unsigned int slabd_pktpool_size(const struct slabd_pktpool *pool)
+{
+	return pool ? pool->n : 0;
+}
+
+static inline int pool_ok(const struct slabd_pktpool *p)
+{
+	return (uintptr_t)p - (uintptr_t)pools < sizeof(pools) && p->id;
+}
+
+_Static_assert(offsetof(struct slabd_pktbuf, data_off) == 16 && offsetof(struct slabd_pktbuf, refcnt) == 18 &&
+		       offsetof(struct slabd_pktbuf, nb_segs) == 20 && offsetof(struct slabd_pktbuf, port) == 22 &&
+		       offsetof(struct slabd_pktbuf, pkt_len) == 24 && offsetof(struct slabd_pktbuf, data_len) == 28 &&
+		       offsetof(struct slabd_pktbuf, buf_len) == 30 && offsetof(struct slabd_pktbuf, next) == 32 &&
+		       offsetof(struct slabd_pktbuf, pool_id) == 40 && offsetof(struct slabd_pktbuf, priv_size) == 44 &&
+		       offsetof(struct slabd_pktbuf, ol_flags) == 48,
+	       "pktbuf_reset writes the header as words");
+
+/* Reset a buffer just taken from the pool: data_off = headroom, refcnt = nb_segs = 1,
+ * port = 0xffff, lengths 0, next NULL, ol_flags 0, and buf_addr/buf_iova from the region's
+ * tables. @dma, @iova and @rw are the pool's, loaded once by the caller: the stores below
+ * may alias anything (-fno-strict-aliasing), so nothing is reloaded between them. */
+static inline __attribute__((always_inline)) void pktbuf_reset(struct slabd_pktbuf *m, uint32_t buf_off, char *dma,
+							       const uint64_t *iova, struct reset_words rw)
+{
+	char *buf = (char *)m + buf_off;
+	uint64_t doff = (uint64_t)(buf - dma);
+	uint64_t *w = (uint64_t *)m;
+
+	w[0] = (uint64_t)(uintptr_t)buf;
+	w[1] = iova[doff >> SLABD_PAGE_SHIFT] + (doff & (SLABD_PAGE_SIZE - 1));
+	w[2] = rw.w16;
+	w[3] = rw.w24;
+	w[4] = 0;
+	w[5] = rw.w40;
+	w[6] = 0;
+}
+
+#define PKTBUF_RESET(p, m) pktbuf_reset(m, (p)->buf_off, (p)->dma, (p)->iova, (p)->rw)
+
+static noinline cold struct slabd_pktbuf *pktbuf_alloc_slow(struct slabd_pktpool *p)
+{
+	struct slabd_pktbuf *m;
+
+	if (!pool_ok(p)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	m = client_cache_alloc(p->id, POOL_GFP, -1);
+	if (m)
+		PKTBUF_RESET(p, m);
+	return m;
+}
+
+struct slabd_pktbuf *slabd_pktbuf_alloc(struct slabd_pktpool *p)
+{
+	uint64_t off;
+
+	if (likely(pool_ok(p) && !percpu_pop(cl.roff, cl.ncpus, p->pcpu, &off))) {
+		struct slabd_pktbuf *m = (struct slabd_pktbuf *)(cl.base + off);
+		PKTBUF_RESET(p, m);
+		return m;
+	}
+	return pktbuf_alloc_slow(p);
+}
+
+static void free_run(struct slabd_pktbuf **segs, unsigned int n, uint32_t id);
+
+/* An offset from a magazine (client-writable memory) names an object of cache @id. */
+static inline int pool_obj_valid(uint32_t id, uint64_t off)
+{
+	uint64_t zoff = off - cl.sb->zones_off;
+	const struct slabd_shm_page *pg;
+
+	if (off < cl.sb->zones_off || zoff >= cl.zones_size)
+		return 0;
+	pg = &cl.pages[zoff >> SLABD_PAGE_SHIFT];
+	return pg->kind == SLABD_PAGE_SLAB && pg->cache == id && pg->head < cl.sb->nr_pages &&
+	       (zoff - ((uint64_t)pg->head << SLABD_PAGE_SHIFT)) % cl.caches[id].size == 0;
+}
+
+/* The depot of a pool's cache: its home node's (the DMA zone's). */
+static inline struct slabd_shm_depot *pool_depot(uint32_t id)
+{
+	return client_depot(id, cl.zone_tab[cl.sb->dma_zone].node);
+}
+
+/*
+ * take_from_depot: up to @n buffers of pool cache @id from one full magazine of its depot
+ * into @out (pointers), checking each; the rest of the magazine goes back on the depot.
+ * A bulk that found this CPU's stack empty takes them directly instead of spilling the
+ * magazine into the stack and popping it again. Returns how many; 0 when the depot is
+ * empty (the caller's slow path then asks the daemon).
+ */
+static unsigned int take_from_depot(uint32_t id, struct slabd_pktbuf **out, unsigned int n)
+{
+	struct slabd_shm_depot *d;
+	struct slabd_shm_mag *m;
+	unsigned int got = 0, cnt;
+
+	if (cl.multi_node)
+		return 0; /* keep the one path that handles nodes */
+	d = pool_depot(id);
+	m = slabd_stack_pop(&d->full, cl.mags, cl.nr_mags);
+	if (!m)
+		return 0;
+	cnt = m->count <= SLABD_MAG_SLOTS ? m->count : 0;
+	while (cnt && got < n) {
+		uint64_t off = m->objs[--cnt];
+		if (pool_obj_valid(id, off))
+			out[got++] = (struct slabd_pktbuf *)(cl.base + off);
+	}
+	m->count = cnt;
+	if (cnt) {
+		slabd_stack_push(&d->full, cl.mags, m);
+	} else {
+		slabd_stack_push(&cl.ctl->empty_mags, cl.mags, m);
+		if (!(__atomic_load_n(&d->full, __ATOMIC_RELAXED) & SLABD_STACK_IDX_MASK))
+			client_kick(); /* took the last one: refill before the next miss */
+	}
+	return got;
+}
+
+/*
+ * give_to_depot: @n buffers of pool cache @id that did not fit this CPU's stack go to its
+ * depot in magazines, a magazine's worth at a time. Returns how many it placed (fewer
+ * when no empty magazine is left: the caller frees the rest one by one).
+ */
+static unsigned int give_to_depot(uint32_t id, struct slabd_pktbuf **segs, unsigned int n)
+{
+	uint32_t per = cl.caches[id].mag_objs;
+	struct slabd_shm_depot *d;
+	unsigned int done = 0, i, k;
+
+	if (cl.multi_node || !per || per > SLABD_MAG_SLOTS)
+		return 0;
+	d = pool_depot(id);
+	while (n - done >= per) {
+		struct slabd_shm_mag *m = slabd_stack_pop(&cl.ctl->empty_mags, cl.mags, cl.nr_mags);
+
+		if (!m)
+			break;
+		k = per;
+		for (i = 0; i < k; i++)
+			m->objs[i] = (uint64_t)((char *)segs[done + i] - cl.base);
+		m->count = k;
+		slabd_stack_push(&d->full, cl.mags, m);
+		done += k;
+	}
+	return done;
+}
+
+static noinline cold int alloc_bulk_slow(struct slabd_pktpool *p, struct slabd_pktbuf **bufs, unsigned int n,
+					 unsigned int got)
+{
+	unsigned int i;
+
+	if (!pool_ok(p))
+		return -EINVAL;
+	while (got < n) {
+		got += percpu_pop_bulk_delta(cl.roff, cl.ncpus, p->pcpu, (uint64_t *)(bufs + got), n - got,
+					     (uint64_t)(uintptr_t)cl.base);
+		if (got == n)
+			break;
+		/* this CPU's stack is empty: straight from a depot magazine, else the slow path
+		 * (which refills the stack, and may wait) */
+		got += take_from_depot(p->id, bufs + got, n - got);
+		if (got == n)
+			break;
+		bufs[got] = client_cache_alloc(p->id, POOL_GFP, -1);
+		if (!bufs[got]) {
+			free_run(bufs, got, p->id); /* all or nothing: not reset, so no chain walk */
+			return -ENOMEM;
+		}
+		got++;
+	}
+	for (i = 0; i < n; i++)
+		PKTBUF_RESET(p, bufs[i]);
+	return 0;
+}
+
+int slabd_pktbuf_alloc_bulk(struct slabd_pktpool *p, struct slabd_pktbuf **bufs, unsigned int n)
+{
+	unsigned int got = 0, i;
+
+	_Static_assert(sizeof(void *) == sizeof(uint64_t), "pointers are converted in place");
+	if (likely(pool_ok(p)))
+		got = percpu_pop_bulk_delta(cl.roff, cl.ncpus, p->pcpu, (uint64_t *)bufs, n,
+					    (uint64_t)(uintptr_t)cl.base);
+	if (unlikely(got != n))
+		return alloc_bulk_slow(p, bufs, n, got);
+	{
+		char *dma = p->dma;
+		const uint64_t *iova = p->iova;
+		struct reset_words rw = p->rw;
+		uint32_t buf_off = p->buf_off;
+
+		for (i = 0; i < n; i++)
+			pktbuf_reset(bufs[i], buf_off, dma, iova, rw);
+	}
+	return 0;
+}
+
+/* The last reference to segment @m is going: 1 if it is to be freed now. */
+static inline int pktbuf_prefree(struct slabd_pktbuf *m)
+{
+	if (likely(__atomic_load_n(&m->refcnt, __ATOMIC_RELAXED) == 1))
+		return 1;
+	if (__atomic_sub_fetch(&m->refcnt, 1, __ATOMIC_ACQ_REL) == 0) {
+		m->refcnt = 1; /* as a fresh buffer, should anyone look */
+		return 1;
+	}
+	return 0;
+}
+
+/* Cache id of a buffer, from the read-only page descriptors; 0 if it is not one. */
+static inline uint32_t pktbuf_cache(const struct slabd_pktbuf *m)
+{
+	uint64_t zoff = (uint64_t)((const char *)m - cl.zones);
+	const struct slabd_shm_page *pg;
+
+	if (unlikely(zoff >= cl.zones_size))
+		return 0;
+	pg = &cl.pages[zoff >> SLABD_PAGE_SHIFT];
+	return pg->kind == SLABD_PAGE_SLAB ? pg->cache : 0;
+}
+
+/* Give @n segments of cache @id (0: not all known buffers of one pool) to this CPU's
+ * stack in one sequence; what does not fit, or what kfree must sort out (several nodes:
+ * remote frees go home), goes through kfree. */
+static noinline void free_run(struct slabd_pktbuf **segs, unsigned int n, uint32_t id)
+{
+	unsigned int done = 0;
+
+	if (likely(id && !cl.multi_node)) {
+		done = percpu_push_bulk_delta(cl.roff, cl.ncpus, cl.pcpu + id * cl.cache_stride,
+					      (const uint64_t *)segs, n, (uint64_t)(uintptr_t)cl.base);
+		if (done < n)
+			done += give_to_depot(id, segs + done, n - done);
+	}
+	for (; done < n; done++)
+		slabd_kfree(segs[done]);
+}
+
+/* Free one segment whose last reference is gone: onto this CPU's stack of its pool. */
+static inline void pktbuf_free_seg(struct slabd_pktbuf *m)
+{
+	uint32_t id = pktbuf_cache(m);
+
+	if (likely(id && !cl.multi_node) &&
+	    likely(!percpu_push(cl.roff, cl.ncpus, cl.pcpu + id * cl.cache_stride, (uint64_t)((char *)m - cl.base))))
+		return;
+	slabd_kfree(m); /* stack full, several nodes, or not a buffer: kfree sorts it out */
+}
+
+void slabd_pktbuf_free(struct slabd_pktbuf *m)
+{
+	while (m) {
+		struct slabd_pktbuf *next = m->next;
+
+		if (pktbuf_prefree(m))
+			pktbuf_free_seg(m);
+		m = next;
+	}
+}
+
+void slabd_pktbuf_free_bulk(struct slabd_pktbuf **bufs, unsigned int n)
+{
+	struct slabd_pktbuf *segs[BULK_CHUNK];
+	unsigned int i, k = 0;
+	uint32_t run = 0; /* cache id of segs[0..k), 0 when it mixes or k == 0 */
+
+	for (i = 0; i < n; i++) {
+		struct slabd_pktbuf *m = bufs[i];
+
+		while (m) {
+			struct slabd_pktbuf *next = m->next;
+
+			if (pktbuf_prefree(m)) {
+				uint32_t id = pktbuf_cache(m);
+
+				if (k && (id != run || k == BULK_CHUNK)) {
+					free_run(segs, k, run);
+					k = 0;
+				}
+				run = id;
+				segs[k++] = m;
+			}
+			m = next;
+		}
+	}
+	if (k)
+		free_run(segs, k, run);
+}

@@ -1,0 +1,629 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_pktbuf.c - packet-buffer pools against a real daemon: the header a fresh buffer
+ * has, the helpers' limits, chains and reference counts (also across processes), bulk
+ * all-or-nothing, exhaustion, buffers freed by another process, and the rule that no
+ * buffer straddles a hugepage (physically contiguous in pa mode), with and without
+ * hugepages.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <slabd/pktbuf.h>
+
+#include "daemon_helper.h"
+
+static struct test_daemon td;
+
+static void start(const char *const *sets)
+{
+	int r = td_start(&td, sets);
+	if (r)
+		td_dump_log(&td);
+	cr_assert_eq(r, 0, "slabd did not start");
+	cr_assert_eq(slabd_connect(td.sock), 0, "%s", slabd_last_error());
+}
+
+static void up(void)
+{
+	static const char *const sets[] = { "zone_size=16M", "dma_zone_size=32M", "iova_mode=va", NULL };
+	start(sets);
+}
+
+static void down(void)
+{
+	cr_expect(td_alive(&td), "slabd died during the test");
+	cr_expect_eq(td_stop(&td), 0);
+}
+
+TestSuite(pktbuf, .init = up, .fini = down, .timeout = 60);
+
+static int wait_child(pid_t pid)
+{
+	int status;
+
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+Test(pktbuf, the_header_is_pinned_at_dpdk_like_offsets)
+{
+	cr_expect_eq(sizeof(struct slabd_pktbuf), 128);
+	cr_expect_eq(offsetof(struct slabd_pktbuf, buf_addr), 0);
+	cr_expect_eq(offsetof(struct slabd_pktbuf, buf_iova), 8);
+	cr_expect_eq(offsetof(struct slabd_pktbuf, data_off), 16);
+	cr_expect_eq(offsetof(struct slabd_pktbuf, refcnt), 18);
+	cr_expect_eq(offsetof(struct slabd_pktbuf, nb_segs), 20);
+	cr_expect_eq(offsetof(struct slabd_pktbuf, pkt_len), 24);
+	cr_expect_eq(offsetof(struct slabd_pktbuf, data_len), 28);
+	cr_expect_eq(offsetof(struct slabd_pktbuf, buf_len), 30);
+	cr_expect_eq(offsetof(struct slabd_pktbuf, next), 32);
+	cr_expect_eq(offsetof(struct slabd_pktbuf, ol_flags), 48);
+}
+
+Test(pktbuf, a_fresh_buffer_is_reset_and_knows_its_iova)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("rx", 64, 2048, 16, -1);
+	struct slabd_pktbuf *m;
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	cr_expect_eq(slabd_pktpool_size(p), 64);
+	m = slabd_pktbuf_alloc(p);
+	cr_assert_not_null(m);
+	cr_expect_eq(m->data_off, SLABD_PKTBUF_HEADROOM);
+	cr_expect_eq(m->buf_len, SLABD_PKTBUF_HEADROOM + 2048);
+	cr_expect_eq(m->refcnt, 1);
+	cr_expect_eq(m->nb_segs, 1);
+	cr_expect_eq(m->data_len, 0);
+	cr_expect_eq(m->pkt_len, 0);
+	cr_expect_null(m->next);
+	cr_expect_eq(m->priv_size, 16);
+	cr_expect_eq((char *)m->buf_addr, (char *)m + 128 + 16, "the buffer follows header and private area");
+	cr_expect_eq(slabd_pktbuf_priv(m), (void *)((char *)m + 128));
+	cr_expect_eq(m->buf_iova, slabd_virt_to_iova(m->buf_addr));
+	cr_expect_eq(slabd_pktbuf_data_iova(m), slabd_virt_to_iova(slabd_pktbuf_mtod(m, char *)));
+	cr_expect_eq(slabd_pktbuf_headroom(m), 128);
+	cr_expect_eq(slabd_pktbuf_tailroom(m), 2048);
+	/* dirty it; the next allocation of the same buffer is reset again */
+	m->data_off = 7;
+	m->data_len = 99;
+	m->buf_iova = 0;
+	slabd_pktbuf_free(m);
+	cr_assert_eq(slabd_pktbuf_alloc(p), m, "the CPU's stack is LIFO: the same buffer comes back");
+	cr_assert_not_null(m);
+	cr_expect_eq(m->data_off, 128);
+	cr_expect_eq(m->data_len, 0);
+	cr_expect_eq(m->buf_iova, slabd_virt_to_iova(m->buf_addr));
+	slabd_pktbuf_free(m);
+}
+
+Test(pktbuf, prepend_append_adj_and_trim_stop_at_their_limits)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("limits", 16, 1000, 0, -1);
+	struct slabd_pktbuf *m;
+	char *d;
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	m = slabd_pktbuf_alloc(p);
+	cr_assert_not_null(m);
+	cr_expect_null(slabd_pktbuf_prepend(m, 129), "prepended beyond the headroom");
+	cr_expect_eq(m->data_off, 128, "a refused prepend changed the buffer");
+	d = slabd_pktbuf_append(m, 1000);
+	cr_assert_not_null(d);
+	cr_expect_eq(d, slabd_pktbuf_mtod(m, char *));
+	memset(d, 'x', 1000);
+	cr_expect_null(slabd_pktbuf_append(m, 1), "appended beyond the data room");
+	cr_expect_eq(m->data_len, 1000);
+	d = slabd_pktbuf_prepend(m, 128);
+	cr_assert_not_null(d);
+	cr_expect_eq(d, (char *)m->buf_addr);
+	cr_expect_eq(m->pkt_len, 1128);
+	cr_expect_eq(slabd_pktbuf_headroom(m), 0);
+	cr_expect_eq(slabd_pktbuf_tailroom(m), 0);
+	cr_expect_null(slabd_pktbuf_adj(m, 1129));
+	cr_expect_eq(slabd_pktbuf_adj(m, 28), (char *)m->buf_addr + 28);
+	cr_expect_eq(m->data_len, 1100);
+	cr_expect_eq(slabd_pktbuf_trim(m, 1101), -1);
+	cr_expect_eq(slabd_pktbuf_trim(m, 100), 0);
+	cr_expect_eq(m->data_len, 1000);
+	cr_expect_eq(m->pkt_len, 1000);
+	cr_expect_eq(slabd_pktbuf_tailroom(m), 100);
+	slabd_pktbuf_free(m);
+}
+
+/* Allocate until the pool says no; returns how many it gave (all freed again). */
+static unsigned int drain_count(struct slabd_pktpool *p, unsigned int max)
+{
+	struct slabd_pktbuf *v[1024];
+	unsigned int n = 0;
+
+	cr_assert_leq(max, 1024);
+	while (n < max && (v[n] = slabd_pktbuf_alloc(p)))
+		n++;
+	slabd_pktbuf_free_bulk(v, n);
+	return n;
+}
+
+Test(pktbuf, a_pool_runs_out_after_exactly_n_buffers)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("exact", 100, 512, 0, -1);
+	struct slabd_pktbuf *v[100];
+	unsigned int i;
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	for (i = 0; i < 100; i++) {
+		v[i] = slabd_pktbuf_alloc(p);
+		cr_assert_not_null(v[i], "buffer %u of 100 failed", i);
+	}
+	errno = 0;
+	cr_expect_null(slabd_pktbuf_alloc(p), "a 101st buffer from a pool of 100");
+	cr_expect_eq(errno, ENOMEM);
+	slabd_pktbuf_free_bulk(v, 100);
+	cr_expect_eq(drain_count(p, 101), 100, "the pool did not come back whole");
+}
+
+Test(pktbuf, bulk_allocation_is_all_or_nothing)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("bulk", 64, 256, 0, -1);
+	struct slabd_pktbuf *v[64], *w[8];
+	unsigned int i;
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	cr_assert_eq(slabd_pktbuf_alloc_bulk(p, v, 60), 0);
+	for (i = 0; i < 60; i++)
+		cr_assert_eq(v[i]->refcnt, 1);
+	memset(w, 0, sizeof(w));
+	cr_expect_eq(slabd_pktbuf_alloc_bulk(p, w, 8), -ENOMEM, "8 from a pool with 4 left");
+	/* the failed bulk took nothing: all four are still there */
+	cr_expect_eq(drain_count(p, 64), 4);
+	cr_assert_eq(slabd_pktbuf_alloc_bulk(p, w, 4), 0);
+	slabd_pktbuf_free_bulk(w, 4);
+	slabd_pktbuf_free_bulk(v, 60);
+	cr_expect_eq(drain_count(p, 65), 64);
+}
+
+Test(pktbuf, a_chain_is_freed_whole_and_append_grows_its_last_segment)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("chain", 8, 100, 0, -1);
+	struct slabd_pktbuf *a, *b, *c;
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	a = slabd_pktbuf_alloc(p);
+	b = slabd_pktbuf_alloc(p);
+	c = slabd_pktbuf_alloc(p);
+	cr_assert(a && b && c);
+	cr_assert_not_null(slabd_pktbuf_append(a, 100));
+	cr_assert_not_null(slabd_pktbuf_append(b, 100));
+	cr_assert_eq(slabd_pktbuf_chain(a, b), 0);
+	cr_assert_eq(slabd_pktbuf_chain(a, c), 0);
+	cr_expect_eq(a->nb_segs, 3);
+	cr_expect_eq(a->pkt_len, 200);
+	cr_expect_eq(slabd_pktbuf_lastseg(a), c);
+	cr_expect_eq(slabd_pktbuf_append(a, 60), slabd_pktbuf_mtod(c, char *), "append went elsewhere");
+	cr_expect_eq(c->data_len, 60);
+	cr_expect_eq(a->pkt_len, 260);
+	cr_expect_eq(slabd_pktbuf_trim(a, 60), 0);
+	cr_expect_eq(slabd_pktbuf_trim(a, 1), -1, "trimmed past the last segment's data");
+	cr_expect_eq(drain_count(p, 8), 5);
+	slabd_pktbuf_free(a); /* the whole chain */
+	cr_expect_eq(drain_count(p, 9), 8, "freeing the head did not free the chain");
+}
+
+Test(pktbuf, a_shared_segment_survives_until_its_last_reference)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("refs", 8, 100, 0, -1);
+	struct slabd_pktbuf *a, *shared, *b;
+	pid_t pid;
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	a = slabd_pktbuf_alloc(p);
+	shared = slabd_pktbuf_alloc(p);
+	b = slabd_pktbuf_alloc(p);
+	cr_assert(a && shared && b);
+	/* two chains share one segment (as a cloned payload would) */
+	cr_expect_eq(slabd_pktbuf_refcnt_update(shared, 1), 2);
+	cr_assert_eq(slabd_pktbuf_chain(a, shared), 0);
+	slabd_pktbuf_free(a);
+	cr_expect_eq(slabd_pktbuf_refcnt_read(shared), 1, "the shared segment lost both references");
+	cr_expect_eq(drain_count(p, 8), 6, "a (freed) came back, shared and b did not");
+	/* another process takes a reference and drops it; ours is then the last */
+	pid = fork();
+	if (pid == 0) {
+		if (slabd_pktbuf_refcnt_update(shared, 1) != 2)
+			_exit(1);
+		slabd_pktbuf_free(shared);
+		_exit(slabd_pktbuf_refcnt_read(shared) == 1 ? 0 : 2);
+	}
+	cr_assert_eq(wait_child(pid), 0, "the child's reference did not count");
+	slabd_pktbuf_free(shared);
+	slabd_pktbuf_free(b);
+	cr_expect_eq(drain_count(p, 9), 8);
+}
+
+Test(pktbuf, a_pool_freed_from_another_process_comes_back_whole)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("xproc", 256, 1500, 8, -1);
+	struct slabd_pktbuf *v[256];
+	unsigned int i;
+	pid_t pid;
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	cr_assert_eq(slabd_pktbuf_alloc_bulk(p, v, 256), 0);
+	for (i = 0; i < 256; i++)
+		memset(slabd_pktbuf_append(v[i], 1500), (int)i, 1500);
+	cr_expect_null(slabd_pktbuf_alloc(p), "the pool had more than 256");
+	pid = fork();
+	if (pid == 0) {
+		struct slabd_pktpool *q = slabd_pktpool_lookup("xproc");
+		if (!q || slabd_pktpool_size(q) != 256)
+			_exit(1);
+		for (i = 0; i < 256; i++)
+			if (slabd_pktbuf_mtod(v[i], unsigned char *)[1499] != (i & 0xff) || v[i]->data_len != 1500)
+				_exit(2);
+		slabd_pktbuf_free_bulk(v, 128);
+		for (i = 128; i < 256; i++)
+			slabd_pktbuf_free(v[i]);
+		_exit(0);
+	}
+	cr_assert_eq(wait_child(pid), 0, "the child could not see or free the buffers");
+	cr_expect_eq(drain_count(p, 257), 256, "buffers freed by the child did not all come back");
+}
+
+Test(pktbuf, lookup_by_name_and_geometry_conflicts)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("named", 32, 256, 0, -1);
+	pid_t pid;
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	cr_expect_eq(slabd_pktpool_create("named", 32, 256, 0, -1), p, "same geometry is the same pool");
+	errno = 0;
+	cr_expect_null(slabd_pktpool_create("named", 64, 256, 0, -1));
+	cr_expect_eq(errno, EEXIST);
+	errno = 0;
+	cr_expect_null(slabd_pktpool_lookup("no-such-pool"));
+	cr_expect_eq(errno, ENOENT);
+	cr_expect_null(slabd_pktpool_lookup("kmalloc-64"), "a plain cache is not a pool");
+	errno = 0;
+	cr_expect_null(slabd_pktpool_create("huge", 8, 65536, 0, -1));
+	cr_expect_eq(errno, EINVAL);
+	errno = 0;
+	cr_expect_null(slabd_pktpool_create("far", 8, 256, 0, 7));
+	cr_expect_eq(errno, EINVAL, "a pool on a node the DMA zone is not on");
+	errno = 0;
+	cr_expect_null(slabd_pktpool_create("toobig", 1u << 20, 2048, 0, -1));
+	cr_expect_eq(errno, ENOMEM, "a pool larger than the DMA zone: errno %d", errno);
+	cr_expect_not_null(slabd_pktpool_create("after", 8, 256, 0, -1), "a failed create left the zone unusable");
+	/* a pool is not destroyed through the cache API: its buffers' IOVAs stay valid */
+	errno = 0;
+	kmem_cache_destroy(kmem_cache_lookup("named"));
+	cr_expect_eq(errno, EPERM, "destroying a pool: errno %d", errno);
+	cr_expect_eq(slabd_pktpool_lookup("named"), p, "the pool went away");
+	pid = fork();
+	if (pid == 0) {
+		struct slabd_pktpool *q = slabd_pktpool_lookup("named");
+		struct slabd_pktbuf *m = q ? slabd_pktbuf_alloc(q) : NULL;
+		_exit(m && m->buf_len == 128 + 256 ? 0 : 1);
+	}
+	cr_expect_eq(wait_child(pid), 0);
+}
+
+/* Every buffer of pool @p: inside one @unit-aligned block, and (pa mode) physically
+ * contiguous according to the IOVA table. */
+static void check_no_straddle(struct slabd_pktpool *p, uint64_t unit, int pa)
+{
+	unsigned int n = slabd_pktpool_size(p), i;
+	struct slabd_pktbuf *v[1024];
+
+	cr_assert_leq(n, 1024);
+	cr_assert_eq(slabd_pktbuf_alloc_bulk(p, v, n), 0);
+	for (i = 0; i < n; i++) {
+		uint64_t a = (uint64_t)(uintptr_t)v[i]->buf_addr, z = a + v[i]->buf_len - 1;
+		cr_assert_eq(a / unit, z / unit, "buffer %u [%#llx, %#llx] straddles a %llu KiB boundary", i,
+			     (unsigned long long)a, (unsigned long long)z, (unsigned long long)(unit >> 10));
+		cr_assert_eq(slabd_virt_to_iova((void *)(uintptr_t)z) - v[i]->buf_iova, (uint64_t)v[i]->buf_len - 1,
+			     "buffer %u is not contiguous in IOVA space", i);
+		if (pa) {
+			uint64_t e = 0;
+			int fd = open("/proc/self/pagemap", O_RDONLY);
+			cr_assert_geq(fd, 0);
+			cr_assert_eq(pread(fd, &e, 8, (off_t)(a / 4096 * 8)), 8);
+			close(fd);
+			cr_assert_eq(((e & ((1ull << 55) - 1)) << 12) | (a & 4095), v[i]->buf_iova,
+				     "buffer %u: buf_iova is not its physical address", i);
+		}
+	}
+	slabd_pktbuf_free_bulk(v, n);
+}
+
+Test(pktbuf_layout, no_buffer_straddles_a_page_in_pa_mode_without_hugepages, .timeout = 60)
+{
+	static const char *const sets[] = { "zone_size=16M", "dma_zone_size=16M", "iova_mode=pa",
+					    "hugepages=off", NULL };
+	struct slabd_pktpool *p;
+
+	if (geteuid() != 0)
+		cr_skip_test("not root: pa mode needs CAP_SYS_ADMIN");
+	start(sets);
+	p = slabd_pktpool_create("pa4k", 1000, 2048, 0, -1);
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	check_no_straddle(p, 4096, 1);
+	/* a buffer larger than a page cannot be contiguous here: refused, with the reason */
+	errno = 0;
+	cr_expect_null(slabd_pktpool_create("pa-big", 8, 4000, 0, -1));
+	cr_expect_eq(errno, EINVAL);
+	cr_expect(strstr(slabd_last_error(), "4 KiB") != NULL, "error: %s", slabd_last_error());
+	td_stop(&td);
+}
+
+Test(pktbuf_layout, no_buffer_straddles_a_hugepage_in_va_mode, .timeout = 60)
+{
+	static const char *const sets[] = { "zone_size=16M", "dma_zone_size=16M", "iova_mode=va", NULL };
+	struct slabd_pktpool *p;
+
+	start(sets);
+	/* odd sizes: 9000-byte jumbo frames with a private area */
+	p = slabd_pktpool_create("jumbo", 1000, 9000, 24, -1);
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	check_no_straddle(p, 2u << 20, 0);
+	td_stop(&td);
+}
+
+static long prev_hugepages = -1;
+
+static void restore(void)
+{
+	td_hugepages_restore(prev_hugepages);
+	prev_hugepages = -1;
+}
+
+Test(pktbuf_layout, no_buffer_straddles_a_hugepage_and_each_is_physically_contiguous, .timeout = 120,
+     .fini = restore)
+{
+	static const char *const sets[] = { "hugepages=on", "zone_size=8M", "dma_zone_size=32M", "iova_mode=pa",
+					    NULL };
+	struct slabd_pktpool *p;
+
+	prev_hugepages = td_hugepages_reserve(28);
+	if (prev_hugepages < 0 || geteuid() != 0)
+		cr_skip_test("cannot reserve hugepages (not root?): hugetlb pools not tested");
+	if (td_hugepages_free() < 24)
+		cr_skip_test("only %ld free hugepages: hugetlb pools not tested", td_hugepages_free());
+	start(sets);
+	cr_assert(td_log_contains(&td, "backing: hugetlb-2M"));
+	p = slabd_pktpool_create("jumbo-pa", 1000, 9000, 24, -1);
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	check_no_straddle(p, 2u << 20, 1);
+	p = slabd_pktpool_create("std-pa", 1024, 2048, 0, -1);
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	check_no_straddle(p, 2u << 20, 1);
+	td_stop(&td);
+}
+
+Test(pktbuf_layout, pools_need_a_dma_zone, .timeout = 60)
+{
+	static const char *const sets[] = { "zone_size=16M", "dma_zone_size=0", NULL };
+
+	start(sets);
+	errno = 0;
+	cr_expect_null(slabd_pktpool_create("nodma", 8, 256, 0, -1));
+	cr_expect_eq(errno, ENODEV);
+	cr_expect(strstr(slabd_last_error(), "no DMA zone") != NULL, "error: %s", slabd_last_error());
+	td_stop(&td);
+}
+
+Test(pktbuf_example, the_two_process_pipeline_delivers_every_packet_intact, .timeout = 120)
+{
+	static const char *const sets[] = { "zone_size=16M", "dma_zone_size=32M", NULL };
+	char cmd[512], out[512] = "";
+	FILE *f;
+	int st;
+
+	start(sets);
+	snprintf(cmd, sizeof(cmd), "%s --socket %s --packets 300000 --burst 32 --size 128 2>&1", PKTPIPE_BIN,
+		 td.sock);
+	f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	while (fgets(out + strlen(out), (int)(sizeof(out) - strlen(out)), f))
+		;
+	st = pclose(f);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "pktpipe failed: %s", out);
+	cr_expect(strstr(out, "300000 received, 0 bad") != NULL, "pktpipe said: %s", out);
+	/* and a burst of one, buffers of the largest size */
+	snprintf(cmd, sizeof(cmd), "%s --socket %s --packets 20000 --burst 1 --size 2048 >/dev/null 2>&1",
+		 PKTPIPE_BIN, td.sock);
+	st = system(cmd);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "pktpipe --burst 1 --size 2048 failed");
+	td_stop(&td);
+}
+
+static void pin_cpu(int cpu)
+{
+	cpu_set_t s;
+
+	CPU_ZERO(&s);
+	CPU_SET(cpu, &s);
+	cr_assert_eq(sched_setaffinity(0, sizeof(s), &s), 0, "cannot run on CPU %d", cpu);
+}
+
+/* Two (simulated) nodes, one CPU each: the DMA zone and its caches live on node 0, and a
+ * CPU of node 1 allocates, frees and drains them through node 0's depot. */
+Test(pktbuf_numa, buffers_and_gfp_dma_work_from_a_cpu_of_another_node, .timeout = 90)
+{
+	static const char *const sets[] = { "zone_size=16M", "dma_zone_size=16M", "idle_drain_ms=100", NULL };
+	struct slabd_pktpool *p;
+	struct slabd_pktbuf *v[200];
+	void *k[100];
+	unsigned int i, round;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		cr_skip_test("one CPU: no second node to run on");
+	setenv("HWLOC_SYNTHETIC", "numa:2 pu:1", 1);
+	start(sets);
+	unsetenv("HWLOC_SYNTHETIC");
+	cr_assert(td_log_contains(&td, "2 NUMA nodes"));
+	p = slabd_pktpool_create("numa", 200, 1024, 0, -1);
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	for (round = 0; round < 6; round++) {
+		pin_cpu((int)(round & 1)); /* node 0, node 1, ... */
+		for (i = 0; i < 200; i++) {
+			v[i] = slabd_pktbuf_alloc(p);
+			cr_assert_not_null(v[i], "round %u: buffer %u of 200 on CPU %u", round, i, round & 1);
+		}
+		cr_expect_null(slabd_pktbuf_alloc(p), "round %u: more than 200 buffers", round);
+		pin_cpu((int)((round + 1) & 1)); /* freed on the other node */
+		slabd_pktbuf_free_bulk(v, 100);
+		for (i = 100; i < 200; i++)
+			slabd_pktbuf_free(v[i]);
+		for (i = 0; i < 100; i++) {
+			k[i] = kmalloc(200, GFP_KERNEL | GFP_DMA);
+			cr_assert_not_null(k[i]);
+			cr_assert_neq(slabd_virt_to_iova(k[i]), SLABD_BAD_IOVA);
+		}
+		for (i = 0; i < 100; i++)
+			kfree(k[i]);
+	}
+	/* a miss on node 1 spills a magazine into node 1's CPU stack; node 0 then needs all
+	 * 200 and gets them only if the home worker drains node 1's CPU too */
+	pin_cpu(1);
+	v[0] = slabd_pktbuf_alloc(p);
+	cr_assert_not_null(v[0]);
+	pin_cpu(0);
+	cr_expect_eq(drain_count(p, 200), 199, "buffers on another node's CPU were out of reach");
+	slabd_pktbuf_free(v[0]);
+	/* idle per-CPU stacks of node 1 are drained by node 1's worker into node 0's depot */
+	pin_cpu(1);
+	v[0] = slabd_pktbuf_alloc(p);
+	slabd_pktbuf_free(v[0]);
+	usleep(600 * 1000);
+	pin_cpu(0);
+	cr_expect_eq(drain_count(p, 201), 200, "the pool did not come back whole after the drains");
+	/* a SLAB_CACHE_DMA cache used on node 1 can be destroyed once all is freed: what
+	 * node 1's CPU held is found although it reaches home after the home node's look */
+	{
+		struct kmem_cache *c = kmem_cache_create("numa-dma", 300, 0, SLAB_CACHE_DMA, NULL);
+		cr_assert_not_null(c, "%s", slabd_last_error());
+		pin_cpu(1);
+		for (i = 0; i < 100; i++)
+			cr_assert_not_null(k[i] = kmem_cache_alloc(c, GFP_KERNEL));
+		for (i = 0; i < 100; i++)
+			kmem_cache_free(c, k[i]);
+		k[0] = kmem_cache_alloc(c, GFP_KERNEL); /* a miss that spills into CPU 1's stack */
+		kmem_cache_free(c, k[0]);
+		pin_cpu(0);
+		errno = 0;
+		kmem_cache_destroy(c);
+		cr_expect_eq(errno, 0, "destroy failed: %s (%s)", strerror(errno), slabd_last_error());
+		cr_expect_null(kmem_cache_lookup("numa-dma"), "the cache is still there");
+	}
+	cr_expect(!td_log_contains(&td, "dropped"), "the daemon rejected objects it was given back");
+	cr_expect(td_alive(&td));
+	cr_expect_eq(td_stop(&td), 0);
+}
+
+/* ------------------------------------------------------------- concurrency -- */
+
+struct churn_arg {
+	struct slabd_pktpool *pool;
+	unsigned int seed, rounds;
+	int bad;
+	unsigned long got; /* buffers allocated */
+};
+
+/* Bulk and single allocations, chains of up to 4, frees of whole chains; every buffer
+ * checked for a reset header and stamped while held. */
+static void *churn(void *p)
+{
+	struct churn_arg *a = p;
+	struct slabd_pktbuf *v[16];
+	unsigned int r, i, n, s = a->seed;
+
+	for (r = 0; r < a->rounds; r++) {
+		s = s * 1103515245u + 12345u;
+		n = 1 + (s >> 16) % 16;
+		if (s & 1) {
+			if (slabd_pktbuf_alloc_bulk(a->pool, v, n) < 0)
+				continue; /* the pool is shared: all out right now is fine */
+		} else {
+			for (i = 0; i < n; i++)
+				if (!(v[i] = slabd_pktbuf_alloc(a->pool)))
+					break;
+			n = i;
+		}
+		a->got += n;
+		for (i = 0; i < n; i++) {
+			if (v[i]->refcnt != 1 || v[i]->data_len || v[i]->next || v[i]->nb_segs != 1)
+				a->bad++;
+			memset(slabd_pktbuf_append(v[i], 64), (int)(s & 0xff), 64);
+		}
+		for (i = 0; i + 1 < n; i += 2) /* chain pairs: free must take both */
+			slabd_pktbuf_chain(v[i], v[i + 1]);
+		for (i = 0; i < n; i += 2)
+			if (slabd_pktbuf_mtod(v[i], unsigned char *)[63] != (s & 0xff))
+				a->bad++;
+		if (s & 2) {
+			for (i = 0; i < n; i += 2)
+				slabd_pktbuf_free(v[i]);
+		} else {
+			struct slabd_pktbuf *heads[8];
+			unsigned int k = 0;
+			for (i = 0; i < n; i += 2)
+				heads[k++] = v[i];
+			slabd_pktbuf_free_bulk(heads, k);
+		}
+	}
+	return NULL;
+}
+
+/* Two processes of three threads each (more threads than CPUs) share one small pool; then
+ * the pool is whole again, and one buffer's count survived 2 x 100000 concurrent updates. */
+Test(pktbuf, threads_in_two_processes_share_a_pool_and_its_refcounts, .timeout = 120)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("churn", 128, 256, 0, -1);
+	struct slabd_pktbuf *shared;
+	pid_t pid;
+	int proc;
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	shared = slabd_pktbuf_alloc(p);
+	cr_assert_not_null(shared);
+	pid = fork();
+	proc = pid == 0;
+	{
+		pthread_t t[3];
+		struct churn_arg a[3];
+		int i, bad = 0;
+
+		for (i = 0; i < 3; i++) {
+			a[i] = (struct churn_arg){ p, (unsigned int)(proc * 3 + i + 1), 20000, 0, 0 };
+			pthread_create(&t[i], NULL, churn, &a[i]);
+		}
+		for (i = 0; i < 100000; i++) {
+			slabd_pktbuf_refcnt_update(shared, 1);
+			slabd_pktbuf_refcnt_update(shared, -1);
+		}
+		for (i = 0; i < 3; i++) {
+			pthread_join(t[i], NULL);
+			bad += a[i].bad;
+			if (a[i].got < 20000 * 4) /* most rounds got their 1..16 buffers */
+				bad += 1000000;
+		}
+		if (proc)
+			_exit(bad ? 1 : 0);
+		cr_expect_eq(bad, 0, "the parent saw %d bad buffers", bad);
+	}
+	cr_assert_eq(wait_child(pid), 0, "the child saw bad buffers");
+	cr_expect_eq(slabd_pktbuf_refcnt_read(shared), 1, "concurrent updates from two processes lost some");
+	slabd_pktbuf_free(shared);
+	cr_expect_eq(drain_count(p, 129), 128, "the pool is not whole after the churn");
+}
