@@ -10,6 +10,8 @@ build_pkgs=(gcc meson ninja-build pkg-config liburcu-dev libnuma-dev libhwloc-de
 build_pkgs+=(systemd groff-base binutils python3)
 # Peers for bench/ (LD_PRELOAD), and valgrind for instruction counts.
 bench_pkgs=(libjemalloc2 libgoogle-perftools4 libtcmalloc-minimal4 libmimalloc2.0 valgrind)
+# bench/all.sh: the plot (gnuplot), DPDK's mempool as a peer (bulkbench-dpdk, xproc-dpdk).
+bench_pkgs+=(gnuplot-nox dpdk-dev libdpdk-dev)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--bench" ]]; then
