@@ -151,18 +151,19 @@ echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >"$RAW/load.txt"
 
 # ------------------------------------------------------------ daemon helpers --
 CLK_TCK=$(getconf CLK_TCK)
-# cpu_of PID: "ticks ns": utime+stime (clock ticks) and the sum of the threads' run time
-# (ns, /proc/PID/task/*/schedstat), both since the process started.
+# cpu_of PID: "ticks ns slices": utime+stime (clock ticks), the sum of the threads' run
+# time (ns) and of their time slices (about the wake-ups), from /proc/PID/task/*/schedstat,
+# all since the process started.
 cpu_of() {
-	local ticks ns=0 t v
+	local ticks ns=0 sl=0 t v w s
 	ticks=$(sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }')
 	for t in /proc/"$1"/task/*/schedstat; do
-		read -r v _ <"$t" && ns=$((ns + v))
+		read -r v w s <"$t" && ns=$((ns + v)) && sl=$((sl + s))
 	done
-	echo "$ticks $ns"
+	echo "$ticks $ns $sl"
 }
 # cpu_window LABEL PID SECONDS-or-COMMAND...: the daemon's CPU use over a sleep or over a
-# command's run, one line "LABEL wall_s ticks ns" into cpu.txt.
+# command's run, one line "LABEL wall_s ticks ns slices" into cpu.txt.
 cpu_window() {
 	local label=$1 pid=$2 a b t0 t1
 	shift 2
@@ -176,7 +177,7 @@ cpu_window() {
 	t1=$(date +%s.%N)
 	b=$(cpu_of "$pid")
 	echo "$label $(awk -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.3f", t1 - t0 }') \
-$((${b% *} - ${a% *})) $((${b#* } - ${a#* }))" >>"$RAW/cpu.txt"
+$(awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); print y[1] - x[1], y[2] - x[2], y[3] - x[3] }')" >>"$RAW/cpu.txt"
 }
 
 # ---------------------------------------------------------------- kbench --

@@ -195,6 +195,13 @@ for name in ("slabd-retain0", "slabd"):
         j = stats_json(name, "later")
         pcpu = j["pcpu_bytes"] if j else None
         zones = mem[name]["later"].get("zones", -1)
+        jp = stats_json(name, "peak")
+        if jp and mem[name].get("peak", {}).get("zones", -1) > 0:
+            pk = mem[name]["peak"]["zones"]
+            need = jp["in_use_bytes"] + jp["pcpu_bytes"]
+            w("| at the peak, zone resident <= 1.1 x (live + per-CPU caches) (%s) | %.2f MiB against %.2f MiB: %.2f x | %s |"
+              % ("retain_free = 0" if name.endswith("retain0") else "default config", pk / 2**20, need / 2**20,
+                 pk / need if need else 0, "yes" if pk <= 1.1 * need else "no"))
         if pcpu is not None and zones >= 0:
             allowed = 1.1 * (0 + pcpu)
             w("| after freeing everything and %d s, zone resident <= 1.1 x (live + per-CPU caches) (%s) | %.2f MiB resident against 1.1 x (0 + %.1f KiB) = %.1f KiB | %s |"
@@ -315,8 +322,8 @@ if mem:
       % a.mem_delay)
     w("after the frees (slabd: idle shrink after 5 s, release_delay_ms 5 s, scans every 100 ms).")
     w("")
-    w("| allocator | live at peak | peak | right after the frees | later | later / peak |")
-    w("|---|---:|---:|---:|---:|---:|")
+    w("| allocator | live at peak | peak | peak / live | right after the frees | later | later / peak |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
     MiB = float(2**20)
     for name, d in mem.items():
         if not all(p in d for p in ("start", "peak", "freed", "later")):
@@ -324,9 +331,13 @@ if mem:
         key = "zones" if name.startswith("slabd") else "rss"
         base = 0 if name.startswith("slabd") else d["start"][key]
         v = [d[p][key] - base for p in ("peak", "freed", "later")]
-        w("| %s (%s) | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.2f |"
+        w("| %s (%s) | %.1f MiB | %.1f MiB | %.2f | %.1f MiB | %.1f MiB | %.2f |"
           % (name, "zone resident" if key == "zones" else "RSS growth", d["peak"]["live"] / MiB,
-             v[0] / MiB, v[1] / MiB, v[2] / MiB, v[2] / v[0] if v[0] else 0))
+             v[0] / MiB, v[0] / d["peak"]["live"] if d["peak"]["live"] else 0, v[1] / MiB, v[2] / MiB,
+             v[2] / v[0] if v[0] else 0))
+        if key == "zones" and d["later"].get("region", -1) >= 0:
+            meta_later = d["later"]["region"] - d["later"]["zones"]
+            w("| %s: metadata and per-CPU segments (region minus zones) | | | | | %.1f MiB | |" % (name, meta_later / MiB))
     w("")
     for name in ("slabd", "slabd-retain0"):
         j = [stats_json(name, p) for p in ("start", "peak", "freed", "later")]
@@ -356,17 +367,20 @@ if cpu_rows:
     w("## The daemon's CPU use")
     w("")
     w("utime+stime from /proc/PID/stat (%d ticks a second) and the sum of the threads' run" % a.clk_tck)
-    w("time from /proc/PID/task/*/schedstat (ns), over the window.")
+    w("time from /proc/PID/task/*/schedstat (ns), over the window; time slices: how often its")
+    w("threads were put on a CPU (about the wake-ups). On a VM, run time includes the host's")
+    w("steal while the thread ran: measure on a quiet machine.")
     w("")
-    w("| window | wall s | utime+stime ticks | % of one CPU (ticks) | run time ms | % of one CPU (schedstat) |")
-    w("|---|---:|---:|---:|---:|---:|")
+    w("| window | wall s | utime+stime ticks | % of one CPU (ticks) | run time ms | % of one CPU (schedstat) | time slices per s |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
     LABEL = {"idle-fresh": "idle, no client, after start-up", "idle-after": "idle, no client, after the load",
              "load-kbench": "under load: kbench-slabd pair, burst64, handoff, threads8",
              "load-xproc": "under load: cross-process handoff, 3 x 2M objects"}
     for f in cpu_rows:
         wall, ticks, ns = float(f[1]), int(f[2]), int(f[3])
-        w("| %s | %.1f | %d | %.3f | %.1f | %.3f |" % (LABEL.get(f[0], f[0]), wall, ticks, 100.0 * ticks / a.clk_tck / wall,
-                                                   ns / 1e6, 100.0 * ns / 1e9 / wall))
+        sl = int(f[4]) if len(f) > 4 else 0
+        w("| %s | %.1f | %d | %.3f | %.1f | %.3f | %.0f |" % (LABEL.get(f[0], f[0]), wall, ticks, 100.0 * ticks / a.clk_tck / wall,
+                                                        ns / 1e6, 100.0 * ns / 1e9 / wall, sl / wall))
     w("")
 
 for name in ("kbench.md", "bulk.md"):
