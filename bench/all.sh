@@ -148,6 +148,7 @@ NOTES=()
 note() { NOTES+=("$*"); echo "- $*" >>"$RAW/notes.txt"; log "note: $*"; }
 : >"$RAW/notes.txt"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >"$RAW/load.txt"
+date '+%Y-%m-%d %H:%M:%S %Z' >"$RAW/date.txt"
 
 # ------------------------------------------------------------ daemon helpers --
 CLK_TCK=$(getconf CLK_TCK)
@@ -334,7 +335,6 @@ grep -E '^(VmRSS|RssAnon|RssShmem):' /proc/$pid/status >\"$RAW/memory-$name-\$KB
 			>"$TMP/out"
 		grep '^kmem ' "$TMP/out" >>"$RAW/memory.txt"
 	done
-	grep -h '' "$TMP/mem-default.log" "$TMP/mem-r0.log" | grep -m2 'config\|retain' >"$RAW/memory-daemons.txt" || true
 fi
 
 # ----------------------------------------------------------------- report --
@@ -342,7 +342,7 @@ log "writing $OUT/report.md, $OUT/summary.tsv and $OUT/ratios.png"
 python3 "$here/report.py" --raw "$RAW" --out "$OUT" --runs "$RUNS" --quick "$QUICK" --clk-tck "$CLK_TCK" \
 	--mem-delay "$MEM_DELAY" --idle "$IDLE" --peers "${PEERS[*]}"
 if command -v gnuplot >/dev/null; then
-	gnuplot "$OUT/ratios.gp" || note "gnuplot failed: no plot"
+	(cd "$OUT" && gnuplot ratios.gp) || note "gnuplot failed: no plot"
 else
 	note "gnuplot is not installed (scripts/setup.sh --bench installs gnuplot-nox): no plot"
 fi

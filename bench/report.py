@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """report.py - turn bench/all.sh's raw results into report.md, summary.tsv and a gnuplot
-script (ratios.gp, data in ratios.dat) for ratios.png. Called by all.sh; reads only the
+script (ratios.gp, data in ratios.dat; run it in the output directory) for ratios.png. Called by all.sh; reads only the
 files in --raw, so it can be re-run on a kept raw directory."""
 import argparse
 import glob
@@ -109,7 +109,7 @@ w = out.append
 load = text("load.txt")
 w("# slabd against its peers: `bench/all.sh`")
 w("")
-w("- date: %s" % time.strftime("%Y-%m-%d %H:%M:%S %Z"))
+w("- run started: %s; report written: %s" % (text("date.txt", "?"), time.strftime("%Y-%m-%d %H:%M:%S %Z")))
 try:
     cpu = subprocess.run(["sh", "-c", "grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2-"],
                          capture_output=True, text=True).stdout.strip()
@@ -266,7 +266,7 @@ with open(os.path.join(a.out, "ratios.dat"), "w") as fh:
 with open(os.path.join(a.out, "ratios.gp"), "w") as fh:
     fh.write("""set terminal pngcairo size 1400,700 noenhanced font ",10"
 set output '%s'
-set title "peer cycles / slabd cycles, medians (above 1: slabd is faster)%s"
+set title "peer cycles / slabd cycles, medians of %d rounds (above 1: slabd is faster); run of %s, %s%s"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
@@ -280,8 +280,9 @@ set key outside right top
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 2 lc rgb "black"
 set arrow from graph 0, first 1.25 to graph 1, first 1.25 nohead dt 2 lc rgb "red"
 plot '%s' using 2:xtic(1) title '%s'%s
-""" % (os.path.join(a.out, "ratios.png"), " (--quick: not a measurement)" if a.quick else "",
-       os.path.join(a.out, "ratios.dat"), peers_present[0] if peers_present else "",
+""" % ("ratios.png", a.runs, text("date.txt", "?"),
+       (load.splitlines() or ["load average ?"])[0], " (--quick: not a measurement)" if a.quick else "",
+       "ratios.dat", peers_present[0] if peers_present else "",
        "".join(", '' using %d title '%s'" % (i + 2, c) for i, c in enumerate(peers_present[1:], 1))))
 with open(os.path.join(a.out, "summary.tsv"), "w") as fh:
     fh.write("\n".join(tsv) + "\n")
