@@ -100,7 +100,7 @@ fi
 mkdir -p "$OUT/raw"
 OUT=$(cd "$OUT" && pwd)
 RAW=$OUT/raw
-rm -f "$RAW"/*.txt "$RAW"/*.json
+rm -f "$RAW"/* # only this run's files: a skipped part must not leave an older run's behind
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/slabd-all.XXXXXX")
 # shellcheck source=bench/common.sh
 source "$here/common.sh"

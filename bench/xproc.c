@@ -422,5 +422,7 @@ int main(int argc, char **argv)
 	}
 	printf("xproc %s handoff 64 %.2f\n", XP_NAME, median(v, opt.reps));
 	producer_teardown();
+	free(v);
+	munmap(sh, sizeof(*sh));
 	return 0;
 }
