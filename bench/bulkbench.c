@@ -85,6 +85,7 @@ enum {
 	TEST_BULK_RT = 1 << 1,
 	TEST_SINGLE = 1 << 2,
 	TEST_ALL = TEST_BULK | TEST_BULK_RT | TEST_SINGLE,
+	TEST_HANDOFF = 1 << 3, /* not in "all": it needs a second CPU (DPDK: a second lcore) */
 };
 
 static struct {
@@ -96,6 +97,10 @@ static struct {
 	uint64_t batches;
 	uint64_t warmup;      /* untimed objects before each measurement */
 	int cpu;
+	int cpu2;             /* handoff: the consumer's CPU */
+	uint64_t handoff_objects;
+	uint64_t reps;        /* handoff repetitions */
+	int fake_cpu;         /* slabd under valgrind: >= 0 runs the fast paths (kbench.c) */
 	const char *socket;   /* slabd only */
 	unsigned int pool_size;  /* DPDK only: mempool elements */
 	unsigned int cache_size; /* DPDK only: per-lcore cache */
@@ -111,6 +116,10 @@ static struct {
 	.batches = 301,
 	.warmup = 65536,
 	.cpu = 0,
+	.cpu2 = 1,
+	.handoff_objects = 1000000,
+	.reps = 5,
+	.fake_cpu = -1,
 	.pool_size = 65535,
 	.cache_size = 256,
 	.no_shconf = 1,
@@ -381,6 +390,162 @@ static double measure(batch_fn batch, unsigned int n)
 	return m;
 }
 
+/* ---------------------------------------------------------------- handoff -- */
+
+/*
+ * handoff: a producer on --cpu allocates single objects (kmem_cache_alloc /
+ * rte_mempool_get) and passes them through a 256-slot single-producer/single-consumer
+ * ring to a consumer on --cpu2, which frees them (kmem_cache_free / rte_mempool_put).
+ * For DPDK the consumer is an EAL lcore (it has a mempool cache of its own, as a
+ * forwarding core would); for slabd a plain thread. TSC from the producer's start to the
+ * consumer's last free, divided by the objects; the median of --reps repetitions.
+ */
+#define RING_SLOTS 256
+
+struct ring {
+	_Alignas(64) uint64_t head;
+	_Alignas(64) uint64_t tail;
+	_Alignas(64) void *slot[RING_SLOTS];
+	_Alignas(64) unsigned int ready;
+	uint64_t t_start, t_end;
+	uint64_t n;
+};
+
+static void spin_wait(unsigned int *spins)
+{
+	if (++*spins < 1024) {
+		_mm_pause();
+	} else {
+		*spins = 0;
+		sched_yield();
+	}
+}
+
+static void start_together(struct ring *r)
+{
+	unsigned int spins = 0;
+
+	__atomic_fetch_add(&r->ready, 1, __ATOMIC_ACQ_REL);
+	while (__atomic_load_n(&r->ready, __ATOMIC_ACQUIRE) < 2)
+		spin_wait(&spins);
+}
+
+static void produce(struct ring *r)
+{
+	uint64_t head = 0, tail = 0, i;
+	unsigned int spins = 0;
+
+	start_together(r);
+	r->t_start = tsc_read();
+	for (i = 0; i < r->n; i++) {
+		void *p = bb_get();
+
+		if (bb_unlikely(!p))
+			die_alloc("single allocation (handoff)", 1);
+		while (head - tail >= RING_SLOTS) {
+			tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+			if (head - tail >= RING_SLOTS)
+				spin_wait(&spins);
+		}
+		r->slot[head % RING_SLOTS] = p;
+		__atomic_store_n(&r->head, ++head, __ATOMIC_RELEASE);
+	}
+}
+
+static int consume(void *arg)
+{
+	struct ring *r = arg;
+	uint64_t head = 0, tail = 0;
+	unsigned int spins = 0;
+
+	start_together(r);
+	while (tail < r->n) {
+		void *p;
+
+		if (tail == head) {
+			head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+			if (tail == head) {
+				spin_wait(&spins);
+				continue;
+			}
+		}
+		p = r->slot[tail % RING_SLOTS];
+		__atomic_store_n(&r->tail, ++tail, __ATOMIC_RELEASE);
+		bb_put(p);
+	}
+	r->t_end = tsc_read();
+	return 0;
+}
+
+#ifdef BULK_SLABD
+static void *consume_thread(void *arg)
+{
+	pin_to("bulkbench", opt.cpu2);
+	consume(arg);
+	return NULL;
+}
+#endif
+
+static double handoff_once(uint64_t n)
+{
+	struct ring *r;
+	double c;
+
+	if (posix_memalign((void **)&r, 64, sizeof(*r))) {
+		fprintf(stderr, "bulkbench: out of memory\n");
+		exit(1);
+	}
+	memset(r, 0, sizeof(*r));
+	r->n = n;
+#ifdef BULK_SLABD
+	{
+		pthread_t tc;
+		int e = pthread_create(&tc, NULL, consume_thread, r);
+
+		if (e) {
+			fprintf(stderr, "bulkbench: pthread_create: %s\n", strerror(e));
+			exit(1);
+		}
+		produce(r);
+		pthread_join(tc, NULL);
+	}
+#else
+	{
+		unsigned int lc = rte_get_next_lcore(rte_lcore_id(), 1, 0);
+
+		if (lc >= RTE_MAX_LCORE || rte_eal_remote_launch(consume, r, lc)) {
+			fprintf(stderr, "bulkbench: no second lcore to run the consumer on\n");
+			exit(1);
+		}
+		produce(r);
+		rte_eal_wait_lcore(lc);
+	}
+#endif
+	c = n ? (double)(r->t_end - r->t_start) / (double)n : 0;
+	free(r);
+	return c;
+}
+
+static double handoff(void)
+{
+	double *v, m = 0;
+	uint64_t i;
+
+	if (opt.warmup)
+		handoff_once(opt.warmup);
+	v = calloc(opt.reps, sizeof(*v));
+	if (!v) {
+		fprintf(stderr, "bulkbench: out of memory\n");
+		exit(1);
+	}
+	for (i = 0; i < opt.reps; i++)
+		v[i] = handoff_once(opt.handoff_objects);
+	if (opt.reps)
+		m = median(v, opt.reps);
+	free(v);
+	return m;
+}
+
 /* -------------------------------------------------------------- set-up -- */
 
 #ifdef BULK_SLABD
@@ -396,6 +561,17 @@ static void setup(int argc, char **argv)
 		exit(1);
 	}
 	pin_to("bulkbench", opt.cpu);
+	if (opt.fake_cpu >= 0) {
+		/* valgrind only: see kbench.c's fake_cpu() */
+		struct rseq *rs = (struct rseq *)((char *)__builtin_thread_pointer() + slabd_fast_v1.rseq_off);
+
+		if (__rseq_size || (int32_t)rs->cpu_id >= 0) {
+			fprintf(stderr, "bulkbench: --fake-cpu is for valgrind only: this thread has rseq\n");
+			exit(2);
+		}
+		rs->cpu_id_start = rs->cpu_id = (uint32_t)opt.fake_cpu;
+		printf("# fake rseq cpu %d (valgrind): the per-CPU fast paths run\n", opt.fake_cpu);
+	}
 	if (slabd_attach_info(&info) == 0)
 		printf("# slabd backing %s, %u cpus, %u nodes, fast path (rseq): %s\n",
 		       backing[info.backing < 4 ? info.backing : 0], info.nr_cpus, info.nr_nodes,
@@ -422,10 +598,13 @@ static char eal_prefix[64];
 
 static void setup(int argc, char **argv)
 {
-	char *eal[32], cpu[16];
+	char *eal[32], cpu[32];
 	int n = 0, i, r;
 
-	snprintf(cpu, sizeof(cpu), "%d", opt.cpu);
+	if (opt.tests & TEST_HANDOFF)
+		snprintf(cpu, sizeof(cpu), "%d,%d", opt.cpu, opt.cpu2);
+	else
+		snprintf(cpu, sizeof(cpu), "%d", opt.cpu);
 	snprintf(eal_prefix, sizeof(eal_prefix), "bulkbench-%d", (int)getpid());
 	eal[n++] = argv[0];
 	eal[n++] = "--no-huge";
@@ -490,16 +669,21 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: bulkbench-%s [OPTIONS]%s\n"
 		"Cycles per object of bulk alloc+free (see the header of bench/bulkbench.c).\n\n"
-		"  -t, --test LIST     comma-separated: bulk,bulk-rt,single (default all)\n"
+		"  -t, --test LIST     comma-separated: bulk,bulk-rt,single,handoff (default all:\n"
+		"                      the first three)\n"
 		"  -k, --counts LIST   objects per call, comma-separated, 1..%d (default 1,8,32;\n"
 		"                      bulk has a constant-count variant for 1, 8 and 32 only)\n"
 		"  -n, --objects N     objects per timed batch (default %llu)\n"
 		"  -b, --batches N     timed batches; the median is reported (default %llu)\n"
 		"  -w, --warmup N      untimed objects before each measurement (default %llu)\n"
 		"  -c, --cpu N         CPU to run on (default 0)\n"
+		"      --cpu2 N        handoff: the consumer's CPU (default 1)\n"
+		"      --handoff-objects N  handoff: objects per repetition (default 1000000)\n"
+		"      --reps N        handoff: repetitions, the median is reported (default 5)\n"
 		"  -a, --name NAME     allocator label in the output (default %s)\n"
 #ifdef BULK_SLABD
 		"  -S, --socket PATH   slabd's socket (default $SLABD_SOCKET, else the system one)\n"
+		"      --fake-cpu N    valgrind only: run the per-CPU fast paths (see kbench)\n"
 #else
 		"  -p, --pool N        mempool elements (default %u)\n"
 		"  -C, --cache N       per-lcore mempool cache size (default %u)\n"
@@ -533,7 +717,7 @@ static unsigned int parse_tests(char *list)
 {
 	static const struct bench_test_name names[] = {
 		{ "bulk", TEST_BULK }, { "bulk-rt", TEST_BULK_RT },
-		{ "single", TEST_SINGLE }, { "all", TEST_ALL },
+		{ "single", TEST_SINGLE }, { "handoff", TEST_HANDOFF }, { "all", TEST_ALL },
 	};
 	return bench_parse_tests("bulkbench", list, names, sizeof(names) / sizeof(names[0]));
 }
@@ -574,6 +758,10 @@ static void parse_args(int argc, char **argv)
 		{ "pool", required_argument, NULL, 'p' },
 		{ "cache", required_argument, NULL, 'C' },
 		{ "shconf", no_argument, NULL, 'H' },
+		{ "cpu2", required_argument, NULL, 1 },
+		{ "handoff-objects", required_argument, NULL, 2 },
+		{ "reps", required_argument, NULL, 3 },
+		{ "fake-cpu", required_argument, NULL, 4 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -620,6 +808,23 @@ static void parse_args(int argc, char **argv)
 		case 'H':
 			opt.no_shconf = 0;
 			break;
+		case 1:
+			v = parse_count(optarg, "--cpu2");
+			if (v >= CPU_SETSIZE) {
+				fprintf(stderr, "bulkbench: --cpu2 %s: out of range\n", optarg);
+				exit(2);
+			}
+			opt.cpu2 = (int)v;
+			break;
+		case 2:
+			opt.handoff_objects = parse_count(optarg, "--handoff-objects");
+			break;
+		case 3:
+			opt.reps = parse_count(optarg, "--reps");
+			break;
+		case 4:
+			opt.fake_cpu = (int)parse_count(optarg, "--fake-cpu");
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -658,6 +863,8 @@ int main(int argc, char **argv)
 		if (opt.tests & TEST_SINGLE)
 			report("single", n, measure(single, n));
 	}
+	if (opt.tests & TEST_HANDOFF)
+		report("handoff", 1, handoff());
 	teardown();
 	return 0;
 }

@@ -1,11 +1,13 @@
 # bench/common.sh - sourced by run.sh and bulk.sh: start a private slabd and wait for it.
 #
-# start_slabd PROG SLABD SOCK LOG: run SLABD in the foreground on SOCK (256 MiB zone),
-# logging to LOG; sets DPID and BACKING (the daemon's "backing: ..." line); exits with the
-# daemon's log when it dies or does not listen within 60 s. PROG prefixes messages.
+# start_slabd PROG SLABD SOCK LOG [ARGS...]: run SLABD in the foreground on SOCK (256 MiB
+# zone, then ARGS, e.g. -o retain_free=0), logging to LOG; sets DPID and BACKING (the
+# daemon's "backing: ..." line); exits with the daemon's log when it dies or does not
+# listen within 60 s. PROG prefixes messages.
 start_slabd() {
 	local prog=$1 slabd=$2 sock=$3 log=$4
-	"$slabd" --foreground --socket "$sock" -o zone_size=256M 2>"$log" &
+	shift 4
+	"$slabd" --foreground --socket "$sock" -o zone_size=256M "$@" 2>"$log" &
 	DPID=$!
 	for _ in $(seq 600); do
 		[[ -S $sock ]] && break

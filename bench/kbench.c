@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/rseq.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <x86intrin.h>
 
@@ -79,6 +80,8 @@ enum {
 	TEST_BURST = 1 << 2,
 	TEST_HANDOFF = 1 << 3,
 	TEST_LIVE = 1 << 4,
+	TEST_THREADS = 1 << 5,
+	TEST_MEMORY = 1 << 6,
 };
 
 static struct {
@@ -92,15 +95,26 @@ static struct {
 	uint64_t reps;     /* handoff repetitions */
 	int cpu[2];
 	const char *socket;
+	unsigned int threads;     /* threads test: threads sharing the two CPUs */
+	uint64_t mem_objects;     /* memory test: objects kept live at the peak */
+	uint64_t mem_size;        /* memory test: object size */
+	uint64_t mem_delay_ms;    /* memory test: wait after the free before the last look */
+	const char *mem_cmd;      /* memory test: shell command run at each phase ($KBENCH_PHASE) */
+	int fake_cpu;             /* >= 0: write this CPU number into the rseq area (callgrind) */
 } opt = {
 	.name = KB_DEFAULT_NAME,
-	.tests = TEST_PAIR | TEST_PAIR_RT | TEST_BURST | TEST_HANDOFF | TEST_LIVE,
+	.tests = TEST_PAIR | TEST_PAIR_RT | TEST_BURST | TEST_HANDOFF | TEST_LIVE | TEST_THREADS,
 	.iters = 1024,
 	.batches = 301,
 	.warmup = 65536,
 	.objects = 1000000,
 	.reps = 5,
 	.cpu = { 0, 1 },
+	.threads = 8,
+	.mem_objects = 524288,
+	.mem_size = 64,
+	.mem_delay_ms = 12000,
+	.fake_cpu = -1,
 };
 
 /* ---------------------------------------------------------------- helpers -- */
@@ -426,6 +440,201 @@ static double handoff(void)
 	return m;
 }
 
+/* ---------------------------------------------------------------- threads -- */
+
+/*
+ * threads: opt.threads threads, all allowed on both CPUs of --cpus (more threads than
+ * CPUs: they are preempted, and slabd's restartable sequences abort and retry), each
+ * doing opt.objects pairs of 64 B. Result: wall-clock TSC from the release of the start
+ * barrier to the last thread's end, divided by all the pairs; with two CPUs busy the
+ * ideal is half the cost of one pair.
+ */
+struct thr_arg {
+	pthread_barrier_t *start;
+	uint64_t n;
+	uint64_t t_end;
+};
+
+static void *pair_thread(void *arg)
+{
+	struct thr_arg *a = arg;
+	cpu_set_t set;
+	uint64_t i;
+
+	CPU_ZERO(&set);
+	CPU_SET(opt.cpu[0], &set);
+	CPU_SET(opt.cpu[1], &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	pthread_barrier_wait(a->start);
+	for (i = 0; i < a->n; i++) {
+		void *p = KB_ALLOC(64);
+
+		check(p, 64);
+		sink(p);
+		KB_FREE(p);
+	}
+	a->t_end = tsc_read();
+	return NULL;
+}
+
+static double threads_once(uint64_t per_thread)
+{
+	pthread_barrier_t start;
+	pthread_t *tid = calloc(opt.threads, sizeof(*tid));
+	struct thr_arg *a = calloc(opt.threads, sizeof(*a));
+	uint64_t t0, t_end = 0;
+	unsigned int i;
+	int e;
+
+	if (!tid || !a)
+		die_alloc(opt.threads * sizeof(*a));
+	pthread_barrier_init(&start, NULL, opt.threads + 1);
+	for (i = 0; i < opt.threads; i++) {
+		a[i].start = &start;
+		a[i].n = per_thread;
+		e = pthread_create(&tid[i], NULL, pair_thread, &a[i]);
+		if (e) {
+			fprintf(stderr, "kbench: pthread_create: %s\n", strerror(e));
+			exit(1);
+		}
+	}
+	t0 = tsc_read();
+	pthread_barrier_wait(&start);
+	for (i = 0; i < opt.threads; i++) {
+		pthread_join(tid[i], NULL);
+		if (a[i].t_end > t_end)
+			t_end = a[i].t_end;
+	}
+	pthread_barrier_destroy(&start);
+	free(tid);
+	free(a);
+	return per_thread ? (double)(t_end - t0) / (double)(per_thread * opt.threads) : 0;
+}
+
+static double threads_test(void)
+{
+	double *v, m = 0;
+	uint64_t i;
+
+	if (opt.warmup)
+		threads_once(opt.warmup / opt.threads + 1);
+	v = calloc(opt.reps, sizeof(*v));
+	if (!v)
+		die_alloc(opt.reps * sizeof(*v));
+	for (i = 0; i < opt.reps; i++)
+		v[i] = threads_once(opt.objects);
+	if (opt.reps)
+		m = median(v, opt.reps);
+	free(v);
+	return m;
+}
+
+/* ----------------------------------------------------------------- memory -- */
+
+/* A "Key:   N kB" line of /proc/self/status, in bytes; -1 when missing. */
+static long long status_bytes(const char *key)
+{
+	char line[256];
+	size_t k = strlen(key);
+	long long v = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, k) && line[k] == ':') {
+			v = strtoll(line + k + 1, NULL, 10) * 1024;
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/*
+ * region_bytes: the allocated bytes (st_blocks * 512) of the slabd memfds this process
+ * maps (each file once): what the region really holds in memory, whoever touched it.
+ * @zones_only: only "slabd-zones" (the objects), not the metadata and per-CPU stacks.
+ * -1 when there is none or /proc/self/map_files cannot be read (it needs root).
+ */
+static long long region_bytes(int zones_only)
+{
+	char line[512], path[128];
+	unsigned long ino[16];
+	unsigned int nino = 0, i;
+	long long sum = -1;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi, inode;
+		struct stat st;
+		char *name = strstr(line, "/memfd:slabd-");
+
+		if (!name || (zones_only && strncmp(name, "/memfd:slabd-zones", 18)))
+			continue;
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %lu", &lo, &hi, &inode) != 3)
+			continue;
+		for (i = 0; i < nino && ino[i] != inode; i++)
+			;
+		if (i < nino || nino == sizeof(ino) / sizeof(ino[0]))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", lo, hi);
+		if (stat(path, &st) < 0)
+			continue;
+		ino[nino++] = inode;
+		sum = (sum < 0 ? 0 : sum) + (long long)st.st_blocks * 512;
+	}
+	fclose(f);
+	return sum;
+}
+
+static void mem_phase(const char *phase, uint64_t live)
+{
+	char cmd[4096];
+
+	printf("kmem %s %s live %llu rss %lld rss_anon %lld rss_shmem %lld region %lld zones %lld\n",
+	       opt.name, phase, (unsigned long long)live, status_bytes("VmRSS"), status_bytes("RssAnon"),
+	       status_bytes("RssShmem"), region_bytes(0), region_bytes(1));
+	fflush(stdout);
+	if (opt.mem_cmd) {
+		snprintf(cmd, sizeof(cmd), "KBENCH_PHASE=%s; %s", phase, opt.mem_cmd);
+		if (system(cmd) != 0)
+			fprintf(stderr, "kbench: --mem-cmd failed in phase %s\n", phase);
+	}
+}
+
+/*
+ * memory: keep opt.mem_objects objects of opt.mem_size bytes live (each written in full,
+ * as a user would), free them all, look again at once and after opt.mem_delay_ms. Each
+ * look prints one "kmem" line (the process's RSS; for slabd also the region's allocated
+ * bytes) and runs --mem-cmd with KBENCH_PHASE set (start, peak, freed, later).
+ */
+static void memory_test(void)
+{
+	void **v = calloc(opt.mem_objects, sizeof(*v));
+	struct timespec d = { (time_t)(opt.mem_delay_ms / 1000), (long)(opt.mem_delay_ms % 1000) * 1000000 };
+	uint64_t i;
+
+	if (!v)
+		die_alloc(opt.mem_objects * sizeof(*v));
+	memset(v, 0, opt.mem_objects * sizeof(*v)); /* the array's pages count in "start" */
+	mem_phase("start", 0);
+	for (i = 0; i < opt.mem_objects; i++) {
+		v[i] = KB_ALLOC(opt.mem_size);
+		check(v[i], opt.mem_size);
+		memset(v[i], (int)(i & 0xff), opt.mem_size);
+	}
+	mem_phase("peak", opt.mem_objects * opt.mem_size);
+	for (i = 0; i < opt.mem_objects; i++)
+		KB_FREE(v[i]);
+	mem_phase("freed", 0);
+	while (nanosleep(&d, &d) < 0 && errno == EINTR)
+		;
+	mem_phase("later", 0);
+	free(v);
+}
+
 /* ------------------------------------------------------------------- main -- */
 
 static void usage(FILE *f)
@@ -433,22 +642,35 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: kbench [OPTIONS]\n"
 		"Cycles per allocation/free pair (see the header of bench/kbench.c).\n\n"
-		"  -t, --test LIST    comma-separated: pair,pair-rt,burst64,handoff,live (default all)\n"
+		"  -t, --test LIST    comma-separated: pair,pair-rt,burst64,handoff,live,threads,\n"
+		"                     memory (default all but memory)\n"
 		"  -s, --size N       pair and pair-rt only at this kmalloc size class\n"
 		"  -n, --iters N      pairs per timed batch (default %llu; burst64: whole rounds)\n"
 		"  -b, --batches N    timed batches; the median is reported (default %llu)\n"
 		"  -w, --warmup N     untimed pairs before each test (default %llu)\n"
-		"  -o, --objects N    objects per handoff repetition (default %llu)\n"
-		"  -r, --reps N       handoff repetitions; the median is reported (default %llu)\n"
+		"  -o, --objects N    objects per handoff repetition, pairs per thread of the\n"
+		"                     threads test (default %llu)\n"
+		"  -r, --reps N       handoff and threads repetitions; the median is reported\n"
+		"                     (default %llu)\n"
 		"  -c, --cpus A,B     CPUs for the first and second thread (default 0,1)\n"
+		"  -T, --threads N    threads of the threads test, all on the two CPUs (default %u)\n"
+		"      --mem-objects N  memory test: objects live at the peak (default %llu)\n"
+		"      --mem-size N     memory test: object size (default %llu)\n"
+		"      --mem-delay-ms N memory test: wait after the frees before the last look\n"
+		"                       (default %llu)\n"
+		"      --mem-cmd CMD    memory test: shell command run at each look, with\n"
+		"                       KBENCH_PHASE=start|peak|freed|later\n"
 		"  -a, --name NAME    allocator label in the output (default %s)\n"
 #ifdef KBENCH_SLABD
 		"  -S, --socket PATH  slabd's socket (default $SLABD_SOCKET, else the system one)\n"
+		"      --fake-cpu N   valgrind only (no rseq there): write N into this thread's\n"
+		"                     rseq area so that the fast paths run; single-threaded tests\n"
 #endif
 		"  -h, --help         this text\n",
 		(unsigned long long)opt.iters, (unsigned long long)opt.batches,
 		(unsigned long long)opt.warmup, (unsigned long long)opt.objects,
-		(unsigned long long)opt.reps, KB_DEFAULT_NAME);
+		(unsigned long long)opt.reps, opt.threads, (unsigned long long)opt.mem_objects,
+		(unsigned long long)opt.mem_size, (unsigned long long)opt.mem_delay_ms, KB_DEFAULT_NAME);
 }
 
 static uint64_t parse_count(const char *s, const char *what)
@@ -461,8 +683,9 @@ static unsigned int parse_tests(char *list)
 	static const struct bench_test_name names[] = {
 		{ "pair", TEST_PAIR },       { "pair-rt", TEST_PAIR_RT },
 		{ "burst64", TEST_BURST },   { "handoff", TEST_HANDOFF },
-		{ "live", TEST_LIVE },
-		{ "all", TEST_PAIR | TEST_PAIR_RT | TEST_BURST | TEST_HANDOFF | TEST_LIVE },
+		{ "live", TEST_LIVE },       { "threads", TEST_THREADS },
+		{ "memory", TEST_MEMORY },
+		{ "all", TEST_PAIR | TEST_PAIR_RT | TEST_BURST | TEST_HANDOFF | TEST_LIVE | TEST_THREADS },
 	};
 	return bench_parse_tests("kbench", list, names, sizeof(names) / sizeof(names[0]));
 }
@@ -480,13 +703,19 @@ static void parse_args(int argc, char **argv)
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "name", required_argument, NULL, 'a' },
 		{ "socket", required_argument, NULL, 'S' },
+		{ "threads", required_argument, NULL, 'T' },
+		{ "mem-objects", required_argument, NULL, 1 },
+		{ "mem-size", required_argument, NULL, 2 },
+		{ "mem-delay-ms", required_argument, NULL, 3 },
+		{ "mem-cmd", required_argument, NULL, 4 },
+		{ "fake-cpu", required_argument, NULL, 5 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	size_t i;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "t:s:n:b:w:o:r:c:a:S:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:s:n:b:w:o:r:c:a:S:T:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			opt.tests = parse_tests(optarg);
@@ -531,6 +760,32 @@ static void parse_args(int argc, char **argv)
 		case 'S':
 			opt.socket = optarg;
 			break;
+		case 'T':
+			opt.threads = (unsigned int)parse_count(optarg, "--threads");
+			if (opt.threads < 1 || opt.threads > 1024) {
+				fprintf(stderr, "kbench: --threads: 1 to 1024\n");
+				exit(2);
+			}
+			break;
+		case 1:
+			opt.mem_objects = parse_count(optarg, "--mem-objects");
+			break;
+		case 2:
+			opt.mem_size = parse_count(optarg, "--mem-size");
+			if (opt.mem_size < 1 || opt.mem_size > 32768) {
+				fprintf(stderr, "kbench: --mem-size: 1 to 32768\n");
+				exit(2);
+			}
+			break;
+		case 3:
+			opt.mem_delay_ms = parse_count(optarg, "--mem-delay-ms");
+			break;
+		case 4:
+			opt.mem_cmd = optarg;
+			break;
+		case 5:
+			opt.fake_cpu = (int)parse_count(optarg, "--fake-cpu");
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -563,6 +818,31 @@ static void attach(void)
 		       backing[info.backing < 4 ? info.backing : 0], info.nr_cpus, info.nr_nodes,
 		       info.at_daemon_base ? "yes" : "no");
 }
+
+/*
+ * fake_cpu: for counting instructions under valgrind, which implements no rseq (neither
+ * glibc nor libslabclient can register an area, so every slabd call would take its
+ * no-rseq slow path). Writing a CPU number into the thread's rseq area, which
+ * libslabclient still points its sequences at, makes the real fast paths run: valgrind
+ * runs one thread at a time and never delivers the preemption an rseq abort stands for.
+ * Refused on a thread with real rseq, where the kernel owns these fields.
+ */
+static void fake_cpu(void)
+{
+	struct rseq *r = (struct rseq *)((char *)__builtin_thread_pointer() + slabd_fast_v1.rseq_off);
+
+	if (__rseq_size || (int32_t)r->cpu_id >= 0) {
+		fprintf(stderr, "kbench: --fake-cpu is for valgrind only: this thread has rseq "
+				"(cpu %d)\n", (int32_t)r->cpu_id);
+		exit(2);
+	}
+	r->cpu_id_start = r->cpu_id = (uint32_t)opt.fake_cpu;
+	printf("# fake rseq cpu %d (valgrind): the per-CPU fast paths run\n", opt.fake_cpu);
+}
+#else
+static void fake_cpu(void)
+{
+}
 #endif
 
 int main(int argc, char **argv)
@@ -584,6 +864,10 @@ int main(int argc, char **argv)
 	printf("# tsc_mhz %.1f\n", tsc_mhz());
 	print_mapped_allocators();
 	pin_to("kbench", opt.cpu[0]);
+	if (opt.fake_cpu >= 0)
+		fake_cpu();
+	if (opt.tests & TEST_MEMORY)
+		memory_test();
 
 	if (opt.tests & TEST_LIVE)
 		live();
@@ -604,5 +888,11 @@ int main(int argc, char **argv)
 	}
 	if (opt.tests & TEST_HANDOFF)
 		report("handoff", 64, handoff());
+	if (opt.tests & TEST_THREADS) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "threads%u", opt.threads);
+		report(name, 64, threads_test());
+	}
 	return 0;
 }

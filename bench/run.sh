@@ -17,7 +17,9 @@
 # --callgrind adds instruction counts: each allocator runs the 64-B tests under
 # valgrind --tool=callgrind with --iters N and with --iters 0; (Ir(N) - Ir(0)) / N is the
 # number of instructions per pair, stable even on a noisy machine. Under valgrind there
-# are no restartable sequences, so slabd runs its no-rseq slow path there (see README.md).
+# are no restartable sequences: the "slabd" column runs kbench-slabd --fake-cpu 0 (the
+# CPU number written into the thread's rseq area, so the real per-CPU fast paths run),
+# "slabd-norseq" without it (the no-rseq slow path); see README.md.
 #
 # Usage: bench/run.sh [OPTIONS] [BUILD_DIR] [-- KBENCH_ARGS...]
 #   BUILD_DIR defaults to the build/ directory next to bench/.
@@ -105,6 +107,7 @@ done
 CG_ALLOCS=()
 for a in "${ALLOCS[@]}"; do
 	[[ $a == slabd-ownrseq ]] || CG_ALLOCS+=("$a")
+	[[ $a != slabd ]] || CG_ALLOCS+=(slabd-norseq)
 done
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/kbench.XXXXXX")
@@ -135,6 +138,7 @@ run_kbench() {
 	shift
 	case $a in
 	slabd) SLABD_SOCKET=$SOCK "${PREFIX[@]}" "$KS" "$@" ;;
+	slabd-norseq) SLABD_SOCKET=$SOCK "${PREFIX[@]}" "$KS" --name slabd-norseq "$@" ;;
 	slabd-ownrseq)
 		GLIBC_TUNABLES=glibc.pthread.rseq=0 SLABD_SOCKET=$SOCK \
 			"${PREFIX[@]}" "$KS" --name slabd-ownrseq "$@" ;;
@@ -176,7 +180,7 @@ echo
 
 # rows_of MEDIANS: the (test, size) rows in a fixed order.
 rows_of() {
-	awk '{ r = $2 == "pair" ? 1 : $2 == "pair-rt" ? 2 : $2 == "burst64" ? 3 : $2 == "handoff" ? 4 : $2 == "fresh" ? 5 : 6; print r, $2, $3 }' "$1" |
+	awk '{ r = $2 == "pair" ? 1 : $2 == "pair-rt" ? 2 : $2 == "burst64" ? 3 : $2 == "handoff" ? 4 : $2 ~ /^threads/ ? 5 : $2 == "fresh" ? 6 : 7; print r, $2, $3 }' "$1" |
 		sort -k1,1n -k3,3n -u | cut -d' ' -f2,3
 }
 
@@ -275,9 +279,11 @@ if ((CALLGRIND)); then
 	for a in "${CG_ALLOCS[@]}"; do
 		for t in pair pair-rt burst64; do
 			ir=()
+			fake=()
+			[[ $a != slabd ]] || fake=(--fake-cpu 0)
 			for it in 0 "$CG_ITERS"; do
 				log "callgrind: $a $t --iters $it"
-				if ! run_kbench "$a" --test "$t" --size 64 --iters "$it" --batches 1 --warmup 4096 \
+				if ! run_kbench "$a" --test "$t" --size 64 --iters "$it" --batches 1 --warmup 4096 "${fake[@]}" \
 					>"$TMP/out" 2>"$TMP/err"; then
 					echo "run.sh: kbench for $a under callgrind failed:" >&2
 					cat "$TMP/out" "$TMP/err" >&2
@@ -289,8 +295,12 @@ if ((CALLGRIND)); then
 					cat "$TMP/err" >&2
 					exit 1
 				fi
-				if [[ $a == slabd ]] && grep -q '^# rseq registered by glibc: no' "$TMP/out"; then
+				if [[ $a == slabd-norseq ]] && grep -q '^# rseq registered by glibc: no' "$TMP/out"; then
 					RSEQ_NOTE=1
+				fi
+				if [[ $a == slabd ]] && ! grep -q '^# fake rseq cpu' "$TMP/out"; then
+					echo "run.sh: kbench-slabd under callgrind did not take --fake-cpu" >&2
+					exit 1
 				fi
 			done
 			echo "$a $t 64 $(awk -v a="${ir[0]}" -v b="${ir[1]}" -v n="$CG_ITERS" \
@@ -302,9 +312,11 @@ if ((CALLGRIND)); then
 	echo "### Instructions per alloc+free pair under callgrind (Ir, lower is better)"
 	echo
 	echo "(Ir with --iters $CG_ITERS minus Ir with --iters 0) / $CG_ITERS; same warm-up in both runs."
+	echo "slabd: valgrind has no rseq; kbench-slabd --fake-cpu 0 writes CPU 0 into the thread's"
+	echo "rseq area, so the real inline per-CPU fast path runs (valgrind never preempts a sequence)."
 	if [[ -n $RSEQ_NOTE ]]; then
-		echo "slabd: valgrind has no rseq, so every slabd operation here took the no-rseq slow"
-		echo "path (depot magazine pop/push with a CAS), not the per-CPU fast path."
+		echo "slabd-norseq: the same without --fake-cpu: every operation takes the no-rseq slow path"
+		echo "(depot magazine pop/push with a CAS), what a kernel without rseq would get."
 	fi
 	echo
 	table "$TMP/cgrows" "$TMP/cg" "${CG_ALLOCS[*]}"

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# smoke.sh - a quick correctness check of the benchmark programs against a private slabd
+# (meson test "bench-smoke"; nothing here is timed or compared):
+#   - bulkbench-slabd: its check_pool() (2000 rounds of bulk and single calls of 1..64
+#     objects: every object distinct, not also held, written and read back) must pass;
+#   - xproc-slabd: objects allocated in one process and freed in another, 3 x 20000;
+#   - kbench-slabd --test memory: at the peak the zones' allocated bytes must cover the
+#     live bytes, and slabctl must report them in use;
+#   - kbench-slabd --fake-cpu must refuse to run where rseq is real.
+# Usage: bench/smoke.sh BUILD_DIR
+set -euo pipefail
+BUILD=$(cd "${1:?usage: smoke.sh BUILD_DIR}" && pwd)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+unset LD_PRELOAD GLIBC_TUNABLES
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-smoke.XXXXXX")
+DPID=
+# shellcheck source=bench/common.sh
+source "$here/common.sh"
+trap 'stop_slabd smoke.sh; rm -rf "$TMP"' EXIT
+fail() { echo "smoke.sh: FAIL: $*" >&2; exit 1; }
+
+start_slabd smoke.sh "$BUILD/daemon/slabd" "$TMP/s.sock" "$TMP/slabd.log" -o zone_size=64M
+export SLABD_SOCKET=$TMP/s.sock
+
+out=$("$BUILD/bench/bulkbench-slabd" --test bulk --counts 8 --objects 64 --batches 3 --warmup 64) ||
+	fail "bulkbench-slabd exited with $?"
+grep -q '^# check: .*: ok$' <<<"$out" || fail "bulkbench-slabd's check did not report ok: $out"
+grep -q '^bulkbench slabd bulk 8 ' <<<"$out" || fail "bulkbench-slabd printed no result"
+echo "ok 1 bulkbench-slabd check_pool"
+
+out=$(timeout 120 "$BUILD/bench/xproc-slabd" --objects 20000 --reps 3 --warmup 1000) || fail "xproc-slabd exited with $?"
+grep -q '^xproc slabd handoff 64 [0-9.]*$' <<<"$out" || fail "xproc-slabd printed no result: $out"
+echo "ok 2 xproc-slabd: 63000 objects freed by another process"
+
+out=$("$BUILD/bench/kbench-slabd" --test memory --mem-objects 20000 --mem-delay-ms 0 \
+	--mem-cmd "'$BUILD/tools/slabctl' --socket '$TMP/s.sock' stats --json >'$TMP/'\$KBENCH_PHASE.json") ||
+	fail "kbench-slabd --test memory exited with $?"
+peak=$(grep '^kmem slabd peak ' <<<"$out") || fail "no peak line: $out"
+read -r live zones < <(awk '{ for (i = 4; i < NF; i += 2) v[$i] = $(i + 1); print v["live"], v["zones"] }' <<<"$peak")
+((live == 20000 * 64)) || fail "peak live $live, expected $((20000 * 64))"
+if ((zones >= 0)); then
+	((zones >= live)) || fail "zones hold $zones bytes at the peak, fewer than the $live live"
+fi
+python3 - "$TMP/peak.json" "$live" <<'PY' || fail "slabctl stats at the peak do not show the live bytes"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["in_use_bytes"] >= int(sys.argv[2]), (j["in_use_bytes"], sys.argv[2])
+PY
+echo "ok 3 kbench-slabd memory: $live live bytes, zones $zones, slabctl agrees"
+
+if "$BUILD/bench/kbench-slabd" --fake-cpu 0 --test pair --size 64 --batches 1 --iters 1 --warmup 0 >/dev/null 2>&1; then
+	grep -q '^# rseq registered by glibc: no' < <("$BUILD/bench/kbench-slabd" --test pair --size 64 --batches 1 --iters 1 --warmup 0) ||
+		fail "kbench-slabd --fake-cpu ran on a thread with rseq"
+fi
+echo "ok 4 kbench-slabd --fake-cpu refuses real rseq"
+echo "1..4"

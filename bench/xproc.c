@@ -1,0 +1,428 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xproc.c - cross-process handoff: one process allocates, another frees.
+ *
+ * A producer process on the first CPU of --cpus allocates 64-B objects and passes them
+ * through a single-producer/single-consumer ring in shared memory (an anonymous
+ * MAP_SHARED mapping made before fork) to a consumer process on the second CPU, which
+ * frees them. Result: TSC from the producer's start to the consumer's last free, divided
+ * by --objects; the median of --reps repetitions after one untimed warm-up repetition of
+ * --warmup objects. Output: "xproc <allocator> handoff 64 <cycles_per_object>".
+ *
+ * One source, two programs:
+ *   xproc-slabd  (-DXPROC_SLABD) the producer attaches with slabd_connect() and forks the
+ *                consumer, which registers itself as a client of its own (libslabclient
+ *                does that for a fork()ed child); objects cross as region offsets, each
+ *                side adding its own base (both sides map the region at the daemon's base
+ *                here, but offsets are what the API promises). kmalloc(64) / kfree().
+ *   xproc-dpdk   (-DXPROC_DPDK) the producer is a DPDK primary process with a mempool of
+ *                64-B elements (per-lcore cache 256); the consumer, forked before the
+ *                primary's EAL starts, attaches as a secondary process
+ *                (--proc-type=secondary, same --file-prefix) and looks the mempool up.
+ *                rte_mempool_get() / rte_mempool_put(); objects cross as pointers (a
+ *                secondary maps DPDK memory at the primary's addresses).
+ *
+ * The repetitions run in lockstep through two counters in the shared page: the producer
+ * resets the ring, bumps "go", and produces; the consumer waits for "go", consumes, writes
+ * its end time and bumps "done".
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#include "bench_util.h"
+
+#if defined(XPROC_SLABD) == defined(XPROC_DPDK)
+#error "build with exactly one of -DXPROC_SLABD and -DXPROC_DPDK"
+#endif
+
+#ifdef XPROC_SLABD
+#include <slabd/slabd.h>
+#define XP_NAME "slabd"
+#else
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_mempool.h>
+#define XP_NAME "dpdk"
+#endif
+
+#define RING_SLOTS 256
+
+struct shared {
+	_Alignas(64) uint64_t head;
+	_Alignas(64) uint64_t tail;
+	_Alignas(64) uint64_t slot[RING_SLOTS];
+	_Alignas(64) uint64_t go;   /* repetition the producer started (1-based) */
+	uint64_t n;                 /* objects of that repetition */
+	uint64_t t_start;
+	_Alignas(64) uint64_t done; /* repetition the consumer finished */
+	uint64_t t_end;
+	int consumer_ready;         /* 1: set up; -1: set-up failed */
+	int primary_ready;          /* DPDK: the primary's EAL and mempool exist */
+	char why[256];              /* the consumer's error */
+};
+
+static struct {
+	uint64_t objects, reps, warmup;
+	int cpu[2];
+	const char *socket;
+} opt = { .objects = 1000000, .reps = 5, .warmup = 65536, .cpu = { 0, 1 } };
+
+static struct shared *sh;
+
+static void spin_wait(unsigned int *spins)
+{
+	if (++*spins < 1024) {
+		_mm_pause();
+	} else {
+		*spins = 0;
+		sched_yield();
+	}
+}
+
+static void wait_for(const uint64_t *v, uint64_t want)
+{
+	unsigned int spins = 0;
+
+	while (__atomic_load_n(v, __ATOMIC_ACQUIRE) < want)
+		spin_wait(&spins);
+}
+
+/* ------------------------------------------------------ the two allocators -- */
+
+#ifdef XPROC_SLABD
+static inline uint64_t xp_get(void)
+{
+	void *p = kmalloc(64, GFP_KERNEL);
+
+	if (!p)
+		return UINT64_MAX;
+#ifdef SLABD_HAVE_INLINE
+	return (uint64_t)((char *)p - slabd_fast_v1.base);
+#else
+	return slabd_ptr_to_off(p);
+#endif
+}
+
+static inline void xp_put(uint64_t off)
+{
+#ifdef SLABD_HAVE_INLINE
+	kfree(slabd_fast_v1.base + off);
+#else
+	kfree(slabd_off_to_ptr(off));
+#endif
+}
+
+static void producer_setup(char *argv0)
+{
+	int r = slabd_connect(opt.socket);
+
+	(void)argv0;
+	if (r < 0) {
+		fprintf(stderr, "xproc: slabd_connect: %s: %s\n", strerror(-r), slabd_last_error());
+		exit(1);
+	}
+}
+
+static int consumer_setup(char *argv0, char *why, size_t len)
+{
+	void *p;
+
+	(void)argv0;
+	/* A fork()ed child of an attached process registers on its first call. */
+	p = kmalloc(64, GFP_KERNEL);
+	if (!p) {
+		snprintf(why, len, "kmalloc in the child: %s", slabd_last_error());
+		return -1;
+	}
+	kfree(p);
+	return 0;
+}
+
+static void producer_teardown(void)
+{
+}
+#else
+static struct rte_mempool *pool;
+static char prefix[64];
+
+static int eal_start(char *argv0, const char *type, int cpu)
+{
+	char lcore[16], ptype[32], *eal[16];
+	int n = 0;
+
+	snprintf(lcore, sizeof(lcore), "%d", cpu);
+	snprintf(ptype, sizeof(ptype), "--proc-type=%s", type);
+	eal[n++] = argv0;
+	eal[n++] = "--no-huge";
+	eal[n++] = "--no-pci";
+	eal[n++] = "--no-telemetry";
+	eal[n++] = "-l";
+	eal[n++] = lcore;
+	eal[n++] = "--file-prefix";
+	eal[n++] = prefix;
+	eal[n++] = ptype;
+	eal[n++] = "--log-level=lib.eal:error";
+	eal[n] = NULL;
+	return rte_eal_init(n, eal);
+}
+
+static inline uint64_t xp_get(void)
+{
+	void *obj;
+
+	return rte_mempool_get(pool, &obj) ? UINT64_MAX : (uint64_t)(uintptr_t)obj;
+}
+
+static inline void xp_put(uint64_t v)
+{
+	rte_mempool_put(pool, (void *)(uintptr_t)v);
+}
+
+static void producer_setup(char *argv0)
+{
+	if (eal_start(argv0, "primary", opt.cpu[0]) < 0) {
+		fprintf(stderr, "xproc: rte_eal_init (primary): %s\n", rte_strerror(rte_errno));
+		exit(1);
+	}
+	pool = rte_mempool_create("xproc-64", 65535, 64, 256, 0, NULL, NULL, NULL, NULL, (int)rte_socket_id(), 0);
+	if (!pool) {
+		fprintf(stderr, "xproc: rte_mempool_create: %s\n", rte_strerror(rte_errno));
+		rte_eal_cleanup();
+		exit(1);
+	}
+	__atomic_store_n(&sh->primary_ready, 1, __ATOMIC_RELEASE);
+}
+
+static int consumer_setup(char *argv0, char *why, size_t len)
+{
+	unsigned int spins = 0;
+
+	while (!__atomic_load_n(&sh->primary_ready, __ATOMIC_ACQUIRE))
+		spin_wait(&spins);
+	if (eal_start(argv0, "secondary", opt.cpu[1]) < 0) {
+		snprintf(why, len, "rte_eal_init --proc-type=secondary --no-huge: %s", rte_strerror(rte_errno));
+		return -1;
+	}
+	pool = rte_mempool_lookup("xproc-64");
+	if (!pool) {
+		snprintf(why, len, "rte_mempool_lookup in the secondary: %s", rte_strerror(rte_errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void producer_teardown(void)
+{
+	char dir[4096];
+
+	snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
+	rte_mempool_free(pool);
+	rte_eal_cleanup();
+	if (dir[0] && strstr(dir, prefix)) {
+		char cmd[4200];
+
+		/* the primary's shared config files: only ours, by their unique prefix */
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "xproc: could not remove %s\n", dir);
+	}
+}
+#endif
+
+/* ---------------------------------------------------------------- the two sides -- */
+
+static void consumer(char *argv0)
+{
+	uint64_t rep;
+
+	pin_to("xproc", opt.cpu[1]);
+	if (consumer_setup(argv0, sh->why, sizeof(sh->why)) < 0) {
+		__atomic_store_n(&sh->consumer_ready, -1, __ATOMIC_RELEASE);
+		_exit(1);
+	}
+	__atomic_store_n(&sh->consumer_ready, 1, __ATOMIC_RELEASE);
+	for (rep = 1; rep <= opt.reps + 1; rep++) {
+		uint64_t head = 0, tail = 0, n;
+		unsigned int spins = 0;
+
+		wait_for(&sh->go, rep);
+		n = sh->n;
+		while (tail < n) {
+			uint64_t v;
+
+			if (tail == head) {
+				head = __atomic_load_n(&sh->head, __ATOMIC_ACQUIRE);
+				if (tail == head) {
+					spin_wait(&spins);
+					continue;
+				}
+			}
+			v = sh->slot[tail % RING_SLOTS];
+			__atomic_store_n(&sh->tail, ++tail, __ATOMIC_RELEASE);
+			xp_put(v);
+		}
+		sh->t_end = tsc_read();
+		__atomic_store_n(&sh->done, rep, __ATOMIC_RELEASE);
+	}
+	_exit(0);
+}
+
+static double produce(uint64_t rep, uint64_t n)
+{
+	uint64_t head = 0, tail = 0, i;
+	unsigned int spins = 0;
+
+	sh->head = sh->tail = 0;
+	sh->n = n;
+	sh->t_start = tsc_read();
+	__atomic_store_n(&sh->go, rep, __ATOMIC_RELEASE);
+	for (i = 0; i < n; i++) {
+		uint64_t v = xp_get();
+
+		if (v == UINT64_MAX) {
+			fprintf(stderr, "xproc: %s: allocation failed\n", XP_NAME);
+			exit(1);
+		}
+		while (head - tail >= RING_SLOTS) {
+			tail = __atomic_load_n(&sh->tail, __ATOMIC_ACQUIRE);
+			if (head - tail >= RING_SLOTS)
+				spin_wait(&spins);
+		}
+		sh->slot[head % RING_SLOTS] = v;
+		__atomic_store_n(&sh->head, ++head, __ATOMIC_RELEASE);
+	}
+	wait_for(&sh->done, rep);
+	return n ? (double)(sh->t_end - sh->t_start) / (double)n : 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: xproc-%s [OPTIONS]\n"
+		"Cross-process handoff (see the header of bench/xproc.c).\n\n"
+		"  -o, --objects N    objects per repetition (default %llu)\n"
+		"  -r, --reps N       repetitions; the median is reported (default %llu)\n"
+		"  -w, --warmup N     objects of the untimed first repetition (default %llu)\n"
+		"  -c, --cpus A,B     CPUs of the producer and the consumer (default 0,1)\n"
+#ifdef XPROC_SLABD
+		"  -S, --socket PATH  slabd's socket (default $SLABD_SOCKET, else the system one)\n"
+#endif
+		"  -h, --help         this text\n",
+		XP_NAME, (unsigned long long)opt.objects, (unsigned long long)opt.reps,
+		(unsigned long long)opt.warmup);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "objects", required_argument, NULL, 'o' }, { "reps", required_argument, NULL, 'r' },
+		{ "warmup", required_argument, NULL, 'w' },  { "cpus", required_argument, NULL, 'c' },
+		{ "socket", required_argument, NULL, 'S' },  { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	double *v;
+	uint64_t rep;
+	pid_t child;
+	int c, status;
+
+	while ((c = getopt_long(argc, argv, "o:r:w:c:S:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			opt.objects = bench_parse_count("xproc", optarg, "--objects");
+			break;
+		case 'r':
+			opt.reps = bench_parse_count("xproc", optarg, "--reps");
+			break;
+		case 'w':
+			opt.warmup = bench_parse_count("xproc", optarg, "--warmup");
+			break;
+		case 'c':
+			if (sscanf(optarg, "%d,%d", &opt.cpu[0], &opt.cpu[1]) != 2 || opt.cpu[0] < 0 ||
+			    opt.cpu[0] >= CPU_SETSIZE || opt.cpu[1] < 0 || opt.cpu[1] >= CPU_SETSIZE) {
+				fprintf(stderr, "xproc: --cpus: expected A,B, got '%s'\n", optarg);
+				exit(2);
+			}
+			break;
+		case 'S':
+			opt.socket = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
+		}
+	}
+	if (optind < argc || !opt.reps) {
+		fprintf(stderr, "xproc: unexpected argument or --reps 0 (see --help)\n");
+		exit(2);
+	}
+	v = calloc(opt.reps, sizeof(*v));
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (!v || sh == MAP_FAILED) {
+		fprintf(stderr, "xproc: out of memory\n");
+		exit(1);
+	}
+#ifdef XPROC_SLABD
+	producer_setup(argv[0]); /* the child inherits the attachment and registers itself */
+#else
+	snprintf(prefix, sizeof(prefix), "xproc-%d", (int)getpid());
+#endif
+	fflush(stdout);
+	child = fork();
+	if (child < 0) {
+		perror("xproc: fork");
+		exit(1);
+	}
+	if (child == 0)
+		consumer(argv[0]);
+#ifdef XPROC_DPDK
+	producer_setup(argv[0]); /* the EAL starts after the fork: DPDK processes may not fork */
+#endif
+	pin_to("xproc", opt.cpu[0]);
+	{
+		unsigned int spins = 0;
+
+		while (!__atomic_load_n(&sh->consumer_ready, __ATOMIC_ACQUIRE)) {
+			if (waitpid(child, &status, WNOHANG) == child) {
+				fprintf(stderr, "xproc: %s: the consumer process exited during set-up%s%s\n", XP_NAME,
+					sh->why[0] ? ": " : "", sh->why);
+				exit(1);
+			}
+			spin_wait(&spins);
+		}
+		if (sh->consumer_ready < 0) {
+			fprintf(stderr, "xproc: %s: consumer set-up failed: %s\n", XP_NAME, sh->why);
+			waitpid(child, &status, 0);
+			producer_teardown();
+			exit(1);
+		}
+	}
+	printf("# xproc %s: producer pid %d on CPU %d, consumer pid %d on CPU %d, tsc_mhz %.1f\n", XP_NAME,
+	       (int)getpid(), opt.cpu[0], (int)child, opt.cpu[1], tsc_mhz());
+	produce(1, opt.warmup);
+	for (rep = 0; rep < opt.reps; rep++)
+		v[rep] = produce(rep + 2, opt.objects);
+	if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		fprintf(stderr, "xproc: the consumer process failed\n");
+		exit(1);
+	}
+	printf("xproc %s handoff 64 %.2f\n", XP_NAME, median(v, opt.reps));
+	producer_teardown();
+	free(v);
+	munmap(sh, sizeof(*sh));
+	return 0;
+}
