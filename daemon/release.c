@@ -80,7 +80,7 @@ int zone_claim_locked(struct slabd *d, struct zone *z, uint32_t page, uint32_t n
 void zone_release_scan(struct slabd *d, struct zone *z)
 {
 	uint64_t now = now_ms(), resident_free = 0, retain = d->cfg.retain_free;
-	uint32_t ch;
+	uint32_t ch, pending = 0;
 
 	pthread_mutex_lock(&z->lock);
 	for (ch = 0; ch < z->nr_chunks; ch++) {
@@ -96,8 +96,12 @@ void zone_release_scan(struct slabd *d, struct zone *z)
 		if (!z->chunk_free_since[ch])
 			z->chunk_free_since[ch] = now;
 		resident_free += d->sb->hugepage_size;
-		if (resident_free <= retain || now - z->chunk_free_since[ch] < d->cfg.release_delay_ms)
+		if (resident_free <= retain)
 			continue;
+		if (now - z->chunk_free_since[ch] < d->cfg.release_delay_ms) {
+			pending++;
+			continue;
+		}
 		if (fallocate(d->zones_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)chunk_file_off(d, z, ch),
 			      (off_t)d->sb->hugepage_size) < 0) {
 			log_warn_limited("zone %u: cannot release chunk %u: %s", z->index, ch, strerror(errno));
@@ -107,5 +111,11 @@ void zone_release_scan(struct slabd *d, struct zone *z)
 		z->released_bytes += d->sb->hugepage_size;
 		resident_free -= d->sb->hugepage_size;
 	}
+	z->release_pending = pending;
 	pthread_mutex_unlock(&z->lock);
+}
+
+int zone_release_idle(struct zone *z)
+{
+	return !__atomic_load_n(&z->release_pending, __ATOMIC_RELAXED);
 }

@@ -96,6 +96,7 @@ struct zone {
 	uint64_t *chunk_free_since; /* ms when first seen entirely free, 0: not free */
 	uint8_t *chunk_released;    /* punched out of the memfd */
 	uint64_t released_bytes;
+	uint32_t release_pending; /* free resident chunks beyond retain_free at the last scan */
 };
 
 struct topo {
@@ -190,6 +191,8 @@ int zone_release_init(struct slabd *d, struct zone *z);
 void zone_release_free(struct zone *z);
 /* zone_release_scan: punch out chunks free for release_delay_ms beyond retain_free. */
 void zone_release_scan(struct slabd *d, struct zone *z);
+/* zone_release_idle: the last scan found no free chunk waiting out its release delay. */
+int zone_release_idle(struct zone *z);
 /* zone_claim_locked: make pages [page, page + n) of @z (zone-relative) usable again;
  * 0 or -ENOMEM (hugetlb: no hugepage to back a released chunk). Zone lock held. */
 int zone_claim_locked(struct slabd *d, struct zone *z, uint32_t page, uint32_t n);
@@ -294,7 +297,9 @@ void node_reclaim(struct slabd *d, uint32_t node, void *arg);
 void remote_flush_node(struct slabd *d, uint32_t node, void *arg);
 int workers_start(struct slabd *d);
 void workers_stop(struct slabd *d);
-void worker_round(struct slabd *d, uint32_t node); /* one pass of the refill/reclaim loop */
+/* worker_round: one pass of the refill/reclaim loop; returns how many caches of the node
+ * are active (their depots are watched every worker_interval_ms). */
+int worker_round(struct slabd *d, uint32_t node);
 
 /* reload.c */
 /* daemon_reload: SIGHUP. Apply the reloadable keys, log the ones that need a restart. */

@@ -35,7 +35,16 @@
 
 #define IDLE_ROUNDS_BEFORE_SHRINK 500 /* x worker_interval_ms: 5 s by default */
 #define IDLE_ROUNDS_BEFORE_DECAY 100  /* halve the depot target after 1 s without demand */
-#define RELEASE_SCAN_ROUNDS 10        /* look for chunks to give back every 100 ms */
+#define RELEASE_SCAN_MS 100           /* look for chunks to give back every 100 ms */
+#define IDLE_SLEEP_MAX_MS 1000        /* the longest sleep of a worker with nothing active */
+
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 struct worker_arg {
 	struct slabd *d;
@@ -499,10 +508,10 @@ void node_reclaim(struct slabd *d, uint32_t node, void *arg)
 	}
 }
 
-void worker_round(struct slabd *d, uint32_t node)
+int worker_round(struct slabd *d, uint32_t node)
 {
 	uint32_t id;
-	int starving = 0;
+	int starving = 0, active = 0;
 
 	for (id = 0; id < d->sb->max_caches; id++) {
 		struct cache *c = cache_get(d, id);
@@ -547,6 +556,7 @@ void worker_round(struct slabd *d, uint32_t node)
 		}
 		if (!cn->active)
 			continue;
+		active++;
 
 		if (want || count < (cn->target + 1) / 2) {
 			int r = depot_refill(d, c, node);
@@ -602,6 +612,7 @@ void worker_round(struct slabd *d, uint32_t node)
 			wake_depot(dp);
 		}
 	}
+	return active + starving;
 }
 
 /* Everything of @c on @node back into its slabs: per-CPU stacks, depot stacks, free
@@ -677,7 +688,7 @@ static void *worker_main(void *arg)
 {
 	struct worker_arg *wa = arg;
 	struct slabd *d = wa->d;
-	unsigned long rounds = 0, tune_rounds;
+	uint64_t last_tune, next_release;
 	char name[16];
 
 	snprintf(name, sizeof(name), "slabd-node%u", wa->node);
@@ -693,20 +704,47 @@ static void *worker_main(void *arg)
 		if (CPU_COUNT(&set))
 			sched_setaffinity(0, sizeof(set), &set);
 	}
+	last_tune = next_release = monotonic_ms();
 	while (!__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE)) {
-		uint32_t kick = __atomic_load_n(&d->ctl->kick, __ATOMIC_ACQUIRE);
+		uint32_t kick = __atomic_load_n(&d->ctl->kick, __ATOMIC_ACQUIRE), sleep_ms;
+		uint64_t now, tune_ms;
+		int active;
+
 		run_job(d, wa->node);
-		worker_round(d, wa->node);
-		if (++rounds % RELEASE_SCAN_ROUNDS == 0)
+		active = worker_round(d, wa->node);
+		now = monotonic_ms();
+		/* Memory to give back: looked for every 100 ms (release.c keeps the delay). */
+		if (now >= next_release) {
 			zone_release_scan(d, &d->zone[d->nodes[wa->node].zone]);
-		/* look at the per-CPU stacks every second, or more often for a short
-		 * idle_drain_ms (both reloadable: computed each round) */
-		tune_rounds = (d->cfg.idle_drain_ms < 2000 ? d->cfg.idle_drain_ms / 2 : 1000) / d->cfg.worker_interval_ms;
-		if (!tune_rounds)
-			tune_rounds = 1;
-		if (rounds % tune_rounds == 0)
-			tune_cpus(d, wa->node, tune_rounds * d->cfg.worker_interval_ms);
-		slabd_futex_wait(&d->ctl->kick, kick, d->cfg.worker_interval_ms);
+			next_release = now + RELEASE_SCAN_MS;
+		}
+		/* The per-CPU stacks: every second, or more often for a short idle_drain_ms
+		 * (reloadable: computed each time). */
+		tune_ms = d->cfg.idle_drain_ms < 2000 ? d->cfg.idle_drain_ms / 2 : 1000;
+		if (now - last_tune >= tune_ms) {
+			tune_cpus(d, wa->node, (uint32_t)(now - last_tune));
+			last_tune = now;
+		}
+		/*
+		 * Sleep until a client kicks, or worker_interval_ms while a cache of this node is
+		 * active (its depot is watched and its idle time counted in rounds). With none
+		 * active nothing needs a round: sleep until the next release scan or CPU look
+		 * is due, at most a second, so an idle daemon wakes a few times a second, not a
+		 * hundred.
+		 */
+		sleep_ms = d->cfg.worker_interval_ms;
+		if (!active) {
+			uint64_t until = next_release - now, t = last_tune + tune_ms - now;
+			if (t < until)
+				until = t;
+			if (zone_release_idle(&d->zone[d->nodes[wa->node].zone]))
+				until = last_tune + tune_ms - now; /* nothing waits to be released */
+			if (until > IDLE_SLEEP_MAX_MS)
+				until = IDLE_SLEEP_MAX_MS;
+			if (until > sleep_ms)
+				sleep_ms = (uint32_t)until;
+		}
+		slabd_futex_wait(&d->ctl->kick, kick, sleep_ms);
 	}
 	return NULL;
 }
