@@ -276,6 +276,7 @@ static int map_region(const struct slabd_wire_attach *a, const int *fds)
 	slabd_fast_v1.zones_size = c->multi_node ? 0 : c->zones_size; /* kfree in the library */
 	slabd_fast_v1.pages = (const uint64_t *)c->pages;
 	cache_handles(&slabd_fast_v1.handles, &slabd_fast_v1.handles_size);
+	slabd_fast_v1.size_index = slabd_small_index;
 	/* Publish: from here the fast paths run. */
 	__atomic_store_n(&c->ncpus, sb->nr_cpus, __ATOMIC_RELEASE);
 	__atomic_store_n(&slabd_fast_v1.ncpus, sb->nr_cpus, __ATOMIC_RELEASE);

@@ -24,6 +24,7 @@
 #ifndef SLABD_FAST_H
 #define SLABD_FAST_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -43,6 +44,7 @@ struct slabd_fast {
 	const uint64_t *pages;  /* page descriptors, one per 4 KiB of the zones */
 	const char *handles;    /* this process's struct kmem_cache table ... */
 	uint64_t handles_size;  /* ... and its size in bytes */
+	const uint8_t *size_index; /* kmalloc cache of sizes 1..1024: [(size - 1) >> 3] */
 };
 
 /* A struct kmem_cache as libslabclient lays it out. */
@@ -299,6 +301,18 @@ static inline __attribute__((always_inline)) int slabd_fast_free(const void *p)
 	if (__builtin_expect((uint8_t)head != SLABD_FAST_PAGE_SLAB, 0))
 		return -1;
 	return slabd_fast_push_to(f->pcpu + (uint64_t)(head >> 16) * f->cache_stride, p);
+}
+
+/* slabd_fast_kmalloc: kmalloc of a size known only at run time, up to 1 KiB, from this
+ * CPU's stack; -1 for anything else (larger sizes, a miss, not set up). Before attach the
+ * table is NULL and the size check fails. */
+static inline __attribute__((always_inline)) int slabd_fast_kmalloc(size_t size, void **ret)
+{
+	const struct slabd_fast *f = &slabd_fast_v1;
+
+	if (__builtin_expect(size - 1 >= 1024 || !f->size_index, 0))
+		return -1;
+	return slabd_fast_pop_from(f->pcpu + (uint64_t)f->size_index[(size - 1) >> 3] * f->cache_stride, ret);
 }
 
 static inline __attribute__((always_inline)) int slabd_fast_pop(unsigned int cache, void **ret)

@@ -72,6 +72,13 @@ static inline __attribute__((always_inline)) void *kmalloc(size_t size, gfp_t fl
 #endif
 		return slabd_kmalloc_cache((unsigned int)kmalloc_index(size), flags);
 	}
+#ifdef SLABD_HAVE_INLINE
+	if (__builtin_constant_p(flags) && !(flags & (__GFP_DMA | __GFP_ZERO))) {
+		void *p;
+		if (__builtin_expect(slabd_fast_kmalloc(size, &p) == 0, 1))
+			return p;
+	}
+#endif
 	return slabd_kmalloc(size, flags);
 }
 
