@@ -306,10 +306,11 @@ if want memory; then
 	# Two daemons of their own: the default configuration (retain_free = 32 MiB kept
 	# resident for reuse) and retain_free = 0 (everything free for release_delay_ms goes
 	# back). They release their initially faulted zones while the peers run.
-	start_slabd all.sh "$SLABD" "$TMP/mem-default.sock" "$TMP/mem-default.log"
+	# The DMA zone (pinned and never given back, by design) is left out: dma_zone_size=0.
+	start_slabd all.sh "$SLABD" "$TMP/mem-default.sock" "$TMP/mem-default.log" -o dma_zone_size=0
 	MEM_DEFAULT_PID=$DPID
 	DAEMONS+=("$DPID")
-	start_slabd all.sh "$SLABD" "$TMP/mem-r0.sock" "$TMP/mem-r0.log" -o retain_free=0
+	start_slabd all.sh "$SLABD" "$TMP/mem-r0.sock" "$TMP/mem-r0.log" -o retain_free=0 -o dma_zone_size=0
 	MEM_R0_PID=$DPID
 	DAEMONS+=("$DPID")
 	MEM_ARGS=(--test memory --mem-objects "$MEM_OBJECTS" --mem-size 64 --mem-delay-ms "$MEM_MS")

@@ -2,7 +2,7 @@
 /*
  * release.c - giving free memory back to the kernel, and taking it again.
  *
- * Each zone is cut into chunks of the backing page size (2 MiB or 1 GiB; 2 MiB with 4 KiB
+ * Each zone is cut into chunks of the backing page size (2 MiB or 1 GiB; 64 KiB with 4 KiB
  * shmem). A chunk whose pages have all been free in the zone's buddy allocator for
  * release_delay_ms is punched out of the zones memfd (FALLOC_FL_PUNCH_HOLE): its memory
  * goes back to the kernel (hugepages to the pool), except retain_free bytes per zone that
@@ -27,6 +27,9 @@
 #include "log.h"
 #include "slabd_daemon.h"
 
+#define SHMEM_CHUNK (64u << 10)
+#define CHUNK_BYTES(z) ((uint64_t)(z)->chunk_pages << SLABD_PAGE_SHIFT)
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -36,7 +39,10 @@ static uint64_t now_ms(void)
 
 int zone_release_init(struct slabd *d, struct zone *z)
 {
-	z->chunk_pages = (uint32_t)(d->sb->hugepage_size >> SLABD_PAGE_SHIFT);
+	/* A hugepage is the unit the kernel takes back; 4 KiB shmem gives back any page, so
+	 * there a chunk is 64 KiB: small enough that a few live slabs pin little. */
+	z->chunk_pages = (uint32_t)((d->backing == SLABD_BACKING_SHMEM_4K ? SHMEM_CHUNK : d->sb->hugepage_size) >>
+				    SLABD_PAGE_SHIFT);
 	z->chunk_order = buddy_order_for(z->chunk_pages);
 	z->nr_chunks = z->nr_pages / z->chunk_pages;
 	z->chunk_free_since = calloc(z->nr_chunks ? z->nr_chunks : 1, sizeof(*z->chunk_free_since));
@@ -66,13 +72,13 @@ int zone_claim_locked(struct slabd *d, struct zone *z, uint32_t page, uint32_t n
 		if (!z->chunk_released[ch])
 			continue;
 		if (d->backing != SLABD_BACKING_SHMEM_4K &&
-		    fallocate(d->zones_fd, 0, (off_t)chunk_file_off(d, z, ch), (off_t)d->sb->hugepage_size) < 0) {
+		    fallocate(d->zones_fd, 0, (off_t)chunk_file_off(d, z, ch), (off_t)CHUNK_BYTES(z)) < 0) {
 			log_warn_limited("zone %u: no hugepage to take back chunk %u (%s): allocation fails",
 					 z->index, ch, strerror(errno));
 			return -ENOMEM;
 		}
 		z->chunk_released[ch] = 0;
-		z->released_bytes -= d->sb->hugepage_size;
+		z->released_bytes -= CHUNK_BYTES(z);
 	}
 	return 0;
 }
@@ -95,7 +101,7 @@ void zone_release_scan(struct slabd *d, struct zone *z)
 		}
 		if (!z->chunk_free_since[ch])
 			z->chunk_free_since[ch] = now;
-		resident_free += d->sb->hugepage_size;
+		resident_free += CHUNK_BYTES(z);
 		if (resident_free <= retain)
 			continue;
 		if (now - z->chunk_free_since[ch] < d->cfg.release_delay_ms) {
@@ -103,13 +109,13 @@ void zone_release_scan(struct slabd *d, struct zone *z)
 			continue;
 		}
 		if (fallocate(d->zones_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)chunk_file_off(d, z, ch),
-			      (off_t)d->sb->hugepage_size) < 0) {
+			      (off_t)CHUNK_BYTES(z)) < 0) {
 			log_warn_limited("zone %u: cannot release chunk %u: %s", z->index, ch, strerror(errno));
 			continue;
 		}
 		z->chunk_released[ch] = 1;
-		z->released_bytes += d->sb->hugepage_size;
-		resident_free -= d->sb->hugepage_size;
+		z->released_bytes += CHUNK_BYTES(z);
+		resident_free -= CHUNK_BYTES(z);
 	}
 	z->release_pending = pending;
 	pthread_mutex_unlock(&z->lock);
