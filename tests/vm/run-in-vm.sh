@@ -308,7 +308,7 @@ fi
 if [[ $accel == kvm ]]; then
 	accel_args=(-accel kvm -cpu host)
 else
-	accel_args=(-accel tcg,thread=multi -cpu max)
+	accel_args=(-accel "tcg,thread=multi" -cpu max)
 fi
 
 cmdline="console=ttyS0 panic=-1 intel_iommu=on mitigations=off"
