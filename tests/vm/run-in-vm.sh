@@ -12,6 +12,8 @@
 #   --hugepages N      reserve N 2 MiB hugepages on each node before COMMAND runs
 #   --writable         an overlay (tmpfs over the read-only host root) makes / writable;
 #                      writes vanish with the guest (for `meson test -C build` inside)
+#   --systemd          boot the host's systemd as PID 1 (over the --writable overlay);
+#                      COMMAND runs from a oneshot unit once multi-user.target is up
 #   --env NAME=VALUE   set a variable for COMMAND (repeatable)
 #   --timeout SEC      stop the guest after SEC seconds (default 300): exit status 124
 #   --mem MIB          guest memory per node (default 512)
@@ -45,12 +47,14 @@ mem_mib=512
 accel=${SLABD_VM_ACCEL:-auto}
 mode=run
 verbose=0
+init=busybox
 envs=()
 while (($#)); do
 	case $1 in
 	-C) workdir=$(readlink -f "$2") || die "no directory $2"; shift 2 ;;
 	--hugepages) hugepages=$2; shift 2 ;;
 	--writable) writable=1; shift ;;
+	--systemd) init=systemd; writable=1; shift ;;
 	--env) envs+=("$2"); shift 2 ;;
 	--timeout) timeout_s=$2; shift 2 ;;
 	--mem) mem_mib=$2; shift 2 ;;
@@ -163,6 +167,31 @@ cp /host$vm_job/job.sh $root/run/slabd-vm/job.sh || fail "no job script at $vm_j
 {
 	echo "export SLABD_VM=1 SLABD_VM_NODES=$nodes SLABD_VM_VFIO_GROUP=$group SLABD_VM_NIC=$nic SLABD_VM_NIC_ID='8086 10d3'"
 } >$root/run/slabd-vm/env.sh
+if [ "$vm_init" = systemd ]; then
+	# systemd as PID 1 over the writable overlay: a oneshot unit runs the job once the
+	# system is up, writes the status line and powers off.
+	cat >$root/run/slabd-vm/runner.sh <<RUNNER
+#!/bin/bash
+(. /run/slabd-vm/env.sh; . /run/slabd-vm/job.sh) >/dev/ttyS1 2>&1 </dev/null
+status=\$?
+(echo "$vm_nonce exit=\$status" >/dev/ttyS1)
+systemctl poweroff --no-block
+RUNNER
+	chmod 755 $root/run/slabd-vm/runner.sh
+	cat >$root/etc/systemd/system/slabd-vm-job.service <<UNIT
+[Unit]
+Description=run-in-vm.sh job
+After=multi-user.target
+[Service]
+Type=oneshot
+ExecStart=/run/slabd-vm/runner.sh
+UNIT
+	mkdir -p $root/etc/systemd/system/multi-user.target.wants
+	ln -sf ../slabd-vm-job.service $root/etc/systemd/system/multi-user.target.wants/slabd-vm-job.service
+	umount $root/dev/pts $root/dev/shm $root/dev $root/proc $root/sys 2>/dev/null
+	exec switch_root $root /lib/systemd/systemd
+	fail "switch_root to systemd"
+fi
 if [ "$vm_mode" = probe ]; then
 	status=0
 	[ "$nodes" = 2 ] || { say "FAILED: $nodes NUMA nodes, not 2"; status=1; }
@@ -314,6 +343,7 @@ fi
 cmdline="console=ttyS0 panic=-1 intel_iommu=on mitigations=off"
 cmdline+=" slabd_vm.nonce=$nonce slabd_vm.job=$job slabd_vm.mode=$mode"
 cmdline+=" slabd_vm.hugepages=$hugepages slabd_vm.writable=$writable slabd_vm.expose=$expose"
+cmdline+=" slabd_vm.init=$init"
 
 : >"$job/console"
 : >"$job/out"
