@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install what slabd needs to build, test and benchmark (Debian 12). Idempotent: only
-# installs packages that are missing. Needs root (or sudo) when something is missing.
+# Install what slabd needs to build, test and benchmark (Debian 12); --bench adds the
+# benchmark peers, --vm what the vm suite needs. Idempotent: only installs packages that
+# are missing. Needs root (or sudo) when something is missing.
 set -euo pipefail
 
 build_pkgs=(gcc meson ninja-build pkg-config liburcu-dev libnuma-dev libhwloc-dev libcriterion-dev)
@@ -12,10 +13,17 @@ build_pkgs+=(systemd groff-base binutils python3)
 # instruction counts; gnuplot draws bench/all.sh's plot.
 bench_pkgs=(libjemalloc2 libgoogle-perftools4 libtcmalloc-minimal4 libmimalloc2.0 valgrind gnuplot-nox dpdk-dev libdpdk-dev)
 
+# For the vm suite (tests/vm/run-in-vm.sh): qemu, and a static busybox for the initramfs.
+# The guest's kernel is fetched by the script itself (apt-get download, not installed).
+vm_pkgs=(qemu-system-x86 busybox-static)
+
 want=("${build_pkgs[@]}")
-if [[ "${1:-}" == "--bench" ]]; then
-	want+=("${bench_pkgs[@]}")
-fi
+for arg in "$@"; do
+	case $arg in
+	--bench) want+=("${bench_pkgs[@]}") ;;
+	--vm) want+=("${vm_pkgs[@]}") ;;
+	esac
+done
 
 missing=()
 for p in "${want[@]}"; do
