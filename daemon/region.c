@@ -50,14 +50,19 @@ static uint64_t align_up(uint64_t x, uint64_t a)
 	return (x + a - 1) & ~(a - 1);
 }
 
-static long free_hugepages(uint64_t size)
+/* Free hugepages of @size: of kernel node @node, or of the whole machine (@node < 0). */
+static long free_hugepages_on(uint64_t size, int node)
 {
-	char path[128];
+	char path[160];
 	long n = -1;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%llukB/free_hugepages",
-		 (unsigned long long)(size >> 10));
+	if (node < 0)
+		snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%llukB/free_hugepages",
+			 (unsigned long long)(size >> 10));
+	else
+		snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/hugepages/hugepages-%llukB/free_hugepages",
+			 node, (unsigned long long)(size >> 10));
 	f = fopen(path, "re");
 	if (!f)
 		return -1;
@@ -105,16 +110,50 @@ static char *reserve_window(uint64_t want, uint64_t size)
 	}
 }
 
+static long free_hugepages(uint64_t size)
+{
+	return free_hugepages_on(size, -1);
+}
+
+/* Each real node's zone is bound to its node (zone_place): its hugepages must come from
+ * that node's pool, not just from the machine's total. 0, or the first kernel node that
+ * has too few (its free count in *ret_have, its need in *ret_need). */
+static int node_short_of_hugepages(struct slabd *d, const uint64_t *zone_size, long *ret_have, uint64_t *ret_need)
+{
+	uint64_t hp = d->cfg.hugepage_size;
+	uint32_t z;
+
+	if (d->topo.simulated || d->topo.nr_nodes < 2 || numa_available() < 0)
+		return -1;
+	for (z = 0; z < d->topo.nr_nodes; z++) {
+		int os = d->topo.node_os[z];
+		long have = free_hugepages_on(hp, os);
+		if (have >= 0 && (uint64_t)have < zone_size[z] / hp) {
+			*ret_have = have;
+			*ret_need = zone_size[z] / hp;
+			return os;
+		}
+	}
+	return -1;
+}
+
 /* Map the zones segment: hugetlb if configured and possible, else shmem. */
-static int map_zones(struct slabd *d, char *at, uint64_t size)
+static int map_zones(struct slabd *d, char *at, uint64_t size, const uint64_t *zone_size)
 {
 	struct config *c = &d->cfg;
 	uint64_t hp = c->hugepage_size;
-	long have = c->hugepages == HUGEPAGES_OFF ? -1 : free_hugepages(hp);
-	uint64_t need = size / hp;
-	int fd;
+	long have = c->hugepages == HUGEPAGES_OFF ? -1 : free_hugepages(hp), node_have = 0;
+	uint64_t need = size / hp, node_need = 0;
+	int fd, short_node = c->hugepages == HUGEPAGES_OFF ? -1 : node_short_of_hugepages(d, zone_size, &node_have, &node_need);
 
-	if (c->hugepages != HUGEPAGES_OFF && have >= 0 && (uint64_t)have >= need) {
+	if (short_node >= 0) {
+		log_warn("node %d has %ld free hugepages of %llu KiB, its zone needs %llu: reserve them on that node "
+			 "(echo %llu > /sys/devices/system/node/node%d/hugepages/hugepages-%llukB/nr_hugepages)",
+			 short_node, node_have, (unsigned long long)(hp >> 10), (unsigned long long)node_need,
+			 (unsigned long long)node_need, short_node, (unsigned long long)(hp >> 10));
+	}
+	/* short_node: not usable as hugetlb, a bound zone would fault with SIGBUS */
+	if (c->hugepages != HUGEPAGES_OFF && short_node < 0 && have >= 0 && (uint64_t)have >= need) {
 		fd = memfd_sized("slabd-zones", MFD_HUGETLB | (hp == (1u << 30) ? MFD_HUGE_1GB : MFD_HUGE_2MB), size);
 		if (fd >= 0 && mmap(at, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) != MAP_FAILED) {
 			d->zones_fd = fd;
@@ -130,10 +169,10 @@ static int map_zones(struct slabd *d, char *at, uint64_t size)
 			 strerror(errno));
 	}
 	if (c->hugepages == HUGEPAGES_ON) {
-		log_err("hugepages = on, but %llu hugepages of %llu KiB are needed and %ld are free: reserve "
+		log_err("hugepages = on, but %llu hugepages of %llu KiB are needed and %ld are free%s: reserve "
 			"them (echo %llu > /proc/sys/vm/nr_hugepages) or set hugepages = auto",
 			(unsigned long long)need, (unsigned long long)(hp >> 10), have < 0 ? 0 : have,
-			(unsigned long long)need);
+			short_node >= 0 ? " (not on every node)" : "", (unsigned long long)need);
 		return -ENOMEM;
 	}
 	if (c->hugepages == HUGEPAGES_AUTO)
@@ -182,7 +221,7 @@ static int zone_pages_node(char *start, uint64_t size)
 }
 
 /* Bind a node zone to its node before first touch, pre-fault it, verify the placement. */
-static void zone_place(struct slabd *d, uint32_t z)
+static int zone_place(struct slabd *d, uint32_t z)
 {
 	struct slabd_shm_zone *zt = &d->zone_tab[z];
 	struct slabd_shm_node *n = &d->nodes[zt->node];
@@ -199,13 +238,22 @@ static void zone_place(struct slabd *d, uint32_t z)
 	}
 	if (madvise(start, zt->size, MADV_POPULATE_WRITE) < 0) {
 		uint64_t i;
+		/* Touching a hugetlb page the node cannot supply is SIGBUS: fail instead
+		 * (EINVAL: a kernel without MADV_POPULATE_WRITE, touching is safe then). */
+		if (d->backing != SLABD_BACKING_SHMEM_4K && errno != EINVAL) {
+			int err = errno;
+			log_err("zone %u: cannot fault in %llu MiB of hugepages for node %d (%s): reserve them on "
+				"that node or set hugepages = off", z, (unsigned long long)(zt->size >> 20), os,
+				strerror(err));
+			return -ENOMEM;
+		}
 		for (i = 0; i < zt->size; i += SLABD_PAGE_SIZE)
 			((volatile char *)start)[i] = 0;
 	}
 	if (n->flags & SLABD_NODE_SIMULATED) {
 		log_info("zone %u: %llu MiB for simulated node %d (unbound: no such node on this machine)", z,
 			 (unsigned long long)(zt->size >> 20), os);
-		return;
+		return 0;
 	}
 	where = zone_pages_node(start, zt->size);
 	if (where == os) {
@@ -219,6 +267,7 @@ static void zone_place(struct slabd *d, uint32_t z)
 	} else {
 		log_warn("zone %u: meant for node %d, the kernel put it on node %d", z, os, where);
 	}
+	return 0;
 }
 
 static void fill_meta(struct slabd *d, const struct slabd_shm_geometry *g, const uint64_t *zone_size)
@@ -361,7 +410,7 @@ int region_create(struct slabd *d)
 		r = -errno;
 		goto fail;
 	}
-	r = map_zones(d, d->base + g.meta_size + g.percpu_size, zones_size);
+	r = map_zones(d, d->base + g.meta_size + g.percpu_size, zones_size, zone_size);
 	if (r < 0)
 		goto fail;
 
@@ -407,7 +456,9 @@ int region_create(struct slabd *d)
 			if (r < 0)
 				goto fail;
 		} else {
-			zone_place(d, z);
+			r = zone_place(d, z);
+			if (r < 0)
+				goto fail;
 		}
 	}
 

@@ -94,7 +94,7 @@ static void shmem_zones(void)
 
 static void hugetlb_zones(void)
 {
-	static const char *const sets[] = { "hugepages=on", "zone_size=16M", "zone_size.1=4M", NULL };
+	static const char *const sets[] = { "hugepages=on", "zone_size=16M", "zone_size.1=4M", "dma_zone_size=0", NULL };
 	int n;
 
 	need_two_real_nodes();
@@ -334,4 +334,59 @@ Test(vm_numa_hugetlb, per_node_hugepages_back_each_zone_on_its_own_node)
 		for (i = 0; i < N; i++)
 			kfree(objs[i]);
 	}
+}
+
+/* Set 2 MiB hugepages of @node (as root); the previous count, or -1. */
+static long node_set_hugepages(int node, long n)
+{
+	char path[128];
+	long prev = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/hugepages/hugepages-2048kB/nr_hugepages", node);
+	f = fopen(path, "r+e");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &prev) != 1)
+		prev = -1;
+	rewind(f);
+	fprintf(f, "%ld\n", n);
+	fclose(f);
+	return prev;
+}
+
+/*
+ * Hugepages on node 0 only (enough for both zones in total): the zones are bound per
+ * node, so hugetlb would fault node 1's zone with SIGBUS. With hugepages = auto slabd
+ * must see the per-node shortage and fall back to 4 KiB pages; with hugepages = on it
+ * must refuse to start with the reason, not crash.
+ */
+Test(vm_numa_hp, hugepages_on_one_node_only_mean_4k_pages_or_a_clear_refusal, .init = need_two_real_nodes,
+     .fini = stop, .timeout = 240)
+{
+	static const char *const autos[] = { "hugepages=auto", "zone_size=8M", "dma_zone_size=0", NULL };
+	static const char *const ons[] = { "hugepages=on", "zone_size=8M", "dma_zone_size=0", NULL };
+	long prev0 = node_set_hugepages(0, 20), prev1 = node_set_hugepages(1, 0);
+	void *p;
+
+	cr_assert_geq(prev0, 0, "cannot set node 0's hugepages (root?)");
+	cr_assert_eq(node_free_hugepages(1), 0);
+	cr_assert_geq(node_free_hugepages(0), 8);
+	start(autos);
+	cr_assert(td_log_contains(&td, "node 1 has 0 free hugepages"), "no per-node shortage reported");
+	cr_assert(td_log_contains(&td, "backing: shmem-4K"));
+	pin(1);
+	p = kmalloc(4096, GFP_KERNEL);
+	cr_assert_not_null(p);
+	cr_assert_eq(slabd_virt_to_node(p), 1);
+	kfree(p);
+	stop();
+	td.pid = 0;
+
+	cr_assert_neq(td_start(&td, ons), 0, "hugepages=on started without hugepages on node 1");
+	cr_assert(td_log_contains(&td, "(not on every node)"), "the refusal does not say why");
+	cr_assert(td_log_contains(&td, "cannot create the shared region"), "no clean failure: crashed?");
+	td.pid = 0;
+	node_set_hugepages(0, prev0);
+	node_set_hugepages(1, prev1);
 }
