@@ -446,7 +446,21 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 			}
 		if ((size_t)n >= sizeof(struct slabd_wire_hdr))
 			seq = buf.h.seq;
-		type = (mh.msg_flags & MSG_TRUNC) ? -EMSGSIZE : slabd_wire_validate(&buf, (size_t)n);
+		type = (mh.msg_flags & MSG_TRUNC) ? -EMSGSIZE : slabd_wire_request(&buf, (size_t)n, c->attached);
+		if (type == -EOPNOTSUPP || type == -ENOTCONN || type == -EISCONN) {
+			/* well-formed, but not a request, or not one for this state */
+			if (c->bad_msgs++ < 10)
+				log_warn("client %u (pid %u): message type %u refused (%s)", c->id, c->pid,
+					 (unsigned)buf.h.type, strerror(-type));
+			if (type == -EOPNOTSUPP)
+				send_error(c, seq, type, "message type %u is not a request", (unsigned)buf.h.type);
+			else if (type == -ENOTCONN)
+				send_error(c, seq, type, "send HELLO before any other request");
+			else
+				send_error(c, seq, type, "this connection is already attached as client %u: HELLO "
+					   "once per connection", c->id);
+			continue;
+		}
 		if (type < 0) {
 			if (c->bad_msgs++ < 10)
 				log_warn("client %u (pid %u): malformed message of %zd bytes rejected (%s)", c->id,

@@ -187,3 +187,31 @@ int slabd_wire_validate(const void *buf, size_t len)
 	}
 	return h.type;
 }
+
+int slabd_wire_request(const void *buf, size_t len, int attached)
+{
+	int type = slabd_wire_validate(buf, len);
+
+	if (type < 0)
+		return type;
+	switch (type) {
+	case SLABD_MSG_HELLO:
+		return attached ? -EISCONN : type;
+	case SLABD_MSG_LARGE_ALLOC:
+	case SLABD_MSG_CACHE_CREATE:
+		return attached ? type : -ENOTCONN;
+	case SLABD_MSG_CACHE_OP: {
+		const struct slabd_wire_cache_op *m = buf;
+		/* shrink only gives free memory back: slabctl may ask without attaching */
+		return attached || m->op == SLABD_CACHE_OP_SHRINK ? type : -ENOTCONN;
+	}
+	case SLABD_MSG_STATS:
+	case SLABD_MSG_CACHE_INFO:
+	case SLABD_MSG_CPU_INFO:
+	case SLABD_MSG_NODE_INFO:
+	case SLABD_MSG_CLIENT_INFO:
+		return type;
+	default:
+		return -EOPNOTSUPP;
+	}
+}

@@ -265,6 +265,17 @@ _Static_assert(sizeof(struct slabd_wire_large_reply) == 32, "large reply");
  */
 int slabd_wire_validate(const void *buf, size_t len);
 
+/*
+ * slabd_wire_request: what the daemon does with @len received bytes at @buf from a
+ * connection that has (@attached != 0) or has not yet sent HELLO. Runs
+ * slabd_wire_validate, then the request rules: returns the request's type (> 0), the
+ * validation's error, or -EOPNOTSUPP (a reply type sent as a request), -ENOTCONN (a
+ * request that needs HELLO first: LARGE_ALLOC, CACHE_CREATE, a CACHE_OP other than
+ * SHRINK), -EISCONN (a second HELLO on an attached connection). Pure: no state, no
+ * allocation, safe on any input (the fuzz target in tests/fuzz drives it).
+ */
+int slabd_wire_request(const void *buf, size_t len, int attached);
+
 /* slabd_wire_init: fill a header for a message of @type and @len bytes. */
 void slabd_wire_init(struct slabd_wire_hdr *h, uint16_t type, uint32_t len, uint32_t seq);
 
