@@ -15,6 +15,14 @@
 
 #define SLABD_CONFIG_NODES 64 /* zone_size.N takes kernel node numbers below this */
 
+#define SLABD_CONFIG_IDS 32 /* entries of allowed_users, of allowed_groups */
+
+/* A list of uids or gids; n == 0: no restriction. */
+struct id_list {
+	uint32_t n;
+	uint32_t ids[SLABD_CONFIG_IDS];
+};
+
 struct config {
 	char socket_path[108];
 	uint64_t zone_size;      /* bytes per NUMA node zone */
@@ -36,6 +44,11 @@ struct config {
 	int64_t socket_gid; /* -1: unchanged */
 	uint32_t socket_mode;
 	uint32_t metrics_port; /* Prometheus text on 127.0.0.1, 0: off */
+	/* access control (SO_PEERCRED at accept): both empty, anyone who can open the
+	 * socket; else root, slabd's own user, the users listed and members (primary or
+	 * supplementary) of the groups listed */
+	struct id_list allowed_users;
+	struct id_list allowed_groups;
 };
 
 void config_defaults(struct config *c);

@@ -47,6 +47,7 @@ struct conn {
 	int attached;
 	int slot; /* entry in the shared client table, -1: none */
 	uint32_t bad_msgs;
+	int refused; /* not in allowed_users/allowed_groups: told so, dropped at its first message */
 };
 
 #define TAG_LISTEN ((void *)1)
@@ -444,6 +445,10 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 					close(f);
 				}
 			}
+		if (c->refused) {
+			conn_drop(d, c, epfd, "refused (access control)");
+			return;
+		}
 		if ((size_t)n >= sizeof(struct slabd_wire_hdr))
 			seq = buf.h.seq;
 		type = (mh.msg_flags & MSG_TRUNC) ? -EMSGSIZE : slabd_wire_request(&buf, (size_t)n, c->attached);
@@ -504,6 +509,47 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 	}
 }
 
+static int id_listed(const struct id_list *l, uint32_t id)
+{
+	uint32_t i;
+
+	for (i = 0; i < l->n && i < SLABD_CONFIG_IDS; i++)
+		if (l->ids[i] == id)
+			return 1;
+	return 0;
+}
+
+/*
+ * peer_allowed: SO_PEERCRED of a new connection against allowed_users/allowed_groups
+ * (both empty: anyone who could open the socket). Root and slabd's own user always
+ * pass: they can read its memory anyway. Groups count the peer's primary group and,
+ * where the kernel tells (SO_PEERGROUPS), its supplementary groups. 1 or 0; *ret_cred
+ * says who it was.
+ */
+static int peer_allowed(struct slabd *d, int fd, struct ucred *ret_cred)
+{
+	socklen_t len = sizeof(*ret_cred);
+	gid_t groups[256];
+	socklen_t glen = sizeof(groups);
+	uint32_t i;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ret_cred, &len) < 0) {
+		ret_cred->pid = 0;
+		ret_cred->uid = ret_cred->gid = (uint32_t)-1;
+		return !d->cfg.allowed_users.n && !d->cfg.allowed_groups.n;
+	}
+	if (!d->cfg.allowed_users.n && !d->cfg.allowed_groups.n)
+		return 1;
+	if (ret_cred->uid == 0 || ret_cred->uid == geteuid() || id_listed(&d->cfg.allowed_users, ret_cred->uid) ||
+	    id_listed(&d->cfg.allowed_groups, ret_cred->gid))
+		return 1;
+	if (d->cfg.allowed_groups.n && getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0)
+		for (i = 0; i < glen / sizeof(gid_t); i++)
+			if (id_listed(&d->cfg.allowed_groups, groups[i]))
+				return 1;
+	return 0;
+}
+
 static void accept_all(struct slabd *d, int lfd, int epfd)
 {
 	for (;;) {
@@ -524,6 +570,23 @@ static void accept_all(struct slabd *d, int lfd, int epfd)
 		c->fd = fd;
 		c->id = next_client_id++;
 		c->slot = -1;
+		{
+			struct ucred cred;
+			if (!peer_allowed(d, fd, &cred)) {
+				/* Said at once (a client reads it as the answer to its HELLO);
+				 * the connection goes at its first message or hangup, so the
+				 * client's send does not fail before it can read why. */
+				c->refused = 1;
+				c->pid = (uint32_t)cred.pid;
+				log_warn_limited("connection from pid %d (uid %u, gid %u) refused: not in allowed_users "
+						 "or allowed_groups; add the user or one of its groups to the config",
+						 (int)cred.pid, (unsigned)cred.uid, (unsigned)cred.gid);
+				send_error(c, 0, -EACCES,
+					   "slabd refused this process (uid %u, gid %u): it is not in slabd's "
+					   "allowed_users or allowed_groups; ask the administrator to add it",
+					   (unsigned)cred.uid, (unsigned)cred.gid);
+			}
+		}
 		cds_lfht_node_init(&c->node);
 		urcu_memb_read_lock();
 		cds_lfht_add(conns, c->id, &c->node);

@@ -39,9 +39,10 @@ static int can_connect(const char *path)
 	return r == 0;
 }
 
-int td_start(struct test_daemon *td, const char *const *sets)
+static int start(struct test_daemon *td, const char *conf_text, const char *const *sets)
 {
 	const char *argv[64];
+	char conf[200];
 	int argc = 0, i, fd;
 
 	memset(td, 0, sizeof(*td));
@@ -62,6 +63,15 @@ int td_start(struct test_daemon *td, const char *const *sets)
 	/* Hugepages only where a test asks: parallel tests must not take each other's. */
 	argv[argc++] = "--set";
 	argv[argc++] = "hugepages=off";
+	if (conf_text) {
+		FILE *f;
+		snprintf(conf, sizeof(conf), "%s/slabd.conf", td->dir);
+		f = fopen(conf, "we");
+		if (!f || fputs(conf_text, f) < 0 || fclose(f) != 0)
+			return -1;
+		argv[argc++] = "--config";
+		argv[argc++] = conf;
+	}
 	for (i = 0; sets && sets[i] && argc < 60; i++) {
 		argv[argc++] = "--set";
 		argv[argc++] = sets[i];
@@ -94,6 +104,32 @@ int td_start(struct test_daemon *td, const char *const *sets)
 	td_dump_log(td);
 	td_stop(td);
 	return -1;
+}
+
+int td_start(struct test_daemon *td, const char *const *sets)
+{
+	return start(td, NULL, sets);
+}
+
+int td_start_conf(struct test_daemon *td, const char *conf_text, const char *const *sets)
+{
+	return start(td, conf_text, sets);
+}
+
+int td_set_conf(const struct test_daemon *td, const char *conf_text)
+{
+	char conf[200];
+	FILE *f;
+
+	snprintf(conf, sizeof(conf), "%s/slabd.conf", td->dir);
+	f = fopen(conf, "we");
+	if (!f)
+		return -1;
+	if (fputs(conf_text, f) < 0) {
+		fclose(f);
+		return -1;
+	}
+	return fclose(f) == 0 ? 0 : -1;
 }
 
 int td_alive(const struct test_daemon *td)
@@ -130,6 +166,9 @@ int td_stop(struct test_daemon *td)
 	}
 	if (WEXITSTATUS(status) == 0) {
 		/* clean stop: nothing worth keeping */
+		char conf[200];
+		snprintf(conf, sizeof(conf), "%s/slabd.conf", td->dir);
+		unlink(conf);
 		unlink(td->log);
 		rmdir(td->dir);
 	}
