@@ -381,6 +381,19 @@ static void handle_info(struct slabd *d, struct conn *c, int type, const struct 
 	send_reply(c, &r, len, NULL, 0);
 }
 
+/* VERIFY: corruption counters, and with SLABD_VERIFY_AUDIT the audit (verify.c). */
+static void handle_verify(struct slabd *d, struct conn *c, const struct slabd_wire_verify_req *m)
+{
+	struct slabd_wire_verify r;
+
+	slabd_wire_init(&r.hdr, SLABD_MSG_VERIFY_REPLY, sizeof(r), m->hdr.seq);
+	r.flags = m->flags & SLABD_VERIFY_AUDIT;
+	if (r.flags)
+		log_info("verify: audit asked by client %u (pid %u)", c->id, c->pid);
+	verify_fill(d, &r);
+	send_reply(c, &r, sizeof(r), NULL, 0);
+}
+
 static void conn_drop(struct slabd *d, struct conn *c, int epfd, const char *why)
 {
 	uint64_t failures = 0;
@@ -416,6 +429,7 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 		struct slabd_wire_cache_op cache_op;
 		struct slabd_wire_stats_req stats;
 		struct slabd_wire_info_req info;
+		struct slabd_wire_verify_req verify;
 		char raw[SLABD_WIRE_MAX + 1];
 	} buf;
 	char cbuf[CMSG_SPACE(sizeof(int) * 8)];
@@ -495,6 +509,9 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 		case SLABD_MSG_NODE_INFO:
 		case SLABD_MSG_CLIENT_INFO:
 			handle_info(d, c, type, &buf.info);
+			break;
+		case SLABD_MSG_VERIFY:
+			handle_verify(d, c, &buf.verify);
 			break;
 		default:
 			send_error(c, seq, -EOPNOTSUPP, "message type %u is not a request", (unsigned)type);

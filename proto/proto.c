@@ -138,6 +138,10 @@ size_t slabd_wire_size(uint16_t type)
 		return sizeof(struct slabd_wire_node_info);
 	case SLABD_MSG_CLIENT_INFO_REPLY:
 		return sizeof(struct slabd_wire_client_info);
+	case SLABD_MSG_VERIFY:
+		return sizeof(struct slabd_wire_verify_req);
+	case SLABD_MSG_VERIFY_REPLY:
+		return sizeof(struct slabd_wire_verify);
 	default:
 		return 0;
 	}
@@ -180,6 +184,11 @@ int slabd_wire_validate(const void *buf, size_t len)
 		if (!memchr(c->name, 0, sizeof(c->name)))
 			return -EBADMSG;
 	}
+	if (h.type == SLABD_MSG_VERIFY_REPLY) {
+		const struct slabd_wire_verify *v = buf;
+		if (!memchr(v->first, 0, sizeof(v->first)))
+			return -EBADMSG;
+	}
 	if (h.type == SLABD_MSG_CACHE_CREATE) {
 		const struct slabd_wire_cache_create *c = buf;
 		if (!memchr(c->name, 0, sizeof(c->name)) || !c->name[0])
@@ -210,6 +219,7 @@ int slabd_wire_request(const void *buf, size_t len, int attached)
 	case SLABD_MSG_CPU_INFO:
 	case SLABD_MSG_NODE_INFO:
 	case SLABD_MSG_CLIENT_INFO:
+	case SLABD_MSG_VERIFY:
 		return type;
 	default:
 		return -EOPNOTSUPP;

@@ -41,7 +41,8 @@ static int is_request(int type)
 {
 	return type == SLABD_MSG_HELLO || type == SLABD_MSG_LARGE_ALLOC || type == SLABD_MSG_CACHE_CREATE ||
 	       type == SLABD_MSG_CACHE_OP || type == SLABD_MSG_STATS || type == SLABD_MSG_CACHE_INFO ||
-	       type == SLABD_MSG_CPU_INFO || type == SLABD_MSG_NODE_INFO || type == SLABD_MSG_CLIENT_INFO;
+	       type == SLABD_MSG_CPU_INFO || type == SLABD_MSG_NODE_INFO || type == SLABD_MSG_CLIENT_INFO ||
+	       type == SLABD_MSG_VERIFY;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -52,6 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct slabd_wire_cache_op op;
 		struct slabd_wire_error e;
 		struct slabd_wire_cache_info ci;
+		struct slabd_wire_verify vr;
 		char raw[SLABD_WIRE_MAX + 64];
 	} *m;
 	int attached, v, r;
@@ -88,6 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(memchr(m->e.msg, 0, sizeof(m->e.msg)) != NULL, "error text terminated");
 	if (v == SLABD_MSG_CACHE_INFO_REPLY)
 		check(memchr(m->ci.name, 0, sizeof(m->ci.name)) != NULL, "cache info name terminated");
+	if (v == SLABD_MSG_VERIFY_REPLY)
+		check(memchr(m->vr.first, 0, sizeof(m->vr.first)) != NULL, "verify text terminated");
 	if (!is_request(v)) {
 		check(r == -EOPNOTSUPP, "a reply type is never a request");
 	} else if (v == SLABD_MSG_HELLO) {
@@ -121,7 +125,8 @@ int main(int argc, char **argv)
 					  SLABD_MSG_CACHE_OP, SLABD_MSG_CACHE_REPLY, SLABD_MSG_STATS,
 					  SLABD_MSG_STATS_REPLY, SLABD_MSG_CACHE_INFO, SLABD_MSG_CACHE_INFO_REPLY,
 					  SLABD_MSG_CPU_INFO, SLABD_MSG_NODE_INFO, SLABD_MSG_CLIENT_INFO,
-					  SLABD_MSG_CLIENT_INFO_REPLY, 0, 19, 0xffff };
+					  SLABD_MSG_CLIENT_INFO_REPLY, SLABD_MSG_VERIFY, SLABD_MSG_VERIFY_REPLY,
+					  0, SLABD_MSG_MAX + 1, 0xffff };
 	long iters = argc > 1 ? atol(argv[1]) : 200000, i;
 	uint8_t buf[1 + SLABD_WIRE_MAX + 32];
 	long accepted = 0;
