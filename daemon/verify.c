@@ -9,8 +9,10 @@
  * and free chains are drained into the slabs (a double free met there is a duplicate),
  * then every depot stack is walked without taking anything: each magazine must be in
  * range and on one stack only, each entry an object of its cache and node that is free
- * nowhere else. Finally the empty-magazine stack is walked: none of its magazines may be
- * on a depot stack too.
+ * nowhere else; then, still in the same job (so the node's worker cannot have moved
+ * them), the empty-magazine stack: none of its magazines may be on this node's depot
+ * stacks too. (Another node's worker may move magazines between its depots and the
+ * empty stack meanwhile: a magazine met on another node's stack earlier is not a fault.)
  *
  * Clients move magazines between stacks in their slow paths while this runs: the audit
  * is exact when no client is in one (slabctl verify says so), a snapshot otherwise. It
@@ -32,7 +34,7 @@
 struct audit {
 	struct slabd_wire_verify *r;
 	uint8_t *seen;     /* one bit per 8 bytes of the zones: free in a magazine already */
-	uint8_t *mag_seen; /* [nr_mags]: on a depot stack already */
+	uint8_t *mag_seen; /* [nr_mags]: node + 1 of the depot stack it was met on */
 };
 
 static void problem(struct audit *a, uint64_t *counter, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -67,12 +69,12 @@ static void audit_stack(struct slabd *d, struct audit *a, struct cache *c, uint3
 				c->shm->name, node, which, top, d->sb->nr_mags);
 			return;
 		}
-		if (a->mag_seen[top - 1]) {
+		if (a->mag_seen[top - 1] == node + 1) {
 			problem(a, &a->r->bad_links, "cache %s node %u: magazine %u met twice (on two stacks, or %s cycles)",
 				c->shm->name, node, top - 1, which);
 			return;
 		}
-		a->mag_seen[top - 1] = 1;
+		a->mag_seen[top - 1] = (uint8_t)(node + 1);
 		m = &d->mags[top - 1];
 		n = __atomic_load_n(&m->count, __ATOMIC_RELAXED);
 		if (n > SLABD_MAG_SLOTS) {
@@ -107,6 +109,30 @@ static void audit_stack(struct slabd *d, struct audit *a, struct cache *c, uint3
 	}
 }
 
+/* The magazines on the empty stack must be on none of @node's depot stacks. */
+static void audit_empty_stack(struct slabd *d, struct audit *a, uint32_t node)
+{
+	uint32_t top = slabd_stack_top(__atomic_load_n(&d->ctl->empty_mags, __ATOMIC_ACQUIRE));
+	uint32_t guard = d->sb->nr_mags + 1;
+
+	while (top && guard--) {
+		if (top > d->sb->nr_mags) {
+			problem(a, &a->r->bad_links, "the empty-magazine stack links to magazine %u of %u", top,
+				d->sb->nr_mags);
+			return;
+		}
+		if (a->mag_seen[top - 1] == node + 1) {
+			problem(a, &a->r->bad_links, "magazine %u is on the empty stack and on a depot stack of node %u",
+				top - 1, node);
+			return;
+		}
+		top = __atomic_load_n(&d->mags[top - 1].next, __ATOMIC_RELAXED);
+	}
+	if (top)
+		problem(a, &a->r->bad_links, "the empty-magazine stack is longer than the %u magazines (a cycle)",
+			d->sb->nr_mags);
+}
+
 static void audit_node(struct slabd *d, uint32_t node, void *arg)
 {
 	struct audit *a = arg;
@@ -125,13 +151,14 @@ static void audit_node(struct slabd *d, uint32_t node, void *arg)
 		a->r->objects += (uint64_t)c->nodes[node].nr_slabs * c->objs;
 		a->r->free_slabs += c->nodes[node].held;
 	}
+	audit_empty_stack(d, a, node);
 }
 
 static void audit(struct slabd *d, struct slabd_wire_verify *r)
 {
 	struct audit a = { r, NULL, NULL };
 	uint64_t doubles = __atomic_load_n(&d->stats.double_frees, __ATOMIC_RELAXED), nfree;
-	uint32_t node, top, guard = d->sb->nr_mags + 1;
+	uint32_t node;
 
 	a.seen = calloc((d->sb->zones_size >> 6) + 1, 1);
 	a.mag_seen = calloc(d->sb->nr_mags, 1);
@@ -141,22 +168,6 @@ static void audit(struct slabd *d, struct slabd_wire_verify *r)
 	}
 	for (node = 0; node < d->sb->nr_nodes; node++)
 		worker_call(d, node, audit_node, &a);
-	/* magazines on the empty stack must be on no depot stack */
-	top = slabd_stack_top(__atomic_load_n(&d->ctl->empty_mags, __ATOMIC_ACQUIRE));
-	while (top && guard--) {
-		if (top > d->sb->nr_mags) {
-			problem(&a, &r->bad_links, "the empty-magazine stack links to magazine %u of %u", top,
-				d->sb->nr_mags);
-			break;
-		}
-		if (a.mag_seen[top - 1]) {
-			problem(&a, &r->bad_links, "magazine %u is on the empty stack and on a depot stack (or the "
-				"empty stack cycles)", top - 1);
-			break;
-		}
-		a.mag_seen[top - 1] = 2;
-		top = __atomic_load_n(&d->mags[top - 1].next, __ATOMIC_RELAXED);
-	}
 	/* double frees the drain met: objects that were free in two places */
 	r->duplicates += __atomic_load_n(&d->stats.double_frees, __ATOMIC_RELAXED) - doubles;
 	if (r->duplicates && !r->first[0])
