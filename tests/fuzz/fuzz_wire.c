@@ -128,7 +128,11 @@ int main(int argc, char **argv)
 					  SLABD_MSG_CLIENT_INFO_REPLY, SLABD_MSG_VERIFY, SLABD_MSG_VERIFY_REPLY,
 					  0, SLABD_MSG_MAX + 1, 0xffff };
 	long iters = argc > 1 ? atol(argv[1]) : 200000, i;
-	uint8_t buf[1 + SLABD_WIRE_MAX + 32];
+	union {
+		struct slabd_wire_hdr h;
+		uint8_t b[SLABD_WIRE_MAX + 32];
+	} msg; /* built aligned, then copied behind the state byte */
+	uint8_t buf[1 + sizeof(msg)];
 	long accepted = 0;
 
 	for (i = 0; i < iters; i++) {
@@ -137,13 +141,12 @@ int main(int argc, char **argv)
 
 		if (!size)
 			size = sizeof(struct slabd_wire_hdr) + rng() % 64;
-		memset(buf, 0, sizeof(buf));
-		buf[0] = (uint8_t)rng();
-		for (k = 1; k <= size; k++)
-			buf[k] = rng() % 4 ? 0 : (uint8_t)rng();
-		slabd_wire_init((struct slabd_wire_hdr *)(void *)(buf + 1), t, (uint32_t)size, (uint32_t)i);
+		memset(&msg, 0, sizeof(msg));
+		for (k = 0; k < size; k++)
+			msg.b[k] = rng() % 4 ? 0 : (uint8_t)rng();
+		slabd_wire_init(&msg.h, t, (uint32_t)size, (uint32_t)i);
 		if (rng() % 2)
-			memset(buf + size - 8, 0, 8); /* often a terminated string at the end */
+			memset(msg.b + size - 8, 0, 8); /* often a terminated string at the end */
 		len = size;
 		switch (rng() % 6) {
 		case 0:
@@ -154,15 +157,17 @@ int main(int argc, char **argv)
 			break;
 		case 2:
 			for (flips = rng() % 4 + 1; flips; flips--)
-				buf[1 + rng() % size] ^= (uint8_t)(1u << (rng() % 8));
+				msg.b[rng() % size] ^= (uint8_t)(1u << (rng() % 8));
 			break;
 		default:
 			break;
 		}
-		if (len > sizeof(buf) - 1)
-			len = sizeof(buf) - 1;
-		if (slabd_wire_validate(buf + 1, len) > 0)
+		if (len > sizeof(msg))
+			len = sizeof(msg);
+		if (slabd_wire_validate(&msg, len) > 0)
 			accepted++;
+		buf[0] = (uint8_t)rng();
+		memcpy(buf + 1, &msg, len);
 		LLVMFuzzerTestOneInput(buf, len + 1);
 	}
 	printf("1..1\nok 1 - fuzz_wire replay: %ld inputs, %ld valid messages, invariants held\n", iters,
