@@ -132,7 +132,8 @@ static void send_reply(struct conn *c, const void *msg, size_t len, const int *f
 		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
 	}
 	if (sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-		log_warn("client %u (pid %u): reply lost: %s", c->id, c->pid, strerror(errno));
+		/* a client can provoke this at will (send, never read): rate-limited */
+		log_warn_limited("client %u (pid %u): reply lost: %s", c->id, c->pid, strerror(errno));
 }
 
 static void send_error(struct conn *c, uint32_t seq, int err, const char *fmt, ...)

@@ -206,8 +206,14 @@ static int stack_fill(struct slabd *d, struct cache *c, uint32_t node, uint64_t 
 		struct slabd_shm_mag *m = slabd_stack_pop(&d->ctl->empty_mags, d->mags, d->sb->nr_mags);
 		uint32_t n;
 
-		if (!m)
+		if (!m) {
+			log_warn_limited("cache %s node %u: no empty magazine left for a refill (%u in all, %llu "
+					 "quarantined): the others are on depot stacks, held by clients or lost to "
+					 "damage; if this persists, restart slabd",
+					 c->shm->name, node, d->sb->nr_mags,
+					 (unsigned long long)__atomic_load_n(&d->stats.quarantined, __ATOMIC_RELAXED));
 			return -ENOSPC;
+		}
 		n = slab_take(d, c, node, m->objs, c->mag_objs);
 		if (!n) {
 			slabd_stack_push(&d->ctl->empty_mags, d->mags, m);
