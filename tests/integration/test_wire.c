@@ -4,16 +4,21 @@
  * wire version, replies sent as requests, requests out of order (before HELLO, a second
  * HELLO), floods of them, descriptors nobody asked for. Each gets an ERROR reply with the
  * right errno and the request's seq; the connection stays usable; the daemon keeps serving
- * other clients throughout (test_protocol.c covers the layout-version refusal).
+ * other clients throughout (test_protocol.c covers the layout-version refusal). And what
+ * a client holds besides messages: the memfds cannot be resized, the metadata mapping
+ * faults on a write.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <slabd/slabd.h>
@@ -308,4 +313,66 @@ Test(wire, floods_unread_replies_and_stray_descriptors_do_not_stop_the_daemon)
 	expect_serving(fd);
 	close(fd);
 	cr_assert_eq(stop_client(other), 0, "the other client failed during the floods");
+}
+
+/* HELLO on a raw connection, keeping the three descriptors. */
+static void hello_fds(int fd, int fds[3])
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+	struct slabd_wire_hello h;
+	union reply rep;
+	struct iovec iov = { &rep, sizeof(rep) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm;
+
+	slabd_wire_init(&h.hdr, SLABD_MSG_HELLO, sizeof(h), 1);
+	h.layout_version = SLABD_SHM_LAYOUT_VERSION;
+	cr_assert_eq(send(fd, &h, sizeof(h), 0), (ssize_t)sizeof(h));
+	cr_assert_gt(recvmsg(fd, &mh, 0), 0);
+	cm = CMSG_FIRSTHDR(&mh);
+	cr_assert_not_null(cm);
+	cr_assert_eq((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int), 3);
+	memcpy(fds, CMSG_DATA(cm), 3 * sizeof(int));
+}
+
+Test(wire, clients_cannot_resize_the_memfds_nor_write_the_metadata)
+{
+	int fd = raw_connect(), fds[3], i, status;
+	pid_t child;
+
+	hello_fds(fd, fds);
+	for (i = 1; i < 3; i++) {
+		int seals = fcntl(fds[i], F_GET_SEALS);
+		cr_assert_geq(seals, 0);
+		cr_assert((seals & (F_SEAL_SHRINK | F_SEAL_GROW)) == (F_SEAL_SHRINK | F_SEAL_GROW),
+			  "memfd %d is not sealed against resizing (seals %#x)", i, seals);
+		cr_assert_eq(ftruncate(fds[i], 0), -1, "memfd %d could be truncated", i);
+		cr_assert_eq(errno, EPERM);
+		cr_assert_eq(ftruncate(fds[i], (off_t)1 << 40), -1, "memfd %d could be grown", i);
+		cr_assert_eq(errno, EPERM);
+	}
+	cr_assert_eq(ftruncate(fds[0], 0), -1, "the metadata could be truncated");
+	for (i = 0; i < 3; i++)
+		close(fds[i]);
+
+	/* a client that writes to the metadata it maps read-only dies of SIGSEGV */
+	child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		struct slabd_attach_info ai;
+		if (slabd_connect(td.sock) < 0 || slabd_attach_info(&ai) < 0)
+			_exit(3);
+		((volatile struct slabd_shm_super *)(uintptr_t)ai.base)->nr_cpus = 0;
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(child, &status, 0), child);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "the write to the metadata did not fault");
+
+	/* and nothing was harmed */
+	cr_assert(td_alive(&td));
+	expect_serving(fd);
+	close(fd);
+	child = busy_client();
+	nanosleep(&(struct timespec){ 0, 100 * 1000000L }, NULL);
+	cr_assert_eq(stop_client(child), 0, "a client failed after the attempts");
 }
