@@ -196,6 +196,34 @@ static void collect_chain(struct slabd *d, struct cache *c, uint32_t node, uint6
 	}
 }
 
+/*
+ * empty_pop: an empty magazine for the daemon to fill, NULL when none. Everyone pushes
+ * magazines on the empty stack with count 0; one with another count was put there by a
+ * corrupt link (it may be a magazine in use elsewhere): quarantined, never filled. The
+ * stack itself is not reset: every cache depends on it.
+ */
+static struct slabd_shm_mag *empty_pop(struct slabd *d)
+{
+	int tries;
+
+	for (tries = 0; tries < 8; tries++) {
+		struct slabd_shm_mag *m = slabd_stack_pop(&d->ctl->empty_mags, d->mags, d->sb->nr_mags);
+		uint32_t n;
+
+		if (!m)
+			return NULL;
+		n = __atomic_load_n(&m->count, __ATOMIC_RELAXED);
+		if (!n)
+			return m;
+		STAT_INC(d, bad_stacks);
+		STAT_INC(d, quarantined);
+		log_warn_limited("the empty-magazine stack held magazine %ld with count %u: corrupt link; "
+				 "that magazine is quarantined",
+				 (long)(m - d->mags), n);
+	}
+	return NULL;
+}
+
 /* Fill the tagged stack at @head with magazines until it holds @target. 0, or -ENOMEM
  * when the zone has no pages left, -ENOSPC when no empty magazine is left. */
 static int stack_fill(struct slabd *d, struct cache *c, uint32_t node, uint64_t *head, uint32_t target)
@@ -203,7 +231,7 @@ static int stack_fill(struct slabd *d, struct cache *c, uint32_t node, uint64_t 
 	uint32_t guard = target + 1;
 
 	while (slabd_stack_count(__atomic_load_n(head, __ATOMIC_ACQUIRE)) < target && guard--) {
-		struct slabd_shm_mag *m = slabd_stack_pop(&d->ctl->empty_mags, d->mags, d->sb->nr_mags);
+		struct slabd_shm_mag *m = empty_pop(d);
 		uint32_t n;
 
 		if (!m) {
@@ -303,7 +331,7 @@ static void remote_flush_here(struct slabd *d)
 		return;
 	n = percpu_pop_bulk(worker_roff, d->sb->nr_cpus, d->remote, buf, SLABD_PCPU_SLOTS);
 	while (n) {
-		struct slabd_shm_mag *m = slabd_stack_pop(&d->ctl->empty_mags, d->mags, d->sb->nr_mags);
+		struct slabd_shm_mag *m = empty_pop(d);
 		struct cache *c;
 		uint32_t node;
 

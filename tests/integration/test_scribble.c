@@ -317,3 +317,49 @@ Test(scribble, random_bytes_over_three_caches_are_caught_and_the_others_never_no
 	cr_assert_eq(reap(fresh), 0, "the victim caches do not work after the repair");
 	cr_assert(td_alive(&td));
 }
+
+Test(scribble, a_used_magazine_linked_into_the_empty_stack_is_quarantined_not_filled)
+{
+	struct slabd_attach_info ai;
+	struct slabd_wire_verify before, after;
+	struct slabd_shm_super *sb;
+	struct slabd_shm_ctl *ctl;
+	struct slabd_shm_mag *mags, *x;
+	struct kmem_cache *nc;
+	static void *v[3000];
+	uint64_t saved[SLABD_MAG_SLOTS];
+	int i;
+
+	cr_assert_eq(slabd_connect(td.sock), 0, "%s", slabd_last_error());
+	cr_assert_eq(slabd_attach_info(&ai), 0);
+	sb = (struct slabd_shm_super *)(uintptr_t)ai.base;
+	ctl = (void *)((char *)sb + sb->percpu_off + sb->ctl_off);
+	mags = (void *)((char *)sb + sb->percpu_off + sb->mag_off);
+	verify_counters(&before);
+
+	/* a magazine that looks in use (a count, contents) put on the empty stack, as a
+	 * corrupt link would: whoever fills it next would overwrite somebody's objects */
+	x = slabd_stack_pop(&ctl->empty_mags, mags, sb->nr_mags);
+	cr_assert_not_null(x);
+	x->count = 7;
+	for (i = 0; i < (int)SLABD_MAG_SLOTS; i++)
+		saved[i] = x->objs[i] = 0x1000 + (uint64_t)i;
+	slabd_stack_push(&ctl->empty_mags, mags, x);
+
+	/* a new cache's first refills take magazines from the empty stack */
+	nc = kmem_cache_create("refilled", 48, 8, 0, NULL);
+	cr_assert_not_null(nc);
+	for (i = 0; i < 3000; i++) {
+		v[i] = kmem_cache_alloc(nc, GFP_KERNEL);
+		cr_assert_not_null(v[i]);
+	}
+	for (i = 0; i < 3000; i++)
+		kmem_cache_free(nc, v[i]);
+	verify_counters(&after);
+	cr_assert_gt(after.quarantined, before.quarantined, "the magazine was not quarantined");
+	cr_assert(td_log_contains(&td, "the empty-magazine stack held magazine"), "not reported");
+	/* and it was left as it was */
+	cr_assert_eq(x->count, 7, "the daemon filled a magazine that was not empty");
+	for (i = 0; i < (int)SLABD_MAG_SLOTS; i++)
+		cr_assert_eq(x->objs[i], saved[i]);
+}
