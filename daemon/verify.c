@@ -47,10 +47,8 @@ static void problem(struct audit *a, uint64_t *counter, const char *fmt, ...)
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	(*counter)++;
-	if (!a->r->first[0]) {
-		memcpy(a->r->first, text, sizeof(a->r->first) - 1);
-		a->r->first[sizeof(a->r->first) - 1] = 0;
-	}
+	if (!a->r->first[0]) /* up to its NUL only: the rest of text is not initialised */
+		snprintf(a->r->first, sizeof(a->r->first), "%.*s", (int)sizeof(a->r->first) - 1, text);
 	log_warn_limited("verify: %s", text);
 }
 

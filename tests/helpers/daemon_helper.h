@@ -23,7 +23,7 @@ int td_start(struct test_daemon *td, const char *const *sets);
 int td_start_conf(struct test_daemon *td, const char *conf_text, const char *const *sets);
 int td_set_conf(const struct test_daemon *td, const char *conf_text);
 /* td_stop: SIGTERM, wait; returns the daemon's exit status (0 for a clean stop), or -1
- * when it had died before (signal) or did not stop within 10 s. */
+ * when it had died before (signal) or did not stop within 30 s. */
 int td_stop(struct test_daemon *td);
 /* td_alive: the daemon process still runs. */
 int td_alive(const struct test_daemon *td);
