@@ -10,6 +10,8 @@ build_pkgs=(gcc meson ninja-build pkg-config liburcu-dev libnuma-dev libhwloc-de
 build_pkgs+=(systemd groff-base binutils python3)
 # clang: the libFuzzer targets in tests/fuzz (built only when clang links -fsanitize=fuzzer).
 build_pkgs+=(clang)
+# valgrind: the daemon under memcheck for part of the integration suite (suite valgrind).
+build_pkgs+=(valgrind)
 # Peers for bench/ (LD_PRELOAD), and valgrind for instruction counts.
 bench_pkgs=(libjemalloc2 libgoogle-perftools4 libtcmalloc-minimal4 libmimalloc2.0 valgrind)
 
