@@ -70,7 +70,7 @@ static int parse_uint(const char *s, uint64_t max, uint64_t *ret)
 /* "alice, 1001 bob" (commas or blanks; names resolved now) into @ret; "" clears it. */
 static int parse_id_list(const char *value, int groups, struct id_list *ret)
 {
-	struct id_list l = { 0, { 0 } };
+	struct id_list l = {0, {0}};
 	char buf[512], *tok, *save = NULL;
 
 	if (strlen(value) >= sizeof(buf))
@@ -245,18 +245,24 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 		c->metrics_port = (uint32_t)v;
 	} else if (!strcmp(key, "allowed_users") || !strcmp(key, "allowed_groups")) {
 		int groups = key[8] == 'g';
-		if (parse_id_list(value, groups, groups ? &c->allowed_groups : &c->allowed_users) < 0) {
-			*ret_why = groups ? "existing group names or numeric gids, separated by commas (at most 32; "
+		if (parse_id_list(value, groups, groups ? &c->allowed_groups : &c->allowed_users) <
+		    0) {
+			*ret_why = groups ? "existing group names or numeric gids, separated by "
+					    "commas (at most 32; "
 					    "empty: no restriction)"
-					  : "existing user names or numeric uids, separated by commas (at most 32; "
+					  : "existing user names or numeric uids, separated by "
+					    "commas (at most 32; "
 					    "empty: no restriction)";
 			return -EINVAL;
 		}
 	} else {
-		*ret_why = "a known key: socket, socket_owner, socket_group, socket_mode, allowed_users, "
-			   "allowed_groups, zone_size, zone_size.N, "
-			   "max_cache_size, max_caches, magazines, hugepages, hugepage_size, base_address, "
-			   "worker_interval_ms, release_delay_ms, retain_free, idle_drain_ms, log_level, metrics_port";
+		*ret_why =
+		    "a known key: socket, socket_owner, socket_group, socket_mode, allowed_users, "
+		    "allowed_groups, zone_size, zone_size.N, "
+		    "max_cache_size, max_caches, magazines, hugepages, hugepage_size, "
+		    "base_address, "
+		    "worker_interval_ms, release_delay_ms, retain_free, idle_drain_ms, log_level, "
+		    "metrics_port";
 		return -ENOENT;
 	}
 	return 0;
@@ -328,8 +334,9 @@ int config_load(struct config *c, const char *path)
 	return bad ? -EINVAL : 0;
 }
 
-const char *const config_reloadable[] = { "log_level", "worker_interval_ms", "release_delay_ms", "retain_free",
-					  "idle_drain_ms", "allowed_users", "allowed_groups", NULL };
+const char *const config_reloadable[] = {
+    "log_level",     "worker_interval_ms", "release_delay_ms", "retain_free",
+    "idle_drain_ms", "allowed_users",	   "allowed_groups",   NULL};
 
 /* Every key and where its value lives; a key without its own field (none today) would
  * be caught by the final memcmp in config_diff. */
@@ -338,25 +345,25 @@ static const struct {
 	const char *key;
 	size_t off, size;
 } fields[] = {
-	FIELD("socket", socket_path),
-	FIELD("zone_size", zone_size),
-	FIELD("max_cache_size", max_cache_size),
-	FIELD("max_caches", max_caches),
-	FIELD("magazines", nr_mags),
-	FIELD("hugepages", hugepages),
-	FIELD("hugepage_size", hugepage_size),
-	FIELD("base_address", base_address),
-	FIELD("worker_interval_ms", worker_interval_ms),
-	FIELD("release_delay_ms", release_delay_ms),
-	FIELD("retain_free", retain_free),
-	FIELD("idle_drain_ms", idle_drain_ms),
-	FIELD("log_level", log_level),
-	FIELD("socket_owner", socket_uid),
-	FIELD("socket_group", socket_gid),
-	FIELD("socket_mode", socket_mode),
-	FIELD("metrics_port", metrics_port),
-	FIELD("allowed_users", allowed_users),
-	FIELD("allowed_groups", allowed_groups),
+    FIELD("socket", socket_path),
+    FIELD("zone_size", zone_size),
+    FIELD("max_cache_size", max_cache_size),
+    FIELD("max_caches", max_caches),
+    FIELD("magazines", nr_mags),
+    FIELD("hugepages", hugepages),
+    FIELD("hugepage_size", hugepage_size),
+    FIELD("base_address", base_address),
+    FIELD("worker_interval_ms", worker_interval_ms),
+    FIELD("release_delay_ms", release_delay_ms),
+    FIELD("retain_free", retain_free),
+    FIELD("idle_drain_ms", idle_drain_ms),
+    FIELD("log_level", log_level),
+    FIELD("socket_owner", socket_uid),
+    FIELD("socket_group", socket_gid),
+    FIELD("socket_mode", socket_mode),
+    FIELD("metrics_port", metrics_port),
+    FIELD("allowed_users", allowed_users),
+    FIELD("allowed_groups", allowed_groups),
 };
 
 static int is_reloadable(const char *key)

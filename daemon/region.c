@@ -115,7 +115,9 @@ static int map_zones(struct slabd *d, char *at, uint64_t size)
 	int fd;
 
 	if (c->hugepages != HUGEPAGES_OFF && have >= 0 && (uint64_t)have >= need) {
-		fd = memfd_sized("slabd-zones", MFD_HUGETLB | MFD_ALLOW_SEALING | (hp == (1u << 30) ? MFD_HUGE_1GB : MFD_HUGE_2MB),
+		fd = memfd_sized("slabd-zones",
+				 MFD_HUGETLB | MFD_ALLOW_SEALING |
+				     (hp == (1u << 30) ? MFD_HUGE_1GB : MFD_HUGE_2MB),
 				 size);
 		if (fd >= 0 && mmap(at, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) != MAP_FAILED) {
 			d->zones_fd = fd;
@@ -409,9 +411,10 @@ int region_create(struct slabd *d)
 	 * make the daemon's next access fault (SIGBUS). Their sizes are fixed. */
 	if (fcntl(d->percpu_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0 ||
 	    fcntl(d->zones_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
-		log_warn("cannot seal the percpu and zones memfds against resizing (%s): a client could "
-			 "truncate them under slabd",
-			 strerror(errno));
+		log_warn(
+		    "cannot seal the percpu and zones memfds against resizing (%s): a client could "
+		    "truncate them under slabd",
+		    strerror(errno));
 	{
 		char path[64];
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", d->meta_fd);

@@ -47,7 +47,7 @@ struct conn {
 	int attached;
 	int slot; /* entry in the shared client table, -1: none */
 	uint32_t bad_msgs;
-	int refused; /* not in allowed_users/allowed_groups: told so, dropped at its first message */
+	int refused; /* not in allowed_users/groups: told so, dropped at its first message */
 };
 
 #define TAG_LISTEN ((void *)1)
@@ -104,13 +104,14 @@ int server_listen(const char *path)
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
+	/* Owner-only until the caller applies socket_owner/group/mode: nobody may connect
+	 * through a wider default mode in between. */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0600) < 0 || listen(fd, 128) < 0) {
 		int err = errno;
 		log_err("cannot listen at %s: %s", path, strerror(err));
 		close(fd);
 		return -err;
 	}
-	chmod(path, 0660);
 	return fd;
 }
 
@@ -133,7 +134,8 @@ static void send_reply(struct conn *c, const void *msg, size_t len, const int *f
 	}
 	if (sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		/* a client can provoke this at will (send, never read): rate-limited */
-		log_warn_limited("client %u (pid %u): reply lost: %s", c->id, c->pid, strerror(errno));
+		log_warn_limited("client %u (pid %u): reply lost: %s", c->id, c->pid,
+				 strerror(errno));
 }
 
 static void send_error(struct conn *c, uint32_t seq, int err, const char *fmt, ...)
@@ -466,19 +468,25 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 		}
 		if ((size_t)n >= sizeof(struct slabd_wire_hdr))
 			seq = buf.h.seq;
-		type = (mh.msg_flags & MSG_TRUNC) ? -EMSGSIZE : slabd_wire_request(&buf, (size_t)n, c->attached);
+		type = (mh.msg_flags & MSG_TRUNC)
+			   ? -EMSGSIZE
+			   : slabd_wire_request(&buf, (size_t)n, c->attached);
 		if (type == -EOPNOTSUPP || type == -ENOTCONN || type == -EISCONN) {
 			/* well-formed, but not a request, or not one for this state */
 			if (c->bad_msgs++ < 10)
-				log_warn("client %u (pid %u): message type %u refused (%s)", c->id, c->pid,
-					 (unsigned)buf.h.type, strerror(-type));
+				log_warn("client %u (pid %u): message type %u refused (%s)", c->id,
+					 c->pid, (unsigned)buf.h.type, strerror(-type));
 			if (type == -EOPNOTSUPP)
-				send_error(c, seq, type, "message type %u is not a request", (unsigned)buf.h.type);
+				send_error(c, seq, type, "message type %u is not a request",
+					   (unsigned)buf.h.type);
 			else if (type == -ENOTCONN)
 				send_error(c, seq, type, "send HELLO before any other request");
 			else
-				send_error(c, seq, type, "this connection is already attached as client %u: HELLO "
-					   "once per connection", c->id);
+				send_error(
+				    c, seq, type,
+				    "this connection is already attached as client %u: HELLO "
+				    "once per connection",
+				    c->id);
 			continue;
 		}
 		if (type < 0) {
@@ -558,10 +566,12 @@ static int peer_allowed(struct slabd *d, int fd, struct ucred *ret_cred)
 	}
 	if (!d->cfg.allowed_users.n && !d->cfg.allowed_groups.n)
 		return 1;
-	if (ret_cred->uid == 0 || ret_cred->uid == geteuid() || id_listed(&d->cfg.allowed_users, ret_cred->uid) ||
+	if (ret_cred->uid == 0 || ret_cred->uid == geteuid() ||
+	    id_listed(&d->cfg.allowed_users, ret_cred->uid) ||
 	    id_listed(&d->cfg.allowed_groups, ret_cred->gid))
 		return 1;
-	if (d->cfg.allowed_groups.n && getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0)
+	if (d->cfg.allowed_groups.n &&
+	    getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0)
 		for (i = 0; i < glen / sizeof(gid_t); i++)
 			if (id_listed(&d->cfg.allowed_groups, groups[i]))
 				return 1;
@@ -596,12 +606,17 @@ static void accept_all(struct slabd *d, int lfd, int epfd)
 				 * client's send does not fail before it can read why. */
 				c->refused = 1;
 				c->pid = (uint32_t)cred.pid;
-				log_warn_limited("connection from pid %d (uid %u, gid %u) refused: not in allowed_users "
-						 "or allowed_groups; add the user or one of its groups to the config",
-						 (int)cred.pid, (unsigned)cred.uid, (unsigned)cred.gid);
+				log_warn_limited("connection from pid %d (uid %u, gid %u) refused: "
+						 "not in allowed_users "
+						 "or allowed_groups; add the user or one of its "
+						 "groups to the config",
+						 (int)cred.pid, (unsigned)cred.uid,
+						 (unsigned)cred.gid);
 				send_error(c, 0, -EACCES,
-					   "slabd refused this process (uid %u, gid %u): it is not in slabd's "
-					   "allowed_users or allowed_groups; ask the administrator to add it",
+					   "slabd refused this process (uid %u, gid %u): it is not "
+					   "in slabd's "
+					   "allowed_users or allowed_groups; ask the administrator "
+					   "to add it",
 					   (unsigned)cred.uid, (unsigned)cred.gid);
 			}
 		}

@@ -305,7 +305,8 @@ uint32_t slab_take(struct slabd *d, struct cache *c, uint32_t node, uint64_t *ou
 
 /* The slab of (@c, @node) holding the object at @off (from client memory), and its
  * index; NULL when @off is not the start of one of its objects. */
-static struct slab *slab_lookup(struct slabd *d, struct cache *c, uint32_t node, uint64_t off, uint32_t *ret_idx)
+static struct slab *slab_lookup(struct slabd *d, struct cache *c, uint32_t node, uint64_t off,
+				uint32_t *ret_idx)
 {
 	const struct slabd_shm_page *pg;
 	struct slab *s;
@@ -344,9 +345,10 @@ int slab_put(struct slabd *d, struct cache *c, uint32_t node, uint64_t off)
 
 	if (!s) {
 		STAT_INC(d, bad_objects);
-		log_warn_limited("cache %s node %u: offset %#llx from client memory is not one of its objects; "
-				 "dropped",
-				 c->shm->name, node, (unsigned long long)off);
+		log_warn_limited(
+		    "cache %s node %u: offset %#llx from client memory is not one of its objects; "
+		    "dropped",
+		    c->shm->name, node, (unsigned long long)off);
 		return -EINVAL;
 	}
 	if (s->map[idx / 64] & (1ull << (idx % 64))) {

@@ -33,11 +33,12 @@
 
 struct audit {
 	struct slabd_wire_verify *r;
-	uint8_t *seen;     /* one bit per 8 bytes of the zones: free in a magazine already */
+	uint8_t *seen;	   /* one bit per 8 bytes of the zones: free in a magazine already */
 	uint8_t *mag_seen; /* [nr_mags]: node + 1 of the depot stack it was met on */
 };
 
-static void problem(struct audit *a, uint64_t *counter, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void problem(struct audit *a, uint64_t *counter, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void problem(struct audit *a, uint64_t *counter, const char *fmt, ...)
 {
 	char text[160];
@@ -48,35 +49,41 @@ static void problem(struct audit *a, uint64_t *counter, const char *fmt, ...)
 	va_end(ap);
 	(*counter)++;
 	if (!a->r->first[0]) /* up to its NUL only: the rest of text is not initialised */
-		snprintf(a->r->first, sizeof(a->r->first), "%.*s", (int)sizeof(a->r->first) - 1, text);
+		snprintf(a->r->first, sizeof(a->r->first), "%.*s", (int)sizeof(a->r->first) - 1,
+			 text);
 	log_warn_limited("verify: %s", text);
 }
 
 /* Walk one depot stack of (c, node) from its head; nothing is taken. */
-static void audit_stack(struct slabd *d, struct audit *a, struct cache *c, uint32_t node, uint64_t *head,
-			const char *which)
+static void audit_stack(struct slabd *d, struct audit *a, struct cache *c, uint32_t node,
+			uint64_t *head, const char *which)
 {
-	uint32_t top = slabd_stack_top(__atomic_load_n(head, __ATOMIC_ACQUIRE)), guard = d->sb->nr_mags + 1;
+	uint32_t top = slabd_stack_top(__atomic_load_n(head, __ATOMIC_ACQUIRE)),
+		 guard = d->sb->nr_mags + 1;
 
 	while (top && guard--) {
 		struct slabd_shm_mag *m;
 		uint32_t n, i;
 
 		if (top > d->sb->nr_mags) {
-			problem(a, &a->r->bad_links, "cache %s node %u: depot %s stack links to magazine %u of %u",
+			problem(a, &a->r->bad_links,
+				"cache %s node %u: depot %s stack links to magazine %u of %u",
 				c->shm->name, node, which, top, d->sb->nr_mags);
 			return;
 		}
 		if (a->mag_seen[top - 1] == node + 1) {
-			problem(a, &a->r->bad_links, "cache %s node %u: magazine %u met twice (on two stacks, or %s cycles)",
-				c->shm->name, node, top - 1, which);
+			problem(
+			    a, &a->r->bad_links,
+			    "cache %s node %u: magazine %u met twice (on two stacks, or %s cycles)",
+			    c->shm->name, node, top - 1, which);
 			return;
 		}
 		a->mag_seen[top - 1] = (uint8_t)(node + 1);
 		m = &d->mags[top - 1];
 		n = __atomic_load_n(&m->count, __ATOMIC_RELAXED);
 		if (n > SLABD_MAG_SLOTS) {
-			problem(a, &a->r->strays, "cache %s node %u: magazine %u on the %s stack has count %u",
+			problem(a, &a->r->strays,
+				"cache %s node %u: magazine %u on the %s stack has count %u",
 				c->shm->name, node, top - 1, which, n);
 			n = 0;
 		}
@@ -85,18 +92,25 @@ static void audit_stack(struct slabd *d, struct audit *a, struct cache *c, uint3
 			int r = slab_check(d, c, node, off);
 
 			if (r == -EINVAL) {
-				problem(a, &a->r->strays, "cache %s node %u: magazine %u on the %s stack holds %#llx, not one "
-					"of its objects", c->shm->name, node, top - 1, which, (unsigned long long)off);
+				problem(a, &a->r->strays,
+					"cache %s node %u: magazine %u on the %s stack holds "
+					"%#llx, not one "
+					"of its objects",
+					c->shm->name, node, top - 1, which,
+					(unsigned long long)off);
 				continue;
 			}
 			if (r == -EALREADY) {
-				problem(a, &a->r->duplicates, "cache %s: object %#llx is free in its slab and in magazine %u",
-					c->shm->name, (unsigned long long)off, top - 1);
+				problem(
+				    a, &a->r->duplicates,
+				    "cache %s: object %#llx is free in its slab and in magazine %u",
+				    c->shm->name, (unsigned long long)off, top - 1);
 				continue;
 			}
 			bit = (off - d->sb->zones_off) >> 3;
 			if (a->seen[bit >> 3] & (1u << (bit & 7))) {
-				problem(a, &a->r->duplicates, "cache %s: object %#llx is in two magazines (one is %u)",
+				problem(a, &a->r->duplicates,
+					"cache %s: object %#llx is in two magazines (one is %u)",
 					c->shm->name, (unsigned long long)off, top - 1);
 				continue;
 			}
@@ -115,19 +129,22 @@ static void audit_empty_stack(struct slabd *d, struct audit *a, uint32_t node)
 
 	while (top && guard--) {
 		if (top > d->sb->nr_mags) {
-			problem(a, &a->r->bad_links, "the empty-magazine stack links to magazine %u of %u", top,
+			problem(a, &a->r->bad_links,
+				"the empty-magazine stack links to magazine %u of %u", top,
 				d->sb->nr_mags);
 			return;
 		}
 		if (a->mag_seen[top - 1] == node + 1) {
-			problem(a, &a->r->bad_links, "magazine %u is on the empty stack and on a depot stack of node %u",
+			problem(a, &a->r->bad_links,
+				"magazine %u is on the empty stack and on a depot stack of node %u",
 				top - 1, node);
 			return;
 		}
 		top = __atomic_load_n(&d->mags[top - 1].next, __ATOMIC_RELAXED);
 	}
 	if (top)
-		problem(a, &a->r->bad_links, "the empty-magazine stack is longer than the %u magazines (a cycle)",
+		problem(a, &a->r->bad_links,
+			"the empty-magazine stack is longer than the %u magazines (a cycle)",
 			d->sb->nr_mags);
 }
 
@@ -154,7 +171,7 @@ static void audit_node(struct slabd *d, uint32_t node, void *arg)
 
 static void audit(struct slabd *d, struct slabd_wire_verify *r)
 {
-	struct audit a = { r, NULL, NULL };
+	struct audit a = {r, NULL, NULL};
 	uint64_t doubles = __atomic_load_n(&d->stats.double_frees, __ATOMIC_RELAXED), nfree;
 	uint32_t node;
 
@@ -169,11 +186,13 @@ static void audit(struct slabd *d, struct slabd_wire_verify *r)
 	/* double frees the drain met: objects that were free in two places */
 	r->duplicates += __atomic_load_n(&d->stats.double_frees, __ATOMIC_RELAXED) - doubles;
 	if (r->duplicates && !r->first[0])
-		snprintf(r->first, sizeof(r->first), "an object was free in two places (found while draining)");
+		snprintf(r->first, sizeof(r->first),
+			 "an object was free in two places (found while draining)");
 	nfree = r->free_slabs + r->free_mags;
 	r->allocated = r->objects > nfree ? r->objects - nfree : 0;
 	r->problems = r->duplicates + r->strays + r->bad_links;
-	log_notice("verify: %llu objects: %llu free in slabs, %llu in depot magazines, %llu allocated; %llu "
+	log_notice("verify: %llu objects: %llu free in slabs, %llu in depot magazines, %llu "
+		   "allocated; %llu "
 		   "problems (%llu duplicates, %llu strays, %llu bad links)",
 		   (unsigned long long)r->objects, (unsigned long long)r->free_slabs,
 		   (unsigned long long)r->free_mags, (unsigned long long)r->allocated,

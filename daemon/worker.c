@@ -88,30 +88,33 @@ static int return_objects(struct slabd *d, struct cache *c, uint32_t node, const
  *   - single offsets (free chains, per-CPU slots): slab_put drops what is not an object.
  * Quarantined memory is lost until the daemon restarts: the price of not trusting it.
  */
-static void stack_reset(struct slabd *d, struct cache *c, uint32_t node, uint64_t *head, const char *which,
-			const char *why)
+static void stack_reset(struct slabd *d, struct cache *c, uint32_t node, uint64_t *head,
+			const char *which, const char *why)
 {
 	uint64_t old = __atomic_load_n(head, __ATOMIC_ACQUIRE), seen = old;
 
-	while (!__atomic_compare_exchange_n(head, &old, slabd_stack_make(old, 0, 0), 1, __ATOMIC_ACQ_REL,
-					    __ATOMIC_ACQUIRE))
+	while (!__atomic_compare_exchange_n(head, &old, slabd_stack_make(old, 0, 0), 1,
+					    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		;
 	STAT_INC(d, bad_stacks);
-	log_warn_limited("cache %s node %u: depot %s stack corrupt (%s; head %#llx): reset to empty, the magazines "
+	log_warn_limited("cache %s node %u: depot %s stack corrupt (%s; head %#llx): reset to "
+			 "empty, the magazines "
 			 "on it quarantined",
 			 c->shm->name, node, which, why, (unsigned long long)seen);
 }
 
 /* Empty a magazine popped from client-writable memory back into the slabs; 0, or
  * -EBADMSG when it was quarantined instead (the caller resets the stack it came from). */
-static int mag_return(struct slabd *d, struct cache *c, uint32_t node, struct slabd_shm_mag *m, const char *which)
+static int mag_return(struct slabd *d, struct cache *c, uint32_t node, struct slabd_shm_mag *m,
+		      const char *which)
 {
 	uint64_t objs[SLABD_MAG_SLOTS];
 	uint32_t n = __atomic_load_n(&m->count, __ATOMIC_RELAXED), i;
 
 	if (n > SLABD_MAG_SLOTS) {
 		STAT_INC(d, bad_mags);
-		log_warn_limited("cache %s: magazine %ld from the depot's %s stack has count %u (> %u); quarantined",
+		log_warn_limited("cache %s: magazine %ld from the depot's %s stack has count %u (> "
+				 "%u); quarantined",
 				 c->shm->name, (long)(m - d->mags), which, n, SLABD_MAG_SLOTS);
 		goto quarantine;
 	}
@@ -119,9 +122,11 @@ static int mag_return(struct slabd *d, struct cache *c, uint32_t node, struct sl
 	for (i = 0; i < n; i++)
 		if (slab_check(d, c, node, objs[i]) == -EINVAL) {
 			STAT_INC(d, bad_objects);
-			log_warn_limited("cache %s node %u: magazine %ld from the depot's %s stack holds %#llx, which "
+			log_warn_limited("cache %s node %u: magazine %ld from the depot's %s stack "
+					 "holds %#llx, which "
 					 "is not one of its objects; quarantined",
-					 c->shm->name, node, (long)(m - d->mags), which, (unsigned long long)objs[i]);
+					 c->shm->name, node, (long)(m - d->mags), which,
+					 (unsigned long long)objs[i]);
 			goto quarantine;
 		}
 	return_objects(d, c, node, objs, n); /* a double free among them is counted and dropped */
@@ -140,7 +145,8 @@ quarantine:
  * an in-range link and objects of (c, node) only. The magazine is read while clients may
  * pop it: the verdict counts only if the head (with its ABA tag) did not move meanwhile.
  */
-static void depot_check(struct slabd *d, struct cache *c, uint32_t node, uint64_t *head, const char *which)
+static void depot_check(struct slabd *d, struct cache *c, uint32_t node, uint64_t *head,
+			const char *which)
 {
 	uint64_t h = __atomic_load_n(head, __ATOMIC_ACQUIRE), objs[SLABD_MAG_SLOTS];
 	uint32_t top = slabd_stack_top(h), cnt = slabd_stack_count(h), n, i;
@@ -167,7 +173,8 @@ static void depot_check(struct slabd *d, struct cache *c, uint32_t node, uint64_
 			memcpy(objs, m->objs, n * sizeof(objs[0]));
 			for (i = 0; i < n && !why; i++)
 				if (slab_check(d, c, node, objs[i]) == -EINVAL)
-					why = "its top magazine holds something that is not one of its objects";
+					why = "its top magazine holds something that is not one of "
+					      "its objects";
 		}
 		if (why && __atomic_load_n(head, __ATOMIC_ACQUIRE) != h)
 			return; /* it moved while we looked: look again next round */
@@ -207,7 +214,8 @@ static struct slabd_shm_mag *empty_pop(struct slabd *d)
 	int tries;
 
 	for (tries = 0; tries < 8; tries++) {
-		struct slabd_shm_mag *m = slabd_stack_pop(&d->ctl->empty_mags, d->mags, d->sb->nr_mags);
+		struct slabd_shm_mag *m =
+		    slabd_stack_pop(&d->ctl->empty_mags, d->mags, d->sb->nr_mags);
 		uint32_t n;
 
 		if (!m)
@@ -217,9 +225,10 @@ static struct slabd_shm_mag *empty_pop(struct slabd *d)
 			return m;
 		STAT_INC(d, bad_stacks);
 		STAT_INC(d, quarantined);
-		log_warn_limited("the empty-magazine stack held magazine %ld with count %u: corrupt link; "
-				 "that magazine is quarantined",
-				 (long)(m - d->mags), n);
+		log_warn_limited(
+		    "the empty-magazine stack held magazine %ld with count %u: corrupt link; "
+		    "that magazine is quarantined",
+		    (long)(m - d->mags), n);
 	}
 	return NULL;
 }
@@ -235,11 +244,14 @@ static int stack_fill(struct slabd *d, struct cache *c, uint32_t node, uint64_t 
 		uint32_t n;
 
 		if (!m) {
-			log_warn_limited("cache %s node %u: no empty magazine left for a refill (%u in all, %llu "
-					 "quarantined): the others are on depot stacks, held by clients or lost to "
+			log_warn_limited("cache %s node %u: no empty magazine left for a refill "
+					 "(%u in all, %llu "
+					 "quarantined): the others are on depot stacks, held by "
+					 "clients or lost to "
 					 "damage; if this persists, restart slabd",
 					 c->shm->name, node, d->sb->nr_mags,
-					 (unsigned long long)__atomic_load_n(&d->stats.quarantined, __ATOMIC_RELAXED));
+					 (unsigned long long)__atomic_load_n(&d->stats.quarantined,
+									     __ATOMIC_RELAXED));
 			return -ENOSPC;
 		}
 		n = slab_take(d, c, node, m->objs, c->mag_objs);
@@ -256,8 +268,8 @@ static int stack_fill(struct slabd *d, struct cache *c, uint32_t node, uint64_t 
 
 /* Take magazines off the stack at @head (a depot's full or reserve stack) until it
  * holds @target. */
-static void stack_trim(struct slabd *d, struct cache *c, uint32_t node, uint64_t *head, uint32_t target,
-		       const char *which)
+static void stack_trim(struct slabd *d, struct cache *c, uint32_t node, uint64_t *head,
+		       uint32_t target, const char *which)
 {
 	uint32_t guard = d->sb->nr_mags;
 
@@ -265,12 +277,15 @@ static void stack_trim(struct slabd *d, struct cache *c, uint32_t node, uint64_t
 		struct slabd_shm_mag *m = slabd_stack_pop(head, d->mags, d->sb->nr_mags);
 		if (!m) {
 			uint64_t h = __atomic_load_n(head, __ATOMIC_ACQUIRE);
-			if (slabd_stack_top(h) > d->sb->nr_mags || (!slabd_stack_top(h) && slabd_stack_count(h)))
-				stack_reset(d, c, node, head, which, "a count but no magazine to pop");
+			if (slabd_stack_top(h) > d->sb->nr_mags ||
+			    (!slabd_stack_top(h) && slabd_stack_count(h)))
+				stack_reset(d, c, node, head, which,
+					    "a count but no magazine to pop");
 			break;
 		}
 		if (mag_return(d, c, node, m, which) < 0) {
-			stack_reset(d, c, node, head, which, "a magazine on it was not what it claimed");
+			stack_reset(d, c, node, head, which,
+				    "a magazine on it was not what it claimed");
 			break;
 		}
 	}
@@ -430,14 +445,16 @@ static void drain_cpus(struct slabd *d, uint32_t node, struct cache *only)
  */
 /* A per-CPU stack's count above SLABD_PCPU_SLOTS: every client sequence checks the count
  * before it commits, so none can commit on this value: a CAS puts it to 0 safely. */
-static void pcpu_reset(struct slabd *d, uint32_t *count, uint32_t seen, const char *name, uint32_t cpu)
+static void pcpu_reset(struct slabd *d, uint32_t *count, uint32_t seen, const char *name,
+		       uint32_t cpu)
 {
 	if (!__atomic_compare_exchange_n(count, &seen, 0, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		return; /* changed meanwhile: look again next time */
 	STAT_INC(d, bad_pcpu);
-	log_warn_limited("cache %s CPU %u: per-CPU stack count %u is corrupt (> %u): reset to 0, its entries "
-			 "dropped",
-			 name, cpu, seen, SLABD_PCPU_SLOTS);
+	log_warn_limited(
+	    "cache %s CPU %u: per-CPU stack count %u is corrupt (> %u): reset to 0, its entries "
+	    "dropped",
+	    name, cpu, seen, SLABD_PCPU_SLOTS);
 }
 
 /* The remote-free stack of @cpu, unchanged for idle_drain_ms, is sent home from that CPU

@@ -52,9 +52,9 @@
 /* Health and audit (issue 6, wire version 2, additive): the corruption counters of what
  * the daemon found in client-writable memory, and with SLABD_VERIFY_AUDIT a full audit
  * of where every object is. No HELLO needed. */
-#define SLABD_MSG_VERIFY 19u       /* client -> daemon: slabd_wire_verify_req */
+#define SLABD_MSG_VERIFY       19u /* client -> daemon: slabd_wire_verify_req */
 #define SLABD_MSG_VERIFY_REPLY 20u /* daemon -> client: slabd_wire_verify */
-#define SLABD_MSG_MAX 20u
+#define SLABD_MSG_MAX	       20u
 
 struct slabd_wire_hdr {
 	uint32_t magic;   /* SLABD_WIRE_MAGIC */
@@ -265,25 +265,26 @@ struct slabd_wire_verify_req {
 struct slabd_wire_verify {
 	struct slabd_wire_hdr hdr;
 	int32_t err;
-	uint32_t flags;          /* the request's */
+	uint32_t flags; /* the request's */
 	/* counters */
-	uint64_t bad_objects;    /* offsets that were not objects of the cache/node: dropped */
-	uint64_t double_frees;   /* objects given back while already free: dropped */
-	uint64_t bad_mags;       /* magazines with an impossible count */
-	uint64_t bad_stacks;     /* depot stack heads found corrupt: reset (magazines on it quarantined) */
-	uint64_t bad_pcpu;       /* per-CPU stack counts found corrupt: reset */
-	uint64_t quarantined;    /* magazines taken out of circulation (their contents untrusted) */
+	uint64_t bad_objects;  /* offsets that were not objects of the cache/node: dropped */
+	uint64_t double_frees; /* objects given back while already free: dropped */
+	uint64_t bad_mags;     /* magazines with an impossible count */
+	uint64_t
+	    bad_stacks; /* depot stack heads found corrupt: reset (magazines on it quarantined) */
+	uint64_t bad_pcpu;    /* per-CPU stack counts found corrupt: reset */
+	uint64_t quarantined; /* magazines taken out of circulation (their contents untrusted) */
 	/* audit (zero without SLABD_VERIFY_AUDIT) */
-	uint64_t objects;        /* of every slab of every cache */
-	uint64_t free_slabs;     /* free in the daemon's slabs */
-	uint64_t free_mags;      /* free in magazines on depot full and reserve stacks */
-	uint64_t allocated;      /* neither: allocated to clients (or in magazines clients hold) */
-	uint64_t duplicates;     /* free in two places (found by the audit or by its drain) */
-	uint64_t strays;         /* entries in magazines that are not objects of their cache and node */
-	uint64_t bad_links;      /* magazine stacks with a link out of range, a cycle, or a
-				  * magazine on two stacks */
-	uint64_t problems;       /* duplicates + strays + bad_links */
-	char first[96];          /* the first problem found, NUL-terminated ("" if none) */
+	uint64_t objects;    /* of every slab of every cache */
+	uint64_t free_slabs; /* free in the daemon's slabs */
+	uint64_t free_mags;  /* free in magazines on depot full and reserve stacks */
+	uint64_t allocated;  /* neither: allocated to clients (or in magazines clients hold) */
+	uint64_t duplicates; /* free in two places (found by the audit or by its drain) */
+	uint64_t strays;     /* entries in magazines that are not objects of their cache and node */
+	uint64_t bad_links;  /* magazine stacks with a link out of range, a cycle, or a
+			      * magazine on two stacks */
+	uint64_t problems;   /* duplicates + strays + bad_links */
+	char first[96];	     /* the first problem found, NUL-terminated ("" if none) */
 };
 _Static_assert(sizeof(struct slabd_wire_verify_req) == 24, "verify request");
 _Static_assert(sizeof(struct slabd_wire_verify) == 232, "verify reply");

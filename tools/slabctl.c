@@ -715,15 +715,18 @@ static int cmd_verify(void)
 	printf("  allocated:      %llu\n", (unsigned long long)r.allocated);
 	printf("problems:       %llu\n", (unsigned long long)r.problems);
 	printf("  duplicates:     %llu (free in two places)\n", (unsigned long long)r.duplicates);
-	printf("  strays:         %llu (not objects of their cache)\n", (unsigned long long)r.strays);
+	printf("  strays:         %llu (not objects of their cache)\n",
+	       (unsigned long long)r.strays);
 	printf("  bad links:      %llu (magazine stacks)\n", (unsigned long long)r.bad_links);
 	if (r.first[0])
 		printf("  first:          %s\n", r.first);
 	printf("found in client-writable memory since slabd started:\n");
-	printf("  bad offsets %llu, double frees %llu, bad magazine counts %llu, corrupt depot stacks %llu,\n"
+	printf("  bad offsets %llu, double frees %llu, bad magazine counts %llu, corrupt depot "
+	       "stacks %llu,\n"
 	       "  corrupt per-CPU counts %llu, quarantined magazines %llu\n",
-	       (unsigned long long)r.bad_objects, (unsigned long long)r.double_frees, (unsigned long long)r.bad_mags,
-	       (unsigned long long)r.bad_stacks, (unsigned long long)r.bad_pcpu, (unsigned long long)r.quarantined);
+	       (unsigned long long)r.bad_objects, (unsigned long long)r.double_frees,
+	       (unsigned long long)r.bad_mags, (unsigned long long)r.bad_stacks,
+	       (unsigned long long)r.bad_pcpu, (unsigned long long)r.quarantined);
 	printf("%s\n", r.problems ? "INCONSISTENT: see the daemon's log for each problem"
 				  : "consistent (exact while no client is in its slow path)");
 	return r.problems ? EXIT_INCONSISTENT : 0;
@@ -788,7 +791,8 @@ int main(int argc, char **argv)
 	if ((once || count) && strcmp(cmd, "top"))
 		die_usage("%s", "--once and --count go with top");
 	if (strcmp(cmd, "slabinfo") && strcmp(cmd, "stats") && strcmp(cmd, "top") &&
-	    strcmp(cmd, "caches") && strcmp(cmd, "clients") && strcmp(cmd, "shrink") && strcmp(cmd, "verify"))
+	    strcmp(cmd, "caches") && strcmp(cmd, "clients") && strcmp(cmd, "shrink") &&
+	    strcmp(cmd, "verify"))
 		die_usage("unknown command '%s'", cmd);
 
 	connect_daemon(path);

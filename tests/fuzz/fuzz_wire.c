@@ -39,10 +39,11 @@ static void check(int ok, const char *what)
 
 static int is_request(int type)
 {
-	return type == SLABD_MSG_HELLO || type == SLABD_MSG_LARGE_ALLOC || type == SLABD_MSG_CACHE_CREATE ||
-	       type == SLABD_MSG_CACHE_OP || type == SLABD_MSG_STATS || type == SLABD_MSG_CACHE_INFO ||
-	       type == SLABD_MSG_CPU_INFO || type == SLABD_MSG_NODE_INFO || type == SLABD_MSG_CLIENT_INFO ||
-	       type == SLABD_MSG_VERIFY;
+	return type == SLABD_MSG_HELLO || type == SLABD_MSG_LARGE_ALLOC ||
+	       type == SLABD_MSG_CACHE_CREATE || type == SLABD_MSG_CACHE_OP ||
+	       type == SLABD_MSG_STATS || type == SLABD_MSG_CACHE_INFO ||
+	       type == SLABD_MSG_CPU_INFO || type == SLABD_MSG_NODE_INFO ||
+	       type == SLABD_MSG_CLIENT_INFO || type == SLABD_MSG_VERIFY;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -55,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct slabd_wire_cache_info ci;
 		struct slabd_wire_verify vr;
 		char raw[SLABD_WIRE_MAX + 64];
-	} *m;
+	} * m;
 	int attached, v, r;
 	size_t len;
 
@@ -76,22 +77,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	v = slabd_wire_validate(m, len);
 	r = slabd_wire_request(m, len, attached);
-	check(v > 0 || v == -EBADMSG || v == -EPROTO || v == -EMSGSIZE, "validate returns a known error");
+	check(v > 0 || v == -EBADMSG || v == -EPROTO || v == -EMSGSIZE,
+	      "validate returns a known error");
 	if (v < 0) {
 		check(r == v, "request passes the validation error on");
 		goto out;
 	}
 	check(len == slabd_wire_size((uint16_t)v) && m->h.len == len && m->h.type == (uint16_t)v,
 	      "accepted length is the type's size");
-	check(m->h.magic == SLABD_WIRE_MAGIC && m->h.version == SLABD_WIRE_VERSION, "magic and version");
+	check(m->h.magic == SLABD_WIRE_MAGIC && m->h.version == SLABD_WIRE_VERSION,
+	      "magic and version");
 	if (v == SLABD_MSG_CACHE_CREATE)
-		check(memchr(m->cc.name, 0, sizeof(m->cc.name)) && m->cc.name[0], "cache name terminated");
+		check(memchr(m->cc.name, 0, sizeof(m->cc.name)) && m->cc.name[0],
+		      "cache name terminated");
 	if (v == SLABD_MSG_ERROR)
 		check(memchr(m->e.msg, 0, sizeof(m->e.msg)) != NULL, "error text terminated");
 	if (v == SLABD_MSG_CACHE_INFO_REPLY)
-		check(memchr(m->ci.name, 0, sizeof(m->ci.name)) != NULL, "cache info name terminated");
+		check(memchr(m->ci.name, 0, sizeof(m->ci.name)) != NULL,
+		      "cache info name terminated");
 	if (v == SLABD_MSG_VERIFY_REPLY)
-		check(memchr(m->vr.first, 0, sizeof(m->vr.first)) != NULL, "verify text terminated");
+		check(memchr(m->vr.first, 0, sizeof(m->vr.first)) != NULL,
+		      "verify text terminated");
 	if (!is_request(v)) {
 		check(r == -EOPNOTSUPP, "a reply type is never a request");
 	} else if (v == SLABD_MSG_HELLO) {
@@ -120,13 +126,27 @@ static uint64_t rng(void)
 
 int main(int argc, char **argv)
 {
-	static const uint16_t types[] = { SLABD_MSG_HELLO, SLABD_MSG_ATTACH, SLABD_MSG_ERROR,
-					  SLABD_MSG_LARGE_ALLOC, SLABD_MSG_LARGE_REPLY, SLABD_MSG_CACHE_CREATE,
-					  SLABD_MSG_CACHE_OP, SLABD_MSG_CACHE_REPLY, SLABD_MSG_STATS,
-					  SLABD_MSG_STATS_REPLY, SLABD_MSG_CACHE_INFO, SLABD_MSG_CACHE_INFO_REPLY,
-					  SLABD_MSG_CPU_INFO, SLABD_MSG_NODE_INFO, SLABD_MSG_CLIENT_INFO,
-					  SLABD_MSG_CLIENT_INFO_REPLY, SLABD_MSG_VERIFY, SLABD_MSG_VERIFY_REPLY,
-					  0, SLABD_MSG_MAX + 1, 0xffff };
+	static const uint16_t types[] = {SLABD_MSG_HELLO,
+					 SLABD_MSG_ATTACH,
+					 SLABD_MSG_ERROR,
+					 SLABD_MSG_LARGE_ALLOC,
+					 SLABD_MSG_LARGE_REPLY,
+					 SLABD_MSG_CACHE_CREATE,
+					 SLABD_MSG_CACHE_OP,
+					 SLABD_MSG_CACHE_REPLY,
+					 SLABD_MSG_STATS,
+					 SLABD_MSG_STATS_REPLY,
+					 SLABD_MSG_CACHE_INFO,
+					 SLABD_MSG_CACHE_INFO_REPLY,
+					 SLABD_MSG_CPU_INFO,
+					 SLABD_MSG_NODE_INFO,
+					 SLABD_MSG_CLIENT_INFO,
+					 SLABD_MSG_CLIENT_INFO_REPLY,
+					 SLABD_MSG_VERIFY,
+					 SLABD_MSG_VERIFY_REPLY,
+					 0,
+					 SLABD_MSG_MAX + 1,
+					 0xffff};
 	long iters = argc > 1 ? atol(argv[1]) : 200000, i;
 	union {
 		struct slabd_wire_hdr h;
@@ -170,8 +190,8 @@ int main(int argc, char **argv)
 		memcpy(buf + 1, &msg, len);
 		LLVMFuzzerTestOneInput(buf, len + 1);
 	}
-	printf("1..1\nok 1 - fuzz_wire replay: %ld inputs, %ld valid messages, invariants held\n", iters,
-	       accepted);
+	printf("1..1\nok 1 - fuzz_wire replay: %ld inputs, %ld valid messages, invariants held\n",
+	       iters, accepted);
 	return accepted ? 0 : 1;
 }
 #endif

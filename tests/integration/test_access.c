@@ -31,17 +31,27 @@ static void down(void)
 
 TestSuite(access, .fini = down, .timeout = 60);
 
-#define NOBODY 65534u
+#define NOBODY	 65534u
 #define STRANGER 4242u /* a uid and gid with no entry in /etc/passwd or /etc/group */
 
 /* Start slabd with @conf, its socket reachable by every user (0666 in a 0755 dir). */
 static void up(const char *conf)
 {
+	int i;
+
 	if (geteuid() != 0)
 		cr_skip_test("needs root to run clients as other users");
-	cr_assert_eq(td_start_conf(&td, conf, (const char *const[]){ "socket_mode=0666", NULL }), 0,
+	cr_assert_eq(td_start_conf(&td, conf, (const char *const[]){"socket_mode=0666", NULL}), 0,
 		     "slabd did not start");
 	cr_assert_eq(chmod(td.dir, 0755), 0);
+	/* the daemon accepts connections a moment before it applies socket_mode */
+	for (i = 0; i < 3000; i++) {
+		struct stat st;
+		if (stat(td.sock, &st) == 0 && (st.st_mode & 0777) == 0666)
+			break;
+		nanosleep(&(struct timespec){ 0, 10 * 1000000L }, NULL);
+	}
+	cr_assert_lt(i, 3000, "the socket never got socket_mode 0666");
 }
 
 #define ALLOWED 0
@@ -85,7 +95,10 @@ static int connect_as(uid_t uid, gid_t gid, long supp)
 Test(access, a_user_not_listed_is_refused_with_a_message_and_a_log_line)
 {
 	up("allowed_users = root\n");
-	cr_assert_eq(connect_as(NOBODY, NOBODY, -1), REFUSED, "nobody was not refused");
+	{
+		int r = connect_as(NOBODY, NOBODY, -1);
+		cr_assert_eq(r, REFUSED, "nobody was not refused (child exit %d)", r);
+	}
 	cr_assert_eq(connect_as(STRANGER, STRANGER, -1), REFUSED, "uid 4242 was not refused");
 	cr_assert(td_log_contains(&td, "(uid 65534, gid 65534) refused: not in allowed_users"),
 		  "the refusal was not logged");
@@ -98,16 +111,20 @@ Test(access, listed_users_by_name_and_by_number_are_allowed)
 {
 	up("allowed_users = nobody, 4242\n");
 	cr_assert_eq(connect_as(NOBODY, NOBODY, -1), ALLOWED, "nobody (by name) was refused");
-	cr_assert_eq(connect_as(STRANGER, STRANGER, -1), ALLOWED, "uid 4242 (by number) was refused");
+	cr_assert_eq(connect_as(STRANGER, STRANGER, -1), ALLOWED,
+		     "uid 4242 (by number) was refused");
 	cr_assert_eq(connect_as(STRANGER + 1, STRANGER + 1, -1), REFUSED, "uid 4243 was let in");
 }
 
 Test(access, members_of_a_listed_group_are_allowed_primary_or_supplementary)
 {
 	up("allowed_groups = nogroup\n");
-	cr_assert_eq(connect_as(STRANGER, NOBODY, -1), ALLOWED, "primary group nogroup was refused");
-	cr_assert_eq(connect_as(STRANGER, STRANGER, NOBODY), ALLOWED, "supplementary group nogroup was refused");
-	cr_assert_eq(connect_as(STRANGER, STRANGER, -1), REFUSED, "a process outside nogroup was let in");
+	cr_assert_eq(connect_as(STRANGER, NOBODY, -1), ALLOWED,
+		     "primary group nogroup was refused");
+	cr_assert_eq(connect_as(STRANGER, STRANGER, NOBODY), ALLOWED,
+		     "supplementary group nogroup was refused");
+	cr_assert_eq(connect_as(STRANGER, STRANGER, -1), REFUSED,
+		     "a process outside nogroup was let in");
 }
 
 Test(access, the_lists_reload_with_sighup)
@@ -119,12 +136,15 @@ Test(access, the_lists_reload_with_sighup)
 	cr_assert_eq(td_set_conf(&td, "allowed_users = root, nobody\n"), 0);
 	kill(td.pid, SIGHUP);
 	for (i = 0; i < 500 && !td_log_contains(&td, "applied allowed_users"); i++)
-		nanosleep(&(struct timespec){ 0, 10 * 1000000L }, NULL);
-	cr_assert(td_log_contains(&td, "applied allowed_users"), "the reload did not apply the list");
-	cr_assert_eq(connect_as(NOBODY, NOBODY, -1), ALLOWED, "nobody still refused after the reload");
+		nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+	cr_assert(td_log_contains(&td, "applied allowed_users"),
+		  "the reload did not apply the list");
+	cr_assert_eq(connect_as(NOBODY, NOBODY, -1), ALLOWED,
+		     "nobody still refused after the reload");
 	/* and back: an empty list lets anyone in */
 	cr_assert_eq(td_set_conf(&td, "allowed_users =\n"), 0);
 	kill(td.pid, SIGHUP);
-	nanosleep(&(struct timespec){ 0, 300 * 1000000L }, NULL);
-	cr_assert_eq(connect_as(STRANGER, STRANGER, -1), ALLOWED, "an empty list still refused uid 4242");
+	nanosleep(&(struct timespec){0, 300 * 1000000L}, NULL);
+	cr_assert_eq(connect_as(STRANGER, STRANGER, -1), ALLOWED,
+		     "an empty list still refused uid 4242");
 }

@@ -34,7 +34,8 @@ static struct test_daemon td;
 
 static void up(void)
 {
-	cr_assert_eq(td_start(&td, (const char *const[]){ "idle_drain_ms=200", NULL }), 0, "slabd did not start");
+	cr_assert_eq(td_start(&td, (const char *const[]){"idle_drain_ms=200", NULL}), 0,
+		     "slabd did not start");
 }
 
 static void down(void)
@@ -47,7 +48,7 @@ TestSuite(scribble, .init = up, .fini = down, .timeout = 120);
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
 }
 
@@ -62,9 +63,9 @@ static uint64_t rng(void)
 
 /* kmalloc-<size> cache ids (kmalloc_index): the victims, and the other client's */
 #define VICTIMS 3
-static const uint32_t victim_ids[VICTIMS] = { 6, 7, 8 };          /* 64, 128, 256 */
-static const size_t victim_sizes[VICTIMS] = { 64, 128, 256 };
-static const size_t other_sizes[] = { 512, 1024, 300 /* a named cache */ };
+static const uint32_t victim_ids[VICTIMS] = {6, 7, 8}; /* 64, 128, 256 */
+static const size_t victim_sizes[VICTIMS] = {64, 128, 256};
+static const size_t other_sizes[] = {512, 1024, 300 /* a named cache */};
 
 /* Allocate, write the owner pattern, check it, free: @rounds rounds of @n objects in
  * each of @sizes (0 rounds: until SIGTERM). Exit 0 when all held, else the failure. */
@@ -84,15 +85,18 @@ static void worker_loop(const size_t *sizes, int nsizes, long rounds, int named)
 			int use_named = named && sizes[s] == 300;
 			size_t words = sizes[s] / sizeof(unsigned long);
 			for (k = 0; k < 64; k++) {
-				v[k] = use_named ? kmem_cache_alloc(nc, GFP_KERNEL) : kmalloc(sizes[s], GFP_KERNEL);
+				v[k] = use_named ? kmem_cache_alloc(nc, GFP_KERNEL)
+						 : kmalloc(sizes[s], GFP_KERNEL);
 				if (!v[k])
 					_exit(1);
 				for (size_t w = 0; w < words; w += 8)
-					v[k][w] = ((unsigned long)getpid() << 32) ^ (unsigned long)(r * 64 + k) ^ w;
+					v[k][w] = ((unsigned long)getpid() << 32) ^
+						  (unsigned long)(r * 64 + k) ^ w;
 			}
 			for (k = 0; k < 64; k++) {
 				for (size_t w = 0; w < words; w += 8)
-					if (v[k][w] != (((unsigned long)getpid() << 32) ^ (unsigned long)(r * 64 + k) ^ w))
+					if (v[k][w] != (((unsigned long)getpid() << 32) ^
+							(unsigned long)(r * 64 + k) ^ w))
 						_exit(2); /* somebody else had this object */
 				if (use_named)
 					kmem_cache_free(nc, v[k]);
@@ -129,7 +133,7 @@ static int reap(pid_t pid)
 /* The VERIFY reply (counters only) over a raw connection. */
 static void verify_counters(struct slabd_wire_verify *ret)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct slabd_wire_verify_req q;
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	ssize_t n;
@@ -224,8 +228,9 @@ Test(scribble, random_bytes_over_three_caches_are_caught_and_the_others_never_no
 			 * magazine: the empty stack's, or the other client's, which are not the
 			 * victims' to scribble) */
 			for (n = 0; round == 0 && n < 2; n++) {
-				uint32_t top = slabd_stack_top(__atomic_load_n(n ? &dp->reserve : &dp->full,
-									 __ATOMIC_ACQUIRE)), k;
+				uint32_t top = slabd_stack_top(__atomic_load_n(
+					     n ? &dp->reserve : &dp->full, __ATOMIC_ACQUIRE)),
+					 k;
 				for (k = 0; k < 6 && top && top <= g.sb->nr_mags; k++) {
 					struct slabd_shm_mag *m = &g.mags[top - 1];
 					top = m->next;
@@ -248,7 +253,8 @@ Test(scribble, random_bytes_over_three_caches_are_caught_and_the_others_never_no
 				__atomic_store_n(&dp->reserve, rng(), __ATOMIC_RELEASE);
 				break;
 			case 2:
-				__atomic_store_n(&dp->freelist, lie(&g, lies, 64), __ATOMIC_RELEASE);
+				__atomic_store_n(&dp->freelist, lie(&g, lies, 64),
+						 __ATOMIC_RELEASE);
 				break;
 			default:
 				dp->misses = (uint32_t)rng();
@@ -258,9 +264,11 @@ Test(scribble, random_bytes_over_three_caches_are_caught_and_the_others_never_no
 			}
 			/* its per-CPU stacks and miss counters on every CPU */
 			for (cpu = 0; cpu < g.sb->nr_cpus; cpu++) {
-				struct slabd_shm_pcpu *p = (void *)(g.pcpu + (((uint64_t)id * g.sb->nr_cpus + cpu)
-									      << SLABD_PCPU_SHIFT));
-				struct slabd_shm_pcpu_stat *st = &g.pstats[(uint64_t)id * g.sb->nr_cpus + cpu];
+				struct slabd_shm_pcpu *p =
+				    (void *)(g.pcpu + (((uint64_t)id * g.sb->nr_cpus + cpu)
+						       << SLABD_PCPU_SHIFT));
+				struct slabd_shm_pcpu_stat *st =
+				    &g.pstats[(uint64_t)id * g.sb->nr_cpus + cpu];
 				for (i = 0; i < (int)SLABD_PCPU_SLOTS; i++)
 					p->slots[i] = lie(&g, lies, 64);
 				p->capacity = (uint32_t)rng();
@@ -278,9 +286,12 @@ Test(scribble, random_bytes_over_three_caches_are_caught_and_the_others_never_no
 		 * objects of any cache: a live object written there is a kfree() of it, which
 		 * nobody can tell from a real one, so only offsets that are no object go there */
 		for (cpu = 0; cpu < g.sb->nr_cpus; cpu++) {
-			struct slabd_shm_pcpu *r = (void *)(g.remote + ((uint64_t)cpu << SLABD_PCPU_SHIFT));
+			struct slabd_shm_pcpu *r =
+			    (void *)(g.remote + ((uint64_t)cpu << SLABD_PCPU_SHIFT));
 			for (i = 0; i < 16; i++)
-				r->slots[i] = rng() % 2 ? rng() : g.sb->zones_off + (rng() % g.sb->zones_size | 1);
+				r->slots[i] =
+				    rng() % 2 ? rng()
+					      : g.sb->zones_off + (rng() % g.sb->zones_size | 1);
 			r->count = rng() % 2 ? 16 : 200;
 		}
 		__atomic_fetch_add(&g.ctl->kick, 1, __ATOMIC_RELEASE);
@@ -296,15 +307,18 @@ Test(scribble, random_bytes_over_three_caches_are_caught_and_the_others_never_no
 	cr_assert(td_alive(&td), "slabd died after the scribbling");
 	verify_counters(&after);
 	cr_expect_gt(after.bad_stacks, before.bad_stacks, "no damaged depot stack was reported");
-	cr_expect_gt(after.bad_pcpu, before.bad_pcpu, "no damaged per-CPU stack count was reported");
+	cr_expect_gt(after.bad_pcpu, before.bad_pcpu,
+		     "no damaged per-CPU stack count was reported");
 	cr_expect_gt(after.bad_objects, before.bad_objects, "no bad offset was reported");
 	cr_expect(td_log_contains(&td, "stack corrupt"), "the log names no damaged depot stack");
-	cr_expect(td_log_contains(&td, "per-CPU stack count"), "the log names no damaged per-CPU stack");
+	cr_expect(td_log_contains(&td, "per-CPU stack count"),
+		  "the log names no damaged per-CPU stack");
 	cr_expect(td_log_contains(&td, "is not one of its objects"), "the log names no bad offset");
 
 	/* the other client never noticed */
 	cr_assert_eq(kill(other, SIGTERM), 0, "the other client had already exited");
-	cr_assert_eq(reap(other), 100 + SIGTERM, "the other client failed while the victims were scribbled");
+	cr_assert_eq(reap(other), 100 + SIGTERM,
+		     "the other client failed while the victims were scribbled");
 	/* the lies were neither freed nor handed out: their patterns are intact */
 	for (i = 0; i < 64; i++) {
 		unsigned char *b = lies[i];

@@ -45,7 +45,7 @@ TestSuite(verify, .init = up, .fini = down, .timeout = 120);
 
 static void audit(struct slabd_wire_verify *r)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct slabd_wire_verify_req q;
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	ssize_t n;
@@ -120,7 +120,8 @@ Test(verify, after_freeing_everything_every_object_is_free_in_exactly_one_place)
 
 	cr_assert_not_null(nc);
 	for (i = 0; i < 6000; i++) {
-		v[i] = i % 3 == 0 ? kmem_cache_alloc(nc, GFP_KERNEL) : kmalloc(8 + (size_t)(i * 37 % 4000), GFP_KERNEL);
+		v[i] = i % 3 == 0 ? kmem_cache_alloc(nc, GFP_KERNEL)
+				  : kmalloc(8 + (size_t)(i * 37 % 4000), GFP_KERNEL);
 		cr_assert_not_null(v[i]);
 		memset(v[i], 0x11, 8);
 	}
@@ -140,7 +141,8 @@ Test(verify, after_freeing_everything_every_object_is_free_in_exactly_one_place)
 	audit(&r);
 	cr_assert_eq(r.problems, 0, "problems with a clean region: %s", r.first);
 	cr_assert_gt(r.objects, 5000);
-	cr_assert_eq(r.allocated, 123, "%llu objects allocated, the test holds 123", (unsigned long long)r.allocated);
+	cr_assert_eq(r.allocated, 123, "%llu objects allocated, the test holds 123",
+		     (unsigned long long)r.allocated);
 	cr_assert_eq(r.objects, r.free_slabs + r.free_mags + r.allocated);
 
 	/* the rest too: nothing allocated, and slabctl agrees */
@@ -165,13 +167,14 @@ Test(verify, an_object_free_in_a_per_cpu_stack_and_a_magazine_is_reported)
 	cr_assert_not_null(p);
 	audit(&r);
 	cr_assert_eq(r.problems, 0, "%s", r.first);
-	kfree(p);        /* free in this CPU's stack */
+	kfree(p);	    /* free in this CPU's stack */
 	into_a_magazine(p); /* and in a depot magazine */
 	cr_assert_eq(slabctl_verify(out, sizeof(out)), 4, "slabctl verify did not fail: %s", out);
 	cr_assert(strstr(out, "INCONSISTENT") != NULL, "%s", out);
 	cr_assert(strstr(out, "duplicates:     1 ") != NULL, "%s", out);
 	cr_assert(td_log_contains(&td, "is free in its slab and in magazine") ||
-		  td_log_contains(&td, "returned twice"), "the duplicate is not in the log");
+		      td_log_contains(&td, "returned twice"),
+		  "the duplicate is not in the log");
 }
 
 Test(verify, an_object_in_two_magazines_is_reported)
@@ -186,7 +189,8 @@ Test(verify, an_object_in_two_magazines_is_reported)
 	into_a_magazine(p);
 	into_a_magazine(p);
 	audit(&r);
-	cr_assert_eq(r.duplicates, 1, "duplicates %llu: %s", (unsigned long long)r.duplicates, r.first);
+	cr_assert_eq(r.duplicates, 1, "duplicates %llu: %s", (unsigned long long)r.duplicates,
+		     r.first);
 	cr_assert(strstr(r.first, "two magazines") != NULL, "%s", r.first);
 	cr_assert_eq(r.problems, 1);
 }
@@ -204,6 +208,7 @@ Test(verify, an_object_in_a_per_cpu_stack_and_a_free_chain_is_reported)
 	off = slabd_ptr_to_off(p);
 	slabd_chain_push(&g.depots[slabd_shm_depot_index(g.sb, 6, 0)].freelist, g.base, off, off);
 	audit(&r);
-	cr_assert_eq(r.duplicates, 1, "duplicates %llu: %s", (unsigned long long)r.duplicates, r.first);
+	cr_assert_eq(r.duplicates, 1, "duplicates %llu: %s", (unsigned long long)r.duplicates,
+		     r.first);
 	cr_assert_eq(r.problems, 1);
 }

@@ -53,7 +53,7 @@ union reply {
 
 static int raw_connect(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 
 	strcpy(sa.sun_path, td.sock);
@@ -65,8 +65,9 @@ static int raw_connect(void)
 static int recv_reply(int fd, union reply *rep)
 {
 	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
-	struct iovec iov = { rep, sizeof(*rep) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct iovec iov = {rep, sizeof(*rep)};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
 	struct cmsghdr *cm;
 	ssize_t n = recvmsg(fd, &mh, 0);
 
@@ -94,7 +95,8 @@ static void expect_error(int fd, const void *msg, size_t len, int err, long seq,
 	int type = roundtrip(fd, msg, len, &rep);
 
 	cr_assert_eq(type, SLABD_MSG_ERROR, "%s: reply type %d", what, type);
-	cr_assert_eq(rep.e.err, err, "%s: err %d, expected %d (%s)", what, rep.e.err, err, rep.e.msg);
+	cr_assert_eq(rep.e.err, err, "%s: err %d, expected %d (%s)", what, rep.e.err, err,
+		     rep.e.msg);
 	cr_assert_gt(strlen(rep.e.msg), 10, "%s: the error says nothing", what);
 	if (seq >= 0)
 		cr_assert_eq(rep.e.hdr.seq, (uint32_t)seq, "%s: seq not echoed", what);
@@ -181,7 +183,8 @@ Test(wire, truncated_oversized_unknown_and_foreign_messages_get_errors)
 	h.layout_version = SLABD_SHM_LAYOUT_VERSION;
 	/* truncated at every length: nothing, part of a header, a header, most of a HELLO */
 	for (cut = 1; cut < sizeof(h); cut++)
-		expect_error(fd, &h, cut, -EBADMSG, cut >= sizeof(struct slabd_wire_hdr) ? 11 : -1, "truncated hello");
+		expect_error(fd, &h, cut, -EBADMSG, cut >= sizeof(struct slabd_wire_hdr) ? 11 : -1,
+			     "truncated hello");
 	/* a stats request cut short and one padded out */
 	slabd_wire_init(&q.hdr, SLABD_MSG_STATS, sizeof(q), 12);
 	expect_error(fd, &q, sizeof(q) - 4, -EBADMSG, 12, "short stats");
@@ -214,8 +217,10 @@ Test(wire, truncated_oversized_unknown_and_foreign_messages_get_errors)
 	close(fd);
 
 	cr_assert(td_alive(&td));
-	cr_assert_eq(stop_client(other), 0, "the other client failed while the bad messages came in");
-	cr_assert(td_log_contains(&td, "malformed message"), "the daemon did not log the bad messages");
+	cr_assert_eq(stop_client(other), 0,
+		     "the other client failed while the bad messages came in");
+	cr_assert(td_log_contains(&td, "malformed message"),
+		  "the daemon did not log the bad messages");
 }
 
 Test(wire, requests_out_of_order_are_refused_and_the_connection_goes_on)
@@ -257,7 +262,8 @@ Test(wire, requests_out_of_order_are_refused_and_the_connection_goes_on)
 	cr_assert_eq(rep.cr.err, 0, "cache create after hello: %d", rep.cr.err);
 	cr_assert_geq(rep.cr.cache, SLABD_FIRST_NAMED_CACHE);
 	close(fd);
-	cr_assert(td_log_contains(&td, "HELLO once per connection") || td_log_contains(&td, "refused"));
+	cr_assert(td_log_contains(&td, "HELLO once per connection") ||
+		  td_log_contains(&td, "refused"));
 }
 
 Test(wire, floods_unread_replies_and_stray_descriptors_do_not_stop_the_daemon)
@@ -279,9 +285,11 @@ Test(wire, floods_unread_replies_and_stray_descriptors_do_not_stop_the_daemon)
 	fd = raw_connect();
 	{
 		char cbuf[CMSG_SPACE(sizeof(int) * 2)];
-		struct iovec iov = { junk, 20 };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-				     .msg_controllen = sizeof(cbuf) };
+		struct iovec iov = {junk, 20};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = cbuf,
+				    .msg_controllen = sizeof(cbuf)};
 		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
 		union reply rep;
 		cm->cmsg_level = SOL_SOCKET;
@@ -293,7 +301,8 @@ Test(wire, floods_unread_replies_and_stray_descriptors_do_not_stop_the_daemon)
 		close(pipefd[0]);
 		/* the daemon kept no copy of the read end: the write end now sees EPIPE */
 		signal(SIGPIPE, SIG_IGN);
-		cr_assert_eq(write(pipefd[1], "x", 1), -1, "the daemon kept the descriptor it was sent");
+		cr_assert_eq(write(pipefd[1], "x", 1), -1,
+			     "the daemon kept the descriptor it was sent");
 		cr_assert_eq(errno, EPIPE);
 		close(pipefd[1]);
 	}
@@ -321,8 +330,9 @@ static void hello_fds(int fd, int fds[3])
 	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
 	struct slabd_wire_hello h;
 	union reply rep;
-	struct iovec iov = { &rep, sizeof(rep) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct iovec iov = {&rep, sizeof(rep)};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
 	struct cmsghdr *cm;
 
 	slabd_wire_init(&h.hdr, SLABD_MSG_HELLO, sizeof(h), 1);
@@ -377,14 +387,14 @@ Test(wire, clients_cannot_resize_the_memfds_nor_write_the_metadata)
 		_exit(0);
 	}
 	cr_assert_eq(waitpid(child, &status, 0), child);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 42, "the write to the metadata did not fault (%#x)",
-		  status);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 42,
+		  "the write to the metadata did not fault (%#x)", status);
 
 	/* and nothing was harmed */
 	cr_assert(td_alive(&td));
 	expect_serving(fd);
 	close(fd);
 	child = busy_client();
-	nanosleep(&(struct timespec){ 0, 100 * 1000000L }, NULL);
+	nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
 	cr_assert_eq(stop_client(child), 0, "a client failed after the attempts");
 }

@@ -32,7 +32,7 @@
 
 extern volatile unsigned int slabd_rseq_inject_loops;
 
-#define KILLS 60
+#define KILLS	  60
 #define SURVIVORS 2
 
 static struct test_daemon td;
@@ -94,7 +94,8 @@ static void stamp(struct obj *o)
 
 static int intact(const struct obj *o)
 {
-	return o->p[0] == o->tag && o->p[o->words / 2] == ~o->tag && o->p[o->words - 1] == (o->tag ^ 0x5555);
+	return o->p[0] == o->tag && o->p[o->words / 2] == ~o->tag &&
+	       o->p[o->words - 1] == (o->tag ^ 0x5555);
 }
 
 /*
@@ -124,7 +125,8 @@ static void workload(int slot)
 			struct obj *o = &win[i];
 			if (o->p) {
 				if (!intact(o))
-					fail("an object's owner pattern was overwritten: handed out twice");
+					fail("an object's owner pattern was overwritten: handed "
+					     "out twice");
 				if (o->named)
 					kmem_cache_free(nc, o->p);
 				else
@@ -172,7 +174,7 @@ static void workload(int slot)
 
 static void audit(struct slabd_wire_verify *r)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct slabd_wire_verify_req q;
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	ssize_t n;
@@ -203,7 +205,7 @@ Test(death, clients_killed_at_random_instants_leave_nothing_inconsistent)
 	}
 	for (i = 0; i < KILLS; i++) {
 		pid_t victim = fork();
-		struct timespec ts = { 0, (long)(1 + rng() % 25) * 1000000L };
+		struct timespec ts = {0, (long)(1 + rng() % 25) * 1000000L};
 
 		cr_assert_geq(victim, 0);
 		if (victim == 0) {
@@ -215,15 +217,16 @@ Test(death, clients_killed_at_random_instants_leave_nothing_inconsistent)
 		nanosleep(&ts, NULL);
 		cr_assert_eq(kill(victim, SIGKILL), 0);
 		cr_assert_eq(waitpid(victim, &status, 0), victim);
-		cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "victim %d ended before it was killed: %s",
-			  i, sh->why);
+		cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+			  "victim %d ended before it was killed: %s", i, sh->why);
 		killed++;
 		cr_assert(td_alive(&td), "slabd died after kill %d", i);
 	}
 	__atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
 	for (i = 0; i < SURVIVORS; i++) {
 		cr_assert_eq(waitpid(survivors[i], &status, 0), survivors[i]);
-		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "survivor %d failed: %s", i, sh->why);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "survivor %d failed: %s",
+			  i, sh->why);
 	}
 	cr_assert_eq(sh->failed, 0, "%s", sh->why);
 	for (i = 0; i < SURVIVORS; i++)
@@ -235,9 +238,11 @@ Test(death, clients_killed_at_random_instants_leave_nothing_inconsistent)
 	cr_assert_eq(r.objects, r.free_slabs + r.free_mags + r.allocated);
 	cr_assert(td_log_contains(&td, "hung up") || td_log_contains(&td, "detached"),
 		  "the daemon did not notice the deaths");
-	fprintf(stderr,
-		"# death: %d clients killed (%d spinning inside their sequences), %lu + %lu objects verified by "
-		"the survivors; audit: %llu objects, %llu allocated (held by the killed), 0 problems\n",
-		killed, in_seq, sh->verified[0], sh->verified[1], (unsigned long long)r.objects,
-		(unsigned long long)r.allocated);
+	fprintf(
+	    stderr,
+	    "# death: %d clients killed (%d spinning inside their sequences), %lu + %lu objects "
+	    "verified by "
+	    "the survivors; audit: %llu objects, %llu allocated (held by the killed), 0 problems\n",
+	    killed, in_seq, sh->verified[0], sh->verified[1], (unsigned long long)r.objects,
+	    (unsigned long long)r.allocated);
 }
