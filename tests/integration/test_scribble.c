@@ -317,11 +317,15 @@ Test(scribble, random_bytes_over_three_caches_are_caught_and_the_others_never_no
 	cr_expect(td_log_contains(&td, "is not one of its objects"), "the log names no bad offset");
 
 	fprintf(stderr,
-		"# scribble: %u rounds over %u caches: %u magazines, %u depot fields, %u per-CPU stacks (%u with an "
-		"impossible count), %u remote-free stacks scribbled; caught: %llu corrupt depot stacks reset, %llu "
-		"per-CPU counts reset, %llu bad offsets dropped, %llu magazines quarantined, %llu double frees\n",
-		round, VICTIMS, mags_scribbled, round * VICTIMS, round * VICTIMS * g.sb->nr_cpus, big_counts,
-		round * g.sb->nr_cpus, (unsigned long long)(after.bad_stacks - before.bad_stacks),
+		"# scribble: %u rounds over %u caches: %u magazines, %u depot fields, %u per-CPU "
+		"stacks (%u with an "
+		"impossible count), %u remote-free stacks scribbled; caught: %llu corrupt depot "
+		"stacks reset, %llu "
+		"per-CPU counts reset, %llu bad offsets dropped, %llu magazines quarantined, %llu "
+		"double frees\n",
+		round, VICTIMS, mags_scribbled, round * VICTIMS, round * VICTIMS * g.sb->nr_cpus,
+		big_counts, round * g.sb->nr_cpus,
+		(unsigned long long)(after.bad_stacks - before.bad_stacks),
 		(unsigned long long)(after.bad_pcpu - before.bad_pcpu),
 		(unsigned long long)(after.bad_objects - before.bad_objects),
 		(unsigned long long)(after.quarantined - before.quarantined),
