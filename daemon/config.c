@@ -115,6 +115,39 @@ static int config_set_dma(struct config *c, const char *key, const char *value, 
 	return 0;
 }
 
+/* "alice, 1001 bob" (commas or blanks; names resolved now) into @ret; "" clears it. */
+static int parse_id_list(const char *value, int groups, struct id_list *ret)
+{
+	struct id_list l = {0, {0}};
+	char buf[512], *tok, *save = NULL;
+
+	if (strlen(value) >= sizeof(buf))
+		return -EINVAL;
+	snprintf(buf, sizeof(buf), "%s", value);
+	for (tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		uint64_t v;
+		if (l.n == SLABD_CONFIG_IDS)
+			return -E2BIG;
+		if (isdigit((unsigned char)tok[0])) {
+			if (parse_uint(tok, UINT32_MAX - 1, &v) < 0)
+				return -EINVAL;
+		} else if (groups) {
+			struct group *gr = getgrnam(tok);
+			if (!gr)
+				return -ENOENT;
+			v = gr->gr_gid;
+		} else {
+			struct passwd *pw = getpwnam(tok);
+			if (!pw)
+				return -ENOENT;
+			v = pw->pw_uid;
+		}
+		l.ids[l.n++] = (uint32_t)v;
+	}
+	*ret = l;
+	return 0;
+}
+
 int config_set(struct config *c, const char *key, const char *value, const char **ret_why)
 {
 	uint64_t v;
@@ -271,11 +304,23 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 			return -EINVAL;
 		}
 		c->metrics_port = (uint32_t)v;
+	} else if (!strcmp(key, "allowed_users") || !strcmp(key, "allowed_groups")) {
+		int groups = key[8] == 'g';
+		if (parse_id_list(value, groups, groups ? &c->allowed_groups : &c->allowed_users) <
+		    0) {
+			*ret_why = groups ? "existing group names or numeric gids, separated by "
+					    "commas (at most 32; "
+					    "empty: no restriction)"
+					  : "existing user names or numeric uids, separated by "
+					    "commas (at most 32; "
+					    "empty: no restriction)";
+			return -EINVAL;
+		}
 	} else {
-		*ret_why = "a known key: socket, socket_owner, socket_group, socket_mode, zone_size, zone_size.N, "
-			   "max_cache_size, max_caches, magazines, hugepages, hugepage_size, base_address, "
-			   "worker_interval_ms, release_delay_ms, retain_free, idle_drain_ms, log_level, metrics_port, "
-			   "hugepages_reserve, dma_zone_size, iova_mode, vfio_group";
+		*ret_why = "a known key: socket, socket_owner, socket_group, socket_mode, allowed_users, allowed_groups, "
+			   "zone_size, zone_size.N, max_cache_size, max_caches, magazines, hugepages, hugepage_size, "
+			   "base_address, worker_interval_ms, release_delay_ms, retain_free, idle_drain_ms, log_level, "
+			   "metrics_port, hugepages_reserve, dma_zone_size, iova_mode, vfio_group";
 		return -ENOENT;
 	}
 	return 0;
@@ -347,8 +392,9 @@ int config_load(struct config *c, const char *path)
 	return bad ? -EINVAL : 0;
 }
 
-const char *const config_reloadable[] = { "log_level", "worker_interval_ms", "release_delay_ms", "retain_free",
-					  "idle_drain_ms", NULL };
+const char *const config_reloadable[] = {
+    "log_level",     "worker_interval_ms", "release_delay_ms", "retain_free",
+    "idle_drain_ms", "allowed_users",	   "allowed_groups",   NULL};
 
 /* Every key and where its value lives; a key without its own field (none today) would
  * be caught by the final memcmp in config_diff. */
@@ -380,6 +426,8 @@ static const struct {
 	FIELD("iova_mode", iova_mode),
 	FIELD("vfio_group", vfio_group),
 	FIELD("vfio_container", vfio_container),
+	FIELD("allowed_users", allowed_users),
+	FIELD("allowed_groups", allowed_groups),
 };
 
 static int is_reloadable(const char *key)

@@ -19,6 +19,14 @@
 #define IOVA_MODE_PA 2
 #define IOVA_MODE_VA 3
 
+#define SLABD_CONFIG_IDS 32 /* entries of allowed_users, of allowed_groups */
+
+/* A list of uids or gids; n == 0: no restriction. */
+struct id_list {
+	uint32_t n;
+	uint32_t ids[SLABD_CONFIG_IDS];
+};
+
 struct config {
 	char socket_path[108];
 	uint64_t zone_size;      /* bytes per NUMA node zone */
@@ -46,6 +54,11 @@ struct config {
 	int iova_mode;             /* IOVA_MODE_* */
 	char vfio_group[64];       /* "" or a /dev/vfio/N path */
 	char vfio_container[64];   /* /dev/vfio/vfio (settable so tests can point it elsewhere) */
+	/* access control (SO_PEERCRED at accept): both empty, anyone who can open the
+	 * socket; else root, slabd's own user, the users listed and members (primary or
+	 * supplementary) of the groups listed */
+	struct id_list allowed_users;
+	struct id_list allowed_groups;
 };
 
 void config_defaults(struct config *c);

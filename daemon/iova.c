@@ -104,6 +104,18 @@ out:
 
 void iova_teardown(struct slabd *d)
 {
+	/* Unmap the DMA zone before letting the container go (closing it would too, but an
+	 * explicit unmap says so in the log when the IOMMU refuses). */
+	if (d->vfio_container_fd >= 0 && d->dma_zone != SLABD_NO_ZONE && d->iova &&
+	    d->iova[0] == SLABD_VFIO_IOVA_BASE) {
+		struct vfio_iommu_type1_dma_unmap unmap = { .argsz = sizeof(unmap) };
+		unmap.iova = SLABD_VFIO_IOVA_BASE;
+		unmap.size = d->zone_tab[d->dma_zone].size;
+		if (ioctl(d->vfio_container_fd, VFIO_IOMMU_UNMAP_DMA, &unmap) < 0)
+			log_warn("VFIO_IOMMU_UNMAP_DMA of the DMA zone: %s", strerror(errno));
+		else
+			log_info("VFIO: the DMA zone unmapped from IOVA %#llx", (unsigned long long)SLABD_VFIO_IOVA_BASE);
+	}
 	if (d->vfio_group_fd >= 0)
 		close(d->vfio_group_fd);
 	if (d->vfio_container_fd >= 0)
@@ -129,8 +141,9 @@ static int iova_fill_vfio(struct slabd *d, const struct slabd_shm_zone *zt, char
 	d->vfio_group_fd = open(gpath, O_RDWR | O_CLOEXEC);
 	if (d->vfio_group_fd < 0) {
 		err = errno;
-		snprintf(why, whylen, "%s: %s (bind the device to vfio-pci; its group is "
-			 "/sys/bus/pci/devices/<addr>/iommu_group)", gpath, strerror(err));
+		snprintf(why, whylen, "%s: %s (%s)", gpath, strerror(err),
+			 err == EBUSY ? "the group is open in another process: another slabd, or a DPDK or VFIO application"
+				      : "bind the device to vfio-pci; its group is /sys/bus/pci/devices/<addr>/iommu_group");
 		return -err;
 	}
 	d->vfio_container_fd = open(cpath, O_RDWR | O_CLOEXEC);

@@ -154,7 +154,8 @@ static int map_zones(struct slabd *d, char *at, uint64_t size, const uint64_t *z
 	}
 	/* short_node: not usable as hugetlb, a bound zone would fault with SIGBUS */
 	if (c->hugepages != HUGEPAGES_OFF && short_node < 0 && have >= 0 && (uint64_t)have >= need) {
-		fd = memfd_sized("slabd-zones", MFD_HUGETLB | (hp == (1u << 30) ? MFD_HUGE_1GB : MFD_HUGE_2MB), size);
+		fd = memfd_sized("slabd-zones", MFD_HUGETLB | MFD_ALLOW_SEALING | (hp == (1u << 30) ? MFD_HUGE_1GB : MFD_HUGE_2MB),
+				 size);
 		if (fd >= 0 && mmap(at, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) != MAP_FAILED) {
 			d->zones_fd = fd;
 			d->backing = hp == (1u << 30) ? SLABD_BACKING_HUGETLB_1G : SLABD_BACKING_HUGETLB_2M;
@@ -180,7 +181,7 @@ static int map_zones(struct slabd *d, char *at, uint64_t size, const uint64_t *z
 			 "(more TLB misses). Reserve them with: echo %llu > /proc/sys/vm/nr_hugepages",
 			 (unsigned long long)need, (unsigned long long)(hp >> 10), have < 0 ? 0 : have,
 			 (unsigned long long)need);
-	fd = memfd_sized("slabd-zones", 0, size);
+	fd = memfd_sized("slabd-zones", MFD_ALLOW_SEALING, size);
 	if (fd < 0)
 		return fd;
 	if (mmap(at, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
@@ -399,7 +400,7 @@ int region_create(struct slabd *d)
 	if (r < 0)
 		goto fail;
 	d->meta_fd = r;
-	r = memfd_sized("slabd-percpu", 0, g.percpu_size);
+	r = memfd_sized("slabd-percpu", MFD_ALLOW_SEALING, g.percpu_size);
 	if (r < 0)
 		goto fail;
 	d->percpu_fd = r;
@@ -465,6 +466,14 @@ int region_create(struct slabd *d)
 	/* Clients must never write meta: seal it, and hand out a read-only descriptor. */
 	if (fcntl(d->meta_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE) < 0)
 		log_warn("cannot seal the metadata memfd (%s): clients could map it writable", strerror(errno));
+	/* Clients hold the percpu and zones descriptors too: a client's ftruncate() would
+	 * make the daemon's next access fault (SIGBUS). Their sizes are fixed. */
+	if (fcntl(d->percpu_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0 ||
+	    fcntl(d->zones_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
+		log_warn(
+		    "cannot seal the percpu and zones memfds against resizing (%s): a client could "
+		    "truncate them under slabd",
+		    strerror(errno));
 	{
 		char path[64];
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", d->meta_fd);

@@ -51,6 +51,9 @@ int daemon_reload(struct slabd *d)
 	__atomic_store_n(&d->cfg.release_delay_ms, nc.release_delay_ms, __ATOMIC_RELAXED);
 	__atomic_store_n(&d->cfg.retain_free, nc.retain_free, __ATOMIC_RELAXED);
 	__atomic_store_n(&d->cfg.idle_drain_ms, nc.idle_drain_ms, __ATOMIC_RELAXED);
+	/* read at accept, by this same (control) thread: plain copies */
+	d->cfg.allowed_users = nc.allowed_users;
+	d->cfg.allowed_groups = nc.allowed_groups;
 	/* a key config_diff does not know (added without a table entry) still shows here */
 	cur = d->cfg;
 	if (!restart[0] && memcmp(&cur, &nc, sizeof(cur)))

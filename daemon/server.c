@@ -47,6 +47,7 @@ struct conn {
 	int attached;
 	int slot; /* entry in the shared client table, -1: none */
 	uint32_t bad_msgs;
+	int refused; /* not in allowed_users/groups: told so, dropped at its first message */
 };
 
 #define TAG_LISTEN ((void *)1)
@@ -105,13 +106,14 @@ int server_listen(const char *path)
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
+	/* Owner-only until the caller applies socket_owner/group/mode: nobody may connect
+	 * through a wider default mode in between. */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0600) < 0 || listen(fd, 128) < 0) {
 		int err = errno;
 		log_err("cannot listen at %s: %s", path, strerror(err));
 		close(fd);
 		return -err;
 	}
-	chmod(path, 0660);
 	return fd;
 }
 
@@ -133,7 +135,9 @@ static void send_reply(struct conn *c, const void *msg, size_t len, const int *f
 		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
 	}
 	if (sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-		log_warn("client %u (pid %u): reply lost: %s", c->id, c->pid, strerror(errno));
+		/* a client can provoke this at will (send, never read): rate-limited */
+		log_warn_limited("client %u (pid %u): reply lost: %s", c->id, c->pid,
+				 strerror(errno));
 }
 
 static void send_error(struct conn *c, uint32_t seq, int err, const char *fmt, ...)
@@ -412,6 +416,19 @@ static void handle_info(struct slabd *d, struct conn *c, int type, const struct 
 	send_reply(c, &r, len, NULL, 0);
 }
 
+/* VERIFY: corruption counters, and with SLABD_VERIFY_AUDIT the audit (verify.c). */
+static void handle_verify(struct slabd *d, struct conn *c, const struct slabd_wire_verify_req *m)
+{
+	struct slabd_wire_verify r;
+
+	slabd_wire_init(&r.hdr, SLABD_MSG_VERIFY_REPLY, sizeof(r), m->hdr.seq);
+	r.flags = m->flags & SLABD_VERIFY_AUDIT;
+	if (r.flags)
+		log_info("verify: audit asked by client %u (pid %u)", c->id, c->pid);
+	verify_fill(d, &r);
+	send_reply(c, &r, sizeof(r), NULL, 0);
+}
+
 static void conn_drop(struct slabd *d, struct conn *c, int epfd, const char *why)
 {
 	uint64_t failures = 0;
@@ -451,6 +468,7 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 		struct slabd_wire_stats_req stats;
 		struct slabd_wire_info_req info;
 		struct slabd_wire_pool_create pool_create;
+		struct slabd_wire_verify_req verify;
 		char raw[SLABD_WIRE_MAX + 1];
 	} buf;
 	char cbuf[CMSG_SPACE(sizeof(int) * 8)];
@@ -480,9 +498,33 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 					close(f);
 				}
 			}
+		if (c->refused) {
+			conn_drop(d, c, epfd, "refused (access control)");
+			return;
+		}
 		if ((size_t)n >= sizeof(struct slabd_wire_hdr))
 			seq = buf.h.seq;
-		type = (mh.msg_flags & MSG_TRUNC) ? -EMSGSIZE : slabd_wire_validate(&buf, (size_t)n);
+		type = (mh.msg_flags & MSG_TRUNC)
+			   ? -EMSGSIZE
+			   : slabd_wire_request(&buf, (size_t)n, c->attached);
+		if (type == -EOPNOTSUPP || type == -ENOTCONN || type == -EISCONN) {
+			/* well-formed, but not a request, or not one for this state */
+			if (c->bad_msgs++ < 10)
+				log_warn("client %u (pid %u): message type %u refused (%s)", c->id,
+					 c->pid, (unsigned)buf.h.type, strerror(-type));
+			if (type == -EOPNOTSUPP)
+				send_error(c, seq, type, "message type %u is not a request",
+					   (unsigned)buf.h.type);
+			else if (type == -ENOTCONN)
+				send_error(c, seq, type, "send HELLO before any other request");
+			else
+				send_error(
+				    c, seq, type,
+				    "this connection is already attached as client %u: HELLO "
+				    "once per connection",
+				    c->id);
+			continue;
+		}
 		if (type < 0) {
 			if (c->bad_msgs++ < 10)
 				log_warn("client %u (pid %u): malformed message of %zd bytes rejected (%s)", c->id,
@@ -516,6 +558,9 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 		case SLABD_MSG_POOL_CREATE:
 			handle_pool_create(d, c, &buf.pool_create);
 			break;
+		case SLABD_MSG_VERIFY:
+			handle_verify(d, c, &buf.verify);
+			break;
 		default:
 			send_error(c, seq, -EOPNOTSUPP, "message type %u is not a request", (unsigned)type);
 			break;
@@ -529,7 +574,50 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 	}
 }
 
-static void accept_all(int lfd, int epfd)
+static int id_listed(const struct id_list *l, uint32_t id)
+{
+	uint32_t i;
+
+	for (i = 0; i < l->n && i < SLABD_CONFIG_IDS; i++)
+		if (l->ids[i] == id)
+			return 1;
+	return 0;
+}
+
+/*
+ * peer_allowed: SO_PEERCRED of a new connection against allowed_users/allowed_groups
+ * (both empty: anyone who could open the socket). Root and slabd's own user always
+ * pass: they can read its memory anyway. Groups count the peer's primary group and,
+ * where the kernel tells (SO_PEERGROUPS), its supplementary groups. 1 or 0; *ret_cred
+ * says who it was.
+ */
+static int peer_allowed(struct slabd *d, int fd, struct ucred *ret_cred)
+{
+	socklen_t len = sizeof(*ret_cred);
+	gid_t groups[256];
+	socklen_t glen = sizeof(groups);
+	uint32_t i;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ret_cred, &len) < 0) {
+		ret_cred->pid = 0;
+		ret_cred->uid = ret_cred->gid = (uint32_t)-1;
+		return !d->cfg.allowed_users.n && !d->cfg.allowed_groups.n;
+	}
+	if (!d->cfg.allowed_users.n && !d->cfg.allowed_groups.n)
+		return 1;
+	if (ret_cred->uid == 0 || ret_cred->uid == geteuid() ||
+	    id_listed(&d->cfg.allowed_users, ret_cred->uid) ||
+	    id_listed(&d->cfg.allowed_groups, ret_cred->gid))
+		return 1;
+	if (d->cfg.allowed_groups.n &&
+	    getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0)
+		for (i = 0; i < glen / sizeof(gid_t); i++)
+			if (id_listed(&d->cfg.allowed_groups, groups[i]))
+				return 1;
+	return 0;
+}
+
+static void accept_all(struct slabd *d, int lfd, int epfd)
 {
 	for (;;) {
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
@@ -549,6 +637,28 @@ static void accept_all(int lfd, int epfd)
 		c->fd = fd;
 		c->id = next_client_id++;
 		c->slot = -1;
+		{
+			struct ucred cred;
+			if (!peer_allowed(d, fd, &cred)) {
+				/* Said at once (a client reads it as the answer to its HELLO);
+				 * the connection goes at its first message or hangup, so the
+				 * client's send does not fail before it can read why. */
+				c->refused = 1;
+				c->pid = (uint32_t)cred.pid;
+				log_warn_limited("connection from pid %d (uid %u, gid %u) refused: "
+						 "not in allowed_users "
+						 "or allowed_groups; add the user or one of its "
+						 "groups to the config",
+						 (int)cred.pid, (unsigned)cred.uid,
+						 (unsigned)cred.gid);
+				send_error(c, 0, -EACCES,
+					   "slabd refused this process (uid %u, gid %u): it is not "
+					   "in slabd's "
+					   "allowed_users or allowed_groups; ask the administrator "
+					   "to add it",
+					   (unsigned)cred.uid, (unsigned)cred.gid);
+			}
+		}
 		cds_lfht_node_init(&c->node);
 		urcu_memb_read_lock();
 		cds_lfht_add(conns, c->id, &c->node);
@@ -619,7 +729,7 @@ int server_run(struct slabd *d, int lfd)
 		}
 		for (i = 0; i < n; i++) {
 			if (evs[i].data.ptr == TAG_LISTEN) {
-				accept_all(lfd, epfd);
+				accept_all(d, lfd, epfd);
 			} else if (evs[i].data.ptr == TAG_SIGNAL) {
 				struct signalfd_siginfo si;
 				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {

@@ -349,27 +349,56 @@ uint32_t slab_take(struct slabd *d, struct cache *c, uint32_t node, uint64_t *ou
 	return got;
 }
 
-int slab_put(struct slabd *d, struct cache *c, uint32_t node, uint64_t off)
+/* The slab of (@c, @node) holding the object at @off (from client memory), and its
+ * index; NULL when @off is not the start of one of its objects. */
+static struct slab *slab_lookup(struct slabd *d, struct cache *c, uint32_t node, uint64_t off,
+				uint32_t *ret_idx)
 {
 	const struct slabd_shm_page *pg;
 	struct slab *s;
 	uint64_t zoff, in_slab;
-	uint32_t page, idx;
+	uint32_t page;
 
 	zoff = off - d->sb->zones_off;
 	if (off < d->sb->zones_off || zoff >= d->sb->zones_size)
-		goto bad;
+		return NULL;
 	page = (uint32_t)(zoff >> SLABD_PAGE_SHIFT);
 	pg = &d->pages[page];
 	s = d->page_slab[page];
 	if (pg->kind != SLABD_PAGE_SLAB || !s || pg->cache != c->id || d->zone_tab[pg->zone].node != node)
-		goto bad;
+		return NULL;
 	in_slab = zoff - ((uint64_t)s->head << SLABD_PAGE_SHIFT);
 	if (in_slab % c->size || in_slab / c->size >= c->objs)
-		goto bad;
-	idx = (uint32_t)(in_slab / c->size);
-	if (c->phantom && s->head == c->phantom_head && idx >= c->phantom_from)
-		goto bad; /* beyond a pool's n: never handed out */
+		return NULL;
+	*ret_idx = (uint32_t)(in_slab / c->size);
+	if (c->phantom && s->head == c->phantom_head && *ret_idx >= c->phantom_from)
+		return NULL; /* beyond a pool's n: never handed out */
+	return s;
+}
+
+int slab_check(struct slabd *d, struct cache *c, uint32_t node, uint64_t off)
+{
+	uint32_t idx;
+	struct slab *s = slab_lookup(d, c, node, off, &idx);
+
+	if (!s)
+		return -EINVAL;
+	return s->map[idx / 64] & (1ull << (idx % 64)) ? -EALREADY : 0;
+}
+
+int slab_put(struct slabd *d, struct cache *c, uint32_t node, uint64_t off)
+{
+	uint32_t idx;
+	struct slab *s = slab_lookup(d, c, node, off, &idx);
+
+	if (!s) {
+		STAT_INC(d, bad_objects);
+		log_warn_limited(
+		    "cache %s node %u: offset %#llx from client memory is not one of its objects; "
+		    "dropped",
+		    c->shm->name, node, (unsigned long long)off);
+		return -EINVAL;
+	}
 	if (s->map[idx / 64] & (1ull << (idx % 64))) {
 		STAT_INC(d, double_frees);
 		log_warn_limited("cache %s: object at offset %#llx returned twice (double free); dropped",
@@ -381,11 +410,6 @@ int slab_put(struct slabd *d, struct cache *c, uint32_t node, uint64_t off)
 	c->nodes[node].held++;
 	slab_relist(c, &c->nodes[node], s);
 	return 0;
-bad:
-	STAT_INC(d, bad_objects);
-	log_warn_limited("cache %s node %u: offset %#llx from client memory is not one of its objects; dropped",
-		 c->shm->name, node, (unsigned long long)off);
-	return -EINVAL;
 }
 
 uint32_t slab_release_free(struct slabd *d, struct cache *c, uint32_t node, uint32_t keep)

@@ -116,6 +116,9 @@ struct stats {
 	uint64_t bad_objects;  /* offsets from client memory that were not objects */
 	uint64_t double_frees; /* objects returned while already free */
 	uint64_t bad_mags;     /* magazines with a corrupt count */
+	uint64_t bad_stacks;   /* depot stack heads found corrupt and reset */
+	uint64_t bad_pcpu;     /* per-CPU (and remote-free) stack counts found corrupt and reset */
+	uint64_t quarantined;  /* magazines with foreign entries: taken out of circulation */
 	uint64_t refills, reclaims, slabs_created, slabs_released, drains;
 	uint64_t failures_of_gone_clients; /* alloc_failures of clients that detached */
 };
@@ -238,6 +241,9 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 void cache_destroy_all(struct slabd *d);
 uint32_t slab_take(struct slabd *d, struct cache *c, uint32_t node, uint64_t *out, uint32_t n);
 int slab_put(struct slabd *d, struct cache *c, uint32_t node, uint64_t off);
+/* slab_check: would slab_put take @off? 0, -EALREADY (free in its slab already) or
+ * -EINVAL (not an object of @c on @node); changes nothing and logs nothing. */
+int slab_check(struct slabd *d, struct cache *c, uint32_t node, uint64_t off);
 uint32_t slab_release_free(struct slabd *d, struct cache *c, uint32_t node, uint32_t keep);
 /* large_alloc: @size bytes of whole pages on node @node_os (-1: node 0), falling back to
  * the nearest nodes unless @thisnode. 0 with *ret_off, -EINVAL, -ENOMEM. */
@@ -292,6 +298,9 @@ void cache_shrink_node(struct slabd *d, uint32_t node, void *arg);
 /* node_reclaim: every cache's objects on @node back from per-CPU stacks and depots, and
  * every empty slab back to the zone (when pages ran out). Runs on the node's worker. */
 void node_reclaim(struct slabd *d, uint32_t node, void *arg);
+/* node_drain: the per-CPU and remote-free stacks of @node's CPUs (run on each CPU) and
+ * every depot free chain of @node back into the slabs; depot stacks stay. Node worker. */
+void node_drain(struct slabd *d, uint32_t node, void *arg);
 /* remote_flush_node: send home what the remote-free stacks of @node's CPUs hold (run on
  * the node's worker, before a shrink or destroy gathers a cache's objects). */
 void remote_flush_node(struct slabd *d, uint32_t node, void *arg);
@@ -300,6 +309,12 @@ void workers_stop(struct slabd *d);
 /* worker_round: one pass of the refill/reclaim loop; returns how many caches of the node
  * are active (their depots are watched every worker_interval_ms). */
 int worker_round(struct slabd *d, uint32_t node);
+
+/* verify.c */
+struct slabd_wire_verify;
+/* verify_fill: the corruption counters into @r; with SLABD_VERIFY_AUDIT in r->flags also
+ * the audit (drains every node through its worker first). Control thread. */
+void verify_fill(struct slabd *d, struct slabd_wire_verify *r);
 
 /* reload.c */
 /* daemon_reload: SIGHUP. Apply the reloadable keys, log the ones that need a restart. */

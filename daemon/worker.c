@@ -83,20 +83,113 @@ static int return_objects(struct slabd *d, struct cache *c, uint32_t node, const
 	return bad;
 }
 
-/* Empty a magazine popped from client-writable memory back into the slabs. */
-static void mag_return(struct slabd *d, struct cache *c, uint32_t node, struct slabd_shm_mag *m)
+/*
+ * Damage found in client-writable memory is reported (log line naming the cache, node or
+ * CPU and the structure, and a counter in the VERIFY reply) and then repaired or
+ * quarantined, never followed:
+ *   - a depot stack head out of range, or whose top magazine is not plausible: the head
+ *     is reset to empty; the magazines that were on it are left alone (quarantined);
+ *   - a magazine popped with an impossible count or an entry that is not an object of its
+ *     cache and node: nothing in it is taken, it is not reused (a corrupt link can hand
+ *     us another cache's magazine, or one a client holds), and its stack is reset;
+ *   - a per-CPU or remote-free stack count above SLABD_PCPU_SLOTS: reset to 0 with a CAS
+ *     (no client sequence commits on such a count: they all check it first);
+ *   - single offsets (free chains, per-CPU slots): slab_put drops what is not an object.
+ * Quarantined memory is lost until the daemon restarts: the price of not trusting it.
+ */
+static void stack_reset(struct slabd *d, struct cache *c, uint32_t node, uint64_t *head,
+			const char *which, const char *why)
 {
-	uint32_t n = m->count;
+	uint64_t old = __atomic_load_n(head, __ATOMIC_ACQUIRE), seen = old;
+
+	while (!__atomic_compare_exchange_n(head, &old, slabd_stack_make(old, 0, 0), 1,
+					    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		;
+	STAT_INC(d, bad_stacks);
+	log_warn_limited("cache %s node %u: depot %s stack corrupt (%s; head %#llx): reset to "
+			 "empty, the magazines "
+			 "on it quarantined",
+			 c->shm->name, node, which, why, (unsigned long long)seen);
+}
+
+/* Empty a magazine popped from client-writable memory back into the slabs; 0, or
+ * -EBADMSG when it was quarantined instead (the caller resets the stack it came from). */
+static int mag_return(struct slabd *d, struct cache *c, uint32_t node, struct slabd_shm_mag *m,
+		      const char *which)
+{
+	uint64_t objs[SLABD_MAG_SLOTS];
+	uint32_t n = __atomic_load_n(&m->count, __ATOMIC_RELAXED), i;
 
 	if (n > SLABD_MAG_SLOTS) {
 		STAT_INC(d, bad_mags);
-		log_warn_limited("cache %s: magazine %ld has count %u (> %u); contents dropped", c->shm->name,
-			 (long)(m - d->mags), n, SLABD_MAG_SLOTS);
-		n = 0;
+		log_warn_limited("cache %s: magazine %ld from the depot's %s stack has count %u (> "
+				 "%u); quarantined",
+				 c->shm->name, (long)(m - d->mags), which, n, SLABD_MAG_SLOTS);
+		goto quarantine;
 	}
-	return_objects(d, c, node, m->objs, n);
+	memcpy(objs, m->objs, n * sizeof(objs[0])); /* one snapshot: checked is what is used */
+	for (i = 0; i < n; i++)
+		if (slab_check(d, c, node, objs[i]) == -EINVAL) {
+			STAT_INC(d, bad_objects);
+			log_warn_limited("cache %s node %u: magazine %ld from the depot's %s stack "
+					 "holds %#llx, which "
+					 "is not one of its objects; quarantined",
+					 c->shm->name, node, (long)(m - d->mags), which,
+					 (unsigned long long)objs[i]);
+			goto quarantine;
+		}
+	return_objects(d, c, node, objs, n); /* a double free among them is counted and dropped */
 	m->count = 0;
 	slabd_stack_push(&d->ctl->empty_mags, d->mags, m);
+	return 0;
+quarantine:
+	STAT_INC(d, quarantined);
+	return -EBADMSG;
+}
+
+/*
+ * depot_check: look at the head of a depot stack and its top magazine (each round, for
+ * every cache, before anything is pushed on it). The head must be in range, its count
+ * must agree with it being empty or not, and the top magazine must hold a possible count,
+ * an in-range link and objects of (c, node) only. The magazine is read while clients may
+ * pop it: the verdict counts only if the head (with its ABA tag) did not move meanwhile.
+ */
+static void depot_check(struct slabd *d, struct cache *c, uint32_t node, uint64_t *head,
+			const char *which)
+{
+	uint64_t h = __atomic_load_n(head, __ATOMIC_ACQUIRE), objs[SLABD_MAG_SLOTS];
+	uint32_t top = slabd_stack_top(h), cnt = slabd_stack_count(h), n, i;
+	const char *why = NULL;
+
+	if (!top && !cnt)
+		return;
+	if (top > d->sb->nr_mags)
+		why = "top magazine index out of range";
+	else if (cnt > d->sb->nr_mags)
+		why = "magazine count out of range";
+	else if (!top)
+		why = "a count but no magazine";
+	else if (!cnt)
+		why = "a magazine but a count of 0";
+	if (!why) {
+		struct slabd_shm_mag *m = &d->mags[top - 1];
+		n = __atomic_load_n(&m->count, __ATOMIC_RELAXED);
+		if (n > SLABD_MAG_SLOTS)
+			why = "its top magazine has an impossible count";
+		else if (__atomic_load_n(&m->next, __ATOMIC_RELAXED) > d->sb->nr_mags)
+			why = "its top magazine links out of range";
+		else {
+			memcpy(objs, m->objs, n * sizeof(objs[0]));
+			for (i = 0; i < n && !why; i++)
+				if (slab_check(d, c, node, objs[i]) == -EINVAL)
+					why = "its top magazine holds something that is not one of "
+					      "its objects";
+		}
+		if (why && __atomic_load_n(head, __ATOMIC_ACQUIRE) != h)
+			return; /* it moved while we looked: look again next round */
+	}
+	if (why)
+		stack_reset(d, c, node, head, which, why);
 }
 
 /* Walk a freelist chain taken from a depot: each link is read only after its object
@@ -119,6 +212,36 @@ static void collect_chain(struct slabd *d, struct cache *c, uint32_t node, uint6
 	}
 }
 
+/*
+ * empty_pop: an empty magazine for the daemon to fill, NULL when none. Everyone pushes
+ * magazines on the empty stack with count 0; one with another count was put there by a
+ * corrupt link (it may be a magazine in use elsewhere): quarantined, never filled. The
+ * stack itself is not reset: every cache depends on it.
+ */
+static struct slabd_shm_mag *empty_pop(struct slabd *d)
+{
+	int tries;
+
+	for (tries = 0; tries < 8; tries++) {
+		struct slabd_shm_mag *m =
+		    slabd_stack_pop(&d->ctl->empty_mags, d->mags, d->sb->nr_mags);
+		uint32_t n;
+
+		if (!m)
+			return NULL;
+		n = __atomic_load_n(&m->count, __ATOMIC_RELAXED);
+		if (!n)
+			return m;
+		STAT_INC(d, bad_stacks);
+		STAT_INC(d, quarantined);
+		log_warn_limited(
+		    "the empty-magazine stack held magazine %ld with count %u: corrupt link; "
+		    "that magazine is quarantined",
+		    (long)(m - d->mags), n);
+	}
+	return NULL;
+}
+
 /* Fill the tagged stack at @head with magazines until it holds @target. 0, or -ENOMEM
  * when the zone has no pages left, -ENOSPC when no empty magazine is left. */
 static int stack_fill(struct slabd *d, struct cache *c, uint32_t node, uint64_t *head, uint32_t target)
@@ -126,11 +249,20 @@ static int stack_fill(struct slabd *d, struct cache *c, uint32_t node, uint64_t 
 	uint32_t guard = target + 1;
 
 	while (slabd_stack_count(__atomic_load_n(head, __ATOMIC_ACQUIRE)) < target && guard--) {
-		struct slabd_shm_mag *m = slabd_stack_pop(&d->ctl->empty_mags, d->mags, d->sb->nr_mags);
+		struct slabd_shm_mag *m = empty_pop(d);
 		uint32_t n;
 
-		if (!m)
+		if (!m) {
+			log_warn_limited("cache %s node %u: no empty magazine left for a refill "
+					 "(%u in all, %llu "
+					 "quarantined): the others are on depot stacks, held by "
+					 "clients or lost to "
+					 "damage; if this persists, restart slabd",
+					 c->shm->name, node, d->sb->nr_mags,
+					 (unsigned long long)__atomic_load_n(&d->stats.quarantined,
+									     __ATOMIC_RELAXED));
 			return -ENOSPC;
+		}
 		n = slab_take(d, c, node, m->objs, c->mag_objs);
 		if (!n) {
 			slabd_stack_push(&d->ctl->empty_mags, d->mags, m);
@@ -145,22 +277,33 @@ static int stack_fill(struct slabd *d, struct cache *c, uint32_t node, uint64_t 
 
 /* Take magazines off the stack at @head (a depot's full or reserve stack) until it
  * holds @target. */
-static void stack_trim(struct slabd *d, struct cache *c, uint32_t node, uint64_t *head, uint32_t target)
+static void stack_trim(struct slabd *d, struct cache *c, uint32_t node, uint64_t *head,
+		       uint32_t target, const char *which)
 {
 	uint32_t guard = d->sb->nr_mags;
 
 	while (slabd_stack_count(__atomic_load_n(head, __ATOMIC_ACQUIRE)) > target && guard--) {
 		struct slabd_shm_mag *m = slabd_stack_pop(head, d->mags, d->sb->nr_mags);
-		if (!m)
+		if (!m) {
+			uint64_t h = __atomic_load_n(head, __ATOMIC_ACQUIRE);
+			if (slabd_stack_top(h) > d->sb->nr_mags ||
+			    (!slabd_stack_top(h) && slabd_stack_count(h)))
+				stack_reset(d, c, node, head, which,
+					    "a count but no magazine to pop");
 			break;
-		mag_return(d, c, node, m);
+		}
+		if (mag_return(d, c, node, m, which) < 0) {
+			stack_reset(d, c, node, head, which,
+				    "a magazine on it was not what it claimed");
+			break;
+		}
 	}
 	STAT_INC(d, reclaims);
 }
 
 static void depot_trim(struct slabd *d, struct cache *c, uint32_t node, uint32_t target)
 {
-	stack_trim(d, c, node, &daemon_depot(d, c->id, node)->full, target);
+	stack_trim(d, c, node, &daemon_depot(d, c->id, node)->full, target, "full");
 }
 
 /* Objects of a DMA cache drained on a CPU of another node than the cache's home: hand
@@ -252,7 +395,7 @@ static void remote_flush_here(struct slabd *d)
 		return;
 	n = percpu_pop_bulk(worker_roff, d->sb->nr_cpus, d->remote, buf, SLABD_PCPU_SLOTS);
 	while (n) {
-		struct slabd_shm_mag *m = slabd_stack_pop(&d->ctl->empty_mags, d->mags, d->sb->nr_mags);
+		struct slabd_shm_mag *m = empty_pop(d);
 		struct cache *c;
 		uint32_t node;
 
@@ -354,6 +497,20 @@ static void drain_cpus(struct slabd *d, uint32_t node, struct cache *only)
  *  - no visible change (count, top object, misses) for idle_drain_ms: drain it, running
  *    on that CPU, so an idle CPU does not sit on memory.
  */
+/* A per-CPU stack's count above SLABD_PCPU_SLOTS: every client sequence checks the count
+ * before it commits, so none can commit on this value: a CAS puts it to 0 safely. */
+static void pcpu_reset(struct slabd *d, uint32_t *count, uint32_t seen, const char *name,
+		       uint32_t cpu)
+{
+	if (!__atomic_compare_exchange_n(count, &seen, 0, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return; /* changed meanwhile: look again next time */
+	STAT_INC(d, bad_pcpu);
+	log_warn_limited(
+	    "cache %s CPU %u: per-CPU stack count %u is corrupt (> %u): reset to 0, its entries "
+	    "dropped",
+	    name, cpu, seen, SLABD_PCPU_SLOTS);
+}
+
 /* The remote-free stack of @cpu, unchanged for idle_drain_ms, is sent home from that CPU
  * (a busy CPU sends it home itself, on its next allocation miss or when it is full). */
 static void tune_remote(struct slabd *d, uint32_t cpu, uint32_t period_ms, cpu_set_t *old, int *moved)
@@ -363,8 +520,10 @@ static void tune_remote(struct slabd *d, uint32_t cpu, uint32_t period_ms, cpu_s
 	uint32_t count = __atomic_load_n(&r->count, __ATOMIC_RELAXED);
 	uint64_t top;
 
-	if (count > SLABD_PCPU_SLOTS)
+	if (count > SLABD_PCPU_SLOTS) {
+		pcpu_reset(d, &r->count, count, "(remote frees)", cpu);
 		count = 0;
+	}
 	top = count ? __atomic_load_n(&r->slots[count - 1], __ATOMIC_RELAXED) : 0;
 	t->idle_ms = count && count == t->count && top == t->top ? t->idle_ms + period_ms : 0;
 	if (t->idle_ms >= d->cfg.idle_drain_ms && worker_roff != -1 && d->topo.cpu_real[cpu]) {
@@ -408,8 +567,11 @@ static void tune_cpus(struct slabd *d, uint32_t node, uint32_t period_ms)
 			am = __atomic_load_n(&st->alloc_misses, __ATOMIC_RELAXED);
 			fm = __atomic_load_n(&st->free_misses, __ATOMIC_RELAXED);
 			count = __atomic_load_n(&p->count, __ATOMIC_RELAXED);
-			if (count > SLABD_PCPU_SLOTS)
-				count = 0; /* corrupt: nothing to drain that could be trusted */
+			if (count > SLABD_PCPU_SLOTS) {
+				/* corrupt: nothing in it can be trusted; reset it */
+				pcpu_reset(d, &p->count, count, c->shm->name, cpu);
+				count = 0;
+			}
 			top = count ? __atomic_load_n(&p->slots[count - 1], __ATOMIC_RELAXED) : 0;
 			cap = __atomic_load_n(&p->capacity, __ATOMIC_RELAXED);
 
@@ -485,6 +647,23 @@ static int depot_refill(struct slabd *d, struct cache *c, uint32_t node)
 	return r;
 }
 
+void node_drain(struct slabd *d, uint32_t node, void *arg)
+{
+	uint32_t id;
+
+	(void)arg;
+	drain_cpus(d, node, NULL);
+	for (id = 0; id < d->sb->max_caches; id++) {
+		struct cache *c = cache_get(d, id);
+		uint64_t chain;
+		if (!c)
+			continue;
+		chain = slabd_chain_take(&daemon_depot(d, id, node)->freelist);
+		if (chain)
+			collect_chain(d, c, node, chain);
+	}
+}
+
 void node_reclaim(struct slabd *d, uint32_t node, void *arg)
 {
 	uint32_t id;
@@ -503,7 +682,7 @@ void node_reclaim(struct slabd *d, uint32_t node, void *arg)
 		 * starving caches keep theirs (their sleepers may have just left: waiters
 		 * alone would not say so). */
 		if (!c->nodes[node].starving && !__atomic_load_n(&dp->waiters, __ATOMIC_RELAXED))
-			stack_trim(d, c, node, &dp->reserve, 0);
+			stack_trim(d, c, node, &dp->reserve, 0, "reserve");
 		slab_release_free(d, c, node, 0);
 	}
 }
@@ -525,6 +704,8 @@ int worker_round(struct slabd *d, uint32_t node)
 			continue;
 		cn = &c->nodes[node];
 		dp = daemon_depot(d, id, node);
+		depot_check(d, c, node, &dp->full, "full");
+		depot_check(d, c, node, &dp->reserve, "reserve");
 
 		chain = slabd_chain_take(&dp->freelist);
 		if (chain)
@@ -624,8 +805,8 @@ static uint64_t cache_gather(struct slabd *d, uint32_t node, struct cache *c)
 	uint64_t chain;
 
 	drain_cpus(d, node, c);
-	stack_trim(d, c, node, &dp->full, 0);
-	stack_trim(d, c, node, &dp->reserve, 0);
+	stack_trim(d, c, node, &dp->full, 0, "full");
+	stack_trim(d, c, node, &dp->reserve, 0, "reserve");
 	chain = slabd_chain_take(&dp->freelist);
 	if (chain)
 		collect_chain(d, c, node, chain);

@@ -149,6 +149,10 @@ size_t slabd_wire_size(uint16_t type)
 		return sizeof(struct slabd_wire_client_info);
 	case SLABD_MSG_POOL_CREATE:
 		return sizeof(struct slabd_wire_pool_create);
+	case SLABD_MSG_VERIFY:
+		return sizeof(struct slabd_wire_verify_req);
+	case SLABD_MSG_VERIFY_REPLY:
+		return sizeof(struct slabd_wire_verify);
 	default:
 		return 0;
 	}
@@ -196,10 +200,45 @@ int slabd_wire_validate(const void *buf, size_t len)
 		if (!memchr(p->name, 0, sizeof(p->name)) || !p->name[0])
 			return -EBADMSG;
 	}
+	if (h.type == SLABD_MSG_VERIFY_REPLY) {
+		const struct slabd_wire_verify *v = buf;
+		if (!memchr(v->first, 0, sizeof(v->first)))
+			return -EBADMSG;
+	}
 	if (h.type == SLABD_MSG_CACHE_CREATE) {
 		const struct slabd_wire_cache_create *c = buf;
 		if (!memchr(c->name, 0, sizeof(c->name)) || !c->name[0])
 			return -EBADMSG;
 	}
 	return h.type;
+}
+
+int slabd_wire_request(const void *buf, size_t len, int attached)
+{
+	int type = slabd_wire_validate(buf, len);
+
+	if (type < 0)
+		return type;
+	switch (type) {
+	case SLABD_MSG_HELLO:
+		return attached ? -EISCONN : type;
+	case SLABD_MSG_LARGE_ALLOC:
+	case SLABD_MSG_CACHE_CREATE:
+	case SLABD_MSG_POOL_CREATE:
+		return attached ? type : -ENOTCONN;
+	case SLABD_MSG_CACHE_OP: {
+		const struct slabd_wire_cache_op *m = buf;
+		/* shrink only gives free memory back: slabctl may ask without attaching */
+		return attached || m->op == SLABD_CACHE_OP_SHRINK ? type : -ENOTCONN;
+	}
+	case SLABD_MSG_STATS:
+	case SLABD_MSG_CACHE_INFO:
+	case SLABD_MSG_CPU_INFO:
+	case SLABD_MSG_NODE_INFO:
+	case SLABD_MSG_CLIENT_INFO:
+	case SLABD_MSG_VERIFY:
+		return type;
+	default:
+		return -EOPNOTSUPP;
+	}
 }

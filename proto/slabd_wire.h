@@ -50,7 +50,12 @@
 #define SLABD_MSG_CLIENT_INFO 17u       /* client -> daemon: slabd_wire_info_req (client slot) */
 #define SLABD_MSG_CLIENT_INFO_REPLY 18u /* daemon -> client: slabd_wire_client_info */
 #define SLABD_MSG_POOL_CREATE 19u /* client -> daemon: slabd_wire_pool_create (reply: CACHE_REPLY) */
-#define SLABD_MSG_MAX 19u
+/* Health and audit (issue 6, wire version 2, additive): the corruption counters of what
+ * the daemon found in client-writable memory, and with SLABD_VERIFY_AUDIT a full audit
+ * of where every object is. No HELLO needed. */
+#define SLABD_MSG_VERIFY       20u /* client -> daemon: slabd_wire_verify_req */
+#define SLABD_MSG_VERIFY_REPLY 21u /* daemon -> client: slabd_wire_verify */
+#define SLABD_MSG_MAX	       21u
 
 struct slabd_wire_hdr {
 	uint32_t magic;   /* SLABD_WIRE_MAGIC */
@@ -255,6 +260,49 @@ struct slabd_wire_client_info {
 	uint64_t alloc_failures;
 };
 
+#define SLABD_VERIFY_AUDIT 0x1u /* drain the per-CPU stacks, then audit every object */
+
+struct slabd_wire_verify_req {
+	struct slabd_wire_hdr hdr;
+	uint32_t flags; /* SLABD_VERIFY_* */
+	uint32_t reserved;
+};
+
+/*
+ * Counters since the daemon started of what it found wrong in client-writable memory
+ * (each also logged with the cache, node or CPU and the structure), and, with
+ * SLABD_VERIFY_AUDIT, the audit: after the workers drained every per-CPU stack and free
+ * chain, each object of each slab must be free in exactly one place (the daemon's slab,
+ * one magazine on a depot stack) or allocated. The audit is exact while no client is in
+ * its slow path (magazines move between stacks there).
+ */
+struct slabd_wire_verify {
+	struct slabd_wire_hdr hdr;
+	int32_t err;
+	uint32_t flags; /* the request's */
+	/* counters */
+	uint64_t bad_objects;  /* offsets that were not objects of the cache/node: dropped */
+	uint64_t double_frees; /* objects given back while already free: dropped */
+	uint64_t bad_mags;     /* magazines with an impossible count */
+	uint64_t
+	    bad_stacks; /* depot stack heads found corrupt: reset (magazines on it quarantined) */
+	uint64_t bad_pcpu;    /* per-CPU stack counts found corrupt: reset */
+	uint64_t quarantined; /* magazines taken out of circulation (their contents untrusted) */
+	/* audit (zero without SLABD_VERIFY_AUDIT) */
+	uint64_t objects;    /* of every slab of every cache */
+	uint64_t free_slabs; /* free in the daemon's slabs */
+	uint64_t free_mags;  /* free in magazines on depot full and reserve stacks */
+	uint64_t allocated;  /* neither: allocated to clients (or in magazines clients hold) */
+	uint64_t duplicates; /* free in two places (found by the audit or by its drain) */
+	uint64_t strays;     /* entries in magazines that are not objects of their cache and node */
+	uint64_t bad_links;  /* magazine stacks with a link out of range, a cycle, or a
+			      * magazine on two stacks */
+	uint64_t problems;   /* duplicates + strays + bad_links */
+	char first[96];	     /* the first problem found, NUL-terminated ("" if none) */
+};
+_Static_assert(sizeof(struct slabd_wire_verify_req) == 24, "verify request");
+_Static_assert(sizeof(struct slabd_wire_verify) == 232, "verify reply");
+
 _Static_assert(sizeof(struct slabd_wire_info_req) == 24, "info request");
 _Static_assert(sizeof(struct slabd_wire_cache_info) == 176, "cache info");
 _Static_assert(sizeof(struct slabd_wire_cpu_info) == 72, "cpu info");
@@ -279,6 +327,17 @@ _Static_assert(sizeof(struct slabd_wire_large_reply) == 32, "large reply");
  * string), -EPROTO (another wire version), -EMSGSIZE (larger than SLABD_WIRE_MAX).
  */
 int slabd_wire_validate(const void *buf, size_t len);
+
+/*
+ * slabd_wire_request: what the daemon does with @len received bytes at @buf from a
+ * connection that has (@attached != 0) or has not yet sent HELLO. Runs
+ * slabd_wire_validate, then the request rules: returns the request's type (> 0), the
+ * validation's error, or -EOPNOTSUPP (a reply type sent as a request), -ENOTCONN (a
+ * request that needs HELLO first: LARGE_ALLOC, CACHE_CREATE, a CACHE_OP other than
+ * SHRINK), -EISCONN (a second HELLO on an attached connection). Pure: no state, no
+ * allocation, safe on any input (the fuzz target in tests/fuzz drives it).
+ */
+int slabd_wire_request(const void *buf, size_t len, int attached);
 
 /* slabd_wire_init: fill a header for a message of @type and @len bytes. */
 void slabd_wire_init(struct slabd_wire_hdr *h, uint16_t type, uint32_t len, uint32_t seq);

@@ -9,6 +9,10 @@ build_pkgs=(gcc meson ninja-build pkg-config liburcu-dev libnuma-dev libhwloc-de
 # a container whose init is not systemd; nothing is started), groff to lint the man pages,
 # binutils' readelf/nm for the SONAME and exported symbols, python3 to parse slabctl's JSON.
 build_pkgs+=(systemd groff-base binutils python3)
+# clang: the libFuzzer targets in tests/fuzz (built only when clang links -fsanitize=fuzzer).
+build_pkgs+=(clang)
+# valgrind: the daemon under memcheck for part of the integration suite (suite valgrind).
+build_pkgs+=(valgrind)
 # Peers for bench/ (LD_PRELOAD; DPDK for bulkbench, pktbench and xproc), and valgrind for
 # instruction counts; gnuplot draws bench/all.sh's plot.
 bench_pkgs=(libjemalloc2 libgoogle-perftools4 libtcmalloc-minimal4 libmimalloc2.0 valgrind gnuplot-nox dpdk-dev libdpdk-dev)

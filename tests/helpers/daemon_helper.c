@@ -39,9 +39,10 @@ static int can_connect(const char *path)
 	return r == 0;
 }
 
-int td_start(struct test_daemon *td, const char *const *sets)
+static int start(struct test_daemon *td, const char *conf_text, const char *const *sets)
 {
 	const char *argv[64];
+	char conf[200];
 	int argc = 0, i, fd;
 
 	memset(td, 0, sizeof(*td));
@@ -51,6 +52,14 @@ int td_start(struct test_daemon *td, const char *const *sets)
 	snprintf(td->sock, sizeof(td->sock), "%s/slabd.sock", td->dir);
 	snprintf(td->log, sizeof(td->log), "%s/slabd.log", td->dir);
 
+	/* SLABD_TEST_VALGRIND=1: the daemon runs under memcheck; any error it finds makes
+	 * slabd exit 99, which td_stop reports as an unclean stop. */
+	if (getenv("SLABD_TEST_VALGRIND") && *getenv("SLABD_TEST_VALGRIND") == '1') {
+		argv[argc++] = "valgrind";
+		argv[argc++] = "--error-exitcode=99";
+		argv[argc++] = "--leak-check=no";
+		argv[argc++] = "--quiet";
+	}
 	argv[argc++] = SLABD_BIN;
 	argv[argc++] = "--foreground";
 	argv[argc++] = "--socket";
@@ -62,6 +71,15 @@ int td_start(struct test_daemon *td, const char *const *sets)
 	/* Hugepages only where a test asks: parallel tests must not take each other's. */
 	argv[argc++] = "--set";
 	argv[argc++] = "hugepages=off";
+	if (conf_text) {
+		FILE *f;
+		snprintf(conf, sizeof(conf), "%s/slabd.conf", td->dir);
+		f = fopen(conf, "we");
+		if (!f || fputs(conf_text, f) < 0 || fclose(f) != 0)
+			return -1;
+		argv[argc++] = "--config";
+		argv[argc++] = conf;
+	}
 	for (i = 0; sets && sets[i] && argc < 60; i++) {
 		argv[argc++] = "--set";
 		argv[argc++] = sets[i];
@@ -81,10 +99,10 @@ int td_start(struct test_daemon *td, const char *const *sets)
 			dup2(fd, 2);
 			dup2(fd, 1);
 		}
-		execv(SLABD_BIN, (char *const *)argv);
+		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
-	for (i = 0; i < 1000; i++) { /* up to 10 s */
+	for (i = 0; i < 3000; i++) { /* up to 30 s (valgrind starts slowly) */
 		if (can_connect(td->sock))
 			return 0;
 		if (!td_alive(td))
@@ -94,6 +112,32 @@ int td_start(struct test_daemon *td, const char *const *sets)
 	td_dump_log(td);
 	td_stop(td);
 	return -1;
+}
+
+int td_start(struct test_daemon *td, const char *const *sets)
+{
+	return start(td, NULL, sets);
+}
+
+int td_start_conf(struct test_daemon *td, const char *conf_text, const char *const *sets)
+{
+	return start(td, conf_text, sets);
+}
+
+int td_set_conf(const struct test_daemon *td, const char *conf_text)
+{
+	char conf[200];
+	FILE *f;
+
+	snprintf(conf, sizeof(conf), "%s/slabd.conf", td->dir);
+	f = fopen(conf, "we");
+	if (!f)
+		return -1;
+	if (fputs(conf_text, f) < 0) {
+		fclose(f);
+		return -1;
+	}
+	return fclose(f) == 0 ? 0 : -1;
 }
 
 int td_alive(const struct test_daemon *td)
@@ -110,7 +154,7 @@ int td_stop(struct test_daemon *td)
 	if (td->pid <= 0)
 		return -1;
 	kill(td->pid, SIGTERM);
-	for (i = 0; i < 1000; i++) {
+	for (i = 0; i < 3000; i++) { /* up to 30 s (valgrind) */
 		r = waitpid(td->pid, &status, WNOHANG);
 		if (r != 0)
 			break;
@@ -130,6 +174,9 @@ int td_stop(struct test_daemon *td)
 	}
 	if (WEXITSTATUS(status) == 0) {
 		/* clean stop: nothing worth keeping */
+		char conf[200];
+		snprintf(conf, sizeof(conf), "%s/slabd.conf", td->dir);
+		unlink(conf);
 		unlink(td->log);
 		rmdir(td->dir);
 	}

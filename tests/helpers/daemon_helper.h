@@ -18,8 +18,12 @@ struct test_daemon {
 /* td_start: start slabd with "--set" options @sets (NULL-terminated, may be NULL) and
  * wait until its socket accepts connections. Returns 0 or -1 (the log says why). */
 int td_start(struct test_daemon *td, const char *const *sets);
+/* td_start_conf: the same with a config file of @conf_text (--config DIR/slabd.conf,
+ * before the --set options); td_set_conf rewrites it (then SIGHUP the daemon to reload). */
+int td_start_conf(struct test_daemon *td, const char *conf_text, const char *const *sets);
+int td_set_conf(const struct test_daemon *td, const char *conf_text);
 /* td_stop: SIGTERM, wait; returns the daemon's exit status (0 for a clean stop), or -1
- * when it had died before (signal) or did not stop within 10 s. */
+ * when it had died before (signal) or did not stop within 30 s. */
 int td_stop(struct test_daemon *td);
 /* td_alive: the daemon process still runs. */
 int td_alive(const struct test_daemon *td);

@@ -124,9 +124,15 @@ Test(hostile, garbage_in_shared_structures_is_reported_and_dropped)
 	settle();
 
 	cr_assert(td_alive(&td), "the daemon crashed on client garbage");
-	cr_assert(td_log_contains(&td, "is not one of its objects"), "bad offsets were not reported");
+	/* the magazines' bad offsets, or (since the daemon checks a depot's top magazine each
+	 * round) the stack they were on, reset as corrupt */
+	cr_assert(td_log_contains(&td, "is not one of its objects") ||
+		      td_log_contains(&td, "depot full stack corrupt"),
+		  "bad offsets were not reported");
 	cr_assert(td_log_contains(&td, "large free of offset"), "the bad large free was not reported");
-	cr_assert(td_log_contains(&td, "has count"), "the impossible magazine count was not reported");
+	cr_assert(td_log_contains(&td, "has count") ||
+		      td_log_contains(&td, "has an impossible count"),
+		  "the impossible magazine count was not reported");
 
 	/* everybody else carries on */
 	cr_assert_eq(healthy_child(), 0, "a well-behaved client failed after the garbage");

@@ -624,3 +624,34 @@ Test(config_load, an_unknown_key_names_file_line_and_key)
 	cr_assert(strstr(log, want) != NULL, "no '%s' in '%s'", want, log);
 	cr_assert(strstr(log, "socket_mode") != NULL, "the known keys are not listed: '%s'", log);
 }
+
+Test(config_set, allowed_users_and_groups_take_names_and_numbers)
+{
+	cr_assert_eq(cfg.allowed_users.n, 0, "anyone by default");
+	cr_assert_eq(cfg.allowed_groups.n, 0, "anyone by default");
+	expect_good("allowed_users", "root, 1001 nobody");
+	cr_assert_eq(cfg.allowed_users.n, 3);
+	cr_assert_eq(cfg.allowed_users.ids[0], 0);
+	cr_assert_eq(cfg.allowed_users.ids[1], 1001);
+	cr_assert_eq(cfg.allowed_users.ids[2], 65534);
+	expect_good("allowed_groups", "nogroup,7");
+	cr_assert_eq(cfg.allowed_groups.n, 2);
+	cr_assert_eq(cfg.allowed_groups.ids[0], 65534);
+	cr_assert_eq(cfg.allowed_groups.ids[1], 7);
+	expect_good("allowed_users", "");
+	cr_assert_eq(cfg.allowed_users.n, 0, "an empty value lifts the restriction");
+}
+
+Test(config_set, allowed_users_rejects_unknown_names_and_too_long_lists)
+{
+	char many[400] = "";
+	int i;
+
+	expect_bad("allowed_users", "no-such-user-here");
+	expect_bad("allowed_groups", "no-such-group-here");
+	expect_bad("allowed_users", "root, 12x");
+	expect_bad("allowed_users", "4294967295");
+	for (i = 0; i < 33; i++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many), "%d,", i + 100);
+	expect_bad("allowed_users", many);
+}

@@ -801,3 +801,31 @@ Test(super, an_inconsistent_dma_zone_or_iova_table_is_rejected)
 	bad.dma_zone = SLABD_NO_ZONE; /* a table without a zone */
 	cr_assert_eq(slabd_shm_super_validate(&bad, bad.meta_size), -EINVAL);
 }
+
+/* ------------------------------------------------------ request rules (dispatch) -- */
+
+Test(wire, request_rules_hello_once_and_before_the_requests_that_need_it)
+{
+	struct slabd_wire_cache_op op;
+	struct slabd_wire_large_alloc la;
+	struct slabd_wire_attach at;
+
+	cr_assert_eq(slabd_wire_request(&msg, sizeof(msg.hello), 0), SLABD_MSG_HELLO);
+	cr_assert_eq(slabd_wire_request(&msg, sizeof(msg.hello), 1), -EISCONN, "a second HELLO");
+	cr_assert_eq(slabd_wire_request(&msg, sizeof(msg.hello) - 1, 0), -EBADMSG, "truncated");
+
+	slabd_wire_init(&la.hdr, SLABD_MSG_LARGE_ALLOC, sizeof(la), 1);
+	cr_assert_eq(slabd_wire_request(&la, sizeof(la), 0), -ENOTCONN);
+	cr_assert_eq(slabd_wire_request(&la, sizeof(la), 1), SLABD_MSG_LARGE_ALLOC);
+
+	slabd_wire_init(&op.hdr, SLABD_MSG_CACHE_OP, sizeof(op), 1);
+	op.op = SLABD_CACHE_OP_DESTROY;
+	cr_assert_eq(slabd_wire_request(&op, sizeof(op), 0), -ENOTCONN, "destroy needs HELLO");
+	op.op = SLABD_CACHE_OP_SHRINK;
+	cr_assert_eq(slabd_wire_request(&op, sizeof(op), 0), SLABD_MSG_CACHE_OP, "shrink does not");
+
+	/* a reply sent as a request */
+	slabd_wire_init(&at.hdr, SLABD_MSG_ATTACH, sizeof(at), 1);
+	cr_assert_eq(slabd_wire_request(&at, sizeof(at), 0), -EOPNOTSUPP);
+	cr_assert_eq(slabd_wire_request(&at, sizeof(at), 1), -EOPNOTSUPP);
+}

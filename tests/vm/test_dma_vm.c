@@ -81,3 +81,22 @@ Test(vm_dma, dma_objects_have_iovas_in_the_containers_linear_mapping)
 	cr_assert_eq(slabd_virt_to_iova(kmalloc(64, GFP_KERNEL)), SLABD_BAD_IOVA,
 		     "a node-zone object has an IOVA");
 }
+
+Test(vm_dma, a_group_in_use_is_refused_with_the_reason_and_released_on_shutdown)
+{
+	struct test_daemon second;
+	const char *sets[] = { "zone_size=16M", "dma_zone_size=8M", "iova_mode=vfio", group_set, NULL };
+
+	/* the group is open in the first daemon: a second one must say so and not start */
+	memset(&second, 0, sizeof(second));
+	cr_assert_neq(td_start(&second, sets), 0, "a second daemon got the same VFIO group");
+	cr_assert(td_log_contains(&second, "open in another process"), "the refusal does not say why");
+	/* shutdown unmaps the zone and lets the group go: a new daemon gets it */
+	cr_assert_eq(td_stop(&td), 0);
+	cr_assert(td_log_contains(&td, "VFIO: the DMA zone unmapped"), "no unmap at shutdown");
+	td.pid = 0;
+	memset(&second, 0, sizeof(second));
+	cr_assert_eq(td_start(&second, sets), 0, "the group was not released by the first daemon");
+	cr_assert(td_log_contains(&second, "IOVA mode: vfio (group"));
+	cr_assert_eq(td_stop(&second), 0);
+}
