@@ -83,40 +83,62 @@ int zone_claim_locked(struct slabd *d, struct zone *z, uint32_t page, uint32_t n
 	return 0;
 }
 
+/* Punch chunks [first, first + n) out of the memfd in one call and mark them released. */
+static void release_run(struct slabd *d, struct zone *z, uint32_t first, uint32_t n)
+{
+	uint32_t ch;
+
+	if (!n)
+		return;
+	if (fallocate(d->zones_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)chunk_file_off(d, z, first),
+		      (off_t)(CHUNK_BYTES(z) * n)) < 0) {
+		log_warn_limited("zone %u: cannot release chunks %u-%u: %s", z->index, first, first + n - 1,
+				 strerror(errno));
+		return;
+	}
+	for (ch = first; ch < first + n; ch++)
+		z->chunk_released[ch] = 1;
+	z->released_bytes += CHUNK_BYTES(z) * n;
+}
+
 void zone_release_scan(struct slabd *d, struct zone *z)
 {
 	uint64_t now = now_ms(), resident_free = 0, retain = d->cfg.retain_free;
-	uint32_t ch, pending = 0;
+	uint32_t ch, pending = 0, run = 0, run_len = 0;
 
 	pthread_mutex_lock(&z->lock);
 	for (ch = 0; ch < z->nr_chunks; ch++) {
 		uint32_t page = ch * z->chunk_pages;
-		int o = buddy_free_order_at(&z->buddy, page);
+		int o = buddy_free_order_at(&z->buddy, page), due = 0;
 
-		if (z->chunk_released[ch])
-			continue;
-		if (o < (int)z->chunk_order) {
-			z->chunk_free_since[ch] = 0;
-			continue;
+		if (!z->chunk_released[ch]) {
+			if (o < (int)z->chunk_order) {
+				z->chunk_free_since[ch] = 0;
+			} else {
+				if (!z->chunk_free_since[ch])
+					z->chunk_free_since[ch] = now;
+				resident_free += CHUNK_BYTES(z);
+				if (resident_free > retain) {
+					if (now - z->chunk_free_since[ch] >= d->cfg.release_delay_ms) {
+						due = 1;
+						resident_free -= CHUNK_BYTES(z);
+					} else {
+						pending++;
+					}
+				}
+			}
 		}
-		if (!z->chunk_free_since[ch])
-			z->chunk_free_since[ch] = now;
-		resident_free += CHUNK_BYTES(z);
-		if (resident_free <= retain)
-			continue;
-		if (now - z->chunk_free_since[ch] < d->cfg.release_delay_ms) {
-			pending++;
-			continue;
+		/* neighbouring chunks that are due go back in one fallocate (a burst freed
+		 * on 4 KiB shmem frees thousands of 64 KiB chunks at once) */
+		if (due && run_len && run + run_len == ch) {
+			run_len++;
+		} else {
+			release_run(d, z, run, run_len);
+			run = ch;
+			run_len = (uint32_t)due;
 		}
-		if (fallocate(d->zones_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)chunk_file_off(d, z, ch),
-			      (off_t)CHUNK_BYTES(z)) < 0) {
-			log_warn_limited("zone %u: cannot release chunk %u: %s", z->index, ch, strerror(errno));
-			continue;
-		}
-		z->chunk_released[ch] = 1;
-		z->released_bytes += CHUNK_BYTES(z);
-		resident_free -= CHUNK_BYTES(z);
 	}
+	release_run(d, z, run, run_len);
 	z->release_pending = pending;
 	pthread_mutex_unlock(&z->lock);
 }

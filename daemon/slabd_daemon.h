@@ -48,7 +48,8 @@ struct cache_node {
 	uint32_t nr_slabs;
 	uint64_t held;         /* objects in the daemon's hands */
 	uint32_t last_misses;  /* depot->misses at the last look */
-	uint32_t idle_rounds;  /* worker rounds without demand */
+	uint32_t decays;       /* target halvings since the last demand */
+	uint64_t demand_ms;    /* monotonic ms of the last demand (a miss or a want) */
 	uint32_t target;       /* depot fill level it refills to, in magazines: doubles each
 				* time a client finds the depot empty, halves when demand stops */
 	int active;            /* has had demand: keep its depot above the low watermark */
@@ -308,7 +309,7 @@ int workers_start(struct slabd *d);
 void workers_stop(struct slabd *d);
 /* worker_round: one pass of the refill/reclaim loop; returns how many caches of the node
  * are active (their depots are watched every worker_interval_ms). */
-int worker_round(struct slabd *d, uint32_t node);
+int worker_round(struct slabd *d, uint32_t node, uint64_t *ret_next_ms);
 
 /* verify.c */
 struct slabd_wire_verify;

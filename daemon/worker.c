@@ -33,8 +33,8 @@
 #include "slabd_daemon.h"
 #include "slabd_ops.h"
 
-#define IDLE_ROUNDS_BEFORE_SHRINK 500 /* x worker_interval_ms: 5 s by default */
-#define IDLE_ROUNDS_BEFORE_DECAY 100  /* halve the depot target after 1 s without demand */
+#define IDLE_MS_BEFORE_SHRINK 5000 /* a cache without demand for 5 s gives its depot back */
+#define IDLE_MS_PER_DECAY 1000     /* halve the depot target each second without demand */
 #define RELEASE_SCAN_MS 100           /* look for chunks to give back every 100 ms */
 #define IDLE_SLEEP_MAX_MS 1000        /* the longest sleep of a worker with nothing active */
 
@@ -687,8 +687,9 @@ void node_reclaim(struct slabd *d, uint32_t node, void *arg)
 	}
 }
 
-int worker_round(struct slabd *d, uint32_t node)
+int worker_round(struct slabd *d, uint32_t node, uint64_t *ret_next_ms)
 {
+	uint64_t now = monotonic_ms();
 	uint32_t id;
 	int starving = 0, active = 0;
 
@@ -720,13 +721,16 @@ int worker_round(struct slabd *d, uint32_t node)
 			if (want && !count && cn->target < c->target_max)
 				cn->target = cn->target * 2 > c->target_max ? c->target_max : cn->target * 2;
 			cn->active = 1;
-			cn->idle_rounds = 0;
+			cn->demand_ms = now;
+			cn->decays = 0;
 			cn->last_misses = misses;
-		} else if (cn->active && ++cn->idle_rounds % IDLE_ROUNDS_BEFORE_DECAY == 0 &&
-			   cn->target > c->target_min &&
-			   cn->idle_rounds <= IDLE_ROUNDS_BEFORE_SHRINK) {
-			cn->target /= 2;
-		} else if (cn->active && cn->idle_rounds > IDLE_ROUNDS_BEFORE_SHRINK && !c->max_objs) {
+		} else if (cn->active && now - cn->demand_ms >= (uint64_t)(cn->decays + 1) * IDLE_MS_PER_DECAY &&
+			   now - cn->demand_ms <= IDLE_MS_BEFORE_SHRINK) {
+			/* a second more without demand: half the batch */
+			cn->decays++;
+			if (cn->target > c->target_min)
+				cn->target /= 2;
+		} else if (cn->active && now - cn->demand_ms > IDLE_MS_BEFORE_SHRINK && !c->max_objs) {
 			/* Idle: the depot's magazines and the empty slabs go back (a pool keeps
 			 * its buffers in the depot: its memory serves nobody else). */
 			cn->active = 0;
@@ -737,7 +741,19 @@ int worker_round(struct slabd *d, uint32_t node)
 		}
 		if (!cn->active)
 			continue;
-		active++;
+		/* Demand within the last second: watched every worker_interval_ms. Quieter:
+		 * only its next decay or its shrink is due (pools never shrink). */
+		if (now - cn->demand_ms < IDLE_MS_PER_DECAY) {
+			active++;
+		} else {
+			uint64_t due = cn->demand_ms + (now - cn->demand_ms <= IDLE_MS_BEFORE_SHRINK
+								? (uint64_t)(cn->decays + 1) * IDLE_MS_PER_DECAY
+								: IDLE_MS_BEFORE_SHRINK + 1);
+			if (c->max_objs && now - cn->demand_ms > IDLE_MS_BEFORE_SHRINK)
+				due = UINT64_MAX;
+			if (due < *ret_next_ms)
+				*ret_next_ms = due;
+		}
 
 		if (want || count < (cn->target + 1) / 2) {
 			int r = depot_refill(d, c, node);
@@ -826,7 +842,8 @@ void cache_shrink_node(struct slabd *d, uint32_t node, void *arg)
 	 * (a stale want, left by an allocation that has failed and returned, goes too). */
 	cn->target = c->target_min;
 	cn->active = 0;
-	cn->idle_rounds = 0;
+	cn->decays = 0;
+	cn->demand_ms = monotonic_ms();
 	cn->last_misses = __atomic_load_n(&daemon_depot(d, c->id, node)->misses, __ATOMIC_RELAXED);
 	if (!__atomic_load_n(&daemon_depot(d, c->id, node)->waiters, __ATOMIC_RELAXED))
 		__atomic_store_n(&daemon_depot(d, c->id, node)->want, 0, __ATOMIC_RELEASE);
@@ -888,11 +905,11 @@ static void *worker_main(void *arg)
 	last_tune = next_release = monotonic_ms();
 	while (!__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE)) {
 		uint32_t kick = __atomic_load_n(&d->ctl->kick, __ATOMIC_ACQUIRE), sleep_ms;
-		uint64_t now, tune_ms;
+		uint64_t now, tune_ms, next_cache = UINT64_MAX;
 		int active;
 
 		run_job(d, wa->node);
-		active = worker_round(d, wa->node);
+		active = worker_round(d, wa->node, &next_cache);
 		now = monotonic_ms();
 		/* Memory to give back: looked for every 100 ms (release.c keeps the delay). */
 		if (now >= next_release) {
@@ -920,6 +937,10 @@ static void *worker_main(void *arg)
 				until = t;
 			if (zone_release_idle(&d->zone[d->nodes[wa->node].zone]))
 				until = last_tune + tune_ms - now; /* nothing waits to be released */
+			if (next_cache <= now)
+				until = 0; /* a quiet cache's decay or shrink is due */
+			else if (next_cache != UINT64_MAX && next_cache - now < until)
+				until = next_cache - now;
 			if (until > IDLE_SLEEP_MAX_MS)
 				until = IDLE_SLEEP_MAX_MS;
 			if (until > sleep_ms)
