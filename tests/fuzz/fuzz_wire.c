@@ -43,7 +43,7 @@ static int is_request(int type)
 	       type == SLABD_MSG_CACHE_CREATE || type == SLABD_MSG_CACHE_OP ||
 	       type == SLABD_MSG_STATS || type == SLABD_MSG_CACHE_INFO ||
 	       type == SLABD_MSG_CPU_INFO || type == SLABD_MSG_NODE_INFO ||
-	       type == SLABD_MSG_CLIENT_INFO || type == SLABD_MSG_VERIFY;
+	       type == SLABD_MSG_CLIENT_INFO || type == SLABD_MSG_VERIFY || type == SLABD_MSG_POOL_CREATE;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -51,6 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	union {
 		struct slabd_wire_hdr h;
 		struct slabd_wire_cache_create cc;
+		struct slabd_wire_pool_create pc;
 		struct slabd_wire_cache_op op;
 		struct slabd_wire_error e;
 		struct slabd_wire_cache_info ci;
@@ -90,6 +91,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (v == SLABD_MSG_CACHE_CREATE)
 		check(memchr(m->cc.name, 0, sizeof(m->cc.name)) && m->cc.name[0],
 		      "cache name terminated");
+	if (v == SLABD_MSG_POOL_CREATE)
+		check(memchr(m->pc.name, 0, sizeof(m->pc.name)) && m->pc.name[0], "pool name terminated");
 	if (v == SLABD_MSG_ERROR)
 		check(memchr(m->e.msg, 0, sizeof(m->e.msg)) != NULL, "error text terminated");
 	if (v == SLABD_MSG_CACHE_INFO_REPLY)
@@ -102,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(r == -EOPNOTSUPP, "a reply type is never a request");
 	} else if (v == SLABD_MSG_HELLO) {
 		check(r == (attached ? -EISCONN : v), "HELLO once");
-	} else if (v == SLABD_MSG_LARGE_ALLOC || v == SLABD_MSG_CACHE_CREATE ||
+	} else if (v == SLABD_MSG_LARGE_ALLOC || v == SLABD_MSG_CACHE_CREATE || v == SLABD_MSG_POOL_CREATE ||
 		   (v == SLABD_MSG_CACHE_OP && m->op.op != SLABD_CACHE_OP_SHRINK)) {
 		check(r == (attached ? v : -ENOTCONN), "needs HELLO first");
 	} else {
@@ -144,6 +147,7 @@ int main(int argc, char **argv)
 					 SLABD_MSG_CLIENT_INFO_REPLY,
 					 SLABD_MSG_VERIFY,
 					 SLABD_MSG_VERIFY_REPLY,
+					 SLABD_MSG_POOL_CREATE,
 					 0,
 					 SLABD_MSG_MAX + 1,
 					 0xffff};
