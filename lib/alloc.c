@@ -41,13 +41,12 @@ unsigned long slabd_rseq_inject_aborts SLABD_HIDDEN;
 /* Cache index of sizes 1..1024 in steps of 8: kmalloc_index() without branches for the
  * common sizes; filled from kmalloc_index() itself at load time. */
 uint8_t slabd_small_index[128] SLABD_HIDDEN; /* also read by the inline path (slabd_fast_v1) */
-#define small_index slabd_small_index
 
 __attribute__((constructor)) static void small_index_init(void)
 {
 	unsigned int i;
 	for (i = 0; i < 128; i++)
-		small_index[i] = (uint8_t)kmalloc_index((size_t)i * 8 + 8);
+		slabd_small_index[i] = (uint8_t)kmalloc_index((size_t)i * 8 + 8);
 }
 
 static void remote_flush(uint64_t off);
@@ -66,7 +65,7 @@ static void remote_flush_if_any(void)
 static inline unsigned int size_index(size_t size)
 {
 	if (likely(size <= 1024))
-		return small_index[(size - 1) >> 3];
+		return slabd_small_index[(size - 1) >> 3];
 	return 64u - (unsigned int)__builtin_clzl(size - 1);
 }
 
@@ -508,14 +507,14 @@ static inline int push_local(uint32_t cache, uint64_t off, uint32_t node)
 	return percpu_push_home(cl.roff, cl.ncpus, cache_pcpu(cache), off, cl.cpus, node);
 }
 
-static noinline cold void free_slow(uint32_t cache, uint64_t off, uint32_t node, int remote)
+static noinline cold void free_slow(uint32_t cache, uint64_t off, uint32_t node)
 {
 	uint64_t buf[SLABD_MAG_SLOTS];
 	uint32_t n = 1, want;
 	int r;
 
 	buf[0] = off;
-	if (!remote && client_rseq_ready() == 0) {
+	if (client_rseq_ready() == 0) {
 		want = cache < cl.sb->max_caches ? cl.caches[cache].mag_objs : 1;
 		if (want > SLABD_MAG_SLOTS || !want)
 			want = SLABD_MAG_SLOTS;
@@ -601,7 +600,7 @@ static noinline void free_home(uint32_t cache, uint64_t off, uint32_t node)
 		remote_flush(off);
 		return;
 	}
-	free_slow(cache, off, node, 0);
+	free_slow(cache, off, node);
 }
 
 static noinline cold void free_large_or_bad(const void *p, const struct slabd_shm_page *pg)
@@ -641,7 +640,7 @@ void slabd_kfree(const void *p)
 	}
 	if (likely(!percpu_push(cl.roff, cl.ncpus, cache_pcpu(cache), (uint64_t)((const char *)p - cl.base))))
 		return;
-	free_slow(cache, (uint64_t)((const char *)p - cl.base), cl.zone_tab[pg->zone].node, 0);
+	free_slow(cache, (uint64_t)((const char *)p - cl.base), cl.zone_tab[pg->zone].node);
 }
 
 size_t slabd_ksize(const void *p)

@@ -98,6 +98,7 @@ __attribute__((constructor)) static void client_init(void)
 {
 	slabd_client.roff = rseq_offset_choose(&slabd_client.own_rseq);
 	slabd_fast_v1.rseq_off = slabd_client.roff; /* the inline path's too */
+	slabd_fast_v1.size_index = slabd_small_index; /* filled by alloc.c's constructor */
 }
 
 int client_rseq_ready(void)
@@ -267,7 +268,6 @@ static int map_region(const struct slabd_wire_attach *a, const int *fds)
 	c->max_cache_size = sb->max_cache_size;
 	c->roff = rseq_offset_choose(&c->own_rseq);
 	/* What the inline fast path in <slabd/fast.h> reads, the same values. */
-	slabd_fast_v1.multi_node = (uint32_t)c->multi_node;
 	slabd_fast_v1.rseq_off = c->roff;
 	slabd_fast_v1.base = c->base;
 	slabd_fast_v1.pcpu = c->pcpu;
@@ -276,7 +276,6 @@ static int map_region(const struct slabd_wire_attach *a, const int *fds)
 	slabd_fast_v1.zones_size = c->multi_node ? 0 : c->zones_size; /* kfree in the library */
 	slabd_fast_v1.pages = (const uint64_t *)c->pages;
 	cache_handles(&slabd_fast_v1.handles, &slabd_fast_v1.handles_size);
-	slabd_fast_v1.size_index = slabd_small_index;
 	/* Publish: from here the fast paths run. */
 	__atomic_store_n(&c->ncpus, sb->nr_cpus, __ATOMIC_RELEASE);
 	__atomic_store_n(&slabd_fast_v1.ncpus, sb->nr_cpus, __ATOMIC_RELEASE);

@@ -33,18 +33,19 @@ extern "C" {
 
 struct slabd_fast {
 	uint32_t ncpus;         /* CPUs in the region; 0 until attached (every sequence fails) */
-	uint32_t multi_node;    /* several NUMA nodes (then zones_size is 0 here: every kfree
-				 * goes to the library, which sends objects home) */
+	uint32_t reserved;
 	long rseq_off;          /* offset of the thread's rseq area from the thread pointer */
 	char *base;             /* the shared window; objects are offsets from it */
 	char *pcpu;             /* per-CPU stacks of cache 0; cache c at + c * cache_stride */
 	uint64_t cache_stride;  /* ncpus << 10 */
 	char *zones;            /* first byte of the object zones */
-	uint64_t zones_size;    /* 0 on a multi-node region */
+	uint64_t zones_size;    /* 0 on a multi-node region: every kfree goes to the library,
+				 * which sends objects home */
 	const uint64_t *pages;  /* page descriptors, one per 4 KiB of the zones */
 	const char *handles;    /* this process's struct kmem_cache table ... */
 	uint64_t handles_size;  /* ... and its size in bytes */
-	const uint8_t *size_index; /* kmalloc cache of sizes 1..1024: [(size - 1) >> 3] */
+	const uint8_t *size_index; /* kmalloc cache of sizes 1..1024: [(size - 1) >> 3]; set
+				    * before main() (a library constructor), like rseq_off */
 };
 
 /* A struct kmem_cache as libslabclient lays it out. */
@@ -304,13 +305,13 @@ static inline __attribute__((always_inline)) int slabd_fast_free(const void *p)
 }
 
 /* slabd_fast_kmalloc: kmalloc of a size known only at run time, up to 1 KiB, from this
- * CPU's stack; -1 for anything else (larger sizes, a miss, not set up). Before attach the
- * table is NULL and the size check fails. */
+ * CPU's stack; -1 for anything else (larger sizes, a miss, not set up: before attach
+ * ncpus is 0 and the sequence fails its CPU check before it touches a stack). */
 static inline __attribute__((always_inline)) int slabd_fast_kmalloc(size_t size, void **ret)
 {
 	const struct slabd_fast *f = &slabd_fast_v1;
 
-	if (__builtin_expect(size - 1 >= 1024 || !f->size_index, 0))
+	if (__builtin_expect(size - 1 >= 1024, 0))
 		return -1;
 	return slabd_fast_pop_from(f->pcpu + (uint64_t)f->size_index[(size - 1) >> 3] * f->cache_stride, ret);
 }
