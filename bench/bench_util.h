@@ -47,6 +47,43 @@ static inline double median(double *v, size_t n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* spin_wait: a pause, and every 1024th time a yield (both threads of a handoff may share
+ * one CPU after all: let the other one run). */
+static inline void spin_wait(unsigned int *spins)
+{
+	if (++*spins < 1024) {
+		_mm_pause();
+	} else {
+		*spins = 0;
+		sched_yield();
+	}
+}
+
+/*
+ * The single-producer single-consumer rings of the handoff tests: the producer alone
+ * stores head, the consumer alone tail; each keeps a copy of the other's index and reads
+ * the shared one again only when its copy says wait. ring_wait_room: until the slot at
+ * @head is free. ring_wait_item: until the slot at @tail holds an item.
+ */
+static inline void ring_wait_room(const uint64_t *shared_tail, uint64_t head, uint64_t *tail, uint64_t slots,
+				  unsigned int *spins)
+{
+	while (head - *tail >= slots) {
+		*tail = __atomic_load_n(shared_tail, __ATOMIC_ACQUIRE);
+		if (head - *tail >= slots)
+			spin_wait(spins);
+	}
+}
+
+static inline void ring_wait_item(const uint64_t *shared_head, uint64_t *head, uint64_t tail, unsigned int *spins)
+{
+	while (tail == *head) {
+		*head = __atomic_load_n(shared_head, __ATOMIC_ACQUIRE);
+		if (tail == *head)
+			spin_wait(spins);
+	}
+}
+
 /* pin_to: this thread onto @cpu; a warning (prefixed by @prog) when that is refused. */
 static inline void pin_to(const char *prog, int cpu)
 {

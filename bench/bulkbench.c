@@ -411,16 +411,6 @@ struct ring {
 	uint64_t n;
 };
 
-static void spin_wait(unsigned int *spins)
-{
-	if (++*spins < 1024) {
-		_mm_pause();
-	} else {
-		*spins = 0;
-		sched_yield();
-	}
-}
-
 static void start_together(struct ring *r)
 {
 	unsigned int spins = 0;
@@ -442,11 +432,7 @@ static void produce(struct ring *r)
 
 		if (bb_unlikely(!p))
 			die_alloc("single allocation (handoff)", 1);
-		while (head - tail >= RING_SLOTS) {
-			tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
-			if (head - tail >= RING_SLOTS)
-				spin_wait(&spins);
-		}
+		ring_wait_room(&r->tail, head, &tail, RING_SLOTS, &spins);
 		r->slot[head % RING_SLOTS] = p;
 		__atomic_store_n(&r->head, ++head, __ATOMIC_RELEASE);
 	}
@@ -462,13 +448,7 @@ static int consume(void *arg)
 	while (tail < r->n) {
 		void *p;
 
-		if (tail == head) {
-			head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
-			if (tail == head) {
-				spin_wait(&spins);
-				continue;
-			}
-		}
+		ring_wait_item(&r->head, &head, tail, &spins);
 		p = r->slot[tail % RING_SLOTS];
 		__atomic_store_n(&r->tail, ++tail, __ATOMIC_RELEASE);
 		bb_put(p);

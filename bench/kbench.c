@@ -327,16 +327,6 @@ struct ring {
 	uint64_t n;
 };
 
-static void spin_wait(unsigned int *spins)
-{
-	if (++*spins < 1024) {
-		_mm_pause();
-	} else {
-		*spins = 0;
-		sched_yield(); /* both threads on one CPU after all: let the other one run */
-	}
-}
-
 static void start_together(struct ring *r)
 {
 	unsigned int spins = 0;
@@ -359,11 +349,7 @@ static void *producer(void *arg)
 		void *p = KB_ALLOC(64);
 
 		check(p, 64);
-		while (head - tail >= RING_SLOTS) {
-			tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
-			if (head - tail >= RING_SLOTS)
-				spin_wait(&spins);
-		}
+		ring_wait_room(&r->tail, head, &tail, RING_SLOTS, &spins);
 		r->slot[head % RING_SLOTS] = p;
 		__atomic_store_n(&r->head, ++head, __ATOMIC_RELEASE);
 	}
@@ -381,13 +367,7 @@ static void *consumer(void *arg)
 	while (tail < r->n) {
 		void *p;
 
-		if (tail == head) {
-			head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
-			if (tail == head) {
-				spin_wait(&spins);
-				continue;
-			}
-		}
+		ring_wait_item(&r->head, &head, tail, &spins);
 		p = r->slot[tail % RING_SLOTS];
 		__atomic_store_n(&r->tail, ++tail, __ATOMIC_RELEASE);
 		KB_FREE(p);

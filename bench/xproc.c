@@ -81,16 +81,6 @@ static struct {
 
 static struct shared *sh;
 
-static void spin_wait(unsigned int *spins)
-{
-	if (++*spins < 1024) {
-		_mm_pause();
-	} else {
-		*spins = 0;
-		sched_yield();
-	}
-}
-
 static void wait_for(const uint64_t *v, uint64_t want)
 {
 	unsigned int spins = 0;
@@ -262,13 +252,7 @@ static void consumer(char *argv0)
 		while (tail < n) {
 			uint64_t v;
 
-			if (tail == head) {
-				head = __atomic_load_n(&sh->head, __ATOMIC_ACQUIRE);
-				if (tail == head) {
-					spin_wait(&spins);
-					continue;
-				}
-			}
+			ring_wait_item(&sh->head, &head, tail, &spins);
 			v = sh->slot[tail % RING_SLOTS];
 			__atomic_store_n(&sh->tail, ++tail, __ATOMIC_RELEASE);
 			xp_put(v);
@@ -295,11 +279,7 @@ static double produce(uint64_t rep, uint64_t n)
 			fprintf(stderr, "xproc: %s: allocation failed\n", XP_NAME);
 			exit(1);
 		}
-		while (head - tail >= RING_SLOTS) {
-			tail = __atomic_load_n(&sh->tail, __ATOMIC_ACQUIRE);
-			if (head - tail >= RING_SLOTS)
-				spin_wait(&spins);
-		}
+		ring_wait_room(&sh->tail, head, &tail, RING_SLOTS, &spins);
 		sh->slot[head % RING_SLOTS] = v;
 		__atomic_store_n(&sh->head, ++head, __ATOMIC_RELEASE);
 	}
