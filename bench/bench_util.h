@@ -84,6 +84,30 @@ static inline void ring_wait_item(const uint64_t *shared_head, uint64_t *head, u
 	}
 }
 
+/* The ring of the in-process handoff tests (kbench, bulkbench): a producer thread passes
+ * objects to a consumer thread. head is written only by the producer, tail only by the
+ * consumer; a slot is written before the release store of head that publishes it and
+ * read before the release store of tail that gives it back. */
+#define BENCH_RING_SLOTS 256 /* a power of two */
+struct bench_ring {
+	_Alignas(64) uint64_t head;
+	_Alignas(64) uint64_t tail;
+	_Alignas(64) void *slot[BENCH_RING_SLOTS];
+	_Alignas(64) unsigned int ready;
+	uint64_t t_start, t_end;
+	uint64_t n;
+};
+
+/* ring_start_together: both threads leave here at about the same time. */
+static inline void ring_start_together(struct bench_ring *r)
+{
+	unsigned int spins = 0;
+
+	__atomic_fetch_add(&r->ready, 1, __ATOMIC_ACQ_REL);
+	while (__atomic_load_n(&r->ready, __ATOMIC_ACQUIRE) < 2)
+		spin_wait(&spins);
+}
+
 /* pin_to: this thread onto @cpu; a warning (prefixed by @prog) when that is refused. */
 static inline void pin_to(const char *prog, int cpu)
 {

@@ -400,56 +400,37 @@ static double measure(batch_fn batch, unsigned int n)
  * forwarding core would); for slabd a plain thread. TSC from the producer's start to the
  * consumer's last free, divided by the objects; the median of --reps repetitions.
  */
-#define RING_SLOTS 256
 
-struct ring {
-	_Alignas(64) uint64_t head;
-	_Alignas(64) uint64_t tail;
-	_Alignas(64) void *slot[RING_SLOTS];
-	_Alignas(64) unsigned int ready;
-	uint64_t t_start, t_end;
-	uint64_t n;
-};
-
-static void start_together(struct ring *r)
-{
-	unsigned int spins = 0;
-
-	__atomic_fetch_add(&r->ready, 1, __ATOMIC_ACQ_REL);
-	while (__atomic_load_n(&r->ready, __ATOMIC_ACQUIRE) < 2)
-		spin_wait(&spins);
-}
-
-static void produce(struct ring *r)
+static void produce(struct bench_ring *r)
 {
 	uint64_t head = 0, tail = 0, i;
 	unsigned int spins = 0;
 
-	start_together(r);
+	ring_start_together(r);
 	r->t_start = tsc_read();
 	for (i = 0; i < r->n; i++) {
 		void *p = bb_get();
 
 		if (bb_unlikely(!p))
 			die_alloc("single allocation (handoff)", 1);
-		ring_wait_room(&r->tail, head, &tail, RING_SLOTS, &spins);
-		r->slot[head % RING_SLOTS] = p;
+		ring_wait_room(&r->tail, head, &tail, BENCH_RING_SLOTS, &spins);
+		r->slot[head % BENCH_RING_SLOTS] = p;
 		__atomic_store_n(&r->head, ++head, __ATOMIC_RELEASE);
 	}
 }
 
 static int consume(void *arg)
 {
-	struct ring *r = arg;
+	struct bench_ring *r = arg;
 	uint64_t head = 0, tail = 0;
 	unsigned int spins = 0;
 
-	start_together(r);
+	ring_start_together(r);
 	while (tail < r->n) {
 		void *p;
 
 		ring_wait_item(&r->head, &head, tail, &spins);
-		p = r->slot[tail % RING_SLOTS];
+		p = r->slot[tail % BENCH_RING_SLOTS];
 		__atomic_store_n(&r->tail, ++tail, __ATOMIC_RELEASE);
 		bb_put(p);
 	}
@@ -468,7 +449,7 @@ static void *consume_thread(void *arg)
 
 static double handoff_once(uint64_t n)
 {
-	struct ring *r;
+	struct bench_ring *r;
 	double c;
 
 	if (posix_memalign((void **)&r, 64, sizeof(*r))) {

@@ -72,7 +72,6 @@
 	X(16384) X(32768)
 
 #define BURST 64
-#define RING_SLOTS 256 /* handoff ring capacity, a power of two */
 
 enum {
 	TEST_PAIR = 1 << 0,
@@ -315,42 +314,21 @@ static void live(void)
 
 /* ---------------------------------------------------------------- handoff -- */
 
-/* Single producer, single consumer. head is written only by the producer, tail only by
- * the consumer; a slot is written before the release store of head that publishes it and
- * read before the release store of tail that gives it back. */
-struct ring {
-	_Alignas(64) uint64_t head;
-	_Alignas(64) uint64_t tail;
-	_Alignas(64) void *slot[RING_SLOTS];
-	_Alignas(64) unsigned int ready;
-	uint64_t t_start, t_end;
-	uint64_t n;
-};
-
-static void start_together(struct ring *r)
-{
-	unsigned int spins = 0;
-
-	__atomic_fetch_add(&r->ready, 1, __ATOMIC_ACQ_REL);
-	while (__atomic_load_n(&r->ready, __ATOMIC_ACQUIRE) < 2)
-		spin_wait(&spins);
-}
-
 static void *producer(void *arg)
 {
-	struct ring *r = arg;
+	struct bench_ring *r = arg;
 	uint64_t head = 0, tail = 0, i;
 	unsigned int spins = 0;
 
 	pin_to("kbench", opt.cpu[0]);
-	start_together(r);
+	ring_start_together(r);
 	r->t_start = tsc_read();
 	for (i = 0; i < r->n; i++) {
 		void *p = KB_ALLOC(64);
 
 		check(p, 64);
-		ring_wait_room(&r->tail, head, &tail, RING_SLOTS, &spins);
-		r->slot[head % RING_SLOTS] = p;
+		ring_wait_room(&r->tail, head, &tail, BENCH_RING_SLOTS, &spins);
+		r->slot[head % BENCH_RING_SLOTS] = p;
 		__atomic_store_n(&r->head, ++head, __ATOMIC_RELEASE);
 	}
 	return NULL;
@@ -358,17 +336,17 @@ static void *producer(void *arg)
 
 static void *consumer(void *arg)
 {
-	struct ring *r = arg;
+	struct bench_ring *r = arg;
 	uint64_t head = 0, tail = 0;
 	unsigned int spins = 0;
 
 	pin_to("kbench", opt.cpu[1]);
-	start_together(r);
+	ring_start_together(r);
 	while (tail < r->n) {
 		void *p;
 
 		ring_wait_item(&r->head, &head, tail, &spins);
-		p = r->slot[tail % RING_SLOTS];
+		p = r->slot[tail % BENCH_RING_SLOTS];
 		__atomic_store_n(&r->tail, ++tail, __ATOMIC_RELEASE);
 		KB_FREE(p);
 	}
@@ -379,7 +357,7 @@ static void *consumer(void *arg)
 /* One repetition: cycles per object, wall-clock TSC over the whole handoff. */
 static double handoff_once(uint64_t n)
 {
-	struct ring *r;
+	struct bench_ring *r;
 	pthread_t tp, tc;
 	double c;
 	int e;
