@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon_helper.h"
+#include "slabd_wire.h"
 
 #ifndef SLABD_BIN
 #error "SLABD_BIN must name the slabd binary"
@@ -260,4 +261,42 @@ void td_hugepages_restore(long prev)
 {
 	if (prev >= 0)
 		write_long(hp_path, prev);
+}
+
+int td_verify(const struct test_daemon *td, uint32_t flags, struct slabd_wire_verify *ret)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct slabd_wire_verify_req q;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), type;
+	ssize_t n;
+
+	if (strlen(td->sock) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "td_verify: socket path too long: %s\n", td->sock);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	memcpy(sa.sun_path, td->sock, strlen(td->sock) + 1);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(stderr, "td_verify: connect %s: %s\n", td->sock, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	memset(&q, 0, sizeof(q));
+	slabd_wire_init(&q.hdr, SLABD_MSG_VERIFY, sizeof(q), 1);
+	q.flags = flags;
+	if (send(fd, &q, sizeof(q), 0) != (ssize_t)sizeof(q)) {
+		fprintf(stderr, "td_verify: send: %s\n", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	n = recv(fd, ret, sizeof(*ret), 0);
+	close(fd);
+	type = n > 0 ? slabd_wire_validate(ret, (size_t)n) : -EBADMSG;
+	if (type != SLABD_MSG_VERIFY_REPLY) {
+		fprintf(stderr, "td_verify: reply of %zd bytes is not a VERIFY_REPLY (%d)\n", n, type);
+		return -1;
+	}
+	return 0;
 }

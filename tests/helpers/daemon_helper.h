@@ -6,6 +6,7 @@
 #ifndef SLABD_TEST_DAEMON_HELPER_H
 #define SLABD_TEST_DAEMON_HELPER_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 struct test_daemon {
@@ -31,6 +32,13 @@ int td_alive(const struct test_daemon *td);
 int td_log_contains(const struct test_daemon *td, const char *needle);
 /* td_dump_log: copy the daemon's log to stderr (for failing tests). */
 void td_dump_log(const struct test_daemon *td);
+
+struct slabd_wire_verify;
+/* td_verify: ask the daemon for its VERIFY reply (@flags: SLABD_VERIFY_AUDIT for the full
+ * audit) over a connection of its own. 0 with *ret filled (its err is the daemon's), or
+ * -1 when the request could not be made or the reply was not a valid VERIFY_REPLY (the
+ * reason on stderr). */
+int td_verify(const struct test_daemon *td, uint32_t flags, struct slabd_wire_verify *ret);
 
 /* Reserve @n 2 MiB hugepages (as root); returns the previous count, or -1 when this
  * process cannot change it. td_hugepages_restore puts the previous count back. */

@@ -134,18 +134,7 @@ static int reap(pid_t pid)
 /* The VERIFY reply (counters only) over a raw connection. */
 static void verify_counters(struct slabd_wire_verify *ret)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct slabd_wire_verify_req q;
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	ssize_t n;
-
-	strcpy(sa.sun_path, td.sock);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	slabd_wire_init(&q.hdr, SLABD_MSG_VERIFY, sizeof(q), 1);
-	cr_assert_eq(send(fd, &q, sizeof(q), 0), (ssize_t)sizeof(q));
-	n = recv(fd, ret, sizeof(*ret), 0);
-	cr_assert_eq(slabd_wire_validate(ret, (size_t)n), SLABD_MSG_VERIFY_REPLY);
-	close(fd);
+	cr_assert_eq(td_verify(&td, 0, ret), 0, "no VERIFY reply (stderr says why)");
 }
 
 struct region {

@@ -45,20 +45,8 @@ TestSuite(verify, .init = up, .fini = down, .timeout = 120);
 
 static void audit(struct slabd_wire_verify *r)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct slabd_wire_verify_req q;
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	ssize_t n;
-
-	strcpy(sa.sun_path, td.sock);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	slabd_wire_init(&q.hdr, SLABD_MSG_VERIFY, sizeof(q), 9);
-	q.flags = SLABD_VERIFY_AUDIT;
-	cr_assert_eq(send(fd, &q, sizeof(q), 0), (ssize_t)sizeof(q));
-	n = recv(fd, r, sizeof(*r), 0);
-	cr_assert_eq(slabd_wire_validate(r, (size_t)n), SLABD_MSG_VERIFY_REPLY);
+	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, r), 0, "no VERIFY reply (stderr says why)");
 	cr_assert_eq(r->err, 0);
-	close(fd);
 }
 
 /* Run slabctl verify; its exit status, its output in @out. */
