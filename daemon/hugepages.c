@@ -22,7 +22,7 @@
 #include "log.h"
 #include "slabd_daemon.h"
 
-static long read_long(const char *path)
+long read_long(const char *path)
 {
 	FILE *f = fopen(path, "re");
 	long v = -1;

@@ -54,8 +54,6 @@ static uint64_t align_up(uint64_t x, uint64_t a)
 static long free_hugepages_on(uint64_t size, int node)
 {
 	char path[160];
-	long n = -1;
-	FILE *f;
 
 	if (node < 0)
 		snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%llukB/free_hugepages",
@@ -63,13 +61,7 @@ static long free_hugepages_on(uint64_t size, int node)
 	else
 		snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/hugepages/hugepages-%llukB/free_hugepages",
 			 node, (unsigned long long)(size >> 10));
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld", &n) != 1)
-		n = -1;
-	fclose(f);
-	return n;
+	return read_long(path);
 }
 
 static int memfd_sized(const char *name, unsigned int flags, uint64_t size)

@@ -184,6 +184,8 @@ void topo_free(struct topo *t);
 /* hugepages_reserve: with hugepages_reserve = yes, raise the kernel's hugepage pools so
  * that the zones' pages are free (per node when there are several). 0 or -errno (logged). */
 int hugepages_reserve(const struct config *c, const struct topo *t);
+/* read_long: the number in a sysfs or procfs file, -1 when it cannot be read. */
+long read_long(const char *path);
 
 /* region.c */
 int region_create(struct slabd *d);
