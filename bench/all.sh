@@ -32,7 +32,7 @@ Usage: $0 [OPTIONS] [BUILD_DIR]
   --out DIR         results directory (default bench/results next to this script)
   --skip LIST       parts to leave out: kbench,bulk,handoff,xproc,callgrind,memory,cpu
   --quick           small counts for a check of the tooling (numbers mean little)
-  --mem-delay S     memory: seconds after the frees before the last look (default 15)
+  --mem-delay S     memory: seconds after the frees before the last look (default 25: idle drain 5 s + idle shrink 5 s + release delay 5 s, with margin)
   --mem-objects N   memory: 64-B objects live at the peak (default 524288: 32 MiB)
   --idle S          cpu: seconds of each idle measurement (default 30)
   --no-build        do not run ninja first
@@ -48,7 +48,7 @@ OUT=$here/results
 RUNS=${RUNS:-5}
 SKIP=,
 QUICK=0
-MEM_DELAY=15
+MEM_DELAY=25
 MEM_OBJECTS=524288
 IDLE=30
 DO_BUILD=1

@@ -53,6 +53,8 @@ struct cache_node {
 	uint32_t target;       /* depot fill level it refills to, in magazines: doubles each
 				* time a client finds the depot empty, halves when demand stops */
 	int active;            /* has had demand: keep its depot above the low watermark */
+	uint64_t leftover_ms;  /* idle: when freed memory (a magazine, an empty slab) was first
+				* seen after the shrink; 0: nothing waiting to go back */
 	int starving;          /* this round: a refill failed with sleepers on the depot */
 };
 

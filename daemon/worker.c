@@ -687,6 +687,23 @@ void node_reclaim(struct slabd *d, uint32_t node, void *arg)
 	}
 }
 
+/*
+ * A cache without demand gives its depot's magazines and its empty slabs back. Its
+ * emergency reserve stays (GFP_ATOMIC callers count on it while the daemon is away),
+ * unless retain_free = 0 asked to keep nothing free: then it goes too, and is rebuilt by
+ * the cache's next refill.
+ */
+static void idle_shrink(struct slabd *d, struct cache *c, uint32_t node)
+{
+	struct slabd_shm_depot *dp = daemon_depot(d, c->id, node);
+
+	depot_trim(d, c, node, 0);
+	if (!__atomic_load_n(&d->cfg.retain_free, __ATOMIC_RELAXED) &&
+	    !__atomic_load_n(&dp->waiters, __ATOMIC_RELAXED))
+		stack_trim(d, c, node, &dp->reserve, 0, "reserve");
+	slab_release_free(d, c, node, 0);
+}
+
 int worker_round(struct slabd *d, uint32_t node, uint64_t *ret_next_ms)
 {
 	uint64_t now = monotonic_ms();
@@ -724,6 +741,7 @@ int worker_round(struct slabd *d, uint32_t node, uint64_t *ret_next_ms)
 			cn->demand_ms = now;
 			cn->decays = 0;
 			cn->last_misses = misses;
+			cn->leftover_ms = 0;
 		} else if (cn->active && now - cn->demand_ms >= (uint64_t)(cn->decays + 1) * IDLE_MS_PER_DECAY &&
 			   now - cn->demand_ms <= IDLE_MS_BEFORE_SHRINK) {
 			/* a second more without demand: half the batch */
@@ -735,12 +753,27 @@ int worker_round(struct slabd *d, uint32_t node, uint64_t *ret_next_ms)
 			 * its buffers in the depot: its memory serves nobody else). */
 			cn->active = 0;
 			cn->target = c->target_min;
-			depot_trim(d, c, node, 0);
-			slab_release_free(d, c, node, 0);
+			idle_shrink(d, c, node);
 			continue;
 		}
-		if (!cn->active)
+		if (!cn->active) {
+			/* Frees that come after the shrink (full magazines pushed by freeing
+			 * CPUs, drained per-CPU stacks, free chains) land in an idle cache:
+			 * they go back after the same delay, or they would stay until its
+			 * next demand. */
+			if (!c->max_objs && (count || cn->free.nr)) {
+				if (!cn->leftover_ms) {
+					cn->leftover_ms = now;
+				} else if (now - cn->leftover_ms > IDLE_MS_BEFORE_SHRINK) {
+					idle_shrink(d, c, node);
+					cn->leftover_ms = 0;
+					continue;
+				}
+				if (cn->leftover_ms + IDLE_MS_BEFORE_SHRINK + 1 < *ret_next_ms)
+					*ret_next_ms = cn->leftover_ms + IDLE_MS_BEFORE_SHRINK + 1;
+			}
 			continue;
+		}
 		/* Demand within the last second: watched every worker_interval_ms. Quieter:
 		 * only its next decay or its shrink is due (pools never shrink). */
 		if (now - cn->demand_ms < IDLE_MS_PER_DECAY) {

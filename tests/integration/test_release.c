@@ -118,3 +118,30 @@ Test(release, free_chunks_go_back_to_the_kernel_and_return_on_demand)
 	for (i = 0; i < N; i++)
 		kfree(v[i]);
 }
+
+/*
+ * A cache that has gone quiet is shrunk once; what its clients free after that (full
+ * magazines pushed by the freeing CPU, per-CPU stacks drained when idle) lands in an idle
+ * cache and must go back too, after the same delay, not at the cache's next demand.
+ * With retain_free = 0 the emergency reserve of an idle cache goes as well.
+ */
+Test(release, frees_after_the_idle_shrink_go_back_too, .timeout = 90)
+{
+	enum { N = 4096 }; /* 4096 x 8 KiB = 32 MiB */
+	static void *v[N];
+	struct timespec idle = { 7, 0 };
+	long long r;
+	int i;
+
+	for (i = 0; i < N; i++) {
+		v[i] = kmalloc(8192, GFP_KERNEL);
+		cr_assert_not_null(v[i], "allocation %d failed", i);
+		memset(v[i], 0x33, 8192);
+	}
+	/* no demand for longer than the daemon's idle shrink delay (5 s) */
+	nanosleep(&idle, NULL);
+	for (i = 0; i < N; i++)
+		kfree(v[i]);
+	r = wait_resident(512 << 10, 1, 30000);
+	cr_assert_lt(r, 512 << 10, "32 MiB freed after the cache went idle, but %lld KiB stay resident", r >> 10);
+}
