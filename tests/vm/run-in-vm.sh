@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run-in-vm.sh - run one command inside a small virtual machine that has what this host
-# lacks: two real NUMA nodes (one CPU each), an Intel IOMMU, and an e1000e NIC bound to
+# lacks: two real NUMA nodes (one CPU each), an Intel IOMMU, and two e1000e NICs (joined by a qemu hub) bound to
 # vfio-pci. The guest sees the host's root filesystem read-only over 9p (tmpfs on /tmp and
 # /run), so the command runs against this project's build tree and the host's libraries
 # unchanged. The command's output comes back on stdout, its exit status is ours; the guest
@@ -139,18 +139,25 @@ if [ -n "$vm_expose" ]; then
 	mkdir -p $root$vm_expose && mount -o bind $from $root$vm_expose || fail "cannot show $vm_expose"
 fi
 
-# The NIC: no e1000e driver is loaded, so vfio-pci claims it by id.
+# The NICs (two e1000e on one qemu hub): no e1000e driver is loaded, so vfio-pci claims
+# them by id. The first is the one the single-NIC tests use.
 nic=
+nic2=
 for d in /sys/bus/pci/devices/*; do
-	[ "$(cat $d/vendor) $(cat $d/device)" = "0x8086 0x10d3" ] && nic=${d##*/}
+	if [ "$(cat $d/vendor) $(cat $d/device)" = "0x8086 0x10d3" ]; then
+		if [ -z "$nic" ]; then nic=${d##*/}; else nic2=${d##*/}; fi
+	fi
 done
-[ -n "$nic" ] || fail "no e1000e NIC on the PCI bus"
+[ -n "$nic" ] && [ -n "$nic2" ] || fail "not two e1000e NICs on the PCI bus"
 echo 8086 10d3 >/sys/bus/pci/drivers/vfio-pci/new_id
-drv=$(readlink /sys/bus/pci/devices/$nic/driver); drv=${drv##*/}
-[ "$drv" = vfio-pci ] || fail "NIC $nic is bound to '$drv', not vfio-pci"
+for n in $nic $nic2; do
+	drv=$(readlink /sys/bus/pci/devices/$n/driver); drv=${drv##*/}
+	[ "$drv" = vfio-pci ] || fail "NIC $n is bound to '$drv', not vfio-pci"
+done
 group=$(readlink /sys/bus/pci/devices/$nic/iommu_group); group=${group##*/}
-[ -n "$group" ] && [ -c /dev/vfio/$group ] && [ -c /dev/vfio/vfio ] ||
-	fail "no /dev/vfio/vfio or /dev/vfio/$group (is the IOMMU on?)"
+group2=$(readlink /sys/bus/pci/devices/$nic2/iommu_group); group2=${group2##*/}
+[ -n "$group" ] && [ -c /dev/vfio/$group ] && [ -c /dev/vfio/vfio ] && [ -c /dev/vfio/$group2 ] ||
+	fail "no /dev/vfio/vfio or /dev/vfio/$group or /dev/vfio/$group2 (is the IOMMU on?)"
 
 nodes=$(ls -d /sys/devices/system/node/node[0-9]* | wc -l)
 if [ "${vm_hugepages:-0}" -gt 0 ]; then
@@ -160,12 +167,13 @@ if [ "${vm_hugepages:-0}" -gt 0 ]; then
 		[ "$got" = "$vm_hugepages" ] || fail "${n##*/}: $got of $vm_hugepages hugepages reserved"
 	done
 fi
-say "nodes=$nodes nic=$nic group=$group driver=$drv hugepages/node=${vm_hugepages:-0} writable=${vm_writable:-0}"
+say "nodes=$nodes nic=$nic group=$group nic2=$nic2 group2=$group2 driver=$drv hugepages/node=${vm_hugepages:-0} writable=${vm_writable:-0}"
 
 mkdir -p $root/run/slabd-vm
 cp /host$vm_job/job.sh $root/run/slabd-vm/job.sh || fail "no job script at $vm_job"
 {
 	echo "export SLABD_VM=1 SLABD_VM_NODES=$nodes SLABD_VM_VFIO_GROUP=$group SLABD_VM_NIC=$nic SLABD_VM_NIC_ID='8086 10d3'"
+	echo "export SLABD_VM_VFIO_GROUP2=$group2 SLABD_VM_NIC2=$nic2"
 } >$root/run/slabd-vm/env.sh
 if [ "$vm_init" = systemd ]; then
 	# systemd as PID 1 over the writable overlay: a oneshot unit runs the job once the
@@ -206,14 +214,17 @@ INIT
 }
 
 # The initramfs depends on the init above, the module list and busybox; the kernel on the
-# package. Both are rebuilt when missing or when what they depend on changed.
+# package. Both are rebuilt when missing or when what they depend on changed. The
+# initramfs is named by that stamp, so runs of different versions of this script (several
+# worktrees sharing the cache) never boot each other's init.
 stamp=$({ guest_init; echo "${modules[*]}"; sha256sum <"$busybox"; } | sha256sum | cut -c1-16)
 prepare() {
 	local kver pkg deb tmp ird m f
-	if [[ -s $cache/vmlinuz && -s $cache/initramfs.cpio.gz && -s $cache/kernel-version &&
-		$(cat "$cache/stamp" 2>/dev/null) == "$stamp" ]]; then
+	if [[ -s $cache/vmlinuz && -s $cache/initramfs-$stamp.cpio.gz && -s $cache/kernel-version ]]; then
 		return 0
 	fi
+	# other versions' initramfs files built over a day ago go (a run that still wants one rebuilds it)
+	find "$cache" -maxdepth 1 -name 'initramfs*.cpio.gz' -mtime +0 -delete 2>/dev/null
 	tmp=$(mktemp -d "$cache/prepare.XXXXXX") || die "cannot write in $cache"
 	# shellcheck disable=SC2064
 	trap "rm -rf '$tmp'" RETURN
@@ -254,9 +265,8 @@ prepare() {
 	(cd "$ird" && find . | "$busybox" cpio -o -H newc 2>/dev/null | gzip -1) >"$tmp/initramfs.cpio.gz" ||
 		die "cpio failed"
 	mv "$tmp/k/boot/vmlinuz-$kver" "$cache/vmlinuz"
-	mv "$tmp/initramfs.cpio.gz" "$cache/initramfs.cpio.gz"
+	mv "$tmp/initramfs.cpio.gz" "$cache/initramfs-$stamp.cpio.gz"
 	echo "$kver" >"$cache/kernel-version"
-	echo "$stamp" >"$cache/stamp"
 	echo "run-in-vm: kernel $kver and a new initramfs in $cache" >&2
 }
 
@@ -355,9 +365,10 @@ timeout -k 5 "$timeout_s" qemu-system-x86_64 \
 	-smp 2,sockets=2,cores=1,threads=1 -m $((2 * mem_mib)) \
 	-object memory-backend-ram,id=m0,size=${mem_mib}M -object memory-backend-ram,id=m1,size=${mem_mib}M \
 	-numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1 \
-	-kernel "$cache/vmlinuz" -initrd "$cache/initramfs.cpio.gz" -append "$cmdline" \
+	-kernel "$cache/vmlinuz" -initrd "$cache/initramfs-$stamp.cpio.gz" -append "$cmdline" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 	-netdev hubport,id=n0,hubid=0 -device e1000e,netdev=n0,addr=04.0 \
+	-netdev hubport,id=n1,hubid=0 -device e1000e,netdev=n1,addr=05.0 \
 	-serial "file:$job/console" -serial "file:$job/out" \
 	-monitor none -pidfile "$job/qemu.pid" </dev/null >"$job/qemu.err" 2>&1 &
 qemu_pid=$!
