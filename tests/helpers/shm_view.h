@@ -59,6 +59,13 @@ static inline struct slabd_shm_depot *shm_depot(const struct shm_view *g, uint32
 	return &g->depots[slabd_shm_depot_index(g->sb, cache, node)];
 }
 
+/* The cache id of the object at @p, from the page table (read-only meta). */
+static inline uint32_t shm_cache_of(const struct shm_view *g, const void *p)
+{
+	const struct slabd_shm_page *pages = (const void *)(g->base + g->sb->page_table_off);
+	return pages[(slabd_ptr_to_off(p) - g->sb->zones_off) >> SLABD_PAGE_SHIFT].cache;
+}
+
 /* Wake the daemon's workers now instead of at their next tick. */
 static inline void shm_kick(const struct shm_view *g)
 {
