@@ -352,14 +352,14 @@ static void handle_cache_op(struct slabd *d, struct conn *c, const struct slabd_
 
 	/* Destroy: no more refills, no new allocations from the slow path; then take
 	 * everything back and count what is still out. */
-	cache->dying = 1;
+	__atomic_store_n(&cache->dying, 1, __ATOMIC_RELEASE); /* the workers read it */
 	__atomic_store_n(&cache->shm->state, SLABD_CACHE_UNUSED, __ATOMIC_RELEASE);
 	for (n = 0; n < d->sb->nr_nodes; n++)
 		worker_call(d, n, cache_shrink_node, &res);
 	if (res.live) {
 		log_warn("kmem_cache_destroy(%s) by client %u refused: %llu objects still allocated", cache->shm->name,
 			 c->id, (unsigned long long)res.live);
-		cache->dying = 0;
+		__atomic_store_n(&cache->dying, 0, __ATOMIC_RELEASE);
 		__atomic_store_n(&cache->shm->state, SLABD_CACHE_ACTIVE, __ATOMIC_RELEASE);
 		reply_cache(c, m->hdr.seq, -EBUSY, m->cache, res.live);
 		return;
