@@ -66,7 +66,8 @@ static inline struct slabd_shm_mag *slabd_stack_pop(uint64_t *head, struct slabd
 		if (next > nr_mags)
 			next = 0;
 		cnt = slabd_stack_count(old);
-		if (__atomic_compare_exchange_n(head, &old, slabd_stack_make(old, next, cnt ? cnt - 1 : 0), 1,
+		if (__atomic_compare_exchange_n(head, &old,
+						slabd_stack_make(old, next, cnt ? cnt - 1 : 0), 1,
 						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 			slabd_tsan_acquire(m);
 			return m;

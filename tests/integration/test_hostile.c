@@ -82,22 +82,22 @@ static void counters(struct slabd_wire_verify *ret)
 
 /* Poll the VERIFY counters (kicking the workers) until @field rose by at least @delta
  * over @before; up to 60 s, so a loaded machine cannot make it fail. The value back. */
-#define WAIT_RISE(before, field, delta)                                                      \
-	({                                                                                   \
-		struct slabd_wire_verify now_;                                               \
-		int tries_;                                                                  \
-		for (tries_ = 0; tries_ < 600; tries_++) {                                   \
-			counters(&now_);                                                     \
-			if (now_.field >= (before).field + (delta))                          \
-				break;                                                       \
-			shm_kick(&g);                                                        \
-			sleep_ms(100);                                                       \
-		}                                                                            \
-		cr_assert_geq(now_.field, (before).field + (delta),                          \
-			      #field " rose by %llu, not by %llu",                           \
-			      (unsigned long long)(now_.field - (before).field),             \
-			      (unsigned long long)(delta));                                  \
-		now_.field;                                                                  \
+#define WAIT_RISE(before, field, delta)                                                            \
+	({                                                                                         \
+		struct slabd_wire_verify now_;                                                     \
+		int tries_;                                                                        \
+		for (tries_ = 0; tries_ < 600; tries_++) {                                         \
+			counters(&now_);                                                           \
+			if (now_.field >= (before).field + (delta))                                \
+				break;                                                             \
+			shm_kick(&g);                                                              \
+			sleep_ms(100);                                                             \
+		}                                                                                  \
+		cr_assert_geq(now_.field, (before).field + (delta),                                \
+			      #field " rose by %llu, not by %llu",                                 \
+			      (unsigned long long)(now_.field - (before).field),                   \
+			      (unsigned long long)(delta));                                        \
+		now_.field;                                                                        \
 	})
 
 /* Poll until *@count is 0 (the daemon drained or reset the stack); 1 when it did. */
@@ -134,7 +134,8 @@ static int healthy_child(void)
 			for (k = 0; k < 64; k++) {
 				if (!(v[k] = kmalloc(size, GFP_KERNEL)))
 					_exit(1);
-				v[k][0] = ((unsigned long)getpid() << 20) ^ (unsigned long)(i * 64 + k);
+				v[k][0] =
+				    ((unsigned long)getpid() << 20) ^ (unsigned long)(i * 64 + k);
 				v[k][size / sizeof(long) - 1] = ~v[k][0];
 			}
 			for (k = 0; k < 64; k++) {
@@ -161,7 +162,8 @@ static void cache_works(struct kmem_cache *c, size_t size, int n)
 	cr_assert_leq(n, 4096);
 	for (i = 0; i < n; i++) {
 		v[i] = c ? kmem_cache_alloc(c, GFP_KERNEL) : kmalloc(size, GFP_KERNEL);
-		cr_assert_not_null(v[i], "the damaged cache does not allocate again (object %d)", i);
+		cr_assert_not_null(v[i], "the damaged cache does not allocate again (object %d)",
+				   i);
 		memset(v[i], i & 0xff, size);
 	}
 	for (i = 0; i < n; i++) {
@@ -250,7 +252,8 @@ Test(hostile, bad_offsets_in_per_cpu_stack_slots_are_dropped_and_the_cache_works
 
 	/* nothing planted was written; the cache and the others work */
 	for (i = 0; i < 128; i++)
-		cr_assert_eq(mine[1][i], 0x3c, "the object under the misaligned offset was written");
+		cr_assert_eq(mine[1][i], 0x3c,
+			     "the object under the misaligned offset was written");
 	lie_check_and_free(lie);
 	cache_works(NULL, 128, 2000);
 	cr_assert_eq(healthy_child(), 0, "another client failed after the damage");
@@ -338,8 +341,8 @@ Test(hostile, foreign_entries_in_a_depots_top_magazine_reset_the_stack_and_leave
 
 /* Push on the full stack of @dp a magazine (from the empty stack) with @n entries
  * @objs and count @count; the magazine back. */
-static struct slabd_shm_mag *push_mag(struct slabd_shm_depot *dp, const uint64_t *objs,
-				      uint32_t n, uint32_t count)
+static struct slabd_shm_mag *push_mag(struct slabd_shm_depot *dp, const uint64_t *objs, uint32_t n,
+				      uint32_t count)
 {
 	struct slabd_shm_mag *m = slabd_stack_pop(&g.ctl->empty_mags, g.mags, g.sb->nr_mags);
 
@@ -403,7 +406,8 @@ Test(hostile, a_bad_magazine_under_a_good_one_is_quarantined_when_the_daemon_emp
 	cr_assert(td_log_contains(&td, "which is not one of its objects; quarantined"));
 	cr_assert_eq(bad_entries->count, 4, "the quarantined magazine was touched");
 	for (i = 0; i < 4; i++)
-		cr_assert_eq(bad_entries->objs[i], garbage[i], "the quarantined magazine was touched");
+		cr_assert_eq(bad_entries->objs[i], garbage[i],
+			     "the quarantined magazine was touched");
 
 	/* the good magazines' objects went back, the bad ones' nowhere: the audit agrees */
 	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &audit), 0);
@@ -512,12 +516,14 @@ Test(hostile, corrupt_depot_stack_heads_are_reset_and_the_depot_refilled)
 	__atomic_store_n(&dp->full, slabd_stack_make(0, g.sb->nr_mags + 77, 1), __ATOMIC_RELEASE);
 	__atomic_store_n(&dp->reserve, slabd_stack_make(0, 0, 5), __ATOMIC_RELEASE);
 	WAIT_RISE(before, bad_stacks, 2);
-	cr_assert(td_log_contains(&td, "depot full stack corrupt (top magazine index out of range"));
+	cr_assert(
+	    td_log_contains(&td, "depot full stack corrupt (top magazine index out of range"));
 	cr_assert(td_log_contains(&td, "depot reserve stack corrupt (a count but no magazine"));
 	for (tries = 0; tries < 600; tries++) { /* consistent heads again */
 		full = __atomic_load_n(&dp->full, __ATOMIC_ACQUIRE);
 		reserve = __atomic_load_n(&dp->reserve, __ATOMIC_ACQUIRE);
-		if (slabd_stack_top(full) <= g.sb->nr_mags && slabd_stack_top(reserve) <= g.sb->nr_mags &&
+		if (slabd_stack_top(full) <= g.sb->nr_mags &&
+		    slabd_stack_top(reserve) <= g.sb->nr_mags &&
 		    !slabd_stack_top(full) == !slabd_stack_count(full) &&
 		    !slabd_stack_top(reserve) == !slabd_stack_count(reserve))
 			break;

@@ -47,10 +47,10 @@
 void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);
 /* the rseq hand-over of an object, which TSan cannot see (above) */
-#define handed_out(p) ((p) ? __tsan_acquire(p) : (void)0)
+#define handed_out(p)	((p) ? __tsan_acquire(p) : (void)0)
 #define handing_back(p) __tsan_release(p)
 #else
-#define handed_out(p) ((void)(p))
+#define handed_out(p)	((void)(p))
 #define handing_back(p) ((void)(p))
 #endif
 
@@ -101,7 +101,8 @@ static struct kmem_cache *named;
 
 static void *own_objects(void *arg)
 {
-	static const size_t sizes[] = {16, 64, 104, 256, 1000, 4096, 20000}; /* two words at least */
+	static const size_t sizes[] = {16,   64,   104,	 256,
+				       1000, 4096, 20000}; /* two words at least */
 	unsigned long tag = ((unsigned long)(intptr_t)arg + 1) << 48, *v[32];
 	void *bulk[16];
 	int r, k;
@@ -235,7 +236,8 @@ int main(void)
 
 	printf("1..4\n");
 	if (td_start(&td, NULL) < 0 || slabd_connect(td.sock) < 0) {
-		printf("Bail out! slabd did not start or accept this client (%s)\n", slabd_last_error());
+		printf("Bail out! slabd did not start or accept this client (%s)\n",
+		       slabd_last_error());
 		return 1;
 	}
 	named = kmem_cache_create("tsan-named", 200, 8, 0, NULL);
