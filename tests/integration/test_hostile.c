@@ -14,7 +14,7 @@
  * and that other caches keep working in another client (invariant 2).
  *
  * Under valgrind (the `valgrind` suite) the daemon has no rseq: it cannot run the
- * sequences that drain a CPU's stacks, so the two tests that need that drain skip.
+ * sequences that drain a CPU's stacks, so the three tests that need that drain skip.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
