@@ -226,6 +226,22 @@ static char *metrics_render(struct slabd *d, size_t *ret_len)
 		(unsigned long long)__atomic_load_n(&d->stats.bad_objects, __ATOMIC_RELAXED),
 		(unsigned long long)__atomic_load_n(&d->stats.double_frees, __ATOMIC_RELAXED));
 
+	help(f, "slabd_corruption_total", "counter",
+	     "Damage found in client-writable memory since start (each also logged): offsets "
+	     "that were no object, double frees, magazine counts, depot stack heads and per-CPU "
+	     "counts reset, magazines quarantined.");
+	{
+		/* the names of the VERIFY reply and of `slabctl stats` */
+		static const char *const found[] = {"bad_objects", "double_frees", "bad_mags",
+						    "bad_stacks",  "bad_pcpu",	   "quarantined"};
+		const uint64_t *counter[] = {&d->stats.bad_objects, &d->stats.double_frees,
+					     &d->stats.bad_mags,    &d->stats.bad_stacks,
+					     &d->stats.bad_pcpu,    &d->stats.quarantined};
+		for (i = 0; i < sizeof(found) / sizeof(found[0]); i++)
+			fprintf(f, "slabd_corruption_total{found=\"%s\"} %llu\n", found[i],
+				(unsigned long long)__atomic_load_n(counter[i], __ATOMIC_RELAXED));
+	}
+
 	help(f, "slabd_zone_bytes", "gauge", "Zone of each NUMA node by state.");
 	for (n = 0; n < d->sb->nr_nodes; n++) {
 		struct slabd_wire_node_info ni;

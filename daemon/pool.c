@@ -124,7 +124,7 @@ int pool_create(struct slabd *d, const struct slabd_wire_pool_create *m, const c
 		 m->headroom, m->data_room, m->priv_size, stride, c->objs, (SLABD_PAGE_SIZE << c->order) >> 10);
 	return id;
 undo:
-	c->dying = 1;
+	__atomic_store_n(&c->dying, 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&c->shm->state, SLABD_CACHE_UNUSED, __ATOMIC_RELEASE);
 	__atomic_store_n(&d->caches[id], NULL, __ATOMIC_RELEASE);
 	for (home = 0; home < d->sb->nr_nodes; home++)

@@ -103,7 +103,8 @@ static void release_run(struct slabd *d, struct zone *z, uint32_t first, uint32_
 
 void zone_release_scan(struct slabd *d, struct zone *z)
 {
-	uint64_t now = now_ms(), resident_free = 0, retain = d->cfg.retain_free;
+	uint64_t now = now_ms(), resident_free = 0,
+		 retain = __atomic_load_n(&d->cfg.retain_free, __ATOMIC_RELAXED);
 	uint32_t ch, pending = 0, run = 0, run_len = 0;
 
 	pthread_mutex_lock(&z->lock);
@@ -119,7 +120,9 @@ void zone_release_scan(struct slabd *d, struct zone *z)
 					z->chunk_free_since[ch] = now;
 				resident_free += CHUNK_BYTES(z);
 				if (resident_free > retain) {
-					if (now - z->chunk_free_since[ch] >= d->cfg.release_delay_ms) {
+					if (now - z->chunk_free_since[ch] >=
+					    __atomic_load_n(&d->cfg.release_delay_ms,
+							    __ATOMIC_RELAXED)) {
 						due = 1;
 						resident_free -= CHUNK_BYTES(z);
 					} else {

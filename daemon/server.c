@@ -352,14 +352,14 @@ static void handle_cache_op(struct slabd *d, struct conn *c, const struct slabd_
 
 	/* Destroy: no more refills, no new allocations from the slow path; then take
 	 * everything back and count what is still out. */
-	cache->dying = 1;
+	__atomic_store_n(&cache->dying, 1, __ATOMIC_RELEASE); /* the workers read it */
 	__atomic_store_n(&cache->shm->state, SLABD_CACHE_UNUSED, __ATOMIC_RELEASE);
 	for (n = 0; n < d->sb->nr_nodes; n++)
 		worker_call(d, n, cache_shrink_node, &res);
 	if (res.live) {
 		log_warn("kmem_cache_destroy(%s) by client %u refused: %llu objects still allocated", cache->shm->name,
 			 c->id, (unsigned long long)res.live);
-		cache->dying = 0;
+		__atomic_store_n(&cache->dying, 0, __ATOMIC_RELEASE);
 		__atomic_store_n(&cache->shm->state, SLABD_CACHE_ACTIVE, __ATOMIC_RELEASE);
 		reply_cache(c, m->hdr.seq, -EBUSY, m->cache, res.live);
 		return;
@@ -432,6 +432,7 @@ static void handle_verify(struct slabd *d, struct conn *c, const struct slabd_wi
 static void conn_drop(struct slabd *d, struct conn *c, int epfd, const char *why)
 {
 	uint64_t failures = 0;
+	int attached;
 
 	if (c->slot >= 0) {
 		struct slabd_shm_client *e = &d->clients[c->slot];
@@ -446,12 +447,15 @@ static void conn_drop(struct slabd *d, struct conn *c, int epfd, const char *why
 		log_info("client %u (pid %u) %s", c->id, c->pid, why);
 	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
+	attached = c->attached;
 	urcu_memb_read_lock();
 	cds_lfht_del(conns, &c->node);
 	urcu_memb_read_unlock();
+	/* From here liburcu's thread may free c at any moment: this thread holds no read
+	 * lock (reading c->attached after this was a use-after-free ASan caught). */
 	urcu_memb_call_rcu(&c->rcu, conn_free_rcu);
 	nr_conns--;
-	if (c->attached) {
+	if (attached) {
 		nr_attached--;
 		status_clients(d);
 	}

@@ -33,6 +33,11 @@ static uint32_t kmalloc_class_size(uint32_t idx)
 	return idx == 1 ? 96 : idx == 2 ? 192 : 1u << idx;
 }
 
+/* cache_node.held, .nr_slabs and the slab lists' .nr have one writer, the node's worker,
+ * and are read by the control thread for stats: relaxed atomic stores of the new value
+ * (a plain mov on x86), so the race is defined and the reads never see a torn value. */
+#define OWNED_ADD(field, delta) __atomic_store_n(&(field), (field) + (delta), __ATOMIC_RELAXED)
+
 static void list_add(struct slab_list *l, struct slab *s, uint8_t which)
 {
 	s->prev = NULL;
@@ -40,7 +45,7 @@ static void list_add(struct slab_list *l, struct slab *s, uint8_t which)
 	if (l->first)
 		l->first->prev = s;
 	l->first = s;
-	l->nr++;
+	OWNED_ADD(l->nr, 1); /* read by stats on the control thread */
 	s->list = which;
 }
 
@@ -52,7 +57,7 @@ static void list_del(struct slab_list *l, struct slab *s)
 		l->first = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
-	l->nr--;
+	OWNED_ADD(l->nr, -1);
 	s->list = SLAB_LIST_NONE;
 	s->next = s->prev = NULL;
 }
@@ -274,8 +279,8 @@ static struct slab *slab_new(struct slabd *d, struct cache *c, uint32_t node)
 	s->nfree = c->objs;
 	for (i = 0; i < c->objs; i++)
 		s->map[i / 64] |= 1ull << (i % 64);
-	c->nodes[node].nr_slabs++;
-	c->nodes[node].held += c->objs;
+	OWNED_ADD(c->nodes[node].nr_slabs, 1);
+	OWNED_ADD(c->nodes[node].held, c->objs);
 	s->list = SLAB_LIST_NONE;
 	slab_relist(c, &c->nodes[node], s);
 	STAT_INC(d, slabs_created);
@@ -307,7 +312,7 @@ int pool_populate(struct slabd *d, struct cache *c, uint32_t node, uint32_t n)
 	for (k = c->phantom_from; k < c->objs; k++) {
 		last->map[k / 64] &= ~(1ull << (k % 64));
 		last->nfree--;
-		cn->held--;
+		OWNED_ADD(cn->held, -1);
 	}
 	slab_relist(c, cn, last);
 	c->max_objs = n;
@@ -341,7 +346,7 @@ uint32_t slab_take(struct slabd *d, struct cache *c, uint32_t node, uint64_t *ou
 				s->map[w] &= s->map[w] - 1;
 				out[got++] = slab_obj_off(d, c, s, w * 64 + bit);
 				s->nfree--;
-				cn->held--;
+				OWNED_ADD(cn->held, -1);
 			}
 		}
 		slab_relist(c, cn, s);
@@ -407,7 +412,7 @@ int slab_put(struct slabd *d, struct cache *c, uint32_t node, uint64_t off)
 	}
 	s->map[idx / 64] |= 1ull << (idx % 64);
 	s->nfree++;
-	c->nodes[node].held++;
+	OWNED_ADD(c->nodes[node].held, 1);
 	slab_relist(c, &c->nodes[node], s);
 	return 0;
 }
@@ -431,8 +436,8 @@ uint32_t slab_release_free(struct slabd *d, struct cache *c, uint32_t node, uint
 		}
 		buddy_free(&z->buddy, s->head - z->first_page, c->order);
 		pthread_mutex_unlock(&z->lock);
-		cn->held -= c->objs;
-		cn->nr_slabs--;
+		OWNED_ADD(cn->held, -(uint64_t)c->objs);
+		OWNED_ADD(cn->nr_slabs, -1);
 		free(s);
 		released++;
 		STAT_INC(d, slabs_released);

@@ -526,7 +526,8 @@ static void tune_remote(struct slabd *d, uint32_t cpu, uint32_t period_ms, cpu_s
 	}
 	top = count ? __atomic_load_n(&r->slots[count - 1], __ATOMIC_RELAXED) : 0;
 	t->idle_ms = count && count == t->count && top == t->top ? t->idle_ms + period_ms : 0;
-	if (t->idle_ms >= d->cfg.idle_drain_ms && worker_roff != -1 && d->topo.cpu_real[cpu]) {
+	if (t->idle_ms >= __atomic_load_n(&d->cfg.idle_drain_ms, __ATOMIC_RELAXED) &&
+	    worker_roff != -1 && d->topo.cpu_real[cpu]) {
 		if (!*moved) {
 			sched_getaffinity(0, sizeof(*old), old);
 			*moved = 1;
@@ -596,7 +597,9 @@ static void tune_cpus(struct slabd *d, uint32_t node, uint32_t period_ms)
 				t->idle_ms += period_ms;
 			else
 				t->idle_ms = 0;
-			if (t->idle_ms >= d->cfg.idle_drain_ms && worker_roff != -1 && d->topo.cpu_real[cpu]) {
+			if (t->idle_ms >=
+				__atomic_load_n(&d->cfg.idle_drain_ms, __ATOMIC_RELAXED) &&
+			    worker_roff != -1 && d->topo.cpu_real[cpu]) {
 				if (!moved) {
 					sched_getaffinity(0, sizeof(old), &old);
 					moved = 1;
@@ -814,7 +817,9 @@ int worker_round(struct slabd *d, uint32_t node, uint64_t *ret_next_ms)
 		while (off && guard--) {
 			uint64_t next = 0;
 			if (off >= d->sb->zones_off && off - d->sb->zones_off < d->sb->zones_size &&
-			    d->pages[(off - d->sb->zones_off) >> SLABD_PAGE_SHIFT].kind == SLABD_PAGE_LARGE)
+			    __atomic_load_n(
+				&d->pages[(off - d->sb->zones_off) >> SLABD_PAGE_SHIFT].kind,
+				__ATOMIC_ACQUIRE) == SLABD_PAGE_LARGE)
 				next = __atomic_load_n((uint64_t *)(d->base + off), __ATOMIC_RELAXED);
 			if (large_free(d, off) < 0)
 				break;
@@ -937,7 +942,8 @@ static void *worker_main(void *arg)
 	}
 	last_tune = next_release = monotonic_ms();
 	while (!__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE)) {
-		uint32_t kick = __atomic_load_n(&d->ctl->kick, __ATOMIC_ACQUIRE), sleep_ms;
+		uint32_t kick = __atomic_load_n(&d->ctl->kick, __ATOMIC_ACQUIRE), sleep_ms,
+			 idle_drain_ms;
 		uint64_t now, tune_ms, next_cache = UINT64_MAX;
 		int active;
 
@@ -951,7 +957,9 @@ static void *worker_main(void *arg)
 		}
 		/* The per-CPU stacks: every second, or more often for a short idle_drain_ms
 		 * (reloadable: computed each time). */
-		tune_ms = d->cfg.idle_drain_ms < 2000 ? d->cfg.idle_drain_ms / 2 : 1000;
+		idle_drain_ms =
+		    __atomic_load_n(&d->cfg.idle_drain_ms, __ATOMIC_RELAXED); /* SIGHUP */
+		tune_ms = idle_drain_ms < 2000 ? idle_drain_ms / 2 : 1000;
 		if (now - last_tune >= tune_ms) {
 			tune_cpus(d, wa->node, (uint32_t)(now - last_tune));
 			last_tune = now;
@@ -963,7 +971,8 @@ static void *worker_main(void *arg)
 		 * is due, at most a second, so an idle daemon wakes a few times a second, not a
 		 * hundred.
 		 */
-		sleep_ms = d->cfg.worker_interval_ms;
+		sleep_ms =
+		    __atomic_load_n(&d->cfg.worker_interval_ms, __ATOMIC_RELAXED); /* SIGHUP */
 		if (!active) {
 			uint64_t until = next_release - now, t = last_tune + tune_ms - now;
 			if (t < until)

@@ -26,6 +26,30 @@
 
 #include "slabd_shm.h"
 
+/*
+ * ThreadSanitizer builds only: a magazine changes hands through other processes (a
+ * client pushes it on the empty stack, the daemon fills it and pushes it on a depot,
+ * another thread of the client pops it), whose compare-and-swaps TSan, which sees one
+ * process, cannot see. Whoever pushes a magazine releases it, whoever pops it acquires
+ * it: the hand-over that the stack's protocol guarantees. Nothing in other builds.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define SLABD_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SLABD_TSAN 1
+#endif
+#endif
+#ifdef SLABD_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define slabd_tsan_acquire(p) __tsan_acquire(p)
+#define slabd_tsan_release(p) __tsan_release(p)
+#else
+#define slabd_tsan_acquire(p) ((void)(p))
+#define slabd_tsan_release(p) ((void)(p))
+#endif
+
 /* slabd_stack_pop: pop the top magazine of the stack at @head, NULL when empty. */
 static inline struct slabd_shm_mag *slabd_stack_pop(uint64_t *head, struct slabd_shm_mag *mags, uint32_t nr_mags)
 {
@@ -42,9 +66,12 @@ static inline struct slabd_shm_mag *slabd_stack_pop(uint64_t *head, struct slabd
 		if (next > nr_mags)
 			next = 0;
 		cnt = slabd_stack_count(old);
-		if (__atomic_compare_exchange_n(head, &old, slabd_stack_make(old, next, cnt ? cnt - 1 : 0), 1,
-						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		if (__atomic_compare_exchange_n(head, &old,
+						slabd_stack_make(old, next, cnt ? cnt - 1 : 0), 1,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			slabd_tsan_acquire(m);
 			return m;
+		}
 	}
 }
 
@@ -54,6 +81,7 @@ static inline void slabd_stack_push(uint64_t *head, struct slabd_shm_mag *mags, 
 	uint32_t idx = (uint32_t)(m - mags) + 1;
 	uint64_t old = __atomic_load_n(head, __ATOMIC_RELAXED);
 
+	slabd_tsan_release(m);
 	do {
 		__atomic_store_n(&m->next, slabd_stack_top(old), __ATOMIC_RELAXED);
 	} while (!__atomic_compare_exchange_n(head, &old, slabd_stack_make(old, idx, slabd_stack_count(old) + 1), 1,

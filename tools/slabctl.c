@@ -144,6 +144,22 @@ static void get_totals(struct slabd_wire_stats *st)
 		fail("the daemon did not answer the stats request", r);
 }
 
+/* The counters of damage found in client-writable memory: a VERIFY request without
+ * SLABD_VERIFY_AUDIT (cheap: the daemon copies six counters). */
+static void get_health(struct slabd_wire_verify *v)
+{
+	struct slabd_wire_verify_req req;
+	int r;
+
+	slabd_wire_init(&req.hdr, SLABD_MSG_VERIFY, sizeof(req), 0);
+	req.flags = 0;
+	r = transact(&req, sizeof(req), v, sizeof(*v), SLABD_MSG_VERIFY_REPLY);
+	if (r == 0)
+		r = v->err;
+	if (r < 0)
+		fail("the daemon did not answer the verify request", r);
+}
+
 /* One *_INFO request: 0, or -ENOENT at the end of the table. */
 static int get_info(uint16_t type, uint32_t index, void *reply, size_t len)
 {
@@ -162,6 +178,7 @@ static int get_info(uint16_t type, uint32_t index, void *reply, size_t len)
 
 struct snapshot {
 	struct slabd_wire_stats tot;
+	struct slabd_wire_verify health; /* the VERIFY counters (no audit), for stats */
 	struct slabd_wire_cache_info *caches;
 	struct slabd_wire_cpu_info *cpus;
 	struct slabd_wire_node_info *nodes;
@@ -327,17 +344,23 @@ static int cmd_slabinfo(void)
 static void stats_json(const struct snapshot *s)
 {
 	const struct slabd_wire_stats *t = &s->tot;
+	const struct slabd_wire_verify *h = &s->health;
 	size_t i;
 
 	printf(
 	    "{\"backing\":\"%s\",\"zone_bytes\":%llu,\"free_bytes\":%llu,\"released_bytes\":%llu,"
 	    "\"in_use_bytes\":%llu,\"pcpu_bytes\":%llu,\"depot_bytes\":%llu,\"slab_free_bytes\":%"
 	    "llu,"
-	    "\"clients\":%u,\"alloc_failures\":%llu,\n\"caches\":[",
+	    "\"clients\":%u,\"alloc_failures\":%llu,\n",
 	    backing(t->backing), (unsigned long long)t->zone_size, (unsigned long long)t->zone_free,
 	    (unsigned long long)t->released, (unsigned long long)t->in_use,
 	    (unsigned long long)t->in_pcpu, (unsigned long long)t->in_depot,
 	    (unsigned long long)t->in_slabs, t->clients, (unsigned long long)t->alloc_failures);
+	printf("\"corruption\":{\"bad_objects\":%llu,\"double_frees\":%llu,\"bad_mags\":%llu,"
+	       "\"bad_stacks\":%llu,\"bad_pcpu\":%llu,\"quarantined\":%llu},\n\"caches\":[",
+	       (unsigned long long)h->bad_objects, (unsigned long long)h->double_frees,
+	       (unsigned long long)h->bad_mags, (unsigned long long)h->bad_stacks,
+	       (unsigned long long)h->bad_pcpu, (unsigned long long)h->quarantined);
 	for (i = 0; i < s->nr_caches; i++) {
 		const struct slabd_wire_cache_info *c = &s->caches[i];
 		double hr = depot_hit_rate(c);
@@ -417,6 +440,7 @@ static void stats_json(const struct snapshot *s)
 static void stats_text(const struct snapshot *s)
 {
 	const struct slabd_wire_stats *t = &s->tot;
+	const struct slabd_wire_verify *h = &s->health;
 	size_t i;
 
 	printf(
@@ -427,6 +451,13 @@ static void stats_text(const struct snapshot *s)
 	    backing(t->backing), kib(t->zone_size), kib(t->zone_free), kib(t->released),
 	    kib(t->in_use), kib(t->in_pcpu), kib(t->in_depot), kib(t->in_slabs), t->clients,
 	    (unsigned long long)t->alloc_failures);
+	/* what the daemon found wrong in client-writable memory since it started (each also
+	 * in its log): the names are those of the JSON and of the metrics */
+	printf("corruption found: bad_objects %llu, double_frees %llu, bad_mags %llu, "
+	       "bad_stacks %llu, bad_pcpu %llu, quarantined %llu\n\n",
+	       (unsigned long long)h->bad_objects, (unsigned long long)h->double_frees,
+	       (unsigned long long)h->bad_mags, (unsigned long long)h->bad_stacks,
+	       (unsigned long long)h->bad_pcpu, (unsigned long long)h->quarantined);
 	printf("%-24s %8s %8s %12s %12s %12s %12s %10s %10s %9s\n", "cache", "objsize", "slabs",
 	       "in use KiB", "per-CPU KiB", "depot KiB", "free KiB", "alloc-miss", "free-miss",
 	       "depot-hit");
@@ -483,6 +514,7 @@ static int cmd_stats(int json)
 	struct snapshot s = {0};
 
 	snapshot_take(&s, 1, 1, 1);
+	get_health(&s.health);
 	if (json)
 		stats_json(&s);
 	else

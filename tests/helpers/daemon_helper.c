@@ -40,6 +40,17 @@ static int can_connect(const char *path)
 	return r == 0;
 }
 
+/* The daemon to run is a ThreadSanitizer build: this helper's own build is one, or
+ * SLABD_TEST_DAEMON names another daemon (only the TSan step of .ci/run does). */
+static int tsan_daemon(void)
+{
+#if defined(__SANITIZE_THREAD__)
+	return 1;
+#else
+	return getenv("SLABD_TEST_DAEMON") && *getenv("SLABD_TEST_DAEMON");
+#endif
+}
+
 static int start(struct test_daemon *td, const char *conf_text, const char *const *sets)
 {
 	const char *argv[64];
@@ -61,7 +72,17 @@ static int start(struct test_daemon *td, const char *conf_text, const char *cons
 		argv[argc++] = "--leak-check=no";
 		argv[argc++] = "--quiet";
 	}
-	argv[argc++] = SLABD_BIN;
+	/* SLABD_TEST_DAEMON=PATH: run that slabd instead (the ThreadSanitizer build's, from
+	 * .ci/run). A TSan daemon maps its region where the kernel likes (base_address=0):
+	 * TSan's shadow layout has no room for application mappings at the default base. */
+	if (getenv("SLABD_TEST_DAEMON") && *getenv("SLABD_TEST_DAEMON"))
+		argv[argc++] = getenv("SLABD_TEST_DAEMON");
+	else
+		argv[argc++] = SLABD_BIN;
+	if (tsan_daemon()) {
+		argv[argc++] = "--set";
+		argv[argc++] = "base_address=0";
+	}
 	argv[argc++] = "--foreground";
 	argv[argc++] = "--socket";
 	argv[argc++] = td->sock;

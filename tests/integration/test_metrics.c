@@ -2,7 +2,8 @@
 /*
  * test_metrics.c - the optional Prometheus endpoint: off by default, GET /metrics on
  * 127.0.0.1:metrics_port with the caches' figures (a named cache with quotes in its
- * name escaped), 404/405/400 for anything else, a busy port refusing the start.
+ * name escaped), the corruption counters going up after a scribble, 404/405/400 for
+ * anything else, a busy port refusing the start.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -19,6 +20,7 @@
 #include <slabd/slabd.h>
 
 #include "daemon_helper.h"
+#include "shm_view.h"
 
 static struct test_daemon td;
 static char resp[1 << 18];
@@ -139,6 +141,46 @@ Test(metrics, get_metrics_serves_the_prometheus_text_format)
 	}
 	for (i = 0; i < 25; i++)
 		kmem_cache_free(c, objs[i]);
+}
+
+Test(metrics, the_corruption_counters_rise_after_a_scribble)
+{
+	static const char *const found[] = {"bad_objects", "double_frees", "bad_mags",
+					    "bad_stacks",  "bad_pcpu",	   "quarantined"};
+	struct shm_view g;
+	uint32_t cpu, victim = 8; /* kmalloc-256: this test allocates no more of it below */
+	long long pcpu = 0, stacks = 0;
+	char name[96];
+	void *p;
+	size_t i;
+	int tries;
+
+	cr_assert_eq(shm_view_get(&g), 0);
+	cr_assert_not_null(p = kmalloc(256, GFP_KERNEL)); /* the cache is active: looked at */
+	kfree(p);
+	http("GET /metrics HTTP/1.0\r\n\r\n");
+	cr_assert(strstr(resp, "# TYPE slabd_corruption_total counter\n"), "%s", resp);
+	for (i = 0; i < sizeof(found) / sizeof(found[0]); i++) {
+		snprintf(name, sizeof(name), "slabd_corruption_total{found=\"%s\"}", found[i]);
+		cr_assert_eq(series(name), 0, "%s: %s", name, resp);
+	}
+
+	/* a per-CPU count no stack can have, and a depot head past the magazine array */
+	for (cpu = 0; cpu < g.sb->nr_cpus; cpu++)
+		__atomic_store_n(&shm_pcpu(&g, victim, cpu)->count, 100000, __ATOMIC_RELAXED);
+	__atomic_store_n(&shm_depot(&g, victim, 0)->reserve,
+			 slabd_stack_make(0, g.sb->nr_mags + 1, 3), __ATOMIC_RELEASE);
+	shm_kick(&g);
+	for (tries = 0; tries < 300 && (pcpu <= 0 || stacks <= 0); tries++) {
+		usleep(100 * 1000); /* the worker looks each round and at the per-CPU period */
+		http("GET /metrics HTTP/1.0\r\n\r\n");
+		pcpu = series("slabd_corruption_total{found=\"bad_pcpu\"}");
+		stacks = series("slabd_corruption_total{found=\"bad_stacks\"}");
+	}
+	cr_assert_gt(pcpu, 0, "%s", resp);
+	cr_assert_gt(stacks, 0, "%s", resp);
+	cr_assert(td_log_contains(&td, "per-CPU stack count 100000 is corrupt"));
+	cr_assert(td_log_contains(&td, "depot reserve stack corrupt"));
 }
 
 Test(metrics, anything_but_get_metrics_is_refused)

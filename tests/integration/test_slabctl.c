@@ -3,7 +3,8 @@
  * test_slabctl.c - slabctl against a live daemon: slabinfo in the exact /proc/slabinfo
  * 2.1 format with a row for every cache (a named one included), stats --json that
  * parses and holds the expected figures per cache, CPU, node and client, clients,
- * caches, shrink and top --once; usage errors and their exit codes.
+ * caches, shrink and top --once; the corruption counters in stats (text and JSON) going up
+ * after a scribble; usage errors and their exit codes.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -19,6 +20,7 @@
 #include <slabd/slabd.h>
 
 #include "daemon_helper.h"
+#include "shm_view.h"
 #include "slabd_shm.h"
 #include "slabd_wire.h"
 
@@ -210,6 +212,57 @@ Test(slabctl, stats_json_parses_and_holds_the_figures_per_cache_cpu_node_and_cli
 		kmem_cache_free(c, objs[i]);
 	for (i = 0; i < 30; i++)
 		kfree(k[i]);
+}
+
+/* The number after "@key" (e.g. "\"bad_pcpu\":" or "bad_pcpu ") in out[], or -1. */
+static long long number_after(const char *key)
+{
+	const char *p = strstr(out, key);
+	return p ? atoll(p + strlen(key)) : -1;
+}
+
+Test(slabctl, stats_show_the_corruption_counters_and_a_scribble_raises_them)
+{
+	struct shm_view g;
+	struct slabd_shm_depot *dp;
+	long long pcpu = 0, stacks = 0;
+	uint32_t cpu, victim = 8; /* kmalloc-256: this test allocates no more of it below */
+	void *p;
+	int tries;
+
+	cr_assert_eq(shm_view_get(&g), 0);
+	cr_assert_not_null(p = kmalloc(256, GFP_KERNEL)); /* the cache is active: looked at */
+	kfree(p);
+	cr_assert_eq(run("stats --json", NULL), 0, "%s", out);
+	cr_assert(strstr(out, "\"corruption\":{\"bad_objects\":0,\"double_frees\":0,"
+			      "\"bad_mags\":0,\"bad_stacks\":0,\"bad_pcpu\":0,\"quarantined\":0}"),
+		  "%s", out);
+	cr_assert_eq(run("stats", NULL), 0, "%s", out);
+	cr_assert(strstr(out, "corruption found: bad_objects 0, double_frees 0, bad_mags 0, "
+			      "bad_stacks 0, bad_pcpu 0, quarantined 0"),
+		  "%s", out);
+
+	/* a per-CPU count no stack can have, and a depot head past the magazine array */
+	for (cpu = 0; cpu < g.sb->nr_cpus; cpu++)
+		__atomic_store_n(&shm_pcpu(&g, victim, cpu)->count, 200, __ATOMIC_RELAXED);
+	dp = shm_depot(&g, victim, 0);
+	__atomic_store_n(&dp->full, slabd_stack_make(0, g.sb->nr_mags + 77, 1), __ATOMIC_RELEASE);
+	shm_kick(&g);
+
+	for (tries = 0; tries < 300 && (pcpu <= 0 || stacks <= 0); tries++) {
+		usleep(100 * 1000); /* the worker looks each round and at the per-CPU period */
+		cr_assert_eq(run("stats --json", NULL), 0, "%s", out);
+		pcpu = number_after("\"bad_pcpu\":");
+		stacks = number_after("\"bad_stacks\":");
+	}
+	cr_assert_gt(pcpu, 0, "bad_pcpu did not rise in stats --json: %s", out);
+	cr_assert_gt(stacks, 0, "bad_stacks did not rise in stats --json: %s", out);
+	cr_assert_eq(run("stats", NULL), 0, "%s", out);
+	cr_assert_geq(number_after("bad_pcpu "), pcpu, "%s", out);
+	cr_assert_geq(number_after("bad_stacks "), stacks, "%s", out);
+	/* the same counters as the VERIFY reply */
+	cr_assert_eq(run("verify", NULL), 0, "%s", out);
+	cr_assert(td_alive(&td));
 }
 
 Test(slabctl, clients_lists_a_connected_client_with_its_command)
