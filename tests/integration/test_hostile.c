@@ -100,6 +100,16 @@ static void counters(struct slabd_wire_verify *ret)
 		now_.field;                                                                        \
 	})
 
+/* The daemon counts a corruption before it logs it: wait up to 30 s for the log line. */
+static int log_has(const char *needle)
+{
+	int tries;
+
+	for (tries = 0; tries < 300 && !td_log_contains(&td, needle); tries++)
+		sleep_ms(100);
+	return td_log_contains(&td, needle);
+}
+
 /* Poll until *@count is 0 (the daemon drained or reset the stack); 1 when it did. */
 static int wait_zero(const uint32_t *count)
 {
@@ -247,8 +257,8 @@ Test(hostile, bad_offsets_in_per_cpu_stack_slots_are_dropped_and_the_cache_works
 	for (cpu = 0; cpu < g.sb->nr_cpus; cpu++)
 		cr_assert(!cpu_usable(cpu) || wait_zero(&shm_pcpu(&g, victim, cpu)->count),
 			  "CPU %u was not drained", cpu);
-	cr_assert(td_log_contains(&td, "from client memory is not one of its objects; dropped"));
-	cr_assert(td_log_contains(&td, "returned twice (double free); dropped"));
+	cr_assert(log_has("from client memory is not one of its objects; dropped"));
+	cr_assert(log_has("returned twice (double free); dropped"));
 
 	/* nothing planted was written; the cache and the others work */
 	for (i = 0; i < 128; i++)
@@ -277,7 +287,7 @@ Test(hostile, an_impossible_per_cpu_count_is_reset_and_the_cache_works_again)
 	WAIT_RISE(before, bad_pcpu, g.sb->nr_cpus);
 	for (cpu = 0; cpu < g.sb->nr_cpus; cpu++)
 		cr_assert(wait_zero(&shm_pcpu(&g, victim, cpu)->count), "CPU %u not reset", cpu);
-	cr_assert(td_log_contains(&td, "per-CPU stack count 128 is corrupt"));
+	cr_assert(log_has("per-CPU stack count 128 is corrupt"));
 	cache_works(NULL, 128, 2000);
 	cr_assert_eq(healthy_child(), 0, "another client failed after the damage");
 }
@@ -327,7 +337,7 @@ Test(hostile, foreign_entries_in_a_depots_top_magazine_reset_the_stack_and_leave
 	slabd_stack_push(&dp->full, g.mags, m);
 
 	WAIT_RISE(before, bad_stacks, 1);
-	cr_assert(td_log_contains(&td, "depot full stack corrupt (its top magazine holds something "
+	cr_assert(log_has("depot full stack corrupt (its top magazine holds something "
 				       "that is not one of its objects"));
 	/* quarantined: not emptied, not recycled */
 	cr_assert_eq(m->count, 4, "the quarantined magazine was touched");
@@ -388,7 +398,7 @@ Test(hostile, a_bad_magazine_under_a_good_one_is_quarantined_when_the_daemon_emp
 	cr_assert_eq(kmem_cache_shrink(c), 0, "%s", slabd_last_error());
 	WAIT_RISE(before, bad_mags, 1);
 	WAIT_RISE(before, quarantined, 1);
-	cr_assert(td_log_contains(&td, "has count 100000"));
+	cr_assert(log_has("has count 100000"));
 	cr_assert_eq(bad_count->count, 100000, "the quarantined magazine was touched");
 
 	/* 2. a magazine with a possible count but foreign entries, the same way */
@@ -403,7 +413,7 @@ Test(hostile, a_bad_magazine_under_a_good_one_is_quarantined_when_the_daemon_emp
 	cr_assert_eq(kmem_cache_shrink(c), 0, "%s", slabd_last_error());
 	WAIT_RISE(before, bad_objects, 1);
 	WAIT_RISE(before, quarantined, 1);
-	cr_assert(td_log_contains(&td, "which is not one of its objects; quarantined"));
+	cr_assert(log_has("which is not one of its objects; quarantined"));
 	cr_assert_eq(bad_entries->count, 4, "the quarantined magazine was touched");
 	for (i = 0; i < 4; i++)
 		cr_assert_eq(bad_entries->objs[i], garbage[i],
@@ -479,13 +489,13 @@ Test(hostile, bad_links_in_free_chains_stop_the_walk_there)
 	link_to(o[6], off_of(o[5]));
 	plant_chain(&dp->freelist, off_of(o[5]));
 	WAIT_RISE(before, double_frees, 1);
-	cr_assert(td_log_contains(&td, "from client memory is not one of its objects; dropped"));
+	cr_assert(log_has("from client memory is not one of its objects; dropped"));
 
 	/* the large-free chain: an offset that is no large allocation (inside host) */
 	counters(&before);
 	slabd_chain_push(&g.ctl->large_free, g.base, off_of(host) + 16, off_of(host) + 16);
 	WAIT_RISE(before, bad_objects, 1);
-	cr_assert(td_log_contains(&td, "large free of offset"));
+	cr_assert(log_has("large free of offset"));
 
 	/* nothing planted was taken or written (host's bytes 16..23 are the chain link this
 	 * process wrote) */
@@ -517,8 +527,8 @@ Test(hostile, corrupt_depot_stack_heads_are_reset_and_the_depot_refilled)
 	__atomic_store_n(&dp->reserve, slabd_stack_make(0, 0, 5), __ATOMIC_RELEASE);
 	WAIT_RISE(before, bad_stacks, 2);
 	cr_assert(
-	    td_log_contains(&td, "depot full stack corrupt (top magazine index out of range"));
-	cr_assert(td_log_contains(&td, "depot reserve stack corrupt (a count but no magazine"));
+	    log_has("depot full stack corrupt (top magazine index out of range"));
+	cr_assert(log_has("depot reserve stack corrupt (a count but no magazine"));
 	for (tries = 0; tries < 600; tries++) { /* consistent heads again */
 		full = __atomic_load_n(&dp->full, __ATOMIC_ACQUIRE);
 		reserve = __atomic_load_n(&dp->reserve, __ATOMIC_ACQUIRE);
@@ -569,7 +579,7 @@ Test(hostile, bad_offsets_in_remote_free_stacks_are_dropped_and_bad_counts_reset
 	for (cpu = 0; cpu < g.sb->nr_cpus; cpu++)
 		cr_assert(!cpu_usable(cpu) || wait_zero(&shm_remote(&g, cpu)->count),
 			  "CPU %u was not flushed", cpu);
-	cr_assert(td_log_contains(&td, "remote-free stack: offset"));
+	cr_assert(log_has("remote-free stack: offset"));
 
 	/* a count no stack can have */
 	counters(&before);
@@ -578,7 +588,7 @@ Test(hostile, bad_offsets_in_remote_free_stacks_are_dropped_and_bad_counts_reset
 	WAIT_RISE(before, bad_pcpu, g.sb->nr_cpus);
 	for (cpu = 0; cpu < g.sb->nr_cpus; cpu++)
 		cr_assert(wait_zero(&shm_remote(&g, cpu)->count), "CPU %u not reset", cpu);
-	cr_assert(td_log_contains(&td, "cache (remote frees) CPU"));
+	cr_assert(log_has("cache (remote frees) CPU"));
 
 	for (i = 0; i < 128; i++)
 		cr_assert_eq(host[i], 0x6d, "byte %d under a planted offset was written", i);
