@@ -59,6 +59,9 @@ struct config {
 	 * supplementary) of the groups listed */
 	struct id_list allowed_users;
 	struct id_list allowed_groups;
+	/* region_dir (persist.c): "" keeps the region in memfds (gone with the daemon); a
+	 * directory on tmpfs or hugetlbfs keeps it in files there, found again at restart */
+	char region_dir[200];
 };
 
 void config_defaults(struct config *c);

@@ -89,10 +89,19 @@ static int run(struct slabd *d, int ready_fd, int activated_fd)
 	if (r < 0)
 		goto out_topo;
 	d->caches = calloc(d->sb->max_caches, sizeof(*d->caches));
-	if (!d->caches || cache_create_kmalloc(d) < 0) {
-		log_err("out of memory creating the kmalloc caches");
+	if (!d->caches) {
 		r = -ENOMEM;
 		goto out_region;
+	}
+	if (d->restored) {
+		/* a region found in region_dir: its caches and slabs are there already */
+		r = persist_restore(d);
+		if (r < 0)
+			goto out_caches;
+	} else if (cache_create_kmalloc(d) < 0) {
+		log_err("out of memory creating the kmalloc caches");
+		r = -ENOMEM;
+		goto out_caches;
 	}
 	if (lfd >= 0) {
 		struct sockaddr_un sa;
@@ -122,6 +131,7 @@ static int run(struct slabd *d, int ready_fd, int activated_fd)
 	r = workers_start(d);
 	if (r < 0)
 		goto out_metrics;
+	persist_announce(d);
 	log_notice("ready: socket %s, backing %s, %u node zone%s%s%s, kmalloc up to %u bytes (pid %d)",
 		   d->cfg.socket_path, region_backing_name(d->backing), d->sb->nr_nodes, d->sb->nr_nodes == 1 ? "" : "s",
 		   d->dma_zone != SLABD_NO_ZONE ? " + DMA zone, IOVA mode " : "",
