@@ -99,6 +99,13 @@ static uint64_t slabs_file_size(uint32_t nr_pages, uint64_t unit)
 	return align_up(PERSIST_MAP_OFF + (uint64_t)nr_pages * SLAB_MAP_WORDS_PER_PAGE * 8, unit);
 }
 
+static void persist_hdr_init(struct slabd *d, uint32_t nr_pages)
+{
+	d->persist->version = PERSIST_VERSION;
+	d->persist->nr_pages = nr_pages;
+	d->persist->map_off = PERSIST_MAP_OFF;
+}
+
 /* ------------------------------------------------------------ without region_dir -- */
 
 static int private_init(struct slabd *d, uint32_t nr_pages)
@@ -125,9 +132,14 @@ static int seg_path(const struct slabd *d, int i, char *buf, size_t len)
 
 static void what_to_do(const struct slabd *d)
 {
-	log_err("to keep the region, start slabd with the configuration (and machine topology) that made it; "
-		"to start afresh, stop every client of it and remove %s/meta, percpu, zones and slabs",
-		d->cfg.region_dir);
+	if (d->nr_adopt && !d->cfg.region_dir[0])
+		log_err("to keep the region, start slabd with the configuration (and machine topology) that made "
+			"it; to start afresh, stop every client of it and stop the service (systemctl stop slabd "
+			"empties its file descriptor store)");
+	else
+		log_err("to keep the region, start slabd with the configuration (and machine topology) that made "
+			"it; to start afresh, stop every client of it and remove %s/meta, percpu, zones and slabs",
+			d->cfg.region_dir);
 }
 
 /* Open (or create, @fresh) the four files; sizes as @want. */
@@ -221,7 +233,8 @@ static int geometry_differs(struct slabd *d, const struct slabd_shm_super *sb, c
 #undef CMP
 	if (!why[0])
 		return 0;
-	log_err("the region in %s was made for another geometry: %s", d->cfg.region_dir, why);
+	log_err("the region in %s was made for another geometry: %s",
+		d->cfg.region_dir[0] ? d->cfg.region_dir : "the fd store", why);
 	what_to_do(d);
 	return 1;
 }
@@ -358,13 +371,8 @@ int persist_segments(struct slabd *d, const struct slabd_shm_geometry *g, uint64
 	d->restored = !fresh;
 	d->backing = hugetlbfs ? (c->hugepage_size == (1u << 30) ? SLABD_BACKING_HUGETLB_1G : SLABD_BACKING_HUGETLB_2M)
 			       : SLABD_BACKING_SHMEM_4K;
-	if (fresh) {
-		struct persist_hdr *h = d->persist;
-		h->version = PERSIST_VERSION;
-		h->nr_pages = g->nr_pages;
-		h->map_off = PERSIST_MAP_OFF;
-		/* region_id and magic once the superblock has its id (persist_publish) */
-	}
+	if (fresh) /* region_id and magic once the superblock has its id (persist_publish) */
+		persist_hdr_init(d, g->nr_pages);
 	log_notice("region kept in %s (%s): %s", c->region_dir, hugetlbfs ? "hugetlbfs" : "files",
 		   fresh ? "created" : "found, restarting on it");
 	return 0;
@@ -381,6 +389,121 @@ int persist_private(struct slabd *d, uint32_t nr_pages)
 	return private_init(d, nr_pages);
 }
 
+/* -------------------------------------------------- systemd's fd store (fd_store) -- */
+
+int persist_slabs_memfd(struct slabd *d, uint32_t nr_pages)
+{
+	uint64_t len = slabs_file_size(nr_pages, SLABD_PAGE_SIZE);
+	int fd = memfd_create("slabd-slabs", MFD_CLOEXEC | MFD_ALLOW_SEALING), r;
+	void *m = MAP_FAILED;
+
+	if (fd < 0 || ftruncate(fd, (off_t)len) < 0 ||
+	    (m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+		r = -errno;
+		log_err("cannot create the slabs memfd for the fd store: %s", strerror(-r));
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW);
+	d->slabs_fd = fd;
+	d->slabs_file = m;
+	d->slabs_file_len = len;
+	d->persist = m;
+	d->slabmap = (uint64_t *)((char *)m + PERSIST_MAP_OFF);
+	d->slabmap_len = 0;
+	d->persisted = 1;
+	d->fdstore = 1;
+	persist_hdr_init(d, nr_pages);
+	return 0;
+}
+
+int persist_adopt(struct slabd *d, const struct slabd_shm_geometry *g, uint64_t zones_size)
+{
+	static const char *const what[4] = { "meta", "percpu", "zones", "slabs" };
+	uint64_t want[4];
+	struct slabd_shm_super sb;
+	struct statfs sfs;
+	int *fds = d->adopt_fds, i, hugetlb = 0;
+	void *m;
+
+	if (d->nr_adopt != 4) {
+		log_err("the fd store passed back %d of the region's 4 descriptors (slabd-meta, slabd-percpu, "
+			"slabd-zones, slabd-slabs): cannot restart on it",
+			d->nr_adopt);
+		what_to_do(d);
+		return -EINVAL;
+	}
+	want[0] = g->meta_size;
+	want[1] = g->percpu_size;
+	want[2] = zones_size;
+	want[3] = slabs_file_size(g->nr_pages, SLABD_PAGE_SIZE);
+	for (i = 0; i < 4; i++) {
+		struct stat st;
+		if (fstat(fds[i], &st) < 0 || (uint64_t)st.st_size != want[i]) {
+			log_err("the region in the fd store was made for another geometry: slabd-%s is %lld bytes, this "
+				"configuration needs %llu",
+				what[i], (long long)st.st_size, (unsigned long long)want[i]);
+			what_to_do(d);
+			return -EINVAL;
+		}
+	}
+	if (pread(fds[0], &sb, sizeof(sb), 0) != (ssize_t)sizeof(sb) || sb.magic != SLABD_SHM_MAGIC) {
+		log_err("slabd-meta from the fd store is not a slabd region (no superblock magic)");
+		what_to_do(d);
+		return -EINVAL;
+	}
+	if (sb.layout_version != SLABD_SHM_LAYOUT_VERSION) {
+		log_err("the region in the fd store has shared-memory layout version %u, this slabd has %u",
+			sb.layout_version, SLABD_SHM_LAYOUT_VERSION);
+		what_to_do(d);
+		return -EPROTO;
+	}
+	if (geometry_differs(d, &sb, g, zones_size))
+		return -EINVAL;
+	if (fstatfs(fds[2], &sfs) == 0 && sfs.f_type == HUGETLBFS_MAGIC)
+		hugetlb = 1;
+	d->base = mmap((void *)(uintptr_t)sb.base_addr, d->size, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (d->base == MAP_FAILED || (uint64_t)(uintptr_t)d->base != sb.base_addr) {
+		if (d->base != MAP_FAILED)
+			munmap(d->base, d->size);
+		d->base = NULL;
+		log_err("cannot map the region from the fd store at its base %#llx again: something else is there",
+			(unsigned long long)sb.base_addr);
+		return -EADDRINUSE;
+	}
+	if (mmap(d->base, g->meta_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_POPULATE, fds[0], 0) ==
+		    MAP_FAILED ||
+	    mmap(d->base + g->meta_size, g->percpu_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_POPULATE,
+		 fds[1], 0) == MAP_FAILED ||
+	    mmap(d->base + g->meta_size + g->percpu_size, zones_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		 fds[2], 0) == MAP_FAILED ||
+	    (m = mmap(NULL, want[3], PROT_READ | PROT_WRITE, MAP_SHARED, fds[3], 0)) == MAP_FAILED) {
+		int r = -errno;
+		log_err("cannot map the region passed back by the fd store: %s%s", strerror(-r),
+			r == -EPERM ? " (slabd-meta was sealed against writing: made by an older slabd?)" : "");
+		return r;
+	}
+	d->meta_fd = fds[0];
+	d->percpu_fd = fds[1];
+	d->zones_fd = fds[2];
+	d->slabs_fd = fds[3];
+	d->nr_adopt = 0; /* ours now: closed with the region */
+	d->slabs_file = m;
+	d->slabs_file_len = want[3];
+	d->persist = m;
+	d->slabmap = (uint64_t *)((char *)m + PERSIST_MAP_OFF);
+	d->slabmap_len = 0;
+	d->persisted = 1;
+	d->fdstore = 1;
+	d->restored = 1;
+	d->backing = hugetlb ? (d->cfg.hugepage_size == (1u << 30) ? SLABD_BACKING_HUGETLB_1G : SLABD_BACKING_HUGETLB_2M)
+			     : SLABD_BACKING_SHMEM_4K;
+	log_notice("region passed back by the service manager's fd store: restarting on it");
+	return 0;
+}
+
 void persist_publish(struct slabd *d)
 {
 	if (!d->persisted)
@@ -393,7 +516,9 @@ void persist_destroy(struct slabd *d)
 {
 	if (d->region_lock_fd >= 0)
 		close(d->region_lock_fd);
-	d->region_lock_fd = -1;
+	if (d->slabs_fd >= 0)
+		close(d->slabs_fd);
+	d->region_lock_fd = d->slabs_fd = -1;
 	if (d->slabs_file)
 		munmap(d->slabs_file, d->slabs_file_len);
 	else {
@@ -449,7 +574,8 @@ int persist_check(struct slabd *d, const struct slabd_shm_geometry *g, const uin
 			snprintf(why, sizeof(why), "CPU %u is on node index %u there, %u here", i, d->cpus[i].node,
 				 d->topo.cpu_node[i]);
 	if (why[0]) {
-		log_err("the region in %s does not match this configuration: %s", d->cfg.region_dir, why);
+		log_err("the region in %s does not match this configuration: %s",
+		d->cfg.region_dir[0] ? d->cfg.region_dir : "the fd store", why);
 		what_to_do(d);
 		return -EINVAL;
 	}

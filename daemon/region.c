@@ -341,7 +341,7 @@ int region_create(struct slabd *d)
 
 	d->meta_fd = d->meta_ro_fd = d->percpu_fd = d->zones_fd = -1;
 	d->vfio_container_fd = d->vfio_group_fd = -1;
-	d->region_lock_fd = -1;
+	d->region_lock_fd = d->slabs_fd = -1;
 	for (z = 0; z < d->topo.nr_nodes; z++) {
 		int os = d->topo.node_os[z];
 		uint64_t want = os >= 0 && os < SLABD_CONFIG_NODES && c->node_zone_size[os] ? c->node_zone_size[os]
@@ -386,6 +386,13 @@ int region_create(struct slabd *d)
 			goto fail;
 		goto mapped;
 	}
+	if (d->nr_adopt) {
+		/* systemd's fd store passed the region back: a restart */
+		r = persist_adopt(d, &g, zones_size);
+		if (r < 0)
+			goto fail;
+		goto mapped;
+	}
 	d->base = region_reserve_window(c->base_address, d->size);
 	if (!d->base) {
 		log_err("cannot reserve %llu MiB of address space", (unsigned long long)(d->size >> 20));
@@ -413,7 +420,7 @@ int region_create(struct slabd *d)
 	r = map_zones(d, d->base + g.meta_size + g.percpu_size, zones_size, zone_size);
 	if (r < 0)
 		goto fail;
-	r = persist_private(d, g.nr_pages);
+	r = c->fd_store ? persist_slabs_memfd(d, g.nr_pages) : persist_private(d, g.nr_pages);
 	if (r < 0)
 		goto fail;
 mapped:
@@ -475,11 +482,13 @@ mapped:
 				goto fail;
 		}
 	}
-	if (d->persisted)
+	if (d->persisted && !d->fdstore)
 		goto sealed; /* files cannot be sealed: see docs/design.md */
 
-	/* Clients must never write meta: seal it, and hand out a read-only descriptor. */
-	if (fcntl(d->meta_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE) < 0)
+	/* Clients must never write meta: seal it, and hand out a read-only descriptor. (A
+	 * region for the fd store is not sealed against writing: the restarted daemon must
+	 * map it writable again.) */
+	if (fcntl(d->meta_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | (d->fdstore ? 0 : F_SEAL_FUTURE_WRITE)) < 0)
 		log_warn("cannot seal the metadata memfd (%s): clients could map it writable", strerror(errno));
 	/* Clients hold the percpu and zones descriptors too: a client's ftruncate() would
 	 * make the daemon's next access fault (SIGBUS). Their sizes are fixed. */

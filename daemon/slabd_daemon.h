@@ -190,6 +190,11 @@ struct slabd {
 	uint64_t slabs_file_len;
 	int persisted;                 /* the region is in files in cfg.region_dir */
 	int region_lock_fd;            /* that directory, flock()ed while we serve it */
+	int fdstore;                   /* fd_store: the region is in memfds kept by systemd */
+	int slabs_fd;                  /* ... and the slabs memfd, -1 otherwise */
+	int adopt_fds[4];              /* meta, percpu, zones, slabs passed back by the fd
+					* store (main.c, from LISTEN_FDS) */
+	int nr_adopt;                  /* how many of them were passed */
 	int restored;                  /* ... and was found there: a restart */
 };
 
@@ -224,6 +229,12 @@ int persist_private(struct slabd *d, uint32_t nr_pages);
 /* persist_check: a found region against this configuration's geometry; 0 or -EINVAL
  * (logged, naming the first difference). Sets dma_zone and iova. */
 int persist_check(struct slabd *d, const struct slabd_shm_geometry *g, const uint64_t *zone_size, uint64_t dma_size);
+/* persist_slabs_memfd: fd_store without a region passed back: the bitmap and journal in
+ * a memfd (slabs_fd) that goes to the fd store with the segments. */
+int persist_slabs_memfd(struct slabd *d, uint32_t nr_pages);
+/* persist_adopt: the region in the memfds passed back (adopt_fds): validated as a found
+ * region_dir, mapped at its base; sets restored. 0 or -errno (logged). */
+int persist_adopt(struct slabd *d, const struct slabd_shm_geometry *g, uint64_t zones_size);
 /* persist_publish: a fresh region is complete (after the superblock's magic). */
 void persist_publish(struct slabd *d);
 void persist_destroy(struct slabd *d);
