@@ -87,7 +87,8 @@ static int run(struct slabd *d, int ready_fd, int activated_fd)
 		return r;
 	if (d->nr_adopt && d->cfg.region_dir[0]) {
 		int i;
-		log_warn("the fd store passed a region back, but region_dir is set: using %s", d->cfg.region_dir);
+		log_warn("the fd store passed a region back, but region_dir is set: using %s",
+			 d->cfg.region_dir);
 		for (i = 0; i < 4; i++)
 			if (d->adopt_fds[i] >= 0)
 				close(d->adopt_fds[i]);
@@ -98,14 +99,16 @@ static int run(struct slabd *d, int ready_fd, int activated_fd)
 		goto out_topo;
 	if (d->fdstore && !d->restored) {
 		/* hand the region to systemd: a restarted slabd gets it back in LISTEN_FDS */
-		int fds[4] = { d->meta_fd, d->percpu_fd, d->zones_fd, d->slabs_fd }, i, sent = 0;
+		int fds[4] = {d->meta_fd, d->percpu_fd, d->zones_fd, d->slabs_fd}, i, sent = 0;
 		for (i = 0; i < 4; i++)
 			sent += notify_fdstore(i, fds[i]) == 0;
 		if (!notify_active())
-			log_warn("fd_store = yes, but no service manager ($NOTIFY_SOCKET) keeps the region: it "
+			log_warn("fd_store = yes, but no service manager ($NOTIFY_SOCKET) keeps "
+				 "the region: it "
 				 "goes with this daemon");
 		else if (sent == 4)
-			log_notice("the region's 4 descriptors are in the service manager's fd store");
+			log_notice(
+			    "the region's 4 descriptors are in the service manager's fd store");
 	}
 	d->caches = calloc(d->sb->max_caches, sizeof(*d->caches));
 	if (!d->caches) {

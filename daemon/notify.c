@@ -131,9 +131,9 @@ uint64_t notify_watchdog_usec(void)
 }
 
 /* The region's segments handed back by the service manager's fd store (names below). */
-static const char *const stored_names[NOTIFY_STORED] = { "slabd-meta", "slabd-percpu", "slabd-zones",
-							  "slabd-slabs" };
-static int stored_fds[NOTIFY_STORED] = { -1, -1, -1, -1 };
+static const char *const stored_names[NOTIFY_STORED] = {"slabd-meta", "slabd-percpu", "slabd-zones",
+							"slabd-slabs"};
+static int stored_fds[NOTIFY_STORED] = {-1, -1, -1, -1};
 
 const char *notify_stored_name(int i)
 {
@@ -179,7 +179,8 @@ int notify_fdstore(int i, int fd)
 	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
 	if (sendmsg(notify_fd, &mh, MSG_NOSIGNAL) < 0) {
 		int err = errno;
-		log_warn("cannot hand %s to the service manager's fd store: %s", stored_names[i], strerror(err));
+		log_warn("cannot hand %s to the service manager's fd store: %s", stored_names[i],
+			 strerror(err));
 		return -err;
 	}
 	return 0;
@@ -207,7 +208,8 @@ static void fd_name(const char *names, uint64_t i, char *buf, size_t len)
 
 int notify_listen_fd(void)
 {
-	const char *fds = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID"), *names = getenv("LISTEN_FDNAMES");
+	const char *fds = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID"),
+		   *names = getenv("LISTEN_FDNAMES");
 	uint64_t nfds, p, i;
 	int fd = -1, type = 0, domain = 0, acc = 0, fl, r, k;
 	socklen_t l = sizeof(int);
@@ -232,8 +234,9 @@ int notify_listen_fd(void)
 		} else if (fd < 0 && k == NOTIFY_STORED) {
 			fd = f;
 		} else {
-			log_warn("socket activation passed fd %d (%s) that slabd does not use; closed", f,
-				 name[0] ? name : "no name");
+			log_warn(
+			    "socket activation passed fd %d (%s) that slabd does not use; closed",
+			    f, name[0] ? name : "no name");
 			close(f);
 		}
 	}

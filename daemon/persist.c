@@ -54,18 +54,18 @@
 #include "slabd_daemon.h"
 #include "slabd_ops.h"
 
-#define PERSIST_MAGIC 0x534241534c424153ull /* "SABLSABS" */
+#define PERSIST_MAGIC	0x534241534c424153ull /* "SABLSABS" */
 #define PERSIST_VERSION 1u
 #define PERSIST_MAP_OFF (64u << 10) /* the bitmap words start here in the slabs file */
 
 /* One chain walk in progress. W: the daemon thread of the slot (a node's worker, or node
  * 0's worker for the large-free chain), ordered by release stores. */
 struct persist_chain {
-	uint32_t armed;  /* 1 from before the chain is taken until its walk ended */
-	uint32_t cache;  /* the depot's cache id; 0: ctl->large_free */
-	uint32_t node;   /* the depot's node */
+	uint32_t armed; /* 1 from before the chain is taken until its walk ended */
+	uint32_t cache; /* the depot's cache id; 0: ctl->large_free */
+	uint32_t node;	/* the depot's node */
 	uint32_t pad;
-	uint64_t taken;  /* the head the CAS took (or tries to take) */
+	uint64_t taken;	 /* the head the CAS took (or tries to take) */
 	uint64_t cursor; /* the next object to put back, 0: none */
 };
 
@@ -75,19 +75,20 @@ struct persist_pool {
 };
 
 struct persist_hdr {
-	uint64_t magic;     /* PERSIST_MAGIC */
+	uint64_t magic;	    /* PERSIST_MAGIC */
 	uint32_t version;   /* PERSIST_VERSION */
 	uint32_t nr_pages;  /* pages of the zones: the bitmap has SLAB_MAP_WORDS_PER_PAGE each */
 	uint64_t region_id; /* the superblock's */
 	uint64_t map_off;   /* PERSIST_MAP_OFF */
-	struct persist_chain chain[SLABD_MAX_NODES + 1]; /* [node], [SLABD_MAX_NODES]: large frees */
+	struct persist_chain
+	    chain[SLABD_MAX_NODES + 1]; /* [node], [SLABD_MAX_NODES]: large frees */
 	struct persist_pool pool[SLABD_MAX_CACHES];
 };
 _Static_assert(sizeof(struct persist_hdr) <= PERSIST_MAP_OFF, "the journal fits before the bitmap");
 
 #define LARGE_SLOT SLABD_MAX_NODES
 
-static const char *const seg_names[4] = { "meta", "percpu", "zones", "slabs" };
+static const char *const seg_names[4] = {"meta", "percpu", "zones", "slabs"};
 
 static uint64_t align_up(uint64_t x, uint64_t a)
 {
@@ -133,12 +134,16 @@ static int seg_path(const struct slabd *d, int i, char *buf, size_t len)
 static void what_to_do(const struct slabd *d)
 {
 	if (d->nr_adopt && !d->cfg.region_dir[0])
-		log_err("to keep the region, start slabd with the configuration (and machine topology) that made "
-			"it; to start afresh, stop every client of it and stop the service (systemctl stop slabd "
+		log_err("to keep the region, start slabd with the configuration (and machine "
+			"topology) that made "
+			"it; to start afresh, stop every client of it and stop the service "
+			"(systemctl stop slabd "
 			"empties its file descriptor store)");
 	else
-		log_err("to keep the region, start slabd with the configuration (and machine topology) that made "
-			"it; to start afresh, stop every client of it and remove %s/meta, percpu, zones and slabs",
+		log_err("to keep the region, start slabd with the configuration (and machine "
+			"topology) that made "
+			"it; to start afresh, stop every client of it and remove %s/meta, percpu, "
+			"zones and slabs",
 			d->cfg.region_dir);
 }
 
@@ -157,10 +162,11 @@ static int open_files(struct slabd *d, int fresh, const uint64_t want[4], int fd
 		fds[i] = open(path, O_RDWR | O_CLOEXEC | (fresh ? O_CREAT | O_EXCL : 0), 0600);
 		if (fds[i] < 0) {
 			int err = errno;
-			log_err("region_dir: cannot %s %s: %s", fresh ? "create" : "open", path, strerror(err));
+			log_err("region_dir: cannot %s %s: %s", fresh ? "create" : "open", path,
+				strerror(err));
 			if (!fresh && err == ENOENT) {
-				log_err("the region in %s is incomplete (meta exists, %s does not)", d->cfg.region_dir,
-					seg_names[i]);
+				log_err("the region in %s is incomplete (meta exists, %s does not)",
+					d->cfg.region_dir, seg_names[i]);
 				what_to_do(d);
 			}
 			return -err;
@@ -170,7 +176,9 @@ static int open_files(struct slabd *d, int fresh, const uint64_t want[4], int fd
 				int err = errno;
 				log_err("region_dir: cannot size %s to %llu bytes: %s%s", path,
 					(unsigned long long)want[i], strerror(err),
-					err == EINVAL || err == ENOMEM ? " (on hugetlbfs: too few free hugepages?)" : "");
+					err == EINVAL || err == ENOMEM
+					    ? " (on hugetlbfs: too few free hugepages?)"
+					    : "");
 				return -err;
 			}
 			continue;
@@ -178,7 +186,8 @@ static int open_files(struct slabd *d, int fresh, const uint64_t want[4], int fd
 		if (fstat(fds[i], &st) < 0)
 			return -errno;
 		if ((uint64_t)st.st_size != want[i]) {
-			log_err("the region in %s was made for another geometry: %s is %llu bytes, this configuration "
+			log_err("the region in %s was made for another geometry: %s is %llu bytes, "
+				"this configuration "
 				"needs %llu",
 				d->cfg.region_dir, seg_names[i], (unsigned long long)st.st_size,
 				(unsigned long long)want[i]);
@@ -209,21 +218,22 @@ static void remove_files(const struct slabd *d)
 
 /* Name the first difference between a found superblock and this configuration's
  * geometry (logged with what to do); 0 when there is none. */
-static int geometry_differs(struct slabd *d, const struct slabd_shm_super *sb, const struct slabd_shm_geometry *g,
-			    uint64_t zones_size)
+static int geometry_differs(struct slabd *d, const struct slabd_shm_super *sb,
+			    const struct slabd_shm_geometry *g, uint64_t zones_size)
 {
 	char why[160] = "";
 
 	if (0)
 		;
-#define CMP(field, want, key)                                                                                  \
-	else if ((uint64_t)(field) != (uint64_t)(want)) snprintf(why, sizeof(why), "%s: %llu there, %llu here", key, \
-								  (unsigned long long)(field),                   \
-								  (unsigned long long)(want))
+#define CMP(field, want, key)                                                                      \
+	else if ((uint64_t)(field) != (uint64_t)(want))                                            \
+	    snprintf(why, sizeof(why), "%s: %llu there, %llu here", key,                           \
+		     (unsigned long long)(field), (unsigned long long)(want))
 	CMP(sb->nr_cpus, g->nr_cpus, "CPUs (the topology)");
 	CMP(sb->nr_nodes, g->nr_nodes, "NUMA nodes (the topology)");
 	CMP(sb->max_caches, g->max_caches, "max_caches");
-	CMP(sb->zones_size >> 20, zones_size >> 20, "MiB of zones (zone_size, zone_size.N, dma_zone_size)");
+	CMP(sb->zones_size >> 20, zones_size >> 20,
+	    "MiB of zones (zone_size, zone_size.N, dma_zone_size)");
 	CMP(sb->nr_mags, g->nr_mags, "magazines");
 	CMP(sb->nr_zones, g->nr_zones, "zones (dma_zone_size)");
 	CMP(sb->hugepage_size >> 10, g->align >> 10, "hugepage_size in KiB");
@@ -246,7 +256,7 @@ int persist_segments(struct slabd *d, const struct slabd_shm_geometry *g, uint64
 	struct slabd_shm_super sb;
 	uint64_t want[4], unit = SLABD_PAGE_SIZE;
 	char path[256];
-	int fds[4] = { -1, -1, -1, -1 }, fresh, hugetlbfs, r;
+	int fds[4] = {-1, -1, -1, -1}, fresh, hugetlbfs, r;
 	void *m;
 
 	if (mkdir(c->region_dir, 0700) < 0 && errno != EEXIST) {
@@ -259,9 +269,10 @@ int persist_segments(struct slabd *d, const struct slabd_shm_geometry *g, uint64
 	if (d->region_lock_fd < 0 || flock(d->region_lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		r = -errno;
 		log_err("region_dir %s: %s", c->region_dir,
-			r == -EWOULDBLOCK ? "another slabd serves this region (stop it first, or choose another "
-					    "region_dir)"
-					  : strerror(-r));
+			r == -EWOULDBLOCK
+			    ? "another slabd serves this region (stop it first, or choose another "
+			      "region_dir)"
+			    : strerror(-r));
 		return r == -EWOULDBLOCK ? -EBUSY : r;
 	}
 	if (statfs(c->region_dir, &sfs) < 0) {
@@ -271,14 +282,16 @@ int persist_segments(struct slabd *d, const struct slabd_shm_geometry *g, uint64
 	}
 	hugetlbfs = sfs.f_type == HUGETLBFS_MAGIC;
 	if (hugetlbfs && (uint64_t)sfs.f_bsize != c->hugepage_size) {
-		log_err("region_dir %s is a hugetlbfs mount of %llu KiB pages, hugepage_size is %llu KiB: set "
+		log_err("region_dir %s is a hugetlbfs mount of %llu KiB pages, hugepage_size is "
+			"%llu KiB: set "
 			"hugepage_size to the mount's page size (or mount it with pagesize=)",
 			c->region_dir, (unsigned long long)sfs.f_bsize >> 10,
 			(unsigned long long)c->hugepage_size >> 10);
 		return -EINVAL;
 	}
 	if (!hugetlbfs && sfs.f_type != TMPFS_MAGIC)
-		log_warn("region_dir %s is neither tmpfs nor hugetlbfs: the region is written back to disk "
+		log_warn("region_dir %s is neither tmpfs nor hugetlbfs: the region is written back "
+			 "to disk "
 			 "(slow) and survives a reboot, which it should not",
 			 c->region_dir);
 	if (hugetlbfs)
@@ -299,7 +312,8 @@ int persist_segments(struct slabd *d, const struct slabd_shm_geometry *g, uint64
 			close(fd);
 		if (n == (ssize_t)sizeof(sb) && sb.magic == 0) {
 			/* never published: no client ever saw it */
-			log_notice("region_dir %s: a region whose creation never finished; making it afresh",
+			log_notice("region_dir %s: a region whose creation never finished; making "
+				   "it afresh",
 				   c->region_dir);
 			remove_files(d);
 			fresh = 1;
@@ -308,7 +322,8 @@ int persist_segments(struct slabd *d, const struct slabd_shm_geometry *g, uint64
 			what_to_do(d);
 			return -EINVAL;
 		} else if (sb.layout_version != SLABD_SHM_LAYOUT_VERSION) {
-			log_err("the region in %s has shared-memory layout version %u, this slabd has %u: run the "
+			log_err("the region in %s has shared-memory layout version %u, this slabd "
+				"has %u: run the "
 				"slabd that made it until its clients are gone",
 				c->region_dir, sb.layout_version, SLABD_SHM_LAYOUT_VERSION);
 			what_to_do(d);
@@ -323,13 +338,15 @@ int persist_segments(struct slabd *d, const struct slabd_shm_geometry *g, uint64
 	if (fresh) {
 		d->base = region_reserve_window(c->base_address, d->size);
 	} else {
-		d->base = mmap((void *)(uintptr_t)sb.base_addr, d->size, PROT_NONE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+		d->base =
+		    mmap((void *)(uintptr_t)sb.base_addr, d->size, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
 		if (d->base == MAP_FAILED || (uint64_t)(uintptr_t)d->base != sb.base_addr) {
 			if (d->base != MAP_FAILED)
 				munmap(d->base, d->size);
 			d->base = NULL;
-			log_err("cannot map the region of %s at its base %#llx again (its clients use that "
+			log_err("cannot map the region of %s at its base %#llx again (its clients "
+				"use that "
 				"address): something else is mapped there",
 				c->region_dir, (unsigned long long)sb.base_addr);
 			r = -EADDRINUSE;
@@ -337,16 +354,17 @@ int persist_segments(struct slabd *d, const struct slabd_shm_geometry *g, uint64
 		}
 	}
 	if (!d->base) {
-		log_err("cannot reserve %llu MiB of address space", (unsigned long long)(d->size >> 20));
+		log_err("cannot reserve %llu MiB of address space",
+			(unsigned long long)(d->size >> 20));
 		r = -ENOMEM;
 		goto fail;
 	}
-	if (mmap(d->base, g->meta_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_POPULATE, fds[0], 0) ==
-		    MAP_FAILED ||
-	    mmap(d->base + g->meta_size, g->percpu_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_POPULATE,
-		 fds[1], 0) == MAP_FAILED ||
-	    mmap(d->base + g->meta_size + g->percpu_size, zones_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-		 fds[2], 0) == MAP_FAILED) {
+	if (mmap(d->base, g->meta_size, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED | MAP_POPULATE, fds[0], 0) == MAP_FAILED ||
+	    mmap(d->base + g->meta_size, g->percpu_size, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED | MAP_POPULATE, fds[1], 0) == MAP_FAILED ||
+	    mmap(d->base + g->meta_size + g->percpu_size, zones_size, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED, fds[2], 0) == MAP_FAILED) {
 		r = -errno;
 		log_err("cannot map the region files of %s: %s", c->region_dir, strerror(-r));
 		goto fail;
@@ -369,7 +387,8 @@ int persist_segments(struct slabd *d, const struct slabd_shm_geometry *g, uint64
 	d->zones_fd = fds[2];
 	d->persisted = 1;
 	d->restored = !fresh;
-	d->backing = hugetlbfs ? (c->hugepage_size == (1u << 30) ? SLABD_BACKING_HUGETLB_1G : SLABD_BACKING_HUGETLB_2M)
+	d->backing = hugetlbfs ? (c->hugepage_size == (1u << 30) ? SLABD_BACKING_HUGETLB_1G
+								 : SLABD_BACKING_HUGETLB_2M)
 			       : SLABD_BACKING_SHMEM_4K;
 	if (fresh) /* region_id and magic once the superblock has its id (persist_publish) */
 		persist_hdr_init(d, g->nr_pages);
@@ -420,7 +439,7 @@ int persist_slabs_memfd(struct slabd *d, uint32_t nr_pages)
 
 int persist_adopt(struct slabd *d, const struct slabd_shm_geometry *g, uint64_t zones_size)
 {
-	static const char *const what[4] = { "meta", "percpu", "zones", "slabs" };
+	static const char *const what[4] = {"meta", "percpu", "zones", "slabs"};
 	uint64_t want[4];
 	struct slabd_shm_super sb;
 	struct statfs sfs;
@@ -428,7 +447,8 @@ int persist_adopt(struct slabd *d, const struct slabd_shm_geometry *g, uint64_t 
 	void *m;
 
 	if (d->nr_adopt != 4) {
-		log_err("the fd store passed back %d of the region's 4 descriptors (slabd-meta, slabd-percpu, "
+		log_err("the fd store passed back %d of the region's 4 descriptors (slabd-meta, "
+			"slabd-percpu, "
 			"slabd-zones, slabd-slabs): cannot restart on it",
 			d->nr_adopt);
 		what_to_do(d);
@@ -441,20 +461,23 @@ int persist_adopt(struct slabd *d, const struct slabd_shm_geometry *g, uint64_t 
 	for (i = 0; i < 4; i++) {
 		struct stat st;
 		if (fstat(fds[i], &st) < 0 || (uint64_t)st.st_size != want[i]) {
-			log_err("the region in the fd store was made for another geometry: slabd-%s is %lld bytes, this "
+			log_err("the region in the fd store was made for another geometry: "
+				"slabd-%s is %lld bytes, this "
 				"configuration needs %llu",
 				what[i], (long long)st.st_size, (unsigned long long)want[i]);
 			what_to_do(d);
 			return -EINVAL;
 		}
 	}
-	if (pread(fds[0], &sb, sizeof(sb), 0) != (ssize_t)sizeof(sb) || sb.magic != SLABD_SHM_MAGIC) {
+	if (pread(fds[0], &sb, sizeof(sb), 0) != (ssize_t)sizeof(sb) ||
+	    sb.magic != SLABD_SHM_MAGIC) {
 		log_err("slabd-meta from the fd store is not a slabd region (no superblock magic)");
 		what_to_do(d);
 		return -EINVAL;
 	}
 	if (sb.layout_version != SLABD_SHM_LAYOUT_VERSION) {
-		log_err("the region in the fd store has shared-memory layout version %u, this slabd has %u",
+		log_err("the region in the fd store has shared-memory layout version %u, this "
+			"slabd has %u",
 			sb.layout_version, SLABD_SHM_LAYOUT_VERSION);
 		what_to_do(d);
 		return -EPROTO;
@@ -469,20 +492,24 @@ int persist_adopt(struct slabd *d, const struct slabd_shm_geometry *g, uint64_t 
 		if (d->base != MAP_FAILED)
 			munmap(d->base, d->size);
 		d->base = NULL;
-		log_err("cannot map the region from the fd store at its base %#llx again: something else is there",
+		log_err("cannot map the region from the fd store at its base %#llx again: "
+			"something else is there",
 			(unsigned long long)sb.base_addr);
 		return -EADDRINUSE;
 	}
-	if (mmap(d->base, g->meta_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_POPULATE, fds[0], 0) ==
-		    MAP_FAILED ||
-	    mmap(d->base + g->meta_size, g->percpu_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_POPULATE,
-		 fds[1], 0) == MAP_FAILED ||
-	    mmap(d->base + g->meta_size + g->percpu_size, zones_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-		 fds[2], 0) == MAP_FAILED ||
-	    (m = mmap(NULL, want[3], PROT_READ | PROT_WRITE, MAP_SHARED, fds[3], 0)) == MAP_FAILED) {
+	if (mmap(d->base, g->meta_size, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED | MAP_POPULATE, fds[0], 0) == MAP_FAILED ||
+	    mmap(d->base + g->meta_size, g->percpu_size, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED | MAP_POPULATE, fds[1], 0) == MAP_FAILED ||
+	    mmap(d->base + g->meta_size + g->percpu_size, zones_size, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED, fds[2], 0) == MAP_FAILED ||
+	    (m = mmap(NULL, want[3], PROT_READ | PROT_WRITE, MAP_SHARED, fds[3], 0)) ==
+		MAP_FAILED) {
 		int r = -errno;
 		log_err("cannot map the region passed back by the fd store: %s%s", strerror(-r),
-			r == -EPERM ? " (slabd-meta was sealed against writing: made by an older slabd?)" : "");
+			r == -EPERM
+			    ? " (slabd-meta was sealed against writing: made by an older slabd?)"
+			    : "");
 		return r;
 	}
 	d->meta_fd = fds[0];
@@ -498,7 +525,8 @@ int persist_adopt(struct slabd *d, const struct slabd_shm_geometry *g, uint64_t 
 	d->persisted = 1;
 	d->fdstore = 1;
 	d->restored = 1;
-	d->backing = hugetlb ? (d->cfg.hugepage_size == (1u << 30) ? SLABD_BACKING_HUGETLB_1G : SLABD_BACKING_HUGETLB_2M)
+	d->backing = hugetlb ? (d->cfg.hugepage_size == (1u << 30) ? SLABD_BACKING_HUGETLB_1G
+								   : SLABD_BACKING_HUGETLB_2M)
 			     : SLABD_BACKING_SHMEM_4K;
 	log_notice("region passed back by the service manager's fd store: restarting on it");
 	return 0;
@@ -532,7 +560,8 @@ void persist_destroy(struct slabd *d)
 }
 
 /* Does the region found match what this configuration would create? */
-int persist_check(struct slabd *d, const struct slabd_shm_geometry *g, const uint64_t *zone_size, uint64_t dma_size)
+int persist_check(struct slabd *d, const struct slabd_shm_geometry *g, const uint64_t *zone_size,
+		  uint64_t dma_size)
 {
 	const struct slabd_shm_super *sb = d->sb;
 	const struct persist_hdr *h = d->persist;
@@ -541,10 +570,10 @@ int persist_check(struct slabd *d, const struct slabd_shm_geometry *g, const uin
 
 	if (slabd_shm_super_validate(sb, g->meta_size) < 0)
 		snprintf(why, sizeof(why), "its superblock fails validation");
-#define CMP(field, want)                                                                                       \
-	else if ((uint64_t)(field) != (uint64_t)(want)) snprintf(why, sizeof(why), "%s is %llu there, %llu here", \
-								  #field, (unsigned long long)(field),           \
-								  (unsigned long long)(want))
+#define CMP(field, want)                                                                           \
+	else if ((uint64_t)(field) != (uint64_t)(want))                                            \
+	    snprintf(why, sizeof(why), "%s is %llu there, %llu here", #field,                      \
+		     (unsigned long long)(field), (unsigned long long)(want))
 	CMP(sb->nr_cpus, g->nr_cpus);
 	CMP(sb->nr_nodes, g->nr_nodes);
 	CMP(sb->nr_zones, g->nr_zones);
@@ -564,18 +593,21 @@ int persist_check(struct slabd *d, const struct slabd_shm_geometry *g, const uin
 	CMP(h->region_id, sb->region_id);
 #undef CMP
 	for (z = 0; !why[0] && z < sb->nr_nodes; z++) {
-		if (d->zone_tab[z].size != zone_size[z] || d->nodes[z].os_index != (uint32_t)d->topo.node_os[z])
-			snprintf(why, sizeof(why), "zone %u is %llu MiB of node %u there, %llu MiB of node %d here", z,
-				 (unsigned long long)(d->zone_tab[z].size >> 20), d->nodes[z].os_index,
-				 (unsigned long long)(zone_size[z] >> 20), d->topo.node_os[z]);
+		if (d->zone_tab[z].size != zone_size[z] ||
+		    d->nodes[z].os_index != (uint32_t)d->topo.node_os[z])
+			snprintf(why, sizeof(why),
+				 "zone %u is %llu MiB of node %u there, %llu MiB of node %d here",
+				 z, (unsigned long long)(d->zone_tab[z].size >> 20),
+				 d->nodes[z].os_index, (unsigned long long)(zone_size[z] >> 20),
+				 d->topo.node_os[z]);
 	}
 	for (i = 0; !why[0] && i < sb->nr_cpus; i++)
 		if (d->cpus[i].node != d->topo.cpu_node[i])
-			snprintf(why, sizeof(why), "CPU %u is on node index %u there, %u here", i, d->cpus[i].node,
-				 d->topo.cpu_node[i]);
+			snprintf(why, sizeof(why), "CPU %u is on node index %u there, %u here", i,
+				 d->cpus[i].node, d->topo.cpu_node[i]);
 	if (why[0]) {
 		log_err("the region in %s does not match this configuration: %s",
-		d->cfg.region_dir[0] ? d->cfg.region_dir : "the fd store", why);
+			d->cfg.region_dir[0] ? d->cfg.region_dir : "the fd store", why);
 		what_to_do(d);
 		return -EINVAL;
 	}
@@ -586,7 +618,8 @@ int persist_check(struct slabd *d, const struct slabd_shm_geometry *g, const uin
 
 /* ----------------------------------------------------------------- chain journal -- */
 
-uint64_t persist_chain_take(struct slabd *d, uint32_t slot, uint64_t *head, uint32_t cache, uint32_t node)
+uint64_t persist_chain_take(struct slabd *d, uint32_t slot, uint64_t *head, uint32_t cache,
+			    uint32_t node)
 {
 	struct persist_chain *j = &d->persist->chain[slot];
 	uint64_t h = __atomic_load_n(head, __ATOMIC_ACQUIRE);
@@ -622,7 +655,8 @@ static int chain_contains(struct slabd *d, uint64_t head, uint64_t want)
 	while (off && limit--) {
 		if (off == want)
 			return 1;
-		if (off < d->sb->zones_off || off - d->sb->zones_off >= d->sb->zones_size || (off & 7))
+		if (off < d->sb->zones_off || off - d->sb->zones_off >= d->sb->zones_size ||
+		    (off & 7))
 			return 0;
 		off = __atomic_load_n((uint64_t *)(d->base + off), __ATOMIC_RELAXED);
 	}
@@ -643,7 +677,8 @@ static void chains_resume(struct slabd *d, uint64_t *ret_objs)
 		if (!j->armed)
 			continue;
 		if (j->cache) {
-			if (j->cache >= d->sb->max_caches || j->node >= d->sb->nr_nodes || !(c = d->caches[j->cache])) {
+			if (j->cache >= d->sb->max_caches || j->node >= d->sb->nr_nodes ||
+			    !(c = d->caches[j->cache])) {
 				persist_chain_done(d, slot);
 				continue;
 			}
@@ -659,7 +694,8 @@ static void chains_resume(struct slabd *d, uint64_t *ret_objs)
 			uint64_t next;
 			int r;
 
-			if (off < d->sb->zones_off || off - d->sb->zones_off >= d->sb->zones_size || (off & 7))
+			if (off < d->sb->zones_off || off - d->sb->zones_off >= d->sb->zones_size ||
+			    (off & 7))
 				break;
 			next = __atomic_load_n((uint64_t *)(d->base + off), __ATOMIC_RELAXED);
 			if (c) {
@@ -667,8 +703,10 @@ static void chains_resume(struct slabd *d, uint64_t *ret_objs)
 				if (r == 0)
 					r = slab_put(d, c, j->node, off);
 			} else {
-				uint32_t page = (uint32_t)((off - d->sb->zones_off) >> SLABD_PAGE_SHIFT);
-				r = d->pages[page].kind == SLABD_PAGE_LARGE ? large_free(d, off) : -EALREADY;
+				uint32_t page =
+				    (uint32_t)((off - d->sb->zones_off) >> SLABD_PAGE_SHIFT);
+				r = d->pages[page].kind == SLABD_PAGE_LARGE ? large_free(d, off)
+									    : -EALREADY;
 			}
 			/* the object the walk stood on may be back already: its link still holds */
 			if (r == -EALREADY && first) {
@@ -722,7 +760,8 @@ static void zone_rebuild(struct slabd *d, struct zone *z, uint64_t *ret_slabs, u
 			n = order < 24 ? 1u << order : 0;
 			ok = n && p + n <= end;
 			for (i = 1; ok && i < n; i++)
-				ok = d->pages[p + i].kind == SLABD_PAGE_SLAB && d->pages[p + i].cache == pg->cache &&
+				ok = d->pages[p + i].kind == SLABD_PAGE_SLAB &&
+				     d->pages[p + i].cache == pg->cache &&
 				     d->pages[p + i].head == p;
 			if (ok && c && cache_home_node(d, c, z->node) == z->node &&
 			    slab_restore(d, c, z->node, p) == 0) {
@@ -731,7 +770,8 @@ static void zone_rebuild(struct slabd *d, struct zone *z, uint64_t *ret_slabs, u
 				/* a slab of a cache that is gone or cannot be rebuilt: its objects
 				 * may still be in use; keep its pages out of the allocator */
 				(*ret_leaked)++;
-				log_warn("page %u: a slab of cache id %u that is not active any more; its %u pages "
+				log_warn("page %u: a slab of cache id %u that is not active any "
+					 "more; its %u pages "
 					 "stay allocated",
 					 p, pg->cache, n);
 			}
@@ -739,7 +779,8 @@ static void zone_rebuild(struct slabd *d, struct zone *z, uint64_t *ret_slabs, u
 			n = pg->head;
 			ok = 1;
 			for (i = 1; ok && i < n; i++)
-				ok = d->pages[p + i].kind == SLABD_PAGE_LARGE_TAIL && d->pages[p + i].head == p;
+				ok = d->pages[p + i].kind == SLABD_PAGE_LARGE_TAIL &&
+				     d->pages[p + i].head == p;
 			if (ok)
 				(*ret_large)++;
 		}
@@ -770,15 +811,17 @@ int persist_restore(struct slabd *d)
 		if (__atomic_load_n(&sc->state, __ATOMIC_ACQUIRE) != SLABD_CACHE_ACTIVE)
 			continue;
 		if (sc->zone_kind == SLABD_ZONE_DMA && d->dma_zone == SLABD_NO_ZONE) {
-			log_err("cache %.*s lives in a DMA zone this region does not have", (int)SLABD_CACHE_NAME_MAX,
-				sc->name);
+			log_err("cache %.*s lives in a DMA zone this region does not have",
+				(int)SLABD_CACHE_NAME_MAX, sc->name);
 			return -EINVAL;
 		}
 		c = cache_restore(d, id);
 		if (!c) {
-			log_err("cache %.*s (id %u) in the region's cache table has a geometry this slabd would not "
+			log_err("cache %.*s (id %u) in the region's cache table has a geometry "
+				"this slabd would not "
 				"make (size %u, order %u, %u per slab)",
-				(int)SLABD_CACHE_NAME_MAX, sc->name, id, sc->size, sc->order, sc->objs_per_slab);
+				(int)SLABD_CACHE_NAME_MAX, sc->name, id, sc->size, sc->order,
+				sc->objs_per_slab);
 			what_to_do(d);
 			return -EINVAL;
 		}
@@ -807,13 +850,15 @@ int persist_restore(struct slabd *d)
 			uint32_t first = ch * z->chunk_pages, k;
 			for (k = 0; k < z->chunk_pages && buddy_is_free(&z->buddy, first + k); k++)
 				;
-			z->chunk_released[ch] = k == z->chunk_pages && d->zone_tab[zi].kind != SLABD_ZONE_DMA;
+			z->chunk_released[ch] =
+			    k == z->chunk_pages && d->zone_tab[zi].kind != SLABD_ZONE_DMA;
 		}
 	}
 	/* The old clients' table entries: they register again on their next request. */
 	for (i = 0; i < SLABD_MAX_CLIENTS; i++)
 		__atomic_store_n(&d->clients[i].id, 0, __ATOMIC_RELEASE);
-	log_notice("restart: %u caches, %llu slabs, %llu large allocations found%s; %llu objects of interrupted "
+	log_notice("restart: %u caches, %llu slabs, %llu large allocations found%s; %llu objects "
+		   "of interrupted "
 		   "free-chain walks put back; %llu slabs of gone caches kept allocated",
 		   caches, (unsigned long long)slabs, (unsigned long long)large, "",
 		   (unsigned long long)chain_objs, (unsigned long long)leaked);

@@ -76,7 +76,8 @@ static void slab_relist(struct cache *c, struct cache_node *cn, struct slab *s)
 }
 
 /* The daemon-private part of a cache of this geometry (nothing shared is written). */
-static struct cache *cache_alloc(struct slabd *d, uint32_t id, uint32_t size, uint32_t *align_io, uint32_t flags)
+static struct cache *cache_alloc(struct slabd *d, uint32_t id, uint32_t size, uint32_t *align_io,
+				 uint32_t flags)
 {
 	struct cache *c;
 	uint64_t stride, slab_bytes;
@@ -120,14 +121,15 @@ static struct cache *cache_alloc(struct slabd *d, uint32_t id, uint32_t size, ui
 	/* Per-CPU stacks start at four magazines (a 64-object burst of small objects fits
 	 * at once) and may grow to eight, at most 127 objects, on CPUs that keep both
 	 * running dry and overflowing. */
-	c->pcpu_cap_default = 4 * c->mag_objs > SLABD_PCPU_SLOTS ? SLABD_PCPU_SLOTS : 4 * c->mag_objs;
+	c->pcpu_cap_default =
+	    4 * c->mag_objs > SLABD_PCPU_SLOTS ? SLABD_PCPU_SLOTS : 4 * c->mag_objs;
 	c->pcpu_cap_max = 8 * c->mag_objs > SLABD_PCPU_SLOTS ? SLABD_PCPU_SLOTS : 8 * c->mag_objs;
 	c->shm = &d->cache_tab[id];
 	return c;
 }
 
-struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint32_t size, uint32_t align,
-			   uint32_t flags)
+struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint32_t size,
+			   uint32_t align, uint32_t flags)
 {
 	struct cache *c;
 	struct slabd_shm_cache *sc;
@@ -174,8 +176,8 @@ struct cache *cache_restore(struct slabd *d, uint32_t id)
 	c = cache_alloc(d, id, sc->obj_size, &align, sc->flags);
 	if (!c)
 		return NULL;
-	if (align != sc->align || c->size != sc->size || c->order != sc->order || c->objs != sc->objs_per_slab ||
-	    c->mag_objs != sc->mag_objs ||
+	if (align != sc->align || c->size != sc->size || c->order != sc->order ||
+	    c->objs != sc->objs_per_slab || c->mag_objs != sc->mag_objs ||
 	    sc->zone_kind != (sc->flags & SLAB_CACHE_DMA ? SLABD_ZONE_DMA : SLABD_ZONE_NODE)) {
 		cache_free(d, c);
 		return NULL;

@@ -460,7 +460,8 @@ static long daemon_wait_ms(void)
  * client whose daemon is away waits for it (@may_wait) and re-registers with the daemon
  * that comes back on the same socket path and region (a restart on region_dir): the
  * request is sent again. Without @may_wait it fails at once. */
-static int request_locked(struct slabd_wire_hdr *req, uint16_t want, void *rep, size_t rep_len, int may_wait)
+static int request_locked(struct slabd_wire_hdr *req, uint16_t want, void *rep, size_t rep_len,
+			  int may_wait)
 {
 	struct client *c = &slabd_client;
 	union {
@@ -471,7 +472,8 @@ static int request_locked(struct slabd_wire_hdr *req, uint16_t want, void *rep, 
 	long limit = -2, waited = 0;
 
 	for (;;) {
-		uint32_t epoch = c->ctl ? __atomic_load_n(&c->ctl->daemon_epoch, __ATOMIC_ACQUIRE) : 0;
+		uint32_t epoch =
+		    c->ctl ? __atomic_load_n(&c->ctl->daemon_epoch, __ATOMIC_ACQUIRE) : 0;
 
 		r = attach_locked(NULL, 1);
 		if (r == 0) {
@@ -533,7 +535,8 @@ int64_t client_large_alloc(uint64_t size, uint32_t gfp, int node)
 	req.size = size;
 	req.gfp = gfp;
 	req.node = node;
-	r = request_locked(&req.hdr, SLABD_MSG_LARGE_REPLY, &rep, sizeof(rep), !!(gfp & __GFP_DIRECT_RECLAIM));
+	r = request_locked(&req.hdr, SLABD_MSG_LARGE_REPLY, &rep, sizeof(rep),
+			   !!(gfp & __GFP_DIRECT_RECLAIM));
 	if (r == 0 && rep.err < 0)
 		r = rep.err;
 	else if (r == 0 && (rep.off < c->sb->zones_off || rep.off + size > c->region_size))

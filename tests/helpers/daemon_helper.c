@@ -40,7 +40,8 @@ static int can_connect(const char *path)
 	return r == 0;
 }
 
-static int launch(struct test_daemon *td, const char *conf_text, const char *const *sets, int again);
+static int launch(struct test_daemon *td, const char *conf_text, const char *const *sets,
+		  int again);
 
 static int start(struct test_daemon *td, const char *conf_text, const char *const *sets)
 {
@@ -123,7 +124,8 @@ static int launch(struct test_daemon *td, const char *conf_text, const char *con
 		prctl(PR_SET_PDEATHSIG, SIGKILL); /* even if the test had stopped it */
 		if (getppid() == 1)
 			_exit(127);
-		fd = open(td->log, O_WRONLY | O_CREAT | (again ? O_APPEND : O_TRUNC) | O_CLOEXEC, 0644);
+		fd = open(td->log, O_WRONLY | O_CREAT | (again ? O_APPEND : O_TRUNC) | O_CLOEXEC,
+			  0644);
 		if (fd >= 0) {
 			dup2(fd, 2);
 			dup2(fd, 1);

@@ -34,10 +34,10 @@
 #error "SLABD_BIN must name the slabd binary"
 #endif
 
-static const char *const names[4] = { "slabd-meta", "slabd-percpu", "slabd-zones", "slabd-slabs" };
+static const char *const names[4] = {"slabd-meta", "slabd-percpu", "slabd-zones", "slabd-slabs"};
 
 static char dir[64], notify_path[128], sock_path[128], log_path[128];
-static int notify_fd = -1, stored[4] = { -1, -1, -1, -1 };
+static int notify_fd = -1, stored[4] = {-1, -1, -1, -1};
 static pid_t daemon_pid;
 static int reaped_status = -1; /* wait_ready's waitpid of a daemon that ended */
 
@@ -98,9 +98,9 @@ static pid_t launch(int pass, const char *extra)
 		setenv("LISTEN_PID", pidbuf, 1);
 		setenv("LISTEN_FDNAMES", "slabd-meta:slabd-percpu:slabd-zones:slabd-slabs", 1);
 	}
-	execl(SLABD_BIN, "slabd", "--foreground", "--socket", sock_path, "--set", "zone_size=64M", "--set",
-	      "hugepages=off", "--set", "dma_zone_size=0", "--set", "log_level=info", "--set", "fd_store=yes",
-	      "--set", extra ? extra : "log_level=info", (char *)NULL);
+	execl(SLABD_BIN, "slabd", "--foreground", "--socket", sock_path, "--set", "zone_size=64M",
+	      "--set", "hugepages=off", "--set", "dma_zone_size=0", "--set", "log_level=info",
+	      "--set", "fd_store=yes", "--set", extra ? extra : "log_level=info", (char *)NULL);
 	_exit(127);
 }
 
@@ -111,11 +111,13 @@ static int wait_ready(pid_t pid)
 	int i, status;
 
 	for (i = 0; i < 300; i++) {
-		struct pollfd p = { notify_fd, POLLIN, 0 };
+		struct pollfd p = {notify_fd, POLLIN, 0};
 		char buf[1024], cbuf[CMSG_SPACE(sizeof(int) * 8)];
-		struct iovec iov = { buf, sizeof(buf) - 1 };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-				     .msg_controllen = sizeof(cbuf) };
+		struct iovec iov = {buf, sizeof(buf) - 1};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = cbuf,
+				    .msg_controllen = sizeof(cbuf)};
 		struct cmsghdr *cm;
 		ssize_t n;
 		int fd = -1, k;
@@ -134,7 +136,8 @@ static int wait_ready(pid_t pid)
 			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
 				memcpy(&fd, CMSG_DATA(cm), sizeof(int));
 		if (fd >= 0) {
-			cr_assert(strstr(buf, "FDSTORE=1"), "descriptor sent without FDSTORE=1: %s", buf);
+			cr_assert(strstr(buf, "FDSTORE=1"), "descriptor sent without FDSTORE=1: %s",
+				  buf);
 			for (k = 0; k < 4; k++) {
 				char want[32];
 				snprintf(want, sizeof(want), "FDNAME=%s", names[k]);
@@ -154,7 +157,7 @@ static int wait_ready(pid_t pid)
 
 static void setup(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 
 	snprintf(dir, sizeof(dir), "/tmp/slabd-fdstore-XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
@@ -194,7 +197,7 @@ Test(fdstore, the_region_survives_a_sigkill_in_the_fd_store)
 	static uint64_t *obj[N];
 	struct kmem_cache *c;
 	struct slabd_wire_verify r;
-	struct test_daemon td = { 0 };
+	struct test_daemon td = {0};
 	uint64_t *big;
 	int i, status, away = 0;
 
@@ -211,7 +214,8 @@ Test(fdstore, the_region_survives_a_sigkill_in_the_fd_store)
 	c = kmem_cache_create("fdstore", 200, 8, 0, NULL);
 	cr_assert_not_null(c);
 	for (i = 0; i < N; i++) {
-		obj[i] = i % 2 ? kmalloc(64 + (size_t)(i % 7) * 100, GFP_KERNEL) : kmem_cache_alloc(c, GFP_KERNEL);
+		obj[i] = i % 2 ? kmalloc(64 + (size_t)(i % 7) * 100, GFP_KERNEL)
+			       : kmem_cache_alloc(c, GFP_KERNEL);
 		cr_assert_not_null(obj[i]);
 		obj[i][0] = 0xf00d0000u + (uint64_t)i;
 		obj[i][7] = ~(uint64_t)i;
@@ -241,7 +245,8 @@ Test(fdstore, the_region_survives_a_sigkill_in_the_fd_store)
 	daemon_pid = launch(1, "zone_size=128M");
 	cr_assert_eq(wait_ready(daemon_pid), 0, "slabd took a region of another geometry");
 	daemon_pid = 0;
-	cr_assert(WIFEXITED(reaped_status) && WEXITSTATUS(reaped_status) != 0, "slabd did not refuse to start");
+	cr_assert(WIFEXITED(reaped_status) && WEXITSTATUS(reaped_status) != 0,
+		  "slabd did not refuse to start");
 	cr_assert(log_has("was made for another geometry"), "no reason given for the refusal");
 	cr_assert(log_has("systemctl stop slabd"), "no advice given with the refusal");
 
@@ -255,7 +260,8 @@ Test(fdstore, the_region_survives_a_sigkill_in_the_fd_store)
 	cr_assert(log_has("restart: "));
 
 	/* requests reach the new daemon (same region: no remapping), objects intact */
-	cr_assert_eq(kmem_cache_create("fdstore", 200, 8, 0, NULL), c, "the named cache changed across the restart");
+	cr_assert_eq(kmem_cache_create("fdstore", 200, 8, 0, NULL), c,
+		     "the named cache changed across the restart");
 	for (i = 0; i < N; i++) {
 		if (!obj[i])
 			continue;
@@ -269,7 +275,8 @@ Test(fdstore, the_region_survives_a_sigkill_in_the_fd_store)
 	cr_assert_eq(big[12499], 0xb16);
 	kfree(big);
 	big = kmalloc(200000, GFP_KERNEL);
-	cr_assert_not_null(big, "a large allocation after the restart failed: %s", slabd_last_error());
+	cr_assert_not_null(big, "a large allocation after the restart failed: %s",
+			   slabd_last_error());
 	kfree(big);
 
 	snprintf(td.sock, sizeof(td.sock), "%s", sock_path);
@@ -278,10 +285,13 @@ Test(fdstore, the_region_survives_a_sigkill_in_the_fd_store)
 	cr_assert_eq(r.problems, 0, "the audit found problems: %s", r.first);
 	cr_assert_eq(r.double_frees, 0);
 	cr_assert_eq(r.bad_objects, 0);
-	cr_assert_leq(r.allocated, 127 + 62 + 2 * 31, "%llu objects allocated after everything was freed",
+	cr_assert_leq(r.allocated, 127 + 62 + 2 * 31,
+		      "%llu objects allocated after everything was freed",
 		      (unsigned long long)r.allocated);
-	fprintf(stderr, "# fdstore: %d objects kept across the restart, %d allocated while away, audit: %llu objects, "
-			"%llu allocated, 0 problems\n",
+	fprintf(stderr,
+		"# fdstore: %d objects kept across the restart, %d allocated while away, audit: "
+		"%llu objects, "
+		"%llu allocated, 0 problems\n",
 		N, away, (unsigned long long)r.objects, (unsigned long long)r.allocated);
 
 	cr_assert_eq(kill(daemon_pid, SIGTERM), 0);

@@ -46,8 +46,8 @@ static char set_dir[160];
 
 struct shared {
 	volatile int stop;
-	unsigned long ops[CLIENTS];     /* objects verified and freed */
-	unsigned long large[CLIENTS];   /* large allocations verified */
+	unsigned long ops[CLIENTS];	 /* objects verified and freed */
+	unsigned long large[CLIENTS];	 /* large allocations verified */
 	unsigned long requests[CLIENTS]; /* cache-create requests answered */
 	int failed;
 	char why[200];
@@ -56,7 +56,7 @@ static struct shared *sh;
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
 }
 
@@ -72,7 +72,7 @@ static int log_has(const char *needle)
 
 static void remove_region(void)
 {
-	static const char *const names[] = { "meta", "percpu", "zones", "slabs" };
+	static const char *const names[] = {"meta", "percpu", "zones", "slabs"};
 	char p[200];
 	unsigned int i;
 
@@ -88,7 +88,8 @@ static void remove_region(void)
 static void fail(const char *why)
 {
 	if (!__atomic_exchange_n(&sh->failed, 1, __ATOMIC_SEQ_CST))
-		snprintf(sh->why, sizeof(sh->why), "pid %d: %s (%s)", (int)getpid(), why, strerror(errno));
+		snprintf(sh->why, sizeof(sh->why), "pid %d: %s (%s)", (int)getpid(), why,
+			 strerror(errno));
 	_exit(1);
 }
 
@@ -117,7 +118,8 @@ static void stamp(struct obj *o)
 
 static int intact(const struct obj *o)
 {
-	return o->p[0] == o->tag && o->p[o->words / 2] == ~o->tag && o->p[o->words - 1] == (o->tag ^ 0x5555);
+	return o->p[0] == o->tag && o->p[o->words / 2] == ~o->tag &&
+	       o->p[o->words - 1] == (o->tag ^ 0x5555);
 }
 
 static void release(struct kmem_cache *nc, struct obj *o)
@@ -184,7 +186,8 @@ static void workload(int slot, int mixed)
 		sh->ops[slot] += 16;
 		if (mixed && ++round % 4 == 0) {
 			/* a page-level allocation and a request: both need the daemon */
-			struct obj big = { .words = (40000 + rng() % 100000) / 8, .tag = pid | ++seq };
+			struct obj big = {.words = (40000 + rng() % 100000) / 8,
+					  .tag = pid | ++seq};
 			big.p = kmalloc(big.words * 8, GFP_KERNEL);
 			if (!big.p)
 				fail("a large allocation failed");
@@ -227,7 +230,8 @@ static void run_restarts(const char *const *sets, const char *what, const char *
 	memset(sh, 0, sizeof(*sh));
 	rng_state = 4242;
 	cr_assert_eq(td_start(&td, sets), 0, "slabd with region_dir did not start");
-	cr_assert(td_log_contains(&td, "region kept in"), "the daemon did not say where its region is");
+	cr_assert(td_log_contains(&td, "region kept in"),
+		  "the daemon did not say where its region is");
 	cr_assert(log_has(backing), "the region is not backed by %s", backing);
 
 	for (i = 0; i < CLIENTS; i++) {
@@ -243,8 +247,9 @@ static void run_restarts(const char *const *sets, const char *what, const char *
 		large_before = sh->large[1];
 		for (k = 0; k < 3000 && sh->large[1] < large_before + 2 && !sh->failed; k++)
 			sleep_ms(10);
-		cr_assert_gt(sh->large[1], large_before, "the mixed client made no large allocation against a "
-							 "live daemon in 30 s (restart %d): %s",
+		cr_assert_gt(sh->large[1], large_before,
+			     "the mixed client made no large allocation against a "
+			     "live daemon in 30 s (restart %d): %s",
 			     i, sh->why);
 		sleep_ms((long)(rng() % 40)); /* a random instant of the daemon's work */
 		cr_assert_eq(td_kill(&td), 0, "slabd did not die of SIGKILL");
@@ -256,7 +261,8 @@ static void run_restarts(const char *const *sets, const char *what, const char *
 			away_progress++;
 		cr_assert_eq(sh->failed, 0, "%s", sh->why);
 		restart_or_die(sets, i);
-		cr_assert(td_log_contains(&td, "found, restarting on it"), "restart %d did not find the region", i);
+		cr_assert(td_log_contains(&td, "found, restarting on it"),
+			  "restart %d did not find the region", i);
 	}
 	/* the mixed client must get through its slow paths with the last daemon */
 	large_before = sh->large[1];
@@ -265,28 +271,35 @@ static void run_restarts(const char *const *sets, const char *what, const char *
 	__atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
 	for (i = 0; i < CLIENTS; i++) {
 		cr_assert_eq(waitpid(kids[i], &status, 0), kids[i]);
-		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "client %d failed: %s", i, sh->why);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "client %d failed: %s", i,
+			  sh->why);
 	}
 	cr_assert_eq(sh->failed, 0, "%s", sh->why);
-	cr_assert_geq(sh->large[1], large_before + 2, "the mixed client was not served after the last restart");
-	cr_assert_eq(away_progress, RESTARTS,
-		     "the cache-only client made no progress while the daemon was away (%d of %d times)",
-		     away_progress, RESTARTS);
+	cr_assert_geq(sh->large[1], large_before + 2,
+		      "the mixed client was not served after the last restart");
+	cr_assert_eq(
+	    away_progress, RESTARTS,
+	    "the cache-only client made no progress while the daemon was away (%d of %d times)",
+	    away_progress, RESTARTS);
 
-	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &r), 0, "no VERIFY reply (stderr says why)");
+	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &r), 0,
+		     "no VERIFY reply (stderr says why)");
 	cr_assert_eq(r.err, 0);
 	cr_assert_eq(r.problems, 0, "the audit found %llu problems after %d restarts: %s",
 		     (unsigned long long)r.problems, RESTARTS, r.first);
 	cr_assert_eq(r.objects, r.free_slabs + r.free_mags + r.allocated);
-	cr_assert_eq(r.double_frees, 0, "the restarted daemon saw %llu double frees", (unsigned long long)r.double_frees);
-	cr_assert_eq(r.bad_objects, 0, "the restarted daemon saw %llu bad offsets", (unsigned long long)r.bad_objects);
+	cr_assert_eq(r.double_frees, 0, "the restarted daemon saw %llu double frees",
+		     (unsigned long long)r.double_frees);
+	cr_assert_eq(r.bad_objects, 0, "the restarted daemon saw %llu bad offsets",
+		     (unsigned long long)r.bad_objects);
 	/* every client freed everything: what is still allocated was lost to the kills,
 	 * at most a batch in each daemon thread's hands per kill (docs/design.md) */
 	cr_assert_leq(r.allocated, (uint64_t)RESTARTS * (127 + 62 + 2 * 31),
 		      "%llu objects allocated after every client freed all of its objects",
 		      (unsigned long long)r.allocated);
 	fprintf(stderr,
-		"# restart (%s): %d SIGKILL restarts; clients verified %lu + %lu objects, %lu large allocations and "
+		"# restart (%s): %d SIGKILL restarts; clients verified %lu + %lu objects, %lu "
+		"large allocations and "
 		"%lu requests answered; audit: %llu objects, %llu lost to the kills, 0 problems\n",
 		what, RESTARTS, sh->ops[0], sh->ops[1], sh->large[1], sh->requests[1],
 		(unsigned long long)r.objects, (unsigned long long)r.allocated);
@@ -311,7 +324,7 @@ TestSuite(restart, .timeout = 300, .fini = cleanup);
 
 Test(restart, clients_survive_sigkill_restarts_on_tmpfs)
 {
-	const char *sets[] = { NULL, "log_level=info", NULL };
+	const char *sets[] = {NULL, "log_level=info", NULL};
 
 	tmpfs_dir();
 	sets[0] = set_dir;
@@ -333,9 +346,10 @@ static void patch_meta_u32(size_t off, uint32_t v)
 
 Test(restart, another_geometry_or_layout_is_refused_with_advice)
 {
-	const char *sets[] = { NULL, "log_level=info", "dma_zone_size=0", NULL };
-	const char *bigger[] = { NULL, "log_level=info", "dma_zone_size=0", "zone_size=128M", NULL };
-	const char *other_caches[] = { NULL, "log_level=info", "dma_zone_size=0", "max_caches=256", NULL };
+	const char *sets[] = {NULL, "log_level=info", "dma_zone_size=0", NULL};
+	const char *bigger[] = {NULL, "log_level=info", "dma_zone_size=0", "zone_size=128M", NULL};
+	const char *other_caches[] = {NULL, "log_level=info", "dma_zone_size=0", "max_caches=256",
+				      NULL};
 	void *p;
 
 	tmpfs_dir();
@@ -354,25 +368,31 @@ Test(restart, another_geometry_or_layout_is_refused_with_advice)
 	slabd_disconnect();
 	cr_assert_eq(td_kill(&td), 0);
 
-	cr_assert_neq(td_restart(&td, bigger), 0, "slabd reformatted a region of another zone size");
-	cr_assert(td_log_contains(&td, "was made for another geometry"), "no reason given for the refusal");
+	cr_assert_neq(td_restart(&td, bigger), 0,
+		      "slabd reformatted a region of another zone size");
+	cr_assert(td_log_contains(&td, "was made for another geometry"),
+		  "no reason given for the refusal");
 	cr_assert(td_log_contains(&td, "to start afresh"), "no advice given with the refusal");
-	cr_assert_neq(td_restart(&td, other_caches), 0, "slabd took a region of another cache table size");
+	cr_assert_neq(td_restart(&td, other_caches), 0,
+		      "slabd took a region of another cache table size");
 	cr_assert(td_log_contains(&td, "max_caches"), "the refusal does not name the difference");
 
 	patch_meta_u32(offsetof(struct slabd_shm_super, layout_version), 99);
 	cr_assert_neq(td_restart(&td, sets), 0, "slabd took a region of layout version 99");
-	cr_assert(td_log_contains(&td, "layout version 99"), "the refusal does not name the layout version");
+	cr_assert(td_log_contains(&td, "layout version 99"),
+		  "the refusal does not name the layout version");
 	patch_meta_u32(offsetof(struct slabd_shm_super, layout_version), SLABD_SHM_LAYOUT_VERSION);
 
 	/* nothing was touched: the right configuration still finds it, the object with it */
 	cr_assert_eq(td_restart(&td, sets), 0, "the region was damaged by the refused restarts");
-	cr_assert(td_log_contains(&td, "restart: "), "the restarted daemon did not rebuild its state");
+	cr_assert(td_log_contains(&td, "restart: "),
+		  "the restarted daemon did not rebuild its state");
 	{
 		struct slabd_wire_verify r;
 		cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &r), 0);
 		cr_assert_eq(r.problems, 0);
-		cr_assert_geq(r.allocated, 1, "the object allocated before the refused restarts was lost");
+		cr_assert_geq(r.allocated, 1,
+			      "the object allocated before the refused restarts was lost");
 	}
 	cr_assert_eq(td_stop(&td), 0);
 }
@@ -395,21 +415,25 @@ static void hugetlb_cleanup(void)
 Test(restart, clients_survive_sigkill_restarts_on_hugetlbfs, .fini = hugetlb_cleanup)
 {
 	/* meta 2 + percpu 2 + zones 32 + slabs 2 MiB, in 2 MiB pages, and some slack */
-	const char *sets[] = { NULL, "log_level=info", "dma_zone_size=0", "zone_size=32M", "hugepage_size=2M", NULL };
+	const char *sets[] = {
+	    NULL, "log_level=info", "dma_zone_size=0", "zone_size=32M", "hugepage_size=2M", NULL};
 
 	region_dir[0] = 0;
 	prev_hugepages = td_hugepages_reserve(24);
 	if (prev_hugepages < 0)
-		cr_skip_test("cannot reserve hugepages (not root?): restart on hugetlbfs not tested");
+		cr_skip_test(
+		    "cannot reserve hugepages (not root?): restart on hugetlbfs not tested");
 	if (td_hugepages_free() < 20)
-		cr_skip_test("the kernel found only %ld free hugepages: restart on hugetlbfs not tested",
-			     td_hugepages_free());
+		cr_skip_test(
+		    "the kernel found only %ld free hugepages: restart on hugetlbfs not tested",
+		    td_hugepages_free());
 	snprintf(hugetlb_mnt, sizeof(hugetlb_mnt), "/tmp/slabd-hugetlbfs-%d", (int)getpid());
 	cr_assert_eq(mkdir(hugetlb_mnt, 0700), 0);
 	if (mount("none", hugetlb_mnt, "hugetlbfs", 0, "pagesize=2M") < 0) {
 		rmdir(hugetlb_mnt);
 		hugetlb_mnt[0] = 0;
-		cr_skip_test("cannot mount hugetlbfs (%s): restart on hugetlbfs not tested", strerror(errno));
+		cr_skip_test("cannot mount hugetlbfs (%s): restart on hugetlbfs not tested",
+			     strerror(errno));
 	}
 	snprintf(region_dir, sizeof(region_dir), "%s/region", hugetlb_mnt);
 	snprintf(set_dir, sizeof(set_dir), "region_dir=%s", region_dir);

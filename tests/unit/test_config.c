@@ -417,7 +417,8 @@ Test(config_set, the_dma_zone_keys_take_good_values_and_refuse_bad_ones)
 
 Test(config_set, region_dir_is_empty_by_default_and_takes_an_absolute_path)
 {
-	cr_expect_str_empty(cfg.region_dir, "without region_dir the region is in memfds, as before");
+	cr_expect_str_empty(cfg.region_dir,
+			    "without region_dir the region is in memfds, as before");
 	expect_good("region_dir", "/dev/shm/slabd-main");
 	cr_expect_str_eq(cfg.region_dir, "/dev/shm/slabd-main");
 	expect_bad("region_dir", "dev/shm/relative");
@@ -428,7 +429,8 @@ Test(config_set, region_dir_is_empty_by_default_and_takes_an_absolute_path)
 
 Test(config_set, fd_store_is_off_by_default_and_takes_yes_or_no)
 {
-	cr_expect_eq(cfg.fd_store, 0, "without fd_store the region's memfds stay sealed, as before");
+	cr_expect_eq(cfg.fd_store, 0,
+		     "without fd_store the region's memfds stay sealed, as before");
 	expect_good("fd_store", "yes");
 	cr_expect_eq(cfg.fd_store, 1);
 	expect_bad("fd_store", "maybe");
