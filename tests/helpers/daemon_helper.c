@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -60,6 +61,7 @@ int td_restart(struct test_daemon *td, const char *const *sets)
 
 	if (td->pid > 0)
 		return -1;
+	mkdir(td->dir, 0700); /* a clean td_stop removed it */
 	snprintf(conf, sizeof(conf), "%s/slabd.conf", td->dir);
 	return launch(td, access(conf, F_OK) == 0 ? "" : NULL, sets, 1);
 }

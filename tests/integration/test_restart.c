@@ -303,7 +303,18 @@ static void run_restarts(const char *const *sets, const char *what, const char *
 		"%lu requests answered; audit: %llu objects, %llu lost to the kills, 0 problems\n",
 		what, RESTARTS, sh->ops[0], sh->ops[1], sh->large[1], sh->requests[1],
 		(unsigned long long)r.objects, (unsigned long long)r.allocated);
-	cr_expect_eq(td_stop(&td), 0, "slabd did not stop cleanly after the restarts");
+	/* a clean stop keeps the region too: the next daemon finds the same objects */
+	cr_assert_eq(td_stop(&td), 0, "slabd did not stop cleanly after the restarts");
+	{
+		struct slabd_wire_verify again;
+		restart_or_die(sets, RESTARTS);
+		cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &again), 0);
+		cr_assert_eq(again.problems, 0);
+		cr_assert_eq(again.allocated, r.allocated,
+			     "a clean stop and start changed the objects allocated from %llu to %llu",
+			     (unsigned long long)r.allocated, (unsigned long long)again.allocated);
+	}
+	cr_expect_eq(td_stop(&td), 0, "slabd did not stop cleanly after the restart that followed a clean stop");
 	munmap(sh, sizeof(*sh));
 }
 
