@@ -65,6 +65,15 @@ void buddy_free_exact(struct buddy *b, uint32_t page, uint32_t n)
 
 int buddy_init(struct buddy *b, uint32_t nr_pages)
 {
+	int r = buddy_init_used(b, nr_pages);
+
+	if (r == 0)
+		buddy_free_exact(b, 0, nr_pages);
+	return r;
+}
+
+int buddy_init_used(struct buddy *b, uint32_t nr_pages)
+{
 	unsigned int i;
 
 	b->nr_pages = nr_pages;
@@ -78,7 +87,6 @@ int buddy_init(struct buddy *b, uint32_t nr_pages)
 		buddy_destroy(b);
 		return -ENOMEM;
 	}
-	buddy_free_exact(b, 0, nr_pages);
 	return 0;
 }
 

@@ -24,6 +24,7 @@ struct buddy {
 };
 
 int buddy_init(struct buddy *b, uint32_t nr_pages); /* all pages free; 0 or -ENOMEM */
+int buddy_init_used(struct buddy *b, uint32_t nr_pages); /* no page free (a restart frees them) */
 void buddy_destroy(struct buddy *b);
 /* buddy_alloc: a block of 2^order pages; its first page index, or -1. */
 int64_t buddy_alloc(struct buddy *b, unsigned int order);

@@ -156,7 +156,22 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 	if (r != -ENOENT)
 		return r;
 
-	if (!strcmp(key, "socket")) {
+	if (!strcmp(key, "region_dir")) {
+		if ((value[0] && value[0] != '/') || strlen(value) >= sizeof(c->region_dir)) {
+			*ret_why = "an absolute directory path shorter than 200 bytes (on tmpfs or hugetlbfs), or empty";
+			return -EINVAL;
+		}
+		snprintf(c->region_dir, sizeof(c->region_dir), "%s", value);
+	} else if (!strcmp(key, "fd_store")) {
+		if (!strcmp(value, "yes") || !strcmp(value, "on") || !strcmp(value, "true"))
+			c->fd_store = 1;
+		else if (!strcmp(value, "no") || !strcmp(value, "off") || !strcmp(value, "false"))
+			c->fd_store = 0;
+		else {
+			*ret_why = "yes or no";
+			return -EINVAL;
+		}
+	} else if (!strcmp(key, "socket")) {
 		if (value[0] != '/' || strlen(value) >= sizeof(c->socket_path)) {
 			*ret_why = "an absolute path shorter than 108 bytes";
 			return -EINVAL;
@@ -320,7 +335,7 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 		*ret_why = "a known key: socket, socket_owner, socket_group, socket_mode, allowed_users, allowed_groups, "
 			   "zone_size, zone_size.N, max_cache_size, max_caches, magazines, hugepages, hugepage_size, "
 			   "base_address, worker_interval_ms, release_delay_ms, retain_free, idle_drain_ms, log_level, "
-			   "metrics_port, hugepages_reserve, dma_zone_size, iova_mode, vfio_group";
+			   "metrics_port, hugepages_reserve, dma_zone_size, iova_mode, vfio_group, region_dir, fd_store";
 		return -ENOENT;
 	}
 	return 0;
@@ -428,6 +443,8 @@ static const struct {
 	FIELD("vfio_container", vfio_container),
 	FIELD("allowed_users", allowed_users),
 	FIELD("allowed_groups", allowed_groups),
+	FIELD("region_dir", region_dir),
+	FIELD("fd_store", fd_store),
 };
 
 static int is_reloadable(const char *key)

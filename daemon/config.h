@@ -59,6 +59,12 @@ struct config {
 	 * supplementary) of the groups listed */
 	struct id_list allowed_users;
 	struct id_list allowed_groups;
+	/* region_dir (persist.c): "" keeps the region in memfds (gone with the daemon); a
+	 * directory on tmpfs or hugetlbfs keeps it in files there, found again at restart */
+	char region_dir[200];
+	/* fd_store (persist.c, notify.c): hand the region's memfds to systemd's file
+	 * descriptor store and take them back at restart */
+	int fd_store;
 };
 
 void config_defaults(struct config *c);

@@ -85,14 +85,45 @@ static int run(struct slabd *d, int ready_fd, int activated_fd)
 	r = topo_discover(&d->topo);
 	if (r < 0)
 		return r;
+	if (d->nr_adopt && d->cfg.region_dir[0]) {
+		int i;
+		log_warn("the fd store passed a region back, but region_dir is set: using %s",
+			 d->cfg.region_dir);
+		for (i = 0; i < 4; i++)
+			if (d->adopt_fds[i] >= 0)
+				close(d->adopt_fds[i]);
+		d->nr_adopt = 0;
+	}
 	r = region_create(d);
 	if (r < 0)
 		goto out_topo;
+	if (d->fdstore && !d->restored) {
+		/* hand the region to systemd: a restarted slabd gets it back in LISTEN_FDS */
+		int fds[4] = {d->meta_fd, d->percpu_fd, d->zones_fd, d->slabs_fd}, i, sent = 0;
+		for (i = 0; i < 4; i++)
+			sent += notify_fdstore(i, fds[i]) == 0;
+		if (!notify_active())
+			log_warn("fd_store = yes, but no service manager ($NOTIFY_SOCKET) keeps "
+				 "the region: it "
+				 "goes with this daemon");
+		else if (sent == 4)
+			log_notice(
+			    "the region's 4 descriptors are in the service manager's fd store");
+	}
 	d->caches = calloc(d->sb->max_caches, sizeof(*d->caches));
-	if (!d->caches || cache_create_kmalloc(d) < 0) {
-		log_err("out of memory creating the kmalloc caches");
+	if (!d->caches) {
 		r = -ENOMEM;
 		goto out_region;
+	}
+	if (d->restored) {
+		/* a region found in region_dir: its caches and slabs are there already */
+		r = persist_restore(d);
+		if (r < 0)
+			goto out_caches;
+	} else if (cache_create_kmalloc(d) < 0) {
+		log_err("out of memory creating the kmalloc caches");
+		r = -ENOMEM;
+		goto out_caches;
 	}
 	if (lfd >= 0) {
 		struct sockaddr_un sa;
@@ -122,6 +153,7 @@ static int run(struct slabd *d, int ready_fd, int activated_fd)
 	r = workers_start(d);
 	if (r < 0)
 		goto out_metrics;
+	persist_announce(d);
 	log_notice("ready: socket %s, backing %s, %u node zone%s%s%s, kmalloc up to %u bytes (pid %d)",
 		   d->cfg.socket_path, region_backing_name(d->backing), d->sb->nr_nodes, d->sb->nr_nodes == 1 ? "" : "s",
 		   d->dma_zone != SLABD_NO_ZONE ? " + DMA zone, IOVA mode " : "",
@@ -254,6 +286,7 @@ int main(int argc, char **argv)
 	activated_fd = notify_listen_fd();
 	if (activated_fd == -EINVAL)
 		return 1;
+	d.nr_adopt = notify_stored_fds(d.adopt_fds);
 	signal(SIGPIPE, SIG_IGN);
 	{
 		/* Blocked in every thread from the start: only the control thread's signalfd

@@ -120,22 +120,128 @@ int notify_send(const char *fmt, ...)
 	return 0;
 }
 
+int notify_active(void)
+{
+	return notify_fd >= 0;
+}
+
 uint64_t notify_watchdog_usec(void)
 {
 	return watchdog_usec;
 }
 
+/* The region's segments handed back by the service manager's fd store (names below). */
+static const char *const stored_names[NOTIFY_STORED] = {"slabd-meta", "slabd-percpu", "slabd-zones",
+							"slabd-slabs"};
+static int stored_fds[NOTIFY_STORED] = {-1, -1, -1, -1};
+
+const char *notify_stored_name(int i)
+{
+	return i >= 0 && i < NOTIFY_STORED ? stored_names[i] : NULL;
+}
+
+int notify_stored_fds(int ret_fds[NOTIFY_STORED])
+{
+	int i, n = 0;
+
+	for (i = 0; i < NOTIFY_STORED; i++) {
+		ret_fds[i] = stored_fds[i];
+		n += stored_fds[i] >= 0;
+	}
+	return n;
+}
+
+int notify_fdstore(int i, int fd)
+{
+	char buf[64], cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov;
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	int n;
+
+	if (notify_fd < 0 || i < 0 || i >= NOTIFY_STORED)
+		return 0;
+	n = snprintf(buf, sizeof(buf), "FDSTORE=1\nFDNAME=%s", stored_names[i]);
+	iov.iov_base = buf;
+	iov.iov_len = (size_t)n;
+	memset(&mh, 0, sizeof(mh));
+	memset(cbuf, 0, sizeof(cbuf));
+	mh.msg_name = &notify_addr;
+	mh.msg_namelen = notify_addr_len;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cbuf;
+	mh.msg_controllen = sizeof(cbuf);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	if (sendmsg(notify_fd, &mh, MSG_NOSIGNAL) < 0) {
+		int err = errno;
+		log_warn("cannot hand %s to the service manager's fd store: %s", stored_names[i],
+			 strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
+/* Name @i (0-based) of the colon-separated LISTEN_FDNAMES @names, into @buf. */
+static void fd_name(const char *names, uint64_t i, char *buf, size_t len)
+{
+	const char *p = names;
+
+	buf[0] = 0;
+	while (p && i--) {
+		p = strchr(p, ':');
+		if (p)
+			p++;
+	}
+	if (p) {
+		size_t n = strcspn(p, ":");
+		if (n >= len)
+			n = len - 1;
+		memcpy(buf, p, n);
+		buf[n] = 0;
+	}
+}
+
 int notify_listen_fd(void)
 {
-	const char *fds = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
-	uint64_t nfds, p;
-	int fd = LISTEN_FDS_START, type = 0, domain = 0, acc = 0, fl, r;
+	const char *fds = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID"),
+		   *names = getenv("LISTEN_FDNAMES");
+	uint64_t nfds, p, i;
+	int fd = -1, type = 0, domain = 0, acc = 0, fl, r, k;
 	socklen_t l = sizeof(int);
 	struct stat st;
 
 	if (!fds || !pid || parse_u64(pid, &p) < 0 || p != (uint64_t)getpid() ||
 	    parse_u64(fds, &nfds) < 0 || !nfds) {
 		r = -ENOENT;
+		goto out;
+	}
+	/* the fd store's descriptors by name; the first other one is the socket */
+	for (i = 0; i < nfds && i < 1024; i++) {
+		char name[64];
+		int f = LISTEN_FDS_START + (int)i;
+
+		fd_name(names, i, name, sizeof(name));
+		for (k = 0; k < NOTIFY_STORED && strcmp(name, stored_names[k]); k++)
+			;
+		if (k < NOTIFY_STORED && stored_fds[k] < 0) {
+			stored_fds[k] = f;
+			fcntl(f, F_SETFD, FD_CLOEXEC);
+		} else if (fd < 0 && k == NOTIFY_STORED) {
+			fd = f;
+		} else {
+			log_warn(
+			    "socket activation passed fd %d (%s) that slabd does not use; closed",
+			    f, name[0] ? name : "no name");
+			close(f);
+		}
+	}
+	if (fd < 0) {
+		r = -ENOENT; /* only stored descriptors: slabd binds its socket itself */
 		goto out;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
@@ -148,14 +254,6 @@ int notify_listen_fd(void)
 			fd);
 		r = -EINVAL;
 		goto out;
-	}
-	if (nfds > 1) {
-		uint64_t i;
-		log_warn("socket activation passed %llu sockets; slabd uses the first and closes "
-			 "the rest",
-			 (unsigned long long)nfds);
-		for (i = 1; i < nfds && i < 1024; i++)
-			close(fd + (int)i);
 	}
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||

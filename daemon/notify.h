@@ -17,6 +17,8 @@ int notify_init(void);
 /* notify_send: one datagram of "KEY=VALUE\n..." lines (printf format); 0, or -errno;
  * 0 without a notify socket. Thread-safe (one sendto). */
 int notify_send(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* notify_active: there is a notify socket to talk to. */
+int notify_active(void);
 /* notify_watchdog_usec: the interval at which WATCHDOG=1 must arrive, 0: no watchdog. */
 uint64_t notify_watchdog_usec(void);
 /* notify_listen_fd: socket activation. Returns the passed listening socket (fd 3, made
@@ -24,5 +26,18 @@ uint64_t notify_watchdog_usec(void);
  * -ENOENT when nothing was passed; -EINVAL (logged) when fd 3 is not a listening
  * AF_UNIX SOCK_SEQPACKET socket. Unsets LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES. */
 int notify_listen_fd(void);
+
+/* The service manager's file descriptor store (FileDescriptorStoreMax=): the region's
+ * segments are handed to it with FDSTORE=1 and FDNAME=slabd-<segment>, and come back
+ * after a restart in LISTEN_FDS with those names in LISTEN_FDNAMES (notify_listen_fd
+ * sorts them out: a socket-activated socket may come with them, or not). */
+#define NOTIFY_STORED 4 /* meta, percpu, zones, slabs */
+const char *notify_stored_name(int i);
+/* notify_stored_fds: the passed-back descriptors in that order (-1: not passed); how
+ * many were passed. */
+int notify_stored_fds(int ret_fds[NOTIFY_STORED]);
+/* notify_fdstore: hand segment @i's descriptor @fd to the fd store; 0 (also without a
+ * notify socket) or -errno (logged). */
+int notify_fdstore(int i, int fd);
 
 #endif

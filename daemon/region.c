@@ -78,7 +78,7 @@ static int memfd_sized(const char *name, unsigned int flags, uint64_t size)
 }
 
 /* Reserve the window: the configured base, a few steps above it, else anywhere. */
-static char *reserve_window(uint64_t want, uint64_t size)
+char *region_reserve_window(uint64_t want, uint64_t size)
 {
 	int i;
 	char *w;
@@ -341,6 +341,7 @@ int region_create(struct slabd *d)
 
 	d->meta_fd = d->meta_ro_fd = d->percpu_fd = d->zones_fd = -1;
 	d->vfio_container_fd = d->vfio_group_fd = -1;
+	d->region_lock_fd = d->slabs_fd = -1;
 	for (z = 0; z < d->topo.nr_nodes; z++) {
 		int os = d->topo.node_os[z];
 		uint64_t want = os >= 0 && os < SLABD_CONFIG_NODES && c->node_zone_size[os] ? c->node_zone_size[os]
@@ -379,7 +380,20 @@ int region_create(struct slabd *d)
 		return r;
 	}
 	d->size = g.meta_size + g.percpu_size + zones_size;
-	d->base = reserve_window(c->base_address, d->size);
+	if (c->region_dir[0]) {
+		r = persist_segments(d, &g, zones_size);
+		if (r < 0)
+			goto fail;
+		goto mapped;
+	}
+	if (d->nr_adopt) {
+		/* systemd's fd store passed the region back: a restart */
+		r = persist_adopt(d, &g, zones_size);
+		if (r < 0)
+			goto fail;
+		goto mapped;
+	}
+	d->base = region_reserve_window(c->base_address, d->size);
 	if (!d->base) {
 		log_err("cannot reserve %llu MiB of address space", (unsigned long long)(d->size >> 20));
 		return -ENOMEM;
@@ -406,6 +420,10 @@ int region_create(struct slabd *d)
 	r = map_zones(d, d->base + g.meta_size + g.percpu_size, zones_size, zone_size);
 	if (r < 0)
 		goto fail;
+	r = c->fd_store ? persist_slabs_memfd(d, g.nr_pages) : persist_private(d, g.nr_pages);
+	if (r < 0)
+		goto fail;
+mapped:
 
 	d->sb = (struct slabd_shm_super *)d->base;
 	d->cpus = (void *)(d->base + g.cpu_table_off);
@@ -421,8 +439,15 @@ int region_create(struct slabd *d)
 	d->pcpu_stats = (void *)(d->base + g.meta_size + g.pcpu_stat_off);
 	d->remote = d->base + g.meta_size + g.remote_off;
 	d->zones = d->base + g.meta_size + g.percpu_size;
-	fill_meta(d, &g, zone_size);
-	dma_zone_layout(d, &g);
+	if (d->restored) {
+		r = persist_check(d, &g, zone_size, dma_size);
+		if (r < 0)
+			goto fail;
+		d->sb->daemon_pid = (uint32_t)getpid();
+	} else {
+		fill_meta(d, &g, zone_size);
+		dma_zone_layout(d, &g);
+	}
 
 	d->nr_zones = g.nr_zones;
 	d->page_slab = calloc(g.nr_pages, sizeof(*d->page_slab));
@@ -438,7 +463,8 @@ int region_create(struct slabd *d)
 		zn->first_page = d->zone_tab[z].first_page;
 		zn->nr_pages = d->zone_tab[z].nr_pages;
 		pthread_mutex_init(&zn->lock, NULL);
-		r = buddy_init(&zn->buddy, zn->nr_pages);
+		/* a restart frees what the page table says is free (persist_restore) */
+		r = d->restored ? buddy_init_used(&zn->buddy, zn->nr_pages) : buddy_init(&zn->buddy, zn->nr_pages);
 		if (r < 0)
 			goto fail;
 		r = zone_release_init(d, zn);
@@ -448,15 +474,21 @@ int region_create(struct slabd *d)
 			r = dma_zone_setup(d, z);
 			if (r < 0)
 				goto fail;
-		} else {
+		} else if (!d->restored) {
+			/* a found zone is placed and faulted in already (and may have chunks
+			 * punched out that must not be faulted in now) */
 			r = zone_place(d, z);
 			if (r < 0)
 				goto fail;
 		}
 	}
+	if (d->persisted && !d->fdstore)
+		goto sealed; /* files cannot be sealed: see docs/design.md */
 
-	/* Clients must never write meta: seal it, and hand out a read-only descriptor. */
-	if (fcntl(d->meta_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE) < 0)
+	/* Clients must never write meta: seal it, and hand out a read-only descriptor. (A
+	 * region for the fd store is not sealed against writing: the restarted daemon must
+	 * map it writable again.) */
+	if (fcntl(d->meta_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | (d->fdstore ? 0 : F_SEAL_FUTURE_WRITE)) < 0)
 		log_warn("cannot seal the metadata memfd (%s): clients could map it writable", strerror(errno));
 	/* Clients hold the percpu and zones descriptors too: a client's ftruncate() would
 	 * make the daemon's next access fault (SIGBUS). Their sizes are fixed. */
@@ -466,6 +498,7 @@ int region_create(struct slabd *d)
 		    "cannot seal the percpu and zones memfds against resizing (%s): a client could "
 		    "truncate them under slabd",
 		    strerror(errno));
+sealed:
 	{
 		char path[64];
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", d->meta_fd);
@@ -476,8 +509,11 @@ int region_create(struct slabd *d)
 			goto fail;
 		}
 	}
-	d->sb->layout_version = SLABD_SHM_LAYOUT_VERSION;
-	__atomic_store_n(&d->sb->magic, SLABD_SHM_MAGIC, __ATOMIC_RELEASE);
+	if (!d->restored) {
+		d->sb->layout_version = SLABD_SHM_LAYOUT_VERSION;
+		__atomic_store_n(&d->sb->magic, SLABD_SHM_MAGIC, __ATOMIC_RELEASE);
+		persist_publish(d);
+	}
 	log_info("region: %llu MiB at %p (meta %llu KiB, percpu %llu KiB, %u magazines, zones %llu MiB)",
 		 (unsigned long long)(d->size >> 20), (void *)d->base, (unsigned long long)(g.meta_size >> 10),
 		 (unsigned long long)(g.percpu_size >> 10), g.nr_mags, (unsigned long long)(zones_size >> 20));
@@ -506,6 +542,7 @@ void region_destroy(struct slabd *d)
 	if (d->base)
 		munmap(d->base, d->size);
 	d->base = NULL;
+	persist_destroy(d);
 	if (d->meta_fd >= 0)
 		close(d->meta_fd);
 	if (d->meta_ro_fd >= 0)

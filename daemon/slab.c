@@ -80,21 +80,19 @@ static void slab_relist(struct cache *c, struct cache_node *cn, struct slab *s)
 		list_add(list_of(cn, want), s, want);
 }
 
-struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint32_t size, uint32_t align,
-			   uint32_t flags)
+/* The daemon-private part of a cache of this geometry (nothing shared is written). */
+static struct cache *cache_alloc(struct slabd *d, uint32_t id, uint32_t size, uint32_t *align_io,
+				 uint32_t flags)
 {
 	struct cache *c;
-	struct slabd_shm_cache *sc;
 	uint64_t stride, slab_bytes;
-	uint32_t cpu, order = 0, n;
+	uint32_t order = 0, n, align = *align_io;
 
-	if (id >= d->sb->max_caches || d->caches[id] || !size)
-		return NULL;
-	memset(&d->cache_tab[id], 0, sizeof(d->cache_tab[id]));
 	if (align < 8)
 		align = 8;
 	if (flags & SLAB_HWCACHE_ALIGN && align < 64)
 		align = 64;
+	*align_io = align;
 	stride = (size + align - 1) / align * align;
 	slab_bytes = stride * 8 < (256u << 10) ? stride * 8 : stride > (256u << 10) ? stride : (256u << 10);
 	while (((uint64_t)SLABD_PAGE_SIZE << order) < slab_bytes)
@@ -104,7 +102,10 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 	if (!c)
 		return NULL;
 	c->nodes = calloc(d->sb->nr_nodes, sizeof(*c->nodes));
-	if (!c->nodes) {
+	c->track = calloc(d->sb->nr_cpus, sizeof(*c->track));
+	if (!c->nodes || !c->track) {
+		free(c->nodes);
+		free(c->track);
 		free(c);
 		return NULL;
 	}
@@ -122,29 +123,39 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 	n = (uint32_t)((4u << 20) / ((uint64_t)c->mag_objs * stride));
 	c->target_max = n > 512 ? 512 : n < c->target_min ? c->target_min : n;
 	c->reserve = 1;
+	/* Per-CPU stacks start at four magazines (a 64-object burst of small objects fits
+	 * at once) and may grow to eight, at most 127 objects, on CPUs that keep both
+	 * running dry and overflowing. */
+	c->pcpu_cap_default =
+	    4 * c->mag_objs > SLABD_PCPU_SLOTS ? SLABD_PCPU_SLOTS : 4 * c->mag_objs;
+	c->pcpu_cap_max = 8 * c->mag_objs > SLABD_PCPU_SLOTS ? SLABD_PCPU_SLOTS : 8 * c->mag_objs;
+	c->shm = &d->cache_tab[id];
+	return c;
+}
 
-	sc = &d->cache_tab[id];
+struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint32_t size,
+			   uint32_t align, uint32_t flags)
+{
+	struct cache *c;
+	struct slabd_shm_cache *sc;
+	uint32_t cpu;
+
+	if (id >= d->sb->max_caches || d->caches[id] || !size)
+		return NULL;
+	memset(&d->cache_tab[id], 0, sizeof(d->cache_tab[id]));
+	c = cache_alloc(d, id, size, &align, flags);
+	if (!c)
+		return NULL;
+	sc = c->shm;
 	snprintf(sc->name, sizeof(sc->name), "%s", name);
 	sc->size = c->size;
 	sc->obj_size = size;
 	sc->align = align;
 	sc->flags = flags;
-	sc->order = order;
+	sc->order = c->order;
 	sc->objs_per_slab = c->objs;
 	sc->mag_objs = c->mag_objs;
 	sc->zone_kind = flags & SLAB_CACHE_DMA ? SLABD_ZONE_DMA : SLABD_ZONE_NODE;
-	c->shm = sc;
-	/* Per-CPU stacks start at four magazines (a 64-object burst of small objects fits
-	 * at once) and may grow to eight, at most 127 objects, on CPUs that keep both
-	 * running dry and overflowing. */
-	c->pcpu_cap_default = 4 * c->mag_objs > SLABD_PCPU_SLOTS ? SLABD_PCPU_SLOTS : 4 * c->mag_objs;
-	c->pcpu_cap_max = 8 * c->mag_objs > SLABD_PCPU_SLOTS ? SLABD_PCPU_SLOTS : 8 * c->mag_objs;
-	c->track = calloc(d->sb->nr_cpus, sizeof(*c->track));
-	if (!c->track) {
-		free(c->nodes);
-		free(c);
-		return NULL;
-	}
 	for (cpu = 0; cpu < d->sb->nr_cpus; cpu++) {
 		struct slabd_shm_pcpu *p =
 			(void *)(d->pcpu + ((uint64_t)id * d->sb->nr_cpus << SLABD_PCPU_SHIFT) +
@@ -156,6 +167,31 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 	}
 	__atomic_store_n(&d->caches[id], c, __ATOMIC_RELEASE);
 	__atomic_store_n(&sc->state, SLABD_CACHE_ACTIVE, __ATOMIC_RELEASE);
+	return c;
+}
+
+struct cache *cache_restore(struct slabd *d, uint32_t id)
+{
+	struct slabd_shm_cache *sc = &d->cache_tab[id];
+	uint32_t align = sc->align;
+	struct cache *c;
+
+	if (id >= d->sb->max_caches || d->caches[id] || !sc->obj_size)
+		return NULL;
+	c = cache_alloc(d, id, sc->obj_size, &align, sc->flags);
+	if (!c)
+		return NULL;
+	if (align != sc->align || c->size != sc->size || c->order != sc->order ||
+	    c->objs != sc->objs_per_slab || c->mag_objs != sc->mag_objs ||
+	    sc->zone_kind != (sc->flags & SLAB_CACHE_DMA ? SLABD_ZONE_DMA : SLABD_ZONE_NODE)) {
+		cache_free(d, c);
+		return NULL;
+	}
+	if (sc->pool_n) {
+		c->reserve = 0;
+		c->max_objs = sc->pool_n;
+	}
+	__atomic_store_n(&d->caches[id], c, __ATOMIC_RELEASE);
 	return c;
 }
 
@@ -251,7 +287,7 @@ static struct slab *slab_new(struct slabd *d, struct cache *c, uint32_t node)
 
 	if (c->max_objs)
 		return NULL; /* a pool is carved once, at creation (pool_populate) */
-	s = calloc(1, sizeof(*s) + words * sizeof(uint64_t));
+	s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
 	pthread_mutex_lock(&z->lock);
@@ -266,6 +302,14 @@ static struct slab *slab_new(struct slabd *d, struct cache *c, uint32_t node)
 		return NULL;
 	}
 	page = z->first_page + (uint32_t)p;
+	/* The bitmap first, the page table after (release stores): a daemon killed between
+	 * the two leaves pages that are free in the page table, whatever the words say;
+	 * one killed while marking leaves a partly marked slab, which a restart frees (no
+	 * object of it was handed out yet). */
+	s->map = d->slabmap + (uint64_t)page * SLAB_MAP_WORDS_PER_PAGE;
+	memset(s->map, 0, (size_t)words * sizeof(uint64_t));
+	for (i = 0; i < c->objs; i++)
+		s->map[i / 64] |= 1ull << (i % 64);
 	for (i = 0; i < (1u << c->order); i++) {
 		struct slabd_shm_page *pg = &d->pages[page + i];
 		pg->cache = (uint16_t)c->id;
@@ -277,14 +321,39 @@ static struct slab *slab_new(struct slabd *d, struct cache *c, uint32_t node)
 
 	s->head = page;
 	s->nfree = c->objs;
-	for (i = 0; i < c->objs; i++)
-		s->map[i / 64] |= 1ull << (i % 64);
 	OWNED_ADD(c->nodes[node].nr_slabs, 1);
 	OWNED_ADD(c->nodes[node].held, c->objs);
 	s->list = SLAB_LIST_NONE;
 	slab_relist(c, &c->nodes[node], s);
 	STAT_INC(d, slabs_created);
 	return s;
+}
+
+int slab_restore(struct slabd *d, struct cache *c, uint32_t node, uint32_t head)
+{
+	struct cache_node *cn = &c->nodes[node];
+	uint32_t words = (c->objs + 63) / 64, w, i;
+	struct slab *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	s->head = head;
+	s->map = d->slabmap + (uint64_t)head * SLAB_MAP_WORDS_PER_PAGE;
+	/* no bit beyond the objects, none for a pool's held-back tail */
+	if (c->objs % 64)
+		s->map[words - 1] &= (1ull << (c->objs % 64)) - 1;
+	if (c->phantom && head == c->phantom_head)
+		for (i = c->phantom_from; i < c->objs; i++)
+			s->map[i / 64] &= ~(1ull << (i % 64));
+	for (w = 0; w < words; w++)
+		s->nfree += (uint32_t)__builtin_popcountll(s->map[w]);
+	for (i = 0; i < (1u << c->order); i++)
+		d->page_slab[head + i] = s;
+	OWNED_ADD(cn->nr_slabs, 1);
+	OWNED_ADD(cn->held, s->nfree);
+	s->list = SLAB_LIST_NONE;
+	slab_relist(c, cn, s);
+	return 0;
 }
 
 static uint64_t slab_obj_off(struct slabd *d, struct cache *c, struct slab *s, uint32_t i)
@@ -309,6 +378,7 @@ int pool_populate(struct slabd *d, struct cache *c, uint32_t node, uint32_t n)
 	c->phantom = slabs * c->objs - n;
 	c->phantom_head = last->head;
 	c->phantom_from = c->objs - c->phantom;
+	persist_pool_note(d, c);
 	for (k = c->phantom_from; k < c->objs; k++) {
 		last->map[k / 64] &= ~(1ull << (k % 64));
 		last->nfree--;

@@ -31,8 +31,15 @@ struct slab {
 	uint32_t head;            /* global page index of the first page */
 	uint32_t nfree;           /* objects in the daemon's hands: bits set in map */
 	uint8_t list;             /* SLAB_LIST_* */
-	uint64_t map[];           /* bit i: object i is free and held by the daemon */
+	uint64_t *map;            /* bit i: object i is free and held by the daemon; the
+				   * slab's words of d->slabmap (persist.c), so that they
+				   * outlive the daemon when the region is kept in files */
 };
+
+/* d->slabmap has this many bitmap words per page of the zones: a slab of 2^k pages has
+ * at most 2^k * 512 objects (8 bytes each at least), and its bitmap is the words of its
+ * pages, from its first page's on. */
+#define SLAB_MAP_WORDS_PER_PAGE (SLABD_PAGE_SIZE / 8 / 64)
 
 #define SLAB_LIST_NONE 0    /* nfree == 0: every object is out */
 #define SLAB_LIST_PARTIAL 1 /* 0 < nfree < objs */
@@ -176,6 +183,21 @@ struct slabd {
 	uint32_t dma_zone;
 	uint64_t *iova;       /* the IOVA table in meta, [sb->nr_iova] */
 	int vfio_container_fd, vfio_group_fd; /* -1 unless iova_mode = vfio */
+	/* persist.c: the slab bitmaps (SLAB_MAP_WORDS_PER_PAGE words per page) and the
+	 * chain-walk journal; in region_dir/slabs when the region is kept in files */
+	uint64_t *slabmap;
+	uint64_t slabmap_len;          /* its anonymous mapping's length (0: in slabs_file) */
+	struct persist_hdr *persist;
+	void *slabs_file;
+	uint64_t slabs_file_len;
+	int persisted;                 /* the region is in files in cfg.region_dir */
+	int region_lock_fd;            /* that directory, flock()ed while we serve it */
+	int fdstore;                   /* fd_store: the region is in memfds kept by systemd */
+	int slabs_fd;                  /* ... and the slabs memfd, -1 otherwise */
+	int adopt_fds[4];              /* meta, percpu, zones, slabs passed back by the fd
+					* store (main.c, from LISTEN_FDS) */
+	int nr_adopt;                  /* how many of them were passed */
+	int restored;                  /* ... and was found there: a restart */
 };
 
 /* topology.c */
@@ -193,6 +215,46 @@ long read_long(const char *path);
 int region_create(struct slabd *d);
 void region_destroy(struct slabd *d);
 const char *region_backing_name(uint32_t backing);
+
+/* region_reserve_window: a PROT_NONE window of @size at @want (or a few steps above it,
+ * else anywhere 1 GiB-aligned); NULL when none. */
+char *region_reserve_window(uint64_t want, uint64_t size);
+
+/* persist.c: the region kept in files (region_dir) and the restart on it */
+struct persist_hdr;
+/* persist_segments: open or create the region's files in cfg.region_dir, reserve the
+ * window (at the found region's base) and map them; sets the fds, backing, slabmap,
+ * persisted and restored. 0 or -errno, logged with what to do. */
+int persist_segments(struct slabd *d, const struct slabd_shm_geometry *g, uint64_t zones_size);
+/* persist_private: the bitmap and journal in anonymous memory (no region_dir). */
+int persist_private(struct slabd *d, uint32_t nr_pages);
+/* persist_check: a found region against this configuration's geometry; 0 or -EINVAL
+ * (logged, naming the first difference). Sets dma_zone and iova. */
+int persist_check(struct slabd *d, const struct slabd_shm_geometry *g, const uint64_t *zone_size, uint64_t dma_size);
+/* persist_slabs_memfd: fd_store without a region passed back: the bitmap and journal in
+ * a memfd (slabs_fd) that goes to the fd store with the segments. */
+int persist_slabs_memfd(struct slabd *d, uint32_t nr_pages);
+/* persist_adopt: the region in the memfds passed back (adopt_fds): validated as a found
+ * region_dir, mapped at its base; sets restored. 0 or -errno (logged). */
+int persist_adopt(struct slabd *d, const struct slabd_shm_geometry *g, uint64_t zones_size);
+/* persist_publish: a fresh region is complete (after the superblock's magic). */
+void persist_publish(struct slabd *d);
+void persist_destroy(struct slabd *d);
+/* persist_restore: rebuild caches, slabs, large allocations and buddy allocators of a
+ * found region, finish interrupted chain walks, forget the old clients. Before the
+ * workers start. 0 or -EINVAL (logged). */
+int persist_restore(struct slabd *d);
+/* persist_announce: tell waiting clients a restarted daemon serves (daemon_epoch + 1). */
+void persist_announce(struct slabd *d);
+/* Journaled take of the free chain at @head for a walk in slot @slot (a node index, or
+ * SLABD_MAX_NODES for the large-free chain, both on the node's worker): the chain's
+ * head or 0. _step records the next object after each one put back, _done ends it. */
+uint64_t persist_chain_take(struct slabd *d, uint32_t slot, uint64_t *head, uint32_t cache, uint32_t node);
+void persist_chain_step(struct slabd *d, uint32_t slot, uint64_t next);
+void persist_chain_done(struct slabd *d, uint32_t slot);
+struct cache;
+/* persist_pool_note: record pool @c's held-back tail (pool_populate). */
+void persist_pool_note(struct slabd *d, const struct cache *c);
 
 /* release.c */
 int zone_release_init(struct slabd *d, struct zone *z);
@@ -244,6 +306,12 @@ void cache_free(struct slabd *d, struct cache *c);       /* private state only *
 struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint32_t size, uint32_t align,
 			   uint32_t flags);
 void cache_destroy_all(struct slabd *d);
+/* cache_restore: the private part of the cache at @id of a found region's cache table,
+ * checked against the geometry this slabd computes; NULL when it differs. */
+struct cache *cache_restore(struct slabd *d, uint32_t id);
+/* slab_restore: the slab of @c at page @head found in the page table, its free objects
+ * from its bitmap words; 0 or -ENOMEM. */
+int slab_restore(struct slabd *d, struct cache *c, uint32_t node, uint32_t head);
 uint32_t slab_take(struct slabd *d, struct cache *c, uint32_t node, uint64_t *out, uint32_t n);
 int slab_put(struct slabd *d, struct cache *c, uint32_t node, uint64_t off);
 /* slab_check: would slab_put take @off? 0, -EALREADY (free in its slab already) or

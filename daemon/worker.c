@@ -192,11 +192,14 @@ static void depot_check(struct slabd *d, struct cache *c, uint32_t node, uint64_
 		stack_reset(d, c, node, head, which, why);
 }
 
-/* Walk a freelist chain taken from a depot: each link is read only after its object
- * was validated, and the walk stops at the first bad one. */
-static void collect_chain(struct slabd *d, struct cache *c, uint32_t node, uint64_t off)
+/* Take the free chain at @head (a depot's of @c on @node) and walk it: each link is read
+ * only after its object was validated, and the walk stops at the first bad one. The
+ * take and each step are journaled (persist.c), so a daemon killed halfway finishes the
+ * walk at its restart instead of losing the rest of the chain. */
+static void collect_chain(struct slabd *d, struct cache *c, uint32_t node, uint64_t *head)
 {
 	uint64_t limit = (uint64_t)c->objs * c->nodes[node].nr_slabs + 1;
+	uint64_t off = persist_chain_take(d, node, head, c->id, node);
 
 	while (off && limit--) {
 		uint64_t next = 0;
@@ -207,9 +210,11 @@ static void collect_chain(struct slabd *d, struct cache *c, uint32_t node, uint6
 		if (valid)
 			next = __atomic_load_n((uint64_t *)(d->base + off), __ATOMIC_RELAXED);
 		if (slab_put(d, c, node, off) < 0)
-			return; /* the rest of the chain cannot be trusted: leave it */
+			break; /* the rest of the chain cannot be trusted: leave it */
+		persist_chain_step(d, node, next);
 		off = next;
 	}
+	persist_chain_done(d, node); /* also after a bad link: the rest is left, as before */
 }
 
 /*
@@ -658,12 +663,9 @@ void node_drain(struct slabd *d, uint32_t node, void *arg)
 	drain_cpus(d, node, NULL);
 	for (id = 0; id < d->sb->max_caches; id++) {
 		struct cache *c = cache_get(d, id);
-		uint64_t chain;
 		if (!c)
 			continue;
-		chain = slabd_chain_take(&daemon_depot(d, id, node)->freelist);
-		if (chain)
-			collect_chain(d, c, node, chain);
+		collect_chain(d, c, node, &daemon_depot(d, id, node)->freelist);
 	}
 }
 
@@ -717,7 +719,6 @@ int worker_round(struct slabd *d, uint32_t node, uint64_t *ret_next_ms)
 		struct cache *c = cache_get(d, id);
 		struct cache_node *cn;
 		struct slabd_shm_depot *dp;
-		uint64_t chain;
 		uint32_t misses, count;
 		int want;
 
@@ -728,9 +729,7 @@ int worker_round(struct slabd *d, uint32_t node, uint64_t *ret_next_ms)
 		depot_check(d, c, node, &dp->full, "full");
 		depot_check(d, c, node, &dp->reserve, "reserve");
 
-		chain = slabd_chain_take(&dp->freelist);
-		if (chain)
-			collect_chain(d, c, node, chain);
+		collect_chain(d, c, node, &dp->freelist);
 
 		misses = __atomic_load_n(&dp->misses, __ATOMIC_RELAXED);
 		want = __atomic_exchange_n(&dp->want, 0, __ATOMIC_ACQ_REL) != 0;
@@ -812,7 +811,7 @@ int worker_round(struct slabd *d, uint32_t node, uint64_t *ret_next_ms)
 	}
 
 	if (node == 0) {
-		uint64_t off = slabd_chain_take(&d->ctl->large_free);
+		uint64_t off = persist_chain_take(d, SLABD_MAX_NODES, &d->ctl->large_free, 0, 0);
 		uint32_t guard = d->sb->nr_pages;
 		while (off && guard--) {
 			uint64_t next = 0;
@@ -823,8 +822,10 @@ int worker_round(struct slabd *d, uint32_t node, uint64_t *ret_next_ms)
 				next = __atomic_load_n((uint64_t *)(d->base + off), __ATOMIC_RELAXED);
 			if (large_free(d, off) < 0)
 				break;
+			persist_chain_step(d, SLABD_MAX_NODES, next);
 			off = next;
 		}
+		persist_chain_done(d, SLABD_MAX_NODES);
 	}
 
 	if (starving) {
@@ -856,14 +857,11 @@ static uint64_t cache_gather(struct slabd *d, uint32_t node, struct cache *c)
 {
 	struct slabd_shm_depot *dp = daemon_depot(d, c->id, node);
 	struct cache_node *cn = &c->nodes[node];
-	uint64_t chain;
 
 	drain_cpus(d, node, c);
 	stack_trim(d, c, node, &dp->full, 0, "full");
 	stack_trim(d, c, node, &dp->reserve, 0, "reserve");
-	chain = slabd_chain_take(&dp->freelist);
-	if (chain)
-		collect_chain(d, c, node, chain);
+	collect_chain(d, c, node, &dp->freelist);
 	return (uint64_t)cn->nr_slabs * c->objs - cn->held;
 }
 

@@ -441,8 +441,27 @@ int slabd_attach_info(struct slabd_attach_info *ret_info)
 	return 0;
 }
 
-/* One request and its reply under the socket lock, connecting first if needed. */
-static int request_locked(struct slabd_wire_hdr *req, uint16_t want, void *rep, size_t rep_len)
+/* The daemon is away: stopped, killed or restarting (no socket file, nobody listening,
+ * or the connection hung up). */
+static int daemon_away(int r)
+{
+	return r == -ECONNREFUSED || r == -ENOENT || r == -ECONNRESET || r == -EPIPE;
+}
+
+/* How long a request that may sleep waits for an away daemon to come back:
+ * $SLABD_DAEMON_WAIT_MS (-1: for ever), else 60 s. */
+static long daemon_wait_ms(void)
+{
+	const char *e = getenv("SLABD_DAEMON_WAIT_MS");
+	return e && *e ? strtol(e, NULL, 10) : 60000;
+}
+
+/* One request and its reply under the socket lock, connecting first if needed. A mapped
+ * client whose daemon is away waits for it (@may_wait) and re-registers with the daemon
+ * that comes back on the same socket path and region (a restart on region_dir): the
+ * request is sent again. Without @may_wait it fails at once. */
+static int request_locked(struct slabd_wire_hdr *req, uint16_t want, void *rep, size_t rep_len,
+			  int may_wait)
 {
 	struct client *c = &slabd_client;
 	union {
@@ -450,19 +469,40 @@ static int request_locked(struct slabd_wire_hdr *req, uint16_t want, void *rep, 
 		char raw[SLABD_WIRE_MAX];
 	} buf;
 	int fds[1], nfds, type, r;
+	long limit = -2, waited = 0;
 
-	r = attach_locked(NULL, 1);
-	if (r < 0)
-		return r;
-	req->seq = ++c->seq;
-	type = sock_call(c->sock, req, req->len, &buf, sizeof(buf), fds, 1, &nfds);
-	close_fds(fds, nfds);
-	if (type == -ECONNRESET || type == -EPIPE) {
-		close(c->sock);
-		c->sock = -1;
+	for (;;) {
+		uint32_t epoch =
+		    c->ctl ? __atomic_load_n(&c->ctl->daemon_epoch, __ATOMIC_ACQUIRE) : 0;
+
+		r = attach_locked(NULL, 1);
+		if (r == 0) {
+			req->seq = ++c->seq;
+			type = sock_call(c->sock, req, req->len, &buf, sizeof(buf), fds, 1, &nfds);
+			close_fds(fds, nfds);
+			if (type == -ECONNRESET || type == -EPIPE) {
+				close(c->sock);
+				c->sock = -1;
+			}
+			r = type;
+		}
+		if (!(may_wait && c->ctl && daemon_away(r)))
+			break;
+		if (limit == -2)
+			limit = daemon_wait_ms();
+		if (limit >= 0 && waited >= limit)
+			break;
+		/* a restarted daemon bumps daemon_epoch once it serves */
+		slabd_futex_wait(&c->ctl->daemon_epoch, epoch, 100);
+		waited += 100;
 	}
-	if (type < 0)
-		return type;
+	if (r < 0) {
+		if (daemon_away(r) && c->ctl)
+			client_set_error("slabd is away (%s) and did not come back%s", strerror(-r),
+					 may_wait ? " in time ($SLABD_DAEMON_WAIT_MS)" : "");
+		return r;
+	}
+	type = r;
 	if (type != want || ((struct slabd_wire_hdr *)&buf)->seq != c->seq)
 		return -EBADMSG;
 	memcpy(rep, &buf, rep_len);
@@ -475,7 +515,7 @@ int client_request(struct slabd_wire_hdr *req, uint16_t want, void *rep, size_t 
 	int r;
 
 	pthread_mutex_lock(&c->lock);
-	r = request_locked(req, want, rep, rep_len);
+	r = request_locked(req, want, rep, rep_len, 1);
 	pthread_mutex_unlock(&c->lock);
 	return r;
 }
@@ -495,7 +535,8 @@ int64_t client_large_alloc(uint64_t size, uint32_t gfp, int node)
 	req.size = size;
 	req.gfp = gfp;
 	req.node = node;
-	r = request_locked(&req.hdr, SLABD_MSG_LARGE_REPLY, &rep, sizeof(rep));
+	r = request_locked(&req.hdr, SLABD_MSG_LARGE_REPLY, &rep, sizeof(rep),
+			   !!(gfp & __GFP_DIRECT_RECLAIM));
 	if (r == 0 && rep.err < 0)
 		r = rep.err;
 	else if (r == 0 && (rep.off < c->sb->zones_off || rep.off + size > c->region_size))

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -51,18 +52,48 @@ static int tsan_daemon(void)
 #endif
 }
 
+static int launch(struct test_daemon *td, const char *conf_text, const char *const *sets,
+		  int again);
+
 static int start(struct test_daemon *td, const char *conf_text, const char *const *sets)
 {
-	const char *argv[64];
-	char conf[200];
-	int argc = 0, i, fd;
-
 	memset(td, 0, sizeof(*td));
 	snprintf(td->dir, sizeof(td->dir), "/tmp/slabd-test-XXXXXX");
 	if (!mkdtemp(td->dir))
 		return -1;
 	snprintf(td->sock, sizeof(td->sock), "%s/slabd.sock", td->dir);
 	snprintf(td->log, sizeof(td->log), "%s/slabd.log", td->dir);
+	return launch(td, conf_text, sets, 0);
+}
+
+int td_restart(struct test_daemon *td, const char *const *sets)
+{
+	char conf[200];
+
+	if (td->pid > 0)
+		return -1;
+	mkdir(td->dir, 0700); /* a clean td_stop removed it */
+	snprintf(conf, sizeof(conf), "%s/slabd.conf", td->dir);
+	return launch(td, access(conf, F_OK) == 0 ? "" : NULL, sets, 1);
+}
+
+int td_kill(struct test_daemon *td)
+{
+	int status;
+
+	if (td->pid <= 0 || kill(td->pid, SIGKILL) < 0 || waitpid(td->pid, &status, 0) != td->pid)
+		return -1;
+	td->pid = 0;
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ? 0 : -1;
+}
+
+/* Start slabd for @td; @again: a restart in the same directory (log appended, the
+ * config file, if any, as it is: @conf_text non-NULL only says there is one). */
+static int launch(struct test_daemon *td, const char *conf_text, const char *const *sets, int again)
+{
+	const char *argv[64];
+	char conf[200];
+	int argc = 0, i, fd;
 
 	/* SLABD_TEST_VALGRIND=1: the daemon runs under memcheck; any error it finds makes
 	 * slabd exit 99, which td_stop reports as an unclean stop. */
@@ -96,8 +127,8 @@ static int start(struct test_daemon *td, const char *conf_text, const char *cons
 	if (conf_text) {
 		FILE *f;
 		snprintf(conf, sizeof(conf), "%s/slabd.conf", td->dir);
-		f = fopen(conf, "we");
-		if (!f || fputs(conf_text, f) < 0 || fclose(f) != 0)
+		f = again ? NULL : fopen(conf, "we");
+		if (!again && (!f || fputs(conf_text, f) < 0 || fclose(f) != 0))
 			return -1;
 		argv[argc++] = "--config";
 		argv[argc++] = conf;
@@ -116,7 +147,8 @@ static int start(struct test_daemon *td, const char *conf_text, const char *cons
 		prctl(PR_SET_PDEATHSIG, SIGKILL); /* even if the test had stopped it */
 		if (getppid() == 1)
 			_exit(127);
-		fd = open(td->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		fd = open(td->log, O_WRONLY | O_CREAT | (again ? O_APPEND : O_TRUNC) | O_CLOEXEC,
+			  0644);
 		if (fd >= 0) {
 			dup2(fd, 2);
 			dup2(fd, 1);
@@ -132,7 +164,10 @@ static int start(struct test_daemon *td, const char *conf_text, const char *cons
 		sleep_ms(10);
 	}
 	td_dump_log(td);
-	td_stop(td);
+	if (td_alive(td))
+		td_stop(td);
+	else
+		td->pid = 0; /* reaped by td_alive: a restart may be tried again */
 	return -1;
 }
 

@@ -26,6 +26,13 @@ int td_set_conf(const struct test_daemon *td, const char *conf_text);
 /* td_stop: SIGTERM, wait; returns the daemon's exit status (0 for a clean stop), or -1
  * when it had died before (signal) or did not stop within 30 s. */
 int td_stop(struct test_daemon *td);
+/* td_kill: SIGKILL the daemon and reap it; 0 when it died of that signal. */
+int td_kill(struct test_daemon *td);
+/* td_restart: start slabd again for a killed or stopped @td: same directory (made again
+ * after a clean td_stop removed it), socket,
+ * config file and log (appended), with --set options @sets. 0 or -1 as td_start (a
+ * daemon that refuses to start is reaped: td->pid is 0 and td_log_contains tells why). */
+int td_restart(struct test_daemon *td, const char *const *sets);
 /* td_alive: the daemon process still runs. */
 int td_alive(const struct test_daemon *td);
 /* td_log_contains: the daemon's log has @needle. */

@@ -415,6 +415,30 @@ Test(config_set, the_dma_zone_keys_take_good_values_and_refuse_bad_ones)
 	expect_bad("vfio_container", "dev/vfio/vfio");
 }
 
+Test(config_set, region_dir_is_empty_by_default_and_takes_an_absolute_path)
+{
+	cr_expect_str_empty(cfg.region_dir,
+			    "without region_dir the region is in memfds, as before");
+	expect_good("region_dir", "/dev/shm/slabd-main");
+	cr_expect_str_eq(cfg.region_dir, "/dev/shm/slabd-main");
+	expect_bad("region_dir", "dev/shm/relative");
+	cr_expect_str_eq(cfg.region_dir, "/dev/shm/slabd-main", "a rejected value changes nothing");
+	expect_good("region_dir", "");
+	cr_expect_str_empty(cfg.region_dir);
+}
+
+Test(config_set, fd_store_is_off_by_default_and_takes_yes_or_no)
+{
+	cr_expect_eq(cfg.fd_store, 0,
+		     "without fd_store the region's memfds stay sealed, as before");
+	expect_good("fd_store", "yes");
+	cr_expect_eq(cfg.fd_store, 1);
+	expect_bad("fd_store", "maybe");
+	cr_expect_eq(cfg.fd_store, 1, "a rejected value changes nothing");
+	expect_good("fd_store", "no");
+	cr_expect_eq(cfg.fd_store, 0);
+}
+
 TestSuite(config_load, .init = init_cfg, .fini = remove_file);
 
 Test(config_load, a_file_with_comments_blank_lines_and_good_keys_is_applied)

@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_restart.c - daemon restart on a region kept in files (region_dir).
+ *
+ * fork()ed clients run a workload that stamps an owner pattern into every object and
+ * checks it before freeing, while the daemon is killed with SIGKILL several times and
+ * started again on the same region_dir and socket. One client ("cache-only") allocates
+ * and frees only small objects: it must go on while the daemon is away. The other
+ * ("mixed") also makes large allocations and asks the daemon for a named cache: its slow
+ * paths wait for the daemon and reconnect to the restarted one. Afterwards no pattern was
+ * ever found overwritten, and the daemon's audit finds every object free in exactly one
+ * place or allocated, nothing counted twice, and only a bounded number of objects lost
+ * to the kills. A restart against a region of another geometry or layout version
+ * refuses with a message that says what to do, and leaves the region as it was.
+ *
+ * Runs on tmpfs (/dev/shm) and, as root with hugepages to reserve, on a hugetlbfs mount.
+ * Bounded by a number of restarts, not by time.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <slabd/slabd.h>
+
+#include "daemon_helper.h"
+#include "slabd_shm.h"
+#include "slabd_wire.h"
+
+#define RESTARTS 10
+#define CLIENTS	 2
+
+static struct test_daemon td;
+static char region_dir[128];
+static char set_dir[160];
+
+struct shared {
+	volatile int stop;
+	unsigned long ops[CLIENTS];	 /* objects verified and freed */
+	unsigned long large[CLIENTS];	 /* large allocations verified */
+	unsigned long requests[CLIENTS]; /* cache-create requests answered */
+	int failed;
+	char why[200];
+};
+static struct shared *sh;
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* The daemon's log has @needle within 10 s (it logs "ready" just after it listens). */
+static int log_has(const char *needle)
+{
+	int i;
+
+	for (i = 0; i < 1000 && !td_log_contains(&td, needle); i++)
+		sleep_ms(10);
+	return td_log_contains(&td, needle);
+}
+
+static void remove_region(void)
+{
+	static const char *const names[] = {"meta", "percpu", "zones", "slabs"};
+	char p[200];
+	unsigned int i;
+
+	if (!region_dir[0])
+		return;
+	for (i = 0; i < 4; i++) {
+		snprintf(p, sizeof(p), "%s/%s", region_dir, names[i]);
+		unlink(p);
+	}
+	rmdir(region_dir);
+}
+
+static void fail(const char *why)
+{
+	if (!__atomic_exchange_n(&sh->failed, 1, __ATOMIC_SEQ_CST))
+		snprintf(sh->why, sizeof(sh->why), "pid %d: %s (%s)", (int)getpid(), why,
+			 strerror(errno));
+	_exit(1);
+}
+
+static uint64_t rng_state;
+static uint64_t rng(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 2685821657736338717ull;
+}
+
+struct obj {
+	uint64_t *p;
+	size_t words;
+	uint64_t tag;
+	int named;
+};
+
+static void stamp(struct obj *o)
+{
+	o->p[0] = o->tag;
+	o->p[o->words / 2] = ~o->tag;
+	o->p[o->words - 1] = o->tag ^ 0x5555;
+}
+
+static int intact(const struct obj *o)
+{
+	return o->p[0] == o->tag && o->p[o->words / 2] == ~o->tag &&
+	       o->p[o->words - 1] == (o->tag ^ 0x5555);
+}
+
+static void release(struct kmem_cache *nc, struct obj *o)
+{
+	if (!intact(o))
+		fail("an object's owner pattern was overwritten: handed out twice");
+	if (o->named)
+		kmem_cache_free(nc, o->p);
+	else
+		kfree(o->p);
+	o->p = NULL;
+}
+
+/* @mixed: also large allocations and cache-create requests, which need the daemon. */
+static void workload(int slot, int mixed)
+{
+	/* the mixed client's window is larger than its per-CPU stacks: its objects go
+	 * through the depots, the free chains and the daemon's refills and trims */
+	enum { WINDOW_MAX = 1536 };
+	static struct obj win[WINDOW_MAX];
+	const int WINDOW = mixed ? WINDOW_MAX : 128;
+	struct kmem_cache *nc;
+	uint64_t seq = 0, pid = (uint64_t)getpid() << 40;
+	void *bulk[16];
+	unsigned long round = 0;
+	int i, k;
+
+	rng_state = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+	if (slabd_connect(td.sock) < 0)
+		fail("connect");
+	nc = kmem_cache_create("restart", 72, 8, 0, NULL);
+	if (!nc)
+		fail("kmem_cache_create");
+	memset(win, 0, sizeof(win));
+	(void)WINDOW_MAX;
+	while (!__atomic_load_n(&sh->stop, __ATOMIC_ACQUIRE)) {
+		for (i = 0; i < WINDOW; i++) {
+			struct obj *o = &win[i];
+			if (o->p) {
+				release(nc, o);
+				sh->ops[slot]++;
+			}
+			o->named = rng() % 3 == 0;
+			if (o->named) {
+				o->words = 9;
+				o->p = kmem_cache_alloc(nc, GFP_KERNEL);
+			} else {
+				o->words = 3 + rng() % 254;
+				o->p = kmalloc(o->words * 8, GFP_KERNEL);
+			}
+			if (!o->p)
+				fail("an allocation failed");
+			o->tag = pid | ++seq;
+			stamp(o);
+		}
+		if (kmem_cache_alloc_bulk(nc, GFP_KERNEL, 16, bulk) != 16)
+			fail("bulk allocation failed");
+		for (k = 0; k < 16; k++)
+			*(uint64_t *)bulk[k] = pid | (uint64_t)k;
+		for (k = 0; k < 16; k++)
+			if (*(uint64_t *)bulk[k] != (pid | (uint64_t)k))
+				fail("a bulk object was overwritten");
+		kmem_cache_free_bulk(nc, 16, bulk);
+		sh->ops[slot] += 16;
+		if (mixed && ++round % 4 == 0) {
+			/* a page-level allocation and a request: both need the daemon */
+			struct obj big = {.words = (40000 + rng() % 100000) / 8,
+					  .tag = pid | ++seq};
+			big.p = kmalloc(big.words * 8, GFP_KERNEL);
+			if (!big.p)
+				fail("a large allocation failed");
+			stamp(&big);
+			if (kmem_cache_create("restart", 72, 8, 0, NULL) != nc)
+				fail("kmem_cache_create of an existing cache gave another one");
+			sh->requests[slot]++;
+			if (!intact(&big))
+				fail("a large allocation was overwritten");
+			kfree(big.p);
+			sh->large[slot]++;
+		}
+	}
+	for (i = 0; i < WINDOW; i++)
+		if (win[i].p) {
+			release(nc, &win[i]);
+			sh->ops[slot]++;
+		}
+	_exit(0);
+}
+
+static void restart_or_die(const char *const *sets, int i)
+{
+	if (td_restart(&td, sets) != 0) {
+		__atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
+		cr_assert_fail("slabd did not start again on its region (restart %d)", i);
+	}
+}
+
+/* Kill and restart RESTARTS times under the workload, then the audit. */
+static void run_restarts(const char *const *sets, const char *what, const char *backing)
+{
+	pid_t kids[CLIENTS];
+	struct slabd_wire_verify r;
+	unsigned long before, large_before;
+	int i, status, away_progress = 0;
+
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(sh, MAP_FAILED);
+	memset(sh, 0, sizeof(*sh));
+	rng_state = 4242;
+	cr_assert_eq(td_start(&td, sets), 0, "slabd with region_dir did not start");
+	cr_assert(td_log_contains(&td, "region kept in"),
+		  "the daemon did not say where its region is");
+	cr_assert(log_has(backing), "the region is not backed by %s", backing);
+
+	for (i = 0; i < CLIENTS; i++) {
+		kids[i] = fork();
+		cr_assert_geq(kids[i], 0);
+		if (kids[i] == 0)
+			workload(i, i == 1);
+	}
+	for (i = 0; i < RESTARTS; i++) {
+		int k;
+
+		/* let the clients work against a live daemon (the mixed one's requests too) */
+		large_before = sh->large[1];
+		for (k = 0; k < 3000 && sh->large[1] < large_before + 2 && !sh->failed; k++)
+			sleep_ms(10);
+		cr_assert_gt(sh->large[1], large_before,
+			     "the mixed client made no large allocation against a "
+			     "live daemon in 30 s (restart %d): %s",
+			     i, sh->why);
+		sleep_ms((long)(rng() % 40)); /* a random instant of the daemon's work */
+		cr_assert_eq(td_kill(&td), 0, "slabd did not die of SIGKILL");
+		/* while it is away the cache-only client keeps going on its caches */
+		before = sh->ops[0];
+		for (k = 0; k < 1000 && sh->ops[0] < before + 1000 && !sh->failed; k++)
+			sleep_ms(10);
+		if (sh->ops[0] >= before + 1000)
+			away_progress++;
+		cr_assert_eq(sh->failed, 0, "%s", sh->why);
+		restart_or_die(sets, i);
+		cr_assert(td_log_contains(&td, "found, restarting on it"),
+			  "restart %d did not find the region", i);
+	}
+	/* the mixed client must get through its slow paths with the last daemon */
+	large_before = sh->large[1];
+	for (i = 0; i < 3000 && sh->large[1] < large_before + 2 && !sh->failed; i++)
+		sleep_ms(10);
+	__atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < CLIENTS; i++) {
+		cr_assert_eq(waitpid(kids[i], &status, 0), kids[i]);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "client %d failed: %s", i,
+			  sh->why);
+	}
+	cr_assert_eq(sh->failed, 0, "%s", sh->why);
+	cr_assert_geq(sh->large[1], large_before + 2,
+		      "the mixed client was not served after the last restart");
+	cr_assert_eq(
+	    away_progress, RESTARTS,
+	    "the cache-only client made no progress while the daemon was away (%d of %d times)",
+	    away_progress, RESTARTS);
+
+	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &r), 0,
+		     "no VERIFY reply (stderr says why)");
+	cr_assert_eq(r.err, 0);
+	cr_assert_eq(r.problems, 0, "the audit found %llu problems after %d restarts: %s",
+		     (unsigned long long)r.problems, RESTARTS, r.first);
+	cr_assert_eq(r.objects, r.free_slabs + r.free_mags + r.allocated);
+	cr_assert_eq(r.double_frees, 0, "the restarted daemon saw %llu double frees",
+		     (unsigned long long)r.double_frees);
+	cr_assert_eq(r.bad_objects, 0, "the restarted daemon saw %llu bad offsets",
+		     (unsigned long long)r.bad_objects);
+	/* every client freed everything: what is still allocated was lost to the kills,
+	 * at most a batch in each daemon thread's hands per kill (docs/design.md) */
+	cr_assert_leq(r.allocated, (uint64_t)RESTARTS * (127 + 62 + 2 * 31),
+		      "%llu objects allocated after every client freed all of its objects",
+		      (unsigned long long)r.allocated);
+	fprintf(stderr,
+		"# restart (%s): %d SIGKILL restarts; clients verified %lu + %lu objects, %lu "
+		"large allocations and "
+		"%lu requests answered; audit: %llu objects, %llu lost to the kills, 0 problems\n",
+		what, RESTARTS, sh->ops[0], sh->ops[1], sh->large[1], sh->requests[1],
+		(unsigned long long)r.objects, (unsigned long long)r.allocated);
+	/* a clean stop keeps the region too: the next daemon finds the same objects */
+	cr_assert_eq(td_stop(&td), 0, "slabd did not stop cleanly after the restarts");
+	{
+		struct slabd_wire_verify again;
+		restart_or_die(sets, RESTARTS);
+		cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &again), 0);
+		cr_assert_eq(again.problems, 0);
+		cr_assert_eq(again.allocated, r.allocated,
+			     "a clean stop and start changed the objects allocated from %llu to %llu",
+			     (unsigned long long)r.allocated, (unsigned long long)again.allocated);
+	}
+	cr_expect_eq(td_stop(&td), 0, "slabd did not stop cleanly after the restart that followed a clean stop");
+	munmap(sh, sizeof(*sh));
+}
+
+static void tmpfs_dir(void)
+{
+	snprintf(region_dir, sizeof(region_dir), "/dev/shm/slabd-restart-%d", (int)getpid());
+	snprintf(set_dir, sizeof(set_dir), "region_dir=%s", region_dir);
+}
+
+static void cleanup(void)
+{
+	if (td.pid > 0)
+		td_stop(&td);
+	remove_region();
+}
+
+TestSuite(restart, .timeout = 300, .fini = cleanup);
+
+Test(restart, clients_survive_sigkill_restarts_on_tmpfs)
+{
+	const char *sets[] = {NULL, "log_level=info", NULL};
+
+	tmpfs_dir();
+	sets[0] = set_dir;
+	run_restarts(sets, "tmpfs", "backing shmem-4K");
+}
+
+/* Byte offsets in the superblock (struct slabd_shm_super). */
+static void patch_meta_u32(size_t off, uint32_t v)
+{
+	char p[200];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/meta", region_dir);
+	fd = open(p, O_RDWR | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pwrite(fd, &v, sizeof(v), (off_t)off), (ssize_t)sizeof(v));
+	close(fd);
+}
+
+Test(restart, another_geometry_or_layout_is_refused_with_advice)
+{
+	const char *sets[] = {NULL, "log_level=info", "dma_zone_size=0", NULL};
+	const char *bigger[] = {NULL, "log_level=info", "dma_zone_size=0", "zone_size=128M", NULL};
+	const char *other_caches[] = {NULL, "log_level=info", "dma_zone_size=0", "max_caches=256",
+				      NULL};
+	void *p;
+
+	tmpfs_dir();
+	sets[0] = bigger[0] = other_caches[0] = set_dir;
+	cr_assert_eq(td_start(&td, sets), 0);
+	{
+		/* one daemon per region: a second one on the same directory refuses */
+		struct test_daemon second;
+		cr_assert_neq(td_start(&second, sets), 0, "a second slabd took a region in use");
+		cr_assert(td_log_contains(&second, "another slabd serves this region"),
+			  "the second daemon did not say why it refused");
+	}
+	cr_assert_eq(slabd_connect(td.sock), 0);
+	p = kmalloc(100, GFP_KERNEL);
+	cr_assert_not_null(p);
+	slabd_disconnect();
+	cr_assert_eq(td_kill(&td), 0);
+
+	cr_assert_neq(td_restart(&td, bigger), 0,
+		      "slabd reformatted a region of another zone size");
+	cr_assert(td_log_contains(&td, "was made for another geometry"),
+		  "no reason given for the refusal");
+	cr_assert(td_log_contains(&td, "to start afresh"), "no advice given with the refusal");
+	cr_assert_neq(td_restart(&td, other_caches), 0,
+		      "slabd took a region of another cache table size");
+	cr_assert(td_log_contains(&td, "max_caches"), "the refusal does not name the difference");
+
+	patch_meta_u32(offsetof(struct slabd_shm_super, layout_version), 99);
+	cr_assert_neq(td_restart(&td, sets), 0, "slabd took a region of layout version 99");
+	cr_assert(td_log_contains(&td, "layout version 99"),
+		  "the refusal does not name the layout version");
+	patch_meta_u32(offsetof(struct slabd_shm_super, layout_version), SLABD_SHM_LAYOUT_VERSION);
+
+	/* nothing was touched: the right configuration still finds it, the object with it */
+	cr_assert_eq(td_restart(&td, sets), 0, "the region was damaged by the refused restarts");
+	cr_assert(td_log_contains(&td, "restart: "),
+		  "the restarted daemon did not rebuild its state");
+	{
+		struct slabd_wire_verify r;
+		cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &r), 0);
+		cr_assert_eq(r.problems, 0);
+		cr_assert_geq(r.allocated, 1,
+			      "the object allocated before the refused restarts was lost");
+	}
+	cr_assert_eq(td_stop(&td), 0);
+}
+
+static long prev_hugepages = -1;
+static char hugetlb_mnt[64];
+
+static void hugetlb_cleanup(void)
+{
+	cleanup();
+	if (hugetlb_mnt[0]) {
+		umount2(hugetlb_mnt, MNT_DETACH);
+		rmdir(hugetlb_mnt);
+		hugetlb_mnt[0] = 0;
+	}
+	td_hugepages_restore(prev_hugepages);
+	prev_hugepages = -1;
+}
+
+Test(restart, clients_survive_sigkill_restarts_on_hugetlbfs, .fini = hugetlb_cleanup)
+{
+	/* meta 2 + percpu 2 + zones 32 + slabs 2 MiB, in 2 MiB pages, and some slack */
+	const char *sets[] = {
+	    NULL, "log_level=info", "dma_zone_size=0", "zone_size=32M", "hugepage_size=2M", NULL};
+
+	region_dir[0] = 0;
+	prev_hugepages = td_hugepages_reserve(24);
+	if (prev_hugepages < 0)
+		cr_skip_test(
+		    "cannot reserve hugepages (not root?): restart on hugetlbfs not tested");
+	if (td_hugepages_free() < 20)
+		cr_skip_test(
+		    "the kernel found only %ld free hugepages: restart on hugetlbfs not tested",
+		    td_hugepages_free());
+	snprintf(hugetlb_mnt, sizeof(hugetlb_mnt), "/tmp/slabd-hugetlbfs-%d", (int)getpid());
+	cr_assert_eq(mkdir(hugetlb_mnt, 0700), 0);
+	if (mount("none", hugetlb_mnt, "hugetlbfs", 0, "pagesize=2M") < 0) {
+		rmdir(hugetlb_mnt);
+		hugetlb_mnt[0] = 0;
+		cr_skip_test("cannot mount hugetlbfs (%s): restart on hugetlbfs not tested",
+			     strerror(errno));
+	}
+	snprintf(region_dir, sizeof(region_dir), "%s/region", hugetlb_mnt);
+	snprintf(set_dir, sizeof(set_dir), "region_dir=%s", region_dir);
+	sets[0] = set_dir;
+	run_restarts(sets, "hugetlbfs", "backing hugetlb-2M");
+}
