@@ -59,6 +59,7 @@ struct config {
 	 * supplementary) of the groups listed */
 	struct id_list allowed_users;
 	struct id_list allowed_groups;
+	uint32_t debug; /* SLAB_POISON | SLAB_RED_ZONE | SLAB_STORE_USER of the kmalloc caches */
 };
 
 void config_defaults(struct config *c);

@@ -24,6 +24,7 @@
 
 #include <slabd/gfp.h>
 
+#include "debug.h"
 #include "log.h"
 #include "slabd_daemon.h"
 #include "slabd_ops.h"
@@ -81,7 +82,7 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 	struct cache *c;
 	struct slabd_shm_cache *sc;
 	uint64_t stride, slab_bytes;
-	uint32_t cpu, order = 0, n;
+	uint32_t cpu, order = 0, n, trailer;
 
 	if (id >= d->sb->max_caches || d->caches[id] || !size)
 		return NULL;
@@ -90,7 +91,7 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 		align = 8;
 	if (flags & SLAB_HWCACHE_ALIGN && align < 64)
 		align = 64;
-	stride = (size + align - 1) / align * align;
+	debug_geometry(size, align, flags, &stride, &trailer);
 	slab_bytes = stride * 8 < (256u << 10) ? stride * 8 : stride > (256u << 10) ? stride : (256u << 10);
 	while (((uint64_t)SLABD_PAGE_SIZE << order) < slab_bytes)
 		order++;
@@ -128,6 +129,9 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 	sc->objs_per_slab = c->objs;
 	sc->mag_objs = c->mag_objs;
 	sc->zone_kind = flags & SLAB_CACHE_DMA ? SLABD_ZONE_DMA : SLABD_ZONE_NODE;
+	sc->trailer = trailer;
+	sc->debug = flags & SLABD_DEBUG_ALL;
+	sc->debug_epoch = 1;
 	c->shm = sc;
 	/* Per-CPU stacks start at four magazines (a 64-object burst of small objects fits
 	 * at once) and may grow to eight, at most 127 objects, on CPUs that keep both
@@ -146,10 +150,11 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 				 ((uint64_t)cpu << SLABD_PCPU_SHIFT));
 		struct slabd_shm_pcpu_stat *st = &d->pcpu_stats[(uint64_t)id * d->sb->nr_cpus + cpu];
 		p->count = 0;
-		p->capacity = c->pcpu_cap_default;
+		p->capacity = sc->debug ? 0 : c->pcpu_cap_default; /* debug: every call misses */
 		st->alloc_misses = st->free_misses = 0;
 	}
 	__atomic_store_n(&d->caches[id], c, __ATOMIC_RELEASE);
+	debug_cache_created(d, c);
 	__atomic_store_n(&sc->state, SLABD_CACHE_ACTIVE, __ATOMIC_RELEASE);
 	return c;
 }
@@ -195,7 +200,7 @@ int cache_create_kmalloc(struct slabd *d)
 			continue;
 		snprintf(name, sizeof(name), "kmalloc-%u%s", size >= 1024 ? size >> 10 : size,
 			 size >= 1024 ? "k" : "");
-		if (!cache_create(d, idx, name, size, size & (size - 1) ? 32 : size, 0))
+		if (!cache_create(d, idx, name, size, size & (size - 1) ? 32 : size, d->cfg.debug))
 			return -ENOMEM;
 		if (d->dma_zone == SLABD_NO_ZONE)
 			continue;
@@ -203,7 +208,7 @@ int cache_create_kmalloc(struct slabd *d)
 		snprintf(name, sizeof(name), "dma-kmalloc-%u%s", size >= 1024 ? size >> 10 : size,
 			 size >= 1024 ? "k" : "");
 		if (!cache_create(d, SLABD_DMA_KMALLOC_BASE + idx, name, size, size & (size - 1) ? 32 : size,
-				  SLAB_CACHE_DMA))
+				  SLAB_CACHE_DMA | d->cfg.debug))
 			return -ENOMEM;
 	}
 	return 0;

@@ -298,6 +298,12 @@ struct cache_op_result {
 	uint64_t bytes; /* given back to the page allocator */
 };
 void cache_shrink_node(struct slabd *d, uint32_t node, void *arg);
+/* cache_gather: everything free of @c on @node back into its slabs (per-CPU stacks,
+ * depot stacks, free chain); returns the objects still out. Node's worker. */
+uint64_t cache_gather(struct slabd *d, uint32_t node, struct cache *c);
+/* cache_drain_node: the per-CPU stacks of cache @arg (a struct cache) on @node's CPUs
+ * back into the slabs (debug mode switched on). Node's worker. */
+void cache_drain_node(struct slabd *d, uint32_t node, void *arg);
 /* node_reclaim: every cache's objects on @node back from per-CPU stacks and depots, and
  * every empty slab back to the zone (when pages ran out). Runs on the node's worker. */
 void node_reclaim(struct slabd *d, uint32_t node, void *arg);

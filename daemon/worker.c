@@ -557,6 +557,7 @@ static void tune_cpus(struct slabd *d, uint32_t node, uint32_t period_ms)
 			struct pcpu_track *t;
 			uint32_t am, fm, count, cap;
 			uint64_t top;
+			int debug;
 
 			if (!c || __atomic_load_n(&c->dying, __ATOMIC_ACQUIRE))
 				continue;
@@ -589,6 +590,9 @@ static void tune_cpus(struct slabd *d, uint32_t node, uint32_t period_ms)
 			}
 			if (cap < c->pcpu_cap_default || cap > c->pcpu_cap_max)
 				cap = c->pcpu_cap_default; /* a client wrote it: put it right */
+			debug = __atomic_load_n(&c->shm->debug, __ATOMIC_RELAXED) != 0;
+			if (debug)
+				cap = 0; /* debug mode: every call takes the slow path (debug.c) */
 			__atomic_store_n(&p->capacity, cap, __ATOMIC_RELAXED);
 
 			if (count && count == t->count && top == t->top && am == t->alloc_misses &&
@@ -596,7 +600,8 @@ static void tune_cpus(struct slabd *d, uint32_t node, uint32_t period_ms)
 				t->idle_ms += period_ms;
 			else
 				t->idle_ms = 0;
-			if (t->idle_ms >= d->cfg.idle_drain_ms && worker_roff != -1 && d->topo.cpu_real[cpu]) {
+			if ((t->idle_ms >= d->cfg.idle_drain_ms || (debug && count)) && worker_roff != -1 &&
+			    d->topo.cpu_real[cpu]) {
 				if (!moved) {
 					sched_getaffinity(0, sizeof(old), &old);
 					moved = 1;
@@ -814,7 +819,7 @@ int worker_round(struct slabd *d, uint32_t node, uint64_t *ret_next_ms)
 
 /* Everything of @c on @node back into its slabs: per-CPU stacks, depot stacks, free
  * chain. Returns the objects still allocated (or in magazines held by clients). */
-static uint64_t cache_gather(struct slabd *d, uint32_t node, struct cache *c)
+uint64_t cache_gather(struct slabd *d, uint32_t node, struct cache *c)
 {
 	struct slabd_shm_depot *dp = daemon_depot(d, c->id, node);
 	struct cache_node *cn = &c->nodes[node];
@@ -827,6 +832,11 @@ static uint64_t cache_gather(struct slabd *d, uint32_t node, struct cache *c)
 	if (chain)
 		collect_chain(d, c, node, chain);
 	return (uint64_t)cn->nr_slabs * c->objs - cn->held;
+}
+
+void cache_drain_node(struct slabd *d, uint32_t node, void *arg)
+{
+	drain_cpus(d, node, arg);
 }
 
 void cache_shrink_node(struct slabd *d, uint32_t node, void *arg)
