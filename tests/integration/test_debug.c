@@ -345,7 +345,7 @@ Test(debug, slabctl_switches_a_kmalloc_cache_at_run_time_while_another_process_a
 Test(debug, owner_tracking_gives_back_what_killed_clients_owned_but_not_what_they_gave_away)
 {
 	struct kmem_cache *c = kmem_cache_create("dbg-owned", 100, 0, SLAB_STORE_USER, NULL);
-	uint64_t given[KIDS][GIVEN];
+	uint64_t given[KIDS][GIVEN + 1];
 	struct slabd_wire_debug r;
 	struct slabd_wire_verify v;
 	pid_t kids[KIDS];
@@ -357,8 +357,9 @@ Test(debug, owner_tracking_gives_back_what_killed_clients_owned_but_not_what_the
 		kids[k] = fork();
 		cr_assert(kids[k] >= 0);
 		if (kids[k] == 0) {
-			uint64_t out[GIVEN];
+			uint64_t out[GIVEN + 1];
 			close(fds[0]);
+			out[GIVEN] = (uint64_t)k; /* which child: they arrive in any order */
 			for (i = 0; i < PER_KID; i++) {
 				unsigned char *p = kmem_cache_alloc(c, GFP_KERNEL);
 				if (!p)
@@ -403,9 +404,9 @@ Test(debug, owner_tracking_gives_back_what_killed_clients_owned_but_not_what_the
 	for (k = 0; k < KIDS; k++)
 		for (i = 0; i < GIVEN; i++) {
 			unsigned char *p = slabd_off_to_ptr(given[k][i]);
-			int j;
+			int j, kid = (int)given[k][GIVEN];
 			for (j = 0; j < 100; j++)
-				cr_assert_eq(p[j], 0x10 + k, "handed object %p damaged at +%d", (void *)p, j);
+				cr_assert_eq(p[j], 0x10 + kid, "handed object %p of child %d damaged at +%d: %#x", (void *)p, kid, j, p[j]);
 			kmem_cache_free(c, p);
 		}
 	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &v), 0);
@@ -428,4 +429,75 @@ Test(debug, giving_an_object_to_a_process_that_is_not_attached_fails)
 	cr_expect_eq(slabd_obj_give(p, 0), 0, "to nobody");
 	kmem_cache_free(c, p);
 	cr_expect_eq(slabd_obj_give(p, 0), -EINVAL, "a free object has no owner");
+}
+
+/* ------------------------------------------- the whole daemon: debug = ... in the config -- */
+
+static void up_kmalloc_debug(void)
+{
+	cr_assert_eq(td_start(&td, (const char *const[]){"debug=poison,redzone,store_user", NULL}), 0,
+		     "slabd did not start");
+	cr_assert_eq(slabd_connect(td.sock), 0, "connect: %s", slabd_last_error());
+}
+
+TestSuite(debug_config, .init = up_kmalloc_debug, .fini = down, .timeout = 120);
+
+static void do_kmalloc_errors(void *arg)
+{
+	char *p = arg;
+	p[64] = 1; /* past the end of a kmalloc-64 object */
+	kfree(p);
+	kfree(p);
+}
+
+Test(debug_config, the_kmalloc_caches_get_every_check_and_keep_natural_alignment)
+{
+	struct slabd_wire_debug r = debug_req(6, SLABD_DEBUG_OP_QUERY, 0);
+	char *p = kmalloc(50, GFP_KERNEL), want[64];
+	const char *out;
+
+	cr_expect_eq(r.flags, SLAB_POISON | SLAB_RED_ZONE | SLAB_STORE_USER);
+	cr_assert_not_null(p);
+	cr_expect_eq((uintptr_t)p % 64, 0, "kmalloc-64 objects stay 64-byte aligned");
+	cr_expect_eq(ksize(p), 64);
+	out = capture(do_kmalloc_errors, p);
+	snprintf(want, sizeof(want), "allocated by pid %d", (int)getpid());
+	cr_expect(strstr(out, "red zone overwritten") && strstr(out, "kmalloc-64"), "report: %s", out);
+	cr_expect(strstr(out, "double free") && strstr(out, want), "report: %s", out);
+	cr_expect_eq(debug_req(6, SLABD_DEBUG_OP_QUERY, 0).errors, 2);
+}
+
+Test(debug_config, a_killed_client_s_kmalloc_objects_come_back)
+{
+	struct slabd_wire_debug r;
+	int fds[2], st, waited;
+	pid_t kid;
+	char c;
+
+	cr_assert_eq(pipe(fds), 0);
+	kid = fork();
+	cr_assert(kid >= 0);
+	if (kid == 0) {
+		int i;
+		for (i = 0; i < 25; i++)
+			if (!kmalloc(200, GFP_KERNEL))
+				_exit(2);
+		if (write(fds[1], "x", 1) != 1)
+			_exit(3);
+		pause();
+		_exit(0);
+	}
+	cr_assert_eq(read(fds[0], &c, 1), 1);
+	kill(kid, SIGKILL);
+	cr_assert_eq(waitpid(kid, &st, 0), kid);
+	for (waited = 0; waited < 30000; waited += 50) {
+		r = debug_req(SLABD_DEBUG_ALL_CACHES, SLABD_DEBUG_OP_QUERY, 0);
+		if (r.reclaimed >= 25)
+			break;
+		sleep_ms(50);
+	}
+	cr_expect_eq(r.reclaimed, 25);
+	cr_expect_eq(cache_info(8).in_use, 0, "kmalloc-256 has nothing out");
+	close(fds[0]);
+	close(fds[1]);
 }
