@@ -210,51 +210,71 @@ struct reclaim_job {
 	uint64_t objects;
 };
 
-/* Give back the objects of tracked caches on @node that the dead client owned. Node's
- * worker. */
+/* The cache of @id if it tracks owners now on @node (home there), else NULL. */
+static struct cache *tracked(struct slabd *d, uint32_t id, uint32_t node)
+{
+	struct cache *c = id < d->sb->max_caches ? cache_get(d, id) : NULL;
+	const struct slabd_shm_cache *sc;
+
+	if (!c || c->dying || c->max_objs || cache_home_node(d, c, node) != node)
+		return NULL;
+	sc = c->shm;
+	if (!(__atomic_load_n(&sc->debug, __ATOMIC_ACQUIRE) & SLABD_DEBUG_STORE_USER) || !sc->trailer ||
+	    sc->trailer + sizeof(struct slabd_shm_track) > c->size)
+		return NULL;
+	return c;
+}
+
+/* Objects of slab @s (first page @page) of tracked cache @c owned by the dead client. */
+static void reclaim_slab(struct slabd *d, struct cache *c, uint32_t node, struct slab *s, uint32_t page,
+			 struct reclaim_job *job)
+{
+	uint32_t epoch = __atomic_load_n(&c->shm->debug_epoch, __ATOMIC_RELAXED), i;
+	uint32_t alloc_state = (epoch << 2) | SLABD_TRACK_ALLOC, trailer = c->shm->trailer;
+
+	for (i = 0; i < c->objs; i++) {
+		uint64_t off = d->sb->zones_off + ((uint64_t)page << SLABD_PAGE_SHIFT) + (uint64_t)i * c->size;
+		struct slabd_shm_track *t = (void *)(d->base + off + trailer);
+
+		if (s->map[i / 64] & (1ull << (i % 64)))
+			continue; /* free in our hands */
+		if (__atomic_load_n(&t->state, __ATOMIC_RELAXED) != alloc_state ||
+		    __atomic_load_n(&t->owner, __ATOMIC_RELAXED) != job->owner)
+			continue;
+		__atomic_store_n(&t->state, (epoch << 2) | SLABD_TRACK_FREE, __ATOMIC_RELAXED);
+		__atomic_store_n(&t->owner, 0, __ATOMIC_RELAXED);
+		if (slab_put(d, c, node, off) == 0)
+			job->objects++;
+	}
+}
+
+/* Give back the objects of tracked caches on @node that the dead client owned: every
+ * free object home first (what the bitmap then calls allocated is out), then one walk
+ * over the zones' slabs. Node's worker. */
 static void reclaim_node(struct slabd *d, uint32_t node, void *arg)
 {
 	struct reclaim_job *job = arg;
-	uint32_t id;
+	uint32_t id, zones[2], nz = 0, k, page;
 
 	for (id = 1; id < d->sb->max_caches; id++) {
-		struct cache *c = cache_get(d, id);
-		const struct slabd_shm_cache *sc;
-		struct zone *z;
-		uint32_t page, epoch, trailer, i, alloc_state;
-
-		if (!c || c->dying || c->max_objs || cache_home_node(d, c, node) != node)
-			continue;
-		sc = c->shm;
-		trailer = sc->trailer;
-		if (!(__atomic_load_n(&sc->debug, __ATOMIC_ACQUIRE) & SLABD_DEBUG_STORE_USER) || !trailer ||
-		    trailer + sizeof(struct slabd_shm_track) > c->size)
-			continue;
-		epoch = __atomic_load_n(&sc->debug_epoch, __ATOMIC_RELAXED);
-		alloc_state = (epoch << 2) | SLABD_TRACK_ALLOC;
-		/* every free object home first: what the bitmap then calls allocated is out */
-		cache_gather(d, node, c);
-		z = &d->zone[cache_zone(d, c, node)];
+		struct cache *c = tracked(d, id, node);
+		if (c)
+			cache_gather_depot(d, node, c);
+	}
+	zones[nz++] = d->nodes[node].zone;
+	if (d->dma_zone != SLABD_NO_ZONE && d->zone_tab[d->dma_zone].node == node)
+		zones[nz++] = d->dma_zone;
+	for (k = 0; k < nz; k++) {
+		struct zone *z = &d->zone[zones[k]];
 		for (page = z->first_page; page < z->first_page + z->nr_pages; page++) {
 			struct slab *s = d->page_slab[page];
 			const struct slabd_shm_page *pg = &d->pages[page];
+			struct cache *c;
 
-			if (!s || s->head != page || pg->kind != SLABD_PAGE_SLAB || pg->cache != c->id)
+			if (!s || s->head != page || pg->kind != SLABD_PAGE_SLAB ||
+			    !(c = tracked(d, pg->cache, node)) || cache_zone(d, c, node) != zones[k])
 				continue;
-			for (i = 0; i < c->objs; i++) {
-				uint64_t off = d->sb->zones_off + ((uint64_t)page << SLABD_PAGE_SHIFT) + (uint64_t)i * c->size;
-				struct slabd_shm_track *t = (void *)(d->base + off + trailer);
-
-				if (s->map[i / 64] & (1ull << (i % 64)))
-					continue; /* free in our hands */
-				if (__atomic_load_n(&t->state, __ATOMIC_RELAXED) != alloc_state ||
-				    __atomic_load_n(&t->owner, __ATOMIC_RELAXED) != job->owner)
-					continue;
-				__atomic_store_n(&t->state, (epoch << 2) | SLABD_TRACK_FREE, __ATOMIC_RELAXED);
-				__atomic_store_n(&t->owner, 0, __ATOMIC_RELAXED);
-				if (slab_put(d, c, node, off) == 0)
-					job->objects++;
-			}
+			reclaim_slab(d, c, node, s, page, job);
 		}
 	}
 }

@@ -301,6 +301,9 @@ void cache_shrink_node(struct slabd *d, uint32_t node, void *arg);
 /* cache_gather: everything free of @c on @node back into its slabs (per-CPU stacks,
  * depot stacks, free chain); returns the objects still out. Node's worker. */
 uint64_t cache_gather(struct slabd *d, uint32_t node, struct cache *c);
+/* cache_gather_depot: the same without draining the per-CPU stacks (a debug cache's have
+ * capacity 0: no migration to every CPU needed). */
+uint64_t cache_gather_depot(struct slabd *d, uint32_t node, struct cache *c);
 /* cache_drain_node: the per-CPU stacks of cache @arg (a struct cache) on @node's CPUs
  * back into the slabs (debug mode switched on). Node's worker. */
 void cache_drain_node(struct slabd *d, uint32_t node, void *arg);

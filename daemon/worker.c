@@ -819,19 +819,30 @@ int worker_round(struct slabd *d, uint32_t node, uint64_t *ret_next_ms)
 
 /* Everything of @c on @node back into its slabs: per-CPU stacks, depot stacks, free
  * chain. Returns the objects still allocated (or in magazines held by clients). */
-uint64_t cache_gather(struct slabd *d, uint32_t node, struct cache *c)
+static uint64_t gather(struct slabd *d, uint32_t node, struct cache *c, int drain)
 {
 	struct slabd_shm_depot *dp = daemon_depot(d, c->id, node);
 	struct cache_node *cn = &c->nodes[node];
 	uint64_t chain;
 
-	drain_cpus(d, node, c);
+	if (drain)
+		drain_cpus(d, node, c);
 	stack_trim(d, c, node, &dp->full, 0, "full");
 	stack_trim(d, c, node, &dp->reserve, 0, "reserve");
 	chain = slabd_chain_take(&dp->freelist);
 	if (chain)
 		collect_chain(d, c, node, chain);
 	return (uint64_t)cn->nr_slabs * c->objs - cn->held;
+}
+
+uint64_t cache_gather(struct slabd *d, uint32_t node, struct cache *c)
+{
+	return gather(d, node, c, 1);
+}
+
+uint64_t cache_gather_depot(struct slabd *d, uint32_t node, struct cache *c)
+{
+	return gather(d, node, c, 0);
 }
 
 void cache_drain_node(struct slabd *d, uint32_t node, void *arg)
