@@ -133,7 +133,8 @@ SLABD_API unsigned int slabd_kmem_cache_size(const struct kmem_cache *s);
  * slabd_obj_give: hand the object at @p to the attached process @to (0: to nobody), for
  * owner tracking (SLAB_STORE_USER): when a process dies the daemon gives back the objects
  * it still owns, so an object passed to another process must be given to it (or to
- * nobody) first. A no-op (0) for objects of caches without owner tracking. Returns 0,
+ * nobody) first (a fork()ed child is a process of its own; slabd_disconnect counts as
+ * the end of the process). A no-op (0) for objects of caches without owner tracking. Returns 0,
  * -EINVAL (@p is not the start of an allocated object), -ESRCH (no attached process
  * @to). Never sleeps; thread-safe.
  */
