@@ -241,8 +241,16 @@ static void reclaim_slab(struct slabd *d, struct cache *c, uint32_t node, struct
 		if (__atomic_load_n(&t->state, __ATOMIC_RELAXED) != alloc_state ||
 		    __atomic_load_n(&t->owner, __ATOMIC_RELAXED) != job->owner)
 			continue;
-		__atomic_store_n(&t->state, (epoch << 2) | SLABD_TRACK_FREE, __ATOMIC_RELAXED);
+		if (slab_check(d, c, node, off) != 0)
+			continue;
+		/* it is ours now: make it look as a debug free leaves it, so the next
+		 * allocation's checks pass and a late kfree of it is a double free */
+		if (c->shm->debug & SLABD_DEBUG_POISON)
+			memset(d->base + off, 0x6b, c->shm->obj_size);
+		memset(d->base + off + c->shm->obj_size, 0xbb, trailer - c->shm->obj_size);
+		__atomic_store_n(&t->redzone, SLABD_RED_INACTIVE, __ATOMIC_RELAXED);
 		__atomic_store_n(&t->owner, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&t->state, (epoch << 2) | SLABD_TRACK_FREE, __ATOMIC_RELEASE);
 		if (slab_put(d, c, node, off) == 0)
 			job->objects++;
 	}

@@ -415,6 +415,76 @@ Test(debug, owner_tracking_gives_back_what_killed_clients_owned_but_not_what_the
 	cr_expect_eq(cache_info(cache_id(c)).in_use, 0);
 }
 
+struct reclaimed {
+	struct kmem_cache *c;
+	uint64_t offs[5];
+	int hit; /* a reclaimed object came out again */
+};
+
+static void do_after_reclaim(void *arg)
+{
+	struct reclaimed *r = arg;
+	static void *v[2000];
+	int i, n, j;
+
+	/* hold objects until a reclaimed one comes out (its slab may have gone back to the
+	 * zone meanwhile: then none does) */
+	for (n = 0; n < 2000 && !r->hit; n++) {
+		v[n] = kmem_cache_alloc(r->c, GFP_KERNEL);
+		for (j = 0; j < 5; j++)
+			r->hit |= slabd_ptr_to_off(v[n]) == r->offs[j];
+	}
+	for (i = 0; i < n; i++)
+		kmem_cache_free(r->c, v[i]);
+	kmem_cache_free(r->c, slabd_off_to_ptr(r->offs[4])); /* the dead child's pointer, kept */
+}
+
+Test(debug, a_reclaimed_object_looks_freed_to_the_checks)
+{
+	struct reclaimed rc = {kmem_cache_create("dbg-reclaim", 56, 0, SLAB_POISON | SLAB_STORE_USER, NULL), {0}, 0};
+	struct slabd_wire_debug r;
+	int fds[2], st, waited, i;
+	const char *out;
+	pid_t kid;
+
+	cr_assert_not_null(rc.c);
+	cr_assert_eq(pipe(fds), 0);
+	kid = fork();
+	cr_assert(kid >= 0);
+	if (kid == 0) {
+		for (i = 0; i < 5; i++) {
+			void *p = kmem_cache_alloc(rc.c, GFP_KERNEL);
+			if (!p)
+				_exit(2);
+			memset(p, 0x77, 56);
+			rc.offs[i] = slabd_ptr_to_off(p);
+		}
+		if (write(fds[1], rc.offs, sizeof(rc.offs)) != (ssize_t)sizeof(rc.offs))
+			_exit(3);
+		pause();
+		_exit(0);
+	}
+	cr_assert_eq(read(fds[0], rc.offs, sizeof(rc.offs)), (ssize_t)sizeof(rc.offs));
+	kill(kid, SIGKILL);
+	cr_assert_eq(waitpid(kid, &st, 0), kid);
+	for (waited = 0; waited < 30000; waited += 50) {
+		r = debug_req(SLABD_DEBUG_ALL_CACHES, SLABD_DEBUG_OP_QUERY, 0);
+		if (r.reclaimed >= 5)
+			break;
+		sleep_ms(50);
+	}
+	cr_assert_eq(r.reclaimed, 5);
+	out = capture(do_after_reclaim, &rc);
+	/* the daemon poisons what it reclaims: no false "write after free" when it comes out */
+	cr_expect(!strstr(out, "write after free"), "a reclaimed object (out again: %d) failed the poison check: %s",
+		  rc.hit, out);
+	cr_expect(strstr(out, "double free") && strstr(out, "dbg-reclaim"),
+		  "a kfree of a reclaimed object went through: %s", out);
+	cr_expect_eq(debug_req(cache_id(rc.c), SLABD_DEBUG_OP_QUERY, 0).errors, 1);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 Test(debug, giving_an_object_to_a_process_that_is_not_attached_fails)
 {
 	struct kmem_cache *c = kmem_cache_create("dbg-give", 32, 0, SLAB_STORE_USER, NULL);
