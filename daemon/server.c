@@ -444,6 +444,7 @@ static void handle_debug(struct slabd *d, struct conn *c, const struct slabd_wir
 static void conn_drop(struct slabd *d, struct conn *c, int epfd, const char *why)
 {
 	uint64_t failures = 0, debug_errors = 0;
+	int attached = c->attached;
 
 	if (c->slot >= 0) {
 		struct slabd_shm_client *e = &d->clients[c->slot];
@@ -460,16 +461,16 @@ static void conn_drop(struct slabd *d, struct conn *c, int epfd, const char *why
 	if (debug_errors)
 		log_notice("client %u (pid %u): its debug checks reported %llu errors (see its stderr)", c->id,
 			   c->pid, (unsigned long long)debug_errors);
-	if (c->attached)
+	if (attached)
 		debug_client_gone(d, c->id, c->pid); /* owner tracking: its objects back */
 	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	urcu_memb_read_lock();
 	cds_lfht_del(conns, &c->node);
 	urcu_memb_read_unlock();
-	urcu_memb_call_rcu(&c->rcu, conn_free_rcu);
+	urcu_memb_call_rcu(&c->rcu, conn_free_rcu); /* c may be freed from here on */
 	nr_conns--;
-	if (c->attached) {
+	if (attached) {
 		nr_attached--;
 		status_clients(d);
 	}
