@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "debug.h"
 #include "log.h"
 #include "slabd_wire.h"
 
@@ -251,6 +252,14 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 			return -EINVAL;
 		}
 		c->release_delay_ms = (uint32_t)v;
+	} else if (!strcmp(key, "debug")) {
+		uint32_t f;
+		if (debug_parse(value, &f) < 0) {
+			*ret_why = "off, or checks of the kmalloc caches among poison, redzone, store_user "
+				   "(comma-separated)";
+			return -EINVAL;
+		}
+		c->debug = f;
 	} else if (!strcmp(key, "idle_drain_ms")) {
 		if (parse_uint(value, 3600u * 1000, &v) < 0 || v < 100) {
 			*ret_why = "milliseconds between 100 and 3600000";
@@ -335,7 +344,7 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 		*ret_why = "a known key: socket, socket_owner, socket_group, socket_mode, allowed_users, allowed_groups, "
 			   "zone_size, zone_size.N, max_cache_size, max_caches, magazines, hugepages, hugepage_size, "
 			   "base_address, worker_interval_ms, release_delay_ms, retain_free, idle_drain_ms, log_level, "
-			   "metrics_port, hugepages_reserve, dma_zone_size, iova_mode, vfio_group, region_dir, fd_store";
+			   "metrics_port, hugepages_reserve, dma_zone_size, iova_mode, vfio_group, region_dir, fd_store, debug";
 		return -ENOENT;
 	}
 	return 0;
@@ -445,6 +454,7 @@ static const struct {
 	FIELD("allowed_groups", allowed_groups),
 	FIELD("region_dir", region_dir),
 	FIELD("fd_store", fd_store),
+	FIELD("debug", debug),
 };
 
 static int is_reloadable(const char *key)

@@ -65,6 +65,7 @@ struct config {
 	/* fd_store (persist.c, notify.c): hand the region's memfds to systemd's file
 	 * descriptor store and take them back at restart */
 	int fd_store;
+	uint32_t debug; /* SLAB_POISON | SLAB_RED_ZONE | SLAB_STORE_USER of the kmalloc caches */
 };
 
 void config_defaults(struct config *c);

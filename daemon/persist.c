@@ -83,6 +83,9 @@ struct persist_hdr {
 	struct persist_chain
 	    chain[SLABD_MAX_NODES + 1]; /* [node], [SLABD_MAX_NODES]: large frees */
 	struct persist_pool pool[SLABD_MAX_CACHES];
+	uint32_t next_client_id; /* kept across restarts: owner tracking's records name
+				  * clients by id, and a restarted daemon must not give a
+				  * new client the id of an old one still holding objects */
 };
 _Static_assert(sizeof(struct persist_hdr) <= PERSIST_MAP_OFF, "the journal fits before the bitmap");
 
@@ -871,4 +874,13 @@ void persist_announce(struct slabd *d)
 		return;
 	__atomic_fetch_add(&d->ctl->daemon_epoch, 1, __ATOMIC_RELEASE);
 	slabd_futex_wake(&d->ctl->daemon_epoch);
+}
+
+uint32_t persist_next_client_id(struct slabd *d)
+{
+	uint32_t id = d->persist->next_client_id++;
+
+	if (!id) /* 0 is "nobody" in the track records */
+		id = d->persist->next_client_id++;
+	return id;
 }

@@ -32,6 +32,7 @@
 
 #include <slabd/gfp.h>
 
+#include "debug.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -56,7 +57,6 @@ struct conn {
 #define TAG_METRICS ((void *)4)
 
 static struct cds_lfht *conns;
-static uint32_t next_client_id = 1;
 static uint32_t nr_conns;
 static uint32_t nr_attached; /* connections that sent HELLO (slabctl's do not) */
 
@@ -253,10 +253,11 @@ static void handle_cache_create(struct slabd *d, struct conn *c, const struct sl
 		return;
 	}
 	if (!m->size || m->size > d->cfg.max_cache_size || (m->align & (m->align - 1)) || m->align > 4096 ||
-	    (m->flags & ~(uint32_t)(SLAB_HWCACHE_ALIGN | SLAB_CACHE_DMA))) {
+	    (m->flags & ~(uint32_t)(SLAB_HWCACHE_ALIGN | SLAB_CACHE_DMA | SLABD_DEBUG_ALL))) {
 		send_error(c, m->hdr.seq, -EINVAL,
 			   "cache %s: size must be 1..%u, align a power of two up to 4096, flags only "
-			   "SLAB_HWCACHE_ALIGN and SLAB_CACHE_DMA", m->name, d->cfg.max_cache_size);
+			   "SLAB_HWCACHE_ALIGN, SLAB_CACHE_DMA, SLAB_POISON, SLAB_RED_ZONE and SLAB_STORE_USER",
+			   m->name, d->cfg.max_cache_size);
 		return;
 	}
 	if ((m->flags & SLAB_CACHE_DMA) && d->dma_zone == SLABD_NO_ZONE) {
@@ -429,14 +430,25 @@ static void handle_verify(struct slabd *d, struct conn *c, const struct slabd_wi
 	send_reply(c, &r, sizeof(r), NULL, 0);
 }
 
+/* DEBUG: query or switch debug checks (debug.c). */
+static void handle_debug(struct slabd *d, struct conn *c, const struct slabd_wire_debug_req *m)
+{
+	struct slabd_wire_debug r;
+
+	slabd_wire_init(&r.hdr, SLABD_MSG_DEBUG_REPLY, sizeof(r), m->hdr.seq);
+	debug_request(d, m, &r);
+	send_reply(c, &r, sizeof(r), NULL, 0);
+}
+
 static void conn_drop(struct slabd *d, struct conn *c, int epfd, const char *why)
 {
-	uint64_t failures = 0;
-	int attached;
+	uint64_t failures = 0, debug_errors = 0;
+	int attached = c->attached;
 
 	if (c->slot >= 0) {
 		struct slabd_shm_client *e = &d->clients[c->slot];
 		failures = __atomic_load_n(&e->alloc_failures, __ATOMIC_RELAXED);
+		debug_errors = __atomic_load_n(&e->debug_errors, __ATOMIC_RELAXED);
 		d->stats.failures_of_gone_clients += failures;
 		__atomic_store_n(&e->id, 0, __ATOMIC_RELEASE);
 	}
@@ -445,9 +457,13 @@ static void conn_drop(struct slabd *d, struct conn *c, int epfd, const char *why
 			   (unsigned long long)failures);
 	else
 		log_info("client %u (pid %u) %s", c->id, c->pid, why);
+	if (debug_errors)
+		log_notice("client %u (pid %u): its debug checks reported %llu errors (see its stderr)", c->id,
+			   c->pid, (unsigned long long)debug_errors);
+	if (attached)
+		debug_client_gone(d, c->id, c->pid); /* owner tracking: its objects back */
 	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
-	attached = c->attached;
 	urcu_memb_read_lock();
 	cds_lfht_del(conns, &c->node);
 	urcu_memb_read_unlock();
@@ -473,6 +489,7 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 		struct slabd_wire_info_req info;
 		struct slabd_wire_pool_create pool_create;
 		struct slabd_wire_verify_req verify;
+		struct slabd_wire_debug_req debug;
 		char raw[SLABD_WIRE_MAX + 1];
 	} buf;
 	char cbuf[CMSG_SPACE(sizeof(int) * 8)];
@@ -565,6 +582,9 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 		case SLABD_MSG_VERIFY:
 			handle_verify(d, c, &buf.verify);
 			break;
+		case SLABD_MSG_DEBUG:
+			handle_debug(d, c, &buf.debug);
+			break;
 		default:
 			send_error(c, seq, -EOPNOTSUPP, "message type %u is not a request", (unsigned)type);
 			break;
@@ -639,7 +659,7 @@ static void accept_all(struct slabd *d, int lfd, int epfd)
 			continue;
 		}
 		c->fd = fd;
-		c->id = next_client_id++;
+		c->id = persist_next_client_id(d);
 		c->slot = -1;
 		{
 			struct ucred cred;

@@ -24,6 +24,7 @@
 
 #include <slabd/gfp.h>
 
+#include "debug.h"
 #include "log.h"
 #include "slabd_daemon.h"
 #include "slabd_ops.h"
@@ -82,7 +83,7 @@ static void slab_relist(struct cache *c, struct cache_node *cn, struct slab *s)
 
 /* The daemon-private part of a cache of this geometry (nothing shared is written). */
 static struct cache *cache_alloc(struct slabd *d, uint32_t id, uint32_t size, uint32_t *align_io,
-				 uint32_t flags)
+				 uint32_t flags, uint32_t *ret_trailer)
 {
 	struct cache *c;
 	uint64_t stride, slab_bytes;
@@ -93,7 +94,7 @@ static struct cache *cache_alloc(struct slabd *d, uint32_t id, uint32_t size, ui
 	if (flags & SLAB_HWCACHE_ALIGN && align < 64)
 		align = 64;
 	*align_io = align;
-	stride = (size + align - 1) / align * align;
+	debug_geometry(size, align, flags, &stride, ret_trailer);
 	slab_bytes = stride * 8 < (256u << 10) ? stride * 8 : stride > (256u << 10) ? stride : (256u << 10);
 	while (((uint64_t)SLABD_PAGE_SIZE << order) < slab_bytes)
 		order++;
@@ -138,12 +139,12 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 {
 	struct cache *c;
 	struct slabd_shm_cache *sc;
-	uint32_t cpu;
+	uint32_t cpu, trailer;
 
 	if (id >= d->sb->max_caches || d->caches[id] || !size)
 		return NULL;
 	memset(&d->cache_tab[id], 0, sizeof(d->cache_tab[id]));
-	c = cache_alloc(d, id, size, &align, flags);
+	c = cache_alloc(d, id, size, &align, flags, &trailer);
 	if (!c)
 		return NULL;
 	sc = c->shm;
@@ -156,16 +157,20 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 	sc->objs_per_slab = c->objs;
 	sc->mag_objs = c->mag_objs;
 	sc->zone_kind = flags & SLAB_CACHE_DMA ? SLABD_ZONE_DMA : SLABD_ZONE_NODE;
+	sc->trailer = trailer;
+	sc->debug = flags & SLABD_DEBUG_ALL;
+	sc->debug_epoch = 1;
 	for (cpu = 0; cpu < d->sb->nr_cpus; cpu++) {
 		struct slabd_shm_pcpu *p =
 			(void *)(d->pcpu + ((uint64_t)id * d->sb->nr_cpus << SLABD_PCPU_SHIFT) +
 				 ((uint64_t)cpu << SLABD_PCPU_SHIFT));
 		struct slabd_shm_pcpu_stat *st = &d->pcpu_stats[(uint64_t)id * d->sb->nr_cpus + cpu];
 		p->count = 0;
-		p->capacity = c->pcpu_cap_default;
+		p->capacity = sc->debug ? 0 : c->pcpu_cap_default; /* debug: every call misses */
 		st->alloc_misses = st->free_misses = 0;
 	}
 	__atomic_store_n(&d->caches[id], c, __ATOMIC_RELEASE);
+	debug_cache_created(d, c);
 	__atomic_store_n(&sc->state, SLABD_CACHE_ACTIVE, __ATOMIC_RELEASE);
 	return c;
 }
@@ -173,15 +178,15 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 struct cache *cache_restore(struct slabd *d, uint32_t id)
 {
 	struct slabd_shm_cache *sc = &d->cache_tab[id];
-	uint32_t align = sc->align;
+	uint32_t align = sc->align, trailer;
 	struct cache *c;
 
 	if (id >= d->sb->max_caches || d->caches[id] || !sc->obj_size)
 		return NULL;
-	c = cache_alloc(d, id, sc->obj_size, &align, sc->flags);
+	c = cache_alloc(d, id, sc->obj_size, &align, sc->flags, &trailer);
 	if (!c)
 		return NULL;
-	if (align != sc->align || c->size != sc->size || c->order != sc->order ||
+	if (align != sc->align || trailer != sc->trailer || c->size != sc->size || c->order != sc->order ||
 	    c->objs != sc->objs_per_slab || c->mag_objs != sc->mag_objs ||
 	    sc->zone_kind != (sc->flags & SLAB_CACHE_DMA ? SLABD_ZONE_DMA : SLABD_ZONE_NODE)) {
 		cache_free(d, c);
@@ -236,7 +241,7 @@ int cache_create_kmalloc(struct slabd *d)
 			continue;
 		snprintf(name, sizeof(name), "kmalloc-%u%s", size >= 1024 ? size >> 10 : size,
 			 size >= 1024 ? "k" : "");
-		if (!cache_create(d, idx, name, size, size & (size - 1) ? 32 : size, 0))
+		if (!cache_create(d, idx, name, size, size & (size - 1) ? 32 : size, d->cfg.debug))
 			return -ENOMEM;
 		if (d->dma_zone == SLABD_NO_ZONE)
 			continue;
@@ -244,7 +249,7 @@ int cache_create_kmalloc(struct slabd *d)
 		snprintf(name, sizeof(name), "dma-kmalloc-%u%s", size >= 1024 ? size >> 10 : size,
 			 size >= 1024 ? "k" : "");
 		if (!cache_create(d, SLABD_DMA_KMALLOC_BASE + idx, name, size, size & (size - 1) ? 32 : size,
-				  SLAB_CACHE_DMA))
+				  SLAB_CACHE_DMA | d->cfg.debug))
 			return -ENOMEM;
 	}
 	return 0;

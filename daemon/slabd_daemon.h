@@ -237,6 +237,9 @@ int persist_slabs_memfd(struct slabd *d, uint32_t nr_pages);
 /* persist_adopt: the region in the memfds passed back (adopt_fds): validated as a found
  * region_dir, mapped at its base; sets restored. 0 or -errno (logged). */
 int persist_adopt(struct slabd *d, const struct slabd_shm_geometry *g, uint64_t zones_size);
+/* persist_next_client_id: a client id never given before on this region, across
+ * restarts (owner records name clients by id). Control thread only. */
+uint32_t persist_next_client_id(struct slabd *d);
 /* persist_publish: a fresh region is complete (after the superblock's magic). */
 void persist_publish(struct slabd *d);
 void persist_destroy(struct slabd *d);
@@ -368,6 +371,15 @@ struct cache_op_result {
 	uint64_t bytes; /* given back to the page allocator */
 };
 void cache_shrink_node(struct slabd *d, uint32_t node, void *arg);
+/* cache_gather: everything free of @c on @node back into its slabs (per-CPU stacks,
+ * depot stacks, free chain); returns the objects still out. Node's worker. */
+uint64_t cache_gather(struct slabd *d, uint32_t node, struct cache *c);
+/* cache_gather_depot: the same without draining the per-CPU stacks (a debug cache's have
+ * capacity 0: no migration to every CPU needed). */
+uint64_t cache_gather_depot(struct slabd *d, uint32_t node, struct cache *c);
+/* cache_drain_node: the per-CPU stacks of cache @arg (a struct cache) on @node's CPUs
+ * back into the slabs (debug mode switched on). Node's worker. */
+void cache_drain_node(struct slabd *d, uint32_t node, void *arg);
 /* node_reclaim: every cache's objects on @node back from per-CPU stacks and depots, and
  * every empty slab back to the zone (when pages ran out). Runs on the node's worker. */
 void node_reclaim(struct slabd *d, uint32_t node, void *arg);

@@ -563,6 +563,7 @@ static void tune_cpus(struct slabd *d, uint32_t node, uint32_t period_ms)
 			struct pcpu_track *t;
 			uint32_t am, fm, count, cap;
 			uint64_t top;
+			int debug;
 
 			if (!c || __atomic_load_n(&c->dying, __ATOMIC_ACQUIRE))
 				continue;
@@ -595,6 +596,9 @@ static void tune_cpus(struct slabd *d, uint32_t node, uint32_t period_ms)
 			}
 			if (cap < c->pcpu_cap_default || cap > c->pcpu_cap_max)
 				cap = c->pcpu_cap_default; /* a client wrote it: put it right */
+			debug = __atomic_load_n(&c->shm->debug, __ATOMIC_RELAXED) != 0;
+			if (debug)
+				cap = 0; /* debug mode: every call takes the slow path (debug.c) */
 			__atomic_store_n(&p->capacity, cap, __ATOMIC_RELAXED);
 
 			if (count && count == t->count && top == t->top && am == t->alloc_misses &&
@@ -602,8 +606,8 @@ static void tune_cpus(struct slabd *d, uint32_t node, uint32_t period_ms)
 				t->idle_ms += period_ms;
 			else
 				t->idle_ms = 0;
-			if (t->idle_ms >=
-				__atomic_load_n(&d->cfg.idle_drain_ms, __ATOMIC_RELAXED) &&
+			if ((t->idle_ms >= __atomic_load_n(&d->cfg.idle_drain_ms, __ATOMIC_RELAXED) ||
+			     (debug && count)) &&
 			    worker_roff != -1 && d->topo.cpu_real[cpu]) {
 				if (!moved) {
 					sched_getaffinity(0, sizeof(old), &old);
@@ -853,16 +857,32 @@ int worker_round(struct slabd *d, uint32_t node, uint64_t *ret_next_ms)
 
 /* Everything of @c on @node back into its slabs: per-CPU stacks, depot stacks, free
  * chain. Returns the objects still allocated (or in magazines held by clients). */
-static uint64_t cache_gather(struct slabd *d, uint32_t node, struct cache *c)
+static uint64_t gather(struct slabd *d, uint32_t node, struct cache *c, int drain)
 {
 	struct slabd_shm_depot *dp = daemon_depot(d, c->id, node);
 	struct cache_node *cn = &c->nodes[node];
 
-	drain_cpus(d, node, c);
+	if (drain)
+		drain_cpus(d, node, c);
 	stack_trim(d, c, node, &dp->full, 0, "full");
 	stack_trim(d, c, node, &dp->reserve, 0, "reserve");
 	collect_chain(d, c, node, &dp->freelist);
 	return (uint64_t)cn->nr_slabs * c->objs - cn->held;
+}
+
+uint64_t cache_gather(struct slabd *d, uint32_t node, struct cache *c)
+{
+	return gather(d, node, c, 1);
+}
+
+uint64_t cache_gather_depot(struct slabd *d, uint32_t node, struct cache *c)
+{
+	return gather(d, node, c, 0);
+}
+
+void cache_drain_node(struct slabd *d, uint32_t node, void *arg)
+{
+	drain_cpus(d, node, arg);
 }
 
 void cache_shrink_node(struct slabd *d, uint32_t node, void *arg)

@@ -232,9 +232,11 @@ static inline int cache_depot_node(uint32_t cache, int n)
 /*
  * cache_alloc_slow: the per-CPU stack was empty (or this thread or process is not set up
  * yet). @node < 0: the current CPU's node, refilling its per-CPU stack; otherwise that
- * node index, taking one object straight from its depot.
+ * node index, taking one object straight from its depot. A cache in debug mode goes to
+ * debug.c (its stacks have capacity 0: every call comes here), which comes back with
+ * @raw set.
  */
-static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int node)
+static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int node, int raw)
 {
 	int pcpu_ok, waited = 0, fb = 0, r;
 	uint64_t off;
@@ -256,6 +258,8 @@ static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int nod
 		errno = EINVAL;
 		return NULL;
 	}
+	if (unlikely(__atomic_load_n(&cl.caches[cache].debug, __ATOMIC_ACQUIRE)) && !raw)
+		return debug_alloc(cache, flags, node < 0 ? current_node() : node);
 	pcpu_ok = client_rseq_ready() == 0;
 	if (pcpu_ok && node < 0)
 		count_miss(cache, 0);
@@ -335,7 +339,12 @@ static inline void *cache_alloc(uint32_t cache, gfp_t flags)
 
 	if (likely(!percpu_pop(cl.roff, cl.ncpus, cache_pcpu(cache), &off)))
 		return cl.base + off;
-	return cache_alloc_slow(cache, flags, -1);
+	return cache_alloc_slow(cache, flags, -1, 0);
+}
+
+void *alloc_depot_take(uint32_t cache, unsigned int flags, int node)
+{
+	return cache_alloc_slow(cache, flags, node, 1);
 }
 
 void *client_cache_alloc(uint32_t cache, unsigned int flags, int node)
@@ -355,7 +364,7 @@ void *client_cache_alloc(uint32_t cache, unsigned int flags, int node)
 	}
 	if (ni == current_node())
 		return cache_alloc(cache, flags);
-	return cache_alloc_slow(cache, flags, ni);
+	return cache_alloc_slow(cache, flags, ni, 0);
 }
 
 static noinline cold void *large_alloc(size_t size, gfp_t flags, int node)
@@ -434,7 +443,7 @@ static noinline cold void *kmalloc_general(size_t size, gfp_t flags, int node)
 	if (size > cl.max_cache_size)
 		p = large_alloc(size, flags, (int)cl.nodes[ni >= 0 ? ni : current_node()].os_index);
 	else if (ni >= 0)
-		p = cache_alloc_slow(size_index(size), flags, ni);
+		p = cache_alloc_slow(size_index(size), flags, ni, 0);
 	else
 		p = cache_alloc(size_index(size), flags);
 	if (p && (flags & __GFP_ZERO))
@@ -498,6 +507,11 @@ static void depot_give(uint32_t cache, uint32_t node, const uint64_t *objs, uint
 	client_kick();
 }
 
+void alloc_depot_give(uint32_t cache, uint32_t node, uint64_t off)
+{
+	depot_give(cache, node, &off, 1);
+}
+
 /* Push on this CPU's stack; with several nodes only onto a CPU of the object's @node
  * (-2 otherwise). */
 static inline int push_local(uint32_t cache, uint64_t off, uint32_t node)
@@ -513,6 +527,10 @@ static noinline cold void free_slow(uint32_t cache, uint64_t off, uint32_t node)
 	uint32_t n = 1, want;
 	int r;
 
+	if (unlikely(cache < cl.sb->max_caches && __atomic_load_n(&cl.caches[cache].debug, __ATOMIC_ACQUIRE))) {
+		debug_free(cache, off, node); /* capacity 0: every free of a debug cache comes here */
+		return;
+	}
 	buf[0] = off;
 	if (client_rseq_ready() == 0) {
 		want = cache < cl.sb->max_caches ? cl.caches[cache].mag_objs : 1;
@@ -593,7 +611,7 @@ static noinline void free_home(uint32_t cache, uint64_t off, uint32_t node)
 
 	if (likely(r == 0))
 		return;
-	if (r == -2) {
+	if (r == -2 && likely(!__atomic_load_n(&cl.caches[cache].debug, __ATOMIC_RELAXED))) {
 		/* rseq works here (the sequence above ran): the remote stack is full */
 		if (likely(percpu_push(cl.roff, cl.ncpus, cl.remote, off) == 0))
 			return;
@@ -613,8 +631,11 @@ static noinline cold void free_large_or_bad(const void *p, const struct slabd_sh
 		client_kick(); /* pages are worth collecting at once */
 		return;
 	}
-	/* Not the start of anything we handed out: ignore (the debug mode of a later release
-	 * reports it); never corrupt a shared structure with it. */
+	/* Not the start of anything we handed out: ignore (debug mode reports it); never
+	 * corrupt a shared structure with it. */
+	if (__atomic_load_n(&cl.caches[0].debug, __ATOMIC_RELAXED))
+		debug_bad_pointer(p, pg->kind == SLABD_PAGE_FREE ? "no object there (a free page of the region)"
+								 : "not the start of a large allocation");
 	errno = EINVAL;
 }
 
@@ -624,8 +645,12 @@ void slabd_kfree(const void *p)
 	const struct slabd_shm_page *pg;
 	uint32_t cache, head;
 
-	if (unlikely(zoff >= cl.zones_size))
-		return; /* NULL, ZERO_SIZE_PTR, or not ours */
+	if (unlikely(zoff >= cl.zones_size)) {
+		/* NULL, ZERO_SIZE_PTR, or not ours: debug mode says so for the last */
+		if (unlikely(!ZERO_OR_NULL_PTR(p) && cl.caches && __atomic_load_n(&cl.caches[0].debug, __ATOMIC_RELAXED)))
+			debug_bad_pointer(p, "not a pointer into slabd's object zones");
+		return;
+	}
 	pg = &cl.pages[zoff >> SLABD_PAGE_SHIFT];
 	/* kind (byte 0) and cache (bytes 2-3) in one load */
 	__builtin_memcpy(&head, pg, sizeof(head));
@@ -652,7 +677,8 @@ size_t slabd_ksize(const void *p)
 		return 0;
 	pg = &cl.pages[zoff >> SLABD_PAGE_SHIFT];
 	if (pg->kind == SLABD_PAGE_SLAB && pg->cache < cl.sb->max_caches)
-		return cl.caches[pg->cache].size;
+		/* with a debug trailer, only the object: the red zone follows it */
+		return cl.caches[pg->cache].trailer ? cl.caches[pg->cache].obj_size : cl.caches[pg->cache].size;
 	if (pg->kind == SLABD_PAGE_LARGE)
 		return (size_t)pg->head << SLABD_PAGE_SHIFT;
 	return 0;

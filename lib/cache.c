@@ -99,9 +99,12 @@ struct kmem_cache *slabd_kmem_cache_create(const char *name, unsigned int size, 
 		return NULL;
 	}
 	if (!name || !*name || strlen(name) >= sizeof(req.name) || !size ||
-	    (flags & ~(slab_flags_t)(SLAB_HWCACHE_ALIGN | SLAB_CACHE_DMA)) || (align & (align - 1))) {
+	    (flags & ~(slab_flags_t)(SLAB_HWCACHE_ALIGN | SLAB_CACHE_DMA | SLAB_POISON | SLAB_RED_ZONE |
+				      SLAB_STORE_USER)) ||
+	    (align & (align - 1))) {
 		client_set_error("kmem_cache_create: a name of 1..%zu bytes, a size, a power-of-two alignment "
-				 "and only SLAB_HWCACHE_ALIGN and SLAB_CACHE_DMA among the flags are supported",
+				 "and only SLAB_HWCACHE_ALIGN, SLAB_CACHE_DMA, SLAB_POISON, SLAB_RED_ZONE and "
+				 "SLAB_STORE_USER among the flags are supported",
 				 sizeof(req.name) - 1);
 		errno = EINVAL;
 		return NULL;
@@ -168,7 +171,7 @@ void *slabd_kmem_cache_alloc(struct kmem_cache *s, gfp_t flags)
 	}
 	p = client_cache_alloc(s->id, flags, -1);
 	if (p && (flags & __GFP_ZERO))
-		memset(p, 0, cl.caches[s->id].size);
+		memset(p, 0, slabd_ksize(p));
 	return p;
 }
 
@@ -182,7 +185,7 @@ void *slabd_kmem_cache_alloc_node(struct kmem_cache *s, gfp_t flags, int node)
 	}
 	p = client_cache_alloc(s->id, flags, node);
 	if (p && (flags & __GFP_ZERO))
-		memset(p, 0, cl.caches[s->id].size);
+		memset(p, 0, slabd_ksize(p));
 	return p;
 }
 
@@ -223,7 +226,7 @@ static noinline cold int alloc_bulk_slow(struct kmem_cache *s, gfp_t flags, size
 	}
 	if (flags & __GFP_ZERO)
 		for (i = 0; i < n; i++)
-			memset(p[i], 0, cl.caches[s->id].size);
+			memset(p[i], 0, slabd_ksize(p[i]));
 	return (int)n;
 }
 

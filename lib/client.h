@@ -87,6 +87,16 @@ extern uint8_t slabd_small_index[128] SLABD_HIDDEN;
 /* client_kick: wake the daemon's workers. */
 void client_kick(void) SLABD_HIDDEN;
 
+/* debug.c: the checks of debug caches (slabd_shm_cache.debug), called from alloc.c's
+ * slow paths; and the allocation and free that bypass them, for debug.c (alloc.c). */
+void *debug_alloc(uint32_t cache, unsigned int flags, int node) SLABD_HIDDEN;
+void debug_free(uint32_t cache, uint64_t off, uint32_t node) SLABD_HIDDEN;
+void debug_bad_pointer(const void *p, const char *why) SLABD_HIDDEN;
+/* alloc_depot_take: one object of @cache straight from node index @node's depot (may
+ * wait as @flags allow); NULL with errno. alloc_depot_give: @off back to that depot. */
+void *alloc_depot_take(uint32_t cache, unsigned int flags, int node) SLABD_HIDDEN;
+void alloc_depot_give(uint32_t cache, uint32_t node, uint64_t off) SLABD_HIDDEN;
+
 static inline struct slabd_shm_depot *client_depot(uint32_t cache, uint32_t node)
 {
 	return &slabd_client.depots[(uint64_t)cache * slabd_client.sb->nr_nodes + node];

@@ -153,6 +153,10 @@ size_t slabd_wire_size(uint16_t type)
 		return sizeof(struct slabd_wire_verify_req);
 	case SLABD_MSG_VERIFY_REPLY:
 		return sizeof(struct slabd_wire_verify);
+	case SLABD_MSG_DEBUG:
+		return sizeof(struct slabd_wire_debug_req);
+	case SLABD_MSG_DEBUG_REPLY:
+		return sizeof(struct slabd_wire_debug);
 	default:
 		return 0;
 	}
@@ -237,6 +241,7 @@ int slabd_wire_request(const void *buf, size_t len, int attached)
 	case SLABD_MSG_NODE_INFO:
 	case SLABD_MSG_CLIENT_INFO:
 	case SLABD_MSG_VERIFY:
+	case SLABD_MSG_DEBUG:
 		return type;
 	default:
 		return -EOPNOTSUPP;

@@ -39,8 +39,10 @@
 #include <stdint.h>
 
 /* Bump on any change to a struct or constant in this file (and update tests/unit/test_layout.c). */
-#define SLABD_SHM_LAYOUT_VERSION 3u /* 2: client table, per-CPU miss counters; 3: node fallback order,
-						 * remote-free stacks, DMA zone, IOVA table, pools */
+#define SLABD_SHM_LAYOUT_VERSION 4u /* 2: client table, per-CPU miss counters; 3: node fallback order,
+						 * remote-free stacks, DMA zone, IOVA table, pools;
+						 * 4: debug mode (cache debug/trailer/epoch, track
+						 * records, debug error counters) */
 #define SLABD_SHM_MAGIC 0x4745524442414c53ull /* "SLABDREG" little-endian */
 
 #define SLABD_PAGE_SHIFT 12u
@@ -234,7 +236,14 @@ struct slabd_shm_cache {
 	uint32_t pool_priv;     /* private area per buffer, bytes */
 	uint32_t pool_headroom; /* default data_off */
 	uint32_t pool_data_room; /* room after the headroom */
-	uint32_t reserved[3];
+	/* Debug mode (layout 4). W: daemon (at creation, and at run time on a slabctl
+	 * debug request: debug with a release store after debug_epoch). R: clients on their
+	 * slow paths (acquire). Cache id 0's entry (no cache) holds the OR of every cache's
+	 * debug flags: the library checks pointers that belong to no cache when it is set. */
+	uint32_t debug;       /* SLABD_DEBUG_* active now; 0: off (per-CPU stacks in use) */
+	uint32_t trailer;     /* offset in each slot of its struct slabd_shm_track, 0: none
+			       * (geometry without room: poison and pointer checks only) */
+	uint32_t debug_epoch; /* +1 at every switch on: track states of older epochs are stale */
 };
 
 /* Page table, one entry per 4 KiB page of the zones segment, global page index =
@@ -277,7 +286,10 @@ struct slabd_shm_depot {
 			    * whether to wait from seq and their flags alone). */
 	uint32_t misses;   /* W: clients (relaxed add) per slow-path visit. R: daemon (demand). */
 	uint32_t reserved0;
-	uint64_t reserved[2];
+	uint64_t debug_errors; /* layout 4, node 0's depot only: errors the debug checks found in
+				* this cache (cache 0: pointers of no cache). W: clients (relaxed
+				* add). R: daemon (DEBUG_REPLY), advisory. */
+	uint64_t reserved[1];
 };
 
 /* Per-CPU cache: an array stack of free object offsets for one (cache, CPU). W: any
@@ -304,7 +316,44 @@ struct slabd_shm_client {
 	uint32_t id;    /* W: daemon (client id, 0: free slot). R: tools */
 	uint64_t alloc_failures; /* W: the client (atomic add) when an allocation without
 				  * __GFP_NOWARN fails. R: daemon (stats, detach report) */
-	uint64_t reserved[2];
+	uint64_t debug_errors;   /* layout 4. W: the client (atomic add) per error its debug
+				  * checks found. R: daemon (detach report) */
+	uint64_t reserved[1];
+};
+
+/*
+ * Debug mode (layout 4). slabd_shm_cache.debug holds these (the values of the public
+ * SLAB_* cache flags). A debug cache's per-CPU stacks have capacity 0, so every
+ * allocation and free misses into the library's slow path, where the checks run.
+ */
+#define SLABD_DEBUG_RED_ZONE 0x00000400u   /* SLAB_RED_ZONE: needs a trailer */
+#define SLABD_DEBUG_POISON 0x00000800u     /* SLAB_POISON */
+#define SLABD_DEBUG_STORE_USER 0x00010000u /* SLAB_STORE_USER: needs a trailer */
+#define SLABD_DEBUG_ALL (SLABD_DEBUG_RED_ZONE | SLABD_DEBUG_POISON | SLABD_DEBUG_STORE_USER)
+
+/* struct slabd_shm_track.redzone (and the gap bytes between obj_size and the trailer) */
+#define SLABD_RED_ACTIVE 0xccccccccccccccccull   /* allocated */
+#define SLABD_RED_INACTIVE 0xbbbbbbbbbbbbbbbbull /* free */
+/* struct slabd_shm_track.state: (debug_epoch << 2) | SLABD_TRACK_* */
+#define SLABD_TRACK_ALLOC 1u
+#define SLABD_TRACK_FREE 2u
+
+/*
+ * Track record, in the zones at slot + slabd_shm_cache.trailer of caches with a trailer
+ * (created with SLAB_RED_ZONE or SLAB_STORE_USER, or kmalloc caches of a daemon with
+ * "debug = redzone|store_user"). The slot is [object: obj_size][red zone gap up to the
+ * trailer][struct slabd_shm_track][padding to the stride]. W: the library's debug slow
+ * path of whichever process allocates or frees the object; slabd_obj_give. R: the
+ * library's checks; the daemon when a client dies (owner reclaim), as untrusted input:
+ * a record only ever makes it return an object its own bitmap says is allocated.
+ */
+struct slabd_shm_track {
+	uint64_t redzone;  /* SLABD_RED_ACTIVE while allocated, SLABD_RED_INACTIVE while free */
+	uint32_t state;    /* (debug_epoch << 2) | SLABD_TRACK_ALLOC or SLABD_TRACK_FREE */
+	uint32_t owner;    /* client id that owns it (0: nobody: never reclaimed) */
+	uint32_t pid;      /* the owner's pid (reports) */
+	uint32_t alloc_pid; /* the process that allocated it */
+	uint64_t reserved;
 };
 
 /* Magazine: a fixed array of free objects moved as one unit. Owned by whoever popped it
@@ -330,6 +379,7 @@ _Static_assert(offsetof(struct slabd_shm_pcpu, slots) == 8, "the rseq code relie
 _Static_assert(sizeof(struct slabd_shm_mag) == 256, "magazine size");
 _Static_assert(sizeof(struct slabd_shm_client) == 32, "client entry");
 _Static_assert(sizeof(struct slabd_shm_pcpu_stat) == 8, "per-CPU miss counters");
+_Static_assert(sizeof(struct slabd_shm_track) == 32, "track record");
 
 /*
  * slabd_shm_super_validate: check a superblock read from a mapping of @meta_len bytes

@@ -55,7 +55,11 @@
  * of where every object is. No HELLO needed. */
 #define SLABD_MSG_VERIFY       20u /* client -> daemon: slabd_wire_verify_req */
 #define SLABD_MSG_VERIFY_REPLY 21u /* daemon -> client: slabd_wire_verify */
-#define SLABD_MSG_MAX	       21u
+/* Debug mode (issue 6, additive): query or switch a cache's debug checks at run time
+ * (slabctl debug). No HELLO needed, like shrink: it changes no object's owner. */
+#define SLABD_MSG_DEBUG	       22u /* client -> daemon: slabd_wire_debug_req */
+#define SLABD_MSG_DEBUG_REPLY  23u /* daemon -> client: slabd_wire_debug */
+#define SLABD_MSG_MAX	       23u
 
 struct slabd_wire_hdr {
 	uint32_t magic;   /* SLABD_WIRE_MAGIC */
@@ -300,6 +304,33 @@ struct slabd_wire_verify {
 	uint64_t problems;   /* duplicates + strays + bad_links */
 	char first[96];	     /* the first problem found, NUL-terminated ("" if none) */
 };
+#define SLABD_DEBUG_OP_QUERY 0u /* report only */
+#define SLABD_DEBUG_OP_ON 1u    /* switch the flags on (those the geometry allows) */
+#define SLABD_DEBUG_OP_OFF 2u   /* switch every check off */
+#define SLABD_DEBUG_ALL_CACHES 0xffffffffu
+
+struct slabd_wire_debug_req {
+	struct slabd_wire_hdr hdr;
+	uint32_t op;    /* SLABD_DEBUG_OP_* */
+	uint32_t cache; /* cache id, or SLABD_DEBUG_ALL_CACHES */
+	uint32_t flags; /* OP_ON: SLABD_DEBUG_* wanted (0: all the geometry allows) */
+	uint32_t reserved;
+};
+
+/* The state after the request, of the cache (or summed over every cache). */
+struct slabd_wire_debug {
+	struct slabd_wire_hdr hdr;
+	int32_t err;      /* 0, -ENOENT (no such cache), -EINVAL (bad op or flags) */
+	uint32_t cache;   /* the request's */
+	uint32_t flags;   /* SLABD_DEBUG_* active now (all caches: OR over them) */
+	uint32_t caches;  /* caches with debug on now */
+	uint64_t errors;  /* errors the clients' checks reported (all caches: summed, plus
+			   * pointers of no cache) */
+	uint64_t reclaimed; /* objects given back from dead clients by owner tracking */
+};
+_Static_assert(sizeof(struct slabd_wire_debug_req) == 32, "debug request");
+_Static_assert(sizeof(struct slabd_wire_debug) == 48, "debug reply");
+
 _Static_assert(sizeof(struct slabd_wire_verify_req) == 24, "verify request");
 _Static_assert(sizeof(struct slabd_wire_verify) == 232, "verify reply");
 

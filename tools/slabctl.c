@@ -46,7 +46,10 @@ static const char usage_text[] =
     "  caches                      the caches and their geometry\n"
     "  clients                     the attached processes\n"
     "  shrink [CACHE]              give free memory of CACHE (name or id; default all) back\n"
-    "  verify                      audit: every object free in exactly one place or allocated\n\n"
+    "  verify                      audit: every object free in exactly one place or allocated\n"
+    "  debug [CACHE|all [on|off [FLAGS]]]\n"
+    "                              show, or switch, debug checks (FLAGS: poison,redzone,\n"
+    "                              store_user; default all the cache's geometry allows)\n\n"
     "Exit status: 0 ok, 1 error, 2 usage, 3 no daemon at the socket, 4 verify found\n"
     "inconsistencies.\n";
 
@@ -605,6 +608,100 @@ static int cmd_shrink(const char *name)
 	return 0;
 }
 
+static const char *debug_flag_names(uint32_t f, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s%s%s", f & SLABD_DEBUG_POISON ? "poison," : "", f & SLABD_DEBUG_RED_ZONE ? "redzone," : "",
+		 f & SLABD_DEBUG_STORE_USER ? "store_user," : "", f ? "" : "off");
+	if (f)
+		buf[strlen(buf) - 1] = 0;
+	return buf;
+}
+
+static int debug_one(uint32_t id, uint32_t op, uint32_t flags, struct slabd_wire_debug *r)
+{
+	struct slabd_wire_debug_req q;
+	int err;
+
+	slabd_wire_init(&q.hdr, SLABD_MSG_DEBUG, sizeof(q), 0);
+	q.op = op;
+	q.cache = id;
+	q.flags = flags;
+	err = transact(&q, sizeof(q), r, sizeof(*r), SLABD_MSG_DEBUG_REPLY);
+	return err ? err : r->err;
+}
+
+/* slabctl debug [CACHE|all [on|off [FLAGS]]] */
+static int cmd_debug(int argc, char **argv)
+{
+	struct snapshot s = {0};
+	struct slabd_wire_debug r;
+	uint32_t op = SLABD_DEBUG_OP_QUERY, flags = 0;
+	const char *name = argc > 0 ? argv[0] : "all";
+	char fl[64], *tok, *save = NULL, *end;
+	size_t i, found = 0;
+	unsigned long id;
+	int by_id, all = !strcmp(name, "all"), err;
+
+	if (argc > 1) {
+		if (!strcmp(argv[1], "on"))
+			op = SLABD_DEBUG_OP_ON;
+		else if (!strcmp(argv[1], "off"))
+			op = SLABD_DEBUG_OP_OFF;
+		else
+			die_usage("debug: expected on or off, not '%s'", argv[1]);
+	}
+	if (argc > 2) {
+		if (op != SLABD_DEBUG_OP_ON)
+			die_usage("%s", "debug: flags go with on");
+		snprintf(fl, sizeof(fl), "%s", argv[2]);
+		for (tok = strtok_r(fl, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			if (!strcmp(tok, "poison"))
+				flags |= SLABD_DEBUG_POISON;
+			else if (!strcmp(tok, "redzone") || !strcmp(tok, "red_zone"))
+				flags |= SLABD_DEBUG_RED_ZONE;
+			else if (!strcmp(tok, "store_user"))
+				flags |= SLABD_DEBUG_STORE_USER;
+			else
+				die_usage("debug: unknown flag '%s' (poison, redzone, store_user)", tok);
+		}
+	}
+	if (all && op != SLABD_DEBUG_OP_QUERY) {
+		err = debug_one(SLABD_DEBUG_ALL_CACHES, op, flags, &r);
+		if (err < 0)
+			fail("debug", err);
+	}
+	id = strtoul(name, &end, 10);
+	by_id = *name && !*end;
+	snapshot_take(&s, 0, 0, 0);
+	printf("%-24s %-26s %s\n", "cache", "debug", "errors");
+	for (i = 0; i < s.nr_caches; i++) {
+		if (!all && (by_id ? s.caches[i].cache != id : strcmp(s.caches[i].name, name)))
+			continue;
+		found++;
+		err = debug_one(s.caches[i].cache, all ? SLABD_DEBUG_OP_QUERY : op, flags, &r);
+		if (err == -ENOENT)
+			continue; /* destroyed meanwhile */
+		if (err < 0)
+			fail("debug", err);
+		if (all && !r.flags && !r.errors)
+			continue;
+		printf("%-24s %-26s %llu\n", s.caches[i].name, debug_flag_names(r.flags, fl, sizeof(fl)),
+		       (unsigned long long)r.errors);
+	}
+	snapshot_free(&s);
+	if (!all && !found) {
+		fprintf(stderr, "slabctl: no cache %s (see slabctl caches)\n", name);
+		return EXIT_USAGE;
+	}
+	err = debug_one(SLABD_DEBUG_ALL_CACHES, SLABD_DEBUG_OP_QUERY, 0, &r);
+	if (err < 0)
+		fail("debug", err);
+	printf("total: %u caches in debug mode, %llu errors reported, %llu objects reclaimed from dead "
+	       "clients\n",
+	       r.caches, (unsigned long long)r.errors, (unsigned long long)r.reclaimed);
+	return 0;
+}
+
 static volatile sig_atomic_t stop_top;
 
 static void on_sigint(int sig)
@@ -816,7 +913,10 @@ int main(int argc, char **argv)
 	cmd = argv[optind++];
 	if (!path || !*path)
 		path = SLABD_DEFAULT_SOCKET;
-	if (strcmp(cmd, "shrink") ? optind < argc : optind + 1 < argc)
+	if (!strcmp(cmd, "debug")) {
+		if (argc - optind > 3)
+			die_usage("unexpected argument '%s'", argv[argc - 1]);
+	} else if (strcmp(cmd, "shrink") ? optind < argc : optind + 1 < argc)
 		die_usage("unexpected argument '%s'", argv[argc - 1]);
 	if (json && strcmp(cmd, "stats"))
 		die_usage("%s", "--json goes with stats");
@@ -824,7 +924,7 @@ int main(int argc, char **argv)
 		die_usage("%s", "--once and --count go with top");
 	if (strcmp(cmd, "slabinfo") && strcmp(cmd, "stats") && strcmp(cmd, "top") &&
 	    strcmp(cmd, "caches") && strcmp(cmd, "clients") && strcmp(cmd, "shrink") &&
-	    strcmp(cmd, "verify"))
+	    strcmp(cmd, "verify") && strcmp(cmd, "debug"))
 		die_usage("unknown command '%s'", cmd);
 
 	connect_daemon(path);
@@ -840,5 +940,7 @@ int main(int argc, char **argv)
 		return cmd_clients();
 	if (!strcmp(cmd, "verify"))
 		return cmd_verify();
+	if (!strcmp(cmd, "debug"))
+		return cmd_debug(argc - optind, argv + optind);
 	return cmd_shrink(optind < argc ? argv[optind] : NULL);
 }

@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <slabd/gfp.h>
 
@@ -93,7 +94,12 @@ SLABD_API size_t slabd_ksize(const void *p);
  * otherwise NULL with errno EEXIST. @ctor must be NULL: a constructor cannot run in every
  * address space that may reuse an object, so it is refused (EINVAL) rather than run in
  * some processes only. SLAB_CACHE_DMA puts the objects in the DMA zone (pinned, with
- * IOVAs: slabd_virt_to_iova); other flags than these two give EINVAL in this version.
+ * IOVAs: slabd_virt_to_iova). Debug mode: SLAB_POISON, SLAB_RED_ZONE, SLAB_STORE_USER
+ * turn on the checks of kfree and allocation for this cache (every call then takes the
+ * library's slow path; errors are reported on stderr and in slabd_last_error());
+ * SLAB_RED_ZONE and SLAB_STORE_USER give each object a trailer (red zone and owner
+ * record), so `slabctl debug` can switch every check on and off later. Other flags give
+ * EINVAL.
  * Errors: EINVAL, EEXIST, ENOSPC (cache table full), ENOMEM, ENOTCONN, ENODEV
  * (SLAB_CACHE_DMA and the daemon has no DMA zone). May sleep.
  */
@@ -122,6 +128,17 @@ SLABD_API int slabd_kmem_cache_shrink(struct kmem_cache *s);
 SLABD_API void slabd_kmem_cache_destroy(struct kmem_cache *s);
 /* slabd_kmem_cache_size: the object size (the stride in the slab); 0 for NULL. */
 SLABD_API unsigned int slabd_kmem_cache_size(const struct kmem_cache *s);
+
+/*
+ * slabd_obj_give: hand the object at @p to the attached process @to (0: to nobody), for
+ * owner tracking (SLAB_STORE_USER): when a process dies the daemon gives back the objects
+ * it still owns, so an object passed to another process must be given to it (or to
+ * nobody) first (a fork()ed child is a process of its own; slabd_disconnect counts as
+ * the end of the process). A no-op (0) for objects of caches without owner tracking. Returns 0,
+ * -EINVAL (@p is not the start of an allocated object), -ESRCH (no attached process
+ * @to). Never sleeps; thread-safe.
+ */
+SLABD_API int slabd_obj_give(const void *p, pid_t to);
 
 /* slabd_ptr_to_off/off_to_ptr: convert between this process's pointers into the region
  * and region offsets, valid in every process. ptr_to_off returns UINT64_MAX for a pointer

@@ -43,7 +43,8 @@ static int is_request(int type)
 	       type == SLABD_MSG_CACHE_CREATE || type == SLABD_MSG_CACHE_OP ||
 	       type == SLABD_MSG_STATS || type == SLABD_MSG_CACHE_INFO ||
 	       type == SLABD_MSG_CPU_INFO || type == SLABD_MSG_NODE_INFO ||
-	       type == SLABD_MSG_CLIENT_INFO || type == SLABD_MSG_VERIFY || type == SLABD_MSG_POOL_CREATE;
+	       type == SLABD_MSG_CLIENT_INFO || type == SLABD_MSG_VERIFY || type == SLABD_MSG_POOL_CREATE ||
+	       type == SLABD_MSG_DEBUG;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -148,6 +149,8 @@ int main(int argc, char **argv)
 					 SLABD_MSG_VERIFY,
 					 SLABD_MSG_VERIFY_REPLY,
 					 SLABD_MSG_POOL_CREATE,
+					 SLABD_MSG_DEBUG,
+					 SLABD_MSG_DEBUG_REPLY,
 					 0,
 					 SLABD_MSG_MAX + 1,
 					 0xffff};

@@ -7,8 +7,11 @@
  * (what `slabctl verify` asks) finds every object free in exactly one place or
  * allocated, with no duplicate, stray or bad link; the survivors never saw a foreign
  * pattern or a failed allocation, and the daemon noticed every death as a hangup.
- * Objects a killed client held stay allocated (no owner tracking yet): the audit counts
- * them and the test prints how many.
+ * Objects a killed client held stay allocated without owner tracking: the audit counts
+ * them and the test prints how many. The same torture runs again with owner tracking on
+ * (the daemon's debug = store_user for the kmalloc caches, SLAB_STORE_USER for the named
+ * cache): the daemon gives back what each victim owned, and the audit finds at most what
+ * a victim can hold in flight (a magazine it was moving and one object per kill).
  *
  * Bounded by a number of kills, not by time.
  */
@@ -28,6 +31,7 @@
 #include <slabd/slabd.h>
 
 #include "daemon_helper.h"
+#include "slabd_shm.h"
 #include "slabd_wire.h"
 
 extern volatile unsigned int slabd_rseq_inject_loops;
@@ -45,12 +49,29 @@ struct shared {
 };
 static struct shared *sh;
 
-static void up(void)
+static slab_flags_t named_flags; /* of the named cache "death" */
+static long victim_extra_ms;     /* tracked: every call takes the slow path, live longer */
+
+static void up_with(const char *const *sets)
 {
-	cr_assert_eq(td_start(&td, NULL), 0, "slabd did not start");
+	cr_assert_eq(td_start(&td, sets), 0, "slabd did not start");
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	cr_assert_neq(sh, MAP_FAILED);
 	memset(sh, 0, sizeof(*sh));
+}
+
+static void up(void)
+{
+	named_flags = 0;
+	victim_extra_ms = 0;
+	up_with(NULL);
+}
+
+static void up_tracked(void)
+{
+	named_flags = SLAB_STORE_USER;
+	victim_extra_ms = 40;
+	up_with((const char *const[]){"debug=store_user", NULL});
 }
 
 static void down(void)
@@ -61,6 +82,7 @@ static void down(void)
 }
 
 TestSuite(death, .init = up, .fini = down, .timeout = 300);
+TestSuite(death_tracked, .init = up_tracked, .fini = down, .timeout = 300);
 
 static void fail(const char *why)
 {
@@ -116,7 +138,7 @@ static void workload(int slot)
 	rng_state = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
 	if (slabd_connect(td.sock) < 0)
 		fail("connect");
-	nc = kmem_cache_create("death", 72, 8, 0, NULL);
+	nc = kmem_cache_create("death", 72, 8, named_flags, NULL);
 	if (!nc)
 		fail("kmem_cache_create");
 	memset(win, 0, sizeof(win));
@@ -178,10 +200,11 @@ static void audit(struct slabd_wire_verify *r)
 	cr_assert_eq(r->err, 0);
 }
 
-Test(death, clients_killed_at_random_instants_leave_nothing_inconsistent)
+/* The torture itself: survivors, KILLS victims killed at random instants, the survivors
+ * stopped and checked; returns the kills and fills @r with the audit. */
+static int torture(struct slabd_wire_verify *r, int *ret_in_seq)
 {
 	pid_t survivors[SURVIVORS];
-	struct slabd_wire_verify r;
 	int i, status, killed = 0, in_seq = 0;
 
 	rng_state = 12345;
@@ -193,7 +216,7 @@ Test(death, clients_killed_at_random_instants_leave_nothing_inconsistent)
 	}
 	for (i = 0; i < KILLS; i++) {
 		pid_t victim = fork();
-		struct timespec ts = {0, (long)(1 + rng() % 25) * 1000000L};
+		struct timespec ts = {0, (long)(1 + rng() % 25 + victim_extra_ms) * 1000000L};
 
 		cr_assert_geq(victim, 0);
 		if (victim == 0) {
@@ -220,12 +243,21 @@ Test(death, clients_killed_at_random_instants_leave_nothing_inconsistent)
 	for (i = 0; i < SURVIVORS; i++)
 		cr_assert_gt(sh->verified[i], 0, "survivor %d verified nothing", i);
 
-	audit(&r);
-	cr_assert_eq(r.problems, 0, "the audit found %llu problems after the kills: %s",
-		     (unsigned long long)r.problems, r.first);
-	cr_assert_eq(r.objects, r.free_slabs + r.free_mags + r.allocated);
+	audit(r);
+	cr_assert_eq(r->problems, 0, "the audit found %llu problems after the kills: %s",
+		     (unsigned long long)r->problems, r->first);
+	cr_assert_eq(r->objects, r->free_slabs + r->free_mags + r->allocated);
 	cr_assert(td_log_contains(&td, "hung up") || td_log_contains(&td, "detached"),
 		  "the daemon did not notice the deaths");
+	*ret_in_seq = in_seq;
+	return killed;
+}
+
+Test(death, clients_killed_at_random_instants_leave_nothing_inconsistent)
+{
+	struct slabd_wire_verify r;
+	int in_seq, killed = torture(&r, &in_seq);
+
 	fprintf(
 	    stderr,
 	    "# death: %d clients killed (%d spinning inside their sequences), %lu + %lu objects "
@@ -233,4 +265,49 @@ Test(death, clients_killed_at_random_instants_leave_nothing_inconsistent)
 	    "the survivors; audit: %llu objects, %llu allocated (held by the killed), 0 problems\n",
 	    killed, in_seq, sh->verified[0], sh->verified[1], (unsigned long long)r.objects,
 	    (unsigned long long)r.allocated);
+}
+
+/* DEBUG request: the objects reclaimed from dead clients so far. */
+static uint64_t reclaimed(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct slabd_wire_debug_req q;
+	struct slabd_wire_debug rep;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	ssize_t n;
+
+	cr_assert_geq(fd, 0);
+	strcpy(sa.sun_path, td.sock);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	memset(&q, 0, sizeof(q));
+	slabd_wire_init(&q.hdr, SLABD_MSG_DEBUG, sizeof(q), 1);
+	q.op = SLABD_DEBUG_OP_QUERY;
+	q.cache = SLABD_DEBUG_ALL_CACHES;
+	cr_assert_eq(send(fd, &q, sizeof(q), 0), (ssize_t)sizeof(q));
+	n = recv(fd, &rep, sizeof(rep), 0);
+	close(fd);
+	cr_assert_eq(slabd_wire_validate(&rep, n > 0 ? (size_t)n : 0), SLABD_MSG_DEBUG_REPLY);
+	return rep.reclaimed;
+}
+
+Test(death_tracked, with_owner_tracking_the_daemon_gives_back_what_the_killed_owned)
+{
+	struct slabd_wire_verify r;
+	int in_seq, killed = torture(&r, &in_seq);
+	uint64_t back = reclaimed();
+
+	/* without tracking what the victims held stays allocated; with it only what a victim
+	 * had in flight may (a magazine it was moving between stacks, an object between the
+	 * depot and its record) */
+	cr_assert_gt(back, 0, "nothing reclaimed from %d victims", killed);
+	cr_assert_leq(r.allocated, (uint64_t)killed * (SLABD_MAG_SLOTS + 1),
+		      "%llu objects still allocated after every client is gone", (unsigned long long)r.allocated);
+	cr_assert_eq(r.double_frees, 0, "the reclaim freed an object that was free");
+	cr_assert(td_log_contains(&td, "objects it still owned are given back"));
+	fprintf(stderr,
+		"# death with owner tracking: %d clients killed (%d spinning inside their sequences), "
+		"%lu + %lu objects verified by the survivors; %llu objects given back from the killed; "
+		"audit: %llu objects, %llu allocated (in flight when killed), 0 problems\n",
+		killed, in_seq, sh->verified[0], sh->verified[1], (unsigned long long)back,
+		(unsigned long long)r.objects, (unsigned long long)r.allocated);
 }

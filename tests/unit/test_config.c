@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "slabd_shm.h"
 #include "slabd_wire.h"
 
 /* ----------------------------------------------------------------- parse_size -- */
@@ -678,4 +679,21 @@ Test(config_set, allowed_users_rejects_unknown_names_and_too_long_lists)
 	for (i = 0; i < 33; i++)
 		snprintf(many + strlen(many), sizeof(many) - strlen(many), "%d,", i + 100);
 	expect_bad("allowed_users", many);
+}
+
+Test(config_set, debug_is_off_by_default_and_takes_a_list_of_checks)
+{
+	cr_assert_eq(cfg.debug, 0);
+	expect_good("debug", "poison,redzone,store_user");
+	cr_assert_eq(cfg.debug, SLABD_DEBUG_POISON | SLABD_DEBUG_RED_ZONE | SLABD_DEBUG_STORE_USER);
+	expect_good("debug", "poison");
+	cr_assert_eq(cfg.debug, SLABD_DEBUG_POISON);
+	expect_good("debug", "red_zone, store_user");
+	cr_assert_eq(cfg.debug, SLABD_DEBUG_RED_ZONE | SLABD_DEBUG_STORE_USER);
+	expect_good("debug", "all");
+	cr_assert_eq(cfg.debug, SLABD_DEBUG_ALL);
+	expect_good("debug", "off");
+	cr_assert_eq(cfg.debug, 0);
+	expect_bad("debug", "poisson");
+	expect_bad("debug", "poison,everything");
 }

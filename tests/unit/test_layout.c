@@ -53,10 +53,10 @@ static void check_fields(const struct field *f, size_t n)
 		check_fields(f_, sizeof(f_) / sizeof(f_[0]));                                      \
 	} while (0)
 
-Test(layout, the_shared_memory_layout_version_is_3)
+Test(layout, the_shared_memory_layout_version_is_4)
 {
 	cr_assert_eq(
-	    SLABD_SHM_LAYOUT_VERSION, 3u,
+	    SLABD_SHM_LAYOUT_VERSION, 4u,
 	    "the layout version changed: update the numbers in this file to the new layout");
 }
 
@@ -108,7 +108,8 @@ Test(layout, the_cache_table_entry_is_where_version_3_puts_it)
 	      OFF(slabd_shm_cache, mag_objs, 60), OFF(slabd_shm_cache, zone_kind, 64),
 	      OFF(slabd_shm_cache, pool_n, 68), OFF(slabd_shm_cache, pool_priv, 72),
 	      OFF(slabd_shm_cache, pool_headroom, 76), OFF(slabd_shm_cache, pool_data_room, 80),
-	      OFF(slabd_shm_cache, reserved, 84), MSIZE(slabd_shm_cache, reserved, 12));
+	      OFF(slabd_shm_cache, debug, 84), OFF(slabd_shm_cache, trailer, 88),
+	      OFF(slabd_shm_cache, debug_epoch, 92));
 }
 
 Test(layout, the_page_descriptor_is_where_version_3_puts_it)
@@ -130,7 +131,7 @@ Test(layout, the_control_block_and_depot_are_where_version_3_puts_them)
 	      OFF(slabd_shm_depot, seq, 24), OFF(slabd_shm_depot, waiters, 28),
 	      OFF(slabd_shm_depot, want, 32), OFF(slabd_shm_depot, flags, 36),
 	      OFF(slabd_shm_depot, misses, 40), OFF(slabd_shm_depot, reserved0, 44),
-	      OFF(slabd_shm_depot, reserved, 48));
+	      OFF(slabd_shm_depot, debug_errors, 48), OFF(slabd_shm_depot, reserved, 56));
 }
 
 Test(layout, the_per_cpu_stack_and_magazine_are_where_version_3_puts_them)
@@ -145,7 +146,12 @@ Test(layout, the_per_cpu_stack_and_magazine_are_where_version_3_puts_them)
 	CHECK(SIZE(slabd_shm_pcpu_stat, 8), OFF(slabd_shm_pcpu_stat, alloc_misses, 0),
 	      OFF(slabd_shm_pcpu_stat, free_misses, 4));
 	CHECK(SIZE(slabd_shm_client, 32), OFF(slabd_shm_client, pid, 0), OFF(slabd_shm_client, id, 4),
-	      OFF(slabd_shm_client, alloc_failures, 8), OFF(slabd_shm_client, reserved, 16));
+	      OFF(slabd_shm_client, alloc_failures, 8), OFF(slabd_shm_client, debug_errors, 16),
+	      OFF(slabd_shm_client, reserved, 24));
+	CHECK(SIZE(slabd_shm_track, 32), OFF(slabd_shm_track, redzone, 0),
+	      OFF(slabd_shm_track, state, 8), OFF(slabd_shm_track, owner, 12),
+	      OFF(slabd_shm_track, pid, 16), OFF(slabd_shm_track, alloc_pid, 20),
+	      OFF(slabd_shm_track, reserved, 24));
 }
 
 Test(layout, the_geometry_struct_is_where_version_3_puts_it)
@@ -272,6 +278,11 @@ Test(layout, the_wire_replies_and_requests_are_where_version_3_puts_them)
 	      OFF(slabd_wire_node_info, zone_size, 40), OFF(slabd_wire_node_info, large_bytes, 72));
 	CHECK(SIZE(slabd_wire_client_info, 40), OFF(slabd_wire_client_info, slot, 20),
 	      OFF(slabd_wire_client_info, pid, 28), OFF(slabd_wire_client_info, alloc_failures, 32));
+	CHECK(SIZE(slabd_wire_debug_req, 32), OFF(slabd_wire_debug_req, op, 16),
+	      OFF(slabd_wire_debug_req, cache, 20), OFF(slabd_wire_debug_req, flags, 24));
+	CHECK(SIZE(slabd_wire_debug, 48), OFF(slabd_wire_debug, err, 16), OFF(slabd_wire_debug, cache, 20),
+	      OFF(slabd_wire_debug, flags, 24), OFF(slabd_wire_debug, caches, 28),
+	      OFF(slabd_wire_debug, errors, 32), OFF(slabd_wire_debug, reclaimed, 40));
 }
 
 Test(layout, the_wire_constants_are_those_of_version_3)
@@ -299,7 +310,9 @@ Test(layout, the_wire_constants_are_those_of_version_3)
 	      {"SLABD_MSG_POOL_CREATE", SLABD_MSG_POOL_CREATE, 19},
 	      {"SLABD_MSG_VERIFY", SLABD_MSG_VERIFY, 20},
 	      {"SLABD_MSG_VERIFY_REPLY", SLABD_MSG_VERIFY_REPLY, 21},
-	      {"SLABD_MSG_MAX", SLABD_MSG_MAX, 21},
+	      {"SLABD_MSG_DEBUG", SLABD_MSG_DEBUG, 22},
+	      {"SLABD_MSG_DEBUG_REPLY", SLABD_MSG_DEBUG_REPLY, 23},
+	      {"SLABD_MSG_MAX", SLABD_MSG_MAX, 23},
 	      {"SLABD_HELLO_REATTACH", SLABD_HELLO_REATTACH, 1},
 	      {"SLABD_WIRE_ERRMSG_MAX", SLABD_WIRE_ERRMSG_MAX, 200});
 }

@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * debug.c - debug mode in libslabclient: the checks, and owner hand-over.
+ *
+ * A cache with debug checks on (slabd_shm_cache.debug, set by the daemon at creation or
+ * by slabctl debug) has per-CPU stacks of capacity 0: every allocation and free of it
+ * misses into alloc.c's slow paths, which call here. Objects then move one at a time
+ * between the caller and the depot; the fast path is the same code as without debug
+ * mode and costs nothing more.
+ *
+ * Per object (slot of `size` bytes, the user's obj_size of them):
+ *   with a trailer (cache created with SLAB_RED_ZONE or SLAB_STORE_USER):
+ *     [object][gap up to trailer][struct slabd_shm_track]
+ *     gap bytes and track.redzone: 0xcc while allocated, 0xbb while free (SLUB's values);
+ *     track.state: (epoch << 2) | ALLOC or FREE, written here; owner, pid, alloc_pid.
+ *     Double free: state is FREE of this epoch. Red zone: checked at free (0xcc) and at
+ *     allocation (0xbb). Poison: bytes [8, obj_size) are 0x6b while free.
+ *   without a trailer (debug switched on at run time for a cache without room):
+ *     bytes [0, size - 8) are 0x6b and the last word is POISON_MARK while free; double
+ *     free: mark and poison both there; write after free: the mark there, a byte not.
+ *     The mark is overwritten at allocation. Objects of 8 bytes have no room for either:
+ *     only the pointer checks apply to them.
+ *   The first word of a free object may hold a depot free-chain link: poison checks
+ *   start at byte 8.
+ *
+ * Epochs: track states and marks written before the cache's current debug epoch began
+ * (the debug switch was off in between, and fast paths reused objects without touching
+ * them) are not believed: no report comes from them. Objects still in the per-CPU stacks
+ * at the instant the daemon switches a cache on are handed out unchecked until its drain
+ * has run on that CPU.
+ *
+ * Every error found is reported once, on stderr (the one place libslabclient prints:
+ * debug mode was asked for) and in slabd_last_error(), and counted in the cache's
+ * debug_errors (node 0's depot; cache 0's for pointers of no cache) and in this client's
+ * entry. A bad kfree (double free, a pointer into an object, a pointer of no object)
+ * frees nothing. A damaged red zone is reported and the object freed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <slabd/slabd.h>
+
+#include "client.h"
+
+#define cl slabd_client
+
+#define POISON_FREE 0x6b
+#define POISON_INUSE 0x5a
+#define RED_ACTIVE_BYTE 0xcc
+#define RED_INACTIVE_BYTE 0xbb
+#define POISON_MARK 0xa56b5ab0d1e56ba5ull /* last word of a poisoned object without trailer */
+#define POISON_FROM 8u                    /* the first word may be a free-chain link */
+
+_Static_assert((SLABD_RED_ACTIVE & 0xff) == RED_ACTIVE_BYTE && (SLABD_RED_INACTIVE & 0xff) == RED_INACTIVE_BYTE,
+	       "red zone bytes");
+_Static_assert(SLABD_DEBUG_POISON == SLAB_POISON && SLABD_DEBUG_RED_ZONE == SLAB_RED_ZONE &&
+		       SLABD_DEBUG_STORE_USER == SLAB_STORE_USER,
+	       "slabd_shm_cache.debug holds the public SLAB_* values");
+
+static cold __attribute__((format(printf, 2, 3))) void report(uint32_t cache, const char *fmt, ...)
+{
+	char buf[320];
+	va_list ap;
+	int n;
+	uint32_t slot = cl.client_slot;
+
+	n = snprintf(buf, sizeof(buf), "slabd debug (pid %d): ", (int)getpid());
+	va_start(ap, fmt);
+	vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
+	va_end(ap);
+	client_set_error("%s", buf + n);
+	n = (int)strlen(buf);
+	if ((size_t)n < sizeof(buf) - 1)
+		buf[n++] = '\n';
+	if (write(STDERR_FILENO, buf, (size_t)n) < 0) {
+		/* nowhere else to say it: the counters below still count it */
+	}
+	if (cl.depots && cache < cl.sb->max_caches)
+		__atomic_fetch_add(&client_depot(cache, 0)->debug_errors, 1, __ATOMIC_RELAXED);
+	if (cl.clients && slot < SLABD_MAX_CLIENTS)
+		__atomic_fetch_add(&cl.clients[slot].debug_errors, 1, __ATOMIC_RELAXED);
+}
+
+/* The first byte of [from, to) of @o that is not @byte, or -1. */
+static long first_not(const char *o, uint32_t from, uint32_t to, int byte)
+{
+	uint32_t i;
+
+	for (i = from; i < to; i++)
+		if ((unsigned char)o[i] != (unsigned char)byte)
+			return (long)i;
+	return -1;
+}
+
+static struct slabd_shm_track *track_of(const struct slabd_shm_cache *sc, char *o)
+{
+	uint32_t t = sc->trailer;
+
+	if (!t || (uint64_t)t + sizeof(struct slabd_shm_track) > sc->size)
+		return NULL;
+	return (struct slabd_shm_track *)(o + t);
+}
+
+/* The red zone of @o (gap bytes and the trailer's word) all @byte? -1, or the first bad
+ * byte's offset from the object's start. */
+static long redzone_bad(const struct slabd_shm_cache *sc, const char *o, const struct slabd_shm_track *t, int byte)
+{
+	long b = first_not(o, sc->obj_size, sc->trailer, byte);
+
+	if (b >= 0)
+		return b;
+	b = first_not((const char *)&t->redzone, 0, 8, byte);
+	return b >= 0 ? (long)sc->trailer + b : -1;
+}
+
+static void redzone_set(const struct slabd_shm_cache *sc, char *o, struct slabd_shm_track *t, int byte)
+{
+	memset(o + sc->obj_size, byte, sc->trailer - sc->obj_size);
+	memset(&t->redzone, byte, sizeof(t->redzone));
+}
+
+/* ", allocated by pid N" when the record knows it. */
+static const char *by_whom(const struct slabd_shm_cache *sc, const struct slabd_shm_track *t, char *buf, size_t len)
+{
+	buf[0] = 0;
+	if (t && (sc->debug & SLABD_DEBUG_STORE_USER) && t->alloc_pid)
+		snprintf(buf, len, ", allocated by pid %u (owner pid %u)", t->alloc_pid, t->pid);
+	return buf;
+}
+
+void *debug_alloc(uint32_t cache, gfp_t flags, int node)
+{
+	const struct slabd_shm_cache *sc = &cl.caches[cache];
+	uint32_t dbg = __atomic_load_n(&sc->debug, __ATOMIC_ACQUIRE);
+	uint32_t epoch = __atomic_load_n(&sc->debug_epoch, __ATOMIC_RELAXED);
+	struct slabd_shm_track *t;
+	char who[64];
+	char *o = alloc_depot_take(cache, flags, node);
+	long b;
+
+	if (!o)
+		return NULL;
+	t = track_of(sc, o);
+	if (t) {
+		if (__atomic_load_n(&t->state, __ATOMIC_RELAXED) == ((epoch << 2) | SLABD_TRACK_FREE)) {
+			/* freed by a debug free of this epoch: it must still look free */
+			if ((dbg & SLABD_DEBUG_RED_ZONE) && (b = redzone_bad(sc, o, t, RED_INACTIVE_BYTE)) >= 0)
+				report(cache,
+				       "red zone of free object %p of cache %s overwritten at +%ld (%u-byte "
+				       "objects)%s",
+				       (void *)o, sc->name, b, sc->obj_size, by_whom(sc, t, who, sizeof(who)));
+			if ((dbg & SLABD_DEBUG_POISON) && (b = first_not(o, POISON_FROM, sc->obj_size, POISON_FREE)) >= 0)
+				report(cache,
+				       "write after free: object %p of cache %s, byte +%ld is %#x, not the "
+				       "poison %#x%s",
+				       (void *)o, sc->name, b, (unsigned char)o[b], POISON_FREE,
+				       by_whom(sc, t, who, sizeof(who)));
+		}
+		redzone_set(sc, o, t, RED_ACTIVE_BYTE);
+		t->owner = cl.client_id;
+		t->pid = t->alloc_pid = (uint32_t)getpid();
+		__atomic_store_n(&t->state, (epoch << 2) | SLABD_TRACK_ALLOC, __ATOMIC_RELEASE);
+	} else if ((dbg & SLABD_DEBUG_POISON) && sc->size >= 16) {
+		uint64_t *mark = (uint64_t *)(o + sc->size - 8);
+		if (*mark == POISON_MARK) {
+			if ((b = first_not(o, POISON_FROM, sc->size - 8, POISON_FREE)) >= 0)
+				report(cache,
+				       "write after free: object %p of cache %s, byte +%ld is %#x, not the "
+				       "poison %#x",
+				       (void *)o, sc->name, b, (unsigned char)o[b], POISON_FREE);
+			memset(mark, POISON_INUSE, sizeof(*mark));
+		}
+	}
+	return o;
+}
+
+void debug_free(uint32_t cache, uint64_t off, uint32_t node)
+{
+	const struct slabd_shm_cache *sc = &cl.caches[cache];
+	uint32_t dbg = __atomic_load_n(&sc->debug, __ATOMIC_ACQUIRE);
+	uint32_t epoch = __atomic_load_n(&sc->debug_epoch, __ATOMIC_RELAXED);
+	uint64_t zoff = off - cl.sb->zones_off, in_slab, idx;
+	const struct slabd_shm_page *pg = &cl.pages[zoff >> SLABD_PAGE_SHIFT];
+	struct slabd_shm_track *t;
+	char *o = cl.base + off, who[64];
+	long b;
+
+	/* kfree checked zoff and the page kind; the rest of the geometry here */
+	if (pg->head >= cl.sb->nr_pages || !sc->size || !sc->objs_per_slab) {
+		report(cache, "kfree(%p): its page descriptor is inconsistent: not freed", (void *)o);
+		return;
+	}
+	in_slab = zoff - ((uint64_t)pg->head << SLABD_PAGE_SHIFT);
+	idx = in_slab / sc->size;
+	if (idx >= sc->objs_per_slab) {
+		report(cache, "kfree(%p): past the last object of its slab of cache %s: not freed", (void *)o, sc->name);
+		return;
+	}
+	if (in_slab % sc->size) {
+		char *start = o - in_slab % sc->size;
+		report(cache, "kfree(%p): pointer into the middle of object %p of cache %s (+%llu)%s: not freed",
+		       (void *)o, (void *)start, sc->name, (unsigned long long)(in_slab % sc->size),
+		       by_whom(sc, track_of(sc, start), who, sizeof(who)));
+		return;
+	}
+	t = track_of(sc, o);
+	if (t) {
+		uint32_t alloc = (epoch << 2) | SLABD_TRACK_ALLOC, st = alloc;
+
+		/* one winner when two threads free the same object */
+		if (!__atomic_compare_exchange_n(&t->state, &st, (epoch << 2) | SLABD_TRACK_FREE, 0,
+						 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+			if (st == ((epoch << 2) | SLABD_TRACK_FREE)) {
+				report(cache, "double free of object %p of cache %s%s: not freed again", (void *)o,
+				       sc->name, by_whom(sc, t, who, sizeof(who)));
+				return;
+			}
+			/* allocated before this epoch: nothing to check against */
+			__atomic_store_n(&t->state, (epoch << 2) | SLABD_TRACK_FREE, __ATOMIC_RELEASE);
+		} else if ((dbg & SLABD_DEBUG_RED_ZONE) && (b = redzone_bad(sc, o, t, RED_ACTIVE_BYTE)) >= 0) {
+			report(cache,
+			       "red zone overwritten: object %p of cache %s, byte +%ld past the start of a "
+			       "%u-byte object was written%s; freed",
+			       (void *)o, sc->name, b, sc->obj_size, by_whom(sc, t, who, sizeof(who)));
+		}
+		redzone_set(sc, o, t, RED_INACTIVE_BYTE);
+		t->owner = 0;
+		if (dbg & SLABD_DEBUG_POISON)
+			memset(o, POISON_FREE, sc->obj_size);
+	} else if ((dbg & SLABD_DEBUG_POISON) && sc->size >= 16) {
+		uint64_t *mark = (uint64_t *)(o + sc->size - 8);
+		if (*mark == POISON_MARK && first_not(o, POISON_FROM, sc->size - 8, POISON_FREE) < 0) {
+			report(cache, "double free of object %p of cache %s: not freed again", (void *)o, sc->name);
+			return;
+		}
+		memset(o, POISON_FREE, sc->size - 8);
+		__atomic_store_n(mark, POISON_MARK, __ATOMIC_RELEASE);
+	}
+	alloc_depot_give(cache, node, off);
+}
+
+void debug_bad_pointer(const void *p, const char *why)
+{
+	report(0, "kfree(%p): %s: ignored", p, why);
+}
+
+int slabd_obj_give(const void *p, pid_t to)
+{
+	uint64_t zoff = (uint64_t)((const char *)p - cl.zones), in_slab;
+	const struct slabd_shm_page *pg;
+	const struct slabd_shm_cache *sc;
+	struct slabd_shm_track *t;
+	uint32_t owner = 0, epoch, slot;
+
+	if (!__atomic_load_n(&cl.ncpus, __ATOMIC_ACQUIRE) || zoff >= cl.zones_size || to < 0)
+		return -EINVAL;
+	pg = &cl.pages[zoff >> SLABD_PAGE_SHIFT];
+	if (pg->kind != SLABD_PAGE_SLAB || pg->cache >= cl.sb->max_caches || pg->head >= cl.sb->nr_pages)
+		return -EINVAL;
+	sc = &cl.caches[pg->cache];
+	in_slab = zoff - ((uint64_t)pg->head << SLABD_PAGE_SHIFT);
+	if (!sc->size || in_slab % sc->size || in_slab / sc->size >= sc->objs_per_slab)
+		return -EINVAL;
+	t = track_of(sc, (char *)p);
+	if (!t || !(__atomic_load_n(&sc->debug, __ATOMIC_ACQUIRE) & SLABD_DEBUG_STORE_USER))
+		return 0; /* no owner tracking for this cache: nothing could reclaim it */
+	epoch = __atomic_load_n(&sc->debug_epoch, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&t->state, __ATOMIC_ACQUIRE) != ((epoch << 2) | SLABD_TRACK_ALLOC))
+		return -EINVAL;
+	if (to) {
+		for (slot = 0; slot < SLABD_MAX_CLIENTS; slot++) {
+			uint32_t id = __atomic_load_n(&cl.clients[slot].id, __ATOMIC_ACQUIRE);
+			if (id && cl.clients[slot].pid == (uint32_t)to) {
+				owner = id;
+				break;
+			}
+		}
+		if (!owner)
+			return -ESRCH;
+	}
+	t->pid = (uint32_t)to;
+	__atomic_store_n(&t->owner, owner, __ATOMIC_RELEASE);
+	return 0;
+}

@@ -1,0 +1,573 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_debug.c - debug mode (SLAB_POISON, SLAB_RED_ZONE, SLAB_STORE_USER, slabctl debug)
+ * and owner tracking with reclaim on a client's death, against a real daemon.
+ *
+ * Each detection (double free, a pointer of no object, a pointer into an object, a red
+ * zone overwritten, a write after free) must produce a report naming the object, its
+ * cache (and with SLAB_STORE_USER the allocating pid), count it, and never free an
+ * object twice: the test then allocates the cache's objects and checks none comes out
+ * twice. Switching at run time with slabctl while another process allocates; with debug
+ * off the per-CPU stacks hold objects again. Owner tracking: fork()ed clients allocate
+ * tracked objects, hand some to the parent, are SIGKILLed; the daemon gives back exactly
+ * the others, and the audit is clean.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <slabd/slabd.h>
+
+#include "daemon_helper.h"
+#include "slabd_shm.h"
+#include "slabd_wire.h"
+
+static struct test_daemon td;
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* One request on a connection of its own (as slabctl does); 0 or -1. */
+static int request(void *req, size_t len, void *rep, size_t rep_len, uint16_t want)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	ssize_t n;
+
+	strcpy(sa.sun_path, td.sock);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    send(fd, req, len, 0) != (ssize_t)len) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	n = recv(fd, rep, rep_len, 0);
+	close(fd);
+	return n > 0 && slabd_wire_validate(rep, (size_t)n) == want ? 0 : -1;
+}
+
+static struct slabd_wire_debug debug_req(uint32_t cache, uint32_t op, uint32_t flags)
+{
+	struct slabd_wire_debug_req q;
+	struct slabd_wire_debug r;
+
+	memset(&r, 0, sizeof(r));
+	slabd_wire_init(&q.hdr, SLABD_MSG_DEBUG, sizeof(q), 1);
+	q.op = op;
+	q.cache = cache;
+	q.flags = flags;
+	cr_assert_eq(request(&q, sizeof(q), &r, sizeof(r), SLABD_MSG_DEBUG_REPLY), 0, "no DEBUG_REPLY");
+	return r;
+}
+
+static struct slabd_wire_cache_info cache_info(uint32_t id)
+{
+	struct slabd_wire_info_req q;
+	struct slabd_wire_cache_info r;
+
+	slabd_wire_init(&q.hdr, SLABD_MSG_CACHE_INFO, sizeof(q), 1);
+	q.index = id;
+	cr_assert_eq(request(&q, sizeof(q), &r, sizeof(r), SLABD_MSG_CACHE_INFO_REPLY), 0, "no CACHE_INFO_REPLY");
+	cr_assert_eq(r.err, 0);
+	cr_assert_eq(r.cache, id);
+	return r;
+}
+
+/* Run @fn with stderr going to a file; returns what it printed (static buffer). */
+static char captured[8192];
+static const char *capture(void (*fn)(void *), void *arg)
+{
+	char path[256];
+	int fd, saved;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/stderr.txt", td.dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	cr_assert(fd >= 0);
+	fflush(stderr);
+	saved = dup(2);
+	dup2(fd, 2);
+	fn(arg);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	lseek(fd, 0, SEEK_SET);
+	n = read(fd, captured, sizeof(captured) - 1);
+	captured[n > 0 ? n : 0] = 0;
+	close(fd);
+	return captured;
+}
+
+static void up(void)
+{
+	cr_assert_eq(td_start(&td, (const char *const[]){"idle_drain_ms=3600000", "worker_interval_ms=20", NULL}), 0,
+		     "slabd did not start");
+	cr_assert_eq(slabd_connect(td.sock), 0, "connect: %s", slabd_last_error());
+}
+
+static void down(void)
+{
+	slabd_disconnect();
+	cr_expect(td_alive(&td), "slabd died");
+	cr_expect_eq(td_stop(&td), 0, "slabd did not stop cleanly");
+}
+
+TestSuite(debug, .init = up, .fini = down, .timeout = 120);
+
+static uint32_t cache_id(struct kmem_cache *c)
+{
+	return *(const uint32_t *)c; /* the handle's first word (<slabd/fast.h>) */
+}
+
+/* No object of @c comes out twice in @n allocations (then all are freed). */
+static void assert_no_duplicates(struct kmem_cache *c, int n)
+{
+	void **v = calloc((size_t)n, sizeof(*v));
+	int i, j;
+
+	for (i = 0; i < n; i++) {
+		v[i] = kmem_cache_alloc(c, GFP_KERNEL);
+		cr_assert_not_null(v[i]);
+		for (j = 0; j < i; j++)
+			cr_assert_neq(v[i], v[j], "object %p handed out twice", v[i]);
+	}
+	for (i = 0; i < n; i++)
+		kmem_cache_free(c, v[i]);
+	free(v);
+}
+
+struct two {
+	struct kmem_cache *c;
+	void *p, *q;
+};
+
+static void do_double_free(void *arg)
+{
+	struct two *t = arg;
+	kmem_cache_free(t->c, t->p);
+	kmem_cache_free(t->c, t->p);
+}
+
+Test(debug, a_double_free_is_reported_with_cache_and_pid_and_not_freed_twice)
+{
+	struct kmem_cache *c = kmem_cache_create("dbg-double", 40, 0, SLAB_POISON | SLAB_RED_ZONE | SLAB_STORE_USER, NULL);
+	struct two t = {c, NULL, NULL};
+	char want[64];
+	const char *out;
+
+	cr_assert_not_null(c, "%s", slabd_last_error());
+	cr_assert_eq(ksize(t.p = kmem_cache_alloc(c, GFP_KERNEL)), 40, "ksize is the object, not the red zone");
+	out = capture(do_double_free, &t);
+	snprintf(want, sizeof(want), "allocated by pid %d", (int)getpid());
+	cr_expect(strstr(out, "double free") && strstr(out, "dbg-double") && strstr(out, want),
+		  "report: %s", out);
+	cr_expect(strstr(slabd_last_error(), "double free"), "last error: %s", slabd_last_error());
+	cr_expect_eq(debug_req(cache_id(c), SLABD_DEBUG_OP_QUERY, 0).errors, 1);
+	assert_no_duplicates(c, 300);
+}
+
+static void do_bad_pointers(void *arg)
+{
+	struct two *t = arg;
+	static long not_slabd;
+	kfree((char *)t->p + 8); /* into the object */
+	kfree(&not_slabd);       /* not from the region */
+}
+
+Test(debug, pointers_into_an_object_or_of_no_object_are_reported_and_ignored)
+{
+	struct kmem_cache *c = kmem_cache_create("dbg-ptr", 64, 0, SLAB_STORE_USER, NULL);
+	struct two t = {c, NULL, NULL};
+	struct slabd_wire_debug before, after;
+	const char *out;
+	char want[96];
+
+	cr_assert_not_null(c);
+	t.p = kmem_cache_alloc(c, GFP_KERNEL);
+	memset(t.p, 0x42, 64);
+	before = debug_req(SLABD_DEBUG_ALL_CACHES, SLABD_DEBUG_OP_QUERY, 0);
+	out = capture(do_bad_pointers, &t);
+	snprintf(want, sizeof(want), "middle of object %p of cache dbg-ptr (+8)", t.p);
+	cr_expect(strstr(out, want), "report: %s", out);
+	cr_expect(strstr(out, "not a pointer into slabd's object zones"), "report: %s", out);
+	after = debug_req(SLABD_DEBUG_ALL_CACHES, SLABD_DEBUG_OP_QUERY, 0);
+	cr_expect_eq(after.errors - before.errors, 2);
+	/* the object is still allocated and intact */
+	cr_expect_eq(((unsigned char *)t.p)[8], 0x42);
+	cr_expect_eq(((unsigned char *)t.p)[63], 0x42);
+	kmem_cache_free(c, t.p);
+	assert_no_duplicates(c, 200);
+}
+
+static void do_overflow(void *arg)
+{
+	struct two *t = arg;
+	((char *)t->p)[21] = 'x'; /* a 21-byte object: one past its end */
+	kmem_cache_free(t->c, t->p);
+}
+
+Test(debug, a_red_zone_overwrite_is_reported_at_free)
+{
+	struct kmem_cache *c = kmem_cache_create("dbg-redzone", 21, 0, SLAB_RED_ZONE, NULL);
+	struct two t = {c, NULL, NULL};
+	const char *out;
+	char want[96];
+
+	cr_assert_not_null(c);
+	t.p = kmem_cache_alloc(c, GFP_KERNEL);
+	out = capture(do_overflow, &t);
+	snprintf(want, sizeof(want), "red zone overwritten: object %p of cache dbg-redzone, byte +21", t.p);
+	cr_expect(strstr(out, want), "report: %s", out);
+	cr_expect_eq(debug_req(cache_id(c), SLABD_DEBUG_OP_QUERY, 0).errors, 1);
+	assert_no_duplicates(c, 100);
+}
+
+static void do_use_after_free(void *arg)
+{
+	struct two *t = arg;
+	void *v[64];
+	int i, n = 0;
+
+	kmem_cache_free(t->c, t->p);
+	((char *)t->p)[30] = 1; /* write after free */
+	for (i = 0; i < 64; i++) {
+		v[n++] = kmem_cache_alloc(t->c, GFP_KERNEL);
+		if (v[n - 1] == t->p)
+			break;
+	}
+	t->q = v[n - 1];
+	while (n)
+		kmem_cache_free(t->c, v[--n]);
+}
+
+Test(debug, a_write_after_free_is_caught_by_the_poison_at_the_next_allocation)
+{
+	struct kmem_cache *c = kmem_cache_create("dbg-poison", 48, 0, SLAB_POISON | SLAB_RED_ZONE, NULL);
+	struct two t = {c, NULL, NULL};
+	const char *out;
+	char want[96];
+
+	cr_assert_not_null(c);
+	t.p = kmem_cache_alloc(c, GFP_KERNEL);
+	out = capture(do_use_after_free, &t);
+	cr_assert_eq(t.q, t.p, "the freed object did not come back within 64 allocations");
+	snprintf(want, sizeof(want), "write after free: object %p of cache dbg-poison, byte +30", t.p);
+	cr_expect(strstr(out, want), "report: %s", out);
+}
+
+static void do_kmalloc_double_free(void *arg)
+{
+	void *p = kmalloc(64, GFP_KERNEL);
+	*(void **)arg = p;
+	kfree(p);
+	kfree(p);
+}
+
+static int slabctl(const char *args)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "%s --socket %s %s > %s/slabctl.out 2>&1", SLABCTL_BIN, td.sock, args, td.dir);
+	return system(cmd);
+}
+
+Test(debug, slabctl_switches_a_kmalloc_cache_at_run_time_while_another_process_allocates)
+{
+	struct slabd_wire_cache_info ci;
+	void *p, *v[20];
+	pid_t busy;
+	int i, st, k;
+	const char *out;
+
+	busy = fork();
+	cr_assert(busy >= 0);
+	if (busy == 0) {
+		/* another client: allocates and frees kmalloc-64 objects, checking a pattern */
+		for (;;) {
+			for (i = 0; i < 20; i++) {
+				v[i] = kmalloc(64, GFP_KERNEL);
+				if (!v[i])
+					_exit(2);
+				memset(v[i], i + 1, 64);
+			}
+			for (i = 0; i < 20; i++) {
+				for (k = 0; k < 64; k++)
+					if (((unsigned char *)v[i])[k] != i + 1)
+						_exit(3);
+				kfree(v[i]);
+			}
+		}
+	}
+	sleep_ms(100);
+	cr_assert_eq(slabctl("debug kmalloc-64 on"), 0);
+	cr_expect_eq(debug_req(6, SLABD_DEBUG_OP_QUERY, 0).flags, SLAB_POISON,
+		     "a cache without a trailer gets poison and the pointer checks");
+	ci = cache_info(6);
+	cr_expect_eq(ci.pcpu_capacity, 0, "debug caches have no per-CPU stack capacity");
+	sleep_ms(200);
+	out = capture(do_kmalloc_double_free, &p);
+	cr_expect(strstr(out, "double free") && strstr(out, "kmalloc-64"), "report: %s", out);
+	sleep_ms(200);
+	cr_expect_eq(cache_info(6).in_pcpu, 0, "nothing enters the per-CPU stacks of a debug cache");
+
+	cr_assert_eq(slabctl("debug kmalloc-64 off"), 0);
+	cr_expect_eq(debug_req(6, SLABD_DEBUG_OP_QUERY, 0).flags, 0);
+	cr_expect_gt(cache_info(6).pcpu_capacity, 0);
+	sleep_ms(100);
+	kill(busy, SIGKILL); /* before counting what the stacks hold: it pops them too */
+	cr_assert_eq(waitpid(busy, &st, 0), busy);
+	cr_expect(WIFSIGNALED(st), "the other client failed (exit %d) while debug was switched",
+		  WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	for (i = 0; i < 20; i++)
+		v[i] = kmalloc(64, GFP_KERNEL);
+	for (i = 0; i < 20; i++)
+		kfree(v[i]);
+	cr_expect_gt(cache_info(6).in_pcpu, 0, "with debug off, frees go to the per-CPU stacks again");
+	cr_assert_eq(slabctl("debug"), 0);
+}
+
+#define KIDS 3
+#define PER_KID 50
+#define GIVEN 10
+
+Test(debug, owner_tracking_gives_back_what_killed_clients_owned_but_not_what_they_gave_away)
+{
+	struct kmem_cache *c = kmem_cache_create("dbg-owned", 100, 0, SLAB_STORE_USER, NULL);
+	uint64_t given[KIDS][GIVEN + 1];
+	struct slabd_wire_debug r;
+	struct slabd_wire_verify v;
+	pid_t kids[KIDS];
+	int i, k, fds[2], st, waited;
+
+	cr_assert_not_null(c);
+	cr_assert_eq(pipe(fds), 0);
+	for (k = 0; k < KIDS; k++) {
+		kids[k] = fork();
+		cr_assert(kids[k] >= 0);
+		if (kids[k] == 0) {
+			uint64_t out[GIVEN + 1];
+			close(fds[0]);
+			out[GIVEN] = (uint64_t)k; /* which child: they arrive in any order */
+			for (i = 0; i < PER_KID; i++) {
+				unsigned char *p = kmem_cache_alloc(c, GFP_KERNEL);
+				if (!p)
+					_exit(2);
+				memset(p, 0x10 + k, 100);
+				if (i < GIVEN) {
+					if (slabd_obj_give(p, getppid()) != 0)
+						_exit(3);
+					out[i] = slabd_ptr_to_off(p);
+				}
+			}
+			if (write(fds[1], out, sizeof(out)) != (ssize_t)sizeof(out))
+				_exit(4);
+			pause();
+			_exit(0);
+		}
+	}
+	close(fds[1]);
+	for (k = 0; k < KIDS; k++)
+		cr_assert_eq(read(fds[0], given[k], sizeof(given[k])), (ssize_t)sizeof(given[k]));
+	close(fds[0]);
+	for (k = 0; k < KIDS; k++) {
+		kill(kids[k], SIGKILL);
+		cr_assert_eq(waitpid(kids[k], &st, 0), kids[k]);
+		cr_assert(WIFSIGNALED(st), "child %d exited with %d", k, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	}
+	/* the daemon notices the hangups and reclaims: poll generously */
+	for (waited = 0; waited < 30000; waited += 50) {
+		r = debug_req(SLABD_DEBUG_ALL_CACHES, SLABD_DEBUG_OP_QUERY, 0);
+		if (r.reclaimed >= (uint64_t)KIDS * (PER_KID - GIVEN))
+			break;
+		sleep_ms(50);
+	}
+	sleep_ms(200); /* a late reclaim beyond the count would show below */
+	r = debug_req(SLABD_DEBUG_ALL_CACHES, SLABD_DEBUG_OP_QUERY, 0);
+	cr_expect_eq(r.reclaimed, (uint64_t)KIDS * (PER_KID - GIVEN), "reclaimed %llu",
+		     (unsigned long long)r.reclaimed);
+	cr_expect(td_log_contains(&td, "objects it still owned are given back"));
+	cr_expect_eq(cache_info(cache_id(c)).in_use, (uint64_t)KIDS * GIVEN, "only the handed objects are out");
+	/* the handed objects are intact and still ours: new allocations never return them */
+	assert_no_duplicates(c, 200);
+	for (k = 0; k < KIDS; k++)
+		for (i = 0; i < GIVEN; i++) {
+			unsigned char *p = slabd_off_to_ptr(given[k][i]);
+			int j, kid = (int)given[k][GIVEN];
+			for (j = 0; j < 100; j++)
+				cr_assert_eq(p[j], 0x10 + kid, "handed object %p of child %d damaged at +%d: %#x", (void *)p, kid, j, p[j]);
+			kmem_cache_free(c, p);
+		}
+	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &v), 0);
+	cr_expect_eq(v.problems, 0, "audit: %s", v.first);
+	cr_expect_eq(v.double_frees, 0);
+	cr_expect_eq(cache_info(cache_id(c)).in_use, 0);
+}
+
+struct reclaimed {
+	struct kmem_cache *c;
+	uint64_t offs[5];
+	int hit; /* a reclaimed object came out again */
+};
+
+static void do_after_reclaim(void *arg)
+{
+	struct reclaimed *r = arg;
+	static void *v[2000];
+	int i, n, j;
+
+	/* hold objects until a reclaimed one comes out (its slab may have gone back to the
+	 * zone meanwhile: then none does) */
+	for (n = 0; n < 2000 && !r->hit; n++) {
+		v[n] = kmem_cache_alloc(r->c, GFP_KERNEL);
+		for (j = 0; j < 5; j++)
+			r->hit |= slabd_ptr_to_off(v[n]) == r->offs[j];
+	}
+	for (i = 0; i < n; i++)
+		kmem_cache_free(r->c, v[i]);
+	kmem_cache_free(r->c, slabd_off_to_ptr(r->offs[4])); /* the dead child's pointer, kept */
+}
+
+Test(debug, a_reclaimed_object_looks_freed_to_the_checks)
+{
+	struct reclaimed rc = {kmem_cache_create("dbg-reclaim", 56, 0, SLAB_POISON | SLAB_STORE_USER, NULL), {0}, 0};
+	struct slabd_wire_debug r;
+	int fds[2], st, waited, i;
+	const char *out;
+	pid_t kid;
+
+	cr_assert_not_null(rc.c);
+	cr_assert_eq(pipe(fds), 0);
+	kid = fork();
+	cr_assert(kid >= 0);
+	if (kid == 0) {
+		for (i = 0; i < 5; i++) {
+			void *p = kmem_cache_alloc(rc.c, GFP_KERNEL);
+			if (!p)
+				_exit(2);
+			memset(p, 0x77, 56);
+			rc.offs[i] = slabd_ptr_to_off(p);
+		}
+		if (write(fds[1], rc.offs, sizeof(rc.offs)) != (ssize_t)sizeof(rc.offs))
+			_exit(3);
+		pause();
+		_exit(0);
+	}
+	cr_assert_eq(read(fds[0], rc.offs, sizeof(rc.offs)), (ssize_t)sizeof(rc.offs));
+	kill(kid, SIGKILL);
+	cr_assert_eq(waitpid(kid, &st, 0), kid);
+	for (waited = 0; waited < 30000; waited += 50) {
+		r = debug_req(SLABD_DEBUG_ALL_CACHES, SLABD_DEBUG_OP_QUERY, 0);
+		if (r.reclaimed >= 5)
+			break;
+		sleep_ms(50);
+	}
+	cr_assert_eq(r.reclaimed, 5);
+	out = capture(do_after_reclaim, &rc);
+	/* the daemon poisons what it reclaims: no false "write after free" when it comes out */
+	cr_expect(!strstr(out, "write after free"), "a reclaimed object (out again: %d) failed the poison check: %s",
+		  rc.hit, out);
+	cr_expect(strstr(out, "double free") && strstr(out, "dbg-reclaim"),
+		  "a kfree of a reclaimed object went through: %s", out);
+	cr_expect_eq(debug_req(cache_id(rc.c), SLABD_DEBUG_OP_QUERY, 0).errors, 1);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+Test(debug, giving_an_object_to_a_process_that_is_not_attached_fails)
+{
+	struct kmem_cache *c = kmem_cache_create("dbg-give", 32, 0, SLAB_STORE_USER, NULL);
+	void *p;
+	static long local;
+
+	cr_assert_not_null(c);
+	p = kmem_cache_alloc(c, GFP_KERNEL);
+	cr_expect_eq(slabd_obj_give(p, 999999), -ESRCH);
+	cr_expect_eq(slabd_obj_give((char *)p + 1, 0), -EINVAL);
+	cr_expect_eq(slabd_obj_give(&local, 0), -EINVAL);
+	cr_expect_eq(slabd_obj_give(p, 0), 0, "to nobody");
+	kmem_cache_free(c, p);
+	cr_expect_eq(slabd_obj_give(p, 0), -EINVAL, "a free object has no owner");
+}
+
+/* ------------------------------------------- the whole daemon: debug = ... in the config -- */
+
+static void up_kmalloc_debug(void)
+{
+	cr_assert_eq(td_start(&td, (const char *const[]){"debug=poison,redzone,store_user", NULL}), 0,
+		     "slabd did not start");
+	cr_assert_eq(slabd_connect(td.sock), 0, "connect: %s", slabd_last_error());
+}
+
+TestSuite(debug_config, .init = up_kmalloc_debug, .fini = down, .timeout = 120);
+
+static void do_kmalloc_errors(void *arg)
+{
+	char *p = arg;
+	p[64] = 1; /* past the end of a kmalloc-64 object */
+	kfree(p);
+	kfree(p);
+}
+
+Test(debug_config, the_kmalloc_caches_get_every_check_and_keep_natural_alignment)
+{
+	struct slabd_wire_debug r = debug_req(6, SLABD_DEBUG_OP_QUERY, 0);
+	char *p = kmalloc(50, GFP_KERNEL), want[64];
+	const char *out;
+
+	cr_expect_eq(r.flags, SLAB_POISON | SLAB_RED_ZONE | SLAB_STORE_USER);
+	cr_assert_not_null(p);
+	cr_expect_eq((uintptr_t)p % 64, 0, "kmalloc-64 objects stay 64-byte aligned");
+	cr_expect_eq(ksize(p), 64);
+	out = capture(do_kmalloc_errors, p);
+	snprintf(want, sizeof(want), "allocated by pid %d", (int)getpid());
+	cr_expect(strstr(out, "red zone overwritten") && strstr(out, "kmalloc-64"), "report: %s", out);
+	cr_expect(strstr(out, "double free") && strstr(out, want), "report: %s", out);
+	cr_expect_eq(debug_req(6, SLABD_DEBUG_OP_QUERY, 0).errors, 2);
+}
+
+Test(debug_config, a_killed_client_s_kmalloc_objects_come_back)
+{
+	struct slabd_wire_debug r;
+	int fds[2], st, waited;
+	pid_t kid;
+	char c;
+
+	cr_assert_eq(pipe(fds), 0);
+	kid = fork();
+	cr_assert(kid >= 0);
+	if (kid == 0) {
+		int i;
+		for (i = 0; i < 25; i++)
+			if (!kmalloc(200, GFP_KERNEL))
+				_exit(2);
+		if (write(fds[1], "x", 1) != 1)
+			_exit(3);
+		pause();
+		_exit(0);
+	}
+	cr_assert_eq(read(fds[0], &c, 1), 1);
+	kill(kid, SIGKILL);
+	cr_assert_eq(waitpid(kid, &st, 0), kid);
+	for (waited = 0; waited < 30000; waited += 50) {
+		r = debug_req(SLABD_DEBUG_ALL_CACHES, SLABD_DEBUG_OP_QUERY, 0);
+		if (r.reclaimed >= 25)
+			break;
+		sleep_ms(50);
+	}
+	cr_expect_eq(r.reclaimed, 25);
+	cr_expect_eq(cache_info(8).in_use, 0, "kmalloc-256 has nothing out");
+	close(fds[0]);
+	close(fds[1]);
+}
