@@ -451,3 +451,85 @@ Test(restart, clients_survive_sigkill_restarts_on_hugetlbfs, .fini = hugetlb_cle
 	sets[0] = set_dir;
 	run_restarts(sets, "hugetlbfs", "backing hugetlb-2M");
 }
+
+/*
+ * Owner tracking across a restart. Track records name their owner by client id; a
+ * restarted daemon must not hand a new client the id of an old one that still holds
+ * tracked objects, or the new client's death would give the old one's objects back
+ * while it uses them. Here the test process owns objects under its first-daemon id;
+ * after a SIGKILL restart, new clients come and die (each owning one object, so each
+ * death runs the reclaim) and the test's objects must stay allocated and intact.
+ */
+Test(restart, owner_tracking_after_a_restart_never_reclaims_an_old_clients_objects)
+{
+	enum { MINE = 64, KIDS = 4 };
+	const char *sets[] = {NULL, "log_level=info", NULL};
+	struct slabd_wire_verify v;
+	struct kmem_cache *c;
+	unsigned char *mine[MINE];
+	void *fresh[256];
+	int i, j, k;
+
+	tmpfs_dir();
+	sets[0] = set_dir;
+	remove_region();
+	cr_assert_eq(td_start(&td, sets), 0, "slabd did not start on %s", region_dir);
+	cr_assert_eq(slabd_connect(td.sock), 0, "%s", slabd_last_error());
+	c = kmem_cache_create("rs-owned", 96, 0, SLAB_STORE_USER, NULL);
+	cr_assert_not_null(c, "%s", slabd_last_error());
+	for (i = 0; i < MINE; i++) {
+		mine[i] = kmem_cache_alloc(c, GFP_KERNEL);
+		cr_assert_not_null(mine[i]);
+		memset(mine[i], 0x5c, 96);
+	}
+
+	cr_assert_eq(td_kill(&td), 0);
+	restart_or_die(sets, 0);
+
+	for (k = 0; k < KIDS; k++) {
+		char pidtag[64];
+		int fds[2], st;
+		pid_t kid;
+
+		cr_assert_eq(pipe(fds), 0);
+		kid = fork();
+		cr_assert(kid >= 0);
+		if (kid == 0) {
+			void *p;
+			close(fds[0]);
+			if (slabd_connect(td.sock) != 0 || !(p = kmem_cache_alloc(c, GFP_KERNEL)))
+				_exit(2);
+			memset(p, 0x11, 96);
+			if (write(fds[1], "k", 1) != 1)
+				_exit(3);
+			pause();
+			_exit(0);
+		}
+		close(fds[1]);
+		cr_assert_eq(read(fds[0], pidtag, 1), 1, "client %d did not get going", k);
+		close(fds[0]);
+		kill(kid, SIGKILL);
+		cr_assert_eq(waitpid(kid, &st, 0), kid);
+		/* its one object comes back: the reclaim ran for its id */
+		snprintf(pidtag, sizeof(pidtag), "(pid %d) is gone; 1 objects", (int)kid);
+		cr_assert(log_has(pidtag), "no owner reclaim logged for client %d (pid %d)", k, (int)kid);
+	}
+
+	for (i = 0; i < MINE; i++)
+		for (j = 0; j < 96; j++)
+			cr_assert_eq(mine[i][j], 0x5c, "object %d of the surviving client was given back (+%d: %#x)", i, j,
+				     mine[i][j]);
+	for (i = 0; i < 256; i++) {
+		fresh[i] = kmem_cache_alloc(c, GFP_KERNEL);
+		cr_assert_not_null(fresh[i]);
+		for (j = 0; j < MINE; j++)
+			cr_assert_neq(fresh[i], (void *)mine[j], "a live object of the surviving client was handed out again");
+	}
+	for (i = 0; i < 256; i++)
+		kmem_cache_free(c, fresh[i]);
+	for (i = 0; i < MINE; i++)
+		kmem_cache_free(c, mine[i]);
+	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &v), 0);
+	cr_expect_eq(v.problems, 0, "audit: %s", v.first);
+	cr_expect_eq(v.double_frees, 0);
+}
