@@ -151,17 +151,29 @@ static void run_under_signals(void *(*fn)(void *))
 
 static struct kmem_cache *bulk_cache;
 
-/* Bulk allocations and frees of 1..40 objects, each object claimed in the owner map. */
+/* Bulk allocations and frees of 1..40 objects, each object claimed in the owner map. A
+ * third of the rounds use a count of 7 or 32 known at compile time: the inline unrolled
+ * sequences of <slabd/fast.h>, built here with the same spin before their commit. */
 static void *bulk_churn(void *arg)
 {
 	unsigned int seed = (unsigned int)(uintptr_t)arg * 31u;
 	uint8_t id = (uint8_t)(100 + (uintptr_t)arg);
 	void *v[40];
-	int round, i;
+	int round, i, got, mode;
 
 	for (round = 0; round < 20000 && !failed; round++) {
 		size_t n = 1 + (size_t)rand_r(&seed) % 40;
-		if (kmem_cache_alloc_bulk(bulk_cache, GFP_KERNEL, n, v) != (int)n) {
+		mode = rand_r(&seed) % 6;
+		if (mode == 0) {
+			n = 7;
+			got = kmem_cache_alloc_bulk(bulk_cache, GFP_KERNEL, 7, v);
+		} else if (mode == 1) {
+			n = 32;
+			got = kmem_cache_alloc_bulk(bulk_cache, GFP_KERNEL, 32, v);
+		} else {
+			got = kmem_cache_alloc_bulk(bulk_cache, GFP_KERNEL, n, v);
+		}
+		if (got != (int)n) {
 			note_failure("bulk allocation failed");
 			break;
 		}
@@ -177,7 +189,12 @@ static void *bulk_churn(void *arg)
 				note_failure("object contents changed under its bulk owner");
 			__atomic_store_n(&owner[slabd_ptr_to_off(v[i]) / 8], 0, __ATOMIC_SEQ_CST);
 		}
-		kmem_cache_free_bulk(bulk_cache, n, v);
+		if (mode == 0)
+			kmem_cache_free_bulk(bulk_cache, 7, v);
+		else if (mode == 1)
+			kmem_cache_free_bulk(bulk_cache, 32, v);
+		else
+			kmem_cache_free_bulk(bulk_cache, n, v);
 		if (!(rand_r(&seed) % 200))
 			sched_yield();
 	}
