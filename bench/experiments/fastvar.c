@@ -79,6 +79,23 @@ static inline __attribute__((always_inline)) void free_guess(void *p)
 	kfree(p);
 }
 
+/* descr: kfree as <slabd/fast.h> did it before the guess (slabd_fast_last_head): the page
+ * descriptor gives the cache, its stacks are pcpu + cache * cache_stride. */
+static inline __attribute__((always_inline)) void free_descr(void *p)
+{
+	const struct slabd_fast *f = &slabd_fast_v1;
+	uint64_t zoff = (uint64_t)((const char *)p - f->zones);
+	uint32_t head;
+
+	if (__builtin_expect(zoff < f->zones_size, 1)) {
+		head = (uint32_t)f->pages[zoff >> SLABD_FAST_PAGE_SHIFT];
+		if (__builtin_expect((uint8_t)head == SLABD_FAST_PAGE_SLAB, 1) &&
+		    !slabd_fast_push_to(f->pcpu + (uint64_t)(head >> 16) * f->cache_stride, p))
+			return;
+	}
+	kfree(p);
+}
+
 static inline __attribute__((always_inline)) void free_known(void *p)
 {
 	if (slabd_fast_push_to(stacks64, p))
@@ -99,6 +116,7 @@ static inline __attribute__((always_inline)) void free_known(void *p)
 		return tsc_read() - t0;                                                            \
 	}
 VARIANT(header, kfree)
+VARIANT(descr, free_descr)
 VARIANT(shift, free_shift)
 VARIANT(known, free_known)
 VARIANT(guess, free_guess)
@@ -106,7 +124,7 @@ VARIANT(guess, free_guess)
 static const struct {
 	const char *name;
 	uint64_t (*run)(uint64_t);
-} variants[] = { { "header", run_header }, { "shift", run_shift }, { "known", run_known }, { "guess", run_guess } };
+} variants[] = { { "header", run_header }, { "descr", run_descr }, { "shift", run_shift }, { "known", run_known }, { "guess", run_guess } };
 #define NV (sizeof(variants) / sizeof(variants[0]))
 
 int main(int argc, char **argv)
