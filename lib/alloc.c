@@ -28,6 +28,7 @@
 #include <slabd/slabd.h>
 
 #include "client.h"
+#include "divtest.h"
 #include "percpu.h"
 #include "slabd_ops.h"
 
@@ -112,13 +113,28 @@ static int obj_valid(uint32_t cache, uint64_t off)
  * many are left. */
 static uint32_t mag_check(struct slabd_shm_mag *m, uint32_t cache)
 {
-	uint32_t n = m->count, i, k = 0;
+	uint64_t zones_off = cl.sb->zones_off, zones_size = cl.zones_size, size = cl.caches[cache].size;
+	uint32_t n = m->count, nr_pages = cl.sb->nr_pages, i, k = 0;
+	struct divtest dt;
 
-	if (n > SLABD_MAG_SLOTS)
+	/* obj_valid() for each entry, with what it reads once per magazine and the size
+	 * check without a division (divtest.h) */
+	if (n > SLABD_MAG_SLOTS || !size)
 		n = 0;
-	for (i = 0; i < n; i++)
-		if (obj_valid(cache, m->objs[i]))
-			m->objs[k++] = m->objs[i];
+	else
+		divtest_init(&dt, size);
+	for (i = 0; i < n; i++) {
+		uint64_t off = m->objs[i], zoff = off - zones_off;
+		const struct slabd_shm_page *pg;
+
+		if (off < zones_off || zoff >= zones_size)
+			continue;
+		pg = &cl.pages[zoff >> SLABD_PAGE_SHIFT];
+		if (pg->kind != SLABD_PAGE_SLAB || pg->cache != cache || pg->head >= nr_pages ||
+		    !divtest_multiple(&dt, zoff - ((uint64_t)pg->head << SLABD_PAGE_SHIFT)))
+			continue;
+		m->objs[k++] = off;
+	}
 	m->count = k;
 	return k;
 }
