@@ -3,12 +3,16 @@
  * fastvar.c - evidence for tuning <slabd/fast.h>, not a benchmark of the suite: cycles and
  * instructions of kmalloc(64)+kfree as <slabd/fast.h> does it, against variants of the
  * kfree half built here from the header's own sequences (slabd_fast_push_to):
- *   header   kmalloc(64) + kfree(): the page descriptor gives the cache, its stacks are
- *            pcpu + cache * cache_stride (an imul on the dependency chain)
+ *   header   kmalloc(64) + kfree() as the header does it now: the stacks from the
+ *            thread's guess (slabd_fast_guess_v1, the library's initial-exec TLS), the
+ *            descriptor compared with it
+ *   descr    kfree as the header did it before the guess: the page descriptor gives the
+ *            cache, its stacks are pcpu + cache * cache_stride (an imul on the chain)
  *   shift    the same, the multiply replaced by a shift (cache_stride is ncpus << 10: a
  *            power of two whenever ncpus is, as here; a layout that rounded it up would
  *            make it one always)
- *   guess    the same as header, but the stacks of the previous kfree's cache (thread-local)
+ *   guess    the experiment that led to the header's guess: the same as descr, but the
+ *            stacks of the previous kfree's cache (the program's own thread-local)
  *            are used when the descriptor names the same cache: a predicted branch instead
  *            of a data dependency on the descriptor load (see free_guess)
  *   known    kmalloc(64) + a push onto the known cache's stacks (kmem_cache_free of a known
