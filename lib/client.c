@@ -34,7 +34,7 @@
 /* The inline fast path's view of this process (ABI: <slabd/fast.h>); 0 until attached. */
 SLABD_API struct slabd_fast slabd_fast_v1;
 /* The inline kfree's guess of the next cache (<slabd/fast.h>); the library never reads it. */
-SLABD_API __thread struct slabd_fast_guess slabd_fast_guess_v1 __attribute__((tls_model("initial-exec")));
+SLABD_API __thread uint64_t slabd_fast_guess_v1 __attribute__((tls_model("initial-exec")));
 
 #include "slabd_ops.h"
 #include "slabd_wire.h"

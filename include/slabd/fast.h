@@ -61,19 +61,16 @@ struct slabd_fast_handle {
 /* Written once by the library when the process attaches; read-only afterwards. */
 extern struct slabd_fast slabd_fast_v1;
 
-/* This thread's previous inline kfree, a guess of the next one's cache: head = the first
- * word of its page descriptor (0 at first: never a slab's), off = its cache's stacks'
- * offset from pcpu (cache * cache_stride). kfree takes the stacks from the guess, so the
- * push's address does not wait for the descriptor load; the descriptor is then compared
- * with head (a predicted branch) and a wrong guess is never used. off stays right across
- * attaches because the library keeps zones_size 0 (no inline kfree) in a process attached
- * anew with another cache_stride. Initial-exec TLS of the library (as its rseq area). */
-struct slabd_fast_guess {
-	uint32_t head;
-	uint32_t reserved;
-	uint64_t off;
-};
-extern __thread struct slabd_fast_guess slabd_fast_guess_v1 __attribute__((tls_model("initial-exec")));
+/* This thread's previous inline kfree, a guess of the next one's cache, in one word (so
+ * that a signal handler's kfree in between can never pair one guess's descriptor with
+ * another's stacks): the low 32 bits the first word of its page descriptor (0 at first:
+ * never a slab's), the high 32 its cache's stacks' offset from pcpu in KiB (cache * ncpus).
+ * kfree takes the stacks from the guess, so the push's address does not wait for the
+ * descriptor load; the descriptor is then compared with the guess (a predicted branch)
+ * and a wrong guess is never used. The offset stays right across attaches because the
+ * library keeps zones_size 0 (no inline kfree) in a process attached anew with another
+ * cache_stride. Initial-exec TLS of the library (as its own rseq area). */
+extern __thread uint64_t slabd_fast_guess_v1 __attribute__((tls_model("initial-exec")));
 
 #define SLABD_RSEQ_SIGNATURE 0x53053053 /* glibc's on x86: the kernel checks it before aborting */
 
@@ -408,21 +405,22 @@ slow:
 static inline __attribute__((always_inline)) int slabd_fast_free(const void *p)
 {
 	const struct slabd_fast *f = &slabd_fast_v1;
-	struct slabd_fast_guess *g = &slabd_fast_guess_v1;
 	uint64_t zoff = (uint64_t)((const char *)p - f->zones);
-	char *stacks = f->pcpu + g->off; /* not on p's chain */
+	uint64_t guess = __atomic_load_n(&slabd_fast_guess_v1, __ATOMIC_RELAXED); /* one load */
+	char *stacks = f->pcpu + ((guess >> 32) << 10); /* not on p's chain */
 	uint32_t head;
 
 	if (__builtin_expect(zoff >= f->zones_size, 0))
 		return -1;
 	head = (uint32_t)f->pages[zoff >> SLABD_FAST_PAGE_SHIFT];
-	if (__builtin_expect(head != g->head, 0)) {
+	if (__builtin_expect(head != (uint32_t)guess, 0)) {
 		/* another cache (or zone) than last time: the descriptor decides */
-		if (__builtin_expect((uint8_t)head != SLABD_FAST_PAGE_SLAB, 0))
+		uint64_t kib = (uint64_t)(head >> 16) * (f->cache_stride >> 10);
+
+		if (__builtin_expect((uint8_t)head != SLABD_FAST_PAGE_SLAB || kib >> 32, 0))
 			return -1;
-		g->head = head;
-		g->off = (uint64_t)(head >> 16) * f->cache_stride;
-		stacks = f->pcpu + g->off;
+		__atomic_store_n(&slabd_fast_guess_v1, kib << 32 | head, __ATOMIC_RELAXED);
+		stacks = f->pcpu + (kib << 10);
 		/* keep this a branch: a conditional move would put the descriptor load back
 		 * on the push's address */
 		__asm__ volatile("" : "+r"(stacks));
