@@ -22,6 +22,12 @@
  *            through a single-producer/single-consumer ring to a consumer thread on the
  *            second CPU, which frees them. TSC from the producer's start to the consumer's
  *            last free, divided by --objects; median over --reps repetitions.
+ *   handoff-cg  kbench-slabd under valgrind with --fake-cpu N only: the handoff in one
+ *            thread, for counting its instructions (the two-thread handoff spins, which
+ *            callgrind would count): rounds of 256 allocations as CPU N, then the 256 frees
+ *            as CPU N + 1 (the rseq area's cpu_id rewritten in between), --objects in all;
+ *            every miss and magazine exchange of the real handoff, none of its cache-line
+ *            transfers. Not in "all".
  *
  * Time is the TSC (__rdtsc() fenced by lfence on both sides), reported in TSC ticks, which
  * on a CPU with constant_tsc are reference cycles, not core cycles. Allocations are kept
@@ -81,6 +87,7 @@ enum {
 	TEST_LIVE = 1 << 4,
 	TEST_THREADS = 1 << 5,
 	TEST_MEMORY = 1 << 6,
+	TEST_HANDOFF_CG = 1 << 7,
 };
 
 static struct {
@@ -601,7 +608,8 @@ static void usage(FILE *f)
 		"Usage: kbench [OPTIONS]\n"
 		"Cycles per allocation/free pair (see the header of bench/kbench.c).\n\n"
 		"  -t, --test LIST    comma-separated: pair,pair-rt,burst64,handoff,live,threads,\n"
-		"                     memory (default all but memory)\n"
+		"                     memory, handoff-cg (default all but memory and\n"
+		"                     handoff-cg; handoff-cg: valgrind with --fake-cpu only)\n"
 		"  -s, --size N       pair and pair-rt only at this kmalloc size class\n"
 		"  -n, --iters N      pairs per timed batch (default %llu; burst64: whole rounds)\n"
 		"  -b, --batches N    timed batches; the median is reported (default %llu)\n"
@@ -642,7 +650,7 @@ static unsigned int parse_tests(char *list)
 		{ "pair", TEST_PAIR },       { "pair-rt", TEST_PAIR_RT },
 		{ "burst64", TEST_BURST },   { "handoff", TEST_HANDOFF },
 		{ "live", TEST_LIVE },       { "threads", TEST_THREADS },
-		{ "memory", TEST_MEMORY },
+		{ "memory", TEST_MEMORY },   { "handoff-cg", TEST_HANDOFF_CG },
 		{ "all", TEST_PAIR | TEST_PAIR_RT | TEST_BURST | TEST_HANDOFF | TEST_LIVE | TEST_THREADS },
 	};
 	return bench_parse_tests("kbench", list, names, sizeof(names) / sizeof(names[0]));
@@ -797,9 +805,42 @@ static void fake_cpu(void)
 	r->cpu_id_start = r->cpu_id = (uint32_t)opt.fake_cpu;
 	printf("# fake rseq cpu %d (valgrind): the per-CPU fast paths run\n", opt.fake_cpu);
 }
+
+/* handoff-cg: see the top of the file. Cycles per object (meaningless under valgrind). */
+static double handoff_cg(void)
+{
+	struct rseq *r = (struct rseq *)((char *)__builtin_thread_pointer() + slabd_fast_v1.rseq_off);
+	static void *v[BENCH_RING_SLOTS];
+	uint64_t done = 0, t0, i, k;
+
+	if (opt.fake_cpu < 0) {
+		fprintf(stderr, "kbench: handoff-cg needs --fake-cpu (valgrind)\n");
+		exit(2);
+	}
+	t0 = tsc_read();
+	while (done < opt.objects) {
+		k = opt.objects - done < BENCH_RING_SLOTS ? opt.objects - done : BENCH_RING_SLOTS;
+		for (i = 0; i < k; i++) {
+			v[i] = KB_ALLOC(64);
+			check(v[i], 64);
+		}
+		r->cpu_id_start = r->cpu_id = (uint32_t)opt.fake_cpu + 1;
+		for (i = 0; i < k; i++)
+			KB_FREE(v[i]);
+		r->cpu_id_start = r->cpu_id = (uint32_t)opt.fake_cpu;
+		done += k;
+	}
+	return opt.objects ? (double)(tsc_read() - t0) / (double)opt.objects : 0;
+}
 #else
 static void fake_cpu(void)
 {
+}
+
+static double handoff_cg(void)
+{
+	fprintf(stderr, "kbench: handoff-cg is kbench-slabd's only\n");
+	exit(2);
 }
 #endif
 
@@ -846,6 +887,8 @@ int main(int argc, char **argv)
 	}
 	if (opt.tests & TEST_HANDOFF)
 		report("handoff", 64, handoff());
+	if (opt.tests & TEST_HANDOFF_CG)
+		report("handoff-cg", 64, handoff_cg());
 	if (opt.tests & TEST_THREADS) {
 		char name[32];
 

@@ -28,6 +28,7 @@
 #include <slabd/slabd.h>
 
 #include "client.h"
+#include "divtest.h"
 #include "percpu.h"
 #include "slabd_ops.h"
 
@@ -112,13 +113,28 @@ static int obj_valid(uint32_t cache, uint64_t off)
  * many are left. */
 static uint32_t mag_check(struct slabd_shm_mag *m, uint32_t cache)
 {
-	uint32_t n = m->count, i, k = 0;
+	uint64_t zones_off = cl.sb->zones_off, zones_size = cl.zones_size, size = cl.caches[cache].size;
+	uint32_t n = m->count, nr_pages = cl.sb->nr_pages, i, k = 0;
+	struct divtest dt;
 
-	if (n > SLABD_MAG_SLOTS)
+	/* obj_valid() for each entry, with what it reads once per magazine and the size
+	 * check without a division (divtest.h) */
+	if (n > SLABD_MAG_SLOTS || !size)
 		n = 0;
-	for (i = 0; i < n; i++)
-		if (obj_valid(cache, m->objs[i]))
-			m->objs[k++] = m->objs[i];
+	else
+		divtest_init(&dt, size);
+	for (i = 0; i < n; i++) {
+		uint64_t off = m->objs[i], zoff = off - zones_off;
+		const struct slabd_shm_page *pg;
+
+		if (off < zones_off || zoff >= zones_size)
+			continue;
+		pg = &cl.pages[zoff >> SLABD_PAGE_SHIFT];
+		if (pg->kind != SLABD_PAGE_SLAB || pg->cache != cache || pg->head >= nr_pages ||
+		    !divtest_multiple(&dt, zoff - ((uint64_t)pg->head << SLABD_PAGE_SHIFT)))
+			continue;
+		m->objs[k++] = off;
+	}
 	m->count = k;
 	return k;
 }
@@ -181,16 +197,63 @@ static cold void count_failure(gfp_t flags)
 		__atomic_fetch_add(&cl.clients[slot].alloc_failures, 1, __ATOMIC_RELAXED);
 }
 
-/* Count a miss of this CPU's stack of @cache (the worker sizes stacks by them). */
-static void count_miss(uint32_t cache, int on_free)
+/* Magazines moved per miss beyond the first on a CPU whose misses of a cache are one-sided
+ * (count_miss): a handoff's producer empties its stack and its consumer fills its own,
+ * one magazine per miss each, while both hardly ever miss the other way. */
+#define EXTRA_MAGS 2
+
+/* Count a miss of this CPU's stack of @cache (the worker sizes stacks by them). Returns
+ * whether this CPU's misses of @cache are one-sided: at least 8 of this kind, and fewer
+ * than an eighth as many of the other. */
+static int count_miss(uint32_t cache, int on_free)
 {
 	int cpu = percpu_current_cpu(cl.roff);
 	struct slabd_shm_pcpu_stat *st;
+	uint32_t mine, other;
 
 	if (cpu < 0 || (uint32_t)cpu >= cl.ncpus || cache >= cl.sb->max_caches)
-		return;
+		return 0;
 	st = &cl.pcpu_stats[(uint64_t)cache * cl.ncpus + (uint32_t)cpu];
-	__atomic_fetch_add(on_free ? &st->free_misses : &st->alloc_misses, 1, __ATOMIC_RELAXED);
+	mine = __atomic_add_fetch(on_free ? &st->free_misses : &st->alloc_misses, 1, __ATOMIC_RELAXED);
+	other = __atomic_load_n(on_free ? &st->alloc_misses : &st->free_misses, __ATOMIC_RELAXED);
+	return mine >= 8 && other < mine / 8;
+}
+
+/* Room left on this CPU's stack of @cache (advisory: the thread may migrate). */
+static uint32_t pcpu_room(uint32_t cache)
+{
+	int cpu = percpu_current_cpu(cl.roff);
+	const struct slabd_shm_pcpu *s;
+	uint32_t cap, cnt;
+
+	if (cpu < 0 || (uint32_t)cpu >= cl.ncpus)
+		return 0;
+	s = (const struct slabd_shm_pcpu *)(cache_pcpu(cache) + ((uint64_t)cpu << SLABD_PCPU_SHIFT));
+	cap = __atomic_load_n(&s->capacity, __ATOMIC_RELAXED);
+	cnt = __atomic_load_n(&s->count, __ATOMIC_RELAXED);
+	if (cap > SLABD_PCPU_SLOTS)
+		cap = SLABD_PCPU_SLOTS;
+	return cnt < cap ? cap - cnt : 0;
+}
+
+/* A one-sided allocating CPU took a magazine from @d (of its own node @node): up to
+ * EXTRA_MAGS more into its stack while each fits whole. */
+static void refill_more(uint32_t cache, uint32_t node, struct slabd_shm_depot *d)
+{
+	uint32_t per = cl.caches[cache].mag_objs, i;
+	struct slabd_shm_mag *m;
+
+	for (i = 0; i < EXTRA_MAGS && pcpu_room(cache) >= per; i++) {
+		m = slabd_stack_pop(&d->full, cl.mags, cl.nr_mags);
+		if (!m)
+			break;
+		if (mag_check(m, cache))
+			mag_spill(m, cache, node, &d->full);
+		else
+			slabd_stack_push(&cl.ctl->empty_mags, cl.mags, m);
+	}
+	if (i && !(__atomic_load_n(&d->full, __ATOMIC_RELAXED) & SLABD_STACK_IDX_MASK))
+		client_kick(); /* took the last one: refill before the next miss */
 }
 
 static int wait_refill(struct slabd_shm_depot *d, gfp_t flags, int *waited)
@@ -238,7 +301,7 @@ static inline int cache_depot_node(uint32_t cache, int n)
  */
 static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int node, int raw)
 {
-	int pcpu_ok, waited = 0, fb = 0, r;
+	int pcpu_ok, one_sided = 0, waited = 0, fb = 0, r;
 	uint64_t off;
 
 	if (flags & __GFP_NOFAIL)
@@ -262,7 +325,7 @@ static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int nod
 		return debug_alloc(cache, flags, node < 0 ? current_node() : node);
 	pcpu_ok = client_rseq_ready() == 0;
 	if (pcpu_ok && node < 0)
-		count_miss(cache, 0);
+		one_sided = count_miss(cache, 0);
 	if (pcpu_ok && cl.multi_node)
 		remote_flush_if_any();
 
@@ -290,6 +353,8 @@ static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int nod
 				client_kick(); /* took the last one: refill before the next miss */
 			/* only the CPU's own node's objects may go into its stack */
 			off = mag_take(m, cache, (uint32_t)n, &d->full, node < 0 && fb == 0 && pcpu_ok);
+			if (off && node < 0 && fb == 0 && pcpu_ok && one_sided)
+				refill_more(cache, (uint32_t)n, d);
 			if (off)
 				return cl.base + off;
 			continue;
@@ -524,7 +589,7 @@ static inline int push_local(uint32_t cache, uint64_t off, uint32_t node)
 static noinline cold void free_slow(uint32_t cache, uint64_t off, uint32_t node)
 {
 	uint64_t buf[SLABD_MAG_SLOTS];
-	uint32_t n = 1, want;
+	uint32_t n = 1, want = 1, more = 0;
 	int r;
 
 	if (unlikely(cache < cl.sb->max_caches && __atomic_load_n(&cl.caches[cache].debug, __ATOMIC_ACQUIRE))) {
@@ -542,13 +607,22 @@ static noinline cold void free_slow(uint32_t cache, uint64_t off, uint32_t node)
 		if (r == 0)
 			return;
 		if (r == -1) {
-			count_miss(cache, 1);
+			more = count_miss(cache, 1) ? EXTRA_MAGS : 0;
 			n += cl.multi_node ? percpu_pop_bulk_home(cl.roff, cl.ncpus, cache_pcpu(cache), buf + 1,
 								  want - 1, cl.cpus, node)
 					   : percpu_pop_bulk(cl.roff, cl.ncpus, cache_pcpu(cache), buf + 1, want - 1);
 		}
 	}
 	depot_give(cache, node, buf, n);
+	/* A one-sided freeing CPU: up to EXTRA_MAGS more magazines' worth off its stack. */
+	while (more--) {
+		n = cl.multi_node ? percpu_pop_bulk_home(cl.roff, cl.ncpus, cache_pcpu(cache), buf, want, cl.cpus, node)
+				  : percpu_pop_bulk(cl.roff, cl.ncpus, cache_pcpu(cache), buf, want);
+		if (n)
+			depot_give(cache, node, buf, n);
+		if (n < want)
+			break;
+	}
 }
 
 /* The cache of the object at @off and its zone's node, from the page table; -1 when @off

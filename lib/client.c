@@ -33,6 +33,9 @@
 
 /* The inline fast path's view of this process (ABI: <slabd/fast.h>); 0 until attached. */
 SLABD_API struct slabd_fast slabd_fast_v1;
+/* The inline kfree's guess of the next cache (<slabd/fast.h>); the library never reads it. */
+SLABD_API __thread uint64_t slabd_fast_guess_v1 __attribute__((tls_model("initial-exec")));
+
 #include "slabd_ops.h"
 #include "slabd_wire.h"
 
@@ -200,6 +203,9 @@ static void close_fds(int *fds, int n)
 }
 
 /* Reserve the window (at the daemon's base if possible) and map the three segments. */
+/* The cache_stride of this process's first attach (see map_region). */
+static uint64_t first_stride;
+
 static int map_region(const struct slabd_wire_attach *a, const int *fds)
 {
 	struct client *c = &slabd_client;
@@ -273,7 +279,12 @@ static int map_region(const struct slabd_wire_attach *a, const int *fds)
 	slabd_fast_v1.pcpu = c->pcpu;
 	slabd_fast_v1.cache_stride = c->cache_stride;
 	slabd_fast_v1.zones = c->zones;
-	slabd_fast_v1.zones_size = c->multi_node ? 0 : c->zones_size; /* kfree in the library */
+	/* kfree in the library on several nodes, and after an attach with another stride than
+	 * the first: the inline kfree's thread-local guesses (slabd_fast_guess_v1) hold
+	 * cache * cache_stride of the first, and other threads' cannot be reset from here. */
+	if (!first_stride)
+		first_stride = c->cache_stride;
+	slabd_fast_v1.zones_size = c->multi_node || c->cache_stride != first_stride ? 0 : c->zones_size;
 	slabd_fast_v1.pages = (const uint64_t *)c->pages;
 	cache_handles(&slabd_fast_v1.handles, &slabd_fast_v1.handles_size);
 	/* Publish: from here the fast paths run. */

@@ -3,12 +3,16 @@
  * fastvar.c - evidence for tuning <slabd/fast.h>, not a benchmark of the suite: cycles and
  * instructions of kmalloc(64)+kfree as <slabd/fast.h> does it, against variants of the
  * kfree half built here from the header's own sequences (slabd_fast_push_to):
- *   header   kmalloc(64) + kfree(): the page descriptor gives the cache, its stacks are
- *            pcpu + cache * cache_stride (an imul on the dependency chain)
+ *   header   kmalloc(64) + kfree() as the header does it now: the stacks from the
+ *            thread's guess (slabd_fast_guess_v1, the library's initial-exec TLS), the
+ *            descriptor compared with it
+ *   descr    kfree as the header did it before the guess: the page descriptor gives the
+ *            cache, its stacks are pcpu + cache * cache_stride (an imul on the chain)
  *   shift    the same, the multiply replaced by a shift (cache_stride is ncpus << 10: a
  *            power of two whenever ncpus is, as here; a layout that rounded it up would
  *            make it one always)
- *   guess    the same as header, but the stacks of the previous kfree's cache (thread-local)
+ *   guess    the experiment that led to the header's guess: the same as descr, but the
+ *            stacks of the previous kfree's cache (the program's own thread-local)
  *            are used when the descriptor names the same cache: a predicted branch instead
  *            of a data dependency on the descriptor load (see free_guess)
  *   known    kmalloc(64) + a push onto the known cache's stacks (kmem_cache_free of a known
@@ -79,6 +83,23 @@ static inline __attribute__((always_inline)) void free_guess(void *p)
 	kfree(p);
 }
 
+/* descr: kfree as <slabd/fast.h> did it before the guess (slabd_fast_last_head): the page
+ * descriptor gives the cache, its stacks are pcpu + cache * cache_stride. */
+static inline __attribute__((always_inline)) void free_descr(void *p)
+{
+	const struct slabd_fast *f = &slabd_fast_v1;
+	uint64_t zoff = (uint64_t)((const char *)p - f->zones);
+	uint32_t head;
+
+	if (__builtin_expect(zoff < f->zones_size, 1)) {
+		head = (uint32_t)f->pages[zoff >> SLABD_FAST_PAGE_SHIFT];
+		if (__builtin_expect((uint8_t)head == SLABD_FAST_PAGE_SLAB, 1) &&
+		    !slabd_fast_push_to(f->pcpu + (uint64_t)(head >> 16) * f->cache_stride, p))
+			return;
+	}
+	kfree(p);
+}
+
 static inline __attribute__((always_inline)) void free_known(void *p)
 {
 	if (slabd_fast_push_to(stacks64, p))
@@ -99,6 +120,7 @@ static inline __attribute__((always_inline)) void free_known(void *p)
 		return tsc_read() - t0;                                                            \
 	}
 VARIANT(header, kfree)
+VARIANT(descr, free_descr)
 VARIANT(shift, free_shift)
 VARIANT(known, free_known)
 VARIANT(guess, free_guess)
@@ -106,7 +128,7 @@ VARIANT(guess, free_guess)
 static const struct {
 	const char *name;
 	uint64_t (*run)(uint64_t);
-} variants[] = { { "header", run_header }, { "shift", run_shift }, { "known", run_known }, { "guess", run_guess } };
+} variants[] = { { "header", run_header }, { "descr", run_descr }, { "shift", run_shift }, { "known", run_known }, { "guess", run_guess } };
 #define NV (sizeof(variants) / sizeof(variants[0]))
 
 int main(int argc, char **argv)

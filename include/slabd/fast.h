@@ -61,6 +61,17 @@ struct slabd_fast_handle {
 /* Written once by the library when the process attaches; read-only afterwards. */
 extern struct slabd_fast slabd_fast_v1;
 
+/* This thread's previous inline kfree, a guess of the next one's cache, in one word (so
+ * that a signal handler's kfree in between can never pair one guess's descriptor with
+ * another's stacks): the low 32 bits the first word of its page descriptor (0 at first:
+ * never a slab's), the high 32 its cache's stacks' offset from pcpu in KiB (cache * ncpus).
+ * kfree takes the stacks from the guess, so the push's address does not wait for the
+ * descriptor load; the descriptor is then compared with the guess (a predicted branch)
+ * and a wrong guess is never used. The offset stays right across attaches because the
+ * library keeps zones_size 0 (no inline kfree) in a process attached anew with another
+ * cache_stride. Initial-exec TLS of the library (as its own rseq area). */
+extern __thread uint64_t slabd_fast_guess_v1 __attribute__((tls_model("initial-exec")));
+
 #define SLABD_RSEQ_SIGNATURE 0x53053053 /* glibc's on x86: the kernel checks it before aborting */
 
 /*
@@ -198,6 +209,58 @@ extern unsigned long slabd_rseq_inject_aborts;
 	"movq %%r9, (%%r8,%%rdx,8)\n\t"                                                            \
 	"9: addl %k[done], %%ecx\n\t" SLABD_RSEQ_COMMIT_HOOK "movl %%ecx, (%%rax)\n\t"
 
+/* pop exactly %c[cnt] (a constant, 2..127) slots, unrolled: the top cnt slots, each +
+ * %[delta], into %[out]; fewer than cnt on the stack (or a corrupt count): slow. count -
+ * cnt committed. No loop control: cnt / 2 SSE2 load/add/store triples and the odd one. */
+#define SLABD_RSEQ_POP_BULK_N_BODY                                                                 \
+	"movl (%%rax), %%ecx\n\t"                                                                  \
+	"cmpl $127, %%ecx\n\t"                                                                     \
+	"ja %l[slow]\n\t"                                                                          \
+	"subl %[cnt], %%ecx\n\t"                                                                   \
+	"jb %l[slow]\n\t" /* count < cnt */                                                        \
+	"movq %[delta], %%xmm1\n\t"                                                                \
+	"punpcklqdq %%xmm1, %%xmm1\n\t"                                                            \
+	"leaq 8(%%rax,%%rcx,8), %%rdx\n\t" /* &slots[new count] */                                \
+	".Lslabd_bk = 0\n\t"                                                                       \
+	".rept %c[cnt] / 2\n\t"                                                                    \
+	"movdqu .Lslabd_bk(%%rdx), %%xmm0\n\t"                                                     \
+	"paddq %%xmm1, %%xmm0\n\t"                                                                 \
+	"movdqu %%xmm0, .Lslabd_bk(%[out])\n\t"                                                    \
+	".Lslabd_bk = .Lslabd_bk + 16\n\t"                                                         \
+	".endr\n\t"                                                                                \
+	".if %c[cnt] & 1\n\t"                                                                      \
+	"movq .Lslabd_bk(%%rdx), %%xmm0\n\t"                                                       \
+	"paddq %%xmm1, %%xmm0\n\t"                                                                 \
+	"movq %%xmm0, .Lslabd_bk(%[out])\n\t"                                                      \
+	".endif\n\t" SLABD_RSEQ_COMMIT_HOOK "movl %%ecx, (%%rax)\n\t"
+
+/* push exactly %c[cnt] (a constant, 2..127) objects from %[in], each - %[delta], unrolled;
+ * less room than cnt (capacity or 127): slow. count + cnt committed. */
+#define SLABD_RSEQ_PUSH_BULK_N_BODY                                                                \
+	"movl (%%rax), %%ecx\n\t"                                                                  \
+	"cmpl $127 - %c[cnt], %%ecx\n\t"                                                           \
+	"ja %l[slow]\n\t" /* count + cnt > 127 (or a corrupt count) */                             \
+	"leal %c[cnt](%%rcx), %%edx\n\t"                                                           \
+	"cmpl 4(%%rax), %%edx\n\t"                                                                 \
+	"ja %l[slow]\n\t" /* count + cnt > capacity */                                             \
+	"movq %[delta], %%xmm1\n\t"                                                                \
+	"punpcklqdq %%xmm1, %%xmm1\n\t"                                                            \
+	"leaq 8(%%rax,%%rcx,8), %%rcx\n\t" /* &slots[count] */                                    \
+	".Lslabd_bk = 0\n\t"                                                                       \
+	".rept %c[cnt] / 2\n\t"                                                                    \
+	"movdqu .Lslabd_bk(%[in]), %%xmm0\n\t"                                                     \
+	"psubq %%xmm1, %%xmm0\n\t"                                                                 \
+	"movdqu %%xmm0, .Lslabd_bk(%%rcx)\n\t"                                                     \
+	".Lslabd_bk = .Lslabd_bk + 16\n\t"                                                         \
+	".endr\n\t"                                                                                \
+	".if %c[cnt] & 1\n\t"                                                                      \
+	"movq .Lslabd_bk(%[in]), %%xmm0\n\t"                                                       \
+	"psubq %%xmm1, %%xmm0\n\t"                                                                 \
+	"movq %%xmm0, .Lslabd_bk(%%rcx)\n\t"                                                       \
+	".endif\n\t" SLABD_RSEQ_COMMIT_HOOK "movl %%edx, (%%rax)\n\t"
+
+#define SLABD_RSEQ_BULK_N_CLOBBERS "rax", "rcx", "rdx", "xmm0", "xmm1", SLABD_RSEQ_INJECT_CLOBBER "memory", "cc"
+
 #define SLABD_RSEQ_BULK_CLOBBERS "rax", "rcx", "rdx", "r8", "r9", "xmm0", "xmm1", SLABD_RSEQ_INJECT_CLOBBER "memory", "cc"
 
 #if defined(__x86_64__) && !defined(SLABD_NO_INLINE) && !defined(SLABD_BUILDING_LIBRARY)
@@ -268,6 +331,55 @@ slow:
 	return 0;
 }
 
+#ifdef __OPTIMIZE__
+/* The unrolled sequences need @n as an immediate ("i"), which only an optimising build
+ * propagates through the inlining; without optimisation the callers use the loops. */
+#define SLABD_HAVE_BULK_N 1
+
+/* slabd_fast_pop_bulk_n: exactly @n (a compile-time constant, 2..32) objects from this
+ * CPU's stack in @stacks into @p, in one unrolled sequence; 0, or -1 (nothing taken) when
+ * the stack holds fewer or the thread or process is not set up. */
+static inline __attribute__((always_inline)) int slabd_fast_pop_bulk_n(char *stacks, void **p, uint64_t n)
+{
+	const struct slabd_fast *f = &slabd_fast_v1;
+retry:
+	__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_POP_BULK_N_BODY SLABD_RSEQ_EPILOGUE
+			      :
+			      : [roff] "r"(f->rseq_off), [ncpus] "rm"(f->ncpus), [base] "r"(stacks), [out] "r"(p),
+				[cnt] "i"(n), [delta] "rm"((uint64_t)(uintptr_t)f->base)
+			      : SLABD_RSEQ_BULK_N_CLOBBERS
+			      : slow, abort);
+	return 0;
+abort:
+	SLABD_RSEQ_INJECT_ABORTED();
+	goto retry;
+slow:
+	return -1;
+}
+
+/* slabd_fast_push_bulk_n: exactly @n (a compile-time constant, 2..32) objects of @p onto
+ * this CPU's stack in @stacks, unrolled; 0, or -1 (nothing pushed) when they do not all
+ * fit or the thread or process is not set up. Single-node regions only (the caller
+ * checks). */
+static inline __attribute__((always_inline)) int slabd_fast_push_bulk_n(char *stacks, void *const *p, uint64_t n)
+{
+	const struct slabd_fast *f = &slabd_fast_v1;
+retry:
+	__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_PUSH_BULK_N_BODY SLABD_RSEQ_EPILOGUE
+			      :
+			      : [roff] "r"(f->rseq_off), [ncpus] "rm"(f->ncpus), [base] "r"(stacks), [in] "r"(p),
+				[cnt] "i"(n), [delta] "rm"((uint64_t)(uintptr_t)f->base)
+			      : SLABD_RSEQ_BULK_N_CLOBBERS
+			      : slow, abort);
+	return 0;
+abort:
+	SLABD_RSEQ_INJECT_ABORTED();
+	goto retry;
+slow:
+	return -1;
+}
+#endif
+
 /* slabd_fast_push_to: put @p (an object of the cache whose per-CPU stacks are @stacks,
  * on a single-node region) on this CPU's stack; 0, or -1 when full or not set up. */
 static inline __attribute__((always_inline)) int slabd_fast_push_to(char *stacks, const void *p)
@@ -294,14 +406,26 @@ static inline __attribute__((always_inline)) int slabd_fast_free(const void *p)
 {
 	const struct slabd_fast *f = &slabd_fast_v1;
 	uint64_t zoff = (uint64_t)((const char *)p - f->zones);
+	uint64_t guess = __atomic_load_n(&slabd_fast_guess_v1, __ATOMIC_RELAXED); /* one load */
+	char *stacks = f->pcpu + ((guess >> 32) << 10); /* not on p's chain */
 	uint32_t head;
 
 	if (__builtin_expect(zoff >= f->zones_size, 0))
 		return -1;
 	head = (uint32_t)f->pages[zoff >> SLABD_FAST_PAGE_SHIFT];
-	if (__builtin_expect((uint8_t)head != SLABD_FAST_PAGE_SLAB, 0))
-		return -1;
-	return slabd_fast_push_to(f->pcpu + (uint64_t)(head >> 16) * f->cache_stride, p);
+	if (__builtin_expect(head != (uint32_t)guess, 0)) {
+		/* another cache (or zone) than last time: the descriptor decides */
+		uint64_t kib = (uint64_t)(head >> 16) * (f->cache_stride >> 10);
+
+		if (__builtin_expect((uint8_t)head != SLABD_FAST_PAGE_SLAB || kib >> 32, 0))
+			return -1;
+		__atomic_store_n(&slabd_fast_guess_v1, kib << 32 | head, __ATOMIC_RELAXED);
+		stacks = f->pcpu + (kib << 10);
+		/* keep this a branch: a conditional move would put the descriptor load back
+		 * on the push's address */
+		__asm__ volatile("" : "+r"(stacks));
+	}
+	return slabd_fast_push_to(stacks, p);
 }
 
 /* slabd_fast_kmalloc: kmalloc of a size known only at run time, up to 1 KiB, from this

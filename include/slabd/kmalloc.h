@@ -178,17 +178,24 @@ static inline __attribute__((always_inline)) int kmem_cache_alloc_bulk(struct km
 {
 #ifdef SLABD_HAVE_INLINE
 	/* A count known at compile time: one object is the single pop; up to 32 one inline
-	 * block pop (what it got goes back if it was not all: all or nothing). */
+	 * block pop, unrolled when optimising (all n or none; the loop's partial take goes
+	 * back: all or nothing). */
 	if (__builtin_constant_p(n) && n == 1 && __builtin_constant_p(flags) && !(flags & __GFP_ZERO)) {
 		if (__builtin_expect(slabd_fast_pop_from(slabd_fast_handle_stacks(s), &p[0]) == 0, 1))
 			return 1;
 	} else if (__builtin_constant_p(n) && n > 1 && n <= 32 && __builtin_constant_p(flags) &&
 		   !(flags & __GFP_ZERO)) {
+#ifdef SLABD_HAVE_BULK_N
+		/* all n in one unrolled sequence, or none (then the library) */
+		if (__builtin_expect(slabd_fast_pop_bulk_n(slabd_fast_handle_stacks(s), p, n) == 0, 1))
+			return (int)n;
+#else
 		unsigned int got = slabd_fast_pop_bulk(slabd_fast_handle_stacks(s), p, n);
 		if (__builtin_expect(got == n, 1))
 			return (int)n;
 		if (got)
 			slabd_kmem_cache_free_bulk(s, got, p);
+#endif
 	}
 #endif
 	return slabd_kmem_cache_alloc_bulk(s, flags, n, p);
@@ -201,11 +208,16 @@ static inline __attribute__((always_inline)) void kmem_cache_free_bulk(struct km
 		return;
 	/* Up to 32 known at compile time, on a single-node region: one inline block push. */
 	if (__builtin_constant_p(n) && n > 1 && n <= 32 && __builtin_expect(slabd_fast_v1.zones_size != 0, 1)) {
+#ifdef SLABD_HAVE_BULK_N
+		if (__builtin_expect(slabd_fast_push_bulk_n(slabd_fast_handle_stacks(s), p, n) == 0, 1))
+			return;
+#else
 		unsigned int done = slabd_fast_push_bulk(slabd_fast_handle_stacks(s), p, n);
 		if (__builtin_expect(done == n, 1))
 			return;
 		p += done;
 		n -= done;
+#endif
 	}
 #endif
 	slabd_kmem_cache_free_bulk(s, n, p);

@@ -205,6 +205,43 @@ Test(alloc, rseq_comes_from_glibc_unless_glibc_was_told_not_to)
 	}
 }
 
+/* The inline kfree guesses the cache of the previous kfree on this thread (<slabd/fast.h>,
+ * slabd_fast_guess_v1): frees that alternate between caches, and a large allocation in
+ * between, must each land on their own cache's stack. Each free is followed by an
+ * allocation of the same class, which takes the top of this CPU's stack: the object just
+ * freed (retried: a migration to another CPU in between legitimately gives another). */
+Test(alloc, kfree_alternating_between_caches_returns_each_object_to_its_own)
+{
+	struct kmem_cache *named = kmem_cache_create("alternate-48", 48, 0, 0, NULL);
+	int round, tries, ok = 0;
+
+	cr_assert_not_null(named, "%s", slabd_last_error());
+	for (tries = 0; tries < 20 && ok < 300; tries++) {
+		for (ok = 0, round = 0; round < 300; round++) {
+			void *a = kmalloc(64, GFP_KERNEL), *b = kmalloc(128, GFP_KERNEL);
+			void *c = kmem_cache_alloc(named, GFP_KERNEL), *big = kmalloc(65536, GFP_KERNEL);
+			void *a2, *b2, *c2;
+
+			cr_assert(a && b && c && big);
+			kfree(a);
+			kfree(b); /* another cache than the guess */
+			kfree(big); /* not a slab page */
+			kfree(c); /* a named cache's object through kfree */
+			c2 = kmem_cache_alloc(named, GFP_KERNEL);
+			b2 = kmalloc(128, GFP_KERNEL);
+			a2 = kmalloc(64, GFP_KERNEL);
+			cr_assert_eq(ksize(a2), 64);
+			cr_assert_eq(ksize(b2), 128);
+			cr_assert_eq(ksize(c2), 48);
+			ok += a2 == a && b2 == b && c2 == c;
+			kfree(round & 1 ? a2 : b2);
+			kfree(round & 1 ? b2 : a2);
+			kmem_cache_free(named, c2);
+		}
+	}
+	cr_assert_eq(ok, 300, "the objects freed came back from their own caches in only %d of 300 rounds", ok);
+}
+
 Test(alloc, many_objects_are_distinct_and_keep_their_contents)
 {
 	enum { N = 20000 };

@@ -108,3 +108,59 @@ Test(pcpu, a_cpu_that_thrashes_gets_more_capacity_and_gives_it_back_when_quiet)
 		sleep_ms(50);
 	cr_assert_eq(p->capacity, start, "the capacity is still %u after 10 quiet seconds", p->capacity);
 }
+
+static void pin(int cpu)
+{
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+}
+
+/* A handoff's two ends: CPU 0 only allocates, CPU 1 only frees. Each of their misses is
+ * one-sided, so each moves three magazines instead of one (lib/alloc.c, EXTRA_MAGS):
+ * about a third of the misses of one magazine per miss. Nothing is lost or duplicated. */
+Test(pcpu, a_cpu_that_only_allocates_or_only_frees_moves_several_magazines_per_miss)
+{
+	enum { N = 3100, ROUNDS = 4 };
+	static void *v[N];
+	struct slabd_attach_info ai;
+	const struct slabd_shm_super *sb;
+	const struct slabd_shm_pcpu_stat *st;
+	const struct slabd_shm_cache *tab;
+	uint32_t a0, f1, per, cache = 6; /* kmalloc-64 */
+	int i, round;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		cr_skip_test("needs two CPUs");
+	cr_assert_eq(slabd_attach_info(&ai), 0);
+	sb = (const void *)(uintptr_t)ai.base;
+	cr_assert_geq(sb->nr_cpus, 2);
+	st = (const void *)((const char *)sb + sb->percpu_off + sb->pcpu_stat_off);
+	tab = (const void *)((const char *)sb + sb->cache_table_off);
+	for (round = 0; round < ROUNDS; round++) {
+		a0 = st[cache * sb->nr_cpus + 0].alloc_misses;
+		f1 = st[cache * sb->nr_cpus + 1].free_misses;
+		pin(0);
+		for (i = 0; i < N; i++) {
+			cr_assert_not_null(v[i] = kmalloc(64, GFP_KERNEL));
+			*(uint64_t *)v[i] = (uint64_t)i;
+		}
+		pin(1);
+		for (i = 0; i < N; i++) {
+			cr_assert_eq(*(uint64_t *)v[i], (uint64_t)i, "object %d shared", i);
+			kfree(v[i]);
+		}
+		a0 = st[cache * sb->nr_cpus + 0].alloc_misses - a0;
+		f1 = st[cache * sb->nr_cpus + 1].free_misses - f1;
+	}
+	per = tab[cache].mag_objs;
+	cr_assert_eq(ksize(v[0]), 64);
+	cr_assert_gt(per, 0);
+	/* one magazine per miss would be N / per (100); three, 34 */
+	cr_assert_lt(a0, N / per * 2 / 3, "CPU 0 missed %u times allocating %d objects (%u per magazine)", a0, N,
+		     per);
+	cr_assert_lt(f1, N / per * 2 / 3, "CPU 1 missed %u times freeing %d objects (%u per magazine)", f1, N, per);
+	pin(0);
+}

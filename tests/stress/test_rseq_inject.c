@@ -42,10 +42,27 @@ static void note_failure(const char *msg)
 		snprintf(failure, sizeof(failure), "%s", msg);
 }
 
+static volatile int handler_alloc;
+static volatile unsigned long handler_frees;
+
+/* With handler_alloc (the bulk test), every signal also allocates and frees a 128-B object
+ * (GFP_ATOMIC: async-signal-safe), so an interrupted inline kfree of another cache's object
+ * has its cache guess (slabd_fast_guess_v1) changed under it: an object pushed onto the
+ * wrong cache's stack would keep the bulk cache from being destroyed. */
 static void on_signal(int sig)
 {
+	int e = errno;
+	void *p = handler_alloc ? kmalloc(128, GFP_ATOMIC | __GFP_NOWARN) : NULL;
+
 	(void)sig;
 	signals++;
+	if (p) {
+		if (ksize(p) != 128)
+			note_failure("a 128-B allocation in a signal handler got another size");
+		kfree(p);
+		handler_frees++;
+	}
+	errno = e;
 }
 
 static void *churn(void *arg)
@@ -76,6 +93,8 @@ static void *churn(void *arg)
 			if (!__atomic_compare_exchange_n(&owner[slabd_ptr_to_off(p) / 8], &zero, id, 0,
 							 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 				note_failure("an object was handed to two owners");
+			if (ksize(p) != 64)
+				note_failure("a 64-B allocation got an object of another cache");
 			memset(p, id, 64);
 			held[k] = p;
 		}
@@ -151,17 +170,30 @@ static void run_under_signals(void *(*fn)(void *))
 
 static struct kmem_cache *bulk_cache;
 
-/* Bulk allocations and frees of 1..40 objects, each object claimed in the owner map. */
+/* Bulk allocations and frees of 1..40 objects, each object claimed in the owner map. A
+ * third of the rounds use a count of 7 or 32 known at compile time: the inline unrolled
+ * sequences of <slabd/fast.h>, built here with the same spin before their commit; a sixth
+ * free their objects one by one with kfree. */
 static void *bulk_churn(void *arg)
 {
 	unsigned int seed = (unsigned int)(uintptr_t)arg * 31u;
 	uint8_t id = (uint8_t)(100 + (uintptr_t)arg);
 	void *v[40];
-	int round, i;
+	int round, i, got, mode;
 
 	for (round = 0; round < 20000 && !failed; round++) {
 		size_t n = 1 + (size_t)rand_r(&seed) % 40;
-		if (kmem_cache_alloc_bulk(bulk_cache, GFP_KERNEL, n, v) != (int)n) {
+		mode = rand_r(&seed) % 6;
+		if (mode == 0) {
+			n = 7;
+			got = kmem_cache_alloc_bulk(bulk_cache, GFP_KERNEL, 7, v);
+		} else if (mode == 1) {
+			n = 32;
+			got = kmem_cache_alloc_bulk(bulk_cache, GFP_KERNEL, 32, v);
+		} else {
+			got = kmem_cache_alloc_bulk(bulk_cache, GFP_KERNEL, n, v);
+		}
+		if (got != (int)n) {
 			note_failure("bulk allocation failed");
 			break;
 		}
@@ -177,7 +209,15 @@ static void *bulk_churn(void *arg)
 				note_failure("object contents changed under its bulk owner");
 			__atomic_store_n(&owner[slabd_ptr_to_off(v[i]) / 8], 0, __ATOMIC_SEQ_CST);
 		}
-		kmem_cache_free_bulk(bulk_cache, n, v);
+		if (mode == 0)
+			kmem_cache_free_bulk(bulk_cache, 7, v);
+		else if (mode == 1)
+			kmem_cache_free_bulk(bulk_cache, 32, v);
+		else if (mode == 2)
+			for (i = 0; i < (int)n; i++)
+				kfree(v[i]); /* the inline kfree, its guess raced by the handler's */
+		else
+			kmem_cache_free_bulk(bulk_cache, n, v);
 		if (!(rand_r(&seed) % 200))
 			sched_yield();
 	}
@@ -195,8 +235,11 @@ Test(rseq, preempted_bulk_sequences_lose_and_duplicate_nothing, .timeout = 300)
 	bulk_cache = kmem_cache_create("stress-bulk", 40, 0, 0, NULL);
 	cr_assert_not_null(bulk_cache, "%s", slabd_last_error());
 	aborts = slabd_rseq_inject_aborts;
+	handler_alloc = 1;
 	run_under_signals(bulk_churn);
+	handler_alloc = 0;
 	cr_assert_not(failed, "%s", failure);
+	cr_assert_gt(handler_frees, 10, "the signal handler freed only %lu objects", handler_frees);
 	cr_assert_gt(slabd_rseq_inject_aborts - aborts, 100, "only %lu aborted sequences",
 		     slabd_rseq_inject_aborts - aborts);
 	/* every object came back: the cache can be destroyed */
