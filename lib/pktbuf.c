@@ -37,25 +37,18 @@ _Static_assert(sizeof(struct slabd_pktbuf) == SLABD_PKTBUF_HDR, "the header is w
 #define POOL_GFP (__GFP_DIRECT_RECLAIM | __GFP_NORETRY | __GFP_NOWARN)
 #define BULK_CHUNK 64u
 
-/* What a reset writes at offset 16 of the header, in two words (see pktbuf_reset). */
-struct reset_words {
-	uint64_t w16; /* data_off, refcnt 1, nb_segs 1, port 0xffff */
-	uint64_t w24; /* pkt_len 0, data_len 0, buf_len */
-	uint64_t w40; /* pool_id, priv_size, reserved0 */
-};
-
+/* A handle starts with what the inline fast path of <slabd/pktbuf.h> reads (ABI):
+ * stacks, dma, iova, buf_off, id and the reset template (fast.stacks is stored last, with
+ * release: a handle with stacks is complete). */
 struct slabd_pktpool {
-	uint32_t id;
-	uint32_t buf_off;   /* header + private area */
+	struct slabd_fast_pktpool fast;
 	uint32_t n;
 	uint32_t reserved;
-	char *pcpu;         /* this cache's per-CPU stacks */
-	char *dma;          /* this process's address of the DMA zone */
-	const uint64_t *iova; /* its IOVA table */
-	struct reset_words rw;
 };
 
 static struct slabd_pktpool pools[SLABD_MAX_CACHES];
+
+SLABD_API const struct slabd_fast_pkt slabd_fast_pkt_v1 = { (const char *)pools, sizeof(pools) };
 
 static int attached(void)
 {
@@ -76,16 +69,16 @@ static struct slabd_pktpool *pool_of(uint32_t id)
 	n = __atomic_load_n(&c->pool_n, __ATOMIC_ACQUIRE);
 	if (!n || c->zone_kind != SLABD_ZONE_DMA)
 		return NULL;
-	p->buf_off = SLABD_PKTBUF_HDR + ((c->pool_priv + 7) & ~7u);
+	p->fast.buf_off = SLABD_PKTBUF_HDR + ((c->pool_priv + 7) & ~7u);
 	p->n = n;
-	p->pcpu = cl.pcpu + id * cl.cache_stride;
-	p->dma = cl.base + cl.zone_tab[cl.sb->dma_zone].off;
-	p->iova = cl.iova;
+	p->fast.dma = cl.base + cl.zone_tab[cl.sb->dma_zone].off;
+	p->fast.iova = cl.iova;
 	/* little-endian images of the fields at offsets 16..23, 24..31 and 40..47 */
-	p->rw.w16 = (uint64_t)c->pool_headroom | 1ull << 16 | 1ull << 32 | 0xffffull << 48;
-	p->rw.w24 = (uint64_t)(uint16_t)(c->pool_headroom + c->pool_data_room) << 48;
-	p->rw.w40 = (uint64_t)id | (uint64_t)(uint16_t)c->pool_priv << 32;
-	__atomic_store_n(&p->id, id, __ATOMIC_RELEASE);
+	p->fast.reset16 = (uint64_t)c->pool_headroom | 1ull << 16 | 1ull << 32 | 0xffffull << 48;
+	p->fast.reset24 = (uint64_t)(uint16_t)(c->pool_headroom + c->pool_data_room) << 48;
+	p->fast.reset40 = (uint64_t)id | (uint64_t)(uint16_t)c->pool_priv << 32;
+	p->fast.id = id;
+	__atomic_store_n(&p->fast.stacks, cl.pcpu + id * cl.cache_stride, __ATOMIC_RELEASE);
 	return p;
 }
 
@@ -154,7 +147,7 @@ unsigned int slabd_pktpool_size(const struct slabd_pktpool *pool)
 
 static inline int pool_ok(const struct slabd_pktpool *p)
 {
-	return (uintptr_t)p - (uintptr_t)pools < sizeof(pools) && p->id;
+	return (uintptr_t)p - (uintptr_t)pools < sizeof(pools) && __atomic_load_n(&p->fast.stacks, __ATOMIC_ACQUIRE);
 }
 
 _Static_assert(offsetof(struct slabd_pktbuf, data_off) == 16 && offsetof(struct slabd_pktbuf, refcnt) == 18 &&
@@ -167,27 +160,33 @@ _Static_assert(offsetof(struct slabd_pktbuf, data_off) == 16 && offsetof(struct 
 
 /* Reset a buffer just taken from the pool: data_off = headroom, refcnt = nb_segs = 1,
  * port = 0xffff, lengths 0, next NULL, ol_flags 0, and buf_addr/buf_iova from the region's
- * tables. @dma, @iova and @rw are the pool's, loaded once by the caller: the stores below
- * may alias anything (-fno-strict-aliasing), so nothing is reloaded between them. */
-static inline __attribute__((always_inline)) void pktbuf_reset(struct slabd_pktbuf *m, uint32_t buf_off, char *dma,
-							       const uint64_t *iova, struct reset_words rw)
+ * tables; the same seven stores as the inline path's slabd_fast_pktbuf_reset. @f is a
+ * copy of the pool's fast part, loaded once by the caller: the stores below may alias
+ * anything (-fno-strict-aliasing), so nothing is reloaded between them. */
+static inline __attribute__((always_inline)) void pktbuf_reset(struct slabd_pktbuf *m, const struct slabd_fast_pktpool *f)
 {
-	char *buf = (char *)m + buf_off;
-	uint64_t doff = (uint64_t)(buf - dma);
+	char *buf = (char *)m + f->buf_off;
+	uint64_t doff = (uint64_t)(buf - f->dma);
 	uint64_t *w = (uint64_t *)m;
 
 	w[0] = (uint64_t)(uintptr_t)buf;
-	w[1] = iova[doff >> SLABD_PAGE_SHIFT] + (doff & (SLABD_PAGE_SIZE - 1));
-	w[2] = rw.w16;
-	w[3] = rw.w24;
+	w[1] = f->iova[doff >> SLABD_PAGE_SHIFT] + (doff & (SLABD_PAGE_SIZE - 1));
+	w[2] = f->reset16;
+	w[3] = f->reset24;
 	w[4] = 0;
-	w[5] = rw.w40;
+	w[5] = f->reset40;
 	w[6] = 0;
 }
 
-#define PKTBUF_RESET(p, m) pktbuf_reset(m, (p)->buf_off, (p)->dma, (p)->iova, (p)->rw)
+#define PKTBUF_RESET(p, m)                                                                         \
+	do {                                                                                       \
+		struct slabd_fast_pktpool f_ = (p)->fast;                                          \
+		pktbuf_reset(m, &f_);                                                              \
+	} while (0)
 
-static noinline cold struct slabd_pktbuf *pktbuf_alloc_slow(struct slabd_pktpool *p)
+/* The miss: this CPU's stack was empty (or the thread has no rseq, or @p is no pool).
+ * Also the inline path's way into the library. */
+struct slabd_pktbuf *slabd_pktbuf_alloc_miss(struct slabd_pktpool *p)
 {
 	struct slabd_pktbuf *m;
 
@@ -195,7 +194,7 @@ static noinline cold struct slabd_pktbuf *pktbuf_alloc_slow(struct slabd_pktpool
 		errno = EINVAL;
 		return NULL;
 	}
-	m = client_cache_alloc(p->id, POOL_GFP, -1);
+	m = client_cache_alloc(p->fast.id, POOL_GFP, -1);
 	if (m)
 		PKTBUF_RESET(p, m);
 	return m;
@@ -205,12 +204,12 @@ struct slabd_pktbuf *slabd_pktbuf_alloc(struct slabd_pktpool *p)
 {
 	uint64_t off;
 
-	if (likely(pool_ok(p) && !percpu_pop(cl.roff, cl.ncpus, p->pcpu, &off))) {
+	if (likely(pool_ok(p) && !percpu_pop(cl.roff, cl.ncpus, p->fast.stacks, &off))) {
 		struct slabd_pktbuf *m = (struct slabd_pktbuf *)(cl.base + off);
 		PKTBUF_RESET(p, m);
 		return m;
 	}
-	return pktbuf_alloc_slow(p);
+	return slabd_pktbuf_alloc_miss(p);
 }
 
 static void free_run(struct slabd_pktbuf **segs, unsigned int n, uint32_t id);
@@ -299,26 +298,30 @@ static unsigned int give_to_depot(uint32_t id, struct slabd_pktbuf **segs, unsig
 	return done;
 }
 
-static noinline cold int alloc_bulk_slow(struct slabd_pktpool *p, struct slabd_pktbuf **bufs, unsigned int n,
-					 unsigned int got)
+/* The rest of a bulk whose first @got buffers (not reset) are in @bufs already: this
+ * CPU's stack ran empty. Also the inline path's way into the library. */
+int slabd_pktbuf_alloc_bulk_miss(struct slabd_pktpool *p, struct slabd_pktbuf **bufs, unsigned int n,
+				 unsigned int got)
 {
 	unsigned int i;
 
 	if (!pool_ok(p))
 		return -EINVAL;
+	if (got > n)
+		return -EINVAL;
 	while (got < n) {
-		got += percpu_pop_bulk_delta(cl.roff, cl.ncpus, p->pcpu, (uint64_t *)(bufs + got), n - got,
+		got += percpu_pop_bulk_delta(cl.roff, cl.ncpus, p->fast.stacks, (uint64_t *)(bufs + got), n - got,
 					     (uint64_t)(uintptr_t)cl.base);
 		if (got == n)
 			break;
 		/* this CPU's stack is empty: straight from a depot magazine, else the slow path
 		 * (which refills the stack, and may wait) */
-		got += take_from_depot(p->id, bufs + got, n - got);
+		got += take_from_depot(p->fast.id, bufs + got, n - got);
 		if (got == n)
 			break;
-		bufs[got] = client_cache_alloc(p->id, POOL_GFP, -1);
+		bufs[got] = client_cache_alloc(p->fast.id, POOL_GFP, -1);
 		if (!bufs[got]) {
-			free_run(bufs, got, p->id); /* all or nothing: not reset, so no chain walk */
+			free_run(bufs, got, p->fast.id); /* all or nothing: not reset, so no chain walk */
 			return -ENOMEM;
 		}
 		got++;
@@ -334,18 +337,15 @@ int slabd_pktbuf_alloc_bulk(struct slabd_pktpool *p, struct slabd_pktbuf **bufs,
 
 	_Static_assert(sizeof(void *) == sizeof(uint64_t), "pointers are converted in place");
 	if (likely(pool_ok(p)))
-		got = percpu_pop_bulk_delta(cl.roff, cl.ncpus, p->pcpu, (uint64_t *)bufs, n,
+		got = percpu_pop_bulk_delta(cl.roff, cl.ncpus, p->fast.stacks, (uint64_t *)bufs, n,
 					    (uint64_t)(uintptr_t)cl.base);
 	if (unlikely(got != n))
-		return alloc_bulk_slow(p, bufs, n, got);
+		return slabd_pktbuf_alloc_bulk_miss(p, bufs, n, got);
 	{
-		char *dma = p->dma;
-		const uint64_t *iova = p->iova;
-		struct reset_words rw = p->rw;
-		uint32_t buf_off = p->buf_off;
+		struct slabd_fast_pktpool f = p->fast;
 
 		for (i = 0; i < n; i++)
-			pktbuf_reset(bufs[i], buf_off, dma, iova, rw);
+			pktbuf_reset(bufs[i], &f);
 	}
 	return 0;
 }
@@ -441,3 +441,8 @@ void slabd_pktbuf_free_bulk(struct slabd_pktbuf **bufs, unsigned int n)
 	if (k)
 		free_run(segs, k, run);
 }
+
+/* The inline path's way into the library for what it does not handle (chains, shared
+ * segments, full stacks, several nodes): the library's own calls. */
+void slabd_pktbuf_free_miss(struct slabd_pktbuf *m) __attribute__((alias("slabd_pktbuf_free")));
+void slabd_pktbuf_free_bulk_miss(struct slabd_pktbuf **bufs, unsigned int n) __attribute__((alias("slabd_pktbuf_free_bulk")));

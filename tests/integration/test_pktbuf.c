@@ -280,6 +280,71 @@ Test(pktbuf, a_pool_freed_from_another_process_comes_back_whole)
 	cr_expect_eq(drain_count(p, 257), 256, "buffers freed by the child did not all come back");
 }
 
+/*
+ * What the inline fast path hands to the library (built both ways: test-pktbuf runs the
+ * inline calls, test-pktbuf-noinline the library's): a bulk free of a count known at
+ * compile time that holds a chain, a shared segment, NULL and a buffer of another pool;
+ * the library's functions through pointers; handles that are not pools.
+ */
+Test(pktbuf, bulk_calls_of_a_constant_count_handle_chains_shared_segments_and_mixed_pools)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("mixed-a", 16, 256, 0, -1);
+	struct slabd_pktpool *q = slabd_pktpool_create("mixed-b", 16, 256, 0, -1);
+	void (*free_fn)(struct slabd_pktbuf *) = slabd_pktbuf_free;
+	struct slabd_pktbuf *(*alloc_fn)(struct slabd_pktpool *) = slabd_pktbuf_alloc;
+	struct slabd_pktbuf *v[8], *w[4], *x;
+	struct slabd_pktpool *bogus;
+	unsigned int i;
+
+	cr_assert(p && q, "%s", slabd_last_error());
+	cr_assert_eq(slabd_pktbuf_alloc_bulk(p, v, 8), 0);
+	for (i = 0; i < 8; i++) {
+		cr_expect_eq(v[i]->refcnt, 1);
+		cr_expect_eq(v[i]->data_off, SLABD_PKTBUF_HEADROOM);
+		cr_expect_null(v[i]->next);
+		cr_expect_eq(v[i]->buf_iova, slabd_virt_to_iova(v[i]->buf_addr));
+	}
+	/* v[1] heads a chain of v[1], v[2]; v[3] is shared; v[5] goes; v[6] from pool q */
+	cr_assert_eq(slabd_pktbuf_chain(v[1], v[2]), 0);
+	slabd_pktbuf_refcnt_update(v[3], 1);
+	x = v[3];
+	slabd_pktbuf_free(v[5]);
+	v[5] = NULL;
+	v[2] = slabd_pktbuf_alloc(q);
+	cr_assert_not_null(v[2]);
+	cr_expect_eq(drain_count(p, 16), 9, "16 less v[0..7], less v[2] of the chain");
+	slabd_pktbuf_free_bulk(v, 8); /* v[2] is q's now; v[1] frees its chain */
+	cr_expect_eq(slabd_pktbuf_refcnt_read(x), 1, "the shared segment lost both references");
+	cr_expect_eq(drain_count(p, 16), 15, "all but the shared segment came back to p");
+	cr_expect_eq(drain_count(q, 16), 16, "q's buffer went back to q");
+	free_fn(x);
+	cr_expect_eq(drain_count(p, 17), 16);
+
+	/* the library's functions by address, and a bulk free of 4 through a full run */
+	x = alloc_fn(p);
+	cr_assert_not_null(x);
+	cr_expect_eq(x->nb_segs, 1);
+	free_fn(x);
+	cr_assert_eq(slabd_pktbuf_alloc_bulk(q, w, 4), 0);
+	slabd_pktbuf_free_bulk(w, 4);
+	cr_expect_eq(drain_count(q, 17), 16);
+
+	/* not pools: NULL, a pointer into a buffer, a plain cache's handle */
+	errno = 0;
+	cr_expect_null(slabd_pktbuf_alloc(NULL));
+	cr_expect_eq(errno, EINVAL);
+	cr_expect_eq(slabd_pktbuf_alloc_bulk(NULL, w, 4), -EINVAL);
+	bogus = (struct slabd_pktpool *)(void *)w;
+	__asm__("" : "+r"(bogus)); /* the compiler must not know what it points to */
+	cr_expect_eq(slabd_pktbuf_alloc_bulk(bogus, w, 4), -EINVAL, "a pointer to the stack");
+	errno = 0;
+	cr_expect_null(slabd_pktbuf_alloc((struct slabd_pktpool *)(void *)kmem_cache_lookup("kmalloc-64")));
+	cr_expect_eq(errno, EINVAL);
+	slabd_pktbuf_free(NULL);
+	w[0] = w[1] = w[2] = w[3] = NULL;
+	slabd_pktbuf_free_bulk(w, 4);
+}
+
 Test(pktbuf, lookup_by_name_and_geometry_conflicts)
 {
 	struct slabd_pktpool *p = slabd_pktpool_create("named", 32, 256, 0, -1);
