@@ -84,7 +84,7 @@ if ((CG)); then
 	CGA=("${ALLOCS[@]}")
 	[[ -x $BUILD/bench/pktbench-slabd-lib ]] && CGA+=(slabd-lib)
 	for a in "${CGA[@]}"; do
-		for t in single:1 single:32 bulk:8 bulk:32; do
+		for t in single:1 single:32 bulk:8 bulk:32 xfer:32; do
 			ir=()
 			for objs in 0 "$CG_OBJECTS"; do
 				case $a in
@@ -106,11 +106,13 @@ if ((CG)); then
 	done
 	echo
 	echo "Instructions per buffer (alloc + free) under callgrind, $CG_OBJECTS buffers per test (the"
-	echo "difference of runs with $CG_OBJECTS and 0 buffers); dpdk/slabd > 1: slabd runs fewer."
+	echo "difference of runs with $CG_OBJECTS and 0 buffers); dpdk/slabd > 1: slabd runs fewer. xfer: the"
+	echo "pipeline's allocator work in one thread (alloc_bulk of 32 as CPU/lcore 0, write, check, free_bulk"
+	echo "of a variable count as CPU/lcore 1: buffers return through the depot or the mempool ring)."
 	echo
 	echo "| test | n | slabd | slabd, library calls | dpdk | dpdk/slabd |"
 	echo "|---|---:|---:|---:|---:|---:|"
-	for t in single:1 single:32 bulk:8 bulk:32; do
+	for t in single:1 single:32 bulk:8 bulk:32 xfer:32; do
 		s=${IR[slabd $t]}
 		l=${IR[slabd-lib $t]:--}
 		d=${IR[dpdk $t]:-}

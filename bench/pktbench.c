@@ -24,6 +24,12 @@
  * Instruction counts (pkt.sh --callgrind): --only TEST:N runs one test, --objects and
  * --warmup set its size, --batches 1; slabd under valgrind (which implements no rseq)
  * needs --fake-cpu N to run its real fast paths (see kbench.c's fake_cpu()).
+ * --only xfer:32 (under callgrind only) is the pipeline's allocator work without its
+ * second thread: one thread allocates a burst of 32 as CPU (lcore) 0, writes them, then
+ * checks them and frees them as a variable-count bulk as CPU (lcore) 1, switching by
+ * writing the rseq area's cpu_id (slabd, --fake-cpu) or DPDK's per-thread lcore id: so
+ * buffers go from the freeing CPU's cache back to the allocating one's through the depot
+ * (slabd) or the mempool's ring (DPDK), as in the pipeline.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -73,6 +79,9 @@ static struct rte_mempool *pool;
 #define pb_append(m, n) rte_pktmbuf_append(m, n)
 #define pb_mtod(m) rte_pktmbuf_mtod(m, unsigned char *)
 #endif
+
+static void fill(buf_t *m, uint64_t seq);
+static int verify(buf_t *m, uint64_t seq);
 
 #define POOL_N 8191
 #define DATA_ROOM 2048
@@ -127,6 +136,43 @@ static __attribute__((noinline)) uint64_t single(unsigned int n, uint64_t reps)
 	}
 DEFINE_BULK(8)
 DEFINE_BULK(32)
+
+/* Act as CPU (lcore) @c: valgrind only for slabd (see the top comment). */
+static void become_cpu(int c)
+{
+#ifdef PKT_SLABD
+	if (opt.fake_cpu >= 0) {
+		struct rseq *rs = (struct rseq *)((char *)__builtin_thread_pointer() + slabd_fast_v1.rseq_off);
+		rs->cpu_id_start = rs->cpu_id = (uint32_t)c;
+	}
+#else
+	RTE_PER_LCORE(_lcore_id) = (unsigned int)c;
+#endif
+}
+
+static __attribute__((noinline)) uint64_t xfer(unsigned int n, uint64_t reps)
+{
+	volatile unsigned int vn = n; /* the consumer's count is not a constant */
+	uint64_t r, t0 = tsc_read(), bad = 0;
+	buf_t *v[BURST];
+	unsigned int i;
+
+	for (r = 0; r < reps; r++) {
+		become_cpu(opt.cpu);
+		if (__builtin_expect(pb_alloc_bulk(v, BURST) != 0, 0))
+			die("alloc_bulk (xfer)");
+		for (i = 0; i < BURST; i++)
+			fill(v[i], r * BURST + i);
+		become_cpu(opt.cpu2);
+		for (i = 0; i < BURST; i++)
+			bad += !verify(v[i], r * BURST + i);
+		pb_free_bulk(v, vn);
+	}
+	become_cpu(opt.cpu);
+	if (bad)
+		die("xfer: a packet changed");
+	return tsc_read() - t0;
+}
 
 static double measure(uint64_t (*fn)(unsigned int, uint64_t), unsigned int n)
 {
@@ -404,7 +450,7 @@ int main(int argc, char **argv)
 		uint64_t (*fn)(unsigned int, uint64_t);
 		unsigned int n;
 	} tests[] = { { "single:1", single, 1 }, { "single:32", single, 32 }, { "bulk:8", bulk_8, 8 },
-		      { "bulk:32", bulk_32, 32 } };
+		      { "bulk:32", bulk_32, 32 }, { "xfer:32", xfer, BURST } };
 	unsigned int k;
 	int o;
 
@@ -435,8 +481,8 @@ int main(int argc, char **argv)
 	for (k = 0; k < sizeof(tests) / sizeof(tests[0]); k++) {
 		char name[16];
 
-		if (opt.only && strcmp(opt.only, tests[k].name))
-			continue;
+		if (opt.only ? strcmp(opt.only, tests[k].name) != 0 : tests[k].fn == xfer)
+			continue; /* xfer only when asked for (it needs valgrind for slabd) */
 		snprintf(name, sizeof(name), "%s", tests[k].name);
 		*strchr(name, ':') = ' ';
 		printf("pktbench %s %s %.2f\n", NAME, name, measure(tests[k].fn, tests[k].n));
