@@ -260,53 +260,119 @@ static inline struct slabd_shm_depot *pool_depot(uint32_t id)
 	return client_depot(id, cl.zone_tab[cl.sb->dma_zone].node);
 }
 
+#define MAGS_AT_ONCE 4u
+
 /*
- * take_from_depot: up to @n buffers of pool cache @id from one full magazine of its depot
- * into @out (pointers), checking each. A bulk that found this CPU's stack empty takes
- * them directly instead of spilling the magazine into the stack and popping it again;
- * the rest of the magazine (checked) goes into this CPU's stack, so that the next calls
- * pop inline, and back on the depot only what does not fit. (Pushing the rest back on
- * the depot cost a compare-and-swap on a line the freeing side of a pipeline writes too,
- * and another to take it again for the next burst.) Returns how many; 0 when the depot
- * is empty (the caller's slow path then asks the daemon).
+ * mags_pop: up to @max magazines off the stack at @head with one compare-and-swap, into
+ * @ret (top first); how many. As safe as slabd_stack_pop: the tagged head changes with
+ * every push and pop, so when it is unchanged at the CAS nobody popped the magazines below
+ * the top (they cannot be reached without popping it first), and the links read before
+ * the CAS are still the chain. Links are client-writable: each is bounds-checked, and a
+ * bad one ends the stack there (as a single pop drops it).
+ */
+static unsigned int mags_pop(uint64_t *head, struct slabd_shm_mag **ret, unsigned int max)
+{
+	struct slabd_shm_mag *mags = cl.mags;
+	uint32_t nr = cl.nr_mags;
+	uint64_t old = __atomic_load_n(head, __ATOMIC_ACQUIRE);
+
+	for (;;) {
+		uint32_t idx = slabd_stack_top(old), cnt = slabd_stack_count(old);
+		unsigned int k = 0;
+
+		while (k < max && idx && idx <= nr) {
+			ret[k++] = &mags[idx - 1];
+			idx = __atomic_load_n(&mags[idx - 1].next, __ATOMIC_RELAXED);
+		}
+		if (!k)
+			return 0;
+		if (idx > nr)
+			idx = 0;
+		if (__atomic_compare_exchange_n(head, &old, slabd_stack_make(old, idx, cnt > k ? cnt - k : 0), 1,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			return k;
+	}
+}
+
+/* mags_push: push @k magazines @ms (owned by the caller) on the stack at @head with one
+ * compare-and-swap, ms[0] on top. */
+static void mags_push(uint64_t *head, struct slabd_shm_mag *const *ms, unsigned int k)
+{
+	struct slabd_shm_mag *mags = cl.mags, *last = ms[k - 1];
+	uint64_t old = __atomic_load_n(head, __ATOMIC_RELAXED);
+	unsigned int i;
+
+	for (i = 0; i + 1 < k; i++)
+		__atomic_store_n(&ms[i]->next, (uint32_t)(ms[i + 1] - mags) + 1, __ATOMIC_RELAXED);
+	do {
+		__atomic_store_n(&last->next, slabd_stack_top(old), __ATOMIC_RELAXED);
+	} while (!__atomic_compare_exchange_n(head, &old,
+					      slabd_stack_make(old, (uint32_t)(ms[0] - mags) + 1,
+							       slabd_stack_count(old) + k),
+					      1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+}
+
+/*
+ * take_from_depot: @n (or fewer) buffers of pool cache @id from full magazines of its
+ * depot into @out (pointers), checking each. A bulk that found this CPU's stack empty
+ * takes them directly instead of spilling magazines into the stack and popping them
+ * again; it takes one magazine more than it needs, up to MAGS_AT_ONCE, with one
+ * compare-and-swap, and the rest (checked) goes into this CPU's stack, so the next calls
+ * pop inline; only what does not fit goes back on the depot. The emptied magazines go
+ * back in one compare-and-swap. (One magazine per miss, with the rest pushed back on the
+ * depot, cost four compare-and-swaps on lines the freeing side of a pipeline writes too
+ * for every burst of 32.) Returns how many; 0 when the depot is empty (the caller's slow
+ * path then asks the daemon).
  */
 static unsigned int take_from_depot(uint32_t id, struct slabd_pktbuf **out, unsigned int n)
 {
+	struct slabd_shm_mag *ms[MAGS_AT_ONCE];
+	uint64_t rest[MAGS_AT_ONCE * SLABD_MAG_SLOTS];
+	uint32_t per = cl.caches[id].mag_objs;
+	unsigned int got = 0, k = 0, nm, j, i, pushed, kept = 0;
 	struct slabd_shm_depot *d;
-	struct slabd_shm_mag *m;
-	unsigned int got = 0, cnt, i, k = 0, pushed;
-	uint64_t rest[SLABD_MAG_SLOTS];
 	struct obj_check chk;
 	char *base;
 
 	if (cl.multi_node)
 		return 0; /* keep the one path that handles nodes */
+	if (!per || per > SLABD_MAG_SLOTS)
+		per = SLABD_MAG_SLOTS;
 	d = pool_depot(id);
-	m = slabd_stack_pop(&d->full, cl.mags, cl.nr_mags);
-	if (!m)
+	nm = n / per + 2 < MAGS_AT_ONCE ? n / per + 2 : MAGS_AT_ONCE;
+	nm = mags_pop(&d->full, ms, nm);
+	if (!nm)
 		return 0;
 	chk = obj_check_of(id);
 	base = cl.base;
-	cnt = m->count <= SLABD_MAG_SLOTS ? m->count : 0;
-	while (cnt && got < n) {
-		uint64_t off = m->objs[--cnt];
-		if (pool_obj_valid(&chk, off))
-			out[got++] = (struct slabd_pktbuf *)(base + off);
+	for (j = 0; j < nm; j++) {
+		struct slabd_shm_mag *m = ms[j];
+		unsigned int cnt = m->count <= SLABD_MAG_SLOTS ? m->count : 0;
+
+		while (cnt) {
+			uint64_t off = m->objs[--cnt];
+
+			if (!pool_obj_valid(&chk, off))
+				continue;
+			if (got < n)
+				out[got++] = (struct slabd_pktbuf *)(base + off);
+			else
+				rest[k++] = off;
+		}
 	}
-	if (cnt) {
-		for (i = 0; i < cnt; i++)
-			if (pool_obj_valid(&chk, m->objs[i]))
-				rest[k++] = m->objs[i];
-		pushed = percpu_push_bulk_delta(cl.roff, cl.ncpus, cl.pcpu + id * cl.cache_stride, rest, k, 0);
-		for (i = pushed; i < k; i++)
-			m->objs[i - pushed] = rest[i];
-		cnt = k - pushed;
+	pushed = k ? percpu_push_bulk_delta(cl.roff, cl.ncpus, cl.pcpu + id * cl.cache_stride, rest, k, 0) : 0;
+	/* what did not fit goes back in the first magazines, and those back on the depot */
+	for (i = pushed; i < k; kept++) {
+		unsigned int c = 0;
+
+		while (c < SLABD_MAG_SLOTS && i < k)
+			ms[kept]->objs[c++] = rest[i++];
+		ms[kept]->count = c;
 	}
-	m->count = cnt;
-	if (cnt) {
-		slabd_stack_push(&d->full, cl.mags, m);
-	} else {
-		slabd_stack_push(&cl.ctl->empty_mags, cl.mags, m);
+	if (kept)
+		mags_push(&d->full, ms, kept);
+	if (kept < nm) {
+		mags_push(&cl.ctl->empty_mags, ms + kept, nm - kept);
 		if (!(__atomic_load_n(&d->full, __ATOMIC_RELAXED) & SLABD_STACK_IDX_MASK))
 			client_kick(); /* took the last one: refill before the next miss */
 	}
@@ -315,30 +381,33 @@ static unsigned int take_from_depot(uint32_t id, struct slabd_pktbuf **out, unsi
 
 /*
  * give_to_depot: @n buffers of pool cache @id that did not fit this CPU's stack go to its
- * depot in magazines, a magazine's worth at a time. Returns how many it placed (fewer
- * when no empty magazine is left: the caller frees the rest one by one).
+ * depot in magazines, a magazine's worth at a time, up to MAGS_AT_ONCE magazines per
+ * compare-and-swap on each stack. Returns how many it placed (fewer when no empty
+ * magazine is left: the caller frees the rest one by one).
  */
 static unsigned int give_to_depot(uint32_t id, struct slabd_pktbuf **segs, unsigned int n)
 {
 	uint32_t per = cl.caches[id].mag_objs;
 	char *base = cl.base;
+	struct slabd_shm_mag *ms[MAGS_AT_ONCE];
 	struct slabd_shm_depot *d;
-	unsigned int done = 0, i, k;
+	unsigned int done = 0, i, j, nm;
 
 	if (cl.multi_node || !per || per > SLABD_MAG_SLOTS)
 		return 0;
 	d = pool_depot(id);
 	while (n - done >= per) {
-		struct slabd_shm_mag *m = slabd_stack_pop(&cl.ctl->empty_mags, cl.mags, cl.nr_mags);
-
-		if (!m)
+		nm = (n - done) / per < MAGS_AT_ONCE ? (n - done) / per : MAGS_AT_ONCE;
+		nm = mags_pop(&cl.ctl->empty_mags, ms, nm);
+		if (!nm)
 			break;
-		k = per;
-		for (i = 0; i < k; i++)
-			m->objs[i] = (uint64_t)((char *)segs[done + i] - base);
-		m->count = k;
-		slabd_stack_push(&d->full, cl.mags, m);
-		done += k;
+		for (j = 0; j < nm; j++) {
+			for (i = 0; i < per; i++)
+				ms[j]->objs[i] = (uint64_t)((char *)segs[done + i] - base);
+			ms[j]->count = per;
+			done += per;
+		}
+		mags_push(&d->full, ms, nm);
 	}
 	return done;
 }
