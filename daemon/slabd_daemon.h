@@ -191,6 +191,7 @@ long read_long(const char *path);
 int region_create(struct slabd *d);
 void region_destroy(struct slabd *d);
 const char *region_backing_name(uint32_t backing);
+int zone_pages_node(char *start, uint64_t size); /* the node of a range's pages; -2 mixed, -errno */
 
 /* release.c */
 int zone_release_init(struct slabd *d, struct zone *z);
