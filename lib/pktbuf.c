@@ -339,7 +339,7 @@ static unsigned int take_from_depot(uint32_t id, struct slabd_pktbuf **out, unsi
 	if (!per || per > SLABD_MAG_SLOTS)
 		per = SLABD_MAG_SLOTS;
 	d = pool_depot(id);
-	nm = n / per + 2 < MAGS_AT_ONCE ? n / per + 2 : MAGS_AT_ONCE;
+	nm = MAGS_AT_ONCE; /* the stack is empty: fill it (its default capacity is 4 magazines) */
 	nm = mags_pop(&d->full, ms, nm);
 	if (!nm)
 		return 0;
@@ -512,9 +512,9 @@ static unsigned int flush_to_depot(uint32_t id, char *stacks, struct slabd_pktbu
 	struct slabd_pktbuf *all[FLUSH_MAGS * SLABD_MAG_SLOTS];
 	unsigned int want, m, placed, pushed, i;
 
-	if (!per || per > SLABD_MAG_SLOTS || r / per + 2 > FLUSH_MAGS)
+	if (!per || per > SLABD_MAG_SLOTS || r / per + 1 > FLUSH_MAGS)
 		return give_to_depot(id, segs, r);
-	want = (r / per + 2) * per;
+	want = (r / per + 3 < FLUSH_MAGS ? r / per + 3 : FLUSH_MAGS) * per;
 	memcpy(all, segs, r * sizeof(*all));
 	m = r + percpu_pop_bulk_delta(cl.roff, cl.ncpus, stacks, (uint64_t *)(all + r), want - r,
 				      (uint64_t)(uintptr_t)cl.base);
