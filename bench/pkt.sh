@@ -75,7 +75,11 @@ echo "## pktbench: slabd_pktbuf_* against DPDK rte_pktmbuf_*"
 echo
 echo "- date: $(date '+%Y-%m-%d %H:%M:%S %Z'); kernel $(uname -r); $(nproc) CPUs: $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "- slabd $BACKING, $IOVA; command: bench/pkt.sh --runs $RUNS --pipe $PIPE$( ((CG)) && echo ' --callgrind')"
+if ((RUNS)); then
+	echo "- slabd $BACKING, $IOVA; command: bench/pkt.sh --runs $RUNS --pipe $PIPE$( ((CG)) && echo ' --callgrind')"
+else
+	echo "- slabd $BACKING, $IOVA; command: bench/pkt.sh --callgrind-only"
+fi
 [[ -s $TMP/info ]] && sed 's/^/- /' "$TMP/info"
 
 if ((CG)); then
