@@ -375,8 +375,12 @@ Test(pktbuf, a_scribbled_depot_magazine_never_hands_out_a_foreign_object)
 	dp = (struct slabd_shm_depot *)((char *)sb + sb->percpu_off + sb->depot_off) +
 	     slabd_shm_depot_index(sb, fp->id, 0);
 	mags = (struct slabd_shm_mag *)((char *)sb + sb->percpu_off + sb->mag_off);
+	/* the daemon's worker moves a new pool's buffers into depot magazines in its next
+	 * round: wait for all four (124 = 4 x 31), polling, for up to 30 s */
+	for (i = 0; i < 3000 && slabd_stack_count(__atomic_load_n(&dp->full, __ATOMIC_ACQUIRE)) < 4; i++)
+		usleep(10000);
 	i = slabd_stack_top(__atomic_load_n(&dp->full, __ATOMIC_ACQUIRE));
-	cr_assert(i && i <= sb->nr_mags, "the new pool has no magazine on its depot");
+	cr_assert(i && i <= sb->nr_mags, "the new pool has no magazine on its depot after 30 s");
 	m = &mags[i - 1];
 	cr_assert(m->count > 8 && m->count <= SLABD_MAG_SLOTS);
 	good = m->objs[0];
