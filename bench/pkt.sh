@@ -6,7 +6,14 @@
 # markdown table of the medians over the rounds and the ratio dpdk/slabd (> 1: slabd is
 # faster). The daemon is private (bench/common.sh), its DMA zone in the default iova_mode.
 #
-# Usage: bench/pkt.sh [--runs N] [--pipe PACKETS] [BUILD_DIR]
+# With --callgrind it also counts instructions per buffer under callgrind (not noisy: the
+# figures to trust on a loaded machine): each test run twice, with --objects 0 and with
+# --objects CG_OBJECTS, the difference divided by CG_OBJECTS, so the set-up cancels.
+# slabd runs its real inline fast paths through pktbench --fake-cpu 0 (valgrind has no
+# rseq); DPDK's EAL runs under valgrind with --no-huge; "slabd-lib" is pktbench-slabd-lib,
+# built with SLABD_NO_INLINE (every call into the library).
+#
+# Usage: bench/pkt.sh [--runs N] [--pipe PACKETS] [--callgrind] [--callgrind-only] [BUILD_DIR]
 set -euo pipefail
 unset LD_PRELOAD MALLOC_PERTURB_ MALLOC_CHECK_ GLIBC_TUNABLES
 
@@ -14,11 +21,15 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BUILD=$here/../build
 RUNS=${RUNS:-5}
 PIPE=2000000
+CG=0
+CG_OBJECTS=${CG_OBJECTS:-65536}
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--runs) RUNS=$2; shift 2 ;;
 	--pipe) PIPE=$2; shift 2 ;;
-	-h | --help) echo "Usage: $0 [--runs N] [--pipe PACKETS (0: none)] [BUILD_DIR]"; exit 0 ;;
+	--callgrind) CG=1; shift ;;
+	--callgrind-only) CG=1; RUNS=0; shift ;;
+	-h | --help) echo "Usage: $0 [--runs N] [--pipe PACKETS (0: none)] [--callgrind] [--callgrind-only] [BUILD_DIR]"; exit 0 ;;
 	*) BUILD=$1; shift ;;
 	esac
 done
@@ -63,8 +74,60 @@ done
 echo "## pktbench: slabd_pktbuf_* against DPDK rte_pktmbuf_*"
 echo
 echo "- date: $(date '+%Y-%m-%d %H:%M:%S %Z'); kernel $(uname -r); $(nproc) CPUs: $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-echo "- slabd $BACKING, $IOVA; command: bench/pkt.sh --runs $RUNS --pipe $PIPE"
-sed 's/^/- /' "$TMP/info"
+echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+if ((RUNS)); then
+	echo "- slabd $BACKING, $IOVA; command: bench/pkt.sh --runs $RUNS --pipe $PIPE$( ((CG)) && echo ' --callgrind')"
+else
+	echo "- slabd $BACKING, $IOVA; command: bench/pkt.sh --callgrind-only"
+fi
+[[ -s $TMP/info ]] && sed 's/^/- /' "$TMP/info"
+
+if ((CG)); then
+	command -v valgrind >/dev/null || { echo "pkt.sh: --callgrind needs valgrind" >&2; exit 1; }
+	declare -A IR
+	CGA=("${ALLOCS[@]}")
+	[[ -x $BUILD/bench/pktbench-slabd-lib ]] && CGA+=(slabd-lib)
+	for a in "${CGA[@]}"; do
+		for t in single:1 single:32 bulk:8 bulk:32 xfer:32; do
+			ir=()
+			for objs in 0 "$CG_OBJECTS"; do
+				case $a in
+				slabd) cmd=("$PS" --socket "$SOCK" --fake-cpu 0) ;;
+				slabd-lib) cmd=("$BUILD/bench/pktbench-slabd-lib" --socket "$SOCK" --fake-cpu 0) ;;
+				dpdk) cmd=("$PD") ;;
+				esac
+				echo "pkt.sh: callgrind $a $t --objects $objs" >&2
+				if ! valgrind --tool=callgrind --callgrind-out-file=/dev/null "${cmd[@]}" --only "$t" \
+					--objects "$objs" --batches 1 --warmup 4096 >"$TMP/out" 2>"$TMP/err"; then
+					echo "pkt.sh: $a under callgrind failed:" >&2
+					tail -5 "$TMP/err" >&2
+					exit 1
+				fi
+				ir+=("$(grep -o 'Collected : [0-9]*' "$TMP/err" | awk '{ print $3 }')")
+			done
+			IR[$a $t]=$(awk -v a="${ir[0]}" -v b="${ir[1]}" -v n="$CG_OBJECTS" 'BEGIN { printf "%.1f", (b - a) / n }')
+		done
+	done
+	echo
+	echo "Instructions per buffer (alloc + free) under callgrind, $CG_OBJECTS buffers per test (the"
+	echo "difference of runs with $CG_OBJECTS and 0 buffers); dpdk/slabd > 1: slabd runs fewer. xfer: the"
+	echo "pipeline's allocator work in one thread (alloc_bulk of 32 as CPU/lcore 0, write, check, free_bulk"
+	echo "of a variable count as CPU/lcore 1: buffers return through the depot or the mempool ring)."
+	echo
+	echo "| test | n | slabd | slabd, library calls | dpdk | dpdk/slabd |"
+	echo "|---|---:|---:|---:|---:|---:|"
+	for t in single:1 single:32 bulk:8 bulk:32 xfer:32; do
+		s=${IR[slabd $t]}
+		l=${IR[slabd-lib $t]:--}
+		d=${IR[dpdk $t]:-}
+		if [[ -n $d ]]; then
+			echo "| ${t%:*} | ${t#*:} | $s | $l | $d | $(awk -v s="$s" -v d="$d" 'BEGIN { printf "%.2f", d / s }') |"
+		else
+			echo "| ${t%:*} | ${t#*:} | $s | $l | - | - |"
+		fi
+	done
+fi
+((RUNS)) || exit 0
 echo
 echo "Median over $RUNS rounds of TSC cycles per buffer (alloc + free; pipe: per packet, producer"
 echo "and consumer on two CPUs), [min-max over the rounds]; dpdk/slabd > 1: slabd is faster."

@@ -20,6 +20,16 @@
  * packet over --pipe packets, best of --pipe-runs.
  *
  * Output: '#' comments; results as "pktbench <allocator> <test> <n> <value>".
+ *
+ * Instruction counts (pkt.sh --callgrind): --only TEST:N runs one test, --objects and
+ * --warmup set its size, --batches 1; slabd under valgrind (which implements no rseq)
+ * needs --fake-cpu N to run its real fast paths (see kbench.c's fake_cpu()).
+ * --only xfer:32 (under callgrind only) is the pipeline's allocator work without its
+ * second thread: one thread allocates a burst of 32 as CPU (lcore) 0, writes them, then
+ * checks them and frees them as a variable-count bulk as CPU (lcore) 1, switching by
+ * writing the rseq area's cpu_id (slabd, --fake-cpu) or DPDK's per-thread lcore id: so
+ * buffers go from the freeing CPU's cache back to the allocating one's through the depot
+ * (slabd) or the mempool's ring (DPDK), as in the pipeline.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/rseq.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -69,6 +80,9 @@ static struct rte_mempool *pool;
 #define pb_mtod(m) rte_pktmbuf_mtod(m, unsigned char *)
 #endif
 
+static void fill(buf_t *m, uint64_t seq);
+static int verify(buf_t *m, uint64_t seq);
+
 #define POOL_N 8191
 #define DATA_ROOM 2048
 #define MAX_N 64
@@ -78,9 +92,10 @@ static struct rte_mempool *pool;
 static struct {
 	uint64_t objects, batches, warmup, pipe;
 	unsigned int pipe_runs;
-	int cpu, cpu2;
-	const char *socket;
-} opt = { .objects = 1024, .batches = 301, .warmup = 65536, .pipe = 0, .pipe_runs = 3, .cpu = 0, .cpu2 = 1 };
+	int cpu, cpu2, fake_cpu;
+	const char *socket, *only;
+} opt = { .objects = 1024, .batches = 301, .warmup = 65536, .pipe = 0, .pipe_runs = 3, .cpu = 0, .cpu2 = 1,
+	  .fake_cpu = -1 };
 
 static __attribute__((noreturn, cold)) void die(const char *what)
 {
@@ -122,6 +137,43 @@ static __attribute__((noinline)) uint64_t single(unsigned int n, uint64_t reps)
 DEFINE_BULK(8)
 DEFINE_BULK(32)
 
+/* Act as CPU (lcore) @c: valgrind only for slabd (see the top comment). */
+static void become_cpu(int c)
+{
+#ifdef PKT_SLABD
+	if (opt.fake_cpu >= 0) {
+		struct rseq *rs = (struct rseq *)((char *)__builtin_thread_pointer() + slabd_fast_v1.rseq_off);
+		rs->cpu_id_start = rs->cpu_id = (uint32_t)c;
+	}
+#else
+	RTE_PER_LCORE(_lcore_id) = (unsigned int)c;
+#endif
+}
+
+static __attribute__((noinline)) uint64_t xfer(unsigned int n, uint64_t reps)
+{
+	volatile unsigned int vn = n; /* the consumer's count is not a constant */
+	uint64_t r, t0 = tsc_read(), bad = 0;
+	buf_t *v[BURST];
+	unsigned int i;
+
+	for (r = 0; r < reps; r++) {
+		become_cpu(opt.cpu);
+		if (__builtin_expect(pb_alloc_bulk(v, BURST) != 0, 0))
+			die("alloc_bulk (xfer)");
+		for (i = 0; i < BURST; i++)
+			fill(v[i], r * BURST + i);
+		become_cpu(opt.cpu2);
+		for (i = 0; i < BURST; i++)
+			bad += !verify(v[i], r * BURST + i);
+		pb_free_bulk(v, vn);
+	}
+	become_cpu(opt.cpu);
+	if (bad)
+		die("xfer: a packet changed");
+	return tsc_read() - t0;
+}
+
 static double measure(uint64_t (*fn)(unsigned int, uint64_t), unsigned int n)
 {
 	uint64_t reps = (opt.objects + n - 1) / n, b;
@@ -131,7 +183,7 @@ static double measure(uint64_t (*fn)(unsigned int, uint64_t), unsigned int n)
 		die("calloc");
 	fn(n, (opt.warmup + n - 1) / n);
 	for (b = 0; b < opt.batches; b++)
-		v[b] = (double)fn(n, reps) / (double)(reps * n);
+		v[b] = reps ? (double)fn(n, reps) / (double)(reps * n) : 0;
 	m = median(v, opt.batches);
 	free(v);
 	return m;
@@ -317,7 +369,24 @@ static void setup(const char *argv0)
 		exit(1);
 	}
 	pin_to("pktbench", opt.cpu);
-	printf("# slabd pool of %u buffers, %u + %u bytes\n", POOL_N, SLABD_PKTBUF_HEADROOM, DATA_ROOM);
+	if (opt.fake_cpu >= 0) {
+		/* valgrind only: see kbench.c's fake_cpu() */
+		struct rseq *rs = (struct rseq *)((char *)__builtin_thread_pointer() + slabd_fast_v1.rseq_off);
+
+		if (__rseq_size || (int32_t)rs->cpu_id >= 0) {
+			fprintf(stderr, "pktbench: --fake-cpu is for valgrind only: this thread has rseq\n");
+			exit(2);
+		}
+		rs->cpu_id_start = rs->cpu_id = (uint32_t)opt.fake_cpu;
+		printf("# fake rseq cpu %d (valgrind): the per-CPU fast paths run\n", opt.fake_cpu);
+	}
+	printf("# slabd pool of %u buffers, %u + %u bytes, pktbuf calls %s\n", POOL_N, SLABD_PKTBUF_HEADROOM, DATA_ROOM,
+#ifdef SLABD_HAVE_INLINE
+	       "inline"
+#else
+	       "in the library"
+#endif
+	);
 }
 
 static void teardown(void)
@@ -373,7 +442,15 @@ int main(int argc, char **argv)
 	static const struct option lo[] = { { "socket", 1, 0, 's' }, { "batches", 1, 0, 'b' },
 					    { "cpu", 1, 0, 'c' },    { "cpu2", 1, 0, 'C' },
 					    { "pipe", 1, 0, 'p' },   { "pipe-runs", 1, 0, 'r' },
+					    { "fake-cpu", 1, 0, 'F' }, { "only", 1, 0, 'o' },
+					    { "objects", 1, 0, 'n' }, { "warmup", 1, 0, 'w' },
 					    { 0, 0, 0, 0 } };
+	static const struct {
+		const char *name;
+		uint64_t (*fn)(unsigned int, uint64_t);
+		unsigned int n;
+	} tests[] = { { "single:1", single, 1 }, { "single:32", single, 32 }, { "bulk:8", bulk_8, 8 },
+		      { "bulk:32", bulk_32, 32 }, { "xfer:32", xfer, BURST } };
 	unsigned int k;
 	int o;
 
@@ -385,9 +462,14 @@ int main(int argc, char **argv)
 		case 'C': opt.cpu2 = atoi(optarg); break;
 		case 'p': opt.pipe = strtoull(optarg, NULL, 10) / BURST * BURST; break;
 		case 'r': opt.pipe_runs = (unsigned int)atoi(optarg); break;
+		case 'F': opt.fake_cpu = atoi(optarg); break;
+		case 'o': opt.only = optarg; break;
+		case 'n': opt.objects = strtoull(optarg, NULL, 10); break;
+		case 'w': opt.warmup = strtoull(optarg, NULL, 10); break;
 		default:
 			fprintf(stderr, "usage: %s [--socket PATH] [--batches N] [--cpu C] [--cpu2 C2] [--pipe PACKETS] "
-				"[--pipe-runs N]\n", argv[0]);
+				"[--pipe-runs N] [--only single:1|single:32|bulk:8|bulk:32] [--objects N] [--warmup N] "
+				"[--fake-cpu N (slabd under valgrind)]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -396,10 +478,15 @@ int main(int argc, char **argv)
 	setup(argv[0]);
 	printf("# TSC %.0f MHz\n", tsc_mhz());
 	check();
-	printf("pktbench %s single 1 %.2f\n", NAME, measure(single, 1));
-	printf("pktbench %s single 32 %.2f\n", NAME, measure(single, 32));
-	printf("pktbench %s bulk 8 %.2f\n", NAME, measure(bulk_8, 8));
-	printf("pktbench %s bulk 32 %.2f\n", NAME, measure(bulk_32, 32));
+	for (k = 0; k < sizeof(tests) / sizeof(tests[0]); k++) {
+		char name[16];
+
+		if (opt.only ? strcmp(opt.only, tests[k].name) != 0 : tests[k].fn == xfer)
+			continue; /* xfer only when asked for (it needs valgrind for slabd) */
+		snprintf(name, sizeof(name), "%s", tests[k].name);
+		*strchr(name, ':') = ' ';
+		printf("pktbench %s %s %.2f\n", NAME, name, measure(tests[k].fn, tests[k].n));
+	}
 	fflush(stdout);
 	if (opt.pipe) {
 		double best = 0;

@@ -34,6 +34,7 @@ void config_defaults(struct config *c)
 	c->socket_mode = 0660;
 	c->dma_zone_size = 64ull << 20;
 	c->iova_mode = IOVA_MODE_AUTO;
+	c->dma_node = 0;
 	snprintf(c->vfio_container, sizeof(c->vfio_container), "/dev/vfio/vfio");
 }
 
@@ -84,6 +85,13 @@ static int config_set_dma(struct config *c, const char *key, const char *value, 
 			return -EINVAL;
 		}
 		c->dma_zone_size = v;
+	} else if (!strcmp(key, "dma_node")) {
+		/* a node number; whether this machine has it is checked at start (dma.c) */
+		if (parse_size(value, &v) < 0 || v >= SLABD_CONFIG_NODES || strspn(value, "0123456789") != strlen(value)) {
+			*ret_why = "a NUMA node number, like 0";
+			return -EINVAL;
+		}
+		c->dma_node = (int)v;
 	} else if (!strcmp(key, "iova_mode")) {
 		for (i = 0; i < 4 && strcmp(value, modes[i]); i++)
 			;
@@ -344,7 +352,7 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 		*ret_why = "a known key: socket, socket_owner, socket_group, socket_mode, allowed_users, allowed_groups, "
 			   "zone_size, zone_size.N, max_cache_size, max_caches, magazines, hugepages, hugepage_size, "
 			   "base_address, worker_interval_ms, release_delay_ms, retain_free, idle_drain_ms, log_level, "
-			   "metrics_port, hugepages_reserve, dma_zone_size, iova_mode, vfio_group, region_dir, fd_store, debug";
+			   "metrics_port, hugepages_reserve, dma_zone_size, dma_node, iova_mode, vfio_group, region_dir, fd_store, debug";
 		return -ENOENT;
 	}
 	return 0;
@@ -447,6 +455,7 @@ static const struct {
 	FIELD("metrics_port", metrics_port),
 	FIELD("hugepages_reserve", hugepages_reserve),
 	FIELD("dma_zone_size", dma_zone_size),
+	FIELD("dma_node", dma_node),
 	FIELD("iova_mode", iova_mode),
 	FIELD("vfio_group", vfio_group),
 	FIELD("vfio_container", vfio_container),

@@ -51,6 +51,7 @@ struct config {
 	int hugepages_reserve; /* slabd --reserve-hugepages raises the kernel's pool */
 	/* DMA zone (dma.c, iova.c) */
 	uint64_t dma_zone_size;    /* 0: no DMA zone */
+	int dma_node;              /* the NUMA node (OS number) the DMA zone is bound to */
 	int iova_mode;             /* IOVA_MODE_* */
 	char vfio_group[64];       /* "" or a /dev/vfio/N path */
 	char vfio_container[64];   /* /dev/vfio/vfio (settable so tests can point it elsewhere) */

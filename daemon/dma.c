@@ -12,10 +12,15 @@
  *     filled once at start by iova.c; slabd_virt_to_iova() is a lookup plus an offset;
  *   - only DMA caches (dma-kmalloc-<size>, SLAB_CACHE_DMA, packet-buffer pools) and
  *     GFP_DMA page allocations take memory from it, and they are served by the worker of
- *     the zone's node alone (cache_home_node).
+ *     the zone's node alone (cache_home_node);
+ *   - it is bound (mbind before the first touch) to the NUMA node dma_node (default 0),
+ *     the node of the devices that will read it, and the placement is verified; a node
+ *     this machine does not have stops the start.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <numa.h>
+#include <numaif.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -55,6 +60,9 @@ void dma_zone_layout(struct slabd *d, const struct slabd_shm_geometry *g)
 	zt->size = (uint64_t)zt->nr_pages << SLABD_PAGE_SHIFT;
 	zt->kind = SLABD_ZONE_DMA;
 	zt->node = 0;
+	for (i = 0; i < sb->nr_nodes; i++)
+		if (d->nodes[i].os_index == (uint32_t)d->cfg.dma_node)
+			zt->node = i; /* dma_zone_setup refuses a node that is not there */
 	for (i = 0; i < zt->nr_pages; i++)
 		d->pages[zt->first_page + i].zone = (uint8_t)z;
 	d->dma_zone = z;
@@ -64,10 +72,37 @@ void dma_zone_layout(struct slabd *d, const struct slabd_shm_geometry *g)
 	sb->iova_shift = SLABD_PAGE_SHIFT;
 }
 
+/* Bind the DMA zone to dma_node before it is faulted in: 1 when bound, 0 when there is
+ * nothing to bind to (a simulated topology, no NUMA support), -EINVAL for a node this
+ * machine does not have. */
+static int dma_zone_bind(struct slabd *d, struct slabd_shm_zone *zt, char *start)
+{
+	int os = d->cfg.dma_node;
+	unsigned long mask[SLABD_MAX_NODES / (8 * sizeof(unsigned long)) + 1] = { 0 };
+
+	if (d->nodes[zt->node].os_index != (uint32_t)os) {
+		log_err("dma_node = %d: this machine has no NUMA node %d (the DMA zone must be on one of its "
+			"nodes: see lscpu or numactl -H, or leave dma_node at 0)", os, os);
+		return -EINVAL;
+	}
+	if (d->topo.simulated || numa_available() < 0 || os > numa_max_node())
+		return 0;
+	mask[os / (8 * sizeof(unsigned long))] = 1ul << (os % (8 * sizeof(unsigned long)));
+	if (mbind(start, zt->size, MPOL_BIND, mask, SLABD_MAX_NODES + 1, 0) < 0) {
+		log_warn("DMA zone: mbind to node %d failed: %s", os, strerror(errno));
+		return 0;
+	}
+	return 1;
+}
+
 int dma_zone_setup(struct slabd *d, uint32_t z)
 {
 	struct slabd_shm_zone *zt = &d->zone_tab[z];
 	char *start = d->base + zt->off;
+	int bound = dma_zone_bind(d, zt, start), where;
+
+	if (bound < 0)
+		return bound;
 
 	/* mlock faults every page in (MAP_SHARED memfd: the page cache's pages, which the
 	 * clients map too) and keeps them resident; no MADV_POPULATE needed first. */
@@ -86,6 +121,16 @@ int dma_zone_setup(struct slabd *d, uint32_t z)
 	}
 	log_info("zone %u: DMA zone, %llu MiB, locked and pre-faulted (%s)", z, (unsigned long long)(zt->size >> 20),
 		 region_backing_name(d->backing));
+	if (bound) {
+		where = zone_pages_node(start, zt->size);
+		if (where == d->cfg.dma_node)
+			log_info("zone %u: DMA zone bound to node %d (verified with move_pages)", z, where);
+		else
+			log_warn("zone %u: DMA zone meant for node %d, its pages are on %d (-2: several nodes; < -2: "
+				 "not verified)", z, d->cfg.dma_node, where);
+	} else {
+		log_info("zone %u: DMA zone on node %d, unbound (no NUMA binding on this machine)", z, d->cfg.dma_node);
+	}
 	return iova_setup(d, z);
 }
 

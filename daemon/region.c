@@ -190,7 +190,7 @@ static int map_zones(struct slabd *d, char *at, uint64_t size, const uint64_t *z
 /* Where the kernel put the pages of [start, start + size): up to 64 pages spread over the
  * range, asked with move_pages(2) (nodes NULL: query only). Returns the node they all
  * sit on, -2 when they differ, or -errno. */
-static int zone_pages_node(char *start, uint64_t size)
+int zone_pages_node(char *start, uint64_t size)
 {
 	enum { SAMPLES = 64 };
 	void *pages[SAMPLES];

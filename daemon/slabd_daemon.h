@@ -215,6 +215,7 @@ long read_long(const char *path);
 int region_create(struct slabd *d);
 void region_destroy(struct slabd *d);
 const char *region_backing_name(uint32_t backing);
+int zone_pages_node(char *start, uint64_t size); /* the node of a range's pages; -2 mixed, -errno */
 
 /* region_reserve_window: a PROT_NONE window of @size at @want (or a few steps above it,
  * else anywhere 1 GiB-aligned); NULL when none. */

@@ -24,6 +24,7 @@
 #include <slabd/pktbuf.h>
 
 #include "client.h"
+#include "divtest.h"
 #include "percpu.h"
 #include "slabd_ops.h"
 #include "slabd_wire.h"
@@ -37,25 +38,19 @@ _Static_assert(sizeof(struct slabd_pktbuf) == SLABD_PKTBUF_HDR, "the header is w
 #define POOL_GFP (__GFP_DIRECT_RECLAIM | __GFP_NORETRY | __GFP_NOWARN)
 #define BULK_CHUNK 64u
 
-/* What a reset writes at offset 16 of the header, in two words (see pktbuf_reset). */
-struct reset_words {
-	uint64_t w16; /* data_off, refcnt 1, nb_segs 1, port 0xffff */
-	uint64_t w24; /* pkt_len 0, data_len 0, buf_len */
-	uint64_t w40; /* pool_id, priv_size, reserved0 */
-};
-
+/* A handle starts with what the inline fast path of <slabd/pktbuf.h> reads (ABI):
+ * stacks, dma, iova, buf_off, id and the reset template (fast.stacks is stored last, with
+ * release: a handle with stacks is complete). */
 struct slabd_pktpool {
-	uint32_t id;
-	uint32_t buf_off;   /* header + private area */
+	struct slabd_fast_pktpool fast;
 	uint32_t n;
 	uint32_t reserved;
-	char *pcpu;         /* this cache's per-CPU stacks */
-	char *dma;          /* this process's address of the DMA zone */
-	const uint64_t *iova; /* its IOVA table */
-	struct reset_words rw;
+	struct divtest size_test; /* pool_obj_valid's "a multiple of the object size" */
 };
 
 static struct slabd_pktpool pools[SLABD_MAX_CACHES];
+
+SLABD_API const struct slabd_fast_pkt slabd_fast_pkt_v1 = { (const char *)pools, sizeof(pools) };
 
 static int attached(void)
 {
@@ -76,16 +71,17 @@ static struct slabd_pktpool *pool_of(uint32_t id)
 	n = __atomic_load_n(&c->pool_n, __ATOMIC_ACQUIRE);
 	if (!n || c->zone_kind != SLABD_ZONE_DMA)
 		return NULL;
-	p->buf_off = SLABD_PKTBUF_HDR + ((c->pool_priv + 7) & ~7u);
+	p->fast.buf_off = SLABD_PKTBUF_HDR + ((c->pool_priv + 7) & ~7u);
 	p->n = n;
-	p->pcpu = cl.pcpu + id * cl.cache_stride;
-	p->dma = cl.base + cl.zone_tab[cl.sb->dma_zone].off;
-	p->iova = cl.iova;
+	p->fast.dma = cl.base + cl.zone_tab[cl.sb->dma_zone].off;
+	p->fast.iova = cl.iova;
 	/* little-endian images of the fields at offsets 16..23, 24..31 and 40..47 */
-	p->rw.w16 = (uint64_t)c->pool_headroom | 1ull << 16 | 1ull << 32 | 0xffffull << 48;
-	p->rw.w24 = (uint64_t)(uint16_t)(c->pool_headroom + c->pool_data_room) << 48;
-	p->rw.w40 = (uint64_t)id | (uint64_t)(uint16_t)c->pool_priv << 32;
-	__atomic_store_n(&p->id, id, __ATOMIC_RELEASE);
+	p->fast.reset16 = (uint64_t)c->pool_headroom | 1ull << 16 | 1ull << 32 | 0xffffull << 48;
+	p->fast.reset24 = (uint64_t)(uint16_t)(c->pool_headroom + c->pool_data_room) << 48;
+	p->fast.reset40 = (uint64_t)id | (uint64_t)(uint16_t)c->pool_priv << 32;
+	p->fast.id = id;
+	divtest_init(&p->size_test, c->size);
+	__atomic_store_n(&p->fast.stacks, cl.pcpu + id * cl.cache_stride, __ATOMIC_RELEASE);
 	return p;
 }
 
@@ -154,7 +150,7 @@ unsigned int slabd_pktpool_size(const struct slabd_pktpool *pool)
 
 static inline int pool_ok(const struct slabd_pktpool *p)
 {
-	return (uintptr_t)p - (uintptr_t)pools < sizeof(pools) && p->id;
+	return (uintptr_t)p - (uintptr_t)pools < sizeof(pools) && __atomic_load_n(&p->fast.stacks, __ATOMIC_ACQUIRE);
 }
 
 _Static_assert(offsetof(struct slabd_pktbuf, data_off) == 16 && offsetof(struct slabd_pktbuf, refcnt) == 18 &&
@@ -167,27 +163,33 @@ _Static_assert(offsetof(struct slabd_pktbuf, data_off) == 16 && offsetof(struct 
 
 /* Reset a buffer just taken from the pool: data_off = headroom, refcnt = nb_segs = 1,
  * port = 0xffff, lengths 0, next NULL, ol_flags 0, and buf_addr/buf_iova from the region's
- * tables. @dma, @iova and @rw are the pool's, loaded once by the caller: the stores below
- * may alias anything (-fno-strict-aliasing), so nothing is reloaded between them. */
-static inline __attribute__((always_inline)) void pktbuf_reset(struct slabd_pktbuf *m, uint32_t buf_off, char *dma,
-							       const uint64_t *iova, struct reset_words rw)
+ * tables; the same seven stores as the inline path's slabd_fast_pktbuf_reset. @f is a
+ * copy of the pool's fast part, loaded once by the caller: the stores below may alias
+ * anything (-fno-strict-aliasing), so nothing is reloaded between them. */
+static inline __attribute__((always_inline)) void pktbuf_reset(struct slabd_pktbuf *m, const struct slabd_fast_pktpool *f)
 {
-	char *buf = (char *)m + buf_off;
-	uint64_t doff = (uint64_t)(buf - dma);
+	char *buf = (char *)m + f->buf_off;
+	uint64_t doff = (uint64_t)(buf - f->dma);
 	uint64_t *w = (uint64_t *)m;
 
 	w[0] = (uint64_t)(uintptr_t)buf;
-	w[1] = iova[doff >> SLABD_PAGE_SHIFT] + (doff & (SLABD_PAGE_SIZE - 1));
-	w[2] = rw.w16;
-	w[3] = rw.w24;
+	w[1] = f->iova[doff >> SLABD_PAGE_SHIFT] + (doff & (SLABD_PAGE_SIZE - 1));
+	w[2] = f->reset16;
+	w[3] = f->reset24;
 	w[4] = 0;
-	w[5] = rw.w40;
+	w[5] = f->reset40;
 	w[6] = 0;
 }
 
-#define PKTBUF_RESET(p, m) pktbuf_reset(m, (p)->buf_off, (p)->dma, (p)->iova, (p)->rw)
+#define PKTBUF_RESET(p, m)                                                                         \
+	do {                                                                                       \
+		struct slabd_fast_pktpool f_ = (p)->fast;                                          \
+		pktbuf_reset(m, &f_);                                                              \
+	} while (0)
 
-static noinline cold struct slabd_pktbuf *pktbuf_alloc_slow(struct slabd_pktpool *p)
+/* The miss: this CPU's stack was empty (or the thread has no rseq, or @p is no pool).
+ * Also the inline path's way into the library. */
+struct slabd_pktbuf *slabd_pktbuf_alloc_miss(struct slabd_pktpool *p)
 {
 	struct slabd_pktbuf *m;
 
@@ -195,7 +197,7 @@ static noinline cold struct slabd_pktbuf *pktbuf_alloc_slow(struct slabd_pktpool
 		errno = EINVAL;
 		return NULL;
 	}
-	m = client_cache_alloc(p->id, POOL_GFP, -1);
+	m = client_cache_alloc(p->fast.id, POOL_GFP, -1);
 	if (m)
 		PKTBUF_RESET(p, m);
 	return m;
@@ -205,27 +207,53 @@ struct slabd_pktbuf *slabd_pktbuf_alloc(struct slabd_pktpool *p)
 {
 	uint64_t off;
 
-	if (likely(pool_ok(p) && !percpu_pop(cl.roff, cl.ncpus, p->pcpu, &off))) {
+	if (likely(pool_ok(p) && !percpu_pop(cl.roff, cl.ncpus, p->fast.stacks, &off))) {
 		struct slabd_pktbuf *m = (struct slabd_pktbuf *)(cl.base + off);
 		PKTBUF_RESET(p, m);
 		return m;
 	}
-	return pktbuf_alloc_slow(p);
+	return slabd_pktbuf_alloc_miss(p);
 }
 
 static void free_run(struct slabd_pktbuf **segs, unsigned int n, uint32_t id);
 
-/* An offset from a magazine (client-writable memory) names an object of cache @id. */
-static inline int pool_obj_valid(uint32_t id, uint64_t off)
-{
-	uint64_t zoff = off - cl.sb->zones_off;
-	const struct slabd_shm_page *pg;
+/* An offset from a magazine (client-writable memory) names an object of pool cache @id
+ * (whose handle this process has). Its offset in its slab must be a multiple of the
+ * object size: divtest.h's multiply, where a division took 20-40 cycles per buffer taken
+ * from the depot (the same test as mag_check's in alloc.c). */
+struct obj_check {
+	uint64_t zones_off, zones_size;
+	struct divtest size_test;
+	const uint64_t *pages; /* the page descriptors as words (see PAGE_WORD) */
+	uint32_t want;         /* the first word of a slab page of the cache, zone byte masked */
+};
 
-	if (off < cl.sb->zones_off || zoff >= cl.zones_size)
+/* A page descriptor as one little-endian word: kind | zone << 8 | cache << 16 | head << 32
+ * (the word fast.h reads too). */
+_Static_assert(sizeof(struct slabd_shm_page) == 8 && offsetof(struct slabd_shm_page, kind) == 0 &&
+		       offsetof(struct slabd_shm_page, cache) == 2 && offsetof(struct slabd_shm_page, head) == 4,
+	       "pool_obj_valid reads a page descriptor as one word");
+#define PAGE_WORD_MASK 0xffff00ffu /* kind and cache; not the zone */
+
+/* What pool_obj_valid reads, loaded once per magazine: the loops around it store through
+ * pointers, which (-fno-strict-aliasing) would make the compiler reload slabd_client. */
+static inline struct obj_check obj_check_of(uint32_t id)
+{
+	struct obj_check k = { cl.sb->zones_off, cl.zones_size, pools[id].size_test, (const uint64_t *)cl.pages,
+			       SLABD_PAGE_SLAB | id << 16 };
+	return k;
+}
+
+static inline int pool_obj_valid(const struct obj_check *k, uint64_t off)
+{
+	uint64_t zoff = off - k->zones_off, w, x;
+
+	if (zoff >= k->zones_size) /* below the zones too: zoff wraps */
 		return 0;
-	pg = &cl.pages[zoff >> SLABD_PAGE_SHIFT];
-	return pg->kind == SLABD_PAGE_SLAB && pg->cache == id && pg->head < cl.sb->nr_pages &&
-	       (zoff - ((uint64_t)pg->head << SLABD_PAGE_SHIFT)) % cl.caches[id].size == 0;
+	w = k->pages[zoff >> SLABD_PAGE_SHIFT];
+	/* the slab's head page comes from the daemon (read-only meta): x < the slab size */
+	x = zoff - ((w >> 32) << SLABD_PAGE_SHIFT);
+	return ((uint32_t)w & PAGE_WORD_MASK) == k->want && divtest_multiple(&k->size_test, x);
 }
 
 /* The depot of a pool's cache: its home node's (the DMA zone's). */
@@ -234,36 +262,119 @@ static inline struct slabd_shm_depot *pool_depot(uint32_t id)
 	return client_depot(id, cl.zone_tab[cl.sb->dma_zone].node);
 }
 
+#define MAGS_AT_ONCE 4u
+
 /*
- * take_from_depot: up to @n buffers of pool cache @id from one full magazine of its depot
- * into @out (pointers), checking each; the rest of the magazine goes back on the depot.
- * A bulk that found this CPU's stack empty takes them directly instead of spilling the
- * magazine into the stack and popping it again. Returns how many; 0 when the depot is
- * empty (the caller's slow path then asks the daemon).
+ * mags_pop: up to @max magazines off the stack at @head with one compare-and-swap, into
+ * @ret (top first); how many. As safe as slabd_stack_pop: the tagged head changes with
+ * every push and pop, so when it is unchanged at the CAS nobody popped the magazines below
+ * the top (they cannot be reached without popping it first), and the links read before
+ * the CAS are still the chain. Links are client-writable: each is bounds-checked, and a
+ * bad one ends the stack there (as a single pop drops it).
+ */
+static unsigned int mags_pop(uint64_t *head, struct slabd_shm_mag **ret, unsigned int max)
+{
+	struct slabd_shm_mag *mags = cl.mags;
+	uint32_t nr = cl.nr_mags;
+	uint64_t old = __atomic_load_n(head, __ATOMIC_ACQUIRE);
+
+	for (;;) {
+		uint32_t idx = slabd_stack_top(old), cnt = slabd_stack_count(old);
+		unsigned int k = 0;
+
+		while (k < max && idx && idx <= nr) {
+			ret[k++] = &mags[idx - 1];
+			idx = __atomic_load_n(&mags[idx - 1].next, __ATOMIC_RELAXED);
+		}
+		if (!k)
+			return 0;
+		if (idx > nr)
+			idx = 0;
+		if (__atomic_compare_exchange_n(head, &old, slabd_stack_make(old, idx, cnt > k ? cnt - k : 0), 1,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			return k;
+	}
+}
+
+/* mags_push: push @k magazines @ms (owned by the caller) on the stack at @head with one
+ * compare-and-swap, ms[0] on top. */
+static void mags_push(uint64_t *head, struct slabd_shm_mag *const *ms, unsigned int k)
+{
+	struct slabd_shm_mag *mags = cl.mags, *last = ms[k - 1];
+	uint64_t old = __atomic_load_n(head, __ATOMIC_RELAXED);
+	unsigned int i;
+
+	for (i = 0; i + 1 < k; i++)
+		__atomic_store_n(&ms[i]->next, (uint32_t)(ms[i + 1] - mags) + 1, __ATOMIC_RELAXED);
+	do {
+		__atomic_store_n(&last->next, slabd_stack_top(old), __ATOMIC_RELAXED);
+	} while (!__atomic_compare_exchange_n(head, &old,
+					      slabd_stack_make(old, (uint32_t)(ms[0] - mags) + 1,
+							       slabd_stack_count(old) + k),
+					      1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+}
+
+/*
+ * take_from_depot: @n (or fewer) buffers of pool cache @id from full magazines of its
+ * depot into @out (pointers), checking each. A bulk that found this CPU's stack empty
+ * takes them directly instead of spilling magazines into the stack and popping them
+ * again; it takes one magazine more than it needs, up to MAGS_AT_ONCE, with one
+ * compare-and-swap, and the rest (checked) goes into this CPU's stack, so the next calls
+ * pop inline; only what does not fit goes back on the depot. The emptied magazines go
+ * back in one compare-and-swap. (One magazine per miss, with the rest pushed back on the
+ * depot, cost four compare-and-swaps on lines the freeing side of a pipeline writes too
+ * for every burst of 32.) Returns how many; 0 when the depot is empty (the caller's slow
+ * path then asks the daemon).
  */
 static unsigned int take_from_depot(uint32_t id, struct slabd_pktbuf **out, unsigned int n)
 {
+	struct slabd_shm_mag *ms[MAGS_AT_ONCE];
+	uint64_t rest[MAGS_AT_ONCE * SLABD_MAG_SLOTS];
+	uint32_t per = cl.caches[id].mag_objs;
+	unsigned int got = 0, k = 0, nm, j, i, pushed, kept = 0;
 	struct slabd_shm_depot *d;
-	struct slabd_shm_mag *m;
-	unsigned int got = 0, cnt;
+	struct obj_check chk;
+	char *base;
 
 	if (cl.multi_node)
 		return 0; /* keep the one path that handles nodes */
+	if (!per || per > SLABD_MAG_SLOTS)
+		per = SLABD_MAG_SLOTS;
 	d = pool_depot(id);
-	m = slabd_stack_pop(&d->full, cl.mags, cl.nr_mags);
-	if (!m)
+	nm = MAGS_AT_ONCE; /* the stack is empty: fill it (its default capacity is 4 magazines) */
+	nm = mags_pop(&d->full, ms, nm);
+	if (!nm)
 		return 0;
-	cnt = m->count <= SLABD_MAG_SLOTS ? m->count : 0;
-	while (cnt && got < n) {
-		uint64_t off = m->objs[--cnt];
-		if (pool_obj_valid(id, off))
-			out[got++] = (struct slabd_pktbuf *)(cl.base + off);
+	chk = obj_check_of(id);
+	base = cl.base;
+	for (j = 0; j < nm; j++) {
+		struct slabd_shm_mag *m = ms[j];
+		unsigned int cnt = m->count <= SLABD_MAG_SLOTS ? m->count : 0;
+
+		while (cnt) {
+			uint64_t off = m->objs[--cnt];
+
+			if (!pool_obj_valid(&chk, off))
+				continue;
+			if (got < n)
+				out[got++] = (struct slabd_pktbuf *)(base + off);
+			else
+				rest[k++] = off;
+		}
 	}
-	m->count = cnt;
-	if (cnt) {
-		slabd_stack_push(&d->full, cl.mags, m);
-	} else {
-		slabd_stack_push(&cl.ctl->empty_mags, cl.mags, m);
+	pushed = k ? percpu_push_bulk_delta(cl.roff, cl.ncpus, cl.pcpu + id * cl.cache_stride, rest, k, 0) : 0;
+	/* what did not fit goes back in the first magazines, and those back on the depot */
+	for (i = pushed; i < k; kept++) {
+		unsigned int c = 0;
+
+		while (c < SLABD_MAG_SLOTS && i < k)
+			ms[kept]->objs[c++] = rest[i++];
+		ms[kept]->count = c;
+	}
+	if (kept)
+		mags_push(&d->full, ms, kept);
+	if (kept < nm) {
+		mags_push(&cl.ctl->empty_mags, ms + kept, nm - kept);
 		if (!(__atomic_load_n(&d->full, __ATOMIC_RELAXED) & SLABD_STACK_IDX_MASK))
 			client_kick(); /* took the last one: refill before the next miss */
 	}
@@ -272,59 +383,74 @@ static unsigned int take_from_depot(uint32_t id, struct slabd_pktbuf **out, unsi
 
 /*
  * give_to_depot: @n buffers of pool cache @id that did not fit this CPU's stack go to its
- * depot in magazines, a magazine's worth at a time. Returns how many it placed (fewer
- * when no empty magazine is left: the caller frees the rest one by one).
+ * depot in magazines, a magazine's worth at a time, up to MAGS_AT_ONCE magazines per
+ * compare-and-swap on each stack. Returns how many it placed (fewer when no empty
+ * magazine is left: the caller frees the rest one by one).
  */
 static unsigned int give_to_depot(uint32_t id, struct slabd_pktbuf **segs, unsigned int n)
 {
 	uint32_t per = cl.caches[id].mag_objs;
+	char *base = cl.base;
+	struct slabd_shm_mag *ms[MAGS_AT_ONCE];
 	struct slabd_shm_depot *d;
-	unsigned int done = 0, i, k;
+	unsigned int done = 0, i, j, nm;
 
 	if (cl.multi_node || !per || per > SLABD_MAG_SLOTS)
 		return 0;
 	d = pool_depot(id);
 	while (n - done >= per) {
-		struct slabd_shm_mag *m = slabd_stack_pop(&cl.ctl->empty_mags, cl.mags, cl.nr_mags);
-
-		if (!m)
+		nm = (n - done) / per < MAGS_AT_ONCE ? (n - done) / per : MAGS_AT_ONCE;
+		nm = mags_pop(&cl.ctl->empty_mags, ms, nm);
+		if (!nm)
 			break;
-		k = per;
-		for (i = 0; i < k; i++)
-			m->objs[i] = (uint64_t)((char *)segs[done + i] - cl.base);
-		m->count = k;
-		slabd_stack_push(&d->full, cl.mags, m);
-		done += k;
+		for (j = 0; j < nm; j++) {
+			for (i = 0; i < per; i++)
+				ms[j]->objs[i] = (uint64_t)((char *)segs[done + i] - base);
+			ms[j]->count = per;
+			done += per;
+		}
+		mags_push(&d->full, ms, nm);
 	}
 	return done;
 }
 
-static noinline cold int alloc_bulk_slow(struct slabd_pktpool *p, struct slabd_pktbuf **bufs, unsigned int n,
-					 unsigned int got)
+/* The rest of a bulk whose first @got buffers (not reset) are in @bufs already: this
+ * CPU's stack ran empty. Also the inline path's way into the library. */
+int slabd_pktbuf_alloc_bulk_miss(struct slabd_pktpool *p, struct slabd_pktbuf **bufs, unsigned int n,
+				 unsigned int got)
 {
 	unsigned int i;
 
 	if (!pool_ok(p))
 		return -EINVAL;
+	if (got > n)
+		return -EINVAL;
 	while (got < n) {
-		got += percpu_pop_bulk_delta(cl.roff, cl.ncpus, p->pcpu, (uint64_t *)(bufs + got), n - got,
+		got += percpu_pop_bulk_delta(cl.roff, cl.ncpus, p->fast.stacks, (uint64_t *)(bufs + got), n - got,
 					     (uint64_t)(uintptr_t)cl.base);
 		if (got == n)
 			break;
-		/* this CPU's stack is empty: straight from a depot magazine, else the slow path
-		 * (which refills the stack, and may wait) */
-		got += take_from_depot(p->id, bufs + got, n - got);
-		if (got == n)
-			break;
-		bufs[got] = client_cache_alloc(p->id, POOL_GFP, -1);
+		/* this CPU's stack is empty: straight from a depot magazine (its rest goes into
+		 * the stack, where the next round finds it), else the slow path (which refills
+		 * the stack, and may wait) */
+		i = take_from_depot(p->fast.id, bufs + got, n - got);
+		if (i) {
+			got += i;
+			continue;
+		}
+		bufs[got] = client_cache_alloc(p->fast.id, POOL_GFP, -1);
 		if (!bufs[got]) {
-			free_run(bufs, got, p->id); /* all or nothing: not reset, so no chain walk */
+			free_run(bufs, got, p->fast.id); /* all or nothing: not reset, so no chain walk */
 			return -ENOMEM;
 		}
 		got++;
 	}
-	for (i = 0; i < n; i++)
-		PKTBUF_RESET(p, bufs[i]);
+	{
+		struct slabd_fast_pktpool f = p->fast;
+
+		for (i = 0; i < n; i++)
+			pktbuf_reset(bufs[i], &f);
+	}
 	return 0;
 }
 
@@ -334,18 +460,15 @@ int slabd_pktbuf_alloc_bulk(struct slabd_pktpool *p, struct slabd_pktbuf **bufs,
 
 	_Static_assert(sizeof(void *) == sizeof(uint64_t), "pointers are converted in place");
 	if (likely(pool_ok(p)))
-		got = percpu_pop_bulk_delta(cl.roff, cl.ncpus, p->pcpu, (uint64_t *)bufs, n,
+		got = percpu_pop_bulk_delta(cl.roff, cl.ncpus, p->fast.stacks, (uint64_t *)bufs, n,
 					    (uint64_t)(uintptr_t)cl.base);
 	if (unlikely(got != n))
-		return alloc_bulk_slow(p, bufs, n, got);
+		return slabd_pktbuf_alloc_bulk_miss(p, bufs, n, got);
 	{
-		char *dma = p->dma;
-		const uint64_t *iova = p->iova;
-		struct reset_words rw = p->rw;
-		uint32_t buf_off = p->buf_off;
+		struct slabd_fast_pktpool f = p->fast;
 
 		for (i = 0; i < n; i++)
-			pktbuf_reset(bufs[i], buf_off, dma, iova, rw);
+			pktbuf_reset(bufs[i], &f);
 	}
 	return 0;
 }
@@ -374,18 +497,53 @@ static inline uint32_t pktbuf_cache(const struct slabd_pktbuf *m)
 	return pg->kind == SLABD_PAGE_SLAB ? pg->cache : 0;
 }
 
+#define FLUSH_MAGS 4u
+
+/*
+ * flush_to_depot: this CPU's stack of pool cache @id (@stacks) is full and @r buffers of
+ * @segs are left. They and enough of the stack's top to fill one magazine more than they
+ * need go to the depot as whole magazines (DPDK's mempool cache flushes below its size
+ * the same way), so the next bursts fit the stack again. (Before, the r < one magazine
+ * left over went through kfree one by one, each a miss.) What finds no empty magazine
+ * goes back on the stack, else through kfree. Returns how many of @segs it took: all,
+ * unless the magazine geometry does not allow it.
+ */
+static unsigned int flush_to_depot(uint32_t id, char *stacks, struct slabd_pktbuf **segs, unsigned int r)
+{
+	uint32_t per = cl.caches[id].mag_objs;
+	struct slabd_pktbuf *all[FLUSH_MAGS * SLABD_MAG_SLOTS];
+	unsigned int want, m, placed, pushed, i;
+
+	if (!per || per > SLABD_MAG_SLOTS || r / per + 1 > FLUSH_MAGS)
+		return give_to_depot(id, segs, r);
+	want = (r / per + 3 < FLUSH_MAGS ? r / per + 3 : FLUSH_MAGS) * per;
+	memcpy(all, segs, r * sizeof(*all));
+	m = r + percpu_pop_bulk_delta(cl.roff, cl.ncpus, stacks, (uint64_t *)(all + r), want - r,
+				      (uint64_t)(uintptr_t)cl.base);
+	placed = give_to_depot(id, all, m);
+	if (placed < m) {
+		pushed = percpu_push_bulk_delta(cl.roff, cl.ncpus, stacks, (const uint64_t *)(all + placed), m - placed,
+						(uint64_t)(uintptr_t)cl.base);
+		for (i = placed + pushed; i < m; i++)
+			slabd_kfree(all[i]);
+	}
+	return r;
+}
+
 /* Give @n segments of cache @id (0: not all known buffers of one pool) to this CPU's
- * stack in one sequence; what does not fit, or what kfree must sort out (several nodes:
- * remote frees go home), goes through kfree. */
+ * stack in one sequence, flushing it to the depot when full; what kfree must sort out
+ * (several nodes: remote frees go home; not a pool's buffer) goes through kfree. */
 static noinline void free_run(struct slabd_pktbuf **segs, unsigned int n, uint32_t id)
 {
 	unsigned int done = 0;
 
 	if (likely(id && !cl.multi_node)) {
-		done = percpu_push_bulk_delta(cl.roff, cl.ncpus, cl.pcpu + id * cl.cache_stride,
-					      (const uint64_t *)segs, n, (uint64_t)(uintptr_t)cl.base);
+		char *stacks = cl.pcpu + id * cl.cache_stride;
+
+		done = percpu_push_bulk_delta(cl.roff, cl.ncpus, stacks, (const uint64_t *)segs, n,
+					      (uint64_t)(uintptr_t)cl.base);
 		if (done < n)
-			done += give_to_depot(id, segs + done, n - done);
+			done += flush_to_depot(id, stacks, segs + done, n - done);
 	}
 	for (; done < n; done++)
 		slabd_kfree(segs[done]);
@@ -413,12 +571,52 @@ void slabd_pktbuf_free(struct slabd_pktbuf *m)
 	}
 }
 
+/* The common case of a bulk free: the first buffers of @bufs (up to @n) that are single
+ * segments with refcnt 1 in slab pages of one cache; how many, and that cache in *@ret_id
+ * (the page-descriptor walk of pktbuf_cache, with slabd_client's fields loaded once). */
+static inline unsigned int simple_run(struct slabd_pktbuf *const *bufs, unsigned int n, uint32_t *ret_id)
+{
+	const char *zones = cl.zones;
+	uint64_t zones_size = cl.zones_size;
+	const uint64_t *pages = (const uint64_t *)cl.pages;
+	uint32_t first = 0;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		const struct slabd_pktbuf *m = bufs[i];
+		uint64_t zoff = (uint64_t)((const char *)m - zones);
+		uint32_t w;
+
+		if (zoff >= zones_size || m->next || __atomic_load_n(&m->refcnt, __ATOMIC_RELAXED) != 1)
+			break;
+		w = (uint32_t)pages[zoff >> SLABD_PAGE_SHIFT] & PAGE_WORD_MASK;
+		if (!i) {
+			if ((uint8_t)w != SLABD_PAGE_SLAB)
+				break;
+			first = w;
+		} else if (w != first) {
+			break;
+		}
+	}
+	*ret_id = i ? first >> 16 : 0;
+	return i;
+}
+
 void slabd_pktbuf_free_bulk(struct slabd_pktbuf **bufs, unsigned int n)
 {
 	struct slabd_pktbuf *segs[BULK_CHUNK];
 	unsigned int i, k = 0;
 	uint32_t run = 0; /* cache id of segs[0..k), 0 when it mixes or k == 0 */
 
+	/* A burst of single-segment last references of one pool goes to the stack as it is,
+	 * without copying; the rest takes the general walk below. */
+	i = simple_run(bufs, n, &run);
+	if (i && run) {
+		free_run(bufs, i, run);
+		bufs += i;
+		n -= i;
+	}
+	run = 0;
 	for (i = 0; i < n; i++) {
 		struct slabd_pktbuf *m = bufs[i];
 
@@ -441,3 +639,8 @@ void slabd_pktbuf_free_bulk(struct slabd_pktbuf **bufs, unsigned int n)
 	if (k)
 		free_run(segs, k, run);
 }
+
+/* The inline path's way into the library for what it does not handle (chains, shared
+ * segments, full stacks, several nodes): the library's own calls. */
+void slabd_pktbuf_free_miss(struct slabd_pktbuf *m) __attribute__((alias("slabd_pktbuf_free")));
+void slabd_pktbuf_free_bulk_miss(struct slabd_pktbuf **bufs, unsigned int n) __attribute__((alias("slabd_pktbuf_free_bulk")));

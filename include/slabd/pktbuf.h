@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <slabd/fast.h>
 #include <slabd/slabd.h>
 
 #ifdef __cplusplus
@@ -99,6 +100,175 @@ SLABD_API int slabd_pktbuf_alloc_bulk(struct slabd_pktpool *pool, struct slabd_p
 SLABD_API void slabd_pktbuf_free(struct slabd_pktbuf *m);
 /* slabd_pktbuf_free_bulk: slabd_pktbuf_free of each of @bufs (NULL entries skipped). */
 SLABD_API void slabd_pktbuf_free_bulk(struct slabd_pktbuf **bufs, unsigned int n);
+
+/* -------------------------------------------------------- inline fast path -- */
+
+/*
+ * On x86-64, slabd_pktbuf_alloc/free (and the bulk calls of a count known at compile time,
+ * up to 32) run inline in the caller, on top of <slabd/fast.h>'s restartable sequences:
+ * pop or push this CPU's stack of the pool's cache, then reset the header from the pool's
+ * template. They call into the library (the slabd_pktbuf_*_miss entry points) only for a
+ * miss: an empty or full stack, a chain or a shared segment, a bad handle, a process not
+ * set up. The four names are function-like macros over static inline slabd_fast_pktbuf_*
+ * functions, so a name not followed by a call (&slabd_pktbuf_free, a function pointer)
+ * is still the library's function. Define SLABD_NO_INLINE before the include to call the
+ * library for everything.
+ *
+ * ABI, like slabd_fast_v1 and versioned the same way (by the exported name): struct
+ * slabd_fast_pktpool is how a struct slabd_pktpool handle starts, and slabd_fast_pkt_v1
+ * says where the library's table of handles is, so that a pointer outside it goes to the
+ * library (which reports EINVAL).
+ */
+struct slabd_fast_pktpool {
+	char *stacks;         /* the pool cache's per-CPU stacks; NULL: not a pool (yet) */
+	char *dma;            /* this process's address of the DMA zone */
+	const uint64_t *iova; /* the DMA zone's IOVA table, one entry per 4 KiB */
+	uint32_t buf_off;     /* buf_addr - header: the header and the private area */
+	uint32_t id;          /* the pool's cache id */
+	uint64_t reset16;     /* a fresh header's words at offset 16 (data_off .. port), */
+	uint64_t reset24;     /* 24 (pkt_len, data_len, buf_len) */
+	uint64_t reset40;     /* and 40 (pool_id, priv_size, reserved0) */
+};
+
+struct slabd_fast_pkt {
+	const char *pools;   /* the library's table of struct slabd_pktpool handles ... */
+	uint64_t pools_size; /* ... and its size in bytes */
+};
+
+/* Written once by the library (at its load); read-only afterwards. */
+extern SLABD_API const struct slabd_fast_pkt slabd_fast_pkt_v1;
+
+/* The library's out-of-line halves of the inline calls (not for direct use):
+ * alloc_miss: slabd_pktbuf_alloc after the inline pop failed; alloc_bulk_miss: the rest of
+ * a bulk of which the inline pop got @got (already in @bufs, not reset); free_miss and
+ * free_bulk_miss: slabd_pktbuf_free and _free_bulk. */
+SLABD_API struct slabd_pktbuf *slabd_pktbuf_alloc_miss(struct slabd_pktpool *pool);
+SLABD_API int slabd_pktbuf_alloc_bulk_miss(struct slabd_pktpool *pool, struct slabd_pktbuf **bufs, unsigned int n,
+					   unsigned int got);
+SLABD_API void slabd_pktbuf_free_miss(struct slabd_pktbuf *m);
+SLABD_API void slabd_pktbuf_free_bulk_miss(struct slabd_pktbuf **bufs, unsigned int n);
+
+#ifdef SLABD_HAVE_INLINE
+#define SLABD_PKTBUF_INLINE static inline __attribute__((always_inline))
+
+/* A uint64_t that may alias the header's fields (the reset writes them as words). */
+typedef uint64_t __attribute__((may_alias)) slabd_pktbuf_word;
+
+/* The handle's fast part, or NULL when @pool is not one of the library's live handles. */
+static inline __attribute__((always_inline)) const struct slabd_fast_pktpool *
+slabd_fast_pktpool_of(const struct slabd_pktpool *pool)
+{
+	const struct slabd_fast_pktpool *p = (const struct slabd_fast_pktpool *)(const void *)pool;
+
+	if (__builtin_expect((uint64_t)((const char *)pool - slabd_fast_pkt_v1.pools) >= slabd_fast_pkt_v1.pools_size,
+			     0))
+		return NULL;
+	return __builtin_expect(p->stacks != NULL, 1) ? p : NULL;
+}
+
+/* Reset @m, just taken from pool @p: seven word stores, buf_addr and buf_iova recomputed
+ * (a free buffer's first word is not kept; another process may map elsewhere). */
+static inline __attribute__((always_inline)) void slabd_fast_pktbuf_reset(const struct slabd_fast_pktpool *p,
+									  struct slabd_pktbuf *m)
+{
+	slabd_pktbuf_word *w = (slabd_pktbuf_word *)(void *)m;
+	char *buf = (char *)m + p->buf_off;
+	uint64_t doff = (uint64_t)(buf - p->dma);
+
+	w[0] = (uint64_t)(uintptr_t)buf;
+	w[1] = p->iova[doff >> SLABD_FAST_PAGE_SHIFT] + (doff & ((1u << SLABD_FAST_PAGE_SHIFT) - 1));
+	w[2] = p->reset16;
+	w[3] = p->reset24;
+	w[4] = 0; /* next */
+	w[5] = p->reset40;
+	w[6] = 0; /* ol_flags */
+}
+
+SLABD_PKTBUF_INLINE struct slabd_pktbuf *slabd_fast_pktbuf_alloc(struct slabd_pktpool *pool)
+{
+	const struct slabd_fast_pktpool *p = slabd_fast_pktpool_of(pool);
+	void *m;
+
+	if (__builtin_expect(p != NULL, 1) && __builtin_expect(slabd_fast_pop_from(p->stacks, &m) == 0, 1)) {
+		slabd_fast_pktbuf_reset(p, (struct slabd_pktbuf *)m);
+		return (struct slabd_pktbuf *)m;
+	}
+	return slabd_pktbuf_alloc_miss(pool);
+}
+
+SLABD_PKTBUF_INLINE int slabd_fast_pktbuf_alloc_bulk(struct slabd_pktpool *pool, struct slabd_pktbuf **bufs, unsigned int n)
+{
+	if (__builtin_constant_p(n) && n >= 1 && n <= 32) {
+		const struct slabd_fast_pktpool *p = slabd_fast_pktpool_of(pool);
+		unsigned int got = 0, i;
+
+		if (__builtin_expect(p != NULL, 1)) {
+			got = slabd_fast_pop_bulk(p->stacks, (void **)(void *)bufs, n);
+			if (__builtin_expect(got == n, 1)) {
+				for (i = 0; i < n; i++)
+					slabd_fast_pktbuf_reset(p, bufs[i]);
+				return 0;
+			}
+		}
+		return slabd_pktbuf_alloc_bulk_miss(pool, bufs, n, got);
+	}
+	return slabd_pktbuf_alloc_bulk_miss(pool, bufs, n, 0);
+}
+
+/* The last reference to a single segment: refcnt 1 (read without an atomic RMW, as DPDK
+ * does: nobody else holds it) and no next; anything else is the library's. */
+static inline __attribute__((always_inline)) int slabd_fast_pktbuf_simple(const struct slabd_pktbuf *m)
+{
+	return m->next == NULL && __atomic_load_n(&m->refcnt, __ATOMIC_RELAXED) == 1;
+}
+
+SLABD_PKTBUF_INLINE void slabd_fast_pktbuf_free(struct slabd_pktbuf *m)
+{
+	if (__builtin_expect(m != NULL && slabd_fast_pktbuf_simple(m), 1) &&
+	    __builtin_expect(slabd_fast_free(m) == 0, 1))
+		return;
+	slabd_pktbuf_free_miss(m);
+}
+
+SLABD_PKTBUF_INLINE void slabd_fast_pktbuf_free_bulk(struct slabd_pktbuf **bufs, unsigned int n)
+{
+	/* A count known at compile time: when every buffer is a simple last reference of one
+	 * pool (one page-descriptor word: slab pages of one cache), one inline block push. */
+	if (__builtin_constant_p(n) && n >= 1 && n <= 32 && __builtin_expect(slabd_fast_v1.zones_size != 0, 1)) {
+		const struct slabd_fast *f = &slabd_fast_v1;
+		uint32_t desc = 0;
+		unsigned int i, done;
+
+		for (i = 0; i < n; i++) {
+			uint64_t zoff = (uint64_t)((char *)bufs[i] - f->zones);
+			uint32_t d;
+
+			if (__builtin_expect(zoff >= f->zones_size, 0)) /* NULL too */
+				break;
+			d = (uint32_t)f->pages[zoff >> SLABD_FAST_PAGE_SHIFT];
+			if (i == 0)
+				desc = d;
+			if (__builtin_expect(d != desc || !slabd_fast_pktbuf_simple(bufs[i]), 0))
+				break;
+		}
+		if (__builtin_expect(i == n && (uint8_t)desc == SLABD_FAST_PAGE_SLAB, 1)) {
+			done = slabd_fast_push_bulk(f->pcpu + (uint64_t)(desc >> 16) * f->cache_stride,
+						    (void *const *)(void *)bufs, n);
+			if (__builtin_expect(done == n, 1))
+				return;
+			bufs += done;
+			n -= done;
+		}
+	}
+	slabd_pktbuf_free_bulk_miss(bufs, n);
+}
+
+/* Calls go inline; the names without a call (&slabd_pktbuf_free) are the library's. */
+#define slabd_pktbuf_alloc(pool) slabd_fast_pktbuf_alloc(pool)
+#define slabd_pktbuf_alloc_bulk(pool, bufs, n) slabd_fast_pktbuf_alloc_bulk(pool, bufs, n)
+#define slabd_pktbuf_free(m) slabd_fast_pktbuf_free(m)
+#define slabd_pktbuf_free_bulk(bufs, n) slabd_fast_pktbuf_free_bulk(bufs, n)
+#endif /* SLABD_HAVE_INLINE */
 
 /* ------------------------------------------------------------------ helpers -- */
 

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <linux/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -218,6 +219,38 @@ Test(dma, in_va_mode_the_iova_is_the_daemons_virtual_address, .timeout = 60)
 	stop();
 }
 
+/* The NUMA node the kernel placed the page of @p on (move_pages(2) as a query), or -errno. */
+static int page_node(const void *p)
+{
+	void *pages[1] = { (void *)((uintptr_t)p & ~(uintptr_t)4095) };
+	int status[1] = { -1 };
+
+	if (syscall(SYS_move_pages, 0, 1, pages, NULL, status, 0) < 0)
+		return -errno;
+	return status[0];
+}
+
+Test(dma, the_zone_is_bound_to_dma_node_and_its_pages_are_there, .timeout = 60)
+{
+	static const char *const sets[] = { "zone_size=16M", "dma_zone_size=8M", "dma_node=0", NULL };
+	void *p;
+
+	start(sets);
+	/* this machine has node 0: bound and verified by the daemon, unless it has no NUMA
+	 * support at all (then it says so) */
+	cr_assert(td_log_contains(&td, "DMA zone bound to node 0 (verified with move_pages)") ||
+			  td_log_contains(&td, "DMA zone on node 0, unbound"),
+		  "the log says nothing about the DMA zone's node");
+	p = kmalloc(1000, GFP_KERNEL | GFP_DMA);
+	cr_assert_not_null(p);
+	cr_expect_eq(slabd_virt_to_node(p), 0, "the DMA zone's node index");
+	memset(p, 1, 1000); /* mapped in this process: move_pages sees the page */
+	if (td_log_contains(&td, "DMA zone bound to node 0"))
+		cr_expect_eq(page_node(p), 0, "a DMA object's page is on node %d", page_node(p));
+	kfree(p);
+	stop();
+}
+
 /* A daemon that must refuse to start, with @needle in its log. */
 static void expect_refused(const char *const *sets, const char *needle)
 {
@@ -286,6 +319,17 @@ Test(vfio, bad_iova_settings_are_rejected_as_config_errors, .timeout = 60)
 	expect_refused(mode, "auto, vfio, pa or va");
 	expect_refused(group, "/dev/vfio/42");
 	expect_refused(size, "between 2M and 64G");
+}
+
+Test(dma, a_dma_node_the_machine_does_not_have_is_refused_with_the_reason, .timeout = 60)
+{
+	static const char *const absent[] = { "zone_size=16M", "dma_zone_size=4M", "dma_node=63", NULL };
+	static const char *const bad[] = { "zone_size=16M", "dma_zone_size=4M", "dma_node=first", NULL };
+	static const char *const big[] = { "zone_size=16M", "dma_zone_size=4M", "dma_node=64", NULL };
+
+	expect_refused(absent, "this machine has no NUMA node 63");
+	expect_refused(bad, "a NUMA node number");
+	expect_refused(big, "a NUMA node number");
 }
 
 static long prev_hugepages = -1;

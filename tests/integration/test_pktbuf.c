@@ -22,6 +22,7 @@
 #include <slabd/pktbuf.h>
 
 #include "daemon_helper.h"
+#include "slabd_shm.h"
 
 static struct test_daemon td;
 
@@ -278,6 +279,149 @@ Test(pktbuf, a_pool_freed_from_another_process_comes_back_whole)
 	}
 	cr_assert_eq(wait_child(pid), 0, "the child could not see or free the buffers");
 	cr_expect_eq(drain_count(p, 257), 256, "buffers freed by the child did not all come back");
+}
+
+/*
+ * What the inline fast path hands to the library (built both ways: test-pktbuf runs the
+ * inline calls, test-pktbuf-noinline the library's): a bulk free of a count known at
+ * compile time that holds a chain, a shared segment, NULL and a buffer of another pool;
+ * the library's functions through pointers; handles that are not pools.
+ */
+Test(pktbuf, bulk_calls_of_a_constant_count_handle_chains_shared_segments_and_mixed_pools)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("mixed-a", 16, 256, 0, -1);
+	struct slabd_pktpool *q = slabd_pktpool_create("mixed-b", 16, 256, 0, -1);
+	void (*free_fn)(struct slabd_pktbuf *) = slabd_pktbuf_free;
+	struct slabd_pktbuf *(*alloc_fn)(struct slabd_pktpool *) = slabd_pktbuf_alloc;
+	struct slabd_pktbuf *v[8], *w[4], *x;
+	struct slabd_pktpool *bogus;
+	unsigned int i;
+
+	cr_assert(p && q, "%s", slabd_last_error());
+	cr_assert_eq(slabd_pktbuf_alloc_bulk(p, v, 8), 0);
+	for (i = 0; i < 8; i++) {
+		cr_expect_eq(v[i]->refcnt, 1);
+		cr_expect_eq(v[i]->data_off, SLABD_PKTBUF_HEADROOM);
+		cr_expect_null(v[i]->next);
+		cr_expect_eq(v[i]->buf_iova, slabd_virt_to_iova(v[i]->buf_addr));
+	}
+	/* v[1] heads a chain of v[1], v[2]; v[3] is shared; v[5] goes; v[6] from pool q */
+	cr_assert_eq(slabd_pktbuf_chain(v[1], v[2]), 0);
+	slabd_pktbuf_refcnt_update(v[3], 1);
+	x = v[3];
+	slabd_pktbuf_free(v[5]);
+	v[5] = NULL;
+	v[2] = slabd_pktbuf_alloc(q);
+	cr_assert_not_null(v[2]);
+	cr_expect_eq(drain_count(p, 16), 9, "16 less v[0..7], less v[2] of the chain");
+	slabd_pktbuf_free_bulk(v, 8); /* v[2] is q's now; v[1] frees its chain */
+	cr_expect_eq(slabd_pktbuf_refcnt_read(x), 1, "the shared segment lost both references");
+	cr_expect_eq(drain_count(p, 16), 15, "all but the shared segment came back to p");
+	cr_expect_eq(drain_count(q, 16), 16, "q's buffer went back to q");
+	free_fn(x);
+	cr_expect_eq(drain_count(p, 17), 16);
+
+	/* the library's functions by address, and a bulk free of 4 through a full run */
+	x = alloc_fn(p);
+	cr_assert_not_null(x);
+	cr_expect_eq(x->nb_segs, 1);
+	free_fn(x);
+	cr_assert_eq(slabd_pktbuf_alloc_bulk(q, w, 4), 0);
+	slabd_pktbuf_free_bulk(w, 4);
+	cr_expect_eq(drain_count(q, 17), 16);
+
+	/* not pools: NULL, a pointer into a buffer, a plain cache's handle */
+	errno = 0;
+	cr_expect_null(slabd_pktbuf_alloc(NULL));
+	cr_expect_eq(errno, EINVAL);
+	cr_expect_eq(slabd_pktbuf_alloc_bulk(NULL, w, 4), -EINVAL);
+	bogus = (struct slabd_pktpool *)(void *)w;
+	__asm__("" : "+r"(bogus)); /* the compiler must not know what it points to */
+	cr_expect_eq(slabd_pktbuf_alloc_bulk(bogus, w, 4), -EINVAL, "a pointer to the stack");
+	errno = 0;
+	cr_expect_null(slabd_pktbuf_alloc((struct slabd_pktpool *)(void *)kmem_cache_lookup("kmalloc-64")));
+	cr_expect_eq(errno, EINVAL);
+	slabd_pktbuf_free(NULL);
+	w[0] = w[1] = w[2] = w[3] = NULL;
+	slabd_pktbuf_free_bulk(w, 4);
+}
+
+/*
+ * Magazines are client-writable: a pool's depot magazine scribbled with lies (an offset
+ * off a buffer boundary, a live kmalloc object, a buffer of another pool, offsets outside
+ * the zones) must never hand out a lie. The bulk miss path (take_from_depot) checks each
+ * offset against the read-only page descriptors and the pool's object size; the lies are
+ * dropped (and the buffers they overwrote lost), every buffer handed out is the pool's.
+ */
+Test(pktbuf, a_scribbled_depot_magazine_never_hands_out_a_foreign_object)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("scrib-a", 124, 256, 0, -1);
+	struct slabd_pktpool *q = slabd_pktpool_create("scrib-b", 8, 256, 0, -1);
+	const struct slabd_fast_pktpool *fp = (const struct slabd_fast_pktpool *)(const void *)p;
+	struct slabd_attach_info ai;
+	struct slabd_shm_super *sb;
+	struct slabd_shm_depot *dp;
+	struct slabd_shm_mag *mags, *m;
+	struct slabd_pktbuf *v[160], *other;
+	void *foreign = kmalloc(512, GFP_KERNEL);
+	uint64_t lies[8], good = 0;
+	unsigned int i, j, got = 0, lied = 0;
+
+	cr_assert(p && q && foreign, "%s", slabd_last_error());
+	cr_assert_eq(slabd_attach_info(&ai), 0);
+	other = slabd_pktbuf_alloc(q);
+	cr_assert_not_null(other);
+	sb = (struct slabd_shm_super *)(uintptr_t)ai.base;
+	dp = (struct slabd_shm_depot *)((char *)sb + sb->percpu_off + sb->depot_off) +
+	     slabd_shm_depot_index(sb, fp->id, 0);
+	mags = (struct slabd_shm_mag *)((char *)sb + sb->percpu_off + sb->mag_off);
+	/* the daemon's worker moves a new pool's buffers into depot magazines in its next
+	 * round: wait for all four (124 = 4 x 31), polling, for up to 30 s */
+	for (i = 0; i < 3000 && slabd_stack_count(__atomic_load_n(&dp->full, __ATOMIC_ACQUIRE)) < 4; i++)
+		usleep(10000);
+	i = slabd_stack_top(__atomic_load_n(&dp->full, __ATOMIC_ACQUIRE));
+	cr_assert(i && i <= sb->nr_mags, "the new pool has no magazine on its depot after 30 s");
+	m = &mags[i - 1];
+	cr_assert(m->count > 8 && m->count <= SLABD_MAG_SLOTS);
+	good = m->objs[0];
+	lies[0] = good + 8;                      /* inside a buffer */
+	lies[1] = good + fp->buf_off;            /* its data room */
+	lies[2] = slabd_ptr_to_off(foreign);     /* a live object of kmalloc-512 */
+	lies[3] = slabd_ptr_to_off(other);       /* a live buffer of another pool */
+	lies[4] = 0;                             /* the superblock */
+	lies[5] = sb->zones_off - 64;            /* just below the zones */
+	lies[6] = sb->zones_off + sb->zones_size; /* just past them */
+	lies[7] = ~0ull;
+	for (j = 0; j < 8; j++)
+		m->objs[m->count - 1 - j] = lies[j]; /* where the next bulk looks first */
+	for (j = 8; j < 16 && j < m->count; j++)
+		m->objs[m->count - 1 - j] = lies[j - 8]; /* and again, among the rest */
+
+	for (;;) {
+		cr_assert_leq(got + 32, 160);
+		if (slabd_pktbuf_alloc_bulk(p, v + got, 32) != 0)
+			break;
+		got += 32;
+	}
+	while (got < 160 && (v[got] = slabd_pktbuf_alloc(p)))
+		got++;
+	for (i = 0; i < got; i++) {
+		uint64_t off = slabd_ptr_to_off(v[i]);
+
+		for (j = 0; j < 8; j++)
+			lied += off == lies[j];
+		cr_expect_eq(v[i]->pool_id, fp->id, "buffer %u is not the pool's", i);
+		cr_expect_eq(v[i]->buf_iova, slabd_virt_to_iova(v[i]->buf_addr));
+		cr_expect_eq(ksize(v[i]), ksize(v[0]), "buffer %u has another size", i);
+		for (j = 0; j < i; j++)
+			cr_assert_neq(v[i], v[j], "buffer %u handed out twice", i);
+	}
+	cr_expect_eq(lied, 0, "%u lies handed out as buffers", lied);
+	cr_expect_leq(got, 124);
+	cr_expect_geq(got, 124 - 16, "more buffers lost than the lies overwrote: %u of 124", got);
+	slabd_pktbuf_free_bulk(v, got);
+	slabd_pktbuf_free(other);
+	kfree(foreign);
 }
 
 Test(pktbuf, lookup_by_name_and_geometry_conflicts)

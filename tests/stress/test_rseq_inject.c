@@ -297,7 +297,14 @@ static void *pkt_churn(void *arg)
 
 	for (round = 0; round < 20000 && !failed; round++) {
 		n = 1 + rand_r(&seed) % 32;
-		if (rand_r(&seed) & 1) {
+		if (!(round % 4)) {
+			/* a count known at compile time: the inline bulk paths of <slabd/pktbuf.h> */
+			n = 32;
+			if (slabd_pktbuf_alloc_bulk(pkt_pool, v, 32) < 0) {
+				__atomic_fetch_add(&pkt_empty, 1, __ATOMIC_RELAXED);
+				continue;
+			}
+		} else if (rand_r(&seed) & 1) {
 			if (slabd_pktbuf_alloc_bulk(pkt_pool, v, (unsigned int)n) < 0) {
 				__atomic_fetch_add(&pkt_empty, 1, __ATOMIC_RELAXED);
 				continue;
@@ -323,6 +330,10 @@ static void *pkt_churn(void *arg)
 			if (*slabd_pktbuf_mtod(v[i], uint8_t *) != id)
 				note_failure("buffer contents changed under its owner");
 			__atomic_store_n(&owner[slabd_ptr_to_off(v[i]) / 8], 0, __ATOMIC_SEQ_CST);
+		}
+		if (!(round % 8)) {
+			slabd_pktbuf_free_bulk(v, 32); /* inline: single segments of one pool */
+			continue;
 		}
 		for (i = 0; i + 1 < n; i += 2)
 			slabd_pktbuf_chain(v[i], v[i + 1]);

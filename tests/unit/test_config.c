@@ -396,6 +396,13 @@ Test(config_set, the_dma_zone_keys_take_good_values_and_refuse_bad_ones)
 	expect_bad("dma_zone_size", "1M");
 	expect_bad("dma_zone_size", "65G");
 	expect_bad("dma_zone_size", "lots");
+	cr_expect_eq(cfg.dma_node, 0, "dma_node defaults to 0");
+	expect_good("dma_node", "1");
+	cr_expect_eq(cfg.dma_node, 1);
+	expect_bad("dma_node", "64");
+	expect_bad("dma_node", "-1");
+	expect_bad("dma_node", "1k");
+	expect_bad("dma_node", "");
 	expect_good("iova_mode", "pa");
 	cr_expect_eq(cfg.iova_mode, IOVA_MODE_PA);
 	expect_good("iova_mode", "vfio");
