@@ -475,11 +475,6 @@ static void conn_drop(struct slabd *d, struct conn *c, int epfd, const char *why
 		nr_attached--;
 		status_clients(d);
 	}
-	urcu_memb_read_lock();
-	cds_lfht_del(conns, &c->node);
-	urcu_memb_read_unlock();
-	/* last: the grace period may end, and c be freed, before call_rcu returns */
-	urcu_memb_call_rcu(&c->rcu, conn_free_rcu);
 }
 
 static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t events)
