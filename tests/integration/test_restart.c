@@ -34,6 +34,7 @@
 #include <slabd/slabd.h>
 
 #include "daemon_helper.h"
+#include "owner_pattern.h"
 #include "slabd_shm.h"
 #include "slabd_wire.h"
 
@@ -91,35 +92,6 @@ static void fail(const char *why)
 		snprintf(sh->why, sizeof(sh->why), "pid %d: %s (%s)", (int)getpid(), why,
 			 strerror(errno));
 	_exit(1);
-}
-
-static uint64_t rng_state;
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ull;
-}
-
-struct obj {
-	uint64_t *p;
-	size_t words;
-	uint64_t tag;
-	int named;
-};
-
-static void stamp(struct obj *o)
-{
-	o->p[0] = o->tag;
-	o->p[o->words / 2] = ~o->tag;
-	o->p[o->words - 1] = o->tag ^ 0x5555;
-}
-
-static int intact(const struct obj *o)
-{
-	return o->p[0] == o->tag && o->p[o->words / 2] == ~o->tag &&
-	       o->p[o->words - 1] == (o->tag ^ 0x5555);
 }
 
 static void release(struct kmem_cache *nc, struct obj *o)

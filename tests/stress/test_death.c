@@ -31,6 +31,7 @@
 #include <slabd/slabd.h>
 
 #include "daemon_helper.h"
+#include "owner_pattern.h"
 #include "slabd_shm.h"
 #include "slabd_wire.h"
 
@@ -89,35 +90,6 @@ static void fail(const char *why)
 	if (!__atomic_exchange_n(&sh->failed, 1, __ATOMIC_SEQ_CST))
 		snprintf(sh->why, sizeof(sh->why), "pid %d: %s", (int)getpid(), why);
 	_exit(1);
-}
-
-static uint64_t rng_state;
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ull;
-}
-
-struct obj {
-	uint64_t *p;
-	size_t words;
-	uint64_t tag;
-	int named; /* from the named cache, else kmalloc */
-};
-
-static void stamp(struct obj *o)
-{
-	o->p[0] = o->tag;
-	o->p[o->words / 2] = ~o->tag;
-	o->p[o->words - 1] = o->tag ^ 0x5555;
-}
-
-static int intact(const struct obj *o)
-{
-	return o->p[0] == o->tag && o->p[o->words / 2] == ~o->tag &&
-	       o->p[o->words - 1] == (o->tag ^ 0x5555);
 }
 
 /*
