@@ -119,10 +119,11 @@ static uint32_t mag_check(struct slabd_shm_mag *m, uint32_t cache)
 
 	/* obj_valid() for each entry, with what it reads once per magazine and the size
 	 * check without a division (divtest.h) */
-	if (n > SLABD_MAG_SLOTS || !size)
-		n = 0;
-	else
-		divtest_init(&dt, size);
+	if (n > SLABD_MAG_SLOTS || !size) {
+		m->count = 0;
+		return 0;
+	}
+	divtest_init(&dt, size);
 	for (i = 0; i < n; i++) {
 		uint64_t off = m->objs[i], zoff = off - zones_off;
 		const struct slabd_shm_page *pg;

@@ -328,7 +328,13 @@ Test(numa2, remote_frees_wait_in_a_per_cpu_stack_until_a_miss_or_the_daemon_send
 	{
 		char out[256];
 		slabctl_json("d[\"per_cpu\"][1][\"pcpu_bytes\"] >= 20 * 64", out, sizeof(out));
-		cr_assert_str_eq(out, "True\n", "CPU 1's per-CPU bytes leave out its remote-free stack");
+		/* The idle daemon may send them home while slabctl runs (seconds under the VM
+		 * suite's TCG): the accounting is checked when they stayed there throughout
+		 * (no free comes meanwhile, so a count of 20 afterwards means never flushed). */
+		if (remote_stack(1, 0) == 20)
+			cr_assert_str_eq(out, "True\n", "CPU 1's per-CPU bytes leave out its remote-free stack");
+		else
+			cr_log_warn("CPU 1's remote stack went home while slabctl looked: its accounting not checked");
 	}
 	/* A miss on CPU 1 (its first allocation of 2 KiB objects) sends them home. */
 	p = kmalloc(2048, GFP_KERNEL);

@@ -304,10 +304,13 @@ trap 'exit 143' TERM
 trap 'exit 130' INT
 
 # /tmp and /run are tmpfs in the guest: a working directory there (a build tree in /tmp) is
-# bound in from the host's (read-only, or through the overlay with --writable).
+# bound in from the host's (read-only, or through the overlay with --writable). What is
+# bound is its top directory under /tmp or /run (/tmp/clone for /tmp/clone/build), so a
+# checkout's source tree comes with its build tree: the systemd test runs a script of the
+# source tree and `meson install` reads it (CI in a clone under /tmp failed with 127).
 expose=
 case $workdir in
-/tmp/* | /run/*) expose=$workdir ;;
+/tmp/?* | /run/?*) expose=$(printf '%s\n' "$workdir" | cut -d/ -f1-3) ;;
 esac
 [[ $workdir == *[[:space:]]* ]] && die "the working directory has a space in its name: $workdir"
 
