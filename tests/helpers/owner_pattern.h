@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <slabd/slabd.h>
+
 static uint64_t rng_state;
 
 /* xorshift64*: cheap, and different per process once seeded with its pid */
@@ -39,6 +41,25 @@ static inline void stamp(struct obj *o)
 static inline int intact(const struct obj *o)
 {
 	return o->p[0] == o->tag && o->p[o->words / 2] == ~o->tag && o->p[o->words - 1] == (o->tag ^ 0x5555);
+}
+
+/* A bulk round trip of 16 objects of @nc, each stamped with @pid and its index and
+ * checked before the bulk free: 0, -1 (the allocation failed) or -2 (one was overwritten:
+ * handed out twice). */
+static inline int bulk_round_trip(struct kmem_cache *nc, uint64_t pid)
+{
+	void *bulk[16];
+	int k;
+
+	if (kmem_cache_alloc_bulk(nc, GFP_KERNEL, 16, bulk) != 16)
+		return -1;
+	for (k = 0; k < 16; k++)
+		*(uint64_t *)bulk[k] = pid | (uint64_t)k;
+	for (k = 0; k < 16; k++)
+		if (*(uint64_t *)bulk[k] != (pid | (uint64_t)k))
+			return -2;
+	kmem_cache_free_bulk(nc, 16, bulk);
+	return 0;
 }
 
 #endif

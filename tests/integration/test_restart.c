@@ -115,9 +115,8 @@ static void workload(int slot, int mixed)
 	const int WINDOW = mixed ? WINDOW_MAX : 128;
 	struct kmem_cache *nc;
 	uint64_t seq = 0, pid = (uint64_t)getpid() << 40;
-	void *bulk[16];
 	unsigned long round = 0;
-	int i, k;
+	int i;
 
 	rng_state = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
 	if (slabd_connect(td.sock) < 0)
@@ -147,14 +146,14 @@ static void workload(int slot, int mixed)
 			o->tag = pid | ++seq;
 			stamp(o);
 		}
-		if (kmem_cache_alloc_bulk(nc, GFP_KERNEL, 16, bulk) != 16)
+		switch (bulk_round_trip(nc, pid)) {
+		case -1:
 			fail("bulk allocation failed");
-		for (k = 0; k < 16; k++)
-			*(uint64_t *)bulk[k] = pid | (uint64_t)k;
-		for (k = 0; k < 16; k++)
-			if (*(uint64_t *)bulk[k] != (pid | (uint64_t)k))
-				fail("a bulk object was overwritten");
-		kmem_cache_free_bulk(nc, 16, bulk);
+			break;
+		case -2:
+			fail("a bulk object was overwritten");
+			break;
+		}
 		sh->ops[slot] += 16;
 		if (mixed && ++round % 4 == 0) {
 			/* a page-level allocation and a request: both need the daemon */

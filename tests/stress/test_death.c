@@ -104,8 +104,7 @@ static void workload(int slot)
 	static struct obj win[WINDOW];
 	struct kmem_cache *nc;
 	uint64_t seq = 0, pid = (uint64_t)getpid() << 40;
-	void *bulk[16];
-	int i, k;
+	int i;
 
 	rng_state = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
 	if (slabd_connect(td.sock) < 0)
@@ -142,14 +141,14 @@ static void workload(int slot)
 			stamp(o);
 		}
 		/* and a bulk round trip */
-		if (kmem_cache_alloc_bulk(nc, GFP_KERNEL, 16, bulk) != 16)
+		switch (bulk_round_trip(nc, pid)) {
+		case -1:
 			fail("bulk allocation failed");
-		for (k = 0; k < 16; k++)
-			*(uint64_t *)bulk[k] = pid | k;
-		for (k = 0; k < 16; k++)
-			if (*(uint64_t *)bulk[k] != (pid | (uint64_t)k))
-				fail("a bulk object was overwritten");
-		kmem_cache_free_bulk(nc, 16, bulk);
+			break;
+		case -2:
+			fail("a bulk object was overwritten");
+			break;
+		}
 		if (slot >= 0)
 			sh->verified[slot] += 16;
 	}
