@@ -147,9 +147,10 @@ extern unsigned long slabd_rseq_inject_aborts;
 	"movq %[off], 8(%%rax,%%rcx,8)\n\t"                                                        \
 	"incl %%ecx\n\t" SLABD_RSEQ_COMMIT_HOOK "movl %%ecx, (%%rax)\n\t"
 
-/* pop bulk: the top min(count, %[max]) slots, each + %[delta], into %[out] (two per SSE2
- * load/add/store); %[n] = how many; count - n committed. */
-#define SLABD_RSEQ_POP_BULK_BODY                                                                         \
+/* pop bulk: the top min(count, %[max]) slots, each + %[delta], into %[out]; %[n] = how
+ * many; count - n committed. From the top down: the odd one, a pair if that leaves a
+ * multiple of 4, then four per loop of two SSE2 load/add/store pairs (%%rdx counts down). */
+#define SLABD_RSEQ_POP_BULK_BODY                                                                   \
 	"movl (%%rax), %%ecx\n\t"                                                                  \
 	"cmpl $127, %%ecx\n\t"                                                                     \
 	"ja %l[slow]\n\t"                                                                          \
@@ -160,25 +161,34 @@ extern unsigned long slabd_rseq_inject_aborts;
 	"movq %[delta], %%xmm1\n\t"                                                                \
 	"punpcklqdq %%xmm1, %%xmm1\n\t"                                                            \
 	"leaq 8(%%rax,%%rcx,8), %%r8\n\t" /* &slots[new count] */                                 \
-	"xorl %%edx, %%edx\n\t"                                                                    \
-	"5: leaq 2(%%rdx), %%r9\n\t"                                                               \
-	"cmpq %[n], %%r9\n\t"                                                                      \
-	"ja 6f\n\t"                                                                                \
-	"movdqu (%%r8,%%rdx,8), %%xmm0\n\t"                                                        \
-	"paddq %%xmm1, %%xmm0\n\t"                                                                 \
-	"movdqu %%xmm0, (%[out],%%rdx,8)\n\t"                                                      \
-	"movq %%r9, %%rdx\n\t"                                                                     \
-	"jmp 5b\n\t"                                                                               \
-	"6: cmpq %[n], %%rdx\n\t"                                                                  \
-	"jae 9f\n\t"                                                                               \
-	"movq (%%r8,%%rdx,8), %%r9\n\t" /* the odd last one */                                     \
+	"movq %[n], %%rdx\n\t"                                                                     \
+	"testb $1, %%dl\n\t"                                                                       \
+	"jz 5f\n\t"                                                                                \
+	"movq -8(%%r8,%%rdx,8), %%r9\n\t" /* the odd last one */                                  \
 	"addq %[delta], %%r9\n\t"                                                                  \
-	"movq %%r9, (%[out],%%rdx,8)\n\t"                                                          \
+	"movq %%r9, -8(%[out],%%rdx,8)\n\t"                                                        \
+	"decq %%rdx\n\t"                                                                           \
+	"5: testb $2, %%dl\n\t"                                                                    \
+	"jz 6f\n\t"                                                                                \
+	"movdqu -16(%%r8,%%rdx,8), %%xmm0\n\t" /* then a pair, leaving a multiple of 4 */         \
+	"paddq %%xmm1, %%xmm0\n\t"                                                                 \
+	"movdqu %%xmm0, -16(%[out],%%rdx,8)\n\t"                                                   \
+	"subq $2, %%rdx\n\t"                                                                       \
+	"6: testq %%rdx, %%rdx\n\t"                                                                \
+	"jz 9f\n\t"                                                                                \
+	"10: movdqu -16(%%r8,%%rdx,8), %%xmm0\n\t"                                                 \
+	"movdqu -32(%%r8,%%rdx,8), %%xmm2\n\t"                                                     \
+	"paddq %%xmm1, %%xmm0\n\t"                                                                 \
+	"paddq %%xmm1, %%xmm2\n\t"                                                                 \
+	"movdqu %%xmm0, -16(%[out],%%rdx,8)\n\t"                                                   \
+	"movdqu %%xmm2, -32(%[out],%%rdx,8)\n\t"                                                   \
+	"subq $4, %%rdx\n\t"                                                                       \
+	"jnz 10b\n\t"                                                                              \
 	"9:\n\t" SLABD_RSEQ_COMMIT_HOOK "movl %%ecx, (%%rax)\n\t"
 
-/* push bulk: up to %[n] objects from %[in], each - %[delta], onto the stack (two per SSE2
- * load/subtract/store); %[done] = how many fit; count + done committed. */
-#define SLABD_RSEQ_PUSH_BULK_BODY                                                                        \
+/* push bulk: up to %[n] objects from %[in], each - %[delta], onto the stack; %[done] = how
+ * many fit; count + done committed. Copied as the pop copies (odd one, then pairs down). */
+#define SLABD_RSEQ_PUSH_BULK_BODY                                                                  \
 	"movl (%%rax), %%ecx\n\t"                                                                  \
 	"movl 4(%%rax), %%edx\n\t"                                                                 \
 	"movl $127, %%r8d\n\t"                                                                     \
@@ -193,20 +203,29 @@ extern unsigned long slabd_rseq_inject_aborts;
 	"movq %[delta], %%xmm1\n\t"                                                                \
 	"punpcklqdq %%xmm1, %%xmm1\n\t"                                                            \
 	"leaq 8(%%rax,%%rcx,8), %%r8\n\t" /* &slots[count] */                                     \
-	"xorl %%edx, %%edx\n\t"                                                                    \
-	"5: leaq 2(%%rdx), %%r9\n\t"                                                               \
-	"cmpq %[done], %%r9\n\t"                                                                   \
-	"ja 6f\n\t"                                                                                \
-	"movdqu (%[in],%%rdx,8), %%xmm0\n\t"                                                       \
-	"psubq %%xmm1, %%xmm0\n\t"                                                                 \
-	"movdqu %%xmm0, (%%r8,%%rdx,8)\n\t"                                                        \
-	"movq %%r9, %%rdx\n\t"                                                                     \
-	"jmp 5b\n\t"                                                                               \
-	"6: cmpq %[done], %%rdx\n\t"                                                               \
-	"jae 9f\n\t"                                                                               \
-	"movq (%[in],%%rdx,8), %%r9\n\t" /* the odd last one */                                    \
+	"movq %[done], %%rdx\n\t"                                                                  \
+	"testb $1, %%dl\n\t"                                                                       \
+	"jz 5f\n\t"                                                                                \
+	"movq -8(%[in],%%rdx,8), %%r9\n\t" /* the odd last one */                                 \
 	"subq %[delta], %%r9\n\t"                                                                  \
-	"movq %%r9, (%%r8,%%rdx,8)\n\t"                                                            \
+	"movq %%r9, -8(%%r8,%%rdx,8)\n\t"                                                          \
+	"decq %%rdx\n\t"                                                                           \
+	"5: testb $2, %%dl\n\t"                                                                    \
+	"jz 6f\n\t"                                                                                \
+	"movdqu -16(%[in],%%rdx,8), %%xmm0\n\t"                                                   \
+	"psubq %%xmm1, %%xmm0\n\t"                                                                 \
+	"movdqu %%xmm0, -16(%%r8,%%rdx,8)\n\t"                                                     \
+	"subq $2, %%rdx\n\t"                                                                       \
+	"6: testq %%rdx, %%rdx\n\t"                                                                \
+	"jz 9f\n\t"                                                                                \
+	"10: movdqu -16(%[in],%%rdx,8), %%xmm0\n\t"                                                \
+	"movdqu -32(%[in],%%rdx,8), %%xmm2\n\t"                                                    \
+	"psubq %%xmm1, %%xmm0\n\t"                                                                 \
+	"psubq %%xmm1, %%xmm2\n\t"                                                                 \
+	"movdqu %%xmm0, -16(%%r8,%%rdx,8)\n\t"                                                     \
+	"movdqu %%xmm2, -32(%%r8,%%rdx,8)\n\t"                                                     \
+	"subq $4, %%rdx\n\t"                                                                       \
+	"jnz 10b\n\t"                                                                              \
 	"9: addl %k[done], %%ecx\n\t" SLABD_RSEQ_COMMIT_HOOK "movl %%ecx, (%%rax)\n\t"
 
 /* pop exactly %c[cnt] (a constant, 2..127) slots, unrolled: the top cnt slots, each +
@@ -261,7 +280,7 @@ extern unsigned long slabd_rseq_inject_aborts;
 
 #define SLABD_RSEQ_BULK_N_CLOBBERS "rax", "rcx", "rdx", "xmm0", "xmm1", SLABD_RSEQ_INJECT_CLOBBER "memory", "cc"
 
-#define SLABD_RSEQ_BULK_CLOBBERS "rax", "rcx", "rdx", "r8", "r9", "xmm0", "xmm1", SLABD_RSEQ_INJECT_CLOBBER "memory", "cc"
+#define SLABD_RSEQ_BULK_CLOBBERS "rax", "rcx", "rdx", "r8", "r9", "xmm0", "xmm1", "xmm2", SLABD_RSEQ_INJECT_CLOBBER "memory", "cc"
 
 #if defined(__x86_64__) && !defined(SLABD_NO_INLINE) && !defined(SLABD_BUILDING_LIBRARY)
 #define SLABD_HAVE_INLINE 1

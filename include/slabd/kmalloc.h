@@ -9,8 +9,8 @@
  * resolves its cache at compile time.
  *
  * On x86-64 the fast paths are inline (<slabd/fast.h>): kmalloc of a constant size,
- * kfree, kmem_cache_alloc/free and bulk calls of one object pop or push this CPU's stack
- * in the caller and call the library only on a miss. SLABD_NO_INLINE turns that off.
+ * kfree, kmem_cache_alloc/free and the bulk calls (any count) pop or push this CPU's
+ * stack in the caller and call the library only on a miss. SLABD_NO_INLINE turns that off.
  */
 #ifndef SLABD_KMALLOC_H
 #define SLABD_KMALLOC_H
@@ -173,51 +173,71 @@ static inline __attribute__((always_inline)) void kmem_cache_free(struct kmem_ca
 	slabd_kmem_cache_free(s, obj);
 }
 
+/* kmem_cache_alloc_bulk: all @n objects into @p, or none (0, errno ENOMEM). Inline: a
+ * count known at compile time takes the single pop (n = 1) or one unrolled block pop (up
+ * to 32, when optimising); a count known at run time the single pop for 1, else one block
+ * pop that takes what the stack has, and the library only for the rest. */
 static inline __attribute__((always_inline)) int kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t flags, size_t n,
 								      void **p)
 {
 #ifdef SLABD_HAVE_INLINE
-	/* A count known at compile time: one object is the single pop; up to 32 one inline
-	 * block pop, unrolled when optimising (all n or none; the loop's partial take goes
-	 * back: all or nothing). */
-	if (__builtin_constant_p(n) && n == 1 && __builtin_constant_p(flags) && !(flags & __GFP_ZERO)) {
-		if (__builtin_expect(slabd_fast_pop_from(slabd_fast_handle_stacks(s), &p[0]) == 0, 1))
-			return 1;
-	} else if (__builtin_constant_p(n) && n > 1 && n <= 32 && __builtin_constant_p(flags) &&
-		   !(flags & __GFP_ZERO)) {
+	if (__builtin_constant_p(flags) && !(flags & __GFP_ZERO)) {
+		char *stacks = slabd_fast_handle_stacks(s);
+		unsigned int got;
+
+		if (__builtin_constant_p(n) && n > 32)
+			return slabd_kmem_cache_alloc_bulk(s, flags, n, p);
+		if (n == 1) {
+			if (__builtin_expect(slabd_fast_pop_from(stacks, &p[0]) == 0, 1))
+				return 1;
+			return slabd_kmem_cache_alloc_bulk(s, flags, 1, p);
+		}
 #ifdef SLABD_HAVE_BULK_N
-		/* all n in one unrolled sequence, or none (then the library) */
-		if (__builtin_expect(slabd_fast_pop_bulk_n(slabd_fast_handle_stacks(s), p, n) == 0, 1))
-			return (int)n;
-#else
-		unsigned int got = slabd_fast_pop_bulk(slabd_fast_handle_stacks(s), p, n);
+		if (__builtin_constant_p(n) && n >= 2) {
+			/* all n in one unrolled sequence, or none (then the library) */
+			if (__builtin_expect(slabd_fast_pop_bulk_n(stacks, p, n) == 0, 1))
+				return (int)n;
+			return slabd_kmem_cache_alloc_bulk(s, flags, n, p);
+		}
+#endif
+		got = slabd_fast_pop_bulk(stacks, p, n);
 		if (__builtin_expect(got == n, 1))
+			return (int)n;
+		/* the stack ran dry: the library gets the rest, or all go back */
+		if (slabd_kmem_cache_alloc_bulk(s, flags, n - got, p + got))
 			return (int)n;
 		if (got)
 			slabd_kmem_cache_free_bulk(s, got, p);
-#endif
+		return 0;
 	}
 #endif
 	return slabd_kmem_cache_alloc_bulk(s, flags, n, p);
 }
 
+/* kmem_cache_free_bulk: free @n objects of @s. Inline on a single-node region: one push (n
+ * = 1), one unrolled block push (a constant n up to 32, when optimising) or one block push
+ * of what fits; the library takes the rest. */
 static inline __attribute__((always_inline)) void kmem_cache_free_bulk(struct kmem_cache *s, size_t n, void **p)
 {
 #ifdef SLABD_HAVE_INLINE
-	if (__builtin_constant_p(n) && n == 1 && __builtin_expect(slabd_fast_cache_free(s, p[0]) == 0, 1))
-		return;
-	/* Up to 32 known at compile time, on a single-node region: one inline block push. */
-	if (__builtin_constant_p(n) && n > 1 && n <= 32 && __builtin_expect(slabd_fast_v1.zones_size != 0, 1)) {
-#ifdef SLABD_HAVE_BULK_N
-		if (__builtin_expect(slabd_fast_push_bulk_n(slabd_fast_handle_stacks(s), p, n) == 0, 1))
+	if (n == 1) {
+		if (__builtin_expect(slabd_fast_cache_free(s, p[0]) == 0, 1))
 			return;
-#else
-		unsigned int done = slabd_fast_push_bulk(slabd_fast_handle_stacks(s), p, n);
+	} else if (!(__builtin_constant_p(n) && n > 32) && __builtin_expect(slabd_fast_v1.zones_size != 0, 1)) {
+		unsigned int done;
+#ifdef SLABD_HAVE_BULK_N
+		if (__builtin_constant_p(n) && n >= 2) {
+			if (__builtin_expect(slabd_fast_push_bulk_n(slabd_fast_handle_stacks(s), p, n) == 0, 1))
+				return;
+			slabd_kmem_cache_free_bulk(s, n, p);
+			return;
+		}
+#endif
+		done = slabd_fast_push_bulk(slabd_fast_handle_stacks(s), p, n);
 		if (__builtin_expect(done == n, 1))
 			return;
 		p += done;
 		n -= done;
-#endif
 	}
 #endif
 	slabd_kmem_cache_free_bulk(s, n, p);

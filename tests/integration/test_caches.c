@@ -324,6 +324,54 @@ Test(caches, bulk_of_a_constant_count_moves_exactly_its_objects)
 		     slabd_last_error());
 }
 
+/* Hide a count from the optimiser: the bulk calls then take their run-time-count path. */
+static size_t runtime(size_t n)
+{
+	__asm__ volatile("" : "+r"(n));
+	return n;
+}
+
+/* A count known only at run time (the inline block copies of any length, the library for
+ * what the stack cannot give or take): every n from 1 to 40, and partial takes across the
+ * stack's bottom and top, move exactly their objects and lose none. */
+Test(caches, bulk_of_a_run_time_count_moves_exactly_its_objects)
+{
+	enum { HELD = 400 };
+	struct kmem_cache *s = kmem_cache_create("bulk-rt", 40, 0, 0, NULL);
+	static void *held[HELD];
+	void *a[40], *b[40];
+	size_t n, i, k;
+	int tries, same, rep;
+
+	cr_assert_not_null(s);
+	for (n = 1; n <= 40; n++) {
+		for (tries = 0, same = 0; tries < 20 && !same; tries++) {
+			cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL, runtime(n), a), (int)n, "bulk of %zu", n);
+			check_distinct(a, (int)n, 40);
+			kmem_cache_free_bulk(s, runtime(n), a);
+			cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL, runtime(n), b), (int)n, "bulk of %zu", n);
+			check_distinct(b, (int)n, 40);
+			same = same_set(a, b, (int)n);
+			kmem_cache_free_bulk(s, runtime(n), b);
+		}
+		cr_assert(same, "a bulk free of %zu never gave back the same objects in 20 tries", n);
+	}
+	/* odd lengths that straddle the stack's empty bottom and full top */
+	for (rep = 0; rep < 3; rep++) {
+		for (i = 0, k = 1; i < HELD; i += k, k = k % 37 + 3) {
+			size_t m = i + k <= HELD ? k : HELD - i;
+			cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL, runtime(m), held + i), (int)m);
+		}
+		check_distinct(held, HELD, 40);
+		for (i = 0, k = 5; i < HELD; i += k, k = k % 41 + 2)
+			kmem_cache_free_bulk(s, runtime(i + k <= HELD ? k : HELD - i), held + i);
+	}
+	errno = 0;
+	kmem_cache_destroy(s);
+	cr_assert_eq(errno, 0, "destroy after the run-time bulks: %s (objects lost or still live?)",
+		     slabd_last_error());
+}
+
 Test(caches, shrink_gives_the_empty_slabs_back)
 {
 	enum { N = 20000 };
@@ -430,6 +478,35 @@ Test(small_zone, an_inline_bulk_of_a_constant_count_is_all_or_nothing_too, .init
 	kmem_cache_free_bulk(s, 10, w);
 	cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL | __GFP_NORETRY, 8, w), 8, "inline bulk of 8 from the ten");
 	kmem_cache_free_bulk(s, 8, w);
+	while (n)
+		kmem_cache_free(s, v[--n]);
+}
+
+/* And with a count known only at run time: the inline block pop takes the ten, the library
+ * cannot get the rest, and the ten go back. */
+Test(small_zone, an_inline_bulk_of_a_run_time_count_is_all_or_nothing_too, .init = up_small, .fini = down,
+     .timeout = 60)
+{
+	struct kmem_cache *s;
+	static void *v[1024], *w[32];
+	int n = 0, i, again = 0;
+
+	s = kmem_cache_create("big4k-rt", 4096, 0, 0, NULL);
+	cr_assert_not_null(s);
+	while (n < 1024 && (v[n] = kmem_cache_alloc(s, GFP_KERNEL | __GFP_NORETRY)))
+		n++;
+	cr_assert(n > 20 && n < 1024, "filled %d", n);
+	for (i = 0; i < 10; i++)
+		kmem_cache_free(s, v[--n]);
+	errno = 0;
+	cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL | __GFP_NORETRY, runtime(32), w), 0);
+	cr_assert_eq(errno, ENOMEM);
+	while (again < 32 && (w[again] = kmem_cache_alloc(s, GFP_KERNEL | __GFP_NORETRY)))
+		again++;
+	cr_assert_eq(again, 10, "after a failed bulk of 32, %d objects were left instead of 10", again);
+	kmem_cache_free_bulk(s, runtime(10), w);
+	cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL | __GFP_NORETRY, runtime(7), w), 7);
+	kmem_cache_free_bulk(s, runtime(7), w);
 	while (n)
 		kmem_cache_free(s, v[--n]);
 }

@@ -672,3 +672,65 @@ Test(percpu, concurrent_threads_lose_and_duplicate_no_object, .timeout = 30)
 	free(owned);
 	free(seen);
 }
+
+/* The block copies, for every stack count and every request up to past the slot count: a
+ * pop takes exactly min(count, n) from the top in stack order, each + delta, writes nothing
+ * past out[got] and commits count - got; a push stores exactly min(n, room) at slots[count]
+ * on, each - delta, and nothing above. Covers the odd one, the pair and the four-object
+ * loop of the copies at every parity and length. */
+Test(percpu, block_copies_are_exact_for_every_count_and_length)
+{
+	struct slabd_shm_pcpu *s = stack_of(cpu);
+	const uint64_t delta = 0x7f0000001000ull;
+	uint64_t in[SLABD_PCPU_SLOTS + 8], out[SLABD_PCPU_SLOTS + 8];
+	unsigned int count, n, i, cap;
+
+	for (count = 0; count <= SLABD_PCPU_SLOTS; count++) {
+		for (n = 0; n <= SLABD_PCPU_SLOTS + 3; n++) {
+			unsigned int want = n < count ? n : count;
+
+			s->count = count;
+			s->capacity = SLABD_PCPU_SLOTS;
+			for (i = 0; i < SLABD_PCPU_SLOTS; i++)
+				s->slots[i] = 8ull * (i + 1);
+			memset(out, 0x5a, sizeof(out));
+			cr_assert_eq(percpu_pop_bulk_delta(roff, ncpus, base, out, n, delta), want,
+				     "pop %u of %u", n, count);
+			cr_assert_eq(s->count, count - want);
+			for (i = 0; i < want; i++)
+				cr_assert_eq(out[i], 8ull * (count - want + i + 1) + delta,
+					     "pop %u of %u: out[%u]", n, count, i);
+			for (; i < SLABD_PCPU_SLOTS + 8; i++)
+				cr_assert_eq(out[i], 0x5a5a5a5a5a5a5a5aull, "pop %u of %u wrote out[%u]", n,
+					     count, i);
+		}
+	}
+	for (cap = 0; cap <= SLABD_PCPU_SLOTS + 1; cap += 3) {
+		for (count = 0; count <= SLABD_PCPU_SLOTS; count++) {
+			unsigned int limit = cap < SLABD_PCPU_SLOTS ? cap : SLABD_PCPU_SLOTS;
+
+			for (n = 0; n <= SLABD_PCPU_SLOTS + 3; n++) {
+				unsigned int room = count < limit ? limit - count : 0;
+				unsigned int want = n < room ? n : room;
+
+				s->count = count;
+				s->capacity = cap;
+				for (i = 0; i < SLABD_PCPU_SLOTS; i++)
+					s->slots[i] = 0x3c3c;
+				for (i = 0; i < n; i++)
+					in[i] = delta + 16ull * (i + 1);
+				cr_assert_eq(percpu_push_bulk_delta(roff, ncpus, base, in, n, delta), want,
+					     "push %u onto %u (capacity %u)", n, count, cap);
+				cr_assert_eq(s->count, count + want);
+				for (i = 0; i < SLABD_PCPU_SLOTS; i++) {
+					uint64_t exp = i >= count && i < count + want ? 16ull * (i - count + 1)
+										      : 0x3c3c;
+					cr_assert_eq(s->slots[i], exp, "push %u onto %u (capacity %u): slot %u",
+						     n, count, cap, i);
+				}
+			}
+		}
+	}
+	s->count = 0;
+	s->capacity = SLABD_PCPU_SLOTS;
+}
