@@ -527,7 +527,7 @@ static void setup(int argc, char **argv)
 	pin_to("bulkbench", opt.cpu);
 	if (opt.fake_cpu >= 0) {
 		/* valgrind only: see kbench.c's fake_cpu() */
-		struct rseq *rs = (struct rseq *)((char *)__builtin_thread_pointer() + slabd_fast_v1.rseq_off);
+		struct rseq *rs = (struct rseq *)((char *)__builtin_thread_pointer() + slabd_fast_v2.rseq_off);
 
 		if (__rseq_size || (int32_t)rs->cpu_id >= 0) {
 			fprintf(stderr, "bulkbench: --fake-cpu is for valgrind only: this thread has rseq\n");

@@ -795,7 +795,7 @@ static void attach(void)
  */
 static void fake_cpu(void)
 {
-	struct rseq *r = (struct rseq *)((char *)__builtin_thread_pointer() + slabd_fast_v1.rseq_off);
+	struct rseq *r = (struct rseq *)((char *)__builtin_thread_pointer() + slabd_fast_v2.rseq_off);
 
 	if (__rseq_size || (int32_t)r->cpu_id >= 0) {
 		fprintf(stderr, "kbench: --fake-cpu is for valgrind only: this thread has rseq "
@@ -809,7 +809,7 @@ static void fake_cpu(void)
 /* handoff-cg: see the top of the file. Cycles per object (meaningless under valgrind). */
 static double handoff_cg(void)
 {
-	struct rseq *r = (struct rseq *)((char *)__builtin_thread_pointer() + slabd_fast_v1.rseq_off);
+	struct rseq *r = (struct rseq *)((char *)__builtin_thread_pointer() + slabd_fast_v2.rseq_off);
 	static void *v[BENCH_RING_SLOTS];
 	uint64_t done = 0, t0, i, k;
 

@@ -142,7 +142,7 @@ static void become_cpu(int c)
 {
 #ifdef PKT_SLABD
 	if (opt.fake_cpu >= 0) {
-		struct rseq *rs = (struct rseq *)((char *)__builtin_thread_pointer() + slabd_fast_v1.rseq_off);
+		struct rseq *rs = (struct rseq *)((char *)__builtin_thread_pointer() + slabd_fast_v2.rseq_off);
 		rs->cpu_id_start = rs->cpu_id = (uint32_t)c;
 	}
 #else
@@ -371,7 +371,7 @@ static void setup(const char *argv0)
 	pin_to("pktbench", opt.cpu);
 	if (opt.fake_cpu >= 0) {
 		/* valgrind only: see kbench.c's fake_cpu() */
-		struct rseq *rs = (struct rseq *)((char *)__builtin_thread_pointer() + slabd_fast_v1.rseq_off);
+		struct rseq *rs = (struct rseq *)((char *)__builtin_thread_pointer() + slabd_fast_v2.rseq_off);
 
 		if (__rseq_size || (int32_t)rs->cpu_id >= 0) {
 			fprintf(stderr, "pktbench: --fake-cpu is for valgrind only: this thread has rseq\n");

@@ -99,7 +99,7 @@ static inline uint64_t xp_get(void)
 	if (!p)
 		return UINT64_MAX;
 #ifdef SLABD_HAVE_INLINE
-	return (uint64_t)((char *)p - slabd_fast_v1.base);
+	return (uint64_t)((char *)p - slabd_fast_v2.base);
 #else
 	return slabd_ptr_to_off(p);
 #endif
@@ -108,7 +108,7 @@ static inline uint64_t xp_get(void)
 static inline void xp_put(uint64_t off)
 {
 #ifdef SLABD_HAVE_INLINE
-	kfree(slabd_fast_v1.base + off);
+	kfree(slabd_fast_v2.base + off);
 #else
 	kfree(slabd_off_to_ptr(off));
 #endif

@@ -41,7 +41,7 @@ unsigned long slabd_rseq_inject_aborts SLABD_HIDDEN;
 
 /* Cache index of sizes 1..1024 in steps of 8: kmalloc_index() without branches for the
  * common sizes; filled from kmalloc_index() itself at load time. */
-uint8_t slabd_small_index[128] SLABD_HIDDEN; /* also read by the inline path (slabd_fast_v1) */
+uint8_t slabd_small_index[128] SLABD_HIDDEN; /* also read by the inline path (slabd_fast_v2) */
 
 __attribute__((constructor)) static void small_index_init(void)
 {

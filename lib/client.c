@@ -32,9 +32,9 @@
 #include "percpu.h"
 
 /* The inline fast path's view of this process (ABI: <slabd/fast.h>); 0 until attached. */
-SLABD_API struct slabd_fast slabd_fast_v1;
+SLABD_API struct slabd_fast slabd_fast_v2;
 /* The inline kfree's guess of the next cache (<slabd/fast.h>); the library never reads it. */
-SLABD_API __thread uint64_t slabd_fast_guess_v1 __attribute__((tls_model("initial-exec")));
+SLABD_API __thread uint64_t slabd_fast_guess_v2 __attribute__((tls_model("initial-exec")));
 
 #include "slabd_ops.h"
 #include "slabd_wire.h"
@@ -94,14 +94,14 @@ static long rseq_offset_choose(int *ret_own)
 	return (long)((char *)&own_rseq - (char *)__builtin_thread_pointer());
 }
 
-/* The fast paths read slabd_client.roff and slabd_fast_v1.rseq_off before any attach:
+/* The fast paths read slabd_client.roff and slabd_fast_v2.rseq_off before any attach:
  * they must be right from the start (a zero offset would make a sequence publish its
  * descriptor over the TCB). */
 __attribute__((constructor)) static void client_init(void)
 {
 	slabd_client.roff = rseq_offset_choose(&slabd_client.own_rseq);
-	slabd_fast_v1.rseq_off = slabd_client.roff; /* the inline path's too */
-	slabd_fast_v1.size_index = slabd_small_index; /* filled by alloc.c's constructor */
+	slabd_fast_v2.rseq_off = slabd_client.roff; /* the inline path's too */
+	slabd_fast_v2.size_index = slabd_small_index; /* filled by alloc.c's constructor */
 }
 
 int client_rseq_ready(void)
@@ -274,22 +274,24 @@ static int map_region(const struct slabd_wire_attach *a, const int *fds)
 	c->max_cache_size = sb->max_cache_size;
 	c->roff = rseq_offset_choose(&c->own_rseq);
 	/* What the inline fast path in <slabd/fast.h> reads, the same values. */
-	slabd_fast_v1.rseq_off = c->roff;
-	slabd_fast_v1.base = c->base;
-	slabd_fast_v1.pcpu = c->pcpu;
-	slabd_fast_v1.cache_stride = c->cache_stride;
-	slabd_fast_v1.zones = c->zones;
+	slabd_fast_v2.rseq_off = c->roff;
+	slabd_fast_v2.base = c->base;
+	slabd_fast_v2.pcpu = c->pcpu;
+	slabd_fast_v2.cache_stride = c->cache_stride;
+	for (unsigned int k = 0; k < SLABD_FAST_KSTACKS; k++)
+		slabd_fast_v2.kstacks[k] = c->pcpu + k * c->cache_stride;
+	slabd_fast_v2.zones = c->zones;
 	/* kfree in the library on several nodes, and after an attach with another stride than
-	 * the first: the inline kfree's thread-local guesses (slabd_fast_guess_v1) hold
+	 * the first: the inline kfree's thread-local guesses (slabd_fast_guess_v2) hold
 	 * cache * cache_stride of the first, and other threads' cannot be reset from here. */
 	if (!first_stride)
 		first_stride = c->cache_stride;
-	slabd_fast_v1.zones_size = c->multi_node || c->cache_stride != first_stride ? 0 : c->zones_size;
-	slabd_fast_v1.pages = (const uint64_t *)c->pages;
-	cache_handles(&slabd_fast_v1.handles, &slabd_fast_v1.handles_size);
+	slabd_fast_v2.zones_size = c->multi_node || c->cache_stride != first_stride ? 0 : c->zones_size;
+	slabd_fast_v2.pages = (const uint64_t *)c->pages;
+	cache_handles(&slabd_fast_v2.handles, &slabd_fast_v2.handles_size);
 	/* Publish: from here the fast paths run. */
 	__atomic_store_n(&c->ncpus, sb->nr_cpus, __ATOMIC_RELEASE);
-	__atomic_store_n(&slabd_fast_v1.ncpus, sb->nr_cpus, __ATOMIC_RELEASE);
+	__atomic_store_n(&slabd_fast_v2.ncpus, sb->nr_cpus, __ATOMIC_RELEASE);
 	return 0;
 }
 

@@ -73,7 +73,7 @@ retry:
 	__asm__ volatile goto(RSEQ_ASM_PROLOGUE SLABD_RSEQ_POP_BODY RSEQ_ASM_EPILOGUE
 		     : [val] "=&r"(val)
 		     : [roff] "r"(roff), [ncpus] "rm"(ncpus), [base] "r"(base)
-		     : "rax", "rcx", RSEQ_INJECT_CLOBBER "memory", "cc"
+		     : "rax", "rcx", "rdx", RSEQ_INJECT_CLOBBER "memory", "cc"
 		     : slow, abort);
 	*ret_off = val;
 	return 0;

@@ -4,7 +4,7 @@
  * instructions of kmalloc(64)+kfree as <slabd/fast.h> does it, against variants of the
  * kfree half built here from the header's own sequences (slabd_fast_push_to):
  *   header   kmalloc(64) + kfree() as the header does it now: the stacks from the
- *            thread's guess (slabd_fast_guess_v1, the library's initial-exec TLS), the
+ *            thread's guess (slabd_fast_guess_v2, the library's initial-exec TLS), the
  *            descriptor compared with it
  *   descr    kfree as the header did it before the guess: the page descriptor gives the
  *            cache, its stacks are pcpu + cache * cache_stride (an imul on the chain)
@@ -39,7 +39,7 @@ static unsigned int stride_shift;
 
 static inline __attribute__((always_inline)) void free_shift(void *p)
 {
-	const struct slabd_fast *f = &slabd_fast_v1;
+	const struct slabd_fast *f = &slabd_fast_v2;
 	uint64_t zoff = (uint64_t)((const char *)p - f->zones);
 	uint32_t head;
 
@@ -62,7 +62,7 @@ static __thread char *last_stacks;
 
 static inline __attribute__((always_inline)) void free_guess(void *p)
 {
-	const struct slabd_fast *f = &slabd_fast_v1;
+	const struct slabd_fast *f = &slabd_fast_v2;
 	uint64_t zoff = (uint64_t)((const char *)p - f->zones);
 	uint32_t head;
 
@@ -87,7 +87,7 @@ static inline __attribute__((always_inline)) void free_guess(void *p)
  * descriptor gives the cache, its stacks are pcpu + cache * cache_stride. */
 static inline __attribute__((always_inline)) void free_descr(void *p)
 {
-	const struct slabd_fast *f = &slabd_fast_v1;
+	const struct slabd_fast *f = &slabd_fast_v2;
 	uint64_t zoff = (uint64_t)((const char *)p - f->zones);
 	uint32_t head;
 
@@ -158,7 +158,7 @@ int main(int argc, char **argv)
 	}
 	pin_to("fastvar", 0);
 	if (fake >= 0) {
-		struct rseq *r = (struct rseq *)((char *)__builtin_thread_pointer() + slabd_fast_v1.rseq_off);
+		struct rseq *r = (struct rseq *)((char *)__builtin_thread_pointer() + slabd_fast_v2.rseq_off);
 
 		if (__rseq_size || (int32_t)r->cpu_id >= 0) {
 			fprintf(stderr, "fastvar: --fake-cpu is for valgrind only\n");
@@ -166,19 +166,19 @@ int main(int argc, char **argv)
 		}
 		r->cpu_id_start = r->cpu_id = (uint32_t)fake;
 	}
-	if (slabd_fast_v1.cache_stride & (slabd_fast_v1.cache_stride - 1)) {
+	if (slabd_fast_v2.cache_stride & (slabd_fast_v2.cache_stride - 1)) {
 		fprintf(stderr, "fastvar: cache_stride %llu is not a power of two here (ncpus %u)\n",
-			(unsigned long long)slabd_fast_v1.cache_stride, slabd_fast_v1.ncpus);
+			(unsigned long long)slabd_fast_v2.cache_stride, slabd_fast_v2.ncpus);
 		return 1;
 	}
-	stride_shift = (unsigned int)__builtin_ctzll(slabd_fast_v1.cache_stride);
+	stride_shift = (unsigned int)__builtin_ctzll(slabd_fast_v2.cache_stride);
 	{
 		void *p = kmalloc(64, GFP_KERNEL);
-		uint64_t zoff = (uint64_t)((char *)p - slabd_fast_v1.zones);
+		uint64_t zoff = (uint64_t)((char *)p - slabd_fast_v2.zones);
 
-		stacks64 = slabd_fast_v1.pcpu +
-			   (uint64_t)((uint32_t)slabd_fast_v1.pages[zoff >> SLABD_FAST_PAGE_SHIFT] >> 16) *
-				   slabd_fast_v1.cache_stride;
+		stacks64 = slabd_fast_v2.pcpu +
+			   (uint64_t)((uint32_t)slabd_fast_v2.pages[zoff >> SLABD_FAST_PAGE_SHIFT] >> 16) *
+				   slabd_fast_v2.cache_stride;
 		kfree(p);
 	}
 	for (v = 0; v < NV; v++) {

@@ -9,7 +9,8 @@
  * or the process is not attached. Define SLABD_NO_INLINE before the include to always
  * call the library.
  *
- * Everything here is ABI, versioned by the name of the exported struct (slabd_fast_v1):
+ * Everything here is ABI, versioned by the name of the exported struct (slabd_fast_v2; v1
+ * had no kstacks and kept the guess's offset in KiB):
  * the fields below, the per-CPU stack format (struct slabd_shm_pcpu: count, capacity,
  * 127 slots of region offsets, 1 KiB per CPU), the first word of a page descriptor
  * (kind | zone << 8 | cache << 16) and the rseq abort signature. A library with another
@@ -31,6 +32,8 @@
 extern "C" {
 #endif
 
+#define SLABD_FAST_KSTACKS 32 /* kmalloc cache ids (kmalloc_index() <= 25) with a kstacks entry */
+
 struct slabd_fast {
 	uint32_t ncpus;         /* CPUs in the region; 0 until attached (every sequence fails) */
 	uint32_t reserved;
@@ -46,6 +49,8 @@ struct slabd_fast {
 	uint64_t handles_size;  /* ... and its size in bytes */
 	const uint8_t *size_index; /* kmalloc cache of sizes 1..1024: [(size - 1) >> 3]; set
 				    * before main() (a library constructor), like rseq_off */
+	char *kstacks[SLABD_FAST_KSTACKS]; /* pcpu + c * cache_stride for the kmalloc caches c
+					    * (one load instead of a multiply and an add) */
 };
 
 /* A struct kmem_cache as libslabclient lays it out. */
@@ -59,18 +64,19 @@ struct slabd_fast_handle {
 #define SLABD_FAST_PAGE_SLAB 1u /* page descriptor kind of a slab page */
 
 /* Written once by the library when the process attaches; read-only afterwards. */
-extern struct slabd_fast slabd_fast_v1;
+extern struct slabd_fast slabd_fast_v2;
 
 /* This thread's previous inline kfree, a guess of the next one's cache, in one word (so
  * that a signal handler's kfree in between can never pair one guess's descriptor with
  * another's stacks): the low 32 bits the first word of its page descriptor (0 at first:
- * never a slab's), the high 32 its cache's stacks' offset from pcpu in KiB (cache * ncpus).
+ * never a slab's), the high 32 its cache's stacks' offset from pcpu in bytes (cache *
+ * cache_stride; a region where that does not fit 32 bits never uses the guess).
  * kfree takes the stacks from the guess, so the push's address does not wait for the
  * descriptor load; the descriptor is then compared with the guess (a predicted branch)
  * and a wrong guess is never used. The offset stays right across attaches because the
  * library keeps zones_size 0 (no inline kfree) in a process attached anew with another
  * cache_stride. Initial-exec TLS of the library (as its own rseq area). */
-extern __thread uint64_t slabd_fast_guess_v1 __attribute__((tls_model("initial-exec")));
+extern __thread uint64_t slabd_fast_guess_v2 __attribute__((tls_model("initial-exec")));
 
 #define SLABD_RSEQ_SIGNATURE 0x53053053 /* glibc's on x86: the kernel checks it before aborting */
 
@@ -127,15 +133,14 @@ extern unsigned long slabd_rseq_inject_aborts;
 #define SLABD_RSEQ_INJECT_ABORTED() ((void)0)
 #endif
 
-/* pop: %[val] = top slot; count - 1 committed. Empty or corrupt count: slow. */
+/* pop: %[val] = top slot; count - 1 committed. Empty or corrupt count (count - 1 above
+ * 126 unsigned: 0, or beyond the 127 slots): slow. */
 #define SLABD_RSEQ_POP_BODY                                                                        \
 	"movl (%%rax), %%ecx\n\t"                                                                  \
-	"testl %%ecx, %%ecx\n\t"                                                                   \
-	"jz %l[slow]\n\t"                                                                          \
-	"cmpl $127, %%ecx\n\t"                                                                     \
+	"leal -1(%%rcx), %%edx\n\t"                                                                \
+	"cmpl $126, %%edx\n\t"                                                                     \
 	"ja %l[slow]\n\t"                                                                          \
-	"movq (%%rax,%%rcx,8), %[val]\n\t"                                                         \
-	"decl %%ecx\n\t" SLABD_RSEQ_COMMIT_HOOK "movl %%ecx, (%%rax)\n\t"
+	"movq (%%rax,%%rcx,8), %[val]\n\t" SLABD_RSEQ_COMMIT_HOOK "movl %%edx, (%%rax)\n\t"
 
 /* push: slot[count] = %[off]; count + 1 committed. At capacity or 127: slow. */
 #define SLABD_RSEQ_PUSH_BODY                                                                       \
@@ -290,13 +295,13 @@ extern unsigned long slabd_rseq_inject_aborts;
  * library). Cache 0 has no stacks (capacity 0): an unknown handle's id 0 fails here. */
 static inline __attribute__((always_inline)) int slabd_fast_pop_from(char *stacks, void **ret)
 {
-	const struct slabd_fast *f = &slabd_fast_v1;
+	const struct slabd_fast *f = &slabd_fast_v2;
 	uint64_t val;
 retry:
 	__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_POP_BODY SLABD_RSEQ_EPILOGUE
 			      : [val] "=&r"(val)
 			      : [roff] "r"(f->rseq_off), [ncpus] "rm"(f->ncpus), [base] "r"(stacks)
-			      : "rax", "rcx", SLABD_RSEQ_INJECT_CLOBBER "memory", "cc"
+			      : "rax", "rcx", "rdx", SLABD_RSEQ_INJECT_CLOBBER "memory", "cc"
 			      : slow, abort);
 	*ret = f->base + val;
 	return 0;
@@ -311,7 +316,7 @@ slow:
  * (pointers); how many (0 when empty or not set up). */
 static inline __attribute__((always_inline)) unsigned int slabd_fast_pop_bulk(char *stacks, void **p, uint64_t n)
 {
-	const struct slabd_fast *f = &slabd_fast_v1;
+	const struct slabd_fast *f = &slabd_fast_v2;
 	uint64_t got;
 retry:
 	__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_POP_BULK_BODY SLABD_RSEQ_EPILOGUE
@@ -333,7 +338,7 @@ slow:
 static inline __attribute__((always_inline)) unsigned int slabd_fast_push_bulk(char *stacks, void *const *p,
 										uint64_t n)
 {
-	const struct slabd_fast *f = &slabd_fast_v1;
+	const struct slabd_fast *f = &slabd_fast_v2;
 	uint64_t done;
 retry:
 	__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_PUSH_BULK_BODY SLABD_RSEQ_EPILOGUE
@@ -360,7 +365,7 @@ slow:
  * the stack holds fewer or the thread or process is not set up. */
 static inline __attribute__((always_inline)) int slabd_fast_pop_bulk_n(char *stacks, void **p, uint64_t n)
 {
-	const struct slabd_fast *f = &slabd_fast_v1;
+	const struct slabd_fast *f = &slabd_fast_v2;
 retry:
 	__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_POP_BULK_N_BODY SLABD_RSEQ_EPILOGUE
 			      :
@@ -382,7 +387,7 @@ slow:
  * checks). */
 static inline __attribute__((always_inline)) int slabd_fast_push_bulk_n(char *stacks, void *const *p, uint64_t n)
 {
-	const struct slabd_fast *f = &slabd_fast_v1;
+	const struct slabd_fast *f = &slabd_fast_v2;
 retry:
 	__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_PUSH_BULK_N_BODY SLABD_RSEQ_EPILOGUE
 			      :
@@ -403,7 +408,7 @@ slow:
  * on a single-node region) on this CPU's stack; 0, or -1 when full or not set up. */
 static inline __attribute__((always_inline)) int slabd_fast_push_to(char *stacks, const void *p)
 {
-	const struct slabd_fast *f = &slabd_fast_v1;
+	const struct slabd_fast *f = &slabd_fast_v2;
 	uint64_t off = (uint64_t)((const char *)p - f->base);
 retry:
 	__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_PUSH_BODY SLABD_RSEQ_EPILOGUE
@@ -423,10 +428,10 @@ slow:
  * CPU's stack of its cache (from the page descriptor); -1 for anything else. */
 static inline __attribute__((always_inline)) int slabd_fast_free(const void *p)
 {
-	const struct slabd_fast *f = &slabd_fast_v1;
+	const struct slabd_fast *f = &slabd_fast_v2;
 	uint64_t zoff = (uint64_t)((const char *)p - f->zones);
-	uint64_t guess = __atomic_load_n(&slabd_fast_guess_v1, __ATOMIC_RELAXED); /* one load */
-	char *stacks = f->pcpu + ((guess >> 32) << 10); /* not on p's chain */
+	uint64_t guess = __atomic_load_n(&slabd_fast_guess_v2, __ATOMIC_RELAXED); /* one load */
+	char *stacks = f->pcpu + (guess >> 32); /* not on p's chain */
 	uint32_t head;
 
 	if (__builtin_expect(zoff >= f->zones_size, 0))
@@ -434,12 +439,12 @@ static inline __attribute__((always_inline)) int slabd_fast_free(const void *p)
 	head = (uint32_t)f->pages[zoff >> SLABD_FAST_PAGE_SHIFT];
 	if (__builtin_expect(head != (uint32_t)guess, 0)) {
 		/* another cache (or zone) than last time: the descriptor decides */
-		uint64_t kib = (uint64_t)(head >> 16) * (f->cache_stride >> 10);
+		uint64_t off = (uint64_t)(head >> 16) * f->cache_stride;
 
-		if (__builtin_expect((uint8_t)head != SLABD_FAST_PAGE_SLAB || kib >> 32, 0))
+		if (__builtin_expect((uint8_t)head != SLABD_FAST_PAGE_SLAB || off >> 32, 0))
 			return -1;
-		__atomic_store_n(&slabd_fast_guess_v1, kib << 32 | head, __ATOMIC_RELAXED);
-		stacks = f->pcpu + (kib << 10);
+		__atomic_store_n(&slabd_fast_guess_v2, off << 32 | head, __ATOMIC_RELAXED);
+		stacks = f->pcpu + off;
 		/* keep this a branch: a conditional move would put the descriptor load back
 		 * on the push's address */
 		__asm__ volatile("" : "+r"(stacks));
@@ -452,23 +457,24 @@ static inline __attribute__((always_inline)) int slabd_fast_free(const void *p)
  * ncpus is 0 and the sequence fails its CPU check before it touches a stack). */
 static inline __attribute__((always_inline)) int slabd_fast_kmalloc(size_t size, void **ret)
 {
-	const struct slabd_fast *f = &slabd_fast_v1;
+	const struct slabd_fast *f = &slabd_fast_v2;
 
 	if (__builtin_expect(size - 1 >= 1024, 0))
 		return -1;
-	return slabd_fast_pop_from(f->pcpu + (uint64_t)f->size_index[(size - 1) >> 3] * f->cache_stride, ret);
+	return slabd_fast_pop_from(f->kstacks[f->size_index[(size - 1) >> 3]], ret);
 }
 
+/* slabd_fast_pop: from the stacks of kmalloc cache @cache (below SLABD_FAST_KSTACKS). */
 static inline __attribute__((always_inline)) int slabd_fast_pop(unsigned int cache, void **ret)
 {
-	return slabd_fast_pop_from(slabd_fast_v1.pcpu + (uint64_t)cache * slabd_fast_v1.cache_stride, ret);
+	return slabd_fast_pop_from(slabd_fast_v2.kstacks[cache], ret);
 }
 
 /* The per-CPU stacks behind a kmem_cache handle of this process's table; cache 0's (always
  * empty, capacity 0) for anything else, so a bad handle goes to the library. */
 static inline __attribute__((always_inline)) char *slabd_fast_handle_stacks(const void *handle)
 {
-	const struct slabd_fast *f = &slabd_fast_v1;
+	const struct slabd_fast *f = &slabd_fast_v2;
 
 	if (__builtin_expect((uint64_t)((const char *)handle - f->handles) >= f->handles_size, 0))
 		return f->pcpu;
@@ -481,7 +487,7 @@ static inline __attribute__((always_inline)) char *slabd_fast_handle_stacks(cons
  * stack. */
 static inline __attribute__((always_inline)) int slabd_fast_cache_free(const void *handle, const void *p)
 {
-	const struct slabd_fast *f = &slabd_fast_v1;
+	const struct slabd_fast *f = &slabd_fast_v2;
 
 	if (__builtin_expect((uint64_t)((const char *)p - f->zones) >= f->zones_size, 0))
 		return -1;

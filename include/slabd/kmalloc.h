@@ -223,7 +223,7 @@ static inline __attribute__((always_inline)) void kmem_cache_free_bulk(struct km
 	if (n == 1) {
 		if (__builtin_expect(slabd_fast_cache_free(s, p[0]) == 0, 1))
 			return;
-	} else if (!(__builtin_constant_p(n) && n > 32) && __builtin_expect(slabd_fast_v1.zones_size != 0, 1)) {
+	} else if (!(__builtin_constant_p(n) && n > 32) && __builtin_expect(slabd_fast_v2.zones_size != 0, 1)) {
 		unsigned int done;
 #ifdef SLABD_HAVE_BULK_N
 		if (__builtin_constant_p(n) && n >= 2) {

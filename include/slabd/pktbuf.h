@@ -114,7 +114,7 @@ SLABD_API void slabd_pktbuf_free_bulk(struct slabd_pktbuf **bufs, unsigned int n
  * is still the library's function. Define SLABD_NO_INLINE before the include to call the
  * library for everything.
  *
- * ABI, like slabd_fast_v1 and versioned the same way (by the exported name): struct
+ * ABI, like slabd_fast_v2 and versioned the same way (by the exported name): struct
  * slabd_fast_pktpool is how a struct slabd_pktpool handle starts, and slabd_fast_pkt_v1
  * says where the library's table of handles is, so that a pointer outside it goes to the
  * library (which reports EINVAL).
@@ -234,8 +234,8 @@ SLABD_PKTBUF_INLINE void slabd_fast_pktbuf_free_bulk(struct slabd_pktbuf **bufs,
 {
 	/* A count known at compile time: when every buffer is a simple last reference of one
 	 * pool (one page-descriptor word: slab pages of one cache), one inline block push. */
-	if (__builtin_constant_p(n) && n >= 1 && n <= 32 && __builtin_expect(slabd_fast_v1.zones_size != 0, 1)) {
-		const struct slabd_fast *f = &slabd_fast_v1;
+	if (__builtin_constant_p(n) && n >= 1 && n <= 32 && __builtin_expect(slabd_fast_v2.zones_size != 0, 1)) {
+		const struct slabd_fast *f = &slabd_fast_v2;
 		uint32_t desc = 0;
 		unsigned int i, done;
 

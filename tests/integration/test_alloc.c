@@ -205,8 +205,25 @@ Test(alloc, rseq_comes_from_glibc_unless_glibc_was_told_not_to)
 	}
 }
 
+#ifdef SLABD_HAVE_INLINE
+/* The inline kmalloc of a constant size takes its stacks from slabd_fast_v2.kstacks, which
+ * the attach fills: each entry is that kmalloc cache's per-CPU stacks. */
+Test(alloc, the_attach_fills_the_inline_kmalloc_stacks_table)
+{
+	const struct slabd_fast *f = &slabd_fast_v2;
+	void *p = kmalloc(64, GFP_KERNEL); /* attached from here on */
+	unsigned int k;
+
+	cr_assert_not_null(p);
+	kfree(p);
+	cr_assert_gt(f->ncpus, 0u);
+	for (k = 0; k < SLABD_FAST_KSTACKS; k++)
+		cr_assert_eq(f->kstacks[k], f->pcpu + k * f->cache_stride, "kstacks[%u]", k);
+}
+#endif
+
 /* The inline kfree guesses the cache of the previous kfree on this thread (<slabd/fast.h>,
- * slabd_fast_guess_v1): frees that alternate between caches, and a large allocation in
+ * slabd_fast_guess_v2): frees that alternate between caches, and a large allocation in
  * between, must each land on their own cache's stack. Each free is followed by an
  * allocation of the same class, which takes the top of this CPU's stack: the object just
  * freed (retried: a migration to another CPU in between legitimately gives another). */

@@ -47,7 +47,7 @@ static volatile unsigned long handler_frees;
 
 /* With handler_alloc (the bulk test), every signal also allocates and frees a 128-B object
  * (GFP_ATOMIC: async-signal-safe), so an interrupted inline kfree of another cache's object
- * has its cache guess (slabd_fast_guess_v1) changed under it: an object pushed onto the
+ * has its cache guess (slabd_fast_guess_v2) changed under it: an object pushed onto the
  * wrong cache's stack would keep the bulk cache from being destroyed. */
 static void on_signal(int sig)
 {

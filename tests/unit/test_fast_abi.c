@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_fast_abi.c - a tripwire on the inline fast path's ABI (<slabd/fast.h>).
+ *
+ * Code compiled against <slabd/fast.h> reads struct slabd_fast (exported by
+ * libslabclient as slabd_fast_v2) at fixed offsets, and a handle's stacks pointer at
+ * offset 8. A change to any of them breaks every binary built against the old header, so
+ * it must come with a new symbol name (slabd_fast_v3, slabd_fast_guess_v3), and this test
+ * with the new numbers.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include <criterion/criterion.h>
+
+#include <slabd/slabd.h>
+
+#define PIN(member, off)                                                                           \
+	cr_expect_eq(offsetof(struct slabd_fast, member), (size_t)(off),                           \
+		     "slabd_fast." #member " moved to %zu: rename the exported symbols (v3) and "  \
+		     "update this test",                                                           \
+		     offsetof(struct slabd_fast, member))
+
+Test(fast_abi, struct_slabd_fast_v2_is_where_the_inline_code_reads_it)
+{
+	PIN(ncpus, 0);
+	PIN(rseq_off, 8);
+	PIN(base, 16);
+	PIN(pcpu, 24);
+	PIN(cache_stride, 32);
+	PIN(zones, 40);
+	PIN(zones_size, 48);
+	PIN(pages, 56);
+	PIN(handles, 64);
+	PIN(handles_size, 72);
+	PIN(size_index, 80);
+	PIN(kstacks, 88);
+	cr_expect_eq(SLABD_FAST_KSTACKS, 32);
+	cr_expect_eq(sizeof(struct slabd_fast), 88 + 32 * sizeof(char *));
+	cr_expect_eq(offsetof(struct slabd_fast_handle, stacks), 8);
+	cr_expect_eq(SLABD_FAST_PAGE_SHIFT, 12);
+	cr_expect_eq(SLABD_FAST_PAGE_SLAB, 1u);
+	cr_expect_eq(SLABD_RSEQ_SIGNATURE, 0x53053053);
+}
+
+/* Every kmalloc cache a constant size can name has a kstacks entry. */
+Test(fast_abi, every_kmalloc_index_has_a_kstacks_entry)
+{
+	cr_expect_lt(kmalloc_index(KMALLOC_MAX_SIZE), SLABD_FAST_KSTACKS);
+	cr_expect_lt(kmalloc_index(32768), SLABD_FAST_KSTACKS);
+}
+
+/* The library fills kstacks at attach: not attached here, so every entry is still NULL and
+ * ncpus 0 (every inline sequence fails its CPU check and calls the library). */
+Test(fast_abi, before_attach_the_inline_path_is_off)
+{
+	unsigned int k;
+
+	cr_expect_eq(slabd_fast_v2.ncpus, 0u);
+	for (k = 0; k < SLABD_FAST_KSTACKS; k++)
+		cr_expect_null(slabd_fast_v2.kstacks[k]);
+}
