@@ -64,6 +64,7 @@ void cache_handles(const char **ret_table, uint64_t *ret_size)
 	_Static_assert(sizeof(struct kmem_cache) == sizeof(struct slabd_fast_handle) &&
 			       offsetof(struct kmem_cache, stacks) == offsetof(struct slabd_fast_handle, stacks),
 		       "<slabd/fast.h> reads handles as struct slabd_fast_handle");
+	_Static_assert(sizeof(handles) == SLABD_FAST_HANDLES_SIZE, "<slabd/fast.h> knows the table's size");
 	/* Entries not handed out yet point at cache 0's stacks, which never hold anything. */
 	for (i = 0; i < SLABD_MAX_CACHES; i++)
 		if (!handles[i].id)

@@ -32,6 +32,7 @@
 extern "C" {
 #endif
 
+#define SLABD_FAST_HANDLES_SIZE 16384 /* the library's handle table: 1024 handles of 16 bytes */
 #define SLABD_FAST_KSTACKS 32 /* kmalloc cache ids (kmalloc_index() <= 25) with a kstacks entry */
 
 struct slabd_fast {
@@ -46,7 +47,8 @@ struct slabd_fast {
 				 * which sends objects home */
 	const uint64_t *pages;  /* page descriptors, one per 4 KiB of the zones */
 	const char *handles;    /* this process's struct kmem_cache table ... */
-	uint64_t handles_size;  /* ... and its size in bytes */
+	uint64_t handles_size;  /* ... and its size in bytes, SLABD_FAST_HANDLES_SIZE (the
+				 * inline code uses the constant) */
 	const uint8_t *size_index; /* kmalloc cache of sizes 1..1024: [(size - 1) >> 3]; set
 				    * before main() (a library constructor), like rseq_off */
 	char *kstacks[SLABD_FAST_KSTACKS]; /* pcpu + c * cache_stride for the kmalloc caches c
@@ -470,26 +472,30 @@ static inline __attribute__((always_inline)) int slabd_fast_pop(unsigned int cac
 	return slabd_fast_pop_from(slabd_fast_v2.kstacks[cache], ret);
 }
 
-/* The per-CPU stacks behind a kmem_cache handle of this process's table; cache 0's (always
- * empty, capacity 0) for anything else, so a bad handle goes to the library. */
+/* Whether @handle is in this process's kmem_cache table (false before attach): only then
+ * does the inline code read its stacks; anything else goes to the library, which refuses
+ * a bad handle. The table's size is a constant, so the check costs one load. */
+static inline __attribute__((always_inline)) int slabd_fast_handle_ok(const void *handle)
+{
+	return __builtin_expect((uint64_t)((const char *)handle - slabd_fast_v2.handles) < SLABD_FAST_HANDLES_SIZE, 1);
+}
+
+/* The per-CPU stacks behind a handle that passed slabd_fast_handle_ok (handles not handed
+ * out yet have cache 0's: always empty, capacity 0). */
 static inline __attribute__((always_inline)) char *slabd_fast_handle_stacks(const void *handle)
 {
-	const struct slabd_fast *f = &slabd_fast_v2;
-
-	if (__builtin_expect((uint64_t)((const char *)handle - f->handles) >= f->handles_size, 0))
-		return f->pcpu;
 	return ((const struct slabd_fast_handle *)handle)->stacks;
 }
 
 /* slabd_fast_cache_free: kmem_cache_free's fast path: @p onto this CPU's stack of the
  * cache behind @handle, trusted as the kernel trusts it (the object must come from that
- * cache); -1 for a pointer outside the zones (NULL too), a multi-node region, a full
- * stack. */
+ * cache); -1 for a pointer outside the zones (NULL too), a bad handle, a multi-node
+ * region, a full stack. */
 static inline __attribute__((always_inline)) int slabd_fast_cache_free(const void *handle, const void *p)
 {
 	const struct slabd_fast *f = &slabd_fast_v2;
 
-	if (__builtin_expect((uint64_t)((const char *)p - f->zones) >= f->zones_size, 0))
+	if (!slabd_fast_handle_ok(handle) || __builtin_expect((uint64_t)((const char *)p - f->zones) >= f->zones_size, 0))
 		return -1;
 	return slabd_fast_push_to(slabd_fast_handle_stacks(handle), p);
 }

@@ -145,7 +145,7 @@ static inline __attribute__((always_inline)) void *kmem_cache_alloc(struct kmem_
 #ifdef SLABD_HAVE_INLINE
 	if (__builtin_constant_p(flags) && !(flags & __GFP_ZERO)) {
 		void *p;
-		if (__builtin_expect(slabd_fast_pop_from(slabd_fast_handle_stacks(s), &p) == 0, 1))
+		if (slabd_fast_handle_ok(s) && __builtin_expect(slabd_fast_pop_from(slabd_fast_handle_stacks(s), &p) == 0, 1))
 			return p;
 	}
 #endif
@@ -182,11 +182,12 @@ static inline __attribute__((always_inline)) int kmem_cache_alloc_bulk(struct km
 {
 #ifdef SLABD_HAVE_INLINE
 	if (__builtin_constant_p(flags) && !(flags & __GFP_ZERO)) {
-		char *stacks = slabd_fast_handle_stacks(s);
+		char *stacks;
 		unsigned int got;
 
-		if (__builtin_constant_p(n) && n > 32)
+		if ((__builtin_constant_p(n) && n > 32) || !slabd_fast_handle_ok(s))
 			return slabd_kmem_cache_alloc_bulk(s, flags, n, p);
+		stacks = slabd_fast_handle_stacks(s);
 		if (n == 1) {
 			if (__builtin_expect(slabd_fast_pop_from(stacks, &p[0]) == 0, 1))
 				return 1;
@@ -223,7 +224,8 @@ static inline __attribute__((always_inline)) void kmem_cache_free_bulk(struct km
 	if (n == 1) {
 		if (__builtin_expect(slabd_fast_cache_free(s, p[0]) == 0, 1))
 			return;
-	} else if (!(__builtin_constant_p(n) && n > 32) && __builtin_expect(slabd_fast_v2.zones_size != 0, 1)) {
+	} else if (!(__builtin_constant_p(n) && n > 32) && __builtin_expect(slabd_fast_v2.zones_size != 0, 1) &&
+		   slabd_fast_handle_ok(s)) {
 		unsigned int done;
 #ifdef SLABD_HAVE_BULK_N
 		if (__builtin_constant_p(n) && n >= 2) {

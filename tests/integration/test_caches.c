@@ -164,6 +164,13 @@ Test(caches, same_geometry_returns_the_cache_another_gives_EEXIST)
 	cr_assert_eq(errno, ENOENT);
 }
 
+/* Hide a count from the optimiser: the bulk calls then take their run-time-count path. */
+static size_t runtime(size_t n)
+{
+	__asm__ volatile("" : "+r"(n));
+	return n;
+}
+
 static void ctor(void *p)
 {
 	memset(p, 1, 8);
@@ -183,6 +190,35 @@ Test(caches, constructors_and_unknown_flags_are_refused_with_a_reason)
 	cr_assert_eq(errno, EINVAL);
 	cr_assert_null(kmem_cache_create("odd-align", 64, 24, 0, NULL));
 	cr_assert_eq(errno, EINVAL);
+}
+
+/* A handle that is not one of this process's (a copy of a real one, elsewhere in memory)
+ * takes no inline path: alloc, bulk alloc and the frees go to the library, which refuses
+ * it with EINVAL and leaves the real cache untouched. */
+Test(caches, a_handle_from_outside_the_table_is_refused_inline_too)
+{
+	struct kmem_cache *real = kmem_cache_create("real-handle", 64, 0, 0, NULL);
+	static char copy[64] __attribute__((aligned(16)));
+	struct kmem_cache *fake = (struct kmem_cache *)copy;
+	void *v[8], *p;
+
+	cr_assert_not_null(real);
+	p = kmem_cache_alloc(real, GFP_KERNEL);
+	cr_assert_not_null(p);
+	memcpy(copy, real, 16); /* id and stacks: what the inline code would read */
+	errno = 0;
+	cr_assert_null(kmem_cache_alloc(fake, GFP_KERNEL));
+	cr_assert_eq(errno, EINVAL);
+	errno = 0;
+	cr_assert_eq(kmem_cache_alloc_bulk(fake, GFP_KERNEL, 8, v), 0);
+	cr_assert_eq(errno, EINVAL);
+	errno = 0;
+	cr_assert_eq(kmem_cache_alloc_bulk(fake, GFP_KERNEL, runtime(5), v), 0);
+	cr_assert_eq(errno, EINVAL);
+	kmem_cache_free(real, p);
+	errno = 0;
+	kmem_cache_destroy(real);
+	cr_assert_eq(errno, 0, "objects lost or left live: %s", slabd_last_error());
 }
 
 Test(caches, alignment_and_hwcache_align_are_honoured)
@@ -322,13 +358,6 @@ Test(caches, bulk_of_a_constant_count_moves_exactly_its_objects)
 	kmem_cache_destroy(s);
 	cr_assert_eq(errno, 0, "destroy after the constant bulks: %s (objects lost or still live?)",
 		     slabd_last_error());
-}
-
-/* Hide a count from the optimiser: the bulk calls then take their run-time-count path. */
-static size_t runtime(size_t n)
-{
-	__asm__ volatile("" : "+r"(n));
-	return n;
 }
 
 /* A count known only at run time (the inline block copies of any length, the library for

@@ -36,6 +36,7 @@ Test(fast_abi, struct_slabd_fast_v2_is_where_the_inline_code_reads_it)
 	PIN(size_index, 80);
 	PIN(kstacks, 88);
 	cr_expect_eq(SLABD_FAST_KSTACKS, 32);
+	cr_expect_eq(SLABD_FAST_HANDLES_SIZE, 16384);
 	cr_expect_eq(sizeof(struct slabd_fast), 88 + 32 * sizeof(char *));
 	cr_expect_eq(offsetof(struct slabd_fast_handle, stacks), 8);
 	cr_expect_eq(SLABD_FAST_PAGE_SHIFT, 12);
