@@ -214,7 +214,7 @@ static int count_miss(uint32_t cache, int on_free)
 
 	if (cpu < 0 || (uint32_t)cpu >= cl.ncpus || cache >= cl.sb->max_caches)
 		return 0;
-	st = &cl.pcpu_stats[(uint64_t)cache * cl.ncpus + (uint32_t)cpu];
+	st = &cl.pcpu_stats[slabd_shm_pcpu_stat_index(cl.sb->max_caches, cache, (uint32_t)cpu)];
 	mine = __atomic_add_fetch(on_free ? &st->free_misses : &st->alloc_misses, 1, __ATOMIC_RELAXED);
 	other = __atomic_load_n(on_free ? &st->alloc_misses : &st->free_misses, __ATOMIC_RELAXED);
 	return mine >= 8 && other < mine / 8;

@@ -144,7 +144,8 @@ static void check_layout(const struct slabd_shm_geometry *g)
 		      g->mag_off + (uint64_t)g->nr_mags * sizeof(struct slabd_shm_mag));
 	cr_assert_geq(g->pcpu_stat_off,
 		      g->client_off + (uint64_t)SLABD_MAX_CLIENTS * sizeof(struct slabd_shm_client));
-	cr_assert_geq(g->remote_off, g->pcpu_stat_off + (uint64_t)g->max_caches * g->nr_cpus *
+	cr_assert_eq(g->pcpu_stat_off % 64, 0, "each CPU's row of miss counters starts a cache line");
+	cr_assert_geq(g->remote_off, g->pcpu_stat_off + slabd_shm_pcpu_stat_row(g->max_caches) * g->nr_cpus *
 							     sizeof(struct slabd_shm_pcpu_stat));
 	cr_assert_eq(g->remote_off % (1u << SLABD_PCPU_SHIFT), 0, "remote-free stacks must not straddle their 1 KiB slots");
 	cr_assert_geq(g->percpu_size, g->remote_off + ((uint64_t)g->nr_cpus << SLABD_PCPU_SHIFT));
