@@ -120,8 +120,9 @@ static int obj_valid(uint32_t cache, uint64_t off)
  * first page comes from the page table, which clients cannot write (meta segment), and is
  * used in arithmetic only, never to index memory. */
 #define PAGE_WORD_MASK 0x00000000ffff00ffull
-_Static_assert(offsetof(struct slabd_shm_page, kind) == 0 && offsetof(struct slabd_shm_page, cache) == 2 &&
-		       offsetof(struct slabd_shm_page, head) == 4 && sizeof(struct slabd_shm_page) == 8,
+_Static_assert(offsetof(struct slabd_shm_page, kind) == 0 &&
+		   offsetof(struct slabd_shm_page, cache) == 2 &&
+		   offsetof(struct slabd_shm_page, head) == 4 && sizeof(struct slabd_shm_page) == 8,
 	       "mag_check reads a page descriptor as one word");
 
 static uint32_t mag_check(struct slabd_shm_mag *m, uint32_t cache)
@@ -156,7 +157,8 @@ static uint32_t mag_check(struct slabd_shm_mag *m, uint32_t cache)
 			if (zoff >= zones_size)
 				continue;
 			__builtin_memcpy(&w, pages + (zoff >> SLABD_PAGE_SHIFT) * 8, 8);
-			if ((w & PAGE_WORD_MASK) != want || ((zoff - ((w >> 32) << SLABD_PAGE_SHIFT)) & (size - 1)))
+			if ((w & PAGE_WORD_MASK) != want ||
+			    ((zoff - ((w >> 32) << SLABD_PAGE_SHIFT)) & (size - 1)))
 				continue;
 			m->objs[k++] = off;
 		}
@@ -287,7 +289,8 @@ static uint32_t pcpu_room(uint32_t cache)
 static uint64_t refill_chain(uint32_t cache, uint32_t node, struct slabd_shm_depot *d)
 {
 	struct slabd_shm_mag *ms[1 + EXTRA_MAGS], *empty[1 + EXTRA_MAGS], *left[1 + EXTRA_MAGS];
-	uint32_t per = cl.caches[cache].mag_objs, room = pcpu_room(cache), want = 1, ne = 0, nl = 0, i, k;
+	uint32_t per = cl.caches[cache].mag_objs, room = pcpu_room(cache), want = 1, ne = 0, nl = 0,
+		 i, k;
 	uint64_t off = 0;
 
 	if (!per || per > SLABD_MAG_SLOTS)
@@ -309,7 +312,8 @@ static uint64_t refill_chain(uint32_t cache, uint32_t node, struct slabd_shm_dep
 		if (n && !cl.multi_node)
 			done = percpu_push_bulk(cl.roff, cl.ncpus, cache_pcpu(cache), m->objs, n);
 		else if (n)
-			done = percpu_push_bulk_home(cl.roff, cl.ncpus, cache_pcpu(cache), m->objs, n, cl.cpus, node);
+			done = percpu_push_bulk_home(cl.roff, cl.ncpus, cache_pcpu(cache), m->objs,
+						     n, cl.cpus, node);
 		if (done < n) {
 			memmove(m->objs, m->objs + done, (n - done) * sizeof(m->objs[0]));
 			m->count = n - done;
@@ -427,7 +431,8 @@ static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int nod
 			if (!(__atomic_load_n(&d->full, __ATOMIC_RELAXED) & SLABD_STACK_IDX_MASK))
 				client_kick(); /* took the last one: refill before the next miss */
 			/* only the CPU's own node's objects may go into its stack */
-			off = mag_take(m, cache, (uint32_t)n, &d->full, node < 0 && fb == 0 && pcpu_ok);
+			off = mag_take(m, cache, (uint32_t)n, &d->full,
+				       node < 0 && fb == 0 && pcpu_ok);
 			if (off)
 				return cl.base + off;
 			continue;
@@ -662,7 +667,8 @@ static inline int push_local(uint32_t cache, uint64_t off, uint32_t node)
 /* Up to @max objects off this CPU's stack of @cache (of a CPU of @node) into @out. */
 static inline uint32_t pcpu_take(uint32_t cache, uint32_t node, uint64_t *out, uint32_t max)
 {
-	return cl.multi_node ? percpu_pop_bulk_home(cl.roff, cl.ncpus, cache_pcpu(cache), out, max, cl.cpus, node)
+	return cl.multi_node ? percpu_pop_bulk_home(cl.roff, cl.ncpus, cache_pcpu(cache), out, max,
+						    cl.cpus, node)
 			     : percpu_pop_bulk(cl.roff, cl.ncpus, cache_pcpu(cache), out, max);
 }
 

@@ -111,8 +111,9 @@ static inline void slabd_stack_push(uint64_t *head, struct slabd_shm_mag *mags, 
  * walk there, as slabd_stack_pop drops a bad link: the rest is leaked to the audit, never
  * handed out twice by one call.
  */
-static inline unsigned int slabd_stack_pop_chain(uint64_t *head, struct slabd_shm_mag *mags, uint32_t nr_mags,
-						 struct slabd_shm_mag **ret, unsigned int max)
+static inline unsigned int slabd_stack_pop_chain(uint64_t *head, struct slabd_shm_mag *mags,
+						 uint32_t nr_mags, struct slabd_shm_mag **ret,
+						 unsigned int max)
 {
 	uint64_t old = __atomic_load_n(head, __ATOMIC_ACQUIRE);
 
@@ -131,9 +132,10 @@ static inline unsigned int slabd_stack_pop_chain(uint64_t *head, struct slabd_sh
 		if (!k)
 			return 0;
 		if (k < max || idx > nr_mags)
-			idx = 0; /* the bottom, or a bad link (past the array, a loop): ends the stack */
-		if (__atomic_compare_exchange_n(head, &old, slabd_stack_make(old, idx, cnt > k ? cnt - k : 0), 1,
-						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			idx = 0; /* the bottom, or a bad link (past the array, a loop) */
+		if (__atomic_compare_exchange_n(head, &old,
+						slabd_stack_make(old, idx, cnt > k ? cnt - k : 0),
+						1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 			for (j = 0; j < k; j++)
 				slabd_tsan_acquire(ret[j]);
 			return k;
@@ -144,8 +146,8 @@ static inline unsigned int slabd_stack_pop_chain(uint64_t *head, struct slabd_sh
 /* slabd_stack_push_chain: push the @k magazines @ms (owned by the caller; k >= 1) on the
  * stack at @head with one compare-and-swap, ms[0] on top. Their links are written before
  * the CAS publishes them (release), as in slabd_stack_push. */
-static inline void slabd_stack_push_chain(uint64_t *head, struct slabd_shm_mag *mags, struct slabd_shm_mag *const *ms,
-					  unsigned int k)
+static inline void slabd_stack_push_chain(uint64_t *head, struct slabd_shm_mag *mags,
+					  struct slabd_shm_mag *const *ms, unsigned int k)
 {
 	struct slabd_shm_mag *last = ms[k - 1];
 	uint64_t old = __atomic_load_n(head, __ATOMIC_RELAXED);
@@ -158,9 +160,10 @@ static inline void slabd_stack_push_chain(uint64_t *head, struct slabd_shm_mag *
 	slabd_tsan_release(last);
 	do {
 		__atomic_store_n(&last->next, slabd_stack_top(old), __ATOMIC_RELAXED);
-	} while (!__atomic_compare_exchange_n(head, &old,
-					      slabd_stack_make(old, (uint32_t)(ms[0] - mags) + 1, slabd_stack_count(old) + k),
-					      1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+	} while (!__atomic_compare_exchange_n(
+	    head, &old,
+	    slabd_stack_make(old, (uint32_t)(ms[0] - mags) + 1, slabd_stack_count(old) + k), 1,
+	    __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
 
 /* slabd_chain_push: push the chain first..last (already linked through the first word of

@@ -395,7 +395,7 @@ Test(rseq, preempted_pktbuf_sequences_lose_and_duplicate_no_buffer, .timeout = 3
  * the claim and kfree them. CPU 0 only misses on allocation and CPU 1 only on free, so
  * their misses are one-sided and move chains of magazines with one compare-and-swap each
  * way (lib/alloc.c refill_chain, give_chain), under the injected delay and signals. */
-#define HQ_SLOTS 4096
+#define HQ_SLOTS	4096
 #define HQ_PER_PRODUCER 150000
 
 static struct {
@@ -403,7 +403,8 @@ static struct {
 	pthread_cond_t not_full, not_empty;
 	void *q[HQ_SLOTS];
 	unsigned int head, tail, producers_left;
-} hq = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, { 0 }, 0, 0, 0 };
+} hq = {
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, {0}, 0, 0, 0};
 
 static void pin_self(int cpu)
 {
@@ -429,8 +430,8 @@ static void *handoff_producer(void *arg)
 			note_failure("handoff allocation failed");
 			break;
 		}
-		if (!__atomic_compare_exchange_n(&owner[slabd_ptr_to_off(p) / 8], &zero, id, 0, __ATOMIC_SEQ_CST,
-						 __ATOMIC_SEQ_CST))
+		if (!__atomic_compare_exchange_n(&owner[slabd_ptr_to_off(p) / 8], &zero, id, 0,
+						 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 			note_failure("the handoff's allocating side got an object someone owned");
 		memset(p, id, 64);
 		pthread_mutex_lock(&hq.lock);
@@ -469,8 +470,8 @@ static void *handoff_consumer(void *arg)
 		id = p[0];
 		if (id < 200 || p[63] != id)
 			note_failure("a handed-off object changed on its way");
-		if (!__atomic_compare_exchange_n(&owner[slabd_ptr_to_off(p) / 8], &id, 0, 0, __ATOMIC_SEQ_CST,
-						 __ATOMIC_SEQ_CST))
+		if (!__atomic_compare_exchange_n(&owner[slabd_ptr_to_off(p) / 8], &id, 0, 0,
+						 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 			note_failure("owner map disagrees on a handed-off object");
 		kfree(p);
 		__atomic_fetch_add(&handoff_freed, 1, __ATOMIC_RELAXED);
@@ -479,8 +480,8 @@ static void *handoff_consumer(void *arg)
 
 Test(rseq, preempted_handoff_chains_lose_and_duplicate_nothing, .timeout = 300)
 {
-	static const char *const sets[] = { "zone_size=4M", NULL };
-	struct itimerval it = { { 0, 200 }, { 0, 200 } };
+	static const char *const sets[] = {"zone_size=4M", NULL};
+	struct itimerval it = {{0, 200}, {0, 200}};
 	const struct slabd_shm_super *sb;
 	const struct slabd_shm_pcpu_stat *st;
 	uint32_t a0, f1, a0_free, f1_alloc;
@@ -518,8 +519,8 @@ Test(rseq, preempted_handoff_chains_lose_and_duplicate_nothing, .timeout = 300)
 	slabd_rseq_inject_loops = 0;
 
 	cr_assert_not(failed, "%s", failure);
-	cr_assert_eq(handoff_freed, 3ul * HQ_PER_PRODUCER, "%lu objects of %lu came through", handoff_freed,
-		     3ul * HQ_PER_PRODUCER);
+	cr_assert_eq(handoff_freed, 3ul * HQ_PER_PRODUCER, "%lu objects of %lu came through",
+		     handoff_freed, 3ul * HQ_PER_PRODUCER);
 	cr_assert_gt(slabd_rseq_inject_aborts - aborts, 100, "only %lu aborted sequences",
 		     slabd_rseq_inject_aborts - aborts);
 	/* the misses were one-sided, and a miss moved more than one magazine (31 objects) on
@@ -530,11 +531,15 @@ Test(rseq, preempted_handoff_chains_lose_and_duplicate_nothing, .timeout = 300)
 	f1_alloc = st[slabd_shm_pcpu_stat_index(sb->max_caches, 6, 1)].alloc_misses;
 	cr_assert_gt(a0, 8u, "CPU 0 missed %u times on allocation", a0);
 	cr_assert_gt(f1, 8u, "CPU 1 missed %u times on free", f1);
-	cr_assert_lt(a0_free, a0 / 8, "CPU 0: %u free misses against %u allocation misses", a0_free, a0);
-	cr_assert_lt(f1_alloc, f1 / 8, "CPU 1: %u allocation misses against %u free misses", f1_alloc, f1);
-	cr_assert_gt(3ul * HQ_PER_PRODUCER / a0, 40, "%u allocation misses for %lu objects: one magazine each?",
-		     a0, 3ul * HQ_PER_PRODUCER);
-	cr_assert_gt(3ul * HQ_PER_PRODUCER / f1, 40, "%u free misses for %lu objects: one magazine each?", f1,
+	cr_assert_lt(a0_free, a0 / 8, "CPU 0: %u free misses against %u allocation misses", a0_free,
+		     a0);
+	cr_assert_lt(f1_alloc, f1 / 8, "CPU 1: %u allocation misses against %u free misses",
+		     f1_alloc, f1);
+	cr_assert_gt(3ul * HQ_PER_PRODUCER / a0, 40,
+		     "%u allocation misses for %lu objects: one magazine each?", a0,
+		     3ul * HQ_PER_PRODUCER);
+	cr_assert_gt(3ul * HQ_PER_PRODUCER / f1, 40,
+		     "%u free misses for %lu objects: one magazine each?", f1,
 		     3ul * HQ_PER_PRODUCER);
 
 	/* Nothing lost: the zone fills with 4 KiB objects again (see the test above). */
@@ -542,7 +547,8 @@ Test(rseq, preempted_handoff_chains_lose_and_duplicate_nothing, .timeout = 300)
 		n++;
 	if (n < 1024 - 16 - 8 - 2)
 		dump_state();
-	cr_assert_geq(n, 1024 - 16 - 8 - 2, "only %d pages of 1024 came back: objects were lost%s", n, state);
+	cr_assert_geq(n, 1024 - 16 - 8 - 2, "only %d pages of 1024 came back: objects were lost%s",
+		      n, state);
 	for (i = 0; i < n; i++)
 		kfree(big[i]);
 	free(owner);

@@ -144,9 +144,11 @@ static void check_layout(const struct slabd_shm_geometry *g)
 		      g->mag_off + (uint64_t)g->nr_mags * sizeof(struct slabd_shm_mag));
 	cr_assert_geq(g->pcpu_stat_off,
 		      g->client_off + (uint64_t)SLABD_MAX_CLIENTS * sizeof(struct slabd_shm_client));
-	cr_assert_eq(g->pcpu_stat_off % 64, 0, "each CPU's row of miss counters starts a cache line");
-	cr_assert_geq(g->remote_off, g->pcpu_stat_off + slabd_shm_pcpu_stat_row(g->max_caches) * g->nr_cpus *
-							     sizeof(struct slabd_shm_pcpu_stat));
+	cr_assert_eq(g->pcpu_stat_off % 64, 0,
+		     "each CPU's row of miss counters starts a cache line");
+	cr_assert_geq(g->remote_off, g->pcpu_stat_off + slabd_shm_pcpu_stat_row(g->max_caches) *
+							    g->nr_cpus *
+							    sizeof(struct slabd_shm_pcpu_stat));
 	cr_assert_eq(g->remote_off % (1u << SLABD_PCPU_SHIFT), 0, "remote-free stacks must not straddle their 1 KiB slots");
 	cr_assert_geq(g->percpu_size, g->remote_off + ((uint64_t)g->nr_cpus << SLABD_PCPU_SHIFT));
 	cr_assert_eq(g->client_off % 64, 0);
@@ -823,7 +825,7 @@ Test(stack, a_chain_pop_stops_at_a_bad_link_or_a_loop_and_never_takes_a_magazine
  * chain and single pops and pushes: at no time does a magazine have two owners, and at the
  * end each is on a stack exactly once and every head's count is its length. */
 #define CHAIN_THREADS 4
-#define CHAIN_ROUNDS 200000
+#define CHAIN_ROUNDS  200000
 
 static uint64_t chain_heads[3];
 static int chain_errors;
@@ -835,17 +837,21 @@ static void *chain_stress(void *arg)
 
 	for (i = 0; i < CHAIN_ROUNDS; i++) {
 		unsigned int r = (seed = seed * 1103515245u + 12345u) >> 8;
-		unsigned int from = r % 3, to = (from + 1 + (r >> 4) % 2) % 3, max = 1 + (r >> 6) % 4;
+		unsigned int from = r % 3, to = (from + 1 + (r >> 4) % 2) % 3,
+			     max = 1 + (r >> 6) % 4;
 
 		if ((r >> 9) & 1) {
-			k = slabd_stack_pop_chain(&chain_heads[from], stress_mags, STRESS_MAGS, ms, max);
+			k = slabd_stack_pop_chain(&chain_heads[from], stress_mags, STRESS_MAGS, ms,
+						  max);
 		} else {
 			k = 0;
-			while (k < max && (ms[k] = slabd_stack_pop(&chain_heads[from], stress_mags, STRESS_MAGS)))
+			while (k < max && (ms[k] = slabd_stack_pop(&chain_heads[from], stress_mags,
+								   STRESS_MAGS)))
 				k++;
 		}
 		for (j = 0; j < k; j++)
-			if (__atomic_exchange_n(&stress_owned[ms[j] - stress_mags], 1, __ATOMIC_ACQ_REL))
+			if (__atomic_exchange_n(&stress_owned[ms[j] - stress_mags], 1,
+						__ATOMIC_ACQ_REL))
 				__atomic_fetch_add(&chain_errors, 1, __ATOMIC_RELAXED);
 		for (j = 0; j < k; j++)
 			__atomic_store_n(&stress_owned[ms[j] - stress_mags], 0, __ATOMIC_RELEASE);
@@ -873,7 +879,8 @@ Test(stack, concurrent_chain_pops_and_pushes_lose_and_duplicate_nothing, .timeou
 	for (i = 0; i < STRESS_MAGS; i++)
 		slabd_stack_push(&chain_heads[i % 3], stress_mags, &stress_mags[i]);
 	for (i = 0; i < CHAIN_THREADS; i++)
-		cr_assert_eq(pthread_create(&t[i], NULL, chain_stress, (void *)(uintptr_t)(i + 7)), 0);
+		cr_assert_eq(pthread_create(&t[i], NULL, chain_stress, (void *)(uintptr_t)(i + 7)),
+			     0);
 	for (i = 0; i < CHAIN_THREADS; i++)
 		pthread_join(t[i], NULL);
 
@@ -883,8 +890,8 @@ Test(stack, concurrent_chain_pops_and_pushes_lose_and_duplicate_nothing, .timeou
 		uint32_t count = slabd_stack_count(chain_heads[s]), n = 0;
 
 		while ((m = slabd_stack_pop(&chain_heads[s], stress_mags, STRESS_MAGS))) {
-			cr_assert_eq(seen[m - stress_mags]++, 0, "magazine %td is on the stacks twice",
-				     m - stress_mags);
+			cr_assert_eq(seen[m - stress_mags]++, 0,
+				     "magazine %td is on the stacks twice", m - stress_mags);
 			n++;
 		}
 		cr_assert_eq(n, count, "stack %d counts %u magazines but holds %u", s, count, n);
