@@ -88,7 +88,7 @@ static struct {
 	int cpu[2];
 	const char *socket;
 	int fake_cpu; /* >= 0: the --fake-cpu lockstep mode (xproc-slabd under valgrind) */
-} opt = {.objects = 1000000, .reps = 5, .warmup = 65536, .cpu = {0, 1}, .fake_cpu = -1};
+} opt = { .objects = 1000000, .reps = 5, .warmup = 65536, .cpu = { 0, 1 }, .fake_cpu = -1 };
 
 static struct shared *sh;
 
@@ -389,31 +389,31 @@ static double produce(uint64_t rep, uint64_t n)
 
 static void usage(FILE *f)
 {
-	fprintf(
-	    f,
-	    "Usage: xproc-%s [OPTIONS]\n"
-	    "Cross-process handoff (see the header of bench/xproc.c).\n\n"
-	    "  -o, --objects N    objects per repetition (default %llu)\n"
-	    "  -r, --reps N       repetitions; the median is reported (default %llu)\n"
-	    "  -w, --warmup N     objects of the untimed first repetition (default %llu)\n"
-	    "  -c, --cpus A,B     CPUs of the producer and the consumer (default 0,1)\n"
+	fprintf(f,
+		"Usage: xproc-%s [OPTIONS]\n"
+		"Cross-process handoff (see the header of bench/xproc.c).\n\n"
+		"  -o, --objects N    objects per repetition (default %llu)\n"
+		"  -r, --reps N       repetitions; the median is reported (default %llu)\n"
+		"  -w, --warmup N     objects of the untimed first repetition (default %llu)\n"
+		"  -c, --cpus A,B     CPUs of the producer and the consumer (default 0,1)\n"
 #ifdef XPROC_SLABD
-	    "  -S, --socket PATH  slabd's socket (default $SLABD_SOCKET, else the system one)\n"
-	    "  -f, --fake-cpu N   valgrind only: producer as CPU N, consumer as N + 1, in turns,\n"
-	    "                     for callgrind (see the top of bench/xproc.c)\n"
+		"  -S, --socket PATH  slabd's socket (default $SLABD_SOCKET, else the system one)\n"
+		"  -f, --fake-cpu N   valgrind only: producer as CPU N, consumer as N + 1, in turns,\n"
+		"                     for callgrind (see the top of bench/xproc.c)\n"
 #endif
-	    "  -h, --help         this text\n",
-	    XP_NAME, (unsigned long long)opt.objects, (unsigned long long)opt.reps,
-	    (unsigned long long)opt.warmup);
+		"  -h, --help         this text\n",
+		XP_NAME, (unsigned long long)opt.objects, (unsigned long long)opt.reps,
+		(unsigned long long)opt.warmup);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"objects", required_argument, NULL, 'o'},	{"reps", required_argument, NULL, 'r'},
-	    {"warmup", required_argument, NULL, 'w'},	{"cpus", required_argument, NULL, 'c'},
-	    {"socket", required_argument, NULL, 'S'},	{"help", no_argument, NULL, 'h'},
-	    {"fake-cpu", required_argument, NULL, 'f'}, {NULL, 0, NULL, 0},
+		{ "objects", required_argument, NULL, 'o' }, { "reps", required_argument, NULL, 'r' },
+		{ "warmup", required_argument, NULL, 'w' },  { "cpus", required_argument, NULL, 'c' },
+		{ "socket", required_argument, NULL, 'S' },  { "help", no_argument, NULL, 'h' },
+		{ "fake-cpu", required_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
 	};
 	double *v;
 	uint64_t rep;
