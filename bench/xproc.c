@@ -25,6 +25,14 @@
  * The repetitions run in lockstep through two counters in the shared page: the producer
  * resets the ring, bumps "go", and produces; the consumer waits for "go", consumes, writes
  * its end time and bumps "done".
+ *
+ * xproc-slabd --fake-cpu N (valgrind only, for instruction counts as kbench's handoff-cg):
+ * the producer writes CPU N into its rseq area, the consumer N + 1 (valgrind implements no
+ * rseq), and they take turns instead of spinning, which callgrind would count: the
+ * producer allocates a ring's worth (256), passes the count through a pipe, the consumer
+ * frees them and answers through another; --objects in all, no warm-up, no timing. The
+ * instructions of both processes ("Collected" of each) over the objects are the cost of a
+ * cross-process handoff, plus two pipe writes and reads per 256 objects.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -47,6 +55,8 @@
 #endif
 
 #ifdef XPROC_SLABD
+#include <sys/rseq.h>
+
 #include <slabd/slabd.h>
 #define XP_NAME "slabd"
 #else
@@ -77,7 +87,8 @@ static struct {
 	uint64_t objects, reps, warmup;
 	int cpu[2];
 	const char *socket;
-} opt = { .objects = 1000000, .reps = 5, .warmup = 65536, .cpu = { 0, 1 } };
+	int fake_cpu; /* >= 0: the --fake-cpu lockstep mode (xproc-slabd under valgrind) */
+} opt = { .objects = 1000000, .reps = 5, .warmup = 65536, .cpu = { 0, 1 }, .fake_cpu = -1 };
 
 static struct shared *sh;
 
@@ -142,6 +153,95 @@ static int consumer_setup(char *argv0, char *why, size_t len)
 
 static void producer_teardown(void)
 {
+}
+
+/* Write @cpu into this thread's rseq area (see kbench.c's fake_cpu): valgrind only. The
+ * consumer (@check 0) inherits the producer's fake number through fork(). */
+static void fake_cpu(int cpu, int check)
+{
+#ifdef SLABD_HAVE_INLINE
+	/* the area libslabclient points its sequences at (its own when glibc has none) */
+	struct rseq *r =
+	    (struct rseq *)((char *)__builtin_thread_pointer() + slabd_fast_v1.rseq_off);
+
+	if (check && (__rseq_size || (int32_t)r->cpu_id >= 0)) {
+		fprintf(stderr,
+			"xproc: --fake-cpu is for valgrind only: this thread has rseq (cpu %d)\n",
+			(int32_t)r->cpu_id);
+		exit(2);
+	}
+	r->cpu_id_start = r->cpu_id = (uint32_t)cpu;
+#else
+	(void)cpu;
+	(void)check;
+	fprintf(stderr, "xproc: --fake-cpu needs the inline fast path (<slabd/fast.h>)\n");
+	exit(2);
+#endif
+}
+
+static void xfer(int fd, uint64_t *v, int out)
+{
+	ssize_t r = out ? write(fd, v, sizeof(*v)) : read(fd, v, sizeof(*v));
+
+	if (r != (ssize_t)sizeof(*v)) {
+		fprintf(stderr, "xproc: pipe %s: %s\n", out ? "write" : "read",
+			r < 0 ? strerror(errno) : "short");
+		exit(1);
+	}
+}
+
+/* The --fake-cpu mode (see the top of the file). */
+static int handoff_cg(void)
+{
+	int to_c[2], to_p[2], status;
+	uint64_t done = 0, k, i;
+	pid_t child;
+
+	if (pipe(to_c) || pipe(to_p)) {
+		perror("xproc: pipe");
+		return 1;
+	}
+	fake_cpu(opt.fake_cpu, 1);
+	fflush(stdout);
+	child = fork();
+	if (child < 0) {
+		perror("xproc: fork");
+		return 1;
+	}
+	if (child == 0) {
+		close(to_c[1]);
+		close(to_p[0]);
+		fake_cpu(opt.fake_cpu + 1, 0);
+		for (;;) {
+			xfer(to_c[0], &k, 0);
+			if (!k)
+				_exit(0);
+			for (i = 0; i < k; i++)
+				xp_put(sh->slot[i]);
+			xfer(to_p[1], &k, 1);
+		}
+	}
+	close(to_c[0]);
+	close(to_p[1]); /* a consumer that dies is an end of file here, not a hang */
+	while (done < opt.objects) {
+		k = opt.objects - done < RING_SLOTS ? opt.objects - done : RING_SLOTS;
+		for (i = 0; i < k; i++)
+			if ((sh->slot[i] = xp_get()) == UINT64_MAX) {
+				fprintf(stderr, "xproc: slabd: allocation failed\n");
+				exit(1);
+			}
+		xfer(to_c[1], &k, 1);
+		xfer(to_p[0], &k, 0);
+		done += k;
+	}
+	k = 0;
+	xfer(to_c[1], &k, 1);
+	if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		fprintf(stderr, "xproc: the consumer process failed\n");
+		return 1;
+	}
+	printf("xproc slabd handoff-cg 64 %llu objects\n", (unsigned long long)opt.objects);
+	return 0;
 }
 #else
 static struct rte_mempool *pool;
@@ -298,6 +398,8 @@ static void usage(FILE *f)
 		"  -c, --cpus A,B     CPUs of the producer and the consumer (default 0,1)\n"
 #ifdef XPROC_SLABD
 		"  -S, --socket PATH  slabd's socket (default $SLABD_SOCKET, else the system one)\n"
+		"  -f, --fake-cpu N   valgrind only: producer as CPU N, consumer as N + 1, in turns,\n"
+		"                     for callgrind (see the top of bench/xproc.c)\n"
 #endif
 		"  -h, --help         this text\n",
 		XP_NAME, (unsigned long long)opt.objects, (unsigned long long)opt.reps,
@@ -310,6 +412,7 @@ int main(int argc, char **argv)
 		{ "objects", required_argument, NULL, 'o' }, { "reps", required_argument, NULL, 'r' },
 		{ "warmup", required_argument, NULL, 'w' },  { "cpus", required_argument, NULL, 'c' },
 		{ "socket", required_argument, NULL, 'S' },  { "help", no_argument, NULL, 'h' },
+		{ "fake-cpu", required_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
 	double *v;
@@ -317,7 +420,7 @@ int main(int argc, char **argv)
 	pid_t child;
 	int c, status;
 
-	while ((c = getopt_long(argc, argv, "o:r:w:c:S:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:r:w:c:S:f:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			opt.objects = bench_parse_count("xproc", optarg, "--objects");
@@ -338,6 +441,14 @@ int main(int argc, char **argv)
 		case 'S':
 			opt.socket = optarg;
 			break;
+		case 'f':
+#ifdef XPROC_SLABD
+			opt.fake_cpu = (int)bench_parse_count("xproc", optarg, "--fake-cpu");
+			break;
+#else
+			fprintf(stderr, "xproc: --fake-cpu is xproc-slabd's only\n");
+			exit(2);
+#endif
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -358,6 +469,8 @@ int main(int argc, char **argv)
 	}
 #ifdef XPROC_SLABD
 	producer_setup(argv[0]); /* the child inherits the attachment and registers itself */
+	if (opt.fake_cpu >= 0)
+		return handoff_cg();
 #else
 	snprintf(prefix, sizeof(prefix), "xproc-%d", (int)getpid());
 #endif

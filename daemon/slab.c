@@ -164,7 +164,8 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 		struct slabd_shm_pcpu *p =
 			(void *)(d->pcpu + ((uint64_t)id * d->sb->nr_cpus << SLABD_PCPU_SHIFT) +
 				 ((uint64_t)cpu << SLABD_PCPU_SHIFT));
-		struct slabd_shm_pcpu_stat *st = &d->pcpu_stats[(uint64_t)id * d->sb->nr_cpus + cpu];
+		struct slabd_shm_pcpu_stat *st =
+		    &d->pcpu_stats[slabd_shm_pcpu_stat_index(d->sb->max_caches, id, cpu)];
 		p->count = 0;
 		p->capacity = sc->debug ? 0 : c->pcpu_cap_default; /* debug: every call misses */
 		st->alloc_misses = st->free_misses = 0;

@@ -151,7 +151,7 @@ struct slabd {
 	struct slabd_shm_depot *depots;
 	struct slabd_shm_mag *mags;
 	struct slabd_shm_client *clients; /* [SLABD_MAX_CLIENTS] */
-	struct slabd_shm_pcpu_stat *pcpu_stats; /* [max_caches * nr_cpus] */
+	struct slabd_shm_pcpu_stat *pcpu_stats; /* slabd_shm_pcpu_stat_index() */
 	char *pcpu;
 	char *remote;                   /* per-CPU remote-free stacks, CPU c at + (c << SLABD_PCPU_SHIFT) */
 	struct pcpu_track *remote_track; /* [nr_cpus], touched by the CPU's node worker */

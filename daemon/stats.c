@@ -167,7 +167,8 @@ int stats_cache_info(struct slabd *d, uint32_t from, struct slabd_wire_cache_inf
 		ci->depot_misses += __atomic_load_n(&daemon_depot(d, id, n)->misses, __ATOMIC_RELAXED);
 	}
 	for (cpu = 0; cpu < d->sb->nr_cpus; cpu++) {
-		const struct slabd_shm_pcpu_stat *ps = &d->pcpu_stats[(uint64_t)id * d->sb->nr_cpus + cpu];
+		const struct slabd_shm_pcpu_stat *ps =
+		    &d->pcpu_stats[slabd_shm_pcpu_stat_index(d->sb->max_caches, id, cpu)];
 		uint32_t cap = __atomic_load_n(&pcpu_of(d, id, cpu)->capacity, __ATOMIC_RELAXED);
 
 		if (cap <= SLABD_PCPU_SLOTS && cap > ci->pcpu_capacity)
@@ -189,7 +190,8 @@ int stats_cpu_info(struct slabd *d, uint32_t cpu, struct slabd_wire_cpu_info *pi
 	pi->flags = d->topo.cpu_real[cpu] ? SLABD_CPU_ONLINE : 0;
 	pi->nr_cpus = d->sb->nr_cpus;
 	for (id = 1; id < d->sb->max_caches; id++) {
-		const struct slabd_shm_pcpu_stat *ps = &d->pcpu_stats[(uint64_t)id * d->sb->nr_cpus + cpu];
+		const struct slabd_shm_pcpu_stat *ps =
+		    &d->pcpu_stats[slabd_shm_pcpu_stat_index(d->sb->max_caches, id, cpu)];
 		struct cache *c = cache_get(d, id);
 		uint32_t k;
 

@@ -569,7 +569,7 @@ static void tune_cpus(struct slabd *d, uint32_t node, uint32_t period_ms)
 				continue;
 			p = (void *)(d->pcpu + ((uint64_t)id * d->sb->nr_cpus << SLABD_PCPU_SHIFT) +
 				     ((uint64_t)cpu << SLABD_PCPU_SHIFT));
-			st = &d->pcpu_stats[(uint64_t)id * d->sb->nr_cpus + cpu];
+			st = &d->pcpu_stats[slabd_shm_pcpu_stat_index(d->sb->max_caches, id, cpu)];
 			t = &c->track[cpu];
 			am = __atomic_load_n(&st->alloc_misses, __ATOMIC_RELAXED);
 			fm = __atomic_load_n(&st->free_misses, __ATOMIC_RELAXED);

@@ -110,31 +110,71 @@ static int obj_valid(uint32_t cache, uint64_t off)
 }
 
 /* Drop the entries of a magazine we own that are not objects of @cache; returns how
- * many are left. */
+ * many are left.
+ *
+ * obj_valid() for each entry, with what it reads once per magazine: one compare for the
+ * zone range (an offset below the zones wraps above their size), the page descriptor's
+ * kind and cache in one 64-bit load and compare (kind in byte 0, cache in bytes 2-3, the
+ * slab's first page in bytes 4-7), and the object-boundary test without a division: a
+ * mask for a power-of-two size, a multiply by the inverse otherwise (divtest.h). The slab's
+ * first page comes from the page table, which clients cannot write (meta segment), and is
+ * used in arithmetic only, never to index memory. */
+#define PAGE_WORD_MASK 0x00000000ffff00ffull
+_Static_assert(offsetof(struct slabd_shm_page, kind) == 0 &&
+		   offsetof(struct slabd_shm_page, cache) == 2 &&
+		   offsetof(struct slabd_shm_page, head) == 4 && sizeof(struct slabd_shm_page) == 8,
+	       "mag_check reads a page descriptor as one word");
+
 static uint32_t mag_check(struct slabd_shm_mag *m, uint32_t cache)
 {
 	uint64_t zones_off = cl.sb->zones_off, zones_size = cl.zones_size, size = cl.caches[cache].size;
-	uint32_t n = m->count, nr_pages = cl.sb->nr_pages, i, k = 0;
+	uint64_t want = SLABD_PAGE_SLAB | ((uint64_t)cache << 16), w, off, zoff;
+	const char *pages = (const char *)cl.pages;
+	uint32_t n = m->count, i, k = 0;
 	struct divtest dt;
 
-	/* obj_valid() for each entry, with what it reads once per magazine and the size
-	 * check without a division (divtest.h) */
 	if (n > SLABD_MAG_SLOTS || !size) {
 		m->count = 0;
 		return 0;
 	}
-	divtest_init(&dt, size);
-	for (i = 0; i < n; i++) {
-		uint64_t off = m->objs[i], zoff = off - zones_off;
-		const struct slabd_shm_page *pg;
-
-		if (off < zones_off || zoff >= zones_size)
-			continue;
-		pg = &cl.pages[zoff >> SLABD_PAGE_SHIFT];
-		if (pg->kind != SLABD_PAGE_SLAB || pg->cache != cache || pg->head >= nr_pages ||
-		    !divtest_multiple(&dt, zoff - ((uint64_t)pg->head << SLABD_PAGE_SHIFT)))
-			continue;
-		m->objs[k++] = off;
+	if (!(size & (size - 1)) && size <= SLABD_PAGE_SIZE) {
+		/* slabs start on a page, so an object's offset in its slab is a multiple of
+		 * the size iff its offset in the zones is (zones_off is page-aligned too) */
+		for (i = 0; i < n; i++) {
+			off = m->objs[i];
+			zoff = off - zones_off;
+			if (zoff >= zones_size)
+				continue;
+			__builtin_memcpy(&w, pages + (zoff >> SLABD_PAGE_SHIFT) * 8, 8);
+			if (((w & PAGE_WORD_MASK) ^ want) | (zoff & (size - 1)))
+				continue;
+			m->objs[k++] = off;
+		}
+	} else if (!(size & (size - 1))) {
+		for (i = 0; i < n; i++) {
+			off = m->objs[i];
+			zoff = off - zones_off;
+			if (zoff >= zones_size)
+				continue;
+			__builtin_memcpy(&w, pages + (zoff >> SLABD_PAGE_SHIFT) * 8, 8);
+			if ((w & PAGE_WORD_MASK) != want ||
+			    ((zoff - ((w >> 32) << SLABD_PAGE_SHIFT)) & (size - 1)))
+				continue;
+			m->objs[k++] = off;
+		}
+	} else {
+		divtest_init(&dt, size);
+		for (i = 0; i < n; i++) {
+			off = m->objs[i];
+			zoff = off - zones_off;
+			if (zoff >= zones_size)
+				continue;
+			__builtin_memcpy(&w, pages + (zoff >> SLABD_PAGE_SHIFT) * 8, 8);
+			if ((w & PAGE_WORD_MASK) != want ||
+			    !divtest_multiple(&dt, zoff - ((w >> 32) << SLABD_PAGE_SHIFT)))
+				continue;
+			m->objs[k++] = off;
+		}
 	}
 	m->count = k;
 	return k;
@@ -214,7 +254,7 @@ static int count_miss(uint32_t cache, int on_free)
 
 	if (cpu < 0 || (uint32_t)cpu >= cl.ncpus || cache >= cl.sb->max_caches)
 		return 0;
-	st = &cl.pcpu_stats[(uint64_t)cache * cl.ncpus + (uint32_t)cpu];
+	st = &cl.pcpu_stats[slabd_shm_pcpu_stat_index(cl.sb->max_caches, cache, (uint32_t)cpu)];
 	mine = __atomic_add_fetch(on_free ? &st->free_misses : &st->alloc_misses, 1, __ATOMIC_RELAXED);
 	other = __atomic_load_n(on_free ? &st->alloc_misses : &st->free_misses, __ATOMIC_RELAXED);
 	return mine >= 8 && other < mine / 8;
@@ -237,24 +277,57 @@ static uint32_t pcpu_room(uint32_t cache)
 	return cnt < cap ? cap - cnt : 0;
 }
 
-/* A one-sided allocating CPU took a magazine from @d (of its own node @node): up to
- * EXTRA_MAGS more into its stack while each fits whole. */
-static void refill_more(uint32_t cache, uint32_t node, struct slabd_shm_depot *d)
+/*
+ * refill_chain: a one-sided allocating CPU missed on @cache: pop as many full magazines of
+ * @d (of its own node @node) as fit whole in its stack, 1 + EXTRA_MAGS at most and always
+ * the first (it gives the object returned), with one compare-and-swap; check each
+ * (mag_check) and move it into the stack; the emptied magazines go to the empty stack
+ * with one compare-and-swap, what did not fit back on @d with one. Against one magazine
+ * per pop, that is two CASes on lines both sides of a handoff write instead of six.
+ * Returns an object's offset, or 0 when @d had no magazine (or nothing valid in them).
+ */
+static uint64_t refill_chain(uint32_t cache, uint32_t node, struct slabd_shm_depot *d)
 {
-	uint32_t per = cl.caches[cache].mag_objs, i;
-	struct slabd_shm_mag *m;
+	struct slabd_shm_mag *ms[1 + EXTRA_MAGS], *empty[1 + EXTRA_MAGS], *left[1 + EXTRA_MAGS];
+	uint32_t per = cl.caches[cache].mag_objs, room = pcpu_room(cache), want = 1, ne = 0, nl = 0,
+		 i, k;
+	uint64_t off = 0;
 
-	for (i = 0; i < EXTRA_MAGS && pcpu_room(cache) >= per; i++) {
-		m = slabd_stack_pop(&d->full, cl.mags, cl.nr_mags);
-		if (!m)
-			break;
-		if (mag_check(m, cache))
-			mag_spill(m, cache, node, &d->full);
-		else
-			slabd_stack_push(&cl.ctl->empty_mags, cl.mags, m);
-	}
-	if (i && !(__atomic_load_n(&d->full, __ATOMIC_RELAXED) & SLABD_STACK_IDX_MASK))
+	if (!per || per > SLABD_MAG_SLOTS)
+		per = SLABD_MAG_SLOTS;
+	room = room > per - 1 ? room - (per - 1) : 0; /* what the first leaves after its object */
+	for (; want < 1 + EXTRA_MAGS && room >= per; want++)
+		room -= per;
+	k = slabd_stack_pop_chain(&d->full, cl.mags, cl.nr_mags, ms, want);
+	if (!k)
+		return 0;
+	if (!(__atomic_load_n(&d->full, __ATOMIC_RELAXED) & SLABD_STACK_IDX_MASK))
 		client_kick(); /* took the last one: refill before the next miss */
+	for (i = 0; i < k; i++) {
+		struct slabd_shm_mag *m = ms[i];
+		uint32_t n = mag_check(m, cache), done = 0;
+
+		if (n && !off)
+			off = m->objs[--n];
+		if (n && !cl.multi_node)
+			done = percpu_push_bulk(cl.roff, cl.ncpus, cache_pcpu(cache), m->objs, n);
+		else if (n)
+			done = percpu_push_bulk_home(cl.roff, cl.ncpus, cache_pcpu(cache), m->objs,
+						     n, cl.cpus, node);
+		if (done < n) {
+			memmove(m->objs, m->objs + done, (n - done) * sizeof(m->objs[0]));
+			m->count = n - done;
+			left[nl++] = m;
+		} else {
+			m->count = 0;
+			empty[ne++] = m;
+		}
+	}
+	if (ne)
+		slabd_stack_push_chain(&cl.ctl->empty_mags, cl.mags, empty, ne);
+	if (nl)
+		slabd_stack_push_chain(&d->full, cl.mags, left, nl);
+	return off;
 }
 
 static int wait_refill(struct slabd_shm_depot *d, gfp_t flags, int *waited)
@@ -348,14 +421,18 @@ static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int nod
 				n = 0;
 		}
 		d = client_depot(cache, (uint32_t)n);
+		if (one_sided && node < 0 && fb == 0 && pcpu_ok) {
+			off = refill_chain(cache, (uint32_t)n, d);
+			if (off)
+				return cl.base + off;
+		}
 		m = slabd_stack_pop(&d->full, cl.mags, cl.nr_mags);
 		if (m) {
 			if (!(__atomic_load_n(&d->full, __ATOMIC_RELAXED) & SLABD_STACK_IDX_MASK))
 				client_kick(); /* took the last one: refill before the next miss */
 			/* only the CPU's own node's objects may go into its stack */
-			off = mag_take(m, cache, (uint32_t)n, &d->full, node < 0 && fb == 0 && pcpu_ok);
-			if (off && node < 0 && fb == 0 && pcpu_ok && one_sided)
-				refill_more(cache, (uint32_t)n, d);
+			off = mag_take(m, cache, (uint32_t)n, &d->full,
+				       node < 0 && fb == 0 && pcpu_ok);
 			if (off)
 				return cl.base + off;
 			continue;
@@ -587,6 +664,45 @@ static inline int push_local(uint32_t cache, uint64_t off, uint32_t node)
 	return percpu_push_home(cl.roff, cl.ncpus, cache_pcpu(cache), off, cl.cpus, node);
 }
 
+/* Up to @max objects off this CPU's stack of @cache (of a CPU of @node) into @out. */
+static inline uint32_t pcpu_take(uint32_t cache, uint32_t node, uint64_t *out, uint32_t max)
+{
+	return cl.multi_node ? percpu_pop_bulk_home(cl.roff, cl.ncpus, cache_pcpu(cache), out, max,
+						    cl.cpus, node)
+			     : percpu_pop_bulk(cl.roff, cl.ncpus, cache_pcpu(cache), out, max);
+}
+
+/*
+ * give_chain: a one-sided freeing CPU overflowed its stack of @cache: the @n objects of
+ * @buf and up to EXTRA_MAGS magazines' worth (@want each) more off the stack go to the
+ * depot of @node, in empty magazines popped with one compare-and-swap and pushed full on
+ * the depot with one (unused ones go back to the empty stack). Returns 0, or -1 when there
+ * was no empty magazine (nothing moved: the caller takes the single path).
+ */
+static int give_chain(uint32_t cache, uint32_t node, const uint64_t *buf, uint32_t n, uint32_t want)
+{
+	struct slabd_shm_mag *ms[1 + EXTRA_MAGS];
+	uint32_t k, f, got;
+
+	k = slabd_stack_pop_chain(&cl.ctl->empty_mags, cl.mags, cl.nr_mags, ms, 1 + EXTRA_MAGS);
+	if (!k)
+		return -1;
+	memcpy(ms[0]->objs, buf, n * sizeof(buf[0]));
+	ms[0]->count = n;
+	for (f = 1; f < k; f++) {
+		got = pcpu_take(cache, node, ms[f]->objs, want);
+		ms[f]->count = got;
+		if (got < want) {
+			f += got ? 1 : 0; /* the last filled one, if any */
+			break;
+		}
+	}
+	slabd_stack_push_chain(&client_depot(cache, node)->full, cl.mags, ms, f);
+	if (f < k)
+		slabd_stack_push_chain(&cl.ctl->empty_mags, cl.mags, ms + f, k - f);
+	return 0;
+}
+
 static noinline cold void free_slow(uint32_t cache, uint64_t off, uint32_t node)
 {
 	uint64_t buf[SLABD_MAG_SLOTS];
@@ -609,16 +725,17 @@ static noinline cold void free_slow(uint32_t cache, uint64_t off, uint32_t node)
 			return;
 		if (r == -1) {
 			more = count_miss(cache, 1) ? EXTRA_MAGS : 0;
-			n += cl.multi_node ? percpu_pop_bulk_home(cl.roff, cl.ncpus, cache_pcpu(cache), buf + 1,
-								  want - 1, cl.cpus, node)
-					   : percpu_pop_bulk(cl.roff, cl.ncpus, cache_pcpu(cache), buf + 1, want - 1);
+			n += pcpu_take(cache, node, buf + 1, want - 1);
+			/* a one-sided freeing CPU: up to EXTRA_MAGS more magazines' worth off its
+			 * stack, all with two compare-and-swaps */
+			if (more && give_chain(cache, node, buf, n, want) == 0)
+				return;
 		}
 	}
 	depot_give(cache, node, buf, n);
-	/* A one-sided freeing CPU: up to EXTRA_MAGS more magazines' worth off its stack. */
+	/* Without an empty magazine for the chain: one at a time (depot_give's chain path). */
 	while (more--) {
-		n = cl.multi_node ? percpu_pop_bulk_home(cl.roff, cl.ncpus, cache_pcpu(cache), buf, want, cl.cpus, node)
-				  : percpu_pop_bulk(cl.roff, cl.ncpus, cache_pcpu(cache), buf, want);
+		n = pcpu_take(cache, node, buf, want);
 		if (n)
 			depot_give(cache, node, buf, n);
 		if (n < want)

@@ -51,7 +51,7 @@ struct client {
 	uint32_t client_id;
 	uint32_t client_slot;  /* our entry in the client table, UINT32_MAX: none */
 	struct slabd_shm_client *clients;
-	struct slabd_shm_pcpu_stat *pcpu_stats; /* [cache * nr_cpus + cpu] */
+	struct slabd_shm_pcpu_stat *pcpu_stats; /* slabd_shm_pcpu_stat_index() */
 	char *remote;        /* per-CPU remote-free stacks (several nodes only) */
 	const uint64_t *iova; /* the DMA zone's IOVA table, [sb->nr_iova] */
 	int own_rseq;        /* 1: glibc did not register rseq, we do per thread */

@@ -54,7 +54,8 @@ int slabd_shm_geometry(struct slabd_shm_geometry *g)
 	g->client_off = align_up(off, 64);
 	off = g->client_off + (uint64_t)SLABD_MAX_CLIENTS * sizeof(struct slabd_shm_client);
 	g->pcpu_stat_off = align_up(off, 64);
-	off = g->pcpu_stat_off + (uint64_t)g->max_caches * g->nr_cpus * sizeof(struct slabd_shm_pcpu_stat);
+	off = g->pcpu_stat_off + slabd_shm_pcpu_stat_row(g->max_caches) * g->nr_cpus *
+				     sizeof(struct slabd_shm_pcpu_stat);
 	g->remote_off = align_up(off, 1u << SLABD_PCPU_SHIFT);
 	off = g->remote_off + ((uint64_t)g->nr_cpus << SLABD_PCPU_SHIFT);
 	g->percpu_size = align_up(off, g->align);

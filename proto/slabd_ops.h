@@ -88,6 +88,84 @@ static inline void slabd_stack_push(uint64_t *head, struct slabd_shm_mag *mags, 
 					      __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
 
+/*
+ * slabd_stack_pop_chain: pop up to @max magazines off the stack at @head with one
+ * compare-and-swap, into @ret (top first); returns how many (0 when empty).
+ *
+ * Why the interior links can be trusted: the walk reads the head h, then the links below
+ * its top, then swaps h for a head pointing below the last magazine taken. Every change to
+ * the stack (push, pop, chain push or pop, by anybody) is a successful CAS on the head,
+ * and each one increments the head's ABA tag, so the CAS succeeds only if no change
+ * happened between the read of h and the CAS (up to the tag's wrap: 2^20 changes while
+ * this thread is stalled, the same bound as a single pop's). With no change, the
+ * magazines from the top down were on the stack the whole time, owned by the stack, and
+ * nobody writes the link of a magazine it does not own (a pusher writes only its own
+ * magazine's link, before its CAS): the links read are the stack's. They are visible to
+ * this thread because every write of the head is a release read-modify-write, so the
+ * acquire load of h synchronises with all the pushes before it (one release sequence).
+ * If a link changed during the walk (its magazine was popped and pushed elsewhere), the
+ * head changed too, the CAS fails and the walk starts again from the new head.
+ *
+ * Links are client-writable memory: each is bounds-checked, and a link past the array or
+ * back to a magazine already taken in this walk (a loop a broken client wrote) ends the
+ * walk there, as slabd_stack_pop drops a bad link: the rest is leaked to the audit, never
+ * handed out twice by one call.
+ */
+static inline unsigned int slabd_stack_pop_chain(uint64_t *head, struct slabd_shm_mag *mags,
+						 uint32_t nr_mags, struct slabd_shm_mag **ret,
+						 unsigned int max)
+{
+	uint64_t old = __atomic_load_n(head, __ATOMIC_ACQUIRE);
+
+	for (;;) {
+		uint32_t idx = slabd_stack_top(old), cnt = slabd_stack_count(old);
+		unsigned int k = 0, j;
+
+		while (k < max && idx && idx <= nr_mags) {
+			for (j = 0; j < k && ret[j] != &mags[idx - 1]; j++)
+				;
+			if (j < k)
+				break; /* a loop: end the stack here */
+			ret[k++] = &mags[idx - 1];
+			idx = __atomic_load_n(&mags[idx - 1].next, __ATOMIC_RELAXED);
+		}
+		if (!k)
+			return 0;
+		if (k < max || idx > nr_mags)
+			idx = 0; /* the bottom, or a bad link (past the array, a loop) */
+		if (__atomic_compare_exchange_n(head, &old,
+						slabd_stack_make(old, idx, cnt > k ? cnt - k : 0),
+						1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			for (j = 0; j < k; j++)
+				slabd_tsan_acquire(ret[j]);
+			return k;
+		}
+	}
+}
+
+/* slabd_stack_push_chain: push the @k magazines @ms (owned by the caller; k >= 1) on the
+ * stack at @head with one compare-and-swap, ms[0] on top. Their links are written before
+ * the CAS publishes them (release), as in slabd_stack_push. */
+static inline void slabd_stack_push_chain(uint64_t *head, struct slabd_shm_mag *mags,
+					  struct slabd_shm_mag *const *ms, unsigned int k)
+{
+	struct slabd_shm_mag *last = ms[k - 1];
+	uint64_t old = __atomic_load_n(head, __ATOMIC_RELAXED);
+	unsigned int i;
+
+	for (i = 0; i + 1 < k; i++) {
+		slabd_tsan_release(ms[i]);
+		__atomic_store_n(&ms[i]->next, (uint32_t)(ms[i + 1] - mags) + 1, __ATOMIC_RELAXED);
+	}
+	slabd_tsan_release(last);
+	do {
+		__atomic_store_n(&last->next, slabd_stack_top(old), __ATOMIC_RELAXED);
+	} while (!__atomic_compare_exchange_n(
+	    head, &old,
+	    slabd_stack_make(old, (uint32_t)(ms[0] - mags) + 1, slabd_stack_count(old) + k), 1,
+	    __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+}
+
 /* slabd_chain_push: push the chain first..last (already linked through the first word of
  * each object, offsets from @base) on the free chain at @head. */
 static inline void slabd_chain_push(uint64_t *head, char *base, uint64_t first, uint64_t last)

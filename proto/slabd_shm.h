@@ -39,10 +39,11 @@
 #include <stdint.h>
 
 /* Bump on any change to a struct or constant in this file (and update tests/unit/test_layout.c). */
-#define SLABD_SHM_LAYOUT_VERSION 4u /* 2: client table, per-CPU miss counters; 3: node fallback order,
+#define SLABD_SHM_LAYOUT_VERSION 5u /* 2: client table, per-CPU miss counters; 3: node fallback order,
 						 * remote-free stacks, DMA zone, IOVA table, pools;
 						 * 4: debug mode (cache debug/trailer/epoch, track
-						 * records, debug error counters) */
+						 * records, debug error counters); 5: miss counters
+						 * [cpu][cache], rows padded to a cache line */
 #define SLABD_SHM_MAGIC 0x4745524442414c53ull /* "SLABDREG" little-endian */
 
 #define SLABD_PAGE_SHIFT 12u
@@ -179,7 +180,7 @@ struct slabd_shm_super {
 	uint32_t daemon_pid; /* W: daemon at start. R: tools */
 	uint32_t max_clients; /* entries in the client table */
 	uint64_t client_off;  /* offset inside the percpu segment of the client table */
-	uint64_t pcpu_stat_off; /* ... of the per-CPU miss counters, [cache * nr_cpus + cpu] */
+	uint64_t pcpu_stat_off; /* ... of the per-CPU miss counters, see slabd_shm_pcpu_stat_index() */
 	uint64_t remote_off;    /* ... of the per-CPU remote-free stacks, CPU c at + (c << SLABD_PCPU_SHIFT) */
 	/* DMA zone (layout 3). W: daemon at creation, before magic is published. */
 	uint32_t dma_zone;       /* its index in the zone table, SLABD_NO_ZONE: none */
@@ -304,7 +305,10 @@ struct slabd_shm_pcpu {
 
 /* Miss counters of one (cache, CPU), beside its per-CPU stack (which has no room left):
  * W: clients (relaxed atomic add) on their slow paths. R: the node's worker, which grows
- * the stack's capacity when a CPU both runs dry and overflows, and shrinks it when quiet. */
+ * the stack's capacity when a CPU both runs dry and overflows, and shrinks it when quiet.
+ * Laid out [cpu][cache] (layout 5; slabd_shm_pcpu_stat_index), each CPU's row padded to
+ * whole cache lines: only threads on that CPU write it, so a miss on one CPU never takes
+ * a line from another (in layout 4, [cache][cpu], CPUs 0-7 shared each line of a cache). */
 struct slabd_shm_pcpu_stat {
 	uint32_t alloc_misses; /* the stack was empty on allocation */
 	uint32_t free_misses;  /* the stack was full on free */
@@ -415,5 +419,18 @@ static inline uint64_t slabd_shm_pcpu_cache_off(const struct slabd_shm_super *sb
 {
 	return sb->pcpu_off + ((uint64_t)cache * sb->nr_cpus << SLABD_PCPU_SHIFT);
 }
+
+/* Entries per CPU row of the miss counters: max_caches rounded up to a cache line's worth. */
+static inline uint64_t slabd_shm_pcpu_stat_row(uint32_t max_caches)
+{
+	return ((uint64_t)max_caches + 7) & ~7ull;
+}
+
+/* Index of (cache, cpu)'s miss counters in the array at pcpu_stat_off. */
+static inline uint64_t slabd_shm_pcpu_stat_index(uint32_t max_caches, uint32_t cache, uint32_t cpu)
+{
+	return (uint64_t)cpu * slabd_shm_pcpu_stat_row(max_caches) + cache;
+}
+_Static_assert(8 * sizeof(struct slabd_shm_pcpu_stat) == 64, "a row of the miss counters is whole cache lines");
 
 #endif /* SLABD_PROTO_SHM_H */

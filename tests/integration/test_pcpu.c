@@ -140,8 +140,8 @@ Test(pcpu, a_cpu_that_only_allocates_or_only_frees_moves_several_magazines_per_m
 	st = (const void *)((const char *)sb + sb->percpu_off + sb->pcpu_stat_off);
 	tab = (const void *)((const char *)sb + sb->cache_table_off);
 	for (round = 0; round < ROUNDS; round++) {
-		a0 = st[cache * sb->nr_cpus + 0].alloc_misses;
-		f1 = st[cache * sb->nr_cpus + 1].free_misses;
+		a0 = st[slabd_shm_pcpu_stat_index(sb->max_caches, cache, 0)].alloc_misses;
+		f1 = st[slabd_shm_pcpu_stat_index(sb->max_caches, cache, 1)].free_misses;
 		pin(0);
 		for (i = 0; i < N; i++) {
 			cr_assert_not_null(v[i] = kmalloc(64, GFP_KERNEL));
@@ -152,8 +152,8 @@ Test(pcpu, a_cpu_that_only_allocates_or_only_frees_moves_several_magazines_per_m
 			cr_assert_eq(*(uint64_t *)v[i], (uint64_t)i, "object %d shared", i);
 			kfree(v[i]);
 		}
-		a0 = st[cache * sb->nr_cpus + 0].alloc_misses - a0;
-		f1 = st[cache * sb->nr_cpus + 1].free_misses - f1;
+		a0 = st[slabd_shm_pcpu_stat_index(sb->max_caches, cache, 0)].alloc_misses - a0;
+		f1 = st[slabd_shm_pcpu_stat_index(sb->max_caches, cache, 1)].free_misses - f1;
 	}
 	per = tab[cache].mag_objs;
 	cr_assert_eq(ksize(v[0]), 64);

@@ -258,7 +258,7 @@ Test(scribble, random_bytes_over_three_caches_are_caught_and_the_others_never_no
 				    (void *)(g.pcpu + (((uint64_t)id * g.sb->nr_cpus + cpu)
 						       << SLABD_PCPU_SHIFT));
 				struct slabd_shm_pcpu_stat *st =
-				    &g.pstats[(uint64_t)id * g.sb->nr_cpus + cpu];
+				    &g.pstats[slabd_shm_pcpu_stat_index(g.sb->max_caches, id, cpu)];
 				for (i = 0; i < (int)SLABD_PCPU_SLOTS; i++)
 					p->slots[i] = lie(&g, lies, 64);
 				p->capacity = (uint32_t)rng();

@@ -53,10 +53,10 @@ static void check_fields(const struct field *f, size_t n)
 		check_fields(f_, sizeof(f_) / sizeof(f_[0]));                                      \
 	} while (0)
 
-Test(layout, the_shared_memory_layout_version_is_4)
+Test(layout, the_shared_memory_layout_version_is_5)
 {
 	cr_assert_eq(
-	    SLABD_SHM_LAYOUT_VERSION, 4u,
+	    SLABD_SHM_LAYOUT_VERSION, 5u,
 	    "the layout version changed: update the numbers in this file to the new layout");
 }
 
@@ -152,6 +152,43 @@ Test(layout, the_per_cpu_stack_and_magazine_are_where_version_3_puts_them)
 	      OFF(slabd_shm_track, state, 8), OFF(slabd_shm_track, owner, 12),
 	      OFF(slabd_shm_track, pid, 16), OFF(slabd_shm_track, alloc_pid, 20),
 	      OFF(slabd_shm_track, reserved, 24));
+}
+
+Test(layout, the_miss_counters_are_per_cpu_rows_of_whole_cache_lines_as_version_5_puts_them)
+{
+	struct slabd_shm_geometry g = {.nr_cpus = 3,
+				       .nr_nodes = 1,
+				       .nr_zones = 1,
+				       .max_caches = 1024,
+				       .nr_pages = 1024,
+				       .nr_mags = 64,
+				       .align = 4096};
+	uint32_t mc, cpu;
+
+	/* [cpu][cache]: CPU c's counters of every cache follow each other */
+	cr_expect_eq(slabd_shm_pcpu_stat_index(1024, 6, 0), 6);
+	cr_expect_eq(slabd_shm_pcpu_stat_index(1024, 6, 1), 1024 + 6);
+	cr_expect_eq(slabd_shm_pcpu_stat_index(1024, 0, 2), 2048);
+	/* a row is padded to 8 entries (64 bytes): no line holds two CPUs' counters */
+	cr_expect_eq(slabd_shm_pcpu_stat_row(1024), 1024);
+	cr_expect_eq(slabd_shm_pcpu_stat_row(100), 104);
+	cr_expect_eq(slabd_shm_pcpu_stat_row(1), 8);
+	for (mc = 1; mc <= 70; mc++)
+		for (cpu = 1; cpu < 4; cpu++) {
+			uint64_t last_of_prev =
+			    slabd_shm_pcpu_stat_index(mc, mc - 1, cpu - 1) * 8 / 64;
+			uint64_t first = slabd_shm_pcpu_stat_index(mc, 0, cpu) * 8;
+			cr_expect_eq(first % 64, 0, "max_caches %u: CPU %u's row starts mid-line",
+				     mc, cpu);
+			cr_expect_lt(last_of_prev, first / 64,
+				     "max_caches %u: CPUs %u and %u share a line", mc, cpu - 1,
+				     cpu);
+		}
+	/* the segment has room for every row */
+	cr_assert_eq(slabd_shm_geometry(&g), 0);
+	cr_expect_eq(g.pcpu_stat_off % 64, 0);
+	cr_expect_geq(g.remote_off,
+		      g.pcpu_stat_off + 3 * 1024 * sizeof(struct slabd_shm_pcpu_stat));
 }
 
 Test(layout, the_geometry_struct_is_where_version_3_puts_it)
