@@ -162,7 +162,7 @@ static void fake_cpu(int cpu, int check)
 #ifdef SLABD_HAVE_INLINE
 	/* the area libslabclient points its sequences at (its own when glibc has none) */
 	struct rseq *r =
-	    (struct rseq *)((char *)__builtin_thread_pointer() + slabd_fast_v1.rseq_off);
+	    (struct rseq *)((char *)__builtin_thread_pointer() + slabd_fast_v2.rseq_off);
 
 	if (check && (__rseq_size || (int32_t)r->cpu_id >= 0)) {
 		fprintf(stderr,
