@@ -45,7 +45,7 @@ struct slabd_pktpool {
 	struct slabd_fast_pktpool fast;
 	uint32_t n;
 	uint32_t reserved;
-	struct divtest size_test; /* pool_obj_valid's "a multiple of the object size" */
+	struct divtest size_test; /* check_copy's "a multiple of the object size" */
 };
 
 static struct slabd_pktpool pools[SLABD_MAX_CACHES];
@@ -232,10 +232,10 @@ struct obj_check {
  * (the word fast.h reads too). */
 _Static_assert(sizeof(struct slabd_shm_page) == 8 && offsetof(struct slabd_shm_page, kind) == 0 &&
 		       offsetof(struct slabd_shm_page, cache) == 2 && offsetof(struct slabd_shm_page, head) == 4,
-	       "pool_obj_valid reads a page descriptor as one word");
+	       "check_copy reads a page descriptor as one word");
 #define PAGE_WORD_MASK 0xffff00ffu /* kind and cache; not the zone */
 
-/* What pool_obj_valid reads, loaded once per magazine: the loops around it store through
+/* What check_copy reads, loaded once per miss: the loops around it store through
  * pointers, which (-fno-strict-aliasing) would make the compiler reload slabd_client. */
 static inline struct obj_check obj_check_of(uint32_t id)
 {
@@ -244,16 +244,41 @@ static inline struct obj_check obj_check_of(uint32_t id)
 	return k;
 }
 
-static inline int pool_obj_valid(const struct obj_check *k, uint64_t off)
+/*
+ * check_copy: copy the @cnt offsets at @src (a magazine: client-writable) that name
+ * objects of the pool's cache to @dst + @n; returns the new @n. An offset passes when it
+ * lies in the zones, on a slab page of the cache (its page descriptor word; read-only
+ * meta), and its distance from the slab's head page (also the daemon's word, so it is
+ * below the slab size) is a multiple of the stride. No branch per offset: each offset
+ * is stored, and @n advances only when it passed (an offset outside the zones reads page
+ * descriptor 0 instead, and fails on the range). With @pow2 (a power-of-two stride: the
+ * divisor's odd part is 1) divtest_multiple's multiply is left out, only the low bits are
+ * tested. Each offset is read once, so what is checked is what is kept, whatever another
+ * process writes meanwhile.
+ */
+static inline __attribute__((always_inline)) unsigned int check_copy(const struct obj_check *k, int pow2,
+								      const uint64_t *src, unsigned int cnt,
+								      uint64_t *dst, unsigned int n)
 {
-	uint64_t zoff = off - k->zones_off, w, x;
+	const uint64_t *pages = k->pages;
+	uint64_t zones_off = k->zones_off, zones_size = k->zones_size, low = k->size_test.low;
+	uint32_t want = k->want;
+	unsigned int i;
 
-	if (zoff >= k->zones_size) /* below the zones too: zoff wraps */
-		return 0;
-	w = k->pages[zoff >> SLABD_PAGE_SHIFT];
-	/* the slab's head page comes from the daemon (read-only meta): x < the slab size */
-	x = zoff - ((w >> 32) << SLABD_PAGE_SHIFT);
-	return ((uint32_t)w & PAGE_WORD_MASK) == k->want && divtest_multiple(&k->size_test, x);
+	for (i = 0; i < cnt; i++) {
+		uint64_t off = __atomic_load_n(&src[i], __ATOMIC_RELAXED), zoff = off - zones_off, w, x;
+		unsigned int ok = zoff < zones_size;
+
+		w = pages[ok ? zoff >> SLABD_PAGE_SHIFT : 0];
+		x = zoff - ((w >> 32) << SLABD_PAGE_SHIFT);
+		ok &= ((uint32_t)w & PAGE_WORD_MASK) == want;
+		ok &= !(x & low);
+		if (!pow2)
+			ok &= (x >> k->size_test.shift) * k->size_test.inv <= k->size_test.limit;
+		dst[n] = off;
+		n += ok;
+	}
+	return n;
 }
 
 /* The depot of a pool's cache: its home node's (the DMA zone's). */
@@ -329,46 +354,44 @@ static void mags_push(uint64_t *head, struct slabd_shm_mag *const *ms, unsigned 
 static unsigned int take_from_depot(uint32_t id, struct slabd_pktbuf **out, unsigned int n)
 {
 	struct slabd_shm_mag *ms[MAGS_AT_ONCE];
-	uint64_t rest[MAGS_AT_ONCE * SLABD_MAG_SLOTS];
-	uint32_t per = cl.caches[id].mag_objs;
-	unsigned int got = 0, k = 0, nm, j, i, pushed, kept = 0;
+	uint64_t offs[MAGS_AT_ONCE * SLABD_MAG_SLOTS];
+	unsigned int got, k = 0, nm, j, i, pushed, kept = 0;
 	struct slabd_shm_depot *d;
 	struct obj_check chk;
 	char *base;
+	int pow2;
 
 	if (cl.multi_node)
 		return 0; /* keep the one path that handles nodes */
-	if (!per || per > SLABD_MAG_SLOTS)
-		per = SLABD_MAG_SLOTS;
 	d = pool_depot(id);
 	nm = MAGS_AT_ONCE; /* the stack is empty: fill it (its default capacity is 4 magazines) */
 	nm = mags_pop(&d->full, ms, nm);
 	if (!nm)
 		return 0;
 	chk = obj_check_of(id);
-	base = cl.base;
+	pow2 = chk.size_test.inv == 1; /* odd part 1: the stride is a power of two */
 	for (j = 0; j < nm; j++) {
 		struct slabd_shm_mag *m = ms[j];
-		unsigned int cnt = m->count <= SLABD_MAG_SLOTS ? m->count : 0;
+		unsigned int cnt = __atomic_load_n(&m->count, __ATOMIC_RELAXED);
 
-		while (cnt) {
-			uint64_t off = m->objs[--cnt];
-
-			if (!pool_obj_valid(&chk, off))
-				continue;
-			if (got < n)
-				out[got++] = (struct slabd_pktbuf *)(base + off);
-			else
-				rest[k++] = off;
-		}
+		if (cnt > SLABD_MAG_SLOTS)
+			cnt = 0; /* a scribbled count: the magazine's objects are lost, not trusted */
+		k = pow2 ? check_copy(&chk, 1, m->objs, cnt, offs, k) : check_copy(&chk, 0, m->objs, cnt, offs, k);
 	}
-	pushed = k ? percpu_push_bulk_delta(cl.roff, cl.ncpus, cl.pcpu + id * cl.cache_stride, rest, k, 0) : 0;
+	/* the call gets the last ones copied (the top of the last magazine: the most recently
+	 * freed), this CPU's stack the rest */
+	got = k < n ? k : n;
+	k -= got;
+	base = cl.base;
+	for (i = 0; i < got; i++)
+		out[i] = (struct slabd_pktbuf *)(base + offs[k + i]);
+	pushed = k ? percpu_push_bulk_delta(cl.roff, cl.ncpus, cl.pcpu + id * cl.cache_stride, offs, k, 0) : 0;
 	/* what did not fit goes back in the first magazines, and those back on the depot */
 	for (i = pushed; i < k; kept++) {
 		unsigned int c = 0;
 
 		while (c < SLABD_MAG_SLOTS && i < k)
-			ms[kept]->objs[c++] = rest[i++];
+			ms[kept]->objs[c++] = offs[i++];
 		ms[kept]->count = c;
 	}
 	if (kept)
@@ -382,18 +405,18 @@ static unsigned int take_from_depot(uint32_t id, struct slabd_pktbuf **out, unsi
 }
 
 /*
- * give_to_depot: @n buffers of pool cache @id that did not fit this CPU's stack go to its
- * depot in magazines, a magazine's worth at a time, up to MAGS_AT_ONCE magazines per
- * compare-and-swap on each stack. Returns how many it placed (fewer when no empty
- * magazine is left: the caller frees the rest one by one).
+ * give_to_depot: @n offsets (@offs, private memory) of buffers of pool cache @id that do
+ * not fit this CPU's stack go to its depot in magazines, a magazine's worth at a time (a
+ * copy of offsets: no conversion), up to MAGS_AT_ONCE magazines per compare-and-swap on
+ * each stack. Returns how many it placed, from the start of @offs (fewer when no empty
+ * magazine is left: the caller frees the rest otherwise).
  */
-static unsigned int give_to_depot(uint32_t id, struct slabd_pktbuf **segs, unsigned int n)
+static unsigned int give_to_depot(uint32_t id, const uint64_t *offs, unsigned int n)
 {
 	uint32_t per = cl.caches[id].mag_objs;
-	char *base = cl.base;
 	struct slabd_shm_mag *ms[MAGS_AT_ONCE];
 	struct slabd_shm_depot *d;
-	unsigned int done = 0, i, j, nm;
+	unsigned int done = 0, j, nm;
 
 	if (cl.multi_node || !per || per > SLABD_MAG_SLOTS)
 		return 0;
@@ -404,8 +427,7 @@ static unsigned int give_to_depot(uint32_t id, struct slabd_pktbuf **segs, unsig
 		if (!nm)
 			break;
 		for (j = 0; j < nm; j++) {
-			for (i = 0; i < per; i++)
-				ms[j]->objs[i] = (uint64_t)((char *)segs[done + i] - base);
+			memcpy(ms[j]->objs, offs + done, per * sizeof(*offs));
 			ms[j]->count = per;
 			done += per;
 		}
@@ -503,29 +525,45 @@ static inline uint32_t pktbuf_cache(const struct slabd_pktbuf *m)
  * flush_to_depot: this CPU's stack of pool cache @id (@stacks) is full and @r buffers of
  * @segs are left. They and enough of the stack's top to fill one magazine more than they
  * need go to the depot as whole magazines (DPDK's mempool cache flushes below its size
- * the same way), so the next bursts fit the stack again. (Before, the r < one magazine
- * left over went through kfree one by one, each a miss.) What finds no empty magazine
- * goes back on the stack, else through kfree. Returns how many of @segs it took: all,
- * unless the magazine geometry does not allow it.
+ * the same way), so the next bursts fit the stack again. The stack's top is popped as
+ * offsets, after the leftovers converted once, and copied into the magazines as they
+ * are (before, it was popped as pointers and converted back). What finds no empty
+ * magazine goes back on the stack, else through kfree. Returns how many of @segs it
+ * took: all, unless no empty magazine is left for a burst larger than FLUSH_MAGS - 1
+ * magazines.
  */
 static unsigned int flush_to_depot(uint32_t id, char *stacks, struct slabd_pktbuf **segs, unsigned int r)
 {
 	uint32_t per = cl.caches[id].mag_objs;
-	struct slabd_pktbuf *all[FLUSH_MAGS * SLABD_MAG_SLOTS];
-	unsigned int want, m, placed, pushed, i;
+	uint64_t offs[FLUSH_MAGS * SLABD_MAG_SLOTS];
+	char *base = cl.base;
+	unsigned int want, m, placed, pushed, i, done = 0;
 
-	if (!per || per > SLABD_MAG_SLOTS || r / per + 1 > FLUSH_MAGS)
-		return give_to_depot(id, segs, r);
+	if (!per || per > SLABD_MAG_SLOTS)
+		return 0;
+	if (r / per + 1 > FLUSH_MAGS) {
+		/* a large burst: whole magazines of it, a chunk at a time; its tail (less than a
+		 * magazine) and what finds no empty magazine are the caller's */
+		while (r - done >= per) {
+			m = (r - done) / per < FLUSH_MAGS ? (r - done) / per * per : FLUSH_MAGS * per;
+			for (i = 0; i < m; i++)
+				offs[i] = (uint64_t)((char *)segs[done + i] - base);
+			placed = give_to_depot(id, offs, m);
+			done += placed;
+			if (placed < m)
+				break;
+		}
+		return done;
+	}
 	want = (r / per + 3 < FLUSH_MAGS ? r / per + 3 : FLUSH_MAGS) * per;
-	memcpy(all, segs, r * sizeof(*all));
-	m = r + percpu_pop_bulk_delta(cl.roff, cl.ncpus, stacks, (uint64_t *)(all + r), want - r,
-				      (uint64_t)(uintptr_t)cl.base);
-	placed = give_to_depot(id, all, m);
+	for (i = 0; i < r; i++)
+		offs[i] = (uint64_t)((char *)segs[i] - base);
+	m = r + percpu_pop_bulk_delta(cl.roff, cl.ncpus, stacks, offs + r, want - r, 0);
+	placed = give_to_depot(id, offs, m);
 	if (placed < m) {
-		pushed = percpu_push_bulk_delta(cl.roff, cl.ncpus, stacks, (const uint64_t *)(all + placed), m - placed,
-						(uint64_t)(uintptr_t)cl.base);
+		pushed = percpu_push_bulk_delta(cl.roff, cl.ncpus, stacks, offs + placed, m - placed, 0);
 		for (i = placed + pushed; i < m; i++)
-			slabd_kfree(all[i]);
+			slabd_kfree(base + offs[i]);
 	}
 	return r;
 }
