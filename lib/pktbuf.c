@@ -46,6 +46,12 @@ struct slabd_pktpool {
 	uint32_t n;
 	uint32_t reserved;
 	struct divtest size_test; /* check_copy's "a multiple of the object size" */
+	/* The pool's pages as one verified run, from the read-only page descriptors (see
+	 * pool_range_scan): first page | pages << 32, 0 while unknown. Any value ever stored
+	 * stays true (a pool's slabs are never given back), so readers need only one atomic
+	 * load of the word; any thread may replace it after a new scan. */
+	uint64_t range;
+	uint32_t scans; /* rescans so far (bounded by RANGE_SCANS) */
 };
 
 static struct slabd_pktpool pools[SLABD_MAX_CACHES];
@@ -81,6 +87,7 @@ static struct slabd_pktpool *pool_of(uint32_t id)
 	p->fast.reset40 = (uint64_t)id | (uint64_t)(uint16_t)c->pool_priv << 32;
 	p->fast.id = id;
 	divtest_init(&p->size_test, c->size);
+	__atomic_store_n(&p->range, 0, __ATOMIC_RELAXED); /* rescanned on the first depot miss */
 	__atomic_store_n(&p->fast.stacks, cl.pcpu + id * cl.cache_stride, __ATOMIC_RELEASE);
 	return p;
 }
@@ -226,6 +233,9 @@ struct obj_check {
 	struct divtest size_test;
 	const uint64_t *pages; /* the page descriptors as words (see PAGE_WORD) */
 	uint32_t want;         /* the first word of a slab page of the cache, zone byte masked */
+	uint32_t outside;      /* offsets that passed the full check outside the range */
+	uint64_t lo, span;     /* the pool's verified run of pages, in bytes of the zones */
+	uint64_t slab_mask;    /* slab size - 1: where in its slab an offset of the run lies */
 };
 
 /* A page descriptor as one little-endian word: kind | zone << 8 | cache << 16 | head << 32
@@ -239,46 +249,105 @@ _Static_assert(sizeof(struct slabd_shm_page) == 8 && offsetof(struct slabd_shm_p
  * pointers, which (-fno-strict-aliasing) would make the compiler reload slabd_client. */
 static inline struct obj_check obj_check_of(uint32_t id)
 {
+	uint64_t r = __atomic_load_n(&pools[id].range, __ATOMIC_RELAXED);
 	struct obj_check k = { cl.sb->zones_off, cl.zones_size, pools[id].size_test, (const uint64_t *)cl.pages,
-			       SLABD_PAGE_SLAB | id << 16 };
+			       SLABD_PAGE_SLAB | id << 16, 0, (r & 0xffffffffu) << SLABD_PAGE_SHIFT,
+			       (r >> 32) << SLABD_PAGE_SHIFT,
+			       ((uint64_t)SLABD_PAGE_SIZE << cl.caches[id].order) - 1 };
 	return k;
+}
+
+/* The full test of one offset: in the zones, on a slab page of the cache (its page
+ * descriptor word; read-only meta), and its distance from the slab's head page (also the
+ * daemon's word, so it is below the slab size) a multiple of the stride. */
+static noinline int obj_valid_slow(struct obj_check *k, uint64_t off)
+{
+	uint64_t zoff = off - k->zones_off, w, x;
+
+	if (zoff >= k->zones_size) /* below the zones too: zoff wraps */
+		return 0;
+	w = k->pages[zoff >> SLABD_PAGE_SHIFT];
+	x = zoff - ((w >> 32) << SLABD_PAGE_SHIFT);
+	if (((uint32_t)w & PAGE_WORD_MASK) != k->want || !divtest_multiple(&k->size_test, x))
+		return 0;
+	k->outside++;
+	return 1;
 }
 
 /*
  * check_copy: copy the @cnt offsets at @src (a magazine: client-writable) that name
- * objects of the pool's cache to @dst + @n; returns the new @n. An offset passes when it
- * lies in the zones, on a slab page of the cache (its page descriptor word; read-only
- * meta), and its distance from the slab's head page (also the daemon's word, so it is
- * below the slab size) is a multiple of the stride. No branch per offset: each offset
- * is stored, and @n advances only when it passed (an offset outside the zones reads page
- * descriptor 0 instead, and fails on the range). With @pow2 (a power-of-two stride: the
- * divisor's odd part is 1) divtest_multiple's multiply is left out, only the low bits are
- * tested. Each offset is read once, so what is checked is what is kept, whatever another
- * process writes meanwhile.
+ * objects of the pool's cache to @dst + @n; returns the new @n. An offset inside the
+ * pool's verified run of pages (pool_range_scan: slab pages of this cache only, slabs of
+ * one size back to back) passes when its distance from its slab's start is a multiple of
+ * the stride, without reading a page descriptor; anything else takes obj_valid_slow's
+ * full test (the same verdict, with a descriptor lookup). With @pow2 (a power-of-two
+ * stride: the divisor's odd part is 1) divtest_multiple's multiply is left out, only the
+ * low bits are tested. Each offset is stored, and @n advances only when it passed; each
+ * is read once, so what is checked is what is kept, whatever another process writes
+ * meanwhile.
  */
-static inline __attribute__((always_inline)) unsigned int check_copy(const struct obj_check *k, int pow2,
+static inline __attribute__((always_inline)) unsigned int check_copy(struct obj_check *k, int pow2,
 								      const uint64_t *src, unsigned int cnt,
 								      uint64_t *dst, unsigned int n)
 {
-	const uint64_t *pages = k->pages;
-	uint64_t zones_off = k->zones_off, zones_size = k->zones_size, low = k->size_test.low;
-	uint32_t want = k->want;
+	uint64_t base = k->zones_off + k->lo, span = k->span, mask = k->slab_mask, low = k->size_test.low;
 	unsigned int i;
 
 	for (i = 0; i < cnt; i++) {
-		uint64_t off = __atomic_load_n(&src[i], __ATOMIC_RELAXED), zoff = off - zones_off, w, x;
-		unsigned int ok = zoff < zones_size;
+		uint64_t off = __atomic_load_n(&src[i], __ATOMIC_RELAXED), r = off - base, x = r & mask;
+		unsigned int ok;
 
-		w = pages[ok ? zoff >> SLABD_PAGE_SHIFT : 0];
-		x = zoff - ((w >> 32) << SLABD_PAGE_SHIFT);
-		ok &= ((uint32_t)w & PAGE_WORD_MASK) == want;
-		ok &= !(x & low);
-		if (!pow2)
-			ok &= (x >> k->size_test.shift) * k->size_test.inv <= k->size_test.limit;
+		if (likely(r < span)) {
+			ok = !(x & low);
+			if (!pow2)
+				ok &= (x >> k->size_test.shift) * k->size_test.inv <= k->size_test.limit;
+		} else {
+			ok = obj_valid_slow(k, off);
+		}
 		dst[n] = off;
 		n += ok;
 	}
 	return n;
+}
+
+#define RANGE_SCANS 8u
+
+/*
+ * pool_range_scan: find pool cache @id's pages as one run in the page descriptors (the
+ * daemon's, read-only meta): from the first to the last slab page of the cache, every
+ * page must be one, and each page's head must be the run's start plus a whole number of
+ * slabs (slabs of 2^order pages back to back, as the DMA zone's worker carves a new
+ * pool). Stores first | pages << 32 in the handle, or nothing when the pages are not
+ * such a run (then every offset takes the full test). Scanned on a depot miss while the
+ * range is unknown or an offset of the pool was found outside it, at most RANGE_SCANS
+ * times per handle: the worker may carve a pool's slabs after its creation.
+ */
+static noinline void pool_range_scan(uint32_t id)
+{
+	const uint64_t *pages = (const uint64_t *)cl.pages;
+	uint64_t np = cl.zones_size >> SLABD_PAGE_SHIFT, first = np, last = 0, i, slab;
+	uint32_t want = SLABD_PAGE_SLAB | id << 16;
+	struct slabd_pktpool *p = &pools[id];
+
+	if (__atomic_fetch_add(&p->scans, 1, __ATOMIC_RELAXED) >= RANGE_SCANS)
+		return;
+	slab = (uint64_t)1 << cl.caches[id].order;
+	for (i = 0; i < np; i++) {
+		if (((uint32_t)pages[i] & PAGE_WORD_MASK) != want)
+			continue;
+		if (first == np)
+			first = i;
+		last = i;
+	}
+	if (first == np || last - first >= UINT32_MAX || first > UINT32_MAX || (last + 1 - first) % slab)
+		return;
+	for (i = first; i <= last; i++) {
+		uint64_t w = pages[i];
+
+		if (((uint32_t)w & PAGE_WORD_MASK) != want || (w >> 32) != first + ((i - first) & ~(slab - 1)))
+			return;
+	}
+	__atomic_store_n(&p->range, first | (last + 1 - first) << 32, __ATOMIC_RELAXED);
 }
 
 /* The depot of a pool's cache: its home node's (the DMA zone's). */
@@ -368,6 +437,8 @@ static unsigned int take_from_depot(uint32_t id, struct slabd_pktbuf **out, unsi
 	nm = mags_pop(&d->full, ms, nm);
 	if (!nm)
 		return 0;
+	if (unlikely(!__atomic_load_n(&pools[id].range, __ATOMIC_RELAXED)))
+		pool_range_scan(id);
 	chk = obj_check_of(id);
 	pow2 = chk.size_test.inv == 1; /* odd part 1: the stride is a power of two */
 	for (j = 0; j < nm; j++) {
@@ -378,6 +449,8 @@ static unsigned int take_from_depot(uint32_t id, struct slabd_pktbuf **out, unsi
 			cnt = 0; /* a scribbled count: the magazine's objects are lost, not trusted */
 		k = pow2 ? check_copy(&chk, 1, m->objs, cnt, offs, k) : check_copy(&chk, 0, m->objs, cnt, offs, k);
 	}
+	if (unlikely(chk.outside))
+		pool_range_scan(id); /* the pool's pages grew since the scan */
 	/* the call gets the last ones copied (the top of the last magazine: the most recently
 	 * freed), this CPU's stack the rest */
 	got = k < n ? k : n;

@@ -353,10 +353,12 @@ Test(pktbuf, bulk_calls_of_a_constant_count_handle_chains_shared_segments_and_mi
  * offset against the read-only page descriptors and the pool's object size; the lies are
  * dropped (and the buffers they overwrote lost), every buffer handed out is the pool's.
  */
-Test(pktbuf, a_scribbled_depot_magazine_never_hands_out_a_foreign_object)
+/* Lies planted in a depot magazine of a pool of @data_room-byte buffers (the stride a
+ * power of two or not: the check takes another path for each) are never handed out. */
+static void scribble(const char *a, const char *b, unsigned int data_room)
 {
-	struct slabd_pktpool *p = slabd_pktpool_create("scrib-a", 124, 256, 0, -1);
-	struct slabd_pktpool *q = slabd_pktpool_create("scrib-b", 8, 256, 0, -1);
+	struct slabd_pktpool *p = slabd_pktpool_create(a, 124, data_room, 0, -1);
+	struct slabd_pktpool *q = slabd_pktpool_create(b, 8, data_room, 0, -1);
 	const struct slabd_fast_pktpool *fp = (const struct slabd_fast_pktpool *)(const void *)p;
 	struct slabd_attach_info ai;
 	struct slabd_shm_super *sb;
@@ -422,6 +424,21 @@ Test(pktbuf, a_scribbled_depot_magazine_never_hands_out_a_foreign_object)
 	slabd_pktbuf_free_bulk(v, got);
 	slabd_pktbuf_free(other);
 	kfree(foreign);
+}
+
+Test(pktbuf, a_scribbled_depot_magazine_never_hands_out_a_foreign_object)
+{
+	scribble("scrib-a", "scrib-b", 256); /* 128 + 128 + 256: a stride of 512 */
+	cr_expect_eq(slabd_kmem_cache_size((struct kmem_cache *)kmem_cache_lookup("scrib-a")), 512);
+}
+
+Test(pktbuf, a_scribbled_magazine_of_a_pool_with_an_odd_stride_hands_out_no_lie)
+{
+	unsigned int size;
+
+	scribble("scrib-c", "scrib-d", 300); /* 128 + 128 + 300, rounded up: 576 = 9 * 64 */
+	size = slabd_kmem_cache_size((struct kmem_cache *)kmem_cache_lookup("scrib-c"));
+	cr_expect(size >= 556 && (size & (size - 1)) != 0, "the stride %u is to be no power of two", size);
 }
 
 Test(pktbuf, lookup_by_name_and_geometry_conflicts)
