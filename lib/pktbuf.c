@@ -325,14 +325,17 @@ static inline __attribute__((always_inline)) unsigned int check_copy(struct obj_
 static noinline void pool_range_scan(uint32_t id)
 {
 	const uint64_t *pages = (const uint64_t *)cl.pages;
-	uint64_t np = cl.zones_size >> SLABD_PAGE_SHIFT, first = np, last = 0, i, slab;
+	const struct slabd_shm_zone *z = &cl.zone_tab[cl.sb->dma_zone];
+	uint64_t np = (uint64_t)z->first_page + z->nr_pages, first = np, last = 0, i, slab;
 	uint32_t want = SLABD_PAGE_SLAB | id << 16;
 	struct slabd_pktpool *p = &pools[id];
 
 	if (__atomic_fetch_add(&p->scans, 1, __ATOMIC_RELAXED) >= RANGE_SCANS)
 		return;
+	if (np > cl.zones_size >> SLABD_PAGE_SHIFT)
+		return;
 	slab = (uint64_t)1 << cl.caches[id].order;
-	for (i = 0; i < np; i++) {
+	for (i = z->first_page; i < np; i++) { /* a pool lies in the DMA zone */
 		if (((uint32_t)pages[i] & PAGE_WORD_MASK) != want)
 			continue;
 		if (first == np)
@@ -684,32 +687,48 @@ void slabd_pktbuf_free(struct slabd_pktbuf *m)
 
 /* The common case of a bulk free: the first buffers of @bufs (up to @n) that are single
  * segments with refcnt 1 in slab pages of one cache; how many, and that cache in *@ret_id
- * (the page-descriptor walk of pktbuf_cache, with slabd_client's fields loaded once). */
+ * (the page-descriptor walk of pktbuf_cache for the first, with slabd_client's fields
+ * loaded once; the others are compared with its pool's page range, the descriptor read
+ * only outside it). */
 static inline unsigned int simple_run(struct slabd_pktbuf *const *bufs, unsigned int n, uint32_t *ret_id)
 {
-	const char *zones = cl.zones;
-	uint64_t zones_size = cl.zones_size;
+	const char *zones = cl.zones, *lo;
+	uint64_t zones_size = cl.zones_size, span, r;
 	const uint64_t *pages = (const uint64_t *)cl.pages;
-	uint32_t first = 0;
+	const struct slabd_pktbuf *m;
+	uint32_t first, w;
 	unsigned int i;
+	uint64_t zoff;
 
-	for (i = 0; i < n; i++) {
-		const struct slabd_pktbuf *m = bufs[i];
-		uint64_t zoff = (uint64_t)((const char *)m - zones);
-		uint32_t w;
-
-		if (zoff >= zones_size || m->next || __atomic_load_n(&m->refcnt, __ATOMIC_RELAXED) != 1)
-			break;
-		w = (uint32_t)pages[zoff >> SLABD_PAGE_SHIFT] & PAGE_WORD_MASK;
-		if (!i) {
-			if ((uint8_t)w != SLABD_PAGE_SLAB)
+	*ret_id = 0;
+	if (!n)
+		return 0;
+	m = bufs[0];
+	zoff = (uint64_t)((const char *)m - zones);
+	if (zoff >= zones_size || m->next || __atomic_load_n(&m->refcnt, __ATOMIC_RELAXED) != 1)
+		return 0;
+	first = (uint32_t)pages[zoff >> SLABD_PAGE_SHIFT] & PAGE_WORD_MASK;
+	if ((uint8_t)first != SLABD_PAGE_SLAB)
+		return 0;
+	/* inside the pool's verified run of pages (pool_range_scan; 0 when this process never
+	 * scanned it), a buffer is on a slab page of the pool without a descriptor load */
+	r = first >> 16 < SLABD_MAX_CACHES ? __atomic_load_n(&pools[first >> 16].range, __ATOMIC_RELAXED) : 0;
+	lo = zones + ((r & 0xffffffffu) << SLABD_PAGE_SHIFT);
+	span = (r >> 32) << SLABD_PAGE_SHIFT;
+	for (i = 1; i < n; i++) {
+		m = bufs[i];
+		if (unlikely((uint64_t)((const char *)m - lo) >= span)) {
+			zoff = (uint64_t)((const char *)m - zones);
+			if (zoff >= zones_size)
 				break;
-			first = w;
-		} else if (w != first) {
-			break;
+			w = (uint32_t)pages[zoff >> SLABD_PAGE_SHIFT] & PAGE_WORD_MASK;
+			if (w != first)
+				break;
 		}
+		if (m->next || __atomic_load_n(&m->refcnt, __ATOMIC_RELAXED) != 1)
+			break;
 	}
-	*ret_id = i ? first >> 16 : 0;
+	*ret_id = first >> 16;
 	return i;
 }
 

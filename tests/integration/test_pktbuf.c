@@ -346,6 +346,34 @@ Test(pktbuf, bulk_calls_of_a_constant_count_handle_chains_shared_segments_and_mi
 	slabd_pktbuf_free_bulk(w, 4);
 }
 
+/* A bulk free of a count known only at run time (the library's walk) whose buffers
+ * alternate between two pools, once both pools' page runs are known to this process (a
+ * depot miss of each scans them): each buffer goes back to its own pool. */
+Test(pktbuf, a_run_time_bulk_free_of_two_interleaved_pools_returns_each_buffer_home)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("ilv-a", 64, 256, 0, -1);
+	struct slabd_pktpool *q = slabd_pktpool_create("ilv-b", 64, 300, 0, -1);
+	struct slabd_pktbuf *a[32], *b[32], *v[64];
+	volatile unsigned int n = 64;
+	unsigned int i;
+
+	cr_assert(p && q, "%s", slabd_last_error());
+	cr_assert_eq(slabd_pktbuf_alloc_bulk(p, a, 32), 0);
+	cr_assert_eq(slabd_pktbuf_alloc_bulk(q, b, 32), 0);
+	for (i = 0; i < 16; i++) {
+		v[2 * i] = a[i];
+		v[2 * i + 1] = b[i];
+	}
+	/* then a run of each pool: the last 16 of a, then of b */
+	for (i = 0; i < 16; i++) {
+		v[32 + i] = a[16 + i];
+		v[48 + i] = b[16 + i];
+	}
+	slabd_pktbuf_free_bulk(v, n);
+	cr_expect_eq(drain_count(p, 65), 64, "pool a did not come back whole");
+	cr_expect_eq(drain_count(q, 65), 64, "pool b did not come back whole");
+}
+
 /*
  * Magazines are client-writable: a pool's depot magazine scribbled with lies (an offset
  * off a buffer boundary, a live kmalloc object, a buffer of another pool, offsets outside
