@@ -346,6 +346,52 @@ Test(pktbuf, bulk_calls_of_a_constant_count_handle_chains_shared_segments_and_mi
 	slabd_pktbuf_free_bulk(w, 4);
 }
 
+/* slabd_ptr_to_off/off_to_ptr inline (<slabd/slabd.h>) give what the library's functions
+ * give: for every buffer of a pool, and for what is not an object (the superblock, a
+ * stack variable, NULL, offsets past the region), which the inline path leaves to them. */
+Test(pktbuf, inline_offset_conversions_agree_with_the_library)
+{
+	uint64_t (*to_off)(const void *) = slabd_ptr_to_off;
+	void *(*to_ptr)(uint64_t) = slabd_off_to_ptr;
+	struct slabd_pktpool *p = slabd_pktpool_create("conv", 64, 256, 0, -1);
+	struct slabd_attach_info ai;
+	struct slabd_pktbuf *v[64];
+	const struct slabd_shm_super *sb;
+	uint64_t odd[6];
+	int stack_var = 0;
+	unsigned int i;
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	cr_assert_eq(slabd_attach_info(&ai), 0);
+	sb = (const struct slabd_shm_super *)(uintptr_t)ai.base;
+	cr_assert_eq(slabd_pktbuf_alloc_bulk(p, v, 64), 0);
+	for (i = 0; i < 64; i++) {
+		uint64_t off = slabd_ptr_to_off(v[i]);
+
+		cr_expect_eq(off, to_off(v[i]), "buffer %u", i);
+		cr_expect_neq(off, UINT64_MAX);
+		cr_expect_eq(slabd_off_to_ptr(off), (void *)v[i], "buffer %u", i);
+		cr_expect_eq(slabd_ptr_to_off((char *)v[i] + 100), off + 100);
+	}
+	cr_expect_eq(slabd_ptr_to_off(sb), 0);
+	cr_expect_eq(slabd_off_to_ptr(0), (void *)sb);
+	cr_expect_eq(slabd_ptr_to_off(&stack_var), UINT64_MAX);
+	cr_expect_eq(slabd_ptr_to_off(NULL), to_off(NULL));
+	odd[0] = sb->zones_off - 1;
+	odd[1] = sb->zones_off;
+	odd[2] = sb->zones_off + sb->zones_size - 1;
+	odd[3] = sb->zones_off + sb->zones_size;
+	odd[4] = UINT64_MAX;
+	odd[5] = UINT64_MAX / 2;
+	for (i = 0; i < 6; i++) {
+		cr_expect_eq(slabd_off_to_ptr(odd[i]), to_ptr(odd[i]), "offset %#llx", (unsigned long long)odd[i]);
+		if (to_ptr(odd[i]))
+			cr_expect_eq(slabd_ptr_to_off(to_ptr(odd[i])), odd[i]);
+	}
+	cr_expect_null(slabd_off_to_ptr(UINT64_MAX));
+	slabd_pktbuf_free_bulk(v, 64);
+}
+
 /* A bulk free of a count known only at run time (the library's walk) whose buffers
  * alternate between two pools, once both pools' page runs are known to this process (a
  * depot miss of each scans them): each buffer goes back to its own pool. */
