@@ -129,8 +129,10 @@ if ((CG)); then
 fi
 ((RUNS)) || exit 0
 echo
-echo "Median over $RUNS rounds of TSC cycles per buffer (alloc + free; pipe: per packet, producer"
-echo "and consumer on two CPUs), [min-max over the rounds]; dpdk/slabd > 1: slabd is faster."
+echo "Median over $RUNS rounds of TSC cycles per buffer (alloc + free), [min-max over the rounds];"
+echo "dpdk/slabd > 1: slabd is faster. pipe: per packet, producer and consumer on two CPUs, the"
+echo "median over intervals of 16384 packets after a warm-up of 262144 (pipe-run: the whole timed"
+echo "part; neither includes starting or stopping the consumer)."
 echo
 sort -k2,2 -k3,3 -k4,4n -k5,5g "$TMP/raw" | awk '
 	function out() { m = (c % 2) ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2; print prev, m, v[1], v[c] }
@@ -140,8 +142,8 @@ sort -k2,2 -k3,3 -k4,4n -k5,5g "$TMP/raw" | awk '
 	END {
 		print "| test | n | slabd | dpdk | dpdk/slabd | dpdk/slabd, best rounds |"
 		print "|---|---:|---:|---:|---:|---:|"
-		split("single 1,single 32,bulk 8,bulk 32,pipe 32", order, ",")
-		for (i = 1; i <= 5; i++) {
+		no = split("single 1,single 32,bulk 8,bulk 32,pipe 32,pipe-run 32", order, ",")
+		for (i = 1; i <= no; i++) {
 			k = order[i]; if (!(k in seen)) continue
 			split(k, f, " "); s = "slabd " k; d = "dpdk " k
 			printf "| %s | %s | %.1f [%.1f-%.1f] |", f[1], f[2], med[s], lo[s], hi[s]
