@@ -265,6 +265,10 @@ static struct pipe_result pipe_result(uint64_t *stamps, unsigned int k, uint64_t
 	for (i = 0; i + 1 < k; i++)
 		v[i] = (double)(stamps[i + 1] - stamps[i]) / PIPE_IV;
 	res.median = k > 1 ? median(v, k - 1) : res.whole;
+	if (k > 1) /* sorted by median(): is a run bimodal in itself, or only against others? */
+		printf("# pipe intervals: %u, cycles per packet min %.1f p10 %.1f p50 %.1f p90 %.1f max %.1f; "
+		       "whole %.1f\n",
+		       k - 1, v[0], v[(k - 1) / 10], res.median, v[(k - 1) * 9 / 10], v[k - 2], res.whole);
 	free(v);
 	return res;
 }
