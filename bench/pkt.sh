@@ -13,7 +13,10 @@
 # rseq); DPDK's EAL runs under valgrind with --no-huge; "slabd-lib" is pktbench-slabd-lib,
 # built with SLABD_NO_INLINE (every call into the library).
 #
-# Usage: bench/pkt.sh [--runs N] [--pipe PACKETS] [--callgrind] [--callgrind-only] [BUILD_DIR]
+# --slabd-opt KEY=VALUE (repeatable) passes -o KEY=VALUE to the daemon, e.g. iova_mode=va:
+# in pa mode without hugepages every buffer has a page to itself (a 4096-byte stride).
+#
+# Usage: bench/pkt.sh [--runs N] [--pipe PACKETS] [--callgrind] [--callgrind-only] [--slabd-opt K=V] [BUILD_DIR]
 set -euo pipefail
 unset LD_PRELOAD MALLOC_PERTURB_ MALLOC_CHECK_ GLIBC_TUNABLES
 
@@ -23,13 +26,15 @@ RUNS=${RUNS:-5}
 PIPE=2000000
 CG=0
 CG_OBJECTS=${CG_OBJECTS:-65536}
+SLABD_OPTS=()
 while [[ $# -gt 0 ]]; do
 	case $1 in
+	--slabd-opt) SLABD_OPTS+=(-o "$2"); shift 2 ;;
 	--runs) RUNS=$2; shift 2 ;;
 	--pipe) PIPE=$2; shift 2 ;;
 	--callgrind) CG=1; shift ;;
 	--callgrind-only) CG=1; RUNS=0; shift ;;
-	-h | --help) echo "Usage: $0 [--runs N] [--pipe PACKETS (0: none)] [--callgrind] [--callgrind-only] [BUILD_DIR]"; exit 0 ;;
+	-h | --help) echo "Usage: $0 [--runs N] [--pipe PACKETS (0: none)] [--callgrind] [--callgrind-only] [--slabd-opt K=V] [BUILD_DIR]"; exit 0 ;;
 	*) BUILD=$1; shift ;;
 	esac
 done
@@ -54,7 +59,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-start_slabd pkt.sh "$BUILD/daemon/slabd" "$SOCK" "$TMP/slabd.log"
+start_slabd pkt.sh "$BUILD/daemon/slabd" "$SOCK" "$TMP/slabd.log" "${SLABD_OPTS[@]}"
 IOVA=$(grep -m1 -o 'IOVA mode: [a-z]*' "$TMP/slabd.log" || echo "IOVA mode: ?")
 
 : >"$TMP/raw"
@@ -76,7 +81,7 @@ echo
 echo "- date: $(date '+%Y-%m-%d %H:%M:%S %Z'); kernel $(uname -r); $(nproc) CPUs: $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 if ((RUNS)); then
-	echo "- slabd $BACKING, $IOVA; command: bench/pkt.sh --runs $RUNS --pipe $PIPE$( ((CG)) && echo ' --callgrind')"
+	echo "- slabd $BACKING, $IOVA; command: bench/pkt.sh --runs $RUNS --pipe $PIPE$( ((CG)) && echo ' --callgrind')${SLABD_OPTS[*]:+ (daemon ${SLABD_OPTS[*]})}"
 else
 	echo "- slabd $BACKING, $IOVA; command: bench/pkt.sh --callgrind-only"
 fi
