@@ -517,27 +517,23 @@ static unsigned int give_to_depot(uint32_t id, const uint64_t *offs, unsigned in
 int slabd_pktbuf_alloc_bulk_miss(struct slabd_pktpool *p, struct slabd_pktbuf **bufs, unsigned int n,
 				 unsigned int got)
 {
-	unsigned int i, k;
+	unsigned int i;
 
 	if (!pool_ok(p))
 		return -EINVAL;
 	if (got > n)
 		return -EINVAL;
-	for (i = 0; got < n; i++) {
-		/* the caller's pop (inline or the library's) just found the stack short: the
-		 * first round goes to the depot without popping it again */
-		if (i) {
-			got += percpu_pop_bulk_delta(cl.roff, cl.ncpus, p->fast.stacks, (uint64_t *)(bufs + got),
-						     n - got, (uint64_t)(uintptr_t)cl.base);
-			if (got == n)
-				break;
-		}
+	while (got < n) {
+		got += percpu_pop_bulk_delta(cl.roff, cl.ncpus, p->fast.stacks, (uint64_t *)(bufs + got), n - got,
+					     (uint64_t)(uintptr_t)cl.base);
+		if (got == n)
+			break;
 		/* this CPU's stack is empty: straight from a depot magazine (its rest goes into
 		 * the stack, where the next round finds it), else the slow path (which refills
 		 * the stack, and may wait) */
-		k = take_from_depot(p->fast.id, bufs + got, n - got);
-		if (k) {
-			got += k;
+		i = take_from_depot(p->fast.id, bufs + got, n - got);
+		if (i) {
+			got += i;
 			continue;
 		}
 		bufs[got] = client_cache_alloc(p->fast.id, POOL_GFP, -1);

@@ -860,5 +860,9 @@ Test(pktbuf, threads_in_two_processes_share_a_pool_and_its_refcounts, .timeout =
 	cr_assert_eq(wait_child(pid), 0, "the child saw bad buffers");
 	cr_expect_eq(slabd_pktbuf_refcnt_read(shared), 1, "concurrent updates from two processes lost some");
 	slabd_pktbuf_free(shared);
-	cr_expect_eq(drain_count(p, 129), 128, "the pool is not whole after the churn");
+	{
+		unsigned int n = drain_count(p, 129);
+
+		cr_expect_eq(n, 128, "the pool is not whole after the churn: %u of 128", n);
+	}
 }
