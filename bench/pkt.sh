@@ -63,6 +63,8 @@ start_slabd pkt.sh "$BUILD/daemon/slabd" "$SOCK" "$TMP/slabd.log" "${SLABD_OPTS[
 IOVA=$(grep -m1 -o 'IOVA mode: [a-z]*' "$TMP/slabd.log" || echo "IOVA mode: ?")
 
 : >"$TMP/raw"
+steal() { awk '$1 == "cpu" { print $9 }' /proc/stat; } # jiffies the hypervisor took from this VM
+STEAL0=$(steal)
 for ((run = 0; run < RUNS; run++)); do
 	for ((j = 0; j < ${#ALLOCS[@]}; j++)); do
 		a=${ALLOCS[$(((run + j) % ${#ALLOCS[@]}))]}
@@ -79,7 +81,7 @@ done
 echo "## pktbench: slabd_pktbuf_* against DPDK rte_pktmbuf_*"
 echo
 echo "- date: $(date '+%Y-%m-%d %H:%M:%S %Z'); kernel $(uname -r); $(nproc) CPUs: $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); CPU time stolen by the hypervisor during the timed rounds: $(( ($(steal) - STEAL0) * 1000 / $(getconf CLK_TCK) )) ms"
 if ((RUNS)); then
 	echo "- slabd $BACKING, $IOVA; command: bench/pkt.sh --runs $RUNS --pipe $PIPE$( ((CG)) && echo ' --callgrind')${SLABD_OPTS[*]:+ (daemon ${SLABD_OPTS[*]})}"
 else
@@ -137,7 +139,9 @@ echo
 echo "Median over $RUNS rounds of TSC cycles per buffer (alloc + free), [min-max over the rounds];"
 echo "dpdk/slabd > 1: slabd is faster. pipe: per packet, producer and consumer on two CPUs, the"
 echo "median over intervals of 16384 packets after a warm-up of 262144 (pipe-run: the whole timed"
-echo "part; neither includes starting or stopping the consumer)."
+echo "part; neither includes starting or stopping the consumer). xcpu: the cycles of one cache"
+echo "line's round trip between the two CPUs, before and after each program's pipeline (the same"
+echo "code in both programs; not an allocator figure: the VM's cross-CPU latency the round ran under)."
 echo
 sort -k2,2 -k3,3 -k4,4n -k5,5g "$TMP/raw" | awk '
 	function out() { m = (c % 2) ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2; print prev, m, v[1], v[c] }
@@ -147,7 +151,7 @@ sort -k2,2 -k3,3 -k4,4n -k5,5g "$TMP/raw" | awk '
 	END {
 		print "| test | n | slabd | dpdk | dpdk/slabd | dpdk/slabd, best rounds |"
 		print "|---|---:|---:|---:|---:|---:|"
-		no = split("single 1,single 32,bulk 8,bulk 32,pipe 32,pipe-run 32", order, ",")
+		no = split("single 1,single 32,bulk 8,bulk 32,pipe 32,pipe-run 32,xcpu 1", order, ",")
 		for (i = 1; i <= no; i++) {
 			k = order[i]; if (!(k in seen)) continue
 			split(k, f, " "); s = "slabd " k; d = "dpdk " k
@@ -156,3 +160,13 @@ sort -k2,2 -k3,3 -k4,4n -k5,5g "$TMP/raw" | awk '
 			else printf " - | - | - |\n"
 		}
 	}'
+grep -q ' xcpu ' "$TMP/raw" || exit 0
+echo
+echo "Each round's pipeline (cycles per packet, the median over intervals) with the cross-CPU"
+echo "round trip measured around it, in the order run:"
+echo
+echo "| round | slabd pipe | slabd xcpu | dpdk pipe | dpdk xcpu |"
+echo "|---:|---:|---:|---:|---:|"
+awk -v n="${#ALLOCS[@]}" '
+	$3 == "pipe" { p[$2] = $5 } $3 == "xcpu" { x[$2] = $5; if (++k % n == 0) {
+		printf "| %d | %s | %s | %s | %s |\n", k / n, p["slabd"], x["slabd"], ("dpdk" in p) ? p["dpdk"] : "-", ("dpdk" in x) ? x["dpdk"] : "-" } }' "$TMP/raw"
