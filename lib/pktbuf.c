@@ -473,6 +473,10 @@ static unsigned int take_from_depot(uint32_t id, struct slabd_pktbuf **out, unsi
 	if (kept)
 		mags_push(&d->full, ms, kept);
 	if (kept < nm) {
+		/* an empty magazine says so: the daemon quarantines one whose count is not 0
+		 * (empty_pop), and everyone who fills one from that stack starts from it */
+		for (j = kept; j < nm; j++)
+			__atomic_store_n(&ms[j]->count, 0, __ATOMIC_RELAXED);
 		mags_push(&cl.ctl->empty_mags, ms + kept, nm - kept);
 		if (!(__atomic_load_n(&d->full, __ATOMIC_RELAXED) & SLABD_STACK_IDX_MASK))
 			client_kick(); /* took the last one: refill before the next miss */

@@ -23,6 +23,7 @@
 
 #include "daemon_helper.h"
 #include "slabd_shm.h"
+#include "slabd_wire.h"
 
 static struct test_daemon td;
 
@@ -344,6 +345,50 @@ Test(pktbuf, bulk_calls_of_a_constant_count_handle_chains_shared_segments_and_mi
 	slabd_pktbuf_free(NULL);
 	w[0] = w[1] = w[2] = w[3] = NULL;
 	slabd_pktbuf_free_bulk(w, 4);
+}
+
+/* A bulk allocation that empties depot magazines returns them to the empty-magazine stack
+ * with count 0: the daemon quarantines a magazine it pops from there with any other count
+ * (a corrupt stack, as far as it can tell), so stale counts cost magazines. The pool is
+ * drained (its magazines emptied), then kmalloc traffic makes the worker refill another
+ * cache's depot from the empty stack. */
+Test(pktbuf, magazines_a_bulk_allocation_empties_go_back_with_count_zero, .timeout = 90)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("empties", 124, 256, 0, -1);
+	const struct slabd_fast_pktpool *fp = (const struct slabd_fast_pktpool *)(const void *)p;
+	struct slabd_wire_verify before, after;
+	struct slabd_attach_info ai;
+	struct slabd_shm_super *sb;
+	struct slabd_shm_depot *dp;
+	struct slabd_pktbuf *v[124];
+	static void *objs[4000];
+	unsigned int i, got = 0;
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	cr_assert_eq(slabd_attach_info(&ai), 0);
+	sb = (struct slabd_shm_super *)(uintptr_t)ai.base;
+	dp = (struct slabd_shm_depot *)((char *)sb + sb->percpu_off + sb->depot_off) +
+	     slabd_shm_depot_index(sb, fp->id, 0);
+	for (i = 0; i < 3000 && slabd_stack_count(__atomic_load_n(&dp->full, __ATOMIC_ACQUIRE)) < 4; i++)
+		usleep(10000);
+	cr_assert_eq(td_verify(&td, 0, &before), 0, "no VERIFY reply");
+	while (got + 32 <= 124 && slabd_pktbuf_alloc_bulk(p, v + got, 32) == 0)
+		got += 32;
+	while (got < 124 && (v[got] = slabd_pktbuf_alloc(p)))
+		got++;
+	cr_expect_eq(got, 124);
+	for (i = 0; i < 4000; i++) {
+		objs[i] = kmalloc(256, GFP_KERNEL);
+		cr_assert_not_null(objs[i]);
+	}
+	usleep(300000); /* a few worker rounds */
+	cr_assert_eq(td_verify(&td, 0, &after), 0, "no VERIFY reply");
+	cr_expect_eq(after.quarantined, before.quarantined, "%llu magazines quarantined",
+		     (unsigned long long)(after.quarantined - before.quarantined));
+	cr_expect_eq(after.bad_stacks, before.bad_stacks);
+	for (i = 0; i < 4000; i++)
+		kfree(objs[i]);
+	slabd_pktbuf_free_bulk(v, got);
 }
 
 /* slabd_ptr_to_off/off_to_ptr inline (<slabd/slabd.h>) give what the library's functions
