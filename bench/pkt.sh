@@ -13,7 +13,10 @@
 # rseq); DPDK's EAL runs under valgrind with --no-huge; "slabd-lib" is pktbench-slabd-lib,
 # built with SLABD_NO_INLINE (every call into the library).
 #
-# Usage: bench/pkt.sh [--runs N] [--pipe PACKETS] [--callgrind] [--callgrind-only] [BUILD_DIR]
+# --slabd-opt KEY=VALUE (repeatable) passes -o KEY=VALUE to the daemon, e.g. iova_mode=va:
+# in pa mode without hugepages every buffer has a page to itself (a 4096-byte stride).
+#
+# Usage: bench/pkt.sh [--runs N] [--pipe PACKETS] [--callgrind] [--callgrind-only] [--slabd-opt K=V] [BUILD_DIR]
 set -euo pipefail
 unset LD_PRELOAD MALLOC_PERTURB_ MALLOC_CHECK_ GLIBC_TUNABLES
 
@@ -23,13 +26,15 @@ RUNS=${RUNS:-5}
 PIPE=2000000
 CG=0
 CG_OBJECTS=${CG_OBJECTS:-65536}
+SLABD_OPTS=()
 while [[ $# -gt 0 ]]; do
 	case $1 in
+	--slabd-opt) SLABD_OPTS+=(-o "$2"); shift 2 ;;
 	--runs) RUNS=$2; shift 2 ;;
 	--pipe) PIPE=$2; shift 2 ;;
 	--callgrind) CG=1; shift ;;
 	--callgrind-only) CG=1; RUNS=0; shift ;;
-	-h | --help) echo "Usage: $0 [--runs N] [--pipe PACKETS (0: none)] [--callgrind] [--callgrind-only] [BUILD_DIR]"; exit 0 ;;
+	-h | --help) echo "Usage: $0 [--runs N] [--pipe PACKETS (0: none)] [--callgrind] [--callgrind-only] [--slabd-opt K=V] [BUILD_DIR]"; exit 0 ;;
 	*) BUILD=$1; shift ;;
 	esac
 done
@@ -54,10 +59,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-start_slabd pkt.sh "$BUILD/daemon/slabd" "$SOCK" "$TMP/slabd.log"
+start_slabd pkt.sh "$BUILD/daemon/slabd" "$SOCK" "$TMP/slabd.log" "${SLABD_OPTS[@]}"
 IOVA=$(grep -m1 -o 'IOVA mode: [a-z]*' "$TMP/slabd.log" || echo "IOVA mode: ?")
 
 : >"$TMP/raw"
+steal() { awk '$1 == "cpu" { print $9 }' /proc/stat; } # jiffies the hypervisor took from this VM
+STEAL0=$(steal)
 for ((run = 0; run < RUNS; run++)); do
 	for ((j = 0; j < ${#ALLOCS[@]}; j++)); do
 		a=${ALLOCS[$(((run + j) % ${#ALLOCS[@]}))]}
@@ -74,9 +81,9 @@ done
 echo "## pktbench: slabd_pktbuf_* against DPDK rte_pktmbuf_*"
 echo
 echo "- date: $(date '+%Y-%m-%d %H:%M:%S %Z'); kernel $(uname -r); $(nproc) CPUs: $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); CPU time stolen by the hypervisor during the timed rounds: $(( ($(steal) - STEAL0) * 1000 / $(getconf CLK_TCK) )) ms"
 if ((RUNS)); then
-	echo "- slabd $BACKING, $IOVA; command: bench/pkt.sh --runs $RUNS --pipe $PIPE$( ((CG)) && echo ' --callgrind')"
+	echo "- slabd $BACKING, $IOVA; command: bench/pkt.sh --runs $RUNS --pipe $PIPE$( ((CG)) && echo ' --callgrind')${SLABD_OPTS[*]:+ (daemon ${SLABD_OPTS[*]})}"
 else
 	echo "- slabd $BACKING, $IOVA; command: bench/pkt.sh --callgrind-only"
 fi
@@ -129,8 +136,12 @@ if ((CG)); then
 fi
 ((RUNS)) || exit 0
 echo
-echo "Median over $RUNS rounds of TSC cycles per buffer (alloc + free; pipe: per packet, producer"
-echo "and consumer on two CPUs), [min-max over the rounds]; dpdk/slabd > 1: slabd is faster."
+echo "Median over $RUNS rounds of TSC cycles per buffer (alloc + free), [min-max over the rounds];"
+echo "dpdk/slabd > 1: slabd is faster. pipe: per packet, producer and consumer on two CPUs, the"
+echo "median over intervals of 16384 packets after a warm-up of 262144 (pipe-run: the whole timed"
+echo "part; neither includes starting or stopping the consumer). xcpu: the cycles of one cache"
+echo "line's round trip between the two CPUs, before and after each program's pipeline (the same"
+echo "code in both programs; not an allocator figure: the VM's cross-CPU latency the round ran under)."
 echo
 sort -k2,2 -k3,3 -k4,4n -k5,5g "$TMP/raw" | awk '
 	function out() { m = (c % 2) ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2; print prev, m, v[1], v[c] }
@@ -140,8 +151,8 @@ sort -k2,2 -k3,3 -k4,4n -k5,5g "$TMP/raw" | awk '
 	END {
 		print "| test | n | slabd | dpdk | dpdk/slabd | dpdk/slabd, best rounds |"
 		print "|---|---:|---:|---:|---:|---:|"
-		split("single 1,single 32,bulk 8,bulk 32,pipe 32", order, ",")
-		for (i = 1; i <= 5; i++) {
+		no = split("single 1,single 32,bulk 8,bulk 32,pipe 32,pipe-run 32,xcpu 1", order, ",")
+		for (i = 1; i <= no; i++) {
 			k = order[i]; if (!(k in seen)) continue
 			split(k, f, " "); s = "slabd " k; d = "dpdk " k
 			printf "| %s | %s | %.1f [%.1f-%.1f] |", f[1], f[2], med[s], lo[s], hi[s]
@@ -149,3 +160,13 @@ sort -k2,2 -k3,3 -k4,4n -k5,5g "$TMP/raw" | awk '
 			else printf " - | - | - |\n"
 		}
 	}'
+grep -q ' xcpu ' "$TMP/raw" || exit 0
+echo
+echo "Each round's pipeline (cycles per packet, the median over intervals) with the cross-CPU"
+echo "round trip measured around it, in the order run:"
+echo
+echo "| round | slabd pipe | slabd xcpu | dpdk pipe | dpdk xcpu |"
+echo "|---:|---:|---:|---:|---:|"
+awk -v n="${#ALLOCS[@]}" '
+	$3 == "pipe" { p[$2] = $5 } $3 == "xcpu" { x[$2] = $5; if (++k % n == 0) {
+		printf "| %d | %s | %s | %s | %s |\n", k / n, p["slabd"], x["slabd"], ("dpdk" in p) ? p["dpdk"] : "-", ("dpdk" in x) ? x["dpdk"] : "-" } }' "$TMP/raw"

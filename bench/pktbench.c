@@ -16,8 +16,9 @@
  * With --pipe: a producer allocates bursts of 32, writes 64 bytes into each and passes
  * them through a single-producer single-consumer ring to a consumer that checks and
  * frees them in bursts: slabd with two processes (fork, a ring in a shared mapping, region
- * offsets), DPDK with two lcores (rte_ring SP/SC, pointers). Result: nanoseconds per
- * packet over --pipe packets, best of --pipe-runs.
+ * offsets), DPDK with two lcores (rte_ring SP/SC, pointers). Results (TSC cycles per
+ * packet, best of --pipe-runs): "pipe", the median over intervals of PIPE_IV packets after
+ * a warm-up, and "pipe-run", the whole timed part (see pipe_result).
  *
  * Output: '#' comments; results as "pktbench <allocator> <test> <n> <value>".
  *
@@ -34,6 +35,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -234,6 +236,97 @@ static int verify(buf_t *m, uint64_t seq)
 	return s == seq && d[PKT - 1] == (unsigned char)seq && m->data_len == PKT;
 }
 
+/*
+ * The timing, the same for both: the consumer (process or lcore) is started and the
+ * pipeline runs PIPE_WARM packets untimed (the consumer's first touches of the pool: page
+ * faults in a forked process, cold caches); then the producer stamps the TSC every
+ * PIPE_IV packets. "pipe" is the median over those intervals of cycles per packet (in
+ * steady state the producer waits for ring space, so its rate is the pipeline's): an
+ * interval in which the hypervisor or another process took a vCPU counts as one of many,
+ * not into the whole. "pipe-run" is the whole timed part, from the first stamp until the
+ * consumer freed the last packet. Starting and stopping the consumer (fork, exit, lcore
+ * launch and join) is in neither. Both sides pause in their spin loops.
+ */
+#define PIPE_WARM 262144u
+#define PIPE_IV 16384u
+_Static_assert(PIPE_WARM % PIPE_IV == 0 && PIPE_IV % BURST == 0, "stamps fall on burst boundaries");
+
+struct pipe_result {
+	double median, whole;
+};
+
+static struct pipe_result pipe_result(uint64_t *stamps, unsigned int k, uint64_t t_end, uint64_t total)
+{
+	struct pipe_result res = { 0, (double)(t_end - stamps[0]) / (double)total };
+	double *v = calloc(k ? k : 1, sizeof(*v));
+	unsigned int i;
+
+	if (!v)
+		die("calloc");
+	for (i = 0; i + 1 < k; i++)
+		v[i] = (double)(stamps[i + 1] - stamps[i]) / PIPE_IV;
+	res.median = k > 1 ? median(v, k - 1) : res.whole;
+	if (k > 1) /* sorted by median(): is a run bimodal in itself, or only against others? */
+		printf("# pipe intervals: %u, cycles per packet min %.1f p10 %.1f p50 %.1f p90 %.1f max %.1f; "
+		       "whole %.1f\n",
+		       k - 1, v[0], v[(k - 1) / 10], res.median, v[(k - 1) * 9 / 10], v[k - 2], res.whole);
+	free(v);
+	return res;
+}
+
+/*
+ * xcpu_rtt: TSC cycles for one cache line to go from --cpu to --cpu2 and back (two plain
+ * threads, 20000 round trips, the median of 5 runs). On this VM it is bimodal over time
+ * (about 250 or about 1000 cycles, for seconds at a time: where the hypervisor puts the
+ * two vCPUs), and the pipeline, which moves a few lines per packet between the CPUs,
+ * follows it. pktbench measures it just before and after each pipeline run so that a
+ * run can be read with the latency it ran under ("xcpu" rows).
+ */
+#define XCPU_TRIPS 20000u
+static _Alignas(64) volatile uint64_t xcpu_line;
+
+static void *xcpu_pong(void *arg)
+{
+	uint64_t i;
+
+	(void)arg;
+	pin_to("pktbench", opt.cpu2);
+	for (i = 1; i <= XCPU_TRIPS; i++) {
+		while (xcpu_line != 2 * i - 1)
+			_mm_pause();
+		xcpu_line = 2 * i;
+	}
+	return NULL;
+}
+
+static double xcpu_rtt(void)
+{
+	double v[5];
+	unsigned int r;
+
+	for (r = 0; r < 5; r++) {
+		pthread_t t;
+		uint64_t i, t0;
+
+		xcpu_line = 0;
+		if (pthread_create(&t, NULL, xcpu_pong, NULL))
+			die("pthread_create");
+		/* the first trip waits for the thread to start: not timed */
+		xcpu_line = 1;
+		while (xcpu_line != 2)
+			_mm_pause();
+		t0 = tsc_read();
+		for (i = 2; i <= XCPU_TRIPS; i++) {
+			xcpu_line = 2 * i - 1;
+			while (xcpu_line != 2 * i)
+				_mm_pause();
+		}
+		v[r] = (double)(tsc_read() - t0) / (XCPU_TRIPS - 1);
+		pthread_join(t, NULL);
+	}
+	return median(v, 5);
+}
+
 #ifdef PKT_SLABD
 #define RING 1024u
 struct ring {
@@ -241,6 +334,7 @@ struct ring {
 	_Alignas(64) uint64_t tail;
 	_Alignas(64) uint64_t slot[RING];
 	_Alignas(64) uint64_t bad;
+	_Alignas(64) uint64_t done; /* the consumer's last free_bulk returned */
 };
 
 static void consume(struct ring *r, uint64_t total)
@@ -252,8 +346,11 @@ static void consume(struct ring *r, uint64_t total)
 	while (seen < total) {
 		uint64_t t = r->tail, n, i;
 
-		if (head == t)
+		if (head == t) {
 			head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+			if (head == t)
+				_mm_pause();
+		}
 		n = head - t < BURST ? head - t : BURST;
 		for (i = 0; i < n; i++) {
 			v[i] = slabd_off_to_ptr(r->slot[(t + i) & (RING - 1)]);
@@ -263,29 +360,34 @@ static void consume(struct ring *r, uint64_t total)
 		pb_free_bulk(v, (unsigned int)n);
 		seen += n;
 	}
+	__atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
 }
 
-static double pipe_once(uint64_t total)
+static struct pipe_result pipe_once(uint64_t total)
 {
 	struct ring *r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	uint64_t seq = 0, tail = 0, t0, t1;
+	uint64_t all = PIPE_WARM + total, seq = 0, tail = 0, t_end, *stamps;
+	unsigned int k = 0;
 	int status;
 	pid_t pid;
 
-	if (r == MAP_FAILED)
+	stamps = calloc(total / PIPE_IV + 2, sizeof(*stamps));
+	if (r == MAP_FAILED || !stamps)
 		die("mmap");
 	pid = fork();
 	if (pid == 0) {
-		consume(r, total);
+		consume(r, all);
 		_exit(r->bad ? 3 : 0);
 	}
-	t0 = tsc_read();
-	while (seq < total) {
+	while (seq < all) {
 		buf_t *v[BURST];
 		uint64_t h = r->head, i;
 
-		while (h + BURST - tail > RING)
+		while (h + BURST - tail > RING) {
 			tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+			if (h + BURST - tail > RING)
+				_mm_pause();
+		}
 		if (pb_alloc_bulk(v, BURST) != 0)
 			continue;
 		for (i = 0; i < BURST; i++) {
@@ -294,16 +396,25 @@ static double pipe_once(uint64_t total)
 		}
 		__atomic_store_n(&r->head, h + BURST, __ATOMIC_RELEASE);
 		seq += BURST;
+		if (seq >= PIPE_WARM && (seq - PIPE_WARM) % PIPE_IV == 0)
+			stamps[k++] = tsc_read();
 	}
+	while (!__atomic_load_n(&r->done, __ATOMIC_ACQUIRE))
+		_mm_pause();
+	t_end = tsc_read();
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
 		die("pipeline consumer (bad packets or crash)");
-	t1 = tsc_read();
 	munmap(r, sizeof(*r));
-	return (double)(t1 - t0) / (double)total;
+	{
+		struct pipe_result res = pipe_result(stamps, k, t_end, total);
+
+		free(stamps);
+		return res;
+	}
 }
 #else
 static struct rte_ring *ring;
-static volatile uint64_t pipe_bad;
+static volatile uint64_t pipe_bad, pipe_done;
 
 static int consume(void *arg)
 {
@@ -313,25 +424,34 @@ static int consume(void *arg)
 	while (seen < total) {
 		unsigned int n = rte_ring_sc_dequeue_burst(ring, (void **)v, BURST, NULL), i;
 
+		if (!n) {
+			rte_pause();
+			continue;
+		}
 		for (i = 0; i < n; i++)
 			pipe_bad += !verify(v[i], seen + i);
 		rte_pktmbuf_free_bulk(v, n);
 		seen += n;
 	}
+	__atomic_store_n(&pipe_done, seen, __ATOMIC_RELEASE);
 	return 0;
 }
 
-static double pipe_once(uint64_t total)
+static struct pipe_result pipe_once(uint64_t total)
 {
-	unsigned int lcore = rte_get_next_lcore(rte_lcore_id(), 1, 0);
-	uint64_t seq = 0, t0, t1;
+	unsigned int lcore = rte_get_next_lcore(rte_lcore_id(), 1, 0), k = 0;
+	uint64_t all = PIPE_WARM + total, seq = 0, t_end, *stamps;
+	struct pipe_result res;
 
 	if (lcore >= RTE_MAX_LCORE)
 		die("a second lcore for the pipeline (-l with two CPUs)");
+	stamps = calloc(total / PIPE_IV + 2, sizeof(*stamps));
+	if (!stamps)
+		die("calloc");
 	pipe_bad = 0;
-	t0 = tsc_read();
-	rte_eal_remote_launch(consume, &total, lcore);
-	while (seq < total) {
+	pipe_done = 0;
+	rte_eal_remote_launch(consume, &all, lcore);
+	while (seq < all) {
 		buf_t *v[BURST];
 		unsigned int i, sent = 0;
 
@@ -339,15 +459,26 @@ static double pipe_once(uint64_t total)
 			continue;
 		for (i = 0; i < BURST; i++)
 			fill(v[i], seq + i);
-		while (sent < BURST)
-			sent += rte_ring_sp_enqueue_burst(ring, (void **)v + sent, BURST - sent, NULL);
+		while (sent < BURST) {
+			unsigned int s = rte_ring_sp_enqueue_burst(ring, (void **)v + sent, BURST - sent, NULL);
+
+			if (!s)
+				rte_pause();
+			sent += s;
+		}
 		seq += BURST;
+		if (seq >= PIPE_WARM && (seq - PIPE_WARM) % PIPE_IV == 0)
+			stamps[k++] = tsc_read();
 	}
+	while (__atomic_load_n(&pipe_done, __ATOMIC_ACQUIRE) != all)
+		rte_pause();
+	t_end = tsc_read();
 	rte_eal_wait_lcore(lcore);
-	t1 = tsc_read();
 	if (pipe_bad)
 		die("pipeline consumer (bad packets)");
-	return (double)(t1 - t0) / (double)total;
+	res = pipe_result(stamps, k, t_end, total);
+	free(stamps);
+	return res;
 }
 #endif
 
@@ -489,13 +620,21 @@ int main(int argc, char **argv)
 	}
 	fflush(stdout);
 	if (opt.pipe) {
-		double best = 0;
+		struct pipe_result best = { 0, 0 };
+		double x0 = xcpu_rtt(), x1;
+
 		for (k = 0; k < opt.pipe_runs; k++) {
-			double c = pipe_once(opt.pipe);
-			if (!k || c < best)
-				best = c;
+			struct pipe_result c = pipe_once(opt.pipe);
+			if (!k || c.median < best.median)
+				best.median = c.median;
+			if (!k || c.whole < best.whole)
+				best.whole = c.whole;
 		}
-		printf("pktbench %s pipe %d %.2f\n", NAME, BURST, best);
+		x1 = xcpu_rtt();
+		printf("# xcpu round trip before and after the pipeline: %.0f, %.0f cycles\n", x0, x1);
+		printf("pktbench %s pipe %d %.2f\n", NAME, BURST, best.median);
+		printf("pktbench %s pipe-run %d %.2f\n", NAME, BURST, best.whole);
+		printf("pktbench %s xcpu 1 %.2f\n", NAME, (x0 + x1) / 2);
 	}
 	teardown();
 	return 0;

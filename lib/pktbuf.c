@@ -45,7 +45,13 @@ struct slabd_pktpool {
 	struct slabd_fast_pktpool fast;
 	uint32_t n;
 	uint32_t reserved;
-	struct divtest size_test; /* pool_obj_valid's "a multiple of the object size" */
+	struct divtest size_test; /* check_copy's "a multiple of the object size" */
+	/* The pool's pages as one verified run, from the read-only page descriptors (see
+	 * pool_range_scan): first page | pages << 32, 0 while unknown. Any value ever stored
+	 * stays true (a pool's slabs are never given back), so readers need only one atomic
+	 * load of the word; any thread may replace it after a new scan. */
+	uint64_t range;
+	uint32_t scans; /* rescans so far (bounded by RANGE_SCANS) */
 };
 
 static struct slabd_pktpool pools[SLABD_MAX_CACHES];
@@ -81,6 +87,7 @@ static struct slabd_pktpool *pool_of(uint32_t id)
 	p->fast.reset40 = (uint64_t)id | (uint64_t)(uint16_t)c->pool_priv << 32;
 	p->fast.id = id;
 	divtest_init(&p->size_test, c->size);
+	__atomic_store_n(&p->range, 0, __ATOMIC_RELAXED); /* rescanned on the first depot miss */
 	__atomic_store_n(&p->fast.stacks, cl.pcpu + id * cl.cache_stride, __ATOMIC_RELEASE);
 	return p;
 }
@@ -226,34 +233,124 @@ struct obj_check {
 	struct divtest size_test;
 	const uint64_t *pages; /* the page descriptors as words (see PAGE_WORD) */
 	uint32_t want;         /* the first word of a slab page of the cache, zone byte masked */
+	uint32_t outside;      /* offsets that passed the full check outside the range */
+	uint64_t lo, span;     /* the pool's verified run of pages, in bytes of the zones */
+	uint64_t slab_mask;    /* slab size - 1: where in its slab an offset of the run lies */
 };
 
 /* A page descriptor as one little-endian word: kind | zone << 8 | cache << 16 | head << 32
  * (the word fast.h reads too). */
 _Static_assert(sizeof(struct slabd_shm_page) == 8 && offsetof(struct slabd_shm_page, kind) == 0 &&
 		       offsetof(struct slabd_shm_page, cache) == 2 && offsetof(struct slabd_shm_page, head) == 4,
-	       "pool_obj_valid reads a page descriptor as one word");
+	       "check_copy reads a page descriptor as one word");
 #define PAGE_WORD_MASK 0xffff00ffu /* kind and cache; not the zone */
 
-/* What pool_obj_valid reads, loaded once per magazine: the loops around it store through
+/* What check_copy reads, loaded once per miss: the loops around it store through
  * pointers, which (-fno-strict-aliasing) would make the compiler reload slabd_client. */
 static inline struct obj_check obj_check_of(uint32_t id)
 {
+	uint64_t r = __atomic_load_n(&pools[id].range, __ATOMIC_RELAXED);
 	struct obj_check k = { cl.sb->zones_off, cl.zones_size, pools[id].size_test, (const uint64_t *)cl.pages,
-			       SLABD_PAGE_SLAB | id << 16 };
+			       SLABD_PAGE_SLAB | id << 16, 0, (r & 0xffffffffu) << SLABD_PAGE_SHIFT,
+			       (r >> 32) << SLABD_PAGE_SHIFT,
+			       ((uint64_t)SLABD_PAGE_SIZE << cl.caches[id].order) - 1 };
 	return k;
 }
 
-static inline int pool_obj_valid(const struct obj_check *k, uint64_t off)
+/* The full test of one offset: in the zones, on a slab page of the cache (its page
+ * descriptor word; read-only meta), and its distance from the slab's head page (also the
+ * daemon's word, so it is below the slab size) a multiple of the stride. */
+static noinline int obj_valid_slow(struct obj_check *k, uint64_t off)
 {
 	uint64_t zoff = off - k->zones_off, w, x;
 
 	if (zoff >= k->zones_size) /* below the zones too: zoff wraps */
 		return 0;
 	w = k->pages[zoff >> SLABD_PAGE_SHIFT];
-	/* the slab's head page comes from the daemon (read-only meta): x < the slab size */
 	x = zoff - ((w >> 32) << SLABD_PAGE_SHIFT);
-	return ((uint32_t)w & PAGE_WORD_MASK) == k->want && divtest_multiple(&k->size_test, x);
+	if (((uint32_t)w & PAGE_WORD_MASK) != k->want || !divtest_multiple(&k->size_test, x))
+		return 0;
+	k->outside++;
+	return 1;
+}
+
+/*
+ * check_copy: copy the @cnt offsets at @src (a magazine: client-writable) that name
+ * objects of the pool's cache to @dst + @n; returns the new @n. An offset inside the
+ * pool's verified run of pages (pool_range_scan: slab pages of this cache only, slabs of
+ * one size back to back) passes when its distance from its slab's start is a multiple of
+ * the stride, without reading a page descriptor; anything else takes obj_valid_slow's
+ * full test (the same verdict, with a descriptor lookup). With @pow2 (a power-of-two
+ * stride: the divisor's odd part is 1) divtest_multiple's multiply is left out, only the
+ * low bits are tested. Each offset is stored, and @n advances only when it passed; each
+ * is read once, so what is checked is what is kept, whatever another process writes
+ * meanwhile.
+ */
+static inline __attribute__((always_inline)) unsigned int check_copy(struct obj_check *k, int pow2,
+								      const uint64_t *src, unsigned int cnt,
+								      uint64_t *dst, unsigned int n)
+{
+	uint64_t base = k->zones_off + k->lo, span = k->span, mask = k->slab_mask, low = k->size_test.low;
+	unsigned int i;
+
+	for (i = 0; i < cnt; i++) {
+		uint64_t off = __atomic_load_n(&src[i], __ATOMIC_RELAXED), r = off - base, x = r & mask;
+		unsigned int ok;
+
+		if (likely(r < span)) {
+			ok = !(x & low);
+			if (!pow2)
+				ok &= (x >> k->size_test.shift) * k->size_test.inv <= k->size_test.limit;
+		} else {
+			ok = obj_valid_slow(k, off);
+		}
+		dst[n] = off;
+		n += ok;
+	}
+	return n;
+}
+
+#define RANGE_SCANS 8u
+
+/*
+ * pool_range_scan: find pool cache @id's pages as one run in the page descriptors (the
+ * daemon's, read-only meta): from the first to the last slab page of the cache, every
+ * page must be one, and each page's head must be the run's start plus a whole number of
+ * slabs (slabs of 2^order pages back to back, as the DMA zone's worker carves a new
+ * pool). Stores first | pages << 32 in the handle, or nothing when the pages are not
+ * such a run (then every offset takes the full test). Scanned on a depot miss while the
+ * range is unknown or an offset of the pool was found outside it, at most RANGE_SCANS
+ * times per handle: the worker may carve a pool's slabs after its creation.
+ */
+static noinline void pool_range_scan(uint32_t id)
+{
+	const uint64_t *pages = (const uint64_t *)cl.pages;
+	const struct slabd_shm_zone *z = &cl.zone_tab[cl.sb->dma_zone];
+	uint64_t np = (uint64_t)z->first_page + z->nr_pages, first = np, last = 0, i, slab;
+	uint32_t want = SLABD_PAGE_SLAB | id << 16;
+	struct slabd_pktpool *p = &pools[id];
+
+	if (__atomic_fetch_add(&p->scans, 1, __ATOMIC_RELAXED) >= RANGE_SCANS)
+		return;
+	if (np > cl.zones_size >> SLABD_PAGE_SHIFT)
+		return;
+	slab = (uint64_t)1 << cl.caches[id].order;
+	for (i = z->first_page; i < np; i++) { /* a pool lies in the DMA zone */
+		if (((uint32_t)pages[i] & PAGE_WORD_MASK) != want)
+			continue;
+		if (first == np)
+			first = i;
+		last = i;
+	}
+	if (first == np || last - first >= UINT32_MAX || first > UINT32_MAX || (last + 1 - first) % slab)
+		return;
+	for (i = first; i <= last; i++) {
+		uint64_t w = pages[i];
+
+		if (((uint32_t)w & PAGE_WORD_MASK) != want || (w >> 32) != first + ((i - first) & ~(slab - 1)))
+			return;
+	}
+	__atomic_store_n(&p->range, first | (last + 1 - first) << 32, __ATOMIC_RELAXED);
 }
 
 /* The depot of a pool's cache: its home node's (the DMA zone's). */
@@ -329,51 +426,57 @@ static void mags_push(uint64_t *head, struct slabd_shm_mag *const *ms, unsigned 
 static unsigned int take_from_depot(uint32_t id, struct slabd_pktbuf **out, unsigned int n)
 {
 	struct slabd_shm_mag *ms[MAGS_AT_ONCE];
-	uint64_t rest[MAGS_AT_ONCE * SLABD_MAG_SLOTS];
-	uint32_t per = cl.caches[id].mag_objs;
-	unsigned int got = 0, k = 0, nm, j, i, pushed, kept = 0;
+	uint64_t offs[MAGS_AT_ONCE * SLABD_MAG_SLOTS];
+	unsigned int got, k = 0, nm, j, i, pushed, kept = 0;
 	struct slabd_shm_depot *d;
 	struct obj_check chk;
 	char *base;
+	int pow2;
 
 	if (cl.multi_node)
 		return 0; /* keep the one path that handles nodes */
-	if (!per || per > SLABD_MAG_SLOTS)
-		per = SLABD_MAG_SLOTS;
 	d = pool_depot(id);
 	nm = MAGS_AT_ONCE; /* the stack is empty: fill it (its default capacity is 4 magazines) */
 	nm = mags_pop(&d->full, ms, nm);
 	if (!nm)
 		return 0;
+	if (unlikely(!__atomic_load_n(&pools[id].range, __ATOMIC_RELAXED)))
+		pool_range_scan(id);
 	chk = obj_check_of(id);
-	base = cl.base;
+	pow2 = chk.size_test.inv == 1; /* odd part 1: the stride is a power of two */
 	for (j = 0; j < nm; j++) {
 		struct slabd_shm_mag *m = ms[j];
-		unsigned int cnt = m->count <= SLABD_MAG_SLOTS ? m->count : 0;
+		unsigned int cnt = __atomic_load_n(&m->count, __ATOMIC_RELAXED);
 
-		while (cnt) {
-			uint64_t off = m->objs[--cnt];
-
-			if (!pool_obj_valid(&chk, off))
-				continue;
-			if (got < n)
-				out[got++] = (struct slabd_pktbuf *)(base + off);
-			else
-				rest[k++] = off;
-		}
+		if (cnt > SLABD_MAG_SLOTS)
+			cnt = 0; /* a scribbled count: the magazine's objects are lost, not trusted */
+		k = pow2 ? check_copy(&chk, 1, m->objs, cnt, offs, k) : check_copy(&chk, 0, m->objs, cnt, offs, k);
 	}
-	pushed = k ? percpu_push_bulk_delta(cl.roff, cl.ncpus, cl.pcpu + id * cl.cache_stride, rest, k, 0) : 0;
+	if (unlikely(chk.outside))
+		pool_range_scan(id); /* the pool's pages grew since the scan */
+	/* the call gets the last ones copied (the top of the last magazine: the most recently
+	 * freed), this CPU's stack the rest */
+	got = k < n ? k : n;
+	k -= got;
+	base = cl.base;
+	for (i = 0; i < got; i++)
+		out[i] = (struct slabd_pktbuf *)(base + offs[k + i]);
+	pushed = k ? percpu_push_bulk_delta(cl.roff, cl.ncpus, cl.pcpu + id * cl.cache_stride, offs, k, 0) : 0;
 	/* what did not fit goes back in the first magazines, and those back on the depot */
 	for (i = pushed; i < k; kept++) {
 		unsigned int c = 0;
 
 		while (c < SLABD_MAG_SLOTS && i < k)
-			ms[kept]->objs[c++] = rest[i++];
+			ms[kept]->objs[c++] = offs[i++];
 		ms[kept]->count = c;
 	}
 	if (kept)
 		mags_push(&d->full, ms, kept);
 	if (kept < nm) {
+		/* an empty magazine says so: the daemon quarantines one whose count is not 0
+		 * (empty_pop), and everyone who fills one from that stack starts from it */
+		for (j = kept; j < nm; j++)
+			__atomic_store_n(&ms[j]->count, 0, __ATOMIC_RELAXED);
 		mags_push(&cl.ctl->empty_mags, ms + kept, nm - kept);
 		if (!(__atomic_load_n(&d->full, __ATOMIC_RELAXED) & SLABD_STACK_IDX_MASK))
 			client_kick(); /* took the last one: refill before the next miss */
@@ -382,18 +485,18 @@ static unsigned int take_from_depot(uint32_t id, struct slabd_pktbuf **out, unsi
 }
 
 /*
- * give_to_depot: @n buffers of pool cache @id that did not fit this CPU's stack go to its
- * depot in magazines, a magazine's worth at a time, up to MAGS_AT_ONCE magazines per
- * compare-and-swap on each stack. Returns how many it placed (fewer when no empty
- * magazine is left: the caller frees the rest one by one).
+ * give_to_depot: @n offsets (@offs, private memory) of buffers of pool cache @id that do
+ * not fit this CPU's stack go to its depot in magazines, a magazine's worth at a time (a
+ * copy of offsets: no conversion), up to MAGS_AT_ONCE magazines per compare-and-swap on
+ * each stack. Returns how many it placed, from the start of @offs (fewer when no empty
+ * magazine is left: the caller frees the rest otherwise).
  */
-static unsigned int give_to_depot(uint32_t id, struct slabd_pktbuf **segs, unsigned int n)
+static unsigned int give_to_depot(uint32_t id, const uint64_t *offs, unsigned int n)
 {
 	uint32_t per = cl.caches[id].mag_objs;
-	char *base = cl.base;
 	struct slabd_shm_mag *ms[MAGS_AT_ONCE];
 	struct slabd_shm_depot *d;
-	unsigned int done = 0, i, j, nm;
+	unsigned int done = 0, j, nm;
 
 	if (cl.multi_node || !per || per > SLABD_MAG_SLOTS)
 		return 0;
@@ -404,8 +507,7 @@ static unsigned int give_to_depot(uint32_t id, struct slabd_pktbuf **segs, unsig
 		if (!nm)
 			break;
 		for (j = 0; j < nm; j++) {
-			for (i = 0; i < per; i++)
-				ms[j]->objs[i] = (uint64_t)((char *)segs[done + i] - base);
+			memcpy(ms[j]->objs, offs + done, per * sizeof(*offs));
 			ms[j]->count = per;
 			done += per;
 		}
@@ -503,29 +605,45 @@ static inline uint32_t pktbuf_cache(const struct slabd_pktbuf *m)
  * flush_to_depot: this CPU's stack of pool cache @id (@stacks) is full and @r buffers of
  * @segs are left. They and enough of the stack's top to fill one magazine more than they
  * need go to the depot as whole magazines (DPDK's mempool cache flushes below its size
- * the same way), so the next bursts fit the stack again. (Before, the r < one magazine
- * left over went through kfree one by one, each a miss.) What finds no empty magazine
- * goes back on the stack, else through kfree. Returns how many of @segs it took: all,
- * unless the magazine geometry does not allow it.
+ * the same way), so the next bursts fit the stack again. The stack's top is popped as
+ * offsets, after the leftovers converted once, and copied into the magazines as they
+ * are (before, it was popped as pointers and converted back). What finds no empty
+ * magazine goes back on the stack, else through kfree. Returns how many of @segs it
+ * took: all, unless no empty magazine is left for a burst larger than FLUSH_MAGS - 1
+ * magazines.
  */
 static unsigned int flush_to_depot(uint32_t id, char *stacks, struct slabd_pktbuf **segs, unsigned int r)
 {
 	uint32_t per = cl.caches[id].mag_objs;
-	struct slabd_pktbuf *all[FLUSH_MAGS * SLABD_MAG_SLOTS];
-	unsigned int want, m, placed, pushed, i;
+	uint64_t offs[FLUSH_MAGS * SLABD_MAG_SLOTS];
+	char *base = cl.base;
+	unsigned int want, m, placed, pushed, i, done = 0;
 
-	if (!per || per > SLABD_MAG_SLOTS || r / per + 1 > FLUSH_MAGS)
-		return give_to_depot(id, segs, r);
+	if (!per || per > SLABD_MAG_SLOTS)
+		return 0;
+	if (r / per + 1 > FLUSH_MAGS) {
+		/* a large burst: whole magazines of it, a chunk at a time; its tail (less than a
+		 * magazine) and what finds no empty magazine are the caller's */
+		while (r - done >= per) {
+			m = (r - done) / per < FLUSH_MAGS ? (r - done) / per * per : FLUSH_MAGS * per;
+			for (i = 0; i < m; i++)
+				offs[i] = (uint64_t)((char *)segs[done + i] - base);
+			placed = give_to_depot(id, offs, m);
+			done += placed;
+			if (placed < m)
+				break;
+		}
+		return done;
+	}
 	want = (r / per + 3 < FLUSH_MAGS ? r / per + 3 : FLUSH_MAGS) * per;
-	memcpy(all, segs, r * sizeof(*all));
-	m = r + percpu_pop_bulk_delta(cl.roff, cl.ncpus, stacks, (uint64_t *)(all + r), want - r,
-				      (uint64_t)(uintptr_t)cl.base);
-	placed = give_to_depot(id, all, m);
+	for (i = 0; i < r; i++)
+		offs[i] = (uint64_t)((char *)segs[i] - base);
+	m = r + percpu_pop_bulk_delta(cl.roff, cl.ncpus, stacks, offs + r, want - r, 0);
+	placed = give_to_depot(id, offs, m);
 	if (placed < m) {
-		pushed = percpu_push_bulk_delta(cl.roff, cl.ncpus, stacks, (const uint64_t *)(all + placed), m - placed,
-						(uint64_t)(uintptr_t)cl.base);
+		pushed = percpu_push_bulk_delta(cl.roff, cl.ncpus, stacks, offs + placed, m - placed, 0);
 		for (i = placed + pushed; i < m; i++)
-			slabd_kfree(all[i]);
+			slabd_kfree(base + offs[i]);
 	}
 	return r;
 }
@@ -573,32 +691,48 @@ void slabd_pktbuf_free(struct slabd_pktbuf *m)
 
 /* The common case of a bulk free: the first buffers of @bufs (up to @n) that are single
  * segments with refcnt 1 in slab pages of one cache; how many, and that cache in *@ret_id
- * (the page-descriptor walk of pktbuf_cache, with slabd_client's fields loaded once). */
+ * (the page-descriptor walk of pktbuf_cache for the first, with slabd_client's fields
+ * loaded once; the others are compared with its pool's page range, the descriptor read
+ * only outside it). */
 static inline unsigned int simple_run(struct slabd_pktbuf *const *bufs, unsigned int n, uint32_t *ret_id)
 {
-	const char *zones = cl.zones;
-	uint64_t zones_size = cl.zones_size;
+	const char *zones = cl.zones, *lo;
+	uint64_t zones_size = cl.zones_size, span, r;
 	const uint64_t *pages = (const uint64_t *)cl.pages;
-	uint32_t first = 0;
+	const struct slabd_pktbuf *m;
+	uint32_t first, w;
 	unsigned int i;
+	uint64_t zoff;
 
-	for (i = 0; i < n; i++) {
-		const struct slabd_pktbuf *m = bufs[i];
-		uint64_t zoff = (uint64_t)((const char *)m - zones);
-		uint32_t w;
-
-		if (zoff >= zones_size || m->next || __atomic_load_n(&m->refcnt, __ATOMIC_RELAXED) != 1)
-			break;
-		w = (uint32_t)pages[zoff >> SLABD_PAGE_SHIFT] & PAGE_WORD_MASK;
-		if (!i) {
-			if ((uint8_t)w != SLABD_PAGE_SLAB)
+	*ret_id = 0;
+	if (!n)
+		return 0;
+	m = bufs[0];
+	zoff = (uint64_t)((const char *)m - zones);
+	if (zoff >= zones_size || m->next || __atomic_load_n(&m->refcnt, __ATOMIC_RELAXED) != 1)
+		return 0;
+	first = (uint32_t)pages[zoff >> SLABD_PAGE_SHIFT] & PAGE_WORD_MASK;
+	if ((uint8_t)first != SLABD_PAGE_SLAB)
+		return 0;
+	/* inside the pool's verified run of pages (pool_range_scan; 0 when this process never
+	 * scanned it), a buffer is on a slab page of the pool without a descriptor load */
+	r = first >> 16 < SLABD_MAX_CACHES ? __atomic_load_n(&pools[first >> 16].range, __ATOMIC_RELAXED) : 0;
+	lo = zones + ((r & 0xffffffffu) << SLABD_PAGE_SHIFT);
+	span = (r >> 32) << SLABD_PAGE_SHIFT;
+	for (i = 1; i < n; i++) {
+		m = bufs[i];
+		if (unlikely((uint64_t)((const char *)m - lo) >= span)) {
+			zoff = (uint64_t)((const char *)m - zones);
+			if (zoff >= zones_size)
 				break;
-			first = w;
-		} else if (w != first) {
-			break;
+			w = (uint32_t)pages[zoff >> SLABD_PAGE_SHIFT] & PAGE_WORD_MASK;
+			if (w != first)
+				break;
 		}
+		if (m->next || __atomic_load_n(&m->refcnt, __ATOMIC_RELAXED) != 1)
+			break;
 	}
-	*ret_id = i ? first >> 16 : 0;
+	*ret_id = first >> 16;
 	return i;
 }
 

@@ -205,8 +205,11 @@ SLABD_PKTBUF_INLINE int slabd_fast_pktbuf_alloc_bulk(struct slabd_pktpool *pool,
 		if (__builtin_expect(p != NULL, 1)) {
 			got = slabd_fast_pop_bulk(p->stacks, (void **)(void *)bufs, n);
 			if (__builtin_expect(got == n, 1)) {
+				/* a copy: the resets' stores may alias the handle */
+				const struct slabd_fast_pktpool f = *p;
+
 				for (i = 0; i < n; i++)
-					slabd_fast_pktbuf_reset(p, bufs[i]);
+					slabd_fast_pktbuf_reset(&f, bufs[i]);
 				return 0;
 			}
 		}

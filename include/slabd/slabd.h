@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <slabd/fast.h>
 #include <slabd/gfp.h>
 
 #ifdef __cplusplus
@@ -145,6 +146,32 @@ SLABD_API int slabd_obj_give(const void *p, pid_t to);
  * outside the region; off_to_ptr returns NULL for an offset outside it. */
 SLABD_API uint64_t slabd_ptr_to_off(const void *p);
 SLABD_API void *slabd_off_to_ptr(uint64_t off);
+
+#ifdef SLABD_HAVE_INLINE
+/* Inline for the objects of a single-node region (as kfree is): a pipeline converts every
+ * packet. Anything outside the object zones (metadata, a foreign pointer), a multi-node
+ * region or a process not attached (zones_size 0) is the library's; the same results.
+ * The names without a call (&slabd_ptr_to_off) are the library's functions. */
+static inline __attribute__((always_inline)) uint64_t slabd_fast_ptr_to_off(const void *p)
+{
+	const struct slabd_fast *f = &slabd_fast_v1;
+
+	if (__builtin_expect((uint64_t)((const char *)p - f->zones) < f->zones_size, 1))
+		return (uint64_t)((const char *)p - f->base);
+	return slabd_ptr_to_off(p);
+}
+
+static inline __attribute__((always_inline)) void *slabd_fast_off_to_ptr(uint64_t off)
+{
+	const struct slabd_fast *f = &slabd_fast_v1;
+
+	if (__builtin_expect(off - (uint64_t)(f->zones - f->base) < f->zones_size, 1))
+		return f->base + off;
+	return slabd_off_to_ptr(off);
+}
+#define slabd_ptr_to_off(p) slabd_fast_ptr_to_off(p)
+#define slabd_off_to_ptr(off) slabd_fast_off_to_ptr(off)
+#endif
 
 /* slabd_virt_to_node: NUMA node (the kernel's number) of the zone holding @p, -1 if
  * @p is not in the region. */
