@@ -154,7 +154,7 @@ SLABD_API void *slabd_off_to_ptr(uint64_t off);
  * The names without a call (&slabd_ptr_to_off) are the library's functions. */
 static inline __attribute__((always_inline)) uint64_t slabd_fast_ptr_to_off(const void *p)
 {
-	const struct slabd_fast *f = &slabd_fast_v1;
+	const struct slabd_fast *f = &slabd_fast_v2;
 
 	if (__builtin_expect((uint64_t)((const char *)p - f->zones) < f->zones_size, 1))
 		return (uint64_t)((const char *)p - f->base);
@@ -163,7 +163,7 @@ static inline __attribute__((always_inline)) uint64_t slabd_fast_ptr_to_off(cons
 
 static inline __attribute__((always_inline)) void *slabd_fast_off_to_ptr(uint64_t off)
 {
-	const struct slabd_fast *f = &slabd_fast_v1;
+	const struct slabd_fast *f = &slabd_fast_v2;
 
 	if (__builtin_expect(off - (uint64_t)(f->zones - f->base) < f->zones_size, 1))
 		return f->base + off;
