@@ -303,9 +303,9 @@ fi
 # ----------------------------------------------------------------- memory --
 if want memory; then
 	MEM_MS=$((MEM_DELAY * 1000))
-	# Two daemons of their own: the default configuration (retain_free = 32 MiB kept
-	# resident for reuse) and retain_free = 0 (everything free for release_delay_ms goes
-	# back). They release their initially faulted zones while the peers run.
+	# Two daemons of their own: the default configuration and one with retain_free = 0
+	# given explicitly (the default since session 4; before, 32 MiB stayed resident for
+	# reuse): everything free for release_delay_ms goes back. They release their initially faulted zones while the peers run.
 	# The DMA zone (pinned and never given back, by design) is left out: dma_zone_size=0.
 	start_slabd all.sh "$SLABD" "$TMP/mem-default.sock" "$TMP/mem-default.log" -o dma_zone_size=0
 	MEM_DEFAULT_PID=$DPID

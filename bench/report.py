@@ -205,7 +205,7 @@ for name in ("slabd-retain0", "slabd"):
         if pcpu is not None and zones >= 0:
             allowed = 1.1 * (0 + pcpu)
             w("| after freeing everything and %d s, zone resident <= 1.1 x (live + per-CPU caches) (%s) | %.2f MiB resident against 1.1 x (0 + %.1f KiB) = %.1f KiB | %s |"
-              % (a.mem_delay, "retain_free = 0" if name.endswith("retain0") else "default config, retain_free = 32 MiB",
+              % (a.mem_delay, "retain_free = 0" if name.endswith("retain0") else "default config",
                  zones / 2**20, pcpu / 1024, allowed / 1024, "yes" if zones <= allowed else "no"))
 
 cpu_rows = lines("cpu.txt")

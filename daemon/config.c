@@ -26,7 +26,7 @@ void config_defaults(struct config *c)
 	c->base_address = 0x5a0000000000ull;
 	c->worker_interval_ms = 10;
 	c->release_delay_ms = 5000;
-	c->retain_free = 32ull << 20;
+	c->retain_free = 0; /* everything free for release_delay_ms goes back, as jemalloc decays to 0 */
 	c->idle_drain_ms = 5000;
 	c->log_level = LOG_LVL_INFO;
 	c->socket_uid = -1;

@@ -634,7 +634,7 @@ Test(config_set, config_diff_names_changed_keys_split_by_reloadability)
 	cr_assert_str_empty(buf);
 	cr_assert_eq(config_set(&b, "log_level", "debug", &why), 0);
 	cr_assert_eq(config_set(&b, "zone_size", "64M", &why), 0);
-	cr_assert_eq(config_set(&b, "retain_free", "0", &why), 0);
+	cr_assert_eq(config_set(&b, "retain_free", "1M", &why), 0);
 	cr_assert_eq(config_set(&b, "socket_mode", "0600", &why), 0);
 	config_diff(&a, &b, 1, buf, sizeof(buf));
 	cr_assert_str_eq(buf, "retain_free, log_level");
