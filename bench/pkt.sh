@@ -4,7 +4,10 @@
 # pkt.sh - run pktbench against slabd (slabd_pktbuf_*) and DPDK (rte_pktmbuf_*) in the
 # same run: RUNS rounds, each running both programs in an order that alternates; print a
 # markdown table of the medians over the rounds and the ratio dpdk/slabd (> 1: slabd is
-# faster). The daemon is private (bench/common.sh), its DMA zone in the default iova_mode.
+# faster). The daemon is private (bench/common.sh). Its DMA zone runs in iova_mode = va
+# unless --slabd-opt names an iova_mode: DPDK's EAL with --no-huge runs in va mode, so va
+# is the like-for-like comparison (pa without hugepages gives every buffer of the default
+# geometry a 4 KiB page of its own, physically contiguous, which DPDK does not give here).
 #
 # With --callgrind it also counts instructions per buffer under callgrind (not noisy: the
 # figures to trust on a loaded machine): each test run twice, with --objects 0 and with
@@ -13,8 +16,9 @@
 # rseq); DPDK's EAL runs under valgrind with --no-huge; "slabd-lib" is pktbench-slabd-lib,
 # built with SLABD_NO_INLINE (every call into the library).
 #
-# --slabd-opt KEY=VALUE (repeatable) passes -o KEY=VALUE to the daemon, e.g. iova_mode=va:
-# in pa mode without hugepages every buffer has a page to itself (a 4096-byte stride).
+# --slabd-opt KEY=VALUE (repeatable) passes -o KEY=VALUE to the daemon, e.g. iova_mode=pa
+# (or auto, the daemon's default): in pa mode without hugepages every buffer has a page to
+# itself (a 4096-byte stride).
 #
 # Usage: bench/pkt.sh [--runs N] [--pipe PACKETS] [--callgrind] [--callgrind-only] [--slabd-opt K=V] [BUILD_DIR]
 set -euo pipefail
@@ -59,6 +63,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+[[ " ${SLABD_OPTS[*]} " == *" iova_mode="* ]] || SLABD_OPTS=(-o iova_mode=va "${SLABD_OPTS[@]}")
 start_slabd pkt.sh "$BUILD/daemon/slabd" "$SOCK" "$TMP/slabd.log" "${SLABD_OPTS[@]}"
 IOVA=$(grep -m1 -o 'IOVA mode: [a-z]*' "$TMP/slabd.log" || echo "IOVA mode: ?")
 
