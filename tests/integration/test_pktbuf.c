@@ -502,6 +502,13 @@ static void scribble(const char *a, const char *b, unsigned int data_room)
 		usleep(10000);
 	i = slabd_stack_top(__atomic_load_n(&dp->full, __ATOMIC_ACQUIRE));
 	cr_assert(i && i <= sb->nr_mags, "the new pool has no magazine on its depot after 30 s");
+	/* The lies go into the second magazine, not the top one: the daemon's worker checks
+	 * each depot's top magazine every round and, finding a lie there, quarantines the
+	 * whole stack (stack_reset: all four magazines lost, by design), which raced with
+	 * this test's allocations under load. The second is read first by a client's pop
+	 * of several magazines (take_from_depot), whose own check is what this tests. */
+	i = __atomic_load_n(&mags[i - 1].next, __ATOMIC_ACQUIRE);
+	cr_assert(i && i <= sb->nr_mags, "the depot's top magazine links to no second one");
 	m = &mags[i - 1];
 	cr_assert(m->count > 8 && m->count <= SLABD_MAG_SLOTS);
 	good = m->objs[0];
