@@ -125,12 +125,50 @@ _Static_assert(offsetof(struct slabd_shm_page, kind) == 0 &&
 		   offsetof(struct slabd_shm_page, head) == 4 && sizeof(struct slabd_shm_page) == 8,
 	       "mag_check reads a page descriptor as one word");
 
+enum mag_check_mode {
+	CHECK_POW2_PAGE, /* a power-of-two size up to a page: the offset in the zones decides */
+	CHECK_POW2,      /* a larger power of two: the offset in the slab, masked */
+	CHECK_DIV,       /* any other size: the offset in the slab, by divtest */
+};
+
+/* The loop of mag_check for one @mode (a constant at each call, so each gets its own
+ * loop without a per-entry branch on it). */
+static inline __attribute__((always_inline)) uint32_t mag_filter(struct slabd_shm_mag *m, uint32_t n,
+								 enum mag_check_mode mode, uint64_t want,
+								 uint64_t size, const struct divtest *dt)
+{
+	uint64_t zones_off = cl.sb->zones_off, zones_size = cl.zones_size, w, off, zoff, rel;
+	const char *pages = (const char *)cl.pages;
+	uint32_t i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		off = m->objs[i];
+		zoff = off - zones_off;
+		if (zoff >= zones_size)
+			continue;
+		__builtin_memcpy(&w, pages + (zoff >> SLABD_PAGE_SHIFT) * 8, 8);
+		if (mode == CHECK_POW2_PAGE) {
+			/* slabs start on a page, so an object's offset in its slab is a multiple
+			 * of the size iff its offset in the zones is (zones_off is page-aligned
+			 * too); one branch for both tests */
+			if (((w & PAGE_WORD_MASK) ^ want) | (zoff & (size - 1)))
+				continue;
+		} else {
+			rel = zoff - ((w >> 32) << SLABD_PAGE_SHIFT);
+			if ((w & PAGE_WORD_MASK) != want ||
+			    (mode == CHECK_POW2 ? (rel & (size - 1)) != 0 : !divtest_multiple(dt, rel)))
+				continue;
+		}
+		m->objs[k++] = off;
+	}
+	return k;
+}
+
 static uint32_t mag_check(struct slabd_shm_mag *m, uint32_t cache)
 {
-	uint64_t zones_off = cl.sb->zones_off, zones_size = cl.zones_size, size = cl.caches[cache].size;
-	uint64_t want = SLABD_PAGE_SLAB | ((uint64_t)cache << 16), w, off, zoff;
-	const char *pages = (const char *)cl.pages;
-	uint32_t n = m->count, i, k = 0;
+	uint64_t size = cl.caches[cache].size;
+	uint64_t want = SLABD_PAGE_SLAB | ((uint64_t)cache << 16);
+	uint32_t n = m->count, k;
 	struct divtest dt;
 
 	if (n > SLABD_MAG_SLOTS || !size) {
@@ -138,43 +176,12 @@ static uint32_t mag_check(struct slabd_shm_mag *m, uint32_t cache)
 		return 0;
 	}
 	if (!(size & (size - 1)) && size <= SLABD_PAGE_SIZE) {
-		/* slabs start on a page, so an object's offset in its slab is a multiple of
-		 * the size iff its offset in the zones is (zones_off is page-aligned too) */
-		for (i = 0; i < n; i++) {
-			off = m->objs[i];
-			zoff = off - zones_off;
-			if (zoff >= zones_size)
-				continue;
-			__builtin_memcpy(&w, pages + (zoff >> SLABD_PAGE_SHIFT) * 8, 8);
-			if (((w & PAGE_WORD_MASK) ^ want) | (zoff & (size - 1)))
-				continue;
-			m->objs[k++] = off;
-		}
+		k = mag_filter(m, n, CHECK_POW2_PAGE, want, size, NULL);
 	} else if (!(size & (size - 1))) {
-		for (i = 0; i < n; i++) {
-			off = m->objs[i];
-			zoff = off - zones_off;
-			if (zoff >= zones_size)
-				continue;
-			__builtin_memcpy(&w, pages + (zoff >> SLABD_PAGE_SHIFT) * 8, 8);
-			if ((w & PAGE_WORD_MASK) != want ||
-			    ((zoff - ((w >> 32) << SLABD_PAGE_SHIFT)) & (size - 1)))
-				continue;
-			m->objs[k++] = off;
-		}
+		k = mag_filter(m, n, CHECK_POW2, want, size, NULL);
 	} else {
 		divtest_init(&dt, size);
-		for (i = 0; i < n; i++) {
-			off = m->objs[i];
-			zoff = off - zones_off;
-			if (zoff >= zones_size)
-				continue;
-			__builtin_memcpy(&w, pages + (zoff >> SLABD_PAGE_SHIFT) * 8, 8);
-			if ((w & PAGE_WORD_MASK) != want ||
-			    !divtest_multiple(&dt, zoff - ((w >> 32) << SLABD_PAGE_SHIFT)))
-				continue;
-			m->objs[k++] = off;
-		}
+		k = mag_filter(m, n, CHECK_DIV, want, size, &dt);
 	}
 	m->count = k;
 	return k;

@@ -481,16 +481,19 @@ Test(small_zone, bulk_allocation_is_all_or_nothing_when_memory_runs_out, .init =
 	kmem_cache_free_bulk(s, 300, v);
 }
 
-/* The same with a count known at compile time, which <slabd/fast.h> tries inline first:
- * what the inline pop got must go back when the rest cannot be had. */
-Test(small_zone, an_inline_bulk_of_a_constant_count_is_all_or_nothing_too, .init = up_small, .fini = down,
-     .timeout = 60)
+/* Fill a 4 KiB cache of the 2 MiB zone, free ten onto this CPU's stack, then ask for a bulk
+ * of @n32 (32) with __GFP_NORETRY: the inline pop takes the ten, the rest cannot be had, so
+ * the call fails and exactly the ten are still there; then @n10 (10) go back and a bulk of
+ * @n8 (8) is served from them. Inlined, so constant arguments reach <slabd/kmalloc.h> as
+ * constants (the unrolled sequences) and runtime() ones as run-time counts. */
+static inline __attribute__((always_inline)) void bulk_all_or_nothing(const char *name, size_t n32, size_t n10,
+								       size_t n8)
 {
 	struct kmem_cache *s;
 	static void *v[1024], *w[32];
 	int n = 0, i, again = 0;
 
-	s = kmem_cache_create("big4k-inline", 4096, 0, 0, NULL);
+	s = kmem_cache_create(name, 4096, 0, 0, NULL);
 	cr_assert_not_null(s);
 	while (n < 1024 && (v[n] = kmem_cache_alloc(s, GFP_KERNEL | __GFP_NORETRY)))
 		n++;
@@ -498,17 +501,25 @@ Test(small_zone, an_inline_bulk_of_a_constant_count_is_all_or_nothing_too, .init
 	for (i = 0; i < 10; i++)
 		kmem_cache_free(s, v[--n]); /* ten on this CPU's stack, nothing else left */
 	errno = 0;
-	cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL | __GFP_NORETRY, 32, w), 0);
+	cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL | __GFP_NORETRY, n32, w), 0);
 	cr_assert_eq(errno, ENOMEM);
 	/* exactly the ten are still there to be had */
 	while (again < 32 && (w[again] = kmem_cache_alloc(s, GFP_KERNEL | __GFP_NORETRY)))
 		again++;
 	cr_assert_eq(again, 10, "after a failed bulk of 32, %d objects were left instead of 10", again);
-	kmem_cache_free_bulk(s, 10, w);
-	cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL | __GFP_NORETRY, 8, w), 8, "inline bulk of 8 from the ten");
-	kmem_cache_free_bulk(s, 8, w);
+	kmem_cache_free_bulk(s, n10, w);
+	cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL | __GFP_NORETRY, n8, w), 8, "inline bulk of 8 from the ten");
+	kmem_cache_free_bulk(s, n8, w);
 	while (n)
 		kmem_cache_free(s, v[--n]);
+}
+
+/* The same with a count known at compile time, which <slabd/fast.h> tries inline first:
+ * what the inline pop got must go back when the rest cannot be had. */
+Test(small_zone, an_inline_bulk_of_a_constant_count_is_all_or_nothing_too, .init = up_small, .fini = down,
+     .timeout = 60)
+{
+	bulk_all_or_nothing("big4k-inline", 32, 10, 8);
 }
 
 /* And with a count known only at run time: the inline block pop takes the ten, the library
@@ -516,26 +527,5 @@ Test(small_zone, an_inline_bulk_of_a_constant_count_is_all_or_nothing_too, .init
 Test(small_zone, an_inline_bulk_of_a_run_time_count_is_all_or_nothing_too, .init = up_small, .fini = down,
      .timeout = 60)
 {
-	struct kmem_cache *s;
-	static void *v[1024], *w[32];
-	int n = 0, i, again = 0;
-
-	s = kmem_cache_create("big4k-rt", 4096, 0, 0, NULL);
-	cr_assert_not_null(s);
-	while (n < 1024 && (v[n] = kmem_cache_alloc(s, GFP_KERNEL | __GFP_NORETRY)))
-		n++;
-	cr_assert(n > 20 && n < 1024, "filled %d", n);
-	for (i = 0; i < 10; i++)
-		kmem_cache_free(s, v[--n]);
-	errno = 0;
-	cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL | __GFP_NORETRY, runtime(32), w), 0);
-	cr_assert_eq(errno, ENOMEM);
-	while (again < 32 && (w[again] = kmem_cache_alloc(s, GFP_KERNEL | __GFP_NORETRY)))
-		again++;
-	cr_assert_eq(again, 10, "after a failed bulk of 32, %d objects were left instead of 10", again);
-	kmem_cache_free_bulk(s, runtime(10), w);
-	cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL | __GFP_NORETRY, runtime(7), w), 7);
-	kmem_cache_free_bulk(s, runtime(7), w);
-	while (n)
-		kmem_cache_free(s, v[--n]);
+	bulk_all_or_nothing("big4k-rt", runtime(32), runtime(10), runtime(7) + 1);
 }
