@@ -57,7 +57,7 @@ static struct kmem_cache *handle_of(uint32_t id)
 	return h;
 }
 
-void cache_handles(const char **ret_table, uint64_t *ret_size)
+const char *cache_handles(void)
 {
 	uint32_t i;
 
@@ -69,8 +69,7 @@ void cache_handles(const char **ret_table, uint64_t *ret_size)
 	for (i = 0; i < SLABD_MAX_CACHES; i++)
 		if (!handles[i].id)
 			handles[i].stacks = cl.pcpu;
-	*ret_table = (const char *)handles;
-	*ret_size = sizeof(handles);
+	return (const char *)handles;
 }
 
 static int valid(const struct kmem_cache *s)

@@ -288,7 +288,7 @@ static int map_region(const struct slabd_wire_attach *a, const int *fds)
 		first_stride = c->cache_stride;
 	slabd_fast_v2.zones_size = c->multi_node || c->cache_stride != first_stride ? 0 : c->zones_size;
 	slabd_fast_v2.pages = (const uint64_t *)c->pages;
-	cache_handles(&slabd_fast_v2.handles, &slabd_fast_v2.handles_size);
+	slabd_fast_v2.handles = cache_handles();
 	/* Publish: from here the fast paths run. */
 	__atomic_store_n(&c->ncpus, sb->nr_cpus, __ATOMIC_RELEASE);
 	__atomic_store_n(&slabd_fast_v2.ncpus, sb->nr_cpus, __ATOMIC_RELEASE);

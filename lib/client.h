@@ -81,7 +81,7 @@ int64_t client_large_alloc(uint64_t size, uint32_t gfp, int node) SLABD_HIDDEN;
 /* client_set_error: record a message for slabd_last_error(). */
 void client_set_error(const char *fmt, ...) SLABD_HIDDEN __attribute__((format(printf, 1, 2)));
 /* cache_handles: where this process's struct kmem_cache table is (for slabd_fast_v2). */
-void cache_handles(const char **ret_table, uint64_t *ret_size) SLABD_HIDDEN;
+const char *cache_handles(void) SLABD_HIDDEN;
 /* kmalloc cache of sizes 1..1024 in steps of 8 (alloc.c) */
 extern uint8_t slabd_small_index[128] SLABD_HIDDEN;
 /* client_kick: wake the daemon's workers. */

@@ -46,9 +46,8 @@ struct slabd_fast {
 	uint64_t zones_size;    /* 0 on a multi-node region: every kfree goes to the library,
 				 * which sends objects home */
 	const uint64_t *pages;  /* page descriptors, one per 4 KiB of the zones */
-	const char *handles;    /* this process's struct kmem_cache table ... */
-	uint64_t handles_size;  /* ... and its size in bytes, SLABD_FAST_HANDLES_SIZE (the
-				 * inline code uses the constant) */
+	const char *handles;    /* this process's struct kmem_cache table, SLABD_FAST_HANDLES_SIZE
+				 * bytes */
 	const uint8_t *size_index; /* kmalloc cache of sizes 1..1024: [(size - 1) >> 3]; set
 				    * before main() (a library constructor), like rseq_off */
 	char *kstacks[SLABD_FAST_KSTACKS]; /* pcpu + c * cache_stride for the kmalloc caches c

@@ -306,24 +306,25 @@ static int same_set(void **a, void **b, int n)
 	return !memcmp(x, y, (size_t)n * sizeof(*x));
 }
 
-/* A count known at compile time (the inline, unrolled sequences when optimising): n
- * distinct objects; freeing them puts exactly them on this CPU's stack, so the next bulk
- * allocation of n gets the same ones back (retried: a migration to another CPU between
- * the two calls legitimately gives others). */
-#define CONST_BULK_ROUNDS(s, N, size)                                                              \
+/* n objects in bulk, n an int expression: a constant takes the inline, unrolled sequences
+ * when optimising, a runtime() count the inline block copies. n distinct objects; freeing
+ * them puts exactly them on this CPU's stack, so the next bulk allocation of n gets the
+ * same ones back (retried: a migration to another CPU between the two calls legitimately
+ * gives others). */
+#define BULK_ROUNDS(s, N, size)                                                                    \
 	do {                                                                                       \
 		void *a_[N], *b_[N];                                                               \
 		int try_, same_ = 0;                                                               \
 		for (try_ = 0; try_ < 20 && !same_; try_++) {                                      \
-			cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL, N, a_), N, "bulk of %d", N); \
-			check_distinct(a_, N, size);                                               \
+			cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL, N, a_), (int)(N), "bulk of %d", (int)(N)); \
+			check_distinct(a_, (int)(N), size);                                        \
 			kmem_cache_free_bulk(s, N, a_);                                            \
-			cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL, N, b_), N, "bulk of %d", N); \
-			check_distinct(b_, N, size);                                               \
-			same_ = same_set(a_, b_, N);                                               \
+			cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL, N, b_), (int)(N), "bulk of %d", (int)(N)); \
+			check_distinct(b_, (int)(N), size);                                        \
+			same_ = same_set(a_, b_, (int)(N));                                        \
 			kmem_cache_free_bulk(s, N, b_);                                            \
 		}                                                                                  \
-		cr_assert(same_, "a bulk free of %d never gave back the same objects in 20 tries", N); \
+		cr_assert(same_, "a bulk free of %d never gave back the same objects in 20 tries", (int)(N)); \
 	} while (0)
 
 Test(caches, bulk_of_a_constant_count_moves_exactly_its_objects)
@@ -334,11 +335,11 @@ Test(caches, bulk_of_a_constant_count_moves_exactly_its_objects)
 	int i, rep;
 
 	cr_assert_not_null(s);
-	CONST_BULK_ROUNDS(s, 2, 40);
-	CONST_BULK_ROUNDS(s, 7, 40);
-	CONST_BULK_ROUNDS(s, 8, 40);
-	CONST_BULK_ROUNDS(s, 31, 40);
-	CONST_BULK_ROUNDS(s, 32, 40);
+	BULK_ROUNDS(s, 2, 40);
+	BULK_ROUNDS(s, 7, 40);
+	BULK_ROUNDS(s, 8, 40);
+	BULK_ROUNDS(s, 31, 40);
+	BULK_ROUNDS(s, 32, 40);
 	/* More than a per-CPU stack holds, in constant bulks of 32: the inline pops run the
 	 * stack dry and the inline pushes fill it, so some of each fall back to the library
 	 * (all or nothing); nothing is lost or handed out twice. */
@@ -368,23 +369,12 @@ Test(caches, bulk_of_a_run_time_count_moves_exactly_its_objects)
 	enum { HELD = 400 };
 	struct kmem_cache *s = kmem_cache_create("bulk-rt", 40, 0, 0, NULL);
 	static void *held[HELD];
-	void *a[40], *b[40];
 	size_t n, i, k;
-	int tries, same, rep;
+	int rep;
 
 	cr_assert_not_null(s);
-	for (n = 1; n <= 40; n++) {
-		for (tries = 0, same = 0; tries < 20 && !same; tries++) {
-			cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL, runtime(n), a), (int)n, "bulk of %zu", n);
-			check_distinct(a, (int)n, 40);
-			kmem_cache_free_bulk(s, runtime(n), a);
-			cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL, runtime(n), b), (int)n, "bulk of %zu", n);
-			check_distinct(b, (int)n, 40);
-			same = same_set(a, b, (int)n);
-			kmem_cache_free_bulk(s, runtime(n), b);
-		}
-		cr_assert(same, "a bulk free of %zu never gave back the same objects in 20 tries", n);
-	}
+	for (n = 1; n <= 40; n++)
+		BULK_ROUNDS(s, (int)runtime(n), 40);
 	/* odd lengths that straddle the stack's empty bottom and full top */
 	for (rep = 0; rep < 3; rep++) {
 		for (i = 0, k = 1; i < HELD; i += k, k = k % 37 + 3) {
