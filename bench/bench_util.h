@@ -139,6 +139,120 @@ static inline double tsc_mhz(void)
 	return (double)(t1 - t0) / us;
 }
 
+/*
+ * xcpu_rtt: TSC cycles for one cache line to go from the calling thread's CPU to @cpu2 and
+ * back (a thread pinned there answers; 20000 round trips, the median of 5 runs). On the
+ * VMs this suite runs on it is bimodal over time (a near regime of about 70-250 cycles and
+ * a far one of 500-2000, for seconds at a time: where the hypervisor puts the two vCPUs),
+ * and every test that moves cache lines between two CPUs follows it. The handoff and
+ * pipeline tests measure it around each timed run so that runs are compared with runs of
+ * the same regime ("xcpu" columns). @prog names the program in warnings.
+ */
+#define XCPU_TRIPS 20000u
+
+/* xcpu_answer: the far side's part: if @line holds an odd value (a ping), make it the next
+ * even one; whether it did. */
+static inline int xcpu_answer(volatile uint64_t *line)
+{
+	uint64_t v = *line;
+
+	if (!(v & 1))
+		return 0;
+	*line = v + 1;
+	return 1;
+}
+
+/* xcpu_trips: the near side's part: XCPU_TRIPS pings on @line (0 on entry) while the far
+ * side answers; cycles per round trip (the first trip, which waits for the far side to be
+ * there, untimed). Leaves 2 * XCPU_TRIPS in @line. */
+static inline double xcpu_trips(volatile uint64_t *line)
+{
+	uint64_t i, t0;
+
+	*line = 1;
+	while (*line != 2)
+		_mm_pause();
+	t0 = tsc_read();
+	for (i = 2; i <= XCPU_TRIPS; i++) {
+		*line = 2 * i - 1;
+		while (*line != 2 * i)
+			_mm_pause();
+	}
+	return (double)(tsc_read() - t0) / (XCPU_TRIPS - 1);
+}
+
+struct xcpu_arg {
+	_Alignas(64) volatile uint64_t line;
+	int cpu2;
+	const char *prog;
+};
+
+static void *xcpu_pong(void *arg)
+{
+	struct xcpu_arg *x = arg;
+
+	pin_to(x->prog, x->cpu2);
+	while (x->line != 2 * XCPU_TRIPS)
+		if (!xcpu_answer(&x->line))
+			_mm_pause();
+	return NULL;
+}
+
+/* xcpu_rtt: with a thread of our own pinned to @cpu2 as the far side; the median of 5
+ * runs of xcpu_trips. */
+static inline double xcpu_rtt(const char *prog, int cpu2)
+{
+	static struct xcpu_arg x;
+	double v[5];
+	unsigned int r;
+
+	x.cpu2 = cpu2;
+	x.prog = prog;
+	for (r = 0; r < 5; r++) {
+		pthread_t t;
+
+		x.line = 0;
+		if (pthread_create(&t, NULL, xcpu_pong, &x)) {
+			fprintf(stderr, "%s: pthread_create failed\n", prog);
+			exit(1);
+		}
+		v[r] = xcpu_trips(&x.line);
+		pthread_join(t, NULL);
+	}
+	return median(v, 5);
+}
+
+/*
+ * handoff_reps: the repetitions of a two-CPU handoff test: one untimed run of @once(@warmup),
+ * then @reps timed runs of @once(@n) (cycles per object), each with xcpu_rtt to @cpu2
+ * measured just before and after it. Every run is printed as a result line
+ * "<prog> <name> handoff-rep <size> <cycles> <xcpu>" (xcpu: the mean of the two), for
+ * bench/report.py to compare runs of one regime; returns the median of the cycles. The
+ * caller runs on the first CPU.
+ */
+static inline double handoff_reps(const char *prog, const char *name, unsigned int size, int cpu2,
+				  double (*once)(uint64_t), uint64_t n, uint64_t warmup, uint64_t reps)
+{
+	double *v = calloc(reps ? reps : 1, sizeof(*v)), m = 0, x0;
+	uint64_t i;
+
+	if (!v) {
+		fprintf(stderr, "%s: out of memory\n", prog);
+		exit(1);
+	}
+	if (warmup)
+		once(warmup);
+	for (i = 0; i < reps; i++) {
+		x0 = xcpu_rtt(prog, cpu2);
+		v[i] = once(n);
+		printf("%s %s handoff-rep %u %.2f %.1f\n", prog, name, size, v[i], (x0 + xcpu_rtt(prog, cpu2)) / 2);
+	}
+	if (reps)
+		m = median(v, reps);
+	free(v);
+	return m;
+}
+
 /* bench_parse_count: a non-negative count from the command line, or exit(2) saying so. */
 static inline uint64_t bench_parse_count(const char *prog, const char *s, const char *what)
 {

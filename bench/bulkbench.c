@@ -492,22 +492,8 @@ static double handoff_once(uint64_t n)
 
 static double handoff(void)
 {
-	double *v, m = 0;
-	uint64_t i;
-
-	if (opt.warmup)
-		handoff_once(opt.warmup);
-	v = calloc(opt.reps, sizeof(*v));
-	if (!v) {
-		fprintf(stderr, "bulkbench: out of memory\n");
-		exit(1);
-	}
-	for (i = 0; i < opt.reps; i++)
-		v[i] = handoff_once(opt.handoff_objects);
-	if (opt.reps)
-		m = median(v, opt.reps);
-	free(v);
-	return m;
+	return handoff_reps("bulkbench", opt.name, 1, opt.cpu2, handoff_once, opt.handoff_objects, opt.warmup,
+			    opt.reps);
 }
 
 /* -------------------------------------------------------------- set-up -- */

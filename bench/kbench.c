@@ -389,20 +389,7 @@ static double handoff_once(uint64_t n)
 
 static double handoff(void)
 {
-	double *v, m = 0;
-	uint64_t i;
-
-	if (opt.warmup)
-		handoff_once(opt.warmup);
-	v = calloc(opt.reps, sizeof(*v));
-	if (!v)
-		die_alloc(opt.reps * sizeof(*v));
-	for (i = 0; i < opt.reps; i++)
-		v[i] = handoff_once(opt.objects);
-	if (opt.reps)
-		m = median(v, opt.reps);
-	free(v);
-	return m;
+	return handoff_reps("kbench", opt.name, 64, opt.cpu[1], handoff_once, opt.objects, opt.warmup, opt.reps);
 }
 
 /* ---------------------------------------------------------------- threads -- */

@@ -274,59 +274,6 @@ static struct pipe_result pipe_result(uint64_t *stamps, unsigned int k, uint64_t
 	return res;
 }
 
-/*
- * xcpu_rtt: TSC cycles for one cache line to go from --cpu to --cpu2 and back (two plain
- * threads, 20000 round trips, the median of 5 runs). On this VM it is bimodal over time
- * (about 250 or about 1000 cycles, for seconds at a time: where the hypervisor puts the
- * two vCPUs), and the pipeline, which moves a few lines per packet between the CPUs,
- * follows it. pktbench measures it just before and after each pipeline run so that a
- * run can be read with the latency it ran under ("xcpu" rows).
- */
-#define XCPU_TRIPS 20000u
-static _Alignas(64) volatile uint64_t xcpu_line;
-
-static void *xcpu_pong(void *arg)
-{
-	uint64_t i;
-
-	(void)arg;
-	pin_to("pktbench", opt.cpu2);
-	for (i = 1; i <= XCPU_TRIPS; i++) {
-		while (xcpu_line != 2 * i - 1)
-			_mm_pause();
-		xcpu_line = 2 * i;
-	}
-	return NULL;
-}
-
-static double xcpu_rtt(void)
-{
-	double v[5];
-	unsigned int r;
-
-	for (r = 0; r < 5; r++) {
-		pthread_t t;
-		uint64_t i, t0;
-
-		xcpu_line = 0;
-		if (pthread_create(&t, NULL, xcpu_pong, NULL))
-			die("pthread_create");
-		/* the first trip waits for the thread to start: not timed */
-		xcpu_line = 1;
-		while (xcpu_line != 2)
-			_mm_pause();
-		t0 = tsc_read();
-		for (i = 2; i <= XCPU_TRIPS; i++) {
-			xcpu_line = 2 * i - 1;
-			while (xcpu_line != 2 * i)
-				_mm_pause();
-		}
-		v[r] = (double)(tsc_read() - t0) / (XCPU_TRIPS - 1);
-		pthread_join(t, NULL);
-	}
-	return median(v, 5);
-}
-
 #ifdef PKT_SLABD
 #define RING 1024u
 struct ring {
@@ -621,7 +568,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	if (opt.pipe) {
 		struct pipe_result best = { 0, 0 };
-		double x0 = xcpu_rtt(), x1;
+		double x0 = xcpu_rtt("pktbench", opt.cpu2), x1;
 
 		for (k = 0; k < opt.pipe_runs; k++) {
 			struct pipe_result c = pipe_once(opt.pipe);
@@ -630,7 +577,7 @@ int main(int argc, char **argv)
 			if (!k || c.whole < best.whole)
 				best.whole = c.whole;
 		}
-		x1 = xcpu_rtt();
+		x1 = xcpu_rtt("pktbench", opt.cpu2);
 		printf("# xcpu round trip before and after the pipeline: %.0f, %.0f cycles\n", x0, x1);
 		printf("pktbench %s pipe %d %.2f\n", NAME, BURST, best.median);
 		printf("pktbench %s pipe-run %d %.2f\n", NAME, BURST, best.whole);

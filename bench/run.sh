@@ -184,9 +184,10 @@ rows_of() {
 		sort -k1,1n -k3,3n -u | cut -d' ' -f2,3
 }
 
-# medians RAW: "alloc test size median" for each key of the raw "kbench alloc test size v".
+# medians RAW: "alloc test size median" for each key of the raw "kbench alloc test size v"
+# (the handoff's per-repetition lines, "handoff-rep ... v xcpu", are for report.py).
 medians() {
-	sort -k2,2 -k3,3 -k4,4n -k5,5g "$1" | awk '
+	{ grep -v ' handoff-rep ' "$1" || true; } | sort -k2,2 -k3,3 -k4,4n -k5,5g | awk '
 		function out() { print prev, (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }
 		{ key = $2 " " $3 " " $4; if (NR > 1 && key != prev) { out(); n = 0 } v[++n] = $5; prev = key }
 		END { if (NR) out() }'

@@ -81,6 +81,7 @@ struct shared {
 	int consumer_ready;         /* 1: set up; -1: set-up failed */
 	int primary_ready;          /* DPDK: the primary's EAL and mempool exist */
 	char why[256];              /* the consumer's error */
+	_Alignas(64) volatile uint64_t xline; /* xcpu round trips: the consumer answers */
 };
 
 static struct {
@@ -343,11 +344,19 @@ static void consumer(char *argv0)
 		_exit(1);
 	}
 	__atomic_store_n(&sh->consumer_ready, 1, __ATOMIC_RELEASE);
-	for (rep = 1; rep <= opt.reps + 1; rep++) {
+	for (rep = 1;; rep++) {
 		uint64_t head = 0, tail = 0, n;
 		unsigned int spins = 0;
 
-		wait_for(&sh->go, rep);
+		/* waiting for the repetition (go = reps + 2: no more), answer the producer's
+		 * xcpu pings */
+		while (__atomic_load_n(&sh->go, __ATOMIC_ACQUIRE) < rep)
+			if (xcpu_answer(&sh->xline))
+				spins = 0;
+			else
+				spin_wait(&spins);
+		if (rep > opt.reps + 1)
+			break;
 		n = sh->n;
 		while (tail < n) {
 			uint64_t v;
@@ -361,6 +370,21 @@ static void consumer(char *argv0)
 		__atomic_store_n(&sh->done, rep, __ATOMIC_RELEASE);
 	}
 	_exit(0);
+}
+
+/* The cross-CPU round trip (bench_util.h, xcpu_rtt) between the two processes: the
+ * consumer answers while it waits for a repetition; the median of 5 runs. */
+static double xproc_xcpu(void)
+{
+	double v[5];
+	unsigned int r;
+
+	for (r = 0; r < 5; r++) {
+		sh->xline = 0;
+		v[r] = xcpu_trips(&sh->xline);
+	}
+	sh->xline = 0;
+	return median(v, 5);
 }
 
 static double produce(uint64_t rep, uint64_t n)
@@ -507,8 +531,13 @@ int main(int argc, char **argv)
 	printf("# xproc %s: producer pid %d on CPU %d, consumer pid %d on CPU %d, tsc_mhz %.1f\n", XP_NAME,
 	       (int)getpid(), opt.cpu[0], (int)child, opt.cpu[1], tsc_mhz());
 	produce(1, opt.warmup);
-	for (rep = 0; rep < opt.reps; rep++)
+	for (rep = 0; rep < opt.reps; rep++) {
+		double x0 = xproc_xcpu();
+
 		v[rep] = produce(rep + 2, opt.objects);
+		printf("xproc %s handoff-rep 64 %.2f %.1f\n", XP_NAME, v[rep], (x0 + xproc_xcpu()) / 2);
+	}
+	__atomic_store_n(&sh->go, opt.reps + 2, __ATOMIC_RELEASE); /* the consumer may leave */
 	if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status)) {
 		fprintf(stderr, "xproc: the consumer process failed\n");
 		exit(1);
