@@ -29,6 +29,7 @@
 
 #include "client.h"
 #include "divtest.h"
+#include "magcheck.h"
 #include "percpu.h"
 #include "slabd_ops.h"
 
@@ -118,8 +119,9 @@ static int obj_valid(uint32_t cache, uint64_t off)
  * slab's first page in bytes 4-7), and the object-boundary test without a division: a
  * mask for a power-of-two size, a multiply by the inverse otherwise (divtest.h). The slab's
  * first page comes from the page table, which clients cannot write (meta segment), and is
- * used in arithmetic only, never to index memory. */
-#define PAGE_WORD_MASK 0x00000000ffff00ffull
+ * used in arithmetic only, never to index memory. With AVX2, a power-of-two size up to a
+ * page first goes through magcheck.h's pass, which only answers whether all pass (the
+ * usual case) and leaves the magazine untouched; the filter runs when one does not. */
 _Static_assert(offsetof(struct slabd_shm_page, kind) == 0 &&
 		   offsetof(struct slabd_shm_page, cache) == 2 &&
 		   offsetof(struct slabd_shm_page, head) == 4 && sizeof(struct slabd_shm_page) == 8,
@@ -151,11 +153,11 @@ static inline __attribute__((always_inline)) uint32_t mag_filter(struct slabd_sh
 			/* slabs start on a page, so an object's offset in its slab is a multiple
 			 * of the size iff its offset in the zones is (zones_off is page-aligned
 			 * too); one branch for both tests */
-			if (((w & PAGE_WORD_MASK) ^ want) | (zoff & (size - 1)))
+			if (((w & MAGCHECK_WORD_MASK) ^ want) | (zoff & (size - 1)))
 				continue;
 		} else {
 			rel = zoff - ((w >> 32) << SLABD_PAGE_SHIFT);
-			if ((w & PAGE_WORD_MASK) != want ||
+			if ((w & MAGCHECK_WORD_MASK) != want ||
 			    (mode == CHECK_POW2 ? (rel & (size - 1)) != 0 : !divtest_multiple(dt, rel)))
 				continue;
 		}
@@ -163,6 +165,16 @@ static inline __attribute__((always_inline)) uint32_t mag_filter(struct slabd_sh
 	}
 	return k;
 }
+
+#ifdef SLABD_HAVE_MAGCHECK_AVX2
+static int have_avx2;
+
+__attribute__((constructor)) static void mag_check_init(void)
+{
+	__builtin_cpu_init();
+	have_avx2 = __builtin_cpu_supports("avx2");
+}
+#endif
 
 static uint32_t mag_check(struct slabd_shm_mag *m, uint32_t cache)
 {
@@ -176,6 +188,12 @@ static uint32_t mag_check(struct slabd_shm_mag *m, uint32_t cache)
 		return 0;
 	}
 	if (!(size & (size - 1)) && size <= SLABD_PAGE_SIZE) {
+#ifdef SLABD_HAVE_MAGCHECK_AVX2
+		if (have_avx2 && !(cl.zones_size & (SLABD_PAGE_SIZE - 1)) &&
+		    magcheck_all_valid_avx2(m->objs, n, cl.sb->zones_off, cl.zones_size >> SLABD_PAGE_SHIFT,
+					    (const uint64_t *)cl.pages, want, size))
+			return n;
+#endif
 		k = mag_filter(m, n, CHECK_POW2_PAGE, want, size, NULL);
 	} else if (!(size & (size - 1))) {
 		k = mag_filter(m, n, CHECK_POW2, want, size, NULL);
