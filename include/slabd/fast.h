@@ -291,20 +291,35 @@ extern unsigned long slabd_rseq_inject_aborts;
 #if defined(__x86_64__) && !defined(SLABD_NO_INLINE) && !defined(SLABD_BUILDING_LIBRARY)
 #define SLABD_HAVE_INLINE 1
 
+/* After a pop's commit (outside the critical section, in the same asm): prefetch the
+ * object the next pop on this CPU will return, slot count - 2 (%%rcx: the count before the
+ * pop), so that the caller's first writes to it find it in the cache. Only a hint: the
+ * slot may change under us (or be the stack's header when the pop took the last one) and
+ * a prefetch of any address never faults. Define SLABD_NO_PREFETCH to leave it out. */
+#ifndef SLABD_NO_PREFETCH
+#define SLABD_RSEQ_PREFETCH_NEXT                                                                   \
+	"movq -8(%%rax,%%rcx,8), %%rdx\n\t"                                                        \
+	"prefetcht0 (%[obase],%%rdx)\n\t"
+#else
+#define SLABD_RSEQ_PREFETCH_NEXT ""
+#endif
+
 /* slabd_fast_pop: *@ret = an object of cache @cache from this CPU's stack, 0; -1 when the
  * stack is empty or the thread or process is not set up (the caller then calls the
  * library). Cache 0 has no stacks (capacity 0): an unknown handle's id 0 fails here. */
 static inline __attribute__((always_inline)) int slabd_fast_pop_from(char *stacks, void **ret)
 {
 	const struct slabd_fast *f = &slabd_fast_v2;
-	uint64_t val;
+	char *p;
 retry:
 	__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_POP_BODY SLABD_RSEQ_EPILOGUE
-			      : [val] "=&r"(val)
-			      : [roff] "r"(f->rseq_off), [ncpus] "rm"(f->ncpus), [base] "r"(stacks)
+			      "addq %[obase], %[val]\n\t" SLABD_RSEQ_PREFETCH_NEXT
+			      : [val] "=&r"(p)
+			      : [roff] "r"(f->rseq_off), [ncpus] "rm"(f->ncpus), [base] "r"(stacks),
+				[obase] "r"(f->base)
 			      : "rax", "rcx", "rdx", SLABD_RSEQ_INJECT_CLOBBER "memory", "cc"
 			      : slow, abort);
-	*ret = f->base + val;
+	*ret = p;
 	return 0;
 abort:
 	SLABD_RSEQ_INJECT_ABORTED();
