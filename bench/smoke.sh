@@ -5,7 +5,10 @@
 # (meson test "bench-smoke"; nothing here is timed or compared):
 #   - bulkbench-slabd: its check_pool() (2000 rounds of bulk and single calls of 1..64
 #     objects: every object distinct, not also held, written and read back) must pass;
-#   - xproc-slabd: objects allocated in one process and freed in another, 3 x 20000;
+#   - xproc-slabd: objects allocated in one process and freed in another, 3 x 20000, each
+#     repetition with its cross-CPU round trip (the consumer process answers it);
+#   - bulkbench-slabd and kbench-slabd --test handoff: one handoff-rep line per repetition,
+#     with a round trip;
 #   - kbench-slabd --test memory: at the peak the zones' allocated bytes must cover the
 #     live bytes, and slabctl must report them in use;
 #   - kbench-slabd --fake-cpu must refuse to run where rseq is real.
@@ -32,7 +35,14 @@ echo "ok 1 bulkbench-slabd check_pool"
 
 out=$(timeout 120 "$BUILD/bench/xproc-slabd" --objects 20000 --reps 3 --warmup 1000) || fail "xproc-slabd exited with $?"
 grep -q '^xproc slabd handoff 64 [0-9.]*$' <<<"$out" || fail "xproc-slabd printed no result: $out"
-echo "ok 2 xproc-slabd: 63000 objects freed by another process"
+# one line per repetition: "<prog> <alloc> handoff-rep <size> <cycles> <xcpu>", both above 0
+reps_ok() { # OUTPUT PROG COUNT
+	awk -v p="$2" -v want="$3" '$1 == p && $3 == "handoff-rep" && NF == 6 && $5 > 0 && $6 > 0 { n++ }
+		END { exit n == want ? 0 : 1 }' <<<"$1"
+}
+reps_ok "$out" xproc 3 || fail "xproc-slabd: not 3 handoff-rep lines with a round trip: $out"
+echo "ok 2 xproc-slabd: 63000 objects freed by another process, 3 round trips measured"
+
 
 out=$("$BUILD/bench/kbench-slabd" --test memory --mem-objects 20000 --mem-delay-ms 0 \
 	--mem-cmd "'$BUILD/tools/slabctl' --socket '$TMP/s.sock' stats --json >'$TMP/'\$KBENCH_PHASE.json") ||
@@ -55,4 +65,13 @@ if "$BUILD/bench/kbench-slabd" --fake-cpu 0 --test pair --size 64 --batches 1 --
 		fail "kbench-slabd --fake-cpu ran on a thread with rseq"
 fi
 echo "ok 4 kbench-slabd --fake-cpu refuses real rseq"
-echo "1..4"
+if (($(nproc) >= 2)); then
+	out=$("$BUILD/bench/bulkbench-slabd" --test handoff --reps 2 --handoff-objects 20000 --warmup 64) ||
+		fail "bulkbench-slabd --test handoff exited with $?"
+	reps_ok "$out" bulkbench 2 || fail "bulkbench-slabd: not 2 handoff-rep lines: $out"
+	out=$("$BUILD/bench/kbench-slabd" --test handoff --reps 2 --objects 20000 --warmup 64) ||
+		fail "kbench-slabd --test handoff exited with $?"
+	reps_ok "$out" kbench 2 || fail "kbench-slabd: not 2 handoff-rep lines: $out"
+fi
+echo "ok 5 handoff repetitions carry their cross-CPU round trip"
+echo "1..5"
