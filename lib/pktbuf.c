@@ -362,56 +362,6 @@ static inline struct slabd_shm_depot *pool_depot(uint32_t id)
 #define MAGS_AT_ONCE 4u
 
 /*
- * mags_pop: up to @max magazines off the stack at @head with one compare-and-swap, into
- * @ret (top first); how many. As safe as slabd_stack_pop: the tagged head changes with
- * every push and pop, so when it is unchanged at the CAS nobody popped the magazines below
- * the top (they cannot be reached without popping it first), and the links read before
- * the CAS are still the chain. Links are client-writable: each is bounds-checked, and a
- * bad one ends the stack there (as a single pop drops it).
- */
-static unsigned int mags_pop(uint64_t *head, struct slabd_shm_mag **ret, unsigned int max)
-{
-	struct slabd_shm_mag *mags = cl.mags;
-	uint32_t nr = cl.nr_mags;
-	uint64_t old = __atomic_load_n(head, __ATOMIC_ACQUIRE);
-
-	for (;;) {
-		uint32_t idx = slabd_stack_top(old), cnt = slabd_stack_count(old);
-		unsigned int k = 0;
-
-		while (k < max && idx && idx <= nr) {
-			ret[k++] = &mags[idx - 1];
-			idx = __atomic_load_n(&mags[idx - 1].next, __ATOMIC_RELAXED);
-		}
-		if (!k)
-			return 0;
-		if (idx > nr)
-			idx = 0;
-		if (__atomic_compare_exchange_n(head, &old, slabd_stack_make(old, idx, cnt > k ? cnt - k : 0), 1,
-						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-			return k;
-	}
-}
-
-/* mags_push: push @k magazines @ms (owned by the caller) on the stack at @head with one
- * compare-and-swap, ms[0] on top. */
-static void mags_push(uint64_t *head, struct slabd_shm_mag *const *ms, unsigned int k)
-{
-	struct slabd_shm_mag *mags = cl.mags, *last = ms[k - 1];
-	uint64_t old = __atomic_load_n(head, __ATOMIC_RELAXED);
-	unsigned int i;
-
-	for (i = 0; i + 1 < k; i++)
-		__atomic_store_n(&ms[i]->next, (uint32_t)(ms[i + 1] - mags) + 1, __ATOMIC_RELAXED);
-	do {
-		__atomic_store_n(&last->next, slabd_stack_top(old), __ATOMIC_RELAXED);
-	} while (!__atomic_compare_exchange_n(head, &old,
-					      slabd_stack_make(old, (uint32_t)(ms[0] - mags) + 1,
-							       slabd_stack_count(old) + k),
-					      1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-}
-
-/*
  * take_from_depot: @n (or fewer) buffers of pool cache @id from full magazines of its
  * depot into @out (pointers), checking each. A bulk that found this CPU's stack empty
  * takes them directly instead of spilling magazines into the stack and popping them
@@ -437,7 +387,7 @@ static unsigned int take_from_depot(uint32_t id, struct slabd_pktbuf **out, unsi
 		return 0; /* keep the one path that handles nodes */
 	d = pool_depot(id);
 	nm = MAGS_AT_ONCE; /* the stack is empty: fill it (its default capacity is 4 magazines) */
-	nm = mags_pop(&d->full, ms, nm);
+	nm = slabd_stack_pop_chain(&d->full, cl.mags, cl.nr_mags, ms, nm);
 	if (!nm)
 		return 0;
 	if (unlikely(!__atomic_load_n(&pools[id].range, __ATOMIC_RELAXED)))
@@ -471,13 +421,13 @@ static unsigned int take_from_depot(uint32_t id, struct slabd_pktbuf **out, unsi
 		ms[kept]->count = c;
 	}
 	if (kept)
-		mags_push(&d->full, ms, kept);
+		slabd_stack_push_chain(&d->full, cl.mags, ms, kept);
 	if (kept < nm) {
 		/* an empty magazine says so: the daemon quarantines one whose count is not 0
 		 * (empty_pop), and everyone who fills one from that stack starts from it */
 		for (j = kept; j < nm; j++)
 			__atomic_store_n(&ms[j]->count, 0, __ATOMIC_RELAXED);
-		mags_push(&cl.ctl->empty_mags, ms + kept, nm - kept);
+		slabd_stack_push_chain(&cl.ctl->empty_mags, cl.mags, ms + kept, nm - kept);
 		if (!(__atomic_load_n(&d->full, __ATOMIC_RELAXED) & SLABD_STACK_IDX_MASK))
 			client_kick(); /* took the last one: refill before the next miss */
 	}
@@ -503,7 +453,7 @@ static unsigned int give_to_depot(uint32_t id, const uint64_t *offs, unsigned in
 	d = pool_depot(id);
 	while (n - done >= per) {
 		nm = (n - done) / per < MAGS_AT_ONCE ? (n - done) / per : MAGS_AT_ONCE;
-		nm = mags_pop(&cl.ctl->empty_mags, ms, nm);
+		nm = slabd_stack_pop_chain(&cl.ctl->empty_mags, cl.mags, cl.nr_mags, ms, nm);
 		if (!nm)
 			break;
 		for (j = 0; j < nm; j++) {
@@ -511,7 +461,7 @@ static unsigned int give_to_depot(uint32_t id, const uint64_t *offs, unsigned in
 			ms[j]->count = per;
 			done += per;
 		}
-		mags_push(&d->full, ms, nm);
+		slabd_stack_push_chain(&d->full, cl.mags, ms, nm);
 	}
 	return done;
 }

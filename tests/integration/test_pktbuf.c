@@ -567,6 +567,64 @@ Test(pktbuf, a_scribbled_magazine_of_a_pool_with_an_odd_stride_hands_out_no_lie)
 	cr_expect(size >= 556 && (size & (size - 1)) != 0, "the stride %u is to be no power of two", size);
 }
 
+/* A depot magazine whose link a broken client pointed back at itself (or at the
+ * magazine above it): a client's pop of several magazines (take_from_depot) ends the walk
+ * at the loop instead of taking that magazine again, so no buffer is handed out twice
+ * (the magazines cut off below are lost to the audit). */
+static void looped_depot(const char *name, int to_top)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create(name, 124, 256, 0, -1);
+	const struct slabd_fast_pktpool *fp = (const struct slabd_fast_pktpool *)(const void *)p;
+	struct slabd_attach_info ai;
+	struct slabd_shm_super *sb;
+	struct slabd_shm_depot *dp;
+	struct slabd_shm_mag *mags;
+	struct slabd_pktbuf *v[160];
+	unsigned int top, second, i, j, got = 0;
+
+	cr_assert(p, "%s", slabd_last_error());
+	cr_assert_eq(slabd_attach_info(&ai), 0);
+	sb = (struct slabd_shm_super *)(uintptr_t)ai.base;
+	dp = (struct slabd_shm_depot *)((char *)sb + sb->percpu_off + sb->depot_off) +
+	     slabd_shm_depot_index(sb, fp->id, 0);
+	mags = (struct slabd_shm_mag *)((char *)sb + sb->percpu_off + sb->mag_off);
+	for (i = 0; i < 3000 && slabd_stack_count(__atomic_load_n(&dp->full, __ATOMIC_ACQUIRE)) < 4; i++)
+		usleep(10000);
+	top = slabd_stack_top(__atomic_load_n(&dp->full, __ATOMIC_ACQUIRE));
+	cr_assert(top && top <= sb->nr_mags, "the new pool has no magazine on its depot after 30 s");
+	second = __atomic_load_n(&mags[top - 1].next, __ATOMIC_ACQUIRE);
+	cr_assert(second && second <= sb->nr_mags, "the depot's top magazine links to no second one");
+	/* below the top, where the daemon's per-round check of the top magazine does not look */
+	__atomic_store_n(&mags[second - 1].next, to_top ? top : second, __ATOMIC_RELEASE);
+
+	for (;;) {
+		cr_assert_leq(got + 32, 160);
+		if (slabd_pktbuf_alloc_bulk(p, v + got, 32) != 0)
+			break;
+		got += 32;
+	}
+	while (got < 160 && (v[got] = slabd_pktbuf_alloc(p)))
+		got++;
+	for (i = 0; i < got; i++) {
+		cr_expect_eq(v[i]->pool_id, fp->id, "buffer %u is not the pool's", i);
+		for (j = 0; j < i; j++)
+			cr_assert_neq(v[i], v[j], "buffer %u handed out twice (%u of them)", i, got);
+	}
+	cr_expect_leq(got, 124);
+	cr_expect_geq(got, 62, "the two magazines above the loop were not handed out: %u", got);
+	slabd_pktbuf_free_bulk(v, got);
+}
+
+Test(pktbuf, a_depot_magazine_linked_to_itself_hands_out_nothing_twice)
+{
+	looped_depot("loop-a", 0);
+}
+
+Test(pktbuf, a_depot_magazine_linked_back_to_the_top_hands_out_nothing_twice)
+{
+	looped_depot("loop-b", 1);
+}
+
 Test(pktbuf, lookup_by_name_and_geometry_conflicts)
 {
 	struct slabd_pktpool *p = slabd_pktpool_create("named", 32, 256, 0, -1);
