@@ -50,7 +50,10 @@ void __tsan_release(void *addr);
 #define slabd_tsan_release(p) ((void)(p))
 #endif
 
-/* slabd_stack_pop: pop the top magazine of the stack at @head, NULL when empty. */
+/* slabd_stack_pop: pop the top magazine of the stack at @head, NULL when empty. A link
+ * past the array or to the magazine itself (client-writable memory) ends the stack there:
+ * a self-link would leave the magazine on top for a second owner. (A longer loop is
+ * beyond one pop's sight; slabd_stack_pop_chain ends a walk at one.) */
 static inline struct slabd_shm_mag *slabd_stack_pop(uint64_t *head, struct slabd_shm_mag *mags, uint32_t nr_mags)
 {
 	uint64_t old = __atomic_load_n(head, __ATOMIC_ACQUIRE);
@@ -63,7 +66,7 @@ static inline struct slabd_shm_mag *slabd_stack_pop(uint64_t *head, struct slabd
 			return NULL;
 		m = &mags[top - 1];
 		next = __atomic_load_n(&m->next, __ATOMIC_RELAXED);
-		if (next > nr_mags)
+		if (next > nr_mags || next == top)
 			next = 0;
 		cnt = slabd_stack_count(old);
 		if (__atomic_compare_exchange_n(head, &old,

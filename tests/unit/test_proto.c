@@ -661,6 +661,17 @@ Test(stack, a_corrupt_head_or_link_is_never_followed_out_of_bounds)
 	cr_assert_eq(m, &mags[2]);
 	cr_assert_eq(slabd_stack_top(head), 0);
 	cr_assert_null(slabd_stack_pop(&head, mags, NMAGS));
+
+	/* a magazine linked to itself ends the stack too: popping it must not leave it on
+	 * top, where the next pop would hand it to a second owner */
+	head = 0;
+	slabd_stack_push(&head, mags, &mags[4]);
+	slabd_stack_push(&head, mags, &mags[3]);
+	mags[3].next = 4; /* index + 1 of mags[3] itself */
+	m = slabd_stack_pop(&head, mags, NMAGS);
+	cr_assert_eq(m, &mags[3]);
+	cr_assert_eq(slabd_stack_top(head), 0, "a self-link stayed on top");
+	cr_assert_null(slabd_stack_pop(&head, mags, NMAGS));
 }
 
 Test(chain, a_pushed_chain_is_taken_whole_and_the_head_is_emptied)
