@@ -347,6 +347,49 @@ Test(pktbuf, bulk_calls_of_a_constant_count_handle_chains_shared_segments_and_mi
 	slabd_pktbuf_free_bulk(w, 4);
 }
 
+/* The depot of a new pool of 124 buffers, once the daemon's worker has moved them into
+ * its four magazines (it does so in its next round; polled for up to 30 s): the magazine
+ * array in *@ret_mags, the indices + 1 of the depot's top magazine in *@ret_top and of the
+ * one below it in *@ret_second; the superblock. */
+static struct slabd_shm_super *pool_depot_mags(const struct slabd_fast_pktpool *fp, struct slabd_shm_mag **ret_mags,
+					       unsigned int *ret_top, unsigned int *ret_second)
+{
+	struct slabd_attach_info ai;
+	struct slabd_shm_super *sb;
+	struct slabd_shm_depot *dp;
+	unsigned int i;
+
+	cr_assert_eq(slabd_attach_info(&ai), 0);
+	sb = (struct slabd_shm_super *)(uintptr_t)ai.base;
+	dp = (struct slabd_shm_depot *)((char *)sb + sb->percpu_off + sb->depot_off) +
+	     slabd_shm_depot_index(sb, fp->id, 0);
+	*ret_mags = (struct slabd_shm_mag *)((char *)sb + sb->percpu_off + sb->mag_off);
+	for (i = 0; i < 3000 && slabd_stack_count(__atomic_load_n(&dp->full, __ATOMIC_ACQUIRE)) < 4; i++)
+		usleep(10000);
+	*ret_top = slabd_stack_top(__atomic_load_n(&dp->full, __ATOMIC_ACQUIRE));
+	cr_assert(*ret_top && *ret_top <= sb->nr_mags, "the new pool has no magazine on its depot after 30 s");
+	*ret_second = __atomic_load_n(&(*ret_mags)[*ret_top - 1].next, __ATOMIC_ACQUIRE);
+	cr_assert(*ret_second && *ret_second <= sb->nr_mags, "the depot's top magazine links to no second one");
+	return sb;
+}
+
+/* Everything pool @p hands out, in bulks of 32 and then one by one, into @v (room for
+ * 160); how many. */
+static unsigned int drain_pool(struct slabd_pktpool *p, struct slabd_pktbuf **v)
+{
+	unsigned int got = 0;
+
+	for (;;) {
+		cr_assert_leq(got + 32, 160);
+		if (slabd_pktbuf_alloc_bulk(p, v + got, 32) != 0)
+			break;
+		got += 32;
+	}
+	while (got < 160 && (v[got] = slabd_pktbuf_alloc(p)))
+		got++;
+	return got;
+}
+
 /* A bulk allocation that empties depot magazines returns them to the empty-magazine stack
  * with count 0: the daemon quarantines a magazine it pops from there with any other count
  * (a corrupt stack, as far as it can tell), so stale counts cost magazines. The pool is
@@ -357,25 +400,15 @@ Test(pktbuf, magazines_a_bulk_allocation_empties_go_back_with_count_zero, .timeo
 	struct slabd_pktpool *p = slabd_pktpool_create("empties", 124, 256, 0, -1);
 	const struct slabd_fast_pktpool *fp = (const struct slabd_fast_pktpool *)(const void *)p;
 	struct slabd_wire_verify before, after;
-	struct slabd_attach_info ai;
-	struct slabd_shm_super *sb;
-	struct slabd_shm_depot *dp;
-	struct slabd_pktbuf *v[124];
+	struct slabd_shm_mag *mags;
+	struct slabd_pktbuf *v[160];
 	static void *objs[4000];
-	unsigned int i, got = 0;
+	unsigned int i, got, top, second;
 
 	cr_assert_not_null(p, "%s", slabd_last_error());
-	cr_assert_eq(slabd_attach_info(&ai), 0);
-	sb = (struct slabd_shm_super *)(uintptr_t)ai.base;
-	dp = (struct slabd_shm_depot *)((char *)sb + sb->percpu_off + sb->depot_off) +
-	     slabd_shm_depot_index(sb, fp->id, 0);
-	for (i = 0; i < 3000 && slabd_stack_count(__atomic_load_n(&dp->full, __ATOMIC_ACQUIRE)) < 4; i++)
-		usleep(10000);
+	pool_depot_mags(fp, &mags, &top, &second);
 	cr_assert_eq(td_verify(&td, 0, &before), 0, "no VERIFY reply");
-	while (got + 32 <= 124 && slabd_pktbuf_alloc_bulk(p, v + got, 32) == 0)
-		got += 32;
-	while (got < 124 && (v[got] = slabd_pktbuf_alloc(p)))
-		got++;
+	got = drain_pool(p, v);
 	cr_expect_eq(got, 124);
 	for (i = 0; i < 4000; i++) {
 		objs[i] = kmalloc(256, GFP_KERNEL);
@@ -479,37 +512,23 @@ static void scribble(const char *a, const char *b, unsigned int data_room)
 	struct slabd_pktpool *p = slabd_pktpool_create(a, 124, data_room, 0, -1);
 	struct slabd_pktpool *q = slabd_pktpool_create(b, 8, data_room, 0, -1);
 	const struct slabd_fast_pktpool *fp = (const struct slabd_fast_pktpool *)(const void *)p;
-	struct slabd_attach_info ai;
 	struct slabd_shm_super *sb;
-	struct slabd_shm_depot *dp;
 	struct slabd_shm_mag *mags, *m;
 	struct slabd_pktbuf *v[160], *other;
 	void *foreign = kmalloc(512, GFP_KERNEL);
 	uint64_t lies[8], good = 0;
-	unsigned int i, j, got = 0, lied = 0;
+	unsigned int i, j, got, lied = 0, top, second;
 
 	cr_assert(p && q && foreign, "%s", slabd_last_error());
-	cr_assert_eq(slabd_attach_info(&ai), 0);
 	other = slabd_pktbuf_alloc(q);
 	cr_assert_not_null(other);
-	sb = (struct slabd_shm_super *)(uintptr_t)ai.base;
-	dp = (struct slabd_shm_depot *)((char *)sb + sb->percpu_off + sb->depot_off) +
-	     slabd_shm_depot_index(sb, fp->id, 0);
-	mags = (struct slabd_shm_mag *)((char *)sb + sb->percpu_off + sb->mag_off);
-	/* the daemon's worker moves a new pool's buffers into depot magazines in its next
-	 * round: wait for all four (124 = 4 x 31), polling, for up to 30 s */
-	for (i = 0; i < 3000 && slabd_stack_count(__atomic_load_n(&dp->full, __ATOMIC_ACQUIRE)) < 4; i++)
-		usleep(10000);
-	i = slabd_stack_top(__atomic_load_n(&dp->full, __ATOMIC_ACQUIRE));
-	cr_assert(i && i <= sb->nr_mags, "the new pool has no magazine on its depot after 30 s");
 	/* The lies go into the second magazine, not the top one: the daemon's worker checks
 	 * each depot's top magazine every round and, finding a lie there, quarantines the
 	 * whole stack (stack_reset: all four magazines lost, by design), which raced with
 	 * this test's allocations under load. The second is read first by a client's pop
 	 * of several magazines (take_from_depot), whose own check is what this tests. */
-	i = __atomic_load_n(&mags[i - 1].next, __ATOMIC_ACQUIRE);
-	cr_assert(i && i <= sb->nr_mags, "the depot's top magazine links to no second one");
-	m = &mags[i - 1];
+	sb = pool_depot_mags(fp, &mags, &top, &second);
+	m = &mags[second - 1];
 	cr_assert(m->count > 8 && m->count <= SLABD_MAG_SLOTS);
 	good = m->objs[0];
 	lies[0] = good + 8;                      /* inside a buffer */
@@ -525,14 +544,7 @@ static void scribble(const char *a, const char *b, unsigned int data_room)
 	for (j = 8; j < 16 && j < m->count; j++)
 		m->objs[m->count - 1 - j] = lies[j - 8]; /* and again, among the rest */
 
-	for (;;) {
-		cr_assert_leq(got + 32, 160);
-		if (slabd_pktbuf_alloc_bulk(p, v + got, 32) != 0)
-			break;
-		got += 32;
-	}
-	while (got < 160 && (v[got] = slabd_pktbuf_alloc(p)))
-		got++;
+	got = drain_pool(p, v);
 	for (i = 0; i < got; i++) {
 		uint64_t off = slabd_ptr_to_off(v[i]);
 
@@ -575,36 +587,16 @@ static void looped_depot(const char *name, int to_top)
 {
 	struct slabd_pktpool *p = slabd_pktpool_create(name, 124, 256, 0, -1);
 	const struct slabd_fast_pktpool *fp = (const struct slabd_fast_pktpool *)(const void *)p;
-	struct slabd_attach_info ai;
-	struct slabd_shm_super *sb;
-	struct slabd_shm_depot *dp;
 	struct slabd_shm_mag *mags;
 	struct slabd_pktbuf *v[160];
-	unsigned int top, second, i, j, got = 0;
+	unsigned int top, second, i, j, got;
 
 	cr_assert(p, "%s", slabd_last_error());
-	cr_assert_eq(slabd_attach_info(&ai), 0);
-	sb = (struct slabd_shm_super *)(uintptr_t)ai.base;
-	dp = (struct slabd_shm_depot *)((char *)sb + sb->percpu_off + sb->depot_off) +
-	     slabd_shm_depot_index(sb, fp->id, 0);
-	mags = (struct slabd_shm_mag *)((char *)sb + sb->percpu_off + sb->mag_off);
-	for (i = 0; i < 3000 && slabd_stack_count(__atomic_load_n(&dp->full, __ATOMIC_ACQUIRE)) < 4; i++)
-		usleep(10000);
-	top = slabd_stack_top(__atomic_load_n(&dp->full, __ATOMIC_ACQUIRE));
-	cr_assert(top && top <= sb->nr_mags, "the new pool has no magazine on its depot after 30 s");
-	second = __atomic_load_n(&mags[top - 1].next, __ATOMIC_ACQUIRE);
-	cr_assert(second && second <= sb->nr_mags, "the depot's top magazine links to no second one");
+	pool_depot_mags(fp, &mags, &top, &second);
 	/* below the top, where the daemon's per-round check of the top magazine does not look */
 	__atomic_store_n(&mags[second - 1].next, to_top ? top : second, __ATOMIC_RELEASE);
 
-	for (;;) {
-		cr_assert_leq(got + 32, 160);
-		if (slabd_pktbuf_alloc_bulk(p, v + got, 32) != 0)
-			break;
-		got += 32;
-	}
-	while (got < 160 && (v[got] = slabd_pktbuf_alloc(p)))
-		got++;
+	got = drain_pool(p, v);
 	for (i = 0; i < got; i++) {
 		cr_expect_eq(v[i]->pool_id, fp->id, "buffer %u is not the pool's", i);
 		for (j = 0; j < i; j++)

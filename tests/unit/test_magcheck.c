@@ -61,15 +61,21 @@ static uint64_t bad(int kind, uint64_t size)
 	}
 }
 
+/* Every test: skipped without AVX2; the page table filled; rand() seeded with @seed. */
+static void setup(unsigned int seed)
+{
+	if (!__builtin_cpu_supports("avx2"))
+		cr_skip_test("no AVX2 on this CPU");
+	fill_pages();
+	srand(seed);
+}
+
 Test(magcheck, all_valid_magazines_of_every_length_pass)
 {
 	uint64_t objs[SLOTS], size;
 	uint32_t n, i;
 
-	if (!__builtin_cpu_supports("avx2"))
-		cr_skip_test("no AVX2 on this CPU");
-	fill_pages();
-	srand(1);
+	setup(1);
 	for (size = 8; size <= 4096; size *= 2)
 		for (n = 0; n <= SLOTS; n++) {
 			for (i = 0; i < n; i++)
@@ -85,10 +91,7 @@ Test(magcheck, one_bad_entry_of_any_kind_at_any_position_fails_the_pass)
 	uint32_t n, i, at;
 	int kind;
 
-	if (!__builtin_cpu_supports("avx2"))
-		cr_skip_test("no AVX2 on this CPU");
-	fill_pages();
-	srand(2);
+	setup(2);
 	for (size = 8; size <= 4096; size *= 2)
 		for (n = 1; n <= SLOTS; n++)
 			for (at = 0; at < n; at++)
@@ -109,10 +112,7 @@ Test(magcheck, random_magazines_agree_with_the_entry_by_entry_test)
 	uint32_t round, n, i;
 	int all;
 
-	if (!__builtin_cpu_supports("avx2"))
-		cr_skip_test("no AVX2 on this CPU");
-	fill_pages();
-	srand(3);
+	setup(3);
 	for (round = 0; round < 20000; round++) {
 		size = 8ull << (rand() % 10);
 		n = (uint32_t)(rand() % (SLOTS + 1));
