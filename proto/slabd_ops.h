@@ -110,8 +110,9 @@ static inline void slabd_stack_push(uint64_t *head, struct slabd_shm_mag *mags, 
  * head changed too, the CAS fails and the walk starts again from the new head.
  *
  * Links are client-writable memory: each is bounds-checked, and a link past the array or
- * back to a magazine already taken in this walk (a loop a broken client wrote) ends the
- * walk there, as slabd_stack_pop drops a bad link: the rest is leaked to the audit, never
+ * back to a magazine already taken in this walk (a loop a broken client wrote; also the
+ * link of the last magazine a walk of @max takes, which would otherwise become the new
+ * top) ends the walk there, as slabd_stack_pop drops a bad link: the rest is leaked to the audit, never
  * handed out twice by one call.
  */
 static inline unsigned int slabd_stack_pop_chain(uint64_t *head, struct slabd_shm_mag *mags,
@@ -123,6 +124,7 @@ static inline unsigned int slabd_stack_pop_chain(uint64_t *head, struct slabd_sh
 	for (;;) {
 		uint32_t idx = slabd_stack_top(old), cnt = slabd_stack_count(old);
 		unsigned int k = 0, j;
+		int cut;
 
 		while (k < max && idx && idx <= nr_mags) {
 			for (j = 0; j < k && ret[j] != &mags[idx - 1]; j++)
@@ -134,8 +136,14 @@ static inline unsigned int slabd_stack_pop_chain(uint64_t *head, struct slabd_sh
 		}
 		if (!k)
 			return 0;
-		if (k < max || idx > nr_mags)
-			idx = 0; /* the bottom, or a bad link (past the array, a loop) */
+		/* the new top: 0 at the bottom or after a bad link (past the array, a loop). A
+		 * walk that took max magazines has not looked at the last one's link, which may
+		 * close a loop too: it must not make a magazine taken here the new top. */
+		cut = k < max || idx > nr_mags;
+		for (j = 0; !cut && idx && j < k; j++)
+			cut = ret[j] == &mags[idx - 1];
+		if (cut)
+			idx = 0;
 		if (__atomic_compare_exchange_n(head, &old,
 						slabd_stack_make(old, idx, cnt > k ? cnt - k : 0),
 						1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {

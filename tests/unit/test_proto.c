@@ -827,6 +827,24 @@ Test(stack, a_chain_pop_stops_at_a_bad_link_or_a_loop_and_never_takes_a_magazine
 	cr_assert_eq(got[0], &mags[7]);
 	cr_assert_eq(slabd_stack_top(head), 0);
 
+	/* a loop closed by the link of the last magazine a full walk takes (k == max, so the
+	 * walk ends before it would look at that link): the self-loop with max 1 ... */
+	head = 0;
+	slabd_stack_push(&head, mags, &mags[7]);
+	mags[7].next = 8;
+	k = slabd_stack_pop_chain(&head, mags, NMAGS, got, 1);
+	cr_assert_eq(k, 1);
+	cr_assert_eq(slabd_stack_top(head), 0, "a magazine taken stayed on top (max 1)");
+	/* ... and four magazines whose bottom links back to the top, taken four at a time */
+	head = 0;
+	for (i = 0; i < 4; i++)
+		slabd_stack_push(&head, mags, &mags[1 + i]);
+	mags[1].next = 5; /* the bottom, mags[1], back to the top, mags[4] */
+	k = slabd_stack_pop_chain(&head, mags, NMAGS, got, 4);
+	cr_assert_eq(k, 4);
+	cr_assert_eq(slabd_stack_top(head), 0, "a magazine taken stayed on top (max 4)");
+	cr_assert_eq(slabd_stack_pop_chain(&head, mags, NMAGS, got, 4), 0);
+
 	/* a corrupt head is never followed */
 	head = slabd_stack_make(0, NMAGS + 1, 1);
 	cr_assert_eq(slabd_stack_pop_chain(&head, mags, NMAGS, got, 3), 0);
