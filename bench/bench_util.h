@@ -162,21 +162,35 @@ static inline int xcpu_answer(volatile uint64_t *line)
 	return 1;
 }
 
+/* xcpu_spin: a pause, and a yield after 1 << 16 of them in a row: the far side may share
+ * this CPU (two CPUs given as one, or an oversubscribed machine), and then each trip needs
+ * it to run. Counted per wait, so a normal trip (a few hundred cycles) never yields. */
+static inline void xcpu_spin(unsigned int *spins)
+{
+	if (++*spins < (1u << 16)) {
+		_mm_pause();
+	} else {
+		*spins = 0;
+		sched_yield();
+	}
+}
+
 /* xcpu_trips: the near side's part: XCPU_TRIPS pings on @line (0 on entry) while the far
  * side answers; cycles per round trip (the first trip, which waits for the far side to be
  * there, untimed). Leaves 2 * XCPU_TRIPS in @line. */
 static inline double xcpu_trips(volatile uint64_t *line)
 {
+	unsigned int spins = 0;
 	uint64_t i, t0;
 
 	*line = 1;
 	while (*line != 2)
-		_mm_pause();
+		xcpu_spin(&spins);
 	t0 = tsc_read();
 	for (i = 2; i <= XCPU_TRIPS; i++) {
 		*line = 2 * i - 1;
-		while (*line != 2 * i)
-			_mm_pause();
+		for (spins = 0; *line != 2 * i;)
+			xcpu_spin(&spins);
 	}
 	return (double)(tsc_read() - t0) / (XCPU_TRIPS - 1);
 }
@@ -191,10 +205,14 @@ static void *xcpu_pong(void *arg)
 {
 	struct xcpu_arg *x = arg;
 
+	unsigned int spins = 0;
+
 	pin_to(x->prog, x->cpu2);
 	while (x->line != 2 * XCPU_TRIPS)
-		if (!xcpu_answer(&x->line))
-			_mm_pause();
+		if (xcpu_answer(&x->line))
+			spins = 0;
+		else
+			xcpu_spin(&spins);
 	return NULL;
 }
 
@@ -226,14 +244,15 @@ static inline double xcpu_rtt(const char *prog, int cpu2)
  * handoff_reps: the repetitions of a two-CPU handoff test: one untimed run of @once(@warmup),
  * then @reps timed runs of @once(@n) (cycles per object), each with xcpu_rtt to @cpu2
  * measured just before and after it. Every run is printed as a result line
- * "<prog> <name> handoff-rep <size> <cycles> <xcpu>" (xcpu: the mean of the two), for
- * bench/report.py to compare runs of one regime; returns the median of the cycles. The
- * caller runs on the first CPU.
+ * "<prog> <name> handoff-rep <size> <cycles> <xcpu> <before> <after>" (xcpu: the mean of
+ * the two), for bench/report.py to compare runs of one regime (a run whose two sides
+ * disagree on it is set apart); returns the median of the cycles. The caller runs on
+ * the first CPU.
  */
 static inline double handoff_reps(const char *prog, const char *name, unsigned int size, int cpu2,
 				  double (*once)(uint64_t), uint64_t n, uint64_t warmup, uint64_t reps)
 {
-	double *v = calloc(reps ? reps : 1, sizeof(*v)), m = 0, x0;
+	double *v = calloc(reps ? reps : 1, sizeof(*v)), m = 0, x0, x1;
 	uint64_t i;
 
 	if (!v) {
@@ -245,7 +264,8 @@ static inline double handoff_reps(const char *prog, const char *name, unsigned i
 	for (i = 0; i < reps; i++) {
 		x0 = xcpu_rtt(prog, cpu2);
 		v[i] = once(n);
-		printf("%s %s handoff-rep %u %.2f %.1f\n", prog, name, size, v[i], (x0 + xcpu_rtt(prog, cpu2)) / 2);
+		x1 = xcpu_rtt(prog, cpu2);
+		printf("%s %s handoff-rep %u %.2f %.1f %.1f %.1f\n", prog, name, size, v[i], (x0 + x1) / 2, x0, x1);
 	}
 	if (reps)
 		m = median(v, reps);

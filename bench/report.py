@@ -58,15 +58,26 @@ def add(test, size, alloc, v):
 
 
 # Handoff repetitions with the cross-CPU round trip around each ("<prog> alloc handoff-rep
-# size v xcpu"): reps[test][alloc] = [(v, xcpu)]. The VM's round trip is bimodal; runs
-# are compared with runs of the same regime (XCPU_NEAR splits them).
+# size v xcpu before after"): reps[test][alloc] = [(v, xcpu, regime)]. The VM's round trip
+# is bimodal; runs are compared with runs of the same regime (XCPU_NEAR splits them). A
+# run measured near on one side and far on the other switched regimes while it ran: it
+# is "mixed", counted but in neither.
 XCPU_NEAR = 400
 reps = {}
 
 
+def regime_of(before, after):
+    if before < XCPU_NEAR and after < XCPU_NEAR:
+        return "near"
+    if before >= XCPU_NEAR and after >= XCPU_NEAR:
+        return "far"
+    return "mixed"
+
+
 def add_rep(test, f):
-    if len(f) >= 6:
-        reps.setdefault(test, {}).setdefault(f[1], []).append((float(f[4]), float(f[5])))
+    if len(f) >= 8:
+        x0, x1 = float(f[6]), float(f[7])
+        reps.setdefault(test, {}).setdefault(f[1], []).append((float(f[4]), float(f[5]), regime_of(x0, x1)))
 
 
 for f in lines("kbench.txt"):  # kbench alloc test size v
@@ -94,8 +105,8 @@ for f in lines("xproc.txt"):  # xproc alloc handoff 64 v
 def regime_medians(test, alloc):
     """{"near": (median, n), "far": (median, n)} of the repetitions of @test by @alloc."""
     out = {}
-    for name, sel in (("near", lambda x: x < XCPU_NEAR), ("far", lambda x: x >= XCPU_NEAR)):
-        v = [c for c, x in reps.get(test, {}).get(alloc, []) if sel(x)]
+    for name in ("near", "far"):
+        v = [c for c, _, g in reps.get(test, {}).get(alloc, []) if g == name]
         if v:
             out[name] = (statistics.median(v), len(v))
     return out
@@ -204,6 +215,9 @@ def regime_row(label, test, against, ref_test="handoff-cache"):
             parts.append("%s regime: %.1f against %.1f cycles per object (%d and %d runs): %.2f x"
                          % (g, mine[g][0], ref[g][0], mine[g][1], ref[g][1], r))
     if not n:
+        if mine and ref:
+            w("| %s no slower than DPDK mempool (%s) | no regime in common: slabd ran %s, DPDK %s | ? |"
+              % (label, against, "/".join(mine), "/".join(ref)))
         return
     w("| %s no slower than DPDK mempool (%s) | %s | %s |" % (label, against, "; ".join(parts), "yes" if ok else "no"))
 
@@ -294,18 +308,20 @@ if reps:
     w("around it (xcpu, cycles). On this VM the round trip is bimodal over time (the hypervisor")
     w("moves the vCPUs), and every handoff follows it, so a median over all rounds mostly says")
     w("which regime each program happened to run in. The handoff targets above compare")
-    w("repetitions of one regime (near: xcpu below %d cycles; far: the rest)." % XCPU_NEAR)
+    w("repetitions of one regime (near: xcpu below %d cycles before and after the run; far:" % XCPU_NEAR)
+    w("at or above it both times; mixed: one of each, counted here and used nowhere).")
     w("")
-    w("| test | allocator | near: median cycles per object (runs, median xcpu) | far: median (runs, median xcpu) |")
-    w("|---|---|---:|---:|")
+    w("| test | allocator | near: median cycles per object (runs, median xcpu) | far: median (runs, median xcpu) | mixed runs |")
+    w("|---|---|---:|---:|---:|")
     for t in ("handoff-thread", "handoff-cache", "handoff-process"):
         for al in sorted(reps.get(t, {})):
             cells = []
-            for sel in (lambda x: x < XCPU_NEAR, lambda x: x >= XCPU_NEAR):
-                v = [(c, x) for c, x in reps[t][al] if sel(x)]
+            for g in ("near", "far"):
+                v = [(c, x) for c, x, rg in reps[t][al] if rg == g]
                 cells.append("%.1f (%d, %.0f)" % (statistics.median(c for c, _ in v), len(v),
                                                   statistics.median(x for _, x in v)) if v else "-")
-            w("| %s | %s | %s | %s |" % (t, al, cells[0], cells[1]))
+            w("| %s | %s | %s | %s | %d |" % (t, al, cells[0], cells[1],
+                                              sum(1 for _, _, rg in reps[t][al] if rg == "mixed")))
     w("")
 w("## Ratio peer/slabd (> 1: slabd is faster; the pair target is >= 1.25)")
 w("")

@@ -185,7 +185,7 @@ rows_of() {
 }
 
 # medians RAW: "alloc test size median" for each key of the raw "kbench alloc test size v"
-# (the handoff's per-repetition lines, "handoff-rep ... v xcpu", are for report.py).
+# (the handoff's per-repetition lines, "handoff-rep ... v xcpu before after", are for report.py).
 medians() {
 	{ grep -v ' handoff-rep ' "$1" || true; } | sort -k2,2 -k3,3 -k4,4n -k5,5g | awk '
 		function out() { print prev, (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }

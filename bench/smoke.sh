@@ -35,9 +35,10 @@ echo "ok 1 bulkbench-slabd check_pool"
 
 out=$(timeout 120 "$BUILD/bench/xproc-slabd" --objects 20000 --reps 3 --warmup 1000) || fail "xproc-slabd exited with $?"
 grep -q '^xproc slabd handoff 64 [0-9.]*$' <<<"$out" || fail "xproc-slabd printed no result: $out"
-# one line per repetition: "<prog> <alloc> handoff-rep <size> <cycles> <xcpu>", both above 0
+# one line per repetition: "<prog> <alloc> handoff-rep <size> <cycles> <xcpu> <before> <after>",
+# all above 0
 reps_ok() { # OUTPUT PROG COUNT
-	awk -v p="$2" -v want="$3" '$1 == p && $3 == "handoff-rep" && NF == 6 && $5 > 0 && $6 > 0 { n++ }
+	awk -v p="$2" -v want="$3" '$1 == p && $3 == "handoff-rep" && NF == 8 && $5 > 0 && $6 > 0 && $7 > 0 && $8 > 0 { n++ }
 		END { exit n == want ? 0 : 1 }' <<<"$1"
 }
 reps_ok "$out" xproc 3 || fail "xproc-slabd: not 3 handoff-rep lines with a round trip: $out"
@@ -66,10 +67,10 @@ if "$BUILD/bench/kbench-slabd" --fake-cpu 0 --test pair --size 64 --batches 1 --
 fi
 echo "ok 4 kbench-slabd --fake-cpu refuses real rseq"
 if (($(nproc) >= 2)); then
-	out=$("$BUILD/bench/bulkbench-slabd" --test handoff --reps 2 --handoff-objects 20000 --warmup 64) ||
+	out=$(timeout 120 "$BUILD/bench/bulkbench-slabd" --test handoff --reps 2 --handoff-objects 20000 --warmup 64) ||
 		fail "bulkbench-slabd --test handoff exited with $?"
 	reps_ok "$out" bulkbench 2 || fail "bulkbench-slabd: not 2 handoff-rep lines: $out"
-	out=$("$BUILD/bench/kbench-slabd" --test handoff --reps 2 --objects 20000 --warmup 64) ||
+	out=$(timeout 120 "$BUILD/bench/kbench-slabd" --test handoff --reps 2 --objects 20000 --warmup 64) ||
 		fail "kbench-slabd --test handoff exited with $?"
 	reps_ok "$out" kbench 2 || fail "kbench-slabd: not 2 handoff-rep lines: $out"
 fi

@@ -532,10 +532,11 @@ int main(int argc, char **argv)
 	       (int)getpid(), opt.cpu[0], (int)child, opt.cpu[1], tsc_mhz());
 	produce(1, opt.warmup);
 	for (rep = 0; rep < opt.reps; rep++) {
-		double x0 = xproc_xcpu();
+		double x0 = xproc_xcpu(), x1;
 
 		v[rep] = produce(rep + 2, opt.objects);
-		printf("xproc %s handoff-rep 64 %.2f %.1f\n", XP_NAME, v[rep], (x0 + xproc_xcpu()) / 2);
+		x1 = xproc_xcpu();
+		printf("xproc %s handoff-rep 64 %.2f %.1f %.1f %.1f\n", XP_NAME, v[rep], (x0 + x1) / 2, x0, x1);
 	}
 	__atomic_store_n(&sh->go, opt.reps + 2, __ATOMIC_RELEASE); /* the consumer may leave */
 	if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status)) {
