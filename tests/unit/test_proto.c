@@ -706,6 +706,30 @@ static uint64_t stress_heads[2];
 static int stress_owned[STRESS_MAGS];
 static int stress_errors;
 
+/* After a stress run: the @n stacks at @heads hold every one of the STRESS_MAGS magazines
+ * exactly once, and each head's count is its length. */
+static void stacks_hold_each_once(uint64_t *heads, int n)
+{
+	static unsigned char seen[STRESS_MAGS];
+	uint32_t total = 0;
+	int s;
+
+	memset(seen, 0, sizeof(seen));
+	for (s = 0; s < n; s++) {
+		struct slabd_shm_mag *m;
+		uint32_t count = slabd_stack_count(heads[s]), k = 0;
+
+		while ((m = slabd_stack_pop(&heads[s], stress_mags, STRESS_MAGS))) {
+			cr_assert_eq(seen[m - stress_mags]++, 0,
+				     "magazine %td is on the stacks twice", m - stress_mags);
+			k++;
+		}
+		cr_assert_eq(k, count, "stack %d counts %u magazines but holds %u", s, count, k);
+		total += k;
+	}
+	cr_assert_eq(total, STRESS_MAGS, "%u of %d magazines are left", total, STRESS_MAGS);
+}
+
 static void *stack_stress(void *arg)
 {
 	unsigned int seed = (unsigned int)(uintptr_t)arg, i;
@@ -728,9 +752,7 @@ static void *stack_stress(void *arg)
 Test(stack, concurrent_pops_and_pushes_lose_and_duplicate_nothing, .timeout = 30)
 {
 	pthread_t t[STRESS_THREADS];
-	int seen[STRESS_MAGS] = {0};
-	uint32_t total = 0;
-	int i, s;
+	int i;
 
 	for (i = 0; i < STRESS_MAGS; i++)
 		slabd_stack_push(&stress_heads[i & 1], stress_mags, &stress_mags[i]);
@@ -742,19 +764,7 @@ Test(stack, concurrent_pops_and_pushes_lose_and_duplicate_nothing, .timeout = 30
 
 	cr_assert_eq(stress_errors, 0, "%d magazines were popped by two threads at once",
 		     stress_errors);
-	for (s = 0; s < 2; s++) {
-		struct slabd_shm_mag *m;
-		uint32_t count = slabd_stack_count(stress_heads[s]), n = 0;
-
-		while ((m = slabd_stack_pop(&stress_heads[s], stress_mags, STRESS_MAGS))) {
-			cr_assert_eq(seen[m - stress_mags]++, 0,
-				     "magazine %td is on the stacks twice", m - stress_mags);
-			n++;
-		}
-		cr_assert_eq(n, count, "stack %d counts %u magazines but holds %u", s, count, n);
-		total += n;
-	}
-	cr_assert_eq(total, STRESS_MAGS, "%u of %d magazines are left", total, STRESS_MAGS);
+	stacks_hold_each_once(stress_heads, 2);
 }
 
 Test(stack, a_pushed_chain_pops_top_first_and_both_keep_the_count)
@@ -901,9 +911,7 @@ static void *chain_stress(void *arg)
 Test(stack, concurrent_chain_pops_and_pushes_lose_and_duplicate_nothing, .timeout = 30)
 {
 	pthread_t t[CHAIN_THREADS];
-	int seen[STRESS_MAGS] = {0};
-	uint32_t total = 0;
-	int i, s;
+	int i;
 
 	memset(stress_mags, 0, sizeof(stress_mags));
 	memset(stress_owned, 0, sizeof(stress_owned));
@@ -916,19 +924,7 @@ Test(stack, concurrent_chain_pops_and_pushes_lose_and_duplicate_nothing, .timeou
 		pthread_join(t[i], NULL);
 
 	cr_assert_eq(chain_errors, 0, "%d times a magazine had two owners", chain_errors);
-	for (s = 0; s < 3; s++) {
-		struct slabd_shm_mag *m;
-		uint32_t count = slabd_stack_count(chain_heads[s]), n = 0;
-
-		while ((m = slabd_stack_pop(&chain_heads[s], stress_mags, STRESS_MAGS))) {
-			cr_assert_eq(seen[m - stress_mags]++, 0,
-				     "magazine %td is on the stacks twice", m - stress_mags);
-			n++;
-		}
-		cr_assert_eq(n, count, "stack %d counts %u magazines but holds %u", s, count, n);
-		total += n;
-	}
-	cr_assert_eq(total, STRESS_MAGS, "%u of %d magazines are left", total, STRESS_MAGS);
+	stacks_hold_each_once(chain_heads, 3);
 }
 
 Test(wire, a_cache_info_reply_with_an_unterminated_name_is_rejected)
