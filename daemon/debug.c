@@ -245,8 +245,7 @@ static void reclaim_slab(struct slabd *d, struct cache *c, uint32_t node, struct
 			continue;
 		/* it is ours now: make it look as a debug free leaves it, so the next
 		 * allocation's checks pass and a late kfree of it is a double free */
-		if (c->shm->debug & SLABD_DEBUG_POISON)
-			memset(d->base + off, 0x6b, c->shm->obj_size);
+		memset(d->base + off, 0x6b, c->shm->obj_size); /* as lib/debug.c: whatever the flags */
 		memset(d->base + off + c->shm->obj_size, 0xbb, trailer - c->shm->obj_size);
 		__atomic_store_n(&t->redzone, SLABD_RED_INACTIVE, __ATOMIC_RELAXED);
 		__atomic_store_n(&t->owner, 0, __ATOMIC_RELAXED);

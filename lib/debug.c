@@ -14,7 +14,8 @@
  *     gap bytes and track.redzone: 0xcc while allocated, 0xbb while free (SLUB's values);
  *     track.state: (epoch << 2) | ALLOC or FREE, written here; owner, pid, alloc_pid.
  *     Double free: state is FREE of this epoch. Red zone: checked at free (0xcc) and at
- *     allocation (0xbb). Poison: bytes [8, obj_size) are 0x6b while free.
+ *     allocation (0xbb). Poison: bytes [8, obj_size) are 0x6b while free (written by every
+ *     debug free, checked at allocation with SLAB_POISON: the flags may change in an epoch).
  *   without a trailer (debug switched on at run time for a cache without room):
  *     bytes [0, size - 8) are 0x6b and the last word is POISON_MARK while free; double
  *     free: mark and poison both there; write after free: the mark there, a byte not.
@@ -229,8 +230,9 @@ void debug_free(uint32_t cache, uint64_t off, uint32_t node)
 		}
 		redzone_set(sc, o, t, RED_INACTIVE_BYTE);
 		t->owner = 0;
-		if (dbg & SLABD_DEBUG_POISON)
-			memset(o, POISON_FREE, sc->obj_size);
+		/* poisoned whether SLAB_POISON is on now or not: it can be switched on while
+		 * the object is free (same epoch), and its allocation then checks the poison */
+		memset(o, POISON_FREE, sc->obj_size);
 	} else if ((dbg & SLABD_DEBUG_POISON) && sc->size >= 16) {
 		uint64_t *mark = (uint64_t *)(o + sc->size - 8);
 		if (*mark == POISON_MARK && first_not(o, POISON_FROM, sc->size - 8, POISON_FREE) < 0) {

@@ -268,6 +268,42 @@ Test(debug, a_write_after_free_is_caught_by_the_poison_at_the_next_allocation)
 	cr_expect(strstr(out, want), "report: %s", out);
 }
 
+/* Allocate until t->p comes back (t->q: the last one taken), then free them all. */
+static void do_until_it_comes_back(void *arg)
+{
+	struct two *t = arg;
+	void *v[64];
+	int i, n = 0;
+
+	for (i = 0; i < 64; i++) {
+		v[n++] = kmem_cache_alloc(t->c, GFP_KERNEL);
+		if (v[n - 1] == t->p)
+			break;
+	}
+	t->q = v[n - 1];
+	while (n)
+		kmem_cache_free(t->c, v[--n]);
+}
+
+Test(debug, poison_switched_on_later_does_not_call_objects_freed_before_written_after_free)
+{
+	struct kmem_cache *c = kmem_cache_create("dbg-addpoison", 48, 0, SLAB_RED_ZONE, NULL);
+	struct two t = {c, NULL, NULL};
+	const char *out;
+
+	cr_assert_not_null(c);
+	t.p = kmem_cache_alloc(c, GFP_KERNEL);
+	cr_assert_not_null(t.p);
+	memset(t.p, 0x42, 48);
+	kmem_cache_free(c, t.p); /* a correct free, with the red zone only: not poisoned */
+	cr_assert_eq(debug_req(cache_id(c), SLABD_DEBUG_OP_ON, SLAB_POISON | SLAB_RED_ZONE).flags,
+		     SLAB_POISON | SLAB_RED_ZONE);
+	out = capture(do_until_it_comes_back, &t);
+	cr_assert_eq(t.q, t.p, "the freed object did not come back within 64 allocations");
+	cr_expect(!strstr(out, "write after free"), "a correctly freed object was reported: %s", out);
+	cr_expect_eq(debug_req(cache_id(c), SLABD_DEBUG_OP_QUERY, 0).errors, 0);
+}
+
 static void do_kmalloc_double_free(void *arg)
 {
 	void *p = kmalloc(64, GFP_KERNEL);
