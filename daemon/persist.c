@@ -136,7 +136,8 @@ static int seg_path(const struct slabd *d, int i, char *buf, size_t len)
 
 static void what_to_do(const struct slabd *d)
 {
-	if (d->nr_adopt && !d->cfg.region_dir[0])
+	/* nr_adopt before persist_adopt mapped the descriptors, fdstore after */
+	if ((d->nr_adopt || d->fdstore) && !d->cfg.region_dir[0])
 		log_err("to keep the region, start slabd with the configuration (and machine "
 			"topology) that made "
 			"it; to start afresh, stop every client of it and stop the service "

@@ -299,3 +299,34 @@ Test(fdstore, the_region_survives_a_sigkill_in_the_fd_store)
 	daemon_pid = 0;
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "slabd did not stop cleanly");
 }
+
+/* A region passed back that passes the first geometry check but not the one after
+ * mapping (here max_cache_size, which is not part of the layout) is refused with the fd
+ * store's advice: there are no files to remove. */
+Test(fdstore, a_refusal_after_mapping_gives_the_fd_stores_advice)
+{
+	int i;
+
+	daemon_pid = launch(0, NULL);
+	if (!wait_ready(daemon_pid)) {
+		dump_log();
+		cr_assert_fail("slabd with fd_store = yes did not get ready");
+	}
+	for (i = 0; i < 4; i++)
+		cr_assert_geq(stored[i], 0, "%s was not handed to the fd store", names[i]);
+	cr_assert_eq(kill(daemon_pid, SIGKILL), 0);
+	cr_assert_eq(waitpid(daemon_pid, &i, 0), daemon_pid);
+	daemon_pid = 0;
+
+	daemon_pid = launch(1, "max_cache_size=64k");
+	cr_assert_eq(wait_ready(daemon_pid), 0, "slabd took a region made with another max_cache_size");
+	daemon_pid = 0;
+	cr_assert(WIFEXITED(reaped_status) && WEXITSTATUS(reaped_status) != 0,
+		  "slabd did not refuse to start");
+	cr_assert(log_has("max_cache_size"), "the refusal does not name the difference");
+	if (!log_has("systemctl stop slabd") || log_has("remove /meta")) {
+		dump_log();
+		cr_assert_fail("the refusal of a region from the fd store advises removing files "
+			       "that do not exist instead of stopping the service");
+	}
+}
