@@ -94,6 +94,21 @@ static long rseq_offset_choose(int *ret_own)
 	return (long)((char *)&own_rseq - (char *)__builtin_thread_pointer());
 }
 
+/* In a fork()ed child. Registered when the library is loaded, not at the first attach:
+ * a fork while another thread is in the middle of the first attach (holding client.lock,
+ * waiting for the daemon's answer) must give the child a lock it can take. */
+static void atfork_child(void)
+{
+	struct client *c = &slabd_client;
+	/* The socket belongs to the parent's registration; the child registers anew on its
+	 * first slow path. The mapping stays. */
+	pthread_mutex_init(&c->lock, NULL);
+	if (c->sock >= 0)
+		close(c->sock);
+	c->sock = -1;
+	c->pid = 0;
+}
+
 /* The fast paths read slabd_client.roff and slabd_fast_v2.rseq_off before any attach:
  * they must be right from the start (a zero offset would make a sequence publish its
  * descriptor over the TCB). */
@@ -102,6 +117,7 @@ __attribute__((constructor)) static void client_init(void)
 	slabd_client.roff = rseq_offset_choose(&slabd_client.own_rseq);
 	slabd_fast_v2.rseq_off = slabd_client.roff; /* the inline path's too */
 	slabd_fast_v2.size_index = slabd_small_index; /* filled by alloc.c's constructor */
+	pthread_atfork(NULL, NULL, atfork_child);
 }
 
 int client_rseq_ready(void)
@@ -337,18 +353,6 @@ static int hello(int fd, int reattach)
 	return r;
 }
 
-static void atfork_child(void)
-{
-	struct client *c = &slabd_client;
-	/* The socket belongs to the parent's registration; the child registers anew on its
-	 * first slow path. The mapping stays. */
-	pthread_mutex_init(&c->lock, NULL);
-	if (c->sock >= 0)
-		close(c->sock);
-	c->sock = -1;
-	c->pid = 0;
-}
-
 static void resolve_path(const char *path, char *out, size_t len)
 {
 	if (!path || !*path)
@@ -361,7 +365,6 @@ static void resolve_path(const char *path, char *out, size_t len)
 static int attach_locked(const char *path, int may_block)
 {
 	struct client *c = &slabd_client;
-	static int atfork_done;
 	int fd, r;
 
 	if (c->sock >= 0 && c->pid == getpid())
@@ -387,10 +390,6 @@ static int attach_locked(const char *path, int may_block)
 	}
 	c->sock = fd;
 	c->pid = getpid();
-	if (!atfork_done) {
-		pthread_atfork(NULL, NULL, atfork_child);
-		atfork_done = 1;
-	}
 	return 0;
 }
 

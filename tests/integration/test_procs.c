@@ -7,10 +7,14 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +22,7 @@
 #include <slabd/slabd.h>
 
 #include "daemon_helper.h"
+#include "slabd_wire.h"
 
 static struct test_daemon td;
 
@@ -242,4 +247,62 @@ Test(procs, a_client_killed_mid_work_disturbs_nobody)
 	}
 	cr_assert(td_log_contains(&td, "detached") || td_log_contains(&td, "hung up"),
 		  "the daemon did not notice the dead client");
+}
+
+/* A listening socket that accepts and never answers: a slabd that hangs. */
+static int mute_listen(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_lt(strlen(path), sizeof(sa.sun_path));
+	strcpy(sa.sun_path, path);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(fd, 4), 0);
+	return fd;
+}
+
+static void *connect_thread(void *path)
+{
+	return (void *)(intptr_t)slabd_connect(path);
+}
+
+/* The first attach of a process is under way in one thread (it holds the library's lock
+ * while it waits for the daemon's answer) when another thread forks: the child must not
+ * inherit that lock held by a thread it does not have. */
+Test(procs, a_fork_during_another_threads_first_attach_leaves_the_child_usable)
+{
+	char path[sizeof(td.dir) + 16], hello[SLABD_WIRE_MAX];
+	pthread_t t;
+	void *ret;
+	int lfd, afd, st;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/mute.sock", td.dir);
+	lfd = mute_listen(path);
+	cr_assert_eq(pthread_create(&t, NULL, connect_thread, path), 0);
+	afd = accept(lfd, NULL, NULL);
+	cr_assert_geq(afd, 0);
+	/* its HELLO is here: the thread now waits for the answer, holding the lock */
+	cr_assert_gt(recv(afd, hello, sizeof(hello), 0), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		void *p;
+		alarm(20); /* a deadlock shows as SIGALRM */
+		if (slabd_connect(td.sock) != 0)
+			_exit(2);
+		p = kmalloc(100, GFP_KERNEL);
+		if (!p)
+			_exit(3);
+		kfree(p);
+		_exit(0);
+	}
+	st = wait_child(pid);
+	close(afd); /* the hanging attach ends: the connection is reset */
+	cr_assert_eq(pthread_join(t, &ret), 0);
+	close(lfd);
+	cr_assert_eq(st, 0, "the child exited with %d (%d: stuck on the library's lock)", st, 128 + SIGALRM);
+	cr_assert_lt((intptr_t)ret, 0, "the attach to a mute socket succeeded");
 }
