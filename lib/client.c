@@ -101,12 +101,17 @@ static void atfork_child(void)
 {
 	struct client *c = &slabd_client;
 	/* The socket belongs to the parent's registration; the child registers anew on its
-	 * first slow path. The mapping stays. */
+	 * first slow path. The mapping stays. So do the parent's id and client table entry:
+	 * until it has its own, the child is nobody (an object it allocates meanwhile, say
+	 * with GFP_ATOMIC, must not be owner-tracked as the parent's, nor its failures
+	 * counted in the parent's entry). */
 	pthread_mutex_init(&c->lock, NULL);
 	if (c->sock >= 0)
 		close(c->sock);
 	c->sock = -1;
 	c->pid = 0;
+	c->client_id = 0;
+	c->client_slot = UINT32_MAX;
 }
 
 /* The fast paths read slabd_client.roff and slabd_fast_v2.rseq_off before any attach:

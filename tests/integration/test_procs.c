@@ -306,3 +306,84 @@ Test(procs, a_fork_during_another_threads_first_attach_leaves_the_child_usable)
 	cr_assert_eq(st, 0, "the child exited with %d (%d: stuck on the library's lock)", st, 128 + SIGALRM);
 	cr_assert_lt((intptr_t)ret, 0, "the attach to a mute socket succeeded");
 }
+
+/* DEBUG query on a connection of its own: the daemon's owner-tracking counters. */
+static struct slabd_wire_debug debug_query(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct slabd_wire_debug_req q;
+	struct slabd_wire_debug r;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	ssize_t n;
+
+	strcpy(sa.sun_path, td.sock);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	slabd_wire_init(&q.hdr, SLABD_MSG_DEBUG, sizeof(q), 1);
+	q.op = SLABD_DEBUG_OP_QUERY;
+	q.cache = SLABD_DEBUG_ALL_CACHES;
+	cr_assert_eq(send(fd, &q, sizeof(q), 0), (ssize_t)sizeof(q));
+	n = recv(fd, &r, sizeof(r), 0);
+	close(fd);
+	cr_assert_eq(slabd_wire_validate(&r, n > 0 ? (size_t)n : 0), SLABD_MSG_DEBUG_REPLY);
+	return r;
+}
+
+/* With owner tracking, an object a forked child allocates before it registered (a
+ * GFP_ATOMIC allocation does not wait for the daemon) is the child's, not its parent's:
+ * the parent's exit must not take it back while the child still uses it. */
+Test(procs, a_forked_childs_objects_stay_its_own_when_the_parent_exits)
+{
+	struct kmem_cache *c;
+	struct slabd_wire_debug r;
+	int ready[2], waited;
+	pid_t parent;
+
+	cr_assert_eq(slabd_connect(td.sock), 0, "%s", slabd_last_error());
+	c = kmem_cache_create("fork-owned", 100, 0, SLAB_STORE_USER, NULL);
+	cr_assert_not_null(c, "%s", slabd_last_error());
+	cr_assert_eq(pipe(ready), 0);
+	parent = fork();
+	cr_assert_geq(parent, 0);
+	if (parent == 0) {
+		/* the parent: a client of its own that holds one object and exits once its
+		 * child holds one too */
+		pid_t child;
+		int held[2];
+		char x;
+		close(ready[0]);
+		if (!kmem_cache_alloc(c, GFP_KERNEL) || pipe(held) < 0)
+			_exit(2);
+		child = fork();
+		if (child < 0)
+			_exit(3);
+		if (child == 0) {
+			unsigned char *o = kmem_cache_alloc(c, GFP_ATOMIC);
+			if (!o)
+				_exit(4);
+			memset(o, 0x5c, 100);
+			_exit(write(held[1], "c", 1) == 1 ? 0 : 5);
+		}
+		if (read(held[0], &x, 1) != 1 || x != 'c')
+			_exit(6);
+		_exit(write(ready[1], "p", 1) == 1 ? 0 : 7);
+	}
+	close(ready[1]);
+	{
+		char x;
+		cr_assert_eq(read(ready[0], &x, 1), 1);
+		cr_assert_eq(x, 'p');
+		cr_assert_eq(wait_child(parent), 0);
+		/* the parent's own object comes back: then the daemon has dealt with its exit */
+		for (waited = 0; waited < 30000; waited += 50) {
+			r = debug_query();
+			if (r.reclaimed >= 1)
+				break;
+			nanosleep(&(struct timespec){ 0, 50 * 1000000L }, NULL);
+		}
+		cr_assert_eq(r.reclaimed, 1,
+			     "%llu objects taken back at the parent's exit, expected its own one: its "
+			     "child's object was counted as the parent's",
+			     (unsigned long long)r.reclaimed);
+	}
+	close(ready[0]);
+}
