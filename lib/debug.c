@@ -17,14 +17,14 @@
  *     allocation (0xbb). Poison: bytes [8, obj_size) are 0x6b while free (written by every
  *     debug free, checked at allocation with SLAB_POISON: the flags may change in an epoch).
  *   without a trailer (debug switched on at run time for a cache without room):
- *     bytes [0, size - 8) are 0x6b and the last word is POISON_MARK while free; double
- *     free: mark and poison both there; write after free: the mark there, a byte not.
+ *     bytes [0, size - 8) are 0x6b and the last word is POISON_MARK_OF(epoch) while free;
+ *     double free: mark and poison both there; write after free: the mark there, a byte not.
  *     The mark is overwritten at allocation. Objects of 8 bytes have no room for either:
  *     only the pointer checks apply to them.
  *   The first word of a free object may hold a depot free-chain link: poison checks
  *   start at byte 8.
  *
- * Epochs: track states and marks written before the cache's current debug epoch began
+ * Epochs: track states and poison marks written before the cache's current debug epoch began
  * (the debug switch was off in between, and fast paths reused objects without touching
  * them) are not believed: no report comes from them. Objects still in the per-CPU stacks
  * at the instant the daemon switches a cache on are handed out unchecked until its drain
@@ -54,6 +54,9 @@
 #define RED_ACTIVE_BYTE 0xcc
 #define RED_INACTIVE_BYTE 0xbb
 #define POISON_MARK 0xa56b5ab0d1e56ba5ull /* last word of a poisoned object without trailer */
+/* The mark of epoch @e: a mark written in an earlier epoch is not believed (the object
+ * may have been used and freed by the fast paths meanwhile, with the mark left alone). */
+#define POISON_MARK_OF(e) (POISON_MARK ^ (uint64_t)(e))
 #define POISON_FROM 8u                    /* the first word may be a free-chain link */
 
 _Static_assert((SLABD_RED_ACTIVE & 0xff) == RED_ACTIVE_BYTE && (SLABD_RED_INACTIVE & 0xff) == RED_INACTIVE_BYTE,
@@ -167,7 +170,7 @@ void *debug_alloc(uint32_t cache, gfp_t flags, int node)
 		__atomic_store_n(&t->state, (epoch << 2) | SLABD_TRACK_ALLOC, __ATOMIC_RELEASE);
 	} else if ((dbg & SLABD_DEBUG_POISON) && sc->size >= 16) {
 		uint64_t *mark = (uint64_t *)(o + sc->size - 8);
-		if (*mark == POISON_MARK) {
+		if (*mark == POISON_MARK_OF(epoch)) {
 			if ((b = first_not(o, POISON_FROM, sc->size - 8, POISON_FREE)) >= 0)
 				report(cache,
 				       "write after free: object %p of cache %s, byte +%ld is %#x, not the "
@@ -235,12 +238,12 @@ void debug_free(uint32_t cache, uint64_t off, uint32_t node)
 		memset(o, POISON_FREE, sc->obj_size);
 	} else if ((dbg & SLABD_DEBUG_POISON) && sc->size >= 16) {
 		uint64_t *mark = (uint64_t *)(o + sc->size - 8);
-		if (*mark == POISON_MARK && first_not(o, POISON_FROM, sc->size - 8, POISON_FREE) < 0) {
+		if (*mark == POISON_MARK_OF(epoch) && first_not(o, POISON_FROM, sc->size - 8, POISON_FREE) < 0) {
 			report(cache, "double free of object %p of cache %s: not freed again", (void *)o, sc->name);
 			return;
 		}
 		memset(o, POISON_FREE, sc->size - 8);
-		__atomic_store_n(mark, POISON_MARK, __ATOMIC_RELEASE);
+		__atomic_store_n(mark, POISON_MARK_OF(epoch), __ATOMIC_RELEASE);
 	}
 	alloc_depot_give(cache, node, off);
 }

@@ -304,6 +304,65 @@ Test(debug, poison_switched_on_later_does_not_call_objects_freed_before_written_
 	cr_expect_eq(debug_req(cache_id(c), SLABD_DEBUG_OP_QUERY, 0).errors, 0);
 }
 
+#define MANY 1000
+
+/* Allocate until t->p comes back (at most 2 * MANY, all held), then free them all. */
+static void do_many_until_it_comes_back(void *arg)
+{
+	struct two *t = arg;
+	static void *v[2 * MANY];
+	int n = 0;
+
+	t->q = NULL;
+	while (n < 2 * MANY && t->q != t->p) {
+		v[n] = kmem_cache_alloc(t->c, GFP_KERNEL);
+		t->q = v[n++];
+	}
+	while (n)
+		kmem_cache_free(t->c, v[--n]);
+}
+
+Test(debug, the_poison_mark_of_an_earlier_epoch_is_not_believed)
+{
+	/* no trailer: debug mode is the poison and its mark in the last word */
+	struct kmem_cache *c = kmem_cache_create("dbg-mark", 64, 0, SLAB_POISON, NULL);
+	static void *v[MANY];
+	struct two t = {c, NULL, NULL};
+	const char *out;
+	int i, found = 0;
+
+	cr_assert_not_null(c);
+	t.p = kmem_cache_alloc(c, GFP_KERNEL);
+	cr_assert_not_null(t.p);
+	kmem_cache_free(c, t.p); /* poisoned, and marked, in epoch 1 */
+	cr_assert_eq(debug_req(cache_id(c), SLABD_DEBUG_OP_OFF, 0).flags, 0);
+	/* debug off: the object is used again, as a user of its first 32 bytes uses it (the
+	 * fast paths touch nothing else), and freed */
+	for (i = 0; i < MANY; i++) {
+		v[i] = kmem_cache_alloc(c, GFP_KERNEL);
+		cr_assert_not_null(v[i]);
+		memset(v[i], 0x42, 32);
+		found |= v[i] == t.p;
+	}
+	cr_assert(found, "the object did not come back with debug off");
+	/* its neighbours stay allocated: its slab is not given back to the zone */
+	for (i = 0; i < MANY; i++)
+		if (v[i] == t.p || ((uintptr_t)v[i] ^ (uintptr_t)t.p) >= 4096) {
+			kmem_cache_free(c, v[i]);
+			v[i] = NULL;
+		}
+	cr_assert_eq(debug_req(cache_id(c), SLABD_DEBUG_OP_ON, SLAB_POISON).flags, SLAB_POISON);
+	/* everything free back in the slabs, the empty ones gone: the object is the one free
+	 * object of the one partial slab, taken at the depot's next refill */
+	cr_assert_eq(kmem_cache_shrink(c), 0);
+	out = capture(do_many_until_it_comes_back, &t);
+	cr_assert_eq(t.q, t.p, "the object did not come back with debug on");
+	cr_expect(!strstr(out, "write after free"), "the mark of epoch 1 was believed in epoch 2: %s", out);
+	cr_expect_eq(debug_req(cache_id(c), SLABD_DEBUG_OP_QUERY, 0).errors, 0);
+	for (i = 0; i < MANY; i++)
+		kmem_cache_free(c, v[i]);
+}
+
 static void do_kmalloc_double_free(void *arg)
 {
 	void *p = kmalloc(64, GFP_KERNEL);
