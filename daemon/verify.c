@@ -164,6 +164,10 @@ static void audit_node(struct slabd *d, uint32_t node, void *arg)
 		audit_stack(d, a, c, node, &dp->full, "full");
 		audit_stack(d, a, c, node, &dp->reserve, "reserve");
 		a->r->objects += (uint64_t)c->nodes[node].nr_slabs * c->objs;
+		/* a pool's held-back tail (in its last slab, on its node) is not an object:
+		 * never handed out, never free in the bitmap, so not "allocated" either */
+		if (c->phantom && d->zone_tab[d->pages[c->phantom_head].zone].node == node)
+			a->r->objects -= c->phantom;
 		a->r->free_slabs += c->nodes[node].held;
 	}
 	audit_empty_stack(d, a, node);

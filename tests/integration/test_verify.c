@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <slabd/pktbuf.h>
 #include <slabd/slabd.h>
 
 #include "daemon_helper.h"
@@ -199,4 +200,28 @@ Test(verify, an_object_in_a_per_cpu_stack_and_a_free_chain_is_reported)
 	cr_assert_eq(r.duplicates, 1, "duplicates %llu: %s", (unsigned long long)r.duplicates,
 		     r.first);
 	cr_assert_eq(r.problems, 1);
+}
+
+Test(verify, a_packet_pool_s_held_back_tail_is_not_counted_as_allocated)
+{
+	/* 100 buffers: the last slab carved has room for more, which are never objects */
+	struct slabd_pktpool *p = slabd_pktpool_create("verified-pool", 100, 512, 0, -1);
+	struct slabd_pktbuf *b[3];
+	struct slabd_wire_verify r;
+	int i;
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	for (i = 0; i < 3; i++)
+		cr_assert_not_null(b[i] = slabd_pktbuf_alloc(p));
+	slabd_pktbuf_free(b[2]);
+	audit(&r);
+	cr_assert_eq(r.problems, 0, "%s", r.first);
+	cr_expect_eq(r.allocated, 2, "%llu objects allocated, the test holds 2 buffers",
+		     (unsigned long long)r.allocated);
+	cr_expect_eq(r.objects, r.free_slabs + r.free_mags + r.allocated);
+	slabd_pktbuf_free(b[0]);
+	slabd_pktbuf_free(b[1]);
+	audit(&r);
+	cr_expect_eq(r.allocated, 0, "%llu objects allocated, the test holds none",
+		     (unsigned long long)r.allocated);
 }
