@@ -139,7 +139,7 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 {
 	struct cache *c;
 	struct slabd_shm_cache *sc;
-	uint32_t cpu, trailer;
+	uint32_t cpu, trailer, n;
 
 	if (id >= d->sb->max_caches || d->caches[id] || !size)
 		return NULL;
@@ -169,6 +169,17 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 		p->count = 0;
 		p->capacity = sc->debug ? 0 : c->pcpu_cap_default; /* debug: every call misses */
 		st->alloc_misses = st->free_misses = 0;
+	}
+	/* A destroyed cache of this id left its counters in its depots (its stacks are empty:
+	 * destroy gathered them). The futex word and its waiters stay: a sleeper of the old
+	 * cache wakes on the next change and finds its cache gone. */
+	for (n = 0; n < d->sb->nr_nodes; n++) {
+		struct slabd_shm_depot *dp = daemon_depot(d, id, n);
+
+		__atomic_store_n(&dp->want, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&dp->flags, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&dp->misses, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&dp->debug_errors, 0, __ATOMIC_RELAXED);
 	}
 	__atomic_store_n(&d->caches[id], c, __ATOMIC_RELEASE);
 	debug_cache_created(d, c);

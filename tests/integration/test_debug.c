@@ -363,6 +363,29 @@ Test(debug, the_poison_mark_of_an_earlier_epoch_is_not_believed)
 		kmem_cache_free(c, v[i]);
 }
 
+Test(debug, a_destroyed_cache_s_counters_do_not_pass_to_the_next_cache_of_its_id)
+{
+	struct kmem_cache *c = kmem_cache_create("dbg-gone", 40, 0, SLAB_POISON, NULL), *n;
+	struct two t = {c, NULL, NULL};
+	uint32_t id;
+
+	cr_assert_not_null(c);
+	id = cache_id(c);
+	t.p = kmem_cache_alloc(c, GFP_KERNEL);
+	cr_assert_not_null(t.p);
+	capture(do_double_free, &t);
+	cr_assert_eq(debug_req(id, SLABD_DEBUG_OP_QUERY, 0).errors, 1);
+	cr_assert_gt(cache_info(id).depot_misses, 0);
+	errno = 0;
+	kmem_cache_destroy(c);
+	cr_assert_eq(errno, 0, "destroy: %s", slabd_last_error());
+	n = kmem_cache_create("dbg-next", 40, 0, 0, NULL);
+	cr_assert_not_null(n);
+	cr_assert_eq(cache_id(n), id, "the id was not reused (the test needs it)");
+	cr_expect_eq(debug_req(id, SLABD_DEBUG_OP_QUERY, 0).errors, 0, "a new cache starts with the old one's errors");
+	cr_expect_eq(cache_info(id).depot_misses, 0, "a new cache starts with the old one's depot misses");
+}
+
 static void do_kmalloc_double_free(void *arg)
 {
 	void *p = kmalloc(64, GFP_KERNEL);
