@@ -118,6 +118,11 @@ void debug_cache_created(struct slabd *d, struct cache *c)
 		__atomic_fetch_or(&d->cache_tab[0].debug, c->shm->debug, __ATOMIC_RELEASE);
 }
 
+void debug_cache_destroyed(struct slabd *d)
+{
+	debug_publish_any(d);
+}
+
 static void set_capacity(struct slabd *d, struct cache *c, uint32_t cap)
 {
 	uint32_t cpu;

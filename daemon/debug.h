@@ -20,6 +20,9 @@ int debug_parse(const char *s, uint32_t *ret_flags);
 void debug_geometry(uint32_t size, uint32_t align, uint32_t flags, uint64_t *ret_stride, uint32_t *ret_trailer);
 /* debug_cache_created: a cache was created with debug flags: publish them. */
 void debug_cache_created(struct slabd *d, struct cache *c);
+/* debug_cache_destroyed: a cache left the table: cache 0's flags (the OR of all) again
+ * without its own. Control thread. */
+void debug_cache_destroyed(struct slabd *d);
 /* debug_request: carry out a DEBUG request into the reply @r (zeroed, header set).
  * Control thread; waits for the workers' drains. */
 void debug_request(struct slabd *d, const struct slabd_wire_debug_req *m, struct slabd_wire_debug *r);

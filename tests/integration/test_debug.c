@@ -386,6 +386,28 @@ Test(debug, a_destroyed_cache_s_counters_do_not_pass_to_the_next_cache_of_its_id
 	cr_expect_eq(cache_info(id).depot_misses, 0, "a new cache starts with the old one's depot misses");
 }
 
+static void do_free_a_foreign_pointer(void *arg)
+{
+	kfree(arg);
+}
+
+Test(debug, with_the_last_debug_cache_destroyed_foreign_pointers_are_not_reported)
+{
+	struct kmem_cache *c = kmem_cache_create("dbg-last", 40, 0, SLAB_POISON, NULL);
+	static long local;
+	const char *out;
+
+	cr_assert_not_null(c);
+	out = capture(do_free_a_foreign_pointer, &local);
+	cr_assert(strstr(out, "not a pointer into slabd's object zones"), "debug mode on: %s", out);
+	errno = 0;
+	kmem_cache_destroy(c);
+	cr_assert_eq(errno, 0, "destroy: %s", slabd_last_error());
+	cr_expect_eq(debug_req(SLABD_DEBUG_ALL_CACHES, SLABD_DEBUG_OP_QUERY, 0).caches, 0);
+	out = capture(do_free_a_foreign_pointer, &local);
+	cr_expect(!strstr(out, "slabd debug"), "no cache is in debug mode, yet: %s", out);
+}
+
 static void do_kmalloc_double_free(void *arg)
 {
 	void *p = kmalloc(64, GFP_KERNEL);
