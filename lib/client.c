@@ -435,6 +435,11 @@ void slabd_disconnect(void)
 	if (c->sock >= 0)
 		close(c->sock);
 	c->sock = -1;
+	/* The daemon takes the hangup for the end of this registration (owner tracking gives
+	 * back what it owned, whenever the daemon gets to it): what this process allocates
+	 * from now on is nobody's until it registers again, not the old id's. */
+	c->client_id = 0;
+	c->client_slot = UINT32_MAX;
 	pthread_mutex_unlock(&c->lock);
 }
 

@@ -387,3 +387,46 @@ Test(procs, a_forked_childs_objects_stay_its_own_when_the_parent_exits)
 	}
 	close(ready[0]);
 }
+
+/* slabd_disconnect ends the registration (owner tracking gives back what the process
+ * owned then), but the mapping stays and the process may go on allocating: what it
+ * allocates afterwards is not the old registration's and must not be taken back with it
+ * (the daemon deals with the hangup whenever it gets to it). The daemon is stopped
+ * around the disconnect so that it surely deals with it after that allocation. */
+Test(procs, objects_allocated_after_a_disconnect_are_not_taken_back_with_the_old_registration)
+{
+	struct kmem_cache *c;
+	struct slabd_wire_debug r;
+	unsigned char *p;
+	void *v[32];
+	int i, waited;
+
+	cr_assert_eq(slabd_connect(td.sock), 0, "%s", slabd_last_error());
+	c = kmem_cache_create("disc-owned", 100, 0, SLAB_STORE_USER, NULL);
+	cr_assert_not_null(c, "%s", slabd_last_error());
+	cr_assert_not_null(kmem_cache_alloc(c, GFP_KERNEL)); /* owned at the disconnect */
+	/* objects in the depot: the allocation below needs nothing from the daemon */
+	for (i = 0; i < 32; i++)
+		cr_assert_not_null(v[i] = kmem_cache_alloc(c, GFP_KERNEL));
+	for (i = 0; i < 32; i++)
+		kmem_cache_free(c, v[i]);
+	cr_assert_eq(kill(td.pid, SIGSTOP), 0);
+	slabd_disconnect();
+	p = kmem_cache_alloc(c, GFP_ATOMIC);
+	cr_assert_eq(kill(td.pid, SIGCONT), 0);
+	cr_assert_not_null(p);
+	memset(p, 0x5c, 100);
+	for (waited = 0; waited < 30000; waited += 50) {
+		r = debug_query();
+		if (r.reclaimed >= 1)
+			break;
+		nanosleep(&(struct timespec){ 0, 50 * 1000000L }, NULL);
+	}
+	cr_assert_eq(r.reclaimed, 1,
+		     "%llu objects taken back at the disconnect, expected the one held then: one "
+		     "allocated after it went too",
+		     (unsigned long long)r.reclaimed);
+	for (i = 0; i < 100; i++)
+		cr_assert_eq(p[i], 0x5c);
+	kmem_cache_free(c, p);
+}
