@@ -182,15 +182,29 @@ static int sock_call(int fd, const void *req, size_t req_len, void *rep, size_t 
 	do
 		n = send(fd, req, req_len, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
+	if (n < 0) {
+		int err = errno;
+		client_set_error("cannot send a request to slabd at %s: %s", slabd_client.socket_path, strerror(err));
+		return -err;
+	}
 	do
 		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	if (n == 0)
+	if (n < 0) {
+		int err = errno;
+		if (err == EAGAIN || err == EWOULDBLOCK)
+			client_set_error("slabd at %s did not answer in time (stopped or busy); try again",
+					 slabd_client.socket_path);
+		else
+			client_set_error("no answer from slabd at %s: %s", slabd_client.socket_path, strerror(err));
+		return -err;
+	}
+	if (n == 0) {
+		client_set_error("the peer at %s closed the connection without answering: slabd stopped, "
+				 "or this is not slabd's socket (check the path, SLABD_SOCKET)",
+				 slabd_client.socket_path);
 		return -ECONNRESET;
+	}
 	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
 		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
 			int k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int)), i;

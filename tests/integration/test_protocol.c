@@ -10,9 +10,11 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <slabd/slabd.h>
@@ -158,4 +160,35 @@ Test(protocol, the_metadata_segment_cannot_be_written_by_clients)
 	for (i = 0; i < 3; i++)
 		close(fds[i]);
 	close(fd);
+}
+
+/* A socket that is not slabd's (or a slabd that dies at the HELLO): the peer hangs up
+ * without answering. The failure must say so, not leave slabd_last_error() empty. */
+Test(protocol, a_peer_that_hangs_up_at_hello_gets_a_message)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char buf[SLABD_WIRE_MAX], path[sizeof(td.dir) + 16];
+	int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), st, r;
+	pid_t pid;
+
+	cr_assert_geq(lfd, 0);
+	snprintf(path, sizeof(path), "%s/hangup.sock", td.dir);
+	cr_assert_lt(strlen(path), sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(lfd, 4), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int afd = accept(lfd, NULL, NULL);
+		_exit(afd >= 0 && recv(afd, buf, sizeof(buf), 0) > 0 ? 0 : 1);
+	}
+	close(lfd);
+	r = slabd_connect(sa.sun_path);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the peer did not get the HELLO");
+	cr_assert_lt(r, 0, "attached to a peer that hung up");
+	cr_assert(strstr(slabd_last_error(), sa.sun_path) != NULL, "r %d, message: '%s'", r, slabd_last_error());
+	cr_assert(strstr(slabd_last_error(), "closed the connection") != NULL, "r %d, message: '%s'", r,
+		  slabd_last_error());
 }
