@@ -570,7 +570,7 @@ int persist_check(struct slabd *d, const struct slabd_shm_geometry *g, const uin
 	const struct slabd_shm_super *sb = d->sb;
 	const struct persist_hdr *h = d->persist;
 	char why[200] = "";
-	uint32_t z, i;
+	uint32_t z, i, page;
 
 	if (slabd_shm_super_validate(sb, g->meta_size) < 0)
 		snprintf(why, sizeof(why), "its superblock fails validation");
@@ -604,6 +604,50 @@ int persist_check(struct slabd *d, const struct slabd_shm_geometry *g, const uin
 				 z, (unsigned long long)(d->zone_tab[z].size >> 20),
 				 d->nodes[z].os_index, (unsigned long long)(zone_size[z] >> 20),
 				 d->topo.node_os[z]);
+	}
+	/* The rest of the zone and node tables is read back as it is (region_create, the
+	 * rebuild, dma_zone_setup): it must be exactly what fill_meta and dma_zone_layout
+	 * lay out for this configuration, or the rebuild walks outside the page table and
+	 * indexes the per-node arrays with whatever the file says. */
+	for (z = 0, page = 0; !why[0] && z < sb->nr_zones; z++) {
+		const struct slabd_shm_zone *zt = &d->zone_tab[z];
+		int dma = z == sb->nr_nodes;
+		uint32_t node = 0, nr = dma ? g->nr_pages - page : (uint32_t)(zone_size[z] >> SLABD_PAGE_SHIFT);
+
+		if (dma) {
+			for (i = 0; i < sb->nr_nodes; i++)
+				if (d->nodes[i].os_index == (uint32_t)d->cfg.dma_node)
+					node = i;
+		} else {
+			node = z;
+		}
+		if (page > g->nr_pages || nr > g->nr_pages - page || zt->first_page != page ||
+		    zt->nr_pages != nr || zt->size != (uint64_t)nr << SLABD_PAGE_SHIFT ||
+		    zt->off != sb->zones_off + ((uint64_t)page << SLABD_PAGE_SHIFT) ||
+		    zt->kind != (dma ? SLABD_ZONE_DMA : SLABD_ZONE_NODE))
+			snprintf(why, sizeof(why),
+				 "its zone table is damaged: zone %u is pages %u + %u (kind %u) "
+				 "there, pages %u + %u (kind %u) here",
+				 z, zt->first_page, zt->nr_pages, zt->kind, page, nr,
+				 dma ? SLABD_ZONE_DMA : SLABD_ZONE_NODE);
+		else if (zt->node != node)
+			snprintf(why, sizeof(why),
+				 "its zone table puts zone %u on node index %u, %s here",
+				 z, zt->node,
+				 dma ? "dma_node says another" : "it is its own node's");
+		page += nr;
+	}
+	if (!why[0] && page != g->nr_pages)
+		snprintf(why, sizeof(why), "its zone table covers %u of %u pages", page, g->nr_pages);
+	for (z = 0; !why[0] && z < sb->nr_nodes; z++) {
+		if (d->nodes[z].zone != z)
+			snprintf(why, sizeof(why), "its node table gives node %u zone %u", z,
+				 d->nodes[z].zone);
+		for (i = 0; !why[0] && i < sb->nr_nodes; i++)
+			if (d->nodes[z].order[i] >= sb->nr_nodes)
+				snprintf(why, sizeof(why),
+					 "its node table gives node %u fallback node %u of %u", z,
+					 d->nodes[z].order[i], sb->nr_nodes);
 	}
 	for (i = 0; !why[0] && i < sb->nr_cpus; i++)
 		if (d->cpus[i].node != d->topo.cpu_node[i])

@@ -504,3 +504,95 @@ Test(restart, owner_tracking_after_a_restart_never_reclaims_an_old_clients_objec
 	cr_expect_eq(v.problems, 0, "audit: %s", v.first);
 	cr_expect_eq(v.double_frees, 0);
 }
+
+/* ------------------------------------------ a found region's tables are input -- */
+
+static struct slabd_shm_super read_super(void)
+{
+	struct slabd_shm_super sb;
+	char p[200];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/meta", region_dir);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pread(fd, &sb, sizeof(sb), 0), (ssize_t)sizeof(sb));
+	close(fd);
+	return sb;
+}
+
+static void meta_rw(off_t off, void *buf, size_t len, int write)
+{
+	char p[200];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/meta", region_dir);
+	fd = open(p, O_RDWR | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	if (write)
+		cr_assert_eq(pwrite(fd, buf, len, off), (ssize_t)len);
+	else
+		cr_assert_eq(pread(fd, buf, len, off), (ssize_t)len);
+	close(fd);
+}
+
+/*
+ * The zone and node tables of a found region are read back from a file anyone with the
+ * daemon's uid can write: an entry that is not what this configuration lays out (a zone
+ * on a node that does not exist, a zone that starts elsewhere or is longer, a node whose
+ * zone is out of range) would send the rebuild outside the page table and the per-node
+ * arrays. Each is refused with the table named, and the region then restarts as it was.
+ */
+Test(restart, a_found_regions_zone_and_node_tables_are_checked)
+{
+	const char *sets[] = {NULL, "log_level=info", NULL};
+	struct {
+		const char *what;
+		size_t field; /* offset in the entry */
+		int node;     /* in the node table, else the zone table */
+		uint32_t value;
+	} bad[] = {
+	    {"zone 0 on node 7", offsetof(struct slabd_shm_zone, node), 0, 7},
+	    {"zone 0 starting at page 64", offsetof(struct slabd_shm_zone, first_page), 0, 64},
+	    {"zone 0 of 2^31 pages", offsetof(struct slabd_shm_zone, nr_pages), 0, 1u << 31},
+	    {"zone 0 of kind 9", offsetof(struct slabd_shm_zone, kind), 0, 9},
+	    {"node 0's zone 40", offsetof(struct slabd_shm_node, zone), 1, 40},
+	};
+	struct slabd_shm_super sb;
+	struct slabd_wire_verify r;
+	unsigned int i;
+	void *p;
+
+	tmpfs_dir();
+	sets[0] = set_dir;
+	remove_region();
+	cr_assert_eq(td_start(&td, sets), 0);
+	cr_assert_eq(slabd_connect(td.sock), 0);
+	p = kmalloc(100, GFP_KERNEL);
+	cr_assert_not_null(p);
+	memset(p, 0x3c, 100);
+	cr_assert_eq(td_kill(&td), 0);
+	sb = read_super();
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		off_t at = (off_t)(bad[i].node ? sb.node_table_off : sb.zone_table_off) + (off_t)bad[i].field;
+		uint32_t old;
+
+		meta_rw(at, &old, sizeof(old), 0);
+		meta_rw(at, &bad[i].value, sizeof(bad[i].value), 1);
+		if (td_restart(&td, sets) == 0) {
+			td_dump_log(&td);
+			cr_assert_fail("slabd restarted on a region with %s", bad[i].what);
+		}
+		cr_assert(td_log_contains(&td, bad[i].node ? "its node table" : "its zone table"),
+			  "the refusal of %s does not name the table", bad[i].what);
+		meta_rw(at, &old, sizeof(old), 1);
+	}
+	cr_assert_eq(td_restart(&td, sets), 0, "the region was damaged by the refused restarts");
+	cr_assert_eq(((unsigned char *)p)[99], 0x3c);
+	kfree(p);
+	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &r), 0);
+	cr_assert_eq(r.problems, 0, "audit: %s", r.first);
+	slabd_disconnect();
+	cr_assert_eq(td_stop(&td), 0);
+}
