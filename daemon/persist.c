@@ -795,8 +795,19 @@ static void page_forget(struct slabd *d, uint32_t p)
 static void zone_rebuild(struct slabd *d, struct zone *z, uint64_t *ret_slabs, uint64_t *ret_large,
 			 uint64_t *ret_leaked)
 {
-	uint32_t p = z->first_page, end = z->first_page + z->nr_pages, run = p, i;
+	uint32_t p = z->first_page, end = z->first_page + z->nr_pages, run = p, i, bad = 0;
 
+	/* Each page's zone byte indexes d->zone[] when its objects come back (large_free,
+	 * slab_lookup): it is rewritten from the zone table, which persist_check verified. */
+	for (i = p; i < end; i++) {
+		if (d->pages[i].zone == z->index)
+			continue;
+		d->pages[i].zone = (uint8_t)z->index;
+		bad++;
+	}
+	if (bad)
+		log_warn("zone %u: %u pages of the found page table named another zone; repaired",
+			 z->index, bad);
 	while (p < end) {
 		struct slabd_shm_page *pg = &d->pages[p];
 		uint32_t n = 0;

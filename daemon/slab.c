@@ -598,6 +598,8 @@ int large_free(struct slabd *d, uint64_t off)
 	if (off < d->sb->zones_off || zoff >= d->sb->zones_size || (zoff & (SLABD_PAGE_SIZE - 1)))
 		goto bad;
 	page = (uint32_t)(zoff >> SLABD_PAGE_SHIFT);
+	if (d->pages[page].zone >= d->nr_zones)
+		goto bad;
 	z = &d->zone[d->pages[page].zone];
 	pthread_mutex_lock(&z->lock);
 	n = d->pages[page].head;

@@ -596,3 +596,59 @@ Test(restart, a_found_regions_zone_and_node_tables_are_checked)
 	slabd_disconnect();
 	cr_assert_eq(td_stop(&td), 0);
 }
+
+/*
+ * Each page's zone byte in the page table of a found region is rewritten from the zone
+ * table at the rebuild: one scribbled (here those of a large allocation and of a slab in
+ * use) would otherwise index the daemon's zone array when the objects come back.
+ */
+Test(restart, a_found_regions_page_zones_are_repaired)
+{
+	const char *sets[] = {NULL, "log_level=info", "dma_zone_size=0", NULL};
+	struct slabd_shm_super sb;
+	struct slabd_wire_verify r;
+	struct slabd_shm_page pg;
+	unsigned char *big, *small;
+	uint64_t pages[2];
+	unsigned int i;
+
+	tmpfs_dir();
+	sets[0] = set_dir;
+	remove_region();
+	cr_assert_eq(td_start(&td, sets), 0);
+	cr_assert_eq(slabd_connect(td.sock), 0);
+	big = kmalloc(100000, GFP_KERNEL);
+	small = kmalloc(1000, GFP_KERNEL);
+	cr_assert(big && small);
+	memset(big, 0x5e, 100000);
+	memset(small, 0x5f, 1000);
+	cr_assert_eq(td_kill(&td), 0);
+	sb = read_super();
+	pages[0] = (slabd_ptr_to_off(big) - sb.zones_off) >> SLABD_PAGE_SHIFT;
+	pages[1] = (slabd_ptr_to_off(small) - sb.zones_off) >> SLABD_PAGE_SHIFT;
+	for (i = 0; i < 2; i++) {
+		off_t at = (off_t)(sb.page_table_off + pages[i] * sizeof(pg));
+		meta_rw(at, &pg, sizeof(pg), 0);
+		pg.zone = 200;
+		meta_rw(at, &pg, sizeof(pg), 1);
+	}
+	cr_assert_eq(td_restart(&td, sets), 0, "slabd did not restart");
+	cr_assert_eq(big[99999], 0x5e);
+	cr_assert_eq(small[999], 0x5f);
+	kfree(big);
+	kfree(small);
+	big = kmalloc(100000, GFP_KERNEL);
+	cr_assert_not_null(big, "a large allocation after the restart failed: %s", slabd_last_error());
+	kfree(big);
+	cr_assert(td_alive(&td), "slabd died");
+	for (i = 0; i < 2; i++) {
+		meta_rw((off_t)(sb.page_table_off + pages[i] * sizeof(pg)), &pg, sizeof(pg), 0);
+		cr_assert_eq(pg.zone, 0, "the zone of page %llu was left at %u",
+			     (unsigned long long)pages[i], pg.zone);
+	}
+	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &r), 0);
+	cr_assert_eq(r.problems, 0, "audit: %s", r.first);
+	cr_assert_eq(r.bad_objects, 0, "%llu objects refused", (unsigned long long)r.bad_objects);
+	slabd_disconnect();
+	cr_assert_eq(td_stop(&td), 0);
+}
