@@ -190,10 +190,18 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 struct cache *cache_restore(struct slabd *d, uint32_t id)
 {
 	struct slabd_shm_cache *sc = &d->cache_tab[id];
-	uint32_t align = sc->align, trailer;
+	uint32_t align = sc->align, trailer, max_size, max_align;
 	struct cache *c;
 
 	if (id >= d->sb->max_caches || d->caches[id] || !sc->obj_size)
+		return NULL;
+	/* Read back from a previous run: within what cache_create is ever asked for (a
+	 * kmalloc class, a CACHE_CREATE, a pool), so that the stride fits its 32 bits. */
+	max_size = SLABD_PKTBUF_HDR + SLABD_PKTBUF_MAX_PRIV + SLABD_PKTBUF_MAX_BUF;
+	if (max_size < d->sb->max_cache_size)
+		max_size = d->sb->max_cache_size;
+	max_align = d->sb->max_cache_size > 4096 ? d->sb->max_cache_size : 4096;
+	if (sc->obj_size > max_size || (align & (align - 1)) || align > max_align)
 		return NULL;
 	c = cache_alloc(d, id, sc->obj_size, &align, sc->flags, &trailer);
 	if (!c)

@@ -652,3 +652,54 @@ Test(restart, a_found_regions_page_zones_are_repaired)
 	slabd_disconnect();
 	cr_assert_eq(td_stop(&td), 0);
 }
+
+/*
+ * A found cache table entry is rebuilt only when this slabd would make exactly that
+ * geometry; sizes and alignments beyond what any request can ask for are refused too.
+ * Here a named cache's entry is rewritten, self-consistently, to a 2 GiB alignment: its
+ * 4 GiB stride truncates to a size of 0 in the 32-bit field, which the daemon then
+ * divides by (CACHE_INFO, slab lookups).
+ */
+Test(restart, a_found_cache_entry_beyond_any_requestable_geometry_is_refused)
+{
+	const char *sets[] = {NULL, "log_level=info", "dma_zone_size=0", NULL};
+	struct slabd_shm_super sb;
+	struct slabd_shm_cache sc, keep;
+	off_t at = 0;
+	uint32_t id;
+
+	tmpfs_dir();
+	sets[0] = set_dir;
+	remove_region();
+	cr_assert_eq(td_start(&td, sets), 0);
+	cr_assert_eq(slabd_connect(td.sock), 0);
+	cr_assert_not_null(kmem_cache_create("forged", 100, 8, 0, NULL));
+	slabd_disconnect();
+	cr_assert_eq(td_kill(&td), 0);
+	sb = read_super();
+	for (id = 1; id < sb.max_caches; id++) {
+		at = (off_t)(sb.cache_table_off + (uint64_t)id * sizeof(sc));
+		meta_rw(at, &sc, sizeof(sc), 0);
+		if (!strncmp(sc.name, "forged", sizeof(sc.name)))
+			break;
+	}
+	cr_assert_lt(id, sb.max_caches, "the named cache is not in the cache table");
+	keep = sc;
+	sc.obj_size = 0x80000001u;
+	sc.align = 0x80000000u;
+	sc.size = 0; /* (uint32_t)4 GiB */
+	sc.order = 20;
+	sc.objs_per_slab = 1;
+	sc.mag_objs = 2;
+	sc.trailer = 0;
+	meta_rw(at, &sc, sizeof(sc), 1);
+	if (td_restart(&td, sets) == 0) {
+		td_dump_log(&td);
+		cr_assert_fail("slabd restarted on a cache entry of 2 GiB alignment and size 0");
+	}
+	cr_assert(td_log_contains(&td, "a geometry this slabd would not make"),
+		  "the refusal does not name the cache entry");
+	meta_rw(at, &keep, sizeof(keep), 1);
+	cr_assert_eq(td_restart(&td, sets), 0, "the region was damaged by the refused restart");
+	cr_assert_eq(td_stop(&td), 0);
+}
