@@ -11,7 +11,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -33,27 +32,22 @@ struct kmem_cache {
 
 static struct kmem_cache handles[SLABD_MAX_CACHES];
 
-static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
-
 /* The handle of cache @id, written only when it changes (its first create or lookup here,
  * or after an attach at another address): other threads may be reading it in their fast
  * paths at this moment, for instance after their own create of the same name (a plain
- * rewrite of the same value was a data race, found by ThreadSanitizer). */
+ * rewrite of the same value was a data race, found by ThreadSanitizer). Writers that race
+ * store the same two values, atomically, so no lock is needed: a lock here was a second
+ * library lock that a fork() could leave held in the child by a thread it does not have. */
 static struct kmem_cache *handle_of(uint32_t id)
 {
 	struct kmem_cache *h = &handles[id];
 	char *stacks = cl.pcpu + (uint64_t)id * cl.cache_stride;
 
-	if (__atomic_load_n(&h->id, __ATOMIC_ACQUIRE) == id &&
-	    __atomic_load_n(&h->stacks, __ATOMIC_RELAXED) == stacks)
-		return h;
-	pthread_mutex_lock(&handles_lock);
-	if (__atomic_load_n(&h->id, __ATOMIC_RELAXED) != id ||
+	if (__atomic_load_n(&h->id, __ATOMIC_ACQUIRE) != id ||
 	    __atomic_load_n(&h->stacks, __ATOMIC_RELAXED) != stacks) {
 		__atomic_store_n(&h->stacks, stacks, __ATOMIC_RELAXED);
 		__atomic_store_n(&h->id, id, __ATOMIC_RELEASE);
 	}
-	pthread_mutex_unlock(&handles_lock);
 	return h;
 }
 
