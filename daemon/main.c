@@ -288,6 +288,8 @@ int main(int argc, char **argv)
 		return 1;
 	d.nr_adopt = notify_stored_fds(d.adopt_fds);
 	signal(SIGPIPE, SIG_IGN);
+	/* every client holds a connection: as many as the hard limit allows */
+	server_raise_nofile();
 	{
 		/* Blocked in every thread from the start: only the control thread's signalfd
 		 * takes them, so a SIGTERM can never kill a half-started daemon uncleanly. */

@@ -372,7 +372,7 @@ static int flush_out(struct metrics_conn *m)
 	return 1;
 }
 
-void metrics_accept(int lfd, int epfd)
+int metrics_accept(int lfd, int epfd)
 {
 	uint64_t now = now_ms();
 	int i;
@@ -384,8 +384,16 @@ void metrics_accept(int lfd, int epfd)
 		struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP};
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		if (fd < 0)
-			return;
+		if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
+			continue;
+		if (fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (fd < 0) {
+			int err = errno;
+			log_warn_limited("metrics: cannot accept connections: %s; pausing",
+					 strerror(err));
+			return -err;
+		}
 		for (i = 0; i < METRICS_CONNS && pool[i].fd >= 0; i++)
 			;
 		if (i == METRICS_CONNS) {

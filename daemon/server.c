@@ -11,20 +11,30 @@
  * Clients are kept in a cds_lfht keyed by client id, written only by the control thread;
  * it is the registry that owner tracking (issue 6) will read under RCU. Today only the
  * control thread walks it, at shutdown.
+ *
+ * Out of file descriptors (EMFILE, ENFILE), accept fails while the listening socket
+ * stays readable: a loop that only logged and went back to epoll_wait would spin. A
+ * spare descriptor (on /dev/null) is given up for the moment to accept the waiting
+ * connection, tell it why in an ERROR and close it; any other accept failure (ENOMEM,
+ * ENOBUFS, or no spare) takes the listening socket out of the loop for ACCEPT_PAUSE_MS.
+ * Both are logged rate-limited.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <urcu/urcu-memb.h>
@@ -58,6 +68,12 @@ struct conn {
 
 static struct cds_lfht *conns;
 static uint32_t nr_conns;
+/* kept for the moment no descriptor is left: see the top of the file */
+static int spare_fd = -1;
+#define ACCEPT_PAUSE_MS 100
+/* accept failed for want of a resource: the listening sockets are out of epoll until
+ * then (CLOCK_MONOTONIC ms; 0: not paused) */
+static uint64_t listen_paused_until, metrics_paused_until;
 static uint32_t nr_attached; /* connections that sent HELLO (slabctl's do not) */
 
 /* Tell the service manager how many clients there are (a no-op without one). */
@@ -642,16 +658,128 @@ static int peer_allowed(struct slabd *d, int fd, struct ucred *ret_cred)
 	return 0;
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * server_raise_nofile: the soft open-file limit up to the hard one (every client holds
+ * a connection; nothing in slabd uses select()). Called once at start.
+ */
+void server_raise_nofile(void)
+{
+	struct rlimit rl;
+	rlim_t old;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	old = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_info("open-file limit stays at %llu (cannot raise it to %llu: %s)",
+			 (unsigned long long)old, (unsigned long long)rl.rlim_max, strerror(errno));
+	else
+		log_info("open-file limit raised from %llu to %llu", (unsigned long long)old,
+			 (unsigned long long)rl.rlim_max);
+}
+
+static unsigned long long nofile_limit(void)
+{
+	struct rlimit rl;
+
+	return getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (unsigned long long)rl.rlim_cur : 0;
+}
+
+/* Take @fd (with @tag) out of @epfd for ACCEPT_PAUSE_MS: accept fails at once for now. */
+static void listen_pause(int epfd, int fd, void *tag, uint64_t *until)
+{
+	struct epoll_event ev = { .events = 0, .data.ptr = tag };
+
+	*until = mono_ms() + ACCEPT_PAUSE_MS;
+	epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
+}
+
+static void listen_resume(int epfd, int fd, void *tag, uint64_t *until, uint64_t now)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = tag };
+
+	if (!*until || now < *until)
+		return;
+	*until = 0;
+	epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
+}
+
+/*
+ * Out of descriptors (@err EMFILE or ENFILE): give up the spare to accept the waiting
+ * connection, tell it why, close it, take the spare back. 0 when one was turned away
+ * (there may be more), -1 when that could not be done.
+ */
+static int accept_refuse(int lfd, int err)
+{
+	struct conn tmp = { .fd = -1, .slot = -1 };
+
+	if (spare_fd < 0)
+		return -1;
+	close(spare_fd);
+	spare_fd = -1;
+	tmp.fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (tmp.fd >= 0) {
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		if (getsockopt(tmp.fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+			cred.pid = 0;
+		tmp.pid = (uint32_t)cred.pid;
+		if (err == EMFILE)
+			send_error(&tmp, 0, -EMFILE,
+				   "slabd is out of file descriptors (open-file limit %llu, %u "
+				   "connections): try again later, or raise its limit "
+				   "(LimitNOFILE= in slabd.service)",
+				   nofile_limit(), nr_conns);
+		else
+			send_error(&tmp, 0, -ENFILE,
+				   "slabd cannot take the connection: the system is out of file "
+				   "descriptors (fs.file-max); try again later");
+		/* No more requests (the client's send fails with EPIPE), and none left
+		 * unread: closing with unread data would reset the connection, and the
+		 * client's recv would get ECONNRESET before the ERROR. */
+		shutdown(tmp.fd, SHUT_RD);
+		while (recv(tmp.fd, &len, sizeof(len), MSG_DONTWAIT | MSG_TRUNC) > 0)
+			;
+		close(tmp.fd);
+		log_warn_limited("connection from pid %d turned away: %s (open-file limit %llu, %u "
+				 "connections); raise LimitNOFILE= or fs.file-max",
+				 (int)tmp.pid, strerror(err), nofile_limit(), nr_conns);
+	}
+	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return tmp.fd >= 0 ? 0 : -1;
+}
+
 static void accept_all(struct slabd *d, int lfd, int epfd)
 {
+	if (spare_fd < 0)
+		spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	for (;;) {
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
 		struct conn *c;
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), err;
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				log_warn("accept: %s", strerror(errno));
+			err = errno;
+			if (err == EAGAIN || err == EWOULDBLOCK)
+				return;
+			if (err == EINTR || err == ECONNABORTED)
+				continue;
+			if ((err == EMFILE || err == ENFILE) && accept_refuse(lfd, err) == 0)
+				continue;
+			/* ENOMEM, ENOBUFS, no spare...: the socket stays readable, so the loop
+			 * would come straight back; leave it alone for a while */
+			log_warn_limited("cannot accept connections: %s; not trying again for %d ms",
+					 strerror(err), ACCEPT_PAUSE_MS);
+			listen_pause(epfd, lfd, TAG_LISTEN, &listen_paused_until);
 			return;
 		}
 		c = calloc(1, sizeof(*c));
@@ -742,10 +870,20 @@ int server_run(struct slabd *d, int lfd)
 		log_info("watchdog: pinging every %llu ms", (unsigned long long)(half / 1000));
 	}
 
+	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	while (running) {
 		struct epoll_event evs[32];
-		int n = epoll_wait(epfd, evs, 32, -1), i;
+		int timeout = -1, n, i;
 
+		if (listen_paused_until || metrics_paused_until) {
+			uint64_t now = mono_ms();
+			listen_resume(epfd, lfd, TAG_LISTEN, &listen_paused_until, now);
+			if (d->cfg.metrics_port)
+				listen_resume(epfd, d->metrics_fd, TAG_METRICS, &metrics_paused_until, now);
+			if (listen_paused_until || metrics_paused_until)
+				timeout = ACCEPT_PAUSE_MS;
+		}
+		n = epoll_wait(epfd, evs, 32, timeout);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -768,7 +906,9 @@ int server_run(struct slabd *d, int lfd)
 					running = 0;
 				}
 			} else if (evs[i].data.ptr == TAG_METRICS) {
-				metrics_accept(d->metrics_fd, epfd);
+				if (metrics_accept(d->metrics_fd, epfd) < 0)
+					listen_pause(epfd, d->metrics_fd, TAG_METRICS,
+						     &metrics_paused_until);
 			} else if (metrics_owns(evs[i].data.ptr)) {
 				metrics_handle(d, evs[i].data.ptr, evs[i].events, epfd);
 			} else if (evs[i].data.ptr == TAG_WATCHDOG) {
@@ -800,6 +940,9 @@ int server_run(struct slabd *d, int lfd)
 	close(sfd);
 	if (wdfd >= 0)
 		close(wdfd);
+	if (spare_fd >= 0)
+		close(spare_fd);
+	spare_fd = -1;
 	urcu_memb_unregister_thread();
 	return 0;
 }

@@ -409,6 +409,7 @@ int daemon_reload(struct slabd *d);
 /* server.c */
 int server_run(struct slabd *d, int listen_fd);
 int server_listen(const char *path);
+void server_raise_nofile(void);
 
 static inline struct cache *cache_get(struct slabd *d, uint32_t id)
 {

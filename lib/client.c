@@ -184,12 +184,28 @@ static int sock_call(int fd, const void *req, size_t req_len, void *rep, size_t 
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		int err = errno;
+		/* A daemon that turned the connection away (out of descriptors, say) may have
+		 * hung up before the request went out: its ERROR is waiting all the same. */
+		n = recv(fd, rep, rep_cap, MSG_DONTWAIT);
+		if (n > 0 && slabd_wire_validate(rep, (size_t)n) == SLABD_MSG_ERROR) {
+			const struct slabd_wire_error *e = rep;
+			client_set_error("%s", e->msg);
+			return e->err < 0 ? e->err : -EPROTO;
+		}
 		client_set_error("cannot send a request to slabd at %s: %s", slabd_client.socket_path, strerror(err));
 		return -err;
 	}
 	do
 		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == ECONNRESET) {
+		/* reset by a peer that closed with our request unread: what it said before
+		 * that is still there */
+		mh.msg_controllen = sizeof(cbuf);
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n < 0)
+			errno = ECONNRESET;
+	}
 	if (n < 0) {
 		int err = errno;
 		if (err == EAGAIN || err == EWOULDBLOCK)

@@ -6,15 +6,21 @@
  * right errno and the request's seq; the connection stays usable; the daemon keeps serving
  * other clients throughout (test_protocol.c covers the layout-version refusal). And what
  * a client holds besides messages: the memfds cannot be resized, the metadata mapping
- * faults on a write.
+ * faults on a write. And a daemon out of file descriptors: it refuses new connections with
+ * a message instead of spinning on accept.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -397,4 +403,184 @@ Test(wire, clients_cannot_resize_the_memfds_nor_write_the_metadata)
 	child = busy_client();
 	nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
 	cr_assert_eq(stop_client(child), 0, "a client failed after the attempts");
+}
+
+/* utime + stime of @pid, all threads, in clock ticks; -1 when unreadable. */
+static long proc_cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut, st;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')'); /* the command name may hold anything */
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return -1;
+	return (long)(ut + st);
+}
+
+static int proc_nr_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return -1;
+	while ((e = readdir(dir)))
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
+static long log_lines(void)
+{
+	FILE *f = fopen(td.log, "re");
+	long n = 0;
+	int ch;
+
+	if (!f)
+		return -1;
+	while ((ch = getc(f)) != EOF)
+		n += ch == '\n';
+	fclose(f);
+	return n;
+}
+
+/* A stats request on a new connection; what came back: 1 served, 0 refused with an ERROR
+ * (copied to @rep), -1 no answer within 3 s, -2 a hangup without an answer. */
+static int try_connection(int fd, union reply *rep)
+{
+	struct timeval tv = {3, 0};
+	struct slabd_wire_stats_req q;
+	ssize_t n;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	slabd_wire_init(&q.hdr, SLABD_MSG_STATS, sizeof(q), 7);
+	q.cache = 0;
+	/* a refusing daemon may have hung up before the request goes out: its answer is
+	 * waiting all the same */
+	send(fd, &q, sizeof(q), MSG_NOSIGNAL);
+	n = recv(fd, rep, sizeof(*rep), 0);
+	if (n < 0)
+		return -1;
+	if (n == 0)
+		return -2;
+	return slabd_wire_validate(rep, (size_t)n) == SLABD_MSG_STATS_REPLY ? 1 : 0;
+}
+
+/*
+ * The daemon at its open-file limit (many connections held): accept fails with EMFILE
+ * while the listening socket stays readable. It must not spin on that, nor log each
+ * failure, and a client that cannot be taken in must be told why rather than wait
+ * forever. When the connections go, it serves again.
+ */
+Test(wire, a_daemon_out_of_descriptors_refuses_with_a_message_and_does_not_spin)
+{
+	enum { SPARE = 4, MAX_CONNS = 64 };
+	int held[MAX_CONNS], nheld = 0, r = -1, nfds, pending, pipefd[2], st;
+	long cpu0, cpu1, lines0, lines1, clk = sysconf(_SC_CLK_TCK);
+	struct rlimit rl;
+	union reply rep;
+	char msg[300] = "";
+	pid_t child;
+
+	/* the daemon's open files now, plus a few: SPARE more connections fit */
+	nfds = proc_nr_fds(td.pid);
+	cr_assert_gt(nfds, 0);
+	rl.rlim_cur = rl.rlim_max = (rlim_t)(nfds + SPARE);
+	cr_assert_eq(prlimit(td.pid, RLIMIT_NOFILE, &rl, NULL), 0, "prlimit: %s", strerror(errno));
+
+	while (nheld < MAX_CONNS) {
+		held[nheld] = raw_connect();
+		r = try_connection(held[nheld], &rep);
+		if (r != 1)
+			break;
+		nheld++;
+	}
+	cr_assert_lt(nheld, MAX_CONNS, "the daemon accepted %d connections at a limit of %d files",
+		     nheld, nfds + SPARE);
+	cr_assert_gt(nheld, 0, "not even one connection was served below the limit");
+	/* Refused with a message saying why (before the fix: no answer at all, -1). */
+	cr_expect_eq(r, 0, "connection %d at the limit: %s", nheld + 1,
+		     r == -1 ? "no answer (the daemon cannot accept it)" : "a hangup without a word");
+	if (r == 0) {
+		cr_expect_eq(rep.e.err, -EMFILE, "err %d (%s)", rep.e.err, rep.e.msg);
+		cr_expect(strstr(rep.e.msg, "descriptors") != NULL, "message: '%s'", rep.e.msg);
+	}
+	close(held[nheld]);
+
+	/*
+	 * One more connection left pending (nothing sent), then the daemon's CPU time and log
+	 * over 2 s. A daemon spinning on a failing accept uses close to a whole CPU (about
+	 * 2 * CLK_TCK ticks here; at least a quarter of that on a machine shared with other
+	 * tests) and logs every failure (thousands of lines); an idle one uses about 0 ticks
+	 * and logs at most a couple of lines for the refused connection. Thresholds: 20% of
+	 * one CPU, 40 lines.
+	 */
+	pending = raw_connect();
+	cpu0 = proc_cpu_ticks(td.pid);
+	lines0 = log_lines();
+	nanosleep(&(struct timespec){2, 0}, NULL);
+	cpu1 = proc_cpu_ticks(td.pid);
+	lines1 = log_lines();
+	cr_assert(cpu0 >= 0 && cpu1 >= 0 && lines0 >= 0 && lines1 >= 0);
+	cr_expect_lt(cpu1 - cpu0, 2 * clk / 5,
+		     "the daemon used %ld of %ld ticks in 2 s at its file limit: it spins on accept",
+		     cpu1 - cpu0, 2 * clk);
+	cr_expect_lt(lines1 - lines0, 40, "the daemon logged %ld lines in 2 s at its file limit",
+		     lines1 - lines0);
+	close(pending);
+
+	/* libslabclient at the limit: slabd_connect fails with a message, it does not hang
+	 * (a child, so that the parent can give up on a hung one) */
+	cr_assert_eq(pipe(pipefd), 0);
+	child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		int cr = slabd_connect(td.sock);
+		char out[300];
+		int len = snprintf(out, sizeof(out), "%d %s", cr, slabd_last_error());
+		_exit(write(pipefd[1], out, (size_t)len + 1) == len + 1 ? 0 : 1);
+	}
+	close(pipefd[1]);
+	{
+		struct pollfd pfd = {pipefd[0], POLLIN, 0};
+		ssize_t n;
+		if (poll(&pfd, 1, 10000) == 1 && (n = read(pipefd[0], msg, sizeof(msg) - 1)) > 0)
+			msg[n] = 0;
+		else
+			kill(child, SIGKILL);
+		waitpid(child, &st, 0);
+		close(pipefd[0]);
+	}
+	cr_expect(msg[0], "slabd_connect hung for 10 s on a daemon out of descriptors");
+	if (msg[0]) {
+		cr_expect_eq(atoi(msg), -EMFILE, "slabd_connect: %s", msg);
+		cr_expect(strstr(msg, "descriptors") != NULL, "slabd_connect: %s", msg);
+	}
+
+	/* the connections go: new clients are served again */
+	while (nheld > 0)
+		close(held[--nheld]);
+	cr_assert(td_alive(&td));
+	{
+		int fd = raw_connect();
+		r = try_connection(fd, &rep);
+		cr_assert_eq(r, 1, "not served after the connections went (%d)", r);
+		close(fd);
+	}
+	child = busy_client();
+	nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+	cr_assert_eq(stop_client(child), 0, "a client failed after the daemon ran out of files");
 }
