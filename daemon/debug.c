@@ -210,6 +210,45 @@ void debug_request(struct slabd *d, const struct slabd_wire_debug_req *m, struct
 	r->err = 0;
 }
 
+/* The flags as a log line's words ("poison redzone store_user", "off"). */
+static const char *debug_names(uint32_t f, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s%s%s", f & SLABD_DEBUG_POISON ? "poison " : "",
+		 f & SLABD_DEBUG_RED_ZONE ? "redzone " : "", f & SLABD_DEBUG_STORE_USER ? "store_user " : "",
+		 f ? "" : "off ");
+	buf[strlen(buf) - 1] = 0;
+	return buf;
+}
+
+void debug_config_restart(struct slabd *d, uint32_t want)
+{
+	char wbuf[48], gbuf[48];
+	uint32_t id, n = 0, got = 0, lacking = 0;
+
+	for (id = SLABD_KMALLOC_FIRST; id < SLABD_FIRST_NAMED_CACHE; id++) {
+		struct cache *c = cache_get(d, id);
+		uint32_t f;
+
+		if (!c || c->dying || c->max_objs)
+			continue;
+		f = want ? debug_allowed(c->shm, want) : 0;
+		n += f != __atomic_load_n(&c->shm->debug, __ATOMIC_RELAXED);
+		debug_switch(d, c, f);
+		got |= f;
+		lacking += want && f != want;
+	}
+	debug_publish_any(d);
+	if (n)
+		log_notice("debug: the \"debug\" key is %s, not what the region last ran with: "
+			   "%u kmalloc caches switched as a fresh start would",
+			   debug_names(want, wbuf, sizeof(wbuf)), n);
+	if (lacking)
+		log_warn("debug = %s: %u kmalloc caches were made without room for a red zone "
+			 "and track record, so they check %s only; for every check stop the "
+			 "region's clients and start on a fresh region",
+			 debug_names(want, wbuf, sizeof(wbuf)), lacking, debug_names(got, gbuf, sizeof(gbuf)));
+}
+
 struct reclaim_job {
 	uint32_t owner;
 	uint64_t objects;

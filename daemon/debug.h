@@ -26,6 +26,11 @@ void debug_cache_destroyed(struct slabd *d);
 /* debug_request: carry out a DEBUG request into the reply @r (zeroed, header set).
  * Control thread; waits for the workers' drains. */
 void debug_request(struct slabd *d, const struct slabd_wire_debug_req *m, struct slabd_wire_debug *r);
+/* debug_config_restart: a restarted daemon whose "debug" key (@want) differs from the one
+ * the region last ran with switches the kmalloc caches as debug_request would, so the
+ * restart behaves as a fresh start with @want (within what each cache's slots allow,
+ * logged). Control thread, after the workers started. */
+void debug_config_restart(struct slabd *d, uint32_t want);
 /* debug_client_gone: client @client_id (@pid) has hung up: with SLAB_STORE_USER on for
  * some cache, give back every object it still owned. Control thread; waits for the
  * workers. */

@@ -153,6 +153,7 @@ static int run(struct slabd *d, int ready_fd, int activated_fd)
 	r = workers_start(d);
 	if (r < 0)
 		goto out_metrics;
+	persist_debug_config(d);
 	persist_announce(d);
 	log_notice("ready: socket %s, backing %s, %u node zone%s%s%s, kmalloc up to %u bytes (pid %d)",
 		   d->cfg.socket_path, region_backing_name(d->backing), d->sb->nr_nodes, d->sb->nr_nodes == 1 ? "" : "s",

@@ -50,6 +50,7 @@
 
 #include <slabd/slabd.h>
 
+#include "debug.h"
 #include "log.h"
 #include "slabd_daemon.h"
 #include "slabd_ops.h"
@@ -86,7 +87,10 @@ struct persist_hdr {
 	uint32_t next_client_id; /* kept across restarts: owner tracking's records name
 				  * clients by id, and a restarted daemon must not give a
 				  * new client the id of an old one still holding objects */
+	uint32_t cfg_debug; /* PERSIST_DEBUG_KNOWN | the "debug" key the region last ran
+			     * with (0: made by a slabd that did not record it) */
 };
+#define PERSIST_DEBUG_KNOWN 0x80000000u
 _Static_assert(sizeof(struct persist_hdr) <= PERSIST_MAP_OFF, "the journal fits before the bitmap");
 
 #define LARGE_SLOT SLABD_MAX_NODES
@@ -541,7 +545,20 @@ void persist_publish(struct slabd *d)
 	if (!d->persisted)
 		return;
 	d->persist->region_id = d->sb->region_id;
+	d->persist->cfg_debug = PERSIST_DEBUG_KNOWN | d->cfg.debug;
 	__atomic_store_n(&d->persist->magic, PERSIST_MAGIC, __ATOMIC_RELEASE);
+}
+
+void persist_debug_config(struct slabd *d)
+{
+	uint32_t want = PERSIST_DEBUG_KNOWN | d->cfg.debug;
+
+	if (!d->restored)
+		return;
+	/* the same key as last time: keep what slabctl debug switched at run time */
+	if (d->persist->cfg_debug != want)
+		debug_config_restart(d, d->cfg.debug);
+	d->persist->cfg_debug = want;
 }
 
 void persist_destroy(struct slabd *d)

@@ -248,6 +248,10 @@ void persist_destroy(struct slabd *d);
  * found region, finish interrupted chain walks, forget the old clients. Before the
  * workers start. 0 or -EINVAL (logged). */
 int persist_restore(struct slabd *d);
+/* persist_debug_config: a restarted daemon whose "debug" key is not the one the region
+ * last ran with applies it to the kmalloc caches (debug_config_restart); after the
+ * workers started. */
+void persist_debug_config(struct slabd *d);
 /* persist_announce: tell waiting clients a restarted daemon serves (daemon_epoch + 1). */
 void persist_announce(struct slabd *d);
 /* Journaled take of the free chain at @head for a walk in slot @slot (a node index, or

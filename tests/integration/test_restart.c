@@ -26,7 +26,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -701,5 +703,128 @@ Test(restart, a_found_cache_entry_beyond_any_requestable_geometry_is_refused)
 		  "the refusal does not name the cache entry");
 	meta_rw(at, &keep, sizeof(keep), 1);
 	cr_assert_eq(td_restart(&td, sets), 0, "the region was damaged by the refused restart");
+	cr_assert_eq(td_stop(&td), 0);
+}
+
+/* ------------------------------------------------- the "debug" key at a restart -- */
+
+/* One request on a connection of its own (as slabctl does); 0 or -1. */
+static int request(void *req, size_t len, void *rep, size_t rep_len, uint16_t want)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	ssize_t n;
+
+	strcpy(sa.sun_path, td.sock);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    send(fd, req, len, 0) != (ssize_t)len) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	n = recv(fd, rep, rep_len, 0);
+	close(fd);
+	return n > 0 && slabd_wire_validate(rep, (size_t)n) == want ? 0 : -1;
+}
+
+/* slabctl debug all [on FLAGS|off] */
+static struct slabd_wire_debug debug_all(uint32_t op, uint32_t flags)
+{
+	struct slabd_wire_debug_req q;
+	struct slabd_wire_debug r;
+
+	memset(&r, 0, sizeof(r));
+	slabd_wire_init(&q.hdr, SLABD_MSG_DEBUG, sizeof(q), 1);
+	q.op = op;
+	q.cache = SLABD_DEBUG_ALL_CACHES;
+	q.flags = flags;
+	cr_assert_eq(request(&q, sizeof(q), &r, sizeof(r), SLABD_MSG_DEBUG_REPLY), 0, "no DEBUG_REPLY");
+	return r;
+}
+
+/*
+ * A restart with another value of the "debug" key behaves as a fresh start with it would:
+ * the kmalloc caches are switched on (as far as their slots allow, which the log says)
+ * or off. A restart with the value the region last ran with keeps what slabctl debug
+ * switched at run time. The region was made once with debug off and once with it on.
+ */
+Test(restart, a_changed_debug_key_is_applied_at_a_restart)
+{
+	const char *sets[] = {NULL, "log_level=info", "dma_zone_size=0", NULL, NULL};
+	struct slabd_wire_debug r;
+	uint32_t nr_kmalloc;
+	void *p;
+
+	tmpfs_dir();
+	sets[0] = set_dir;
+	remove_region();
+	cr_assert_eq(td_start(&td, sets), 0);
+	r = debug_all(SLABD_DEBUG_OP_QUERY, 0);
+	cr_assert_eq(r.caches, 0);
+	cr_assert_eq(slabd_connect(td.sock), 0);
+	p = kmalloc(100, GFP_KERNEL);
+	cr_assert_not_null(p);
+	memset(p, 0x4d, 100);
+	slabd_disconnect();
+
+	/* made with debug off, restarted with debug = poison */
+	cr_assert_eq(td_kill(&td), 0);
+	sets[3] = "debug=poison";
+	cr_assert_eq(td_restart(&td, sets), 0);
+	r = debug_all(SLABD_DEBUG_OP_QUERY, 0);
+	nr_kmalloc = r.caches;
+	cr_assert_gt(r.caches, 0, "restarted with debug=poison, no cache has its checks on");
+	cr_assert_eq(r.flags, SLABD_DEBUG_POISON);
+	cr_assert(td_log_contains(&td, "the \"debug\" key is poison"),
+		  "the log does not name the debug key");
+
+	/* the same value again: unchanged */
+	cr_assert_eq(td_kill(&td), 0);
+	cr_assert_eq(td_restart(&td, sets), 0);
+	r = debug_all(SLABD_DEBUG_OP_QUERY, 0);
+	cr_assert_eq(r.caches, nr_kmalloc);
+
+	/* and off again */
+	cr_assert_eq(td_kill(&td), 0);
+	sets[3] = NULL;
+	cr_assert_eq(td_restart(&td, sets), 0);
+	r = debug_all(SLABD_DEBUG_OP_QUERY, 0);
+	cr_assert_eq(r.caches, 0, "restarted with debug off, %u caches keep their checks on",
+		     r.caches);
+
+	/* switched on at run time, restarted with the key unchanged: stays on */
+	r = debug_all(SLABD_DEBUG_OP_ON, SLABD_DEBUG_POISON);
+	cr_assert_gt(r.caches, 0);
+	cr_assert_eq(td_kill(&td), 0);
+	cr_assert_eq(td_restart(&td, sets), 0);
+	r = debug_all(SLABD_DEBUG_OP_QUERY, 0);
+	cr_assert_gt(r.caches, 0, "a restart with the same debug key undid slabctl debug");
+	debug_all(SLABD_DEBUG_OP_OFF, 0);
+
+	/* a red zone needs room in the slots, which these caches were made without */
+	cr_assert_eq(td_kill(&td), 0);
+	sets[3] = "debug=redzone";
+	cr_assert_eq(td_restart(&td, sets), 0);
+	r = debug_all(SLABD_DEBUG_OP_QUERY, 0);
+	cr_assert_eq(r.flags, SLABD_DEBUG_POISON, "flags %#x", r.flags);
+	cr_assert(td_log_contains(&td, "a fresh region"), "the log does not say what redzone needs");
+	cr_assert_eq(slabd_connect(td.sock), 0);
+	cr_assert_eq(((unsigned char *)p)[99], 0x4d);
+	kfree(p);
+	slabd_disconnect();
+	cr_assert_eq(td_stop(&td), 0);
+
+	/* made with debug on, restarted with it off */
+	remove_region();
+	sets[3] = "debug=poison";
+	cr_assert_eq(td_start(&td, sets), 0);
+	r = debug_all(SLABD_DEBUG_OP_QUERY, 0);
+	cr_assert_gt(r.caches, 0);
+	cr_assert_eq(td_kill(&td), 0);
+	sets[3] = NULL;
+	cr_assert_eq(td_restart(&td, sets), 0);
+	r = debug_all(SLABD_DEBUG_OP_QUERY, 0);
+	cr_assert_eq(r.caches, 0, "made with debug on, restarted with it off: %u caches on",
+		     r.caches);
 	cr_assert_eq(td_stop(&td), 0);
 }
