@@ -875,6 +875,39 @@ static void zone_rebuild(struct slabd *d, struct zone *z, uint64_t *ret_slabs, u
 	free_run(z, run, end);
 }
 
+/* Pool @c's held-back tail, read back from the journal, against the slabs rebuilt from
+ * the page table: the first page of one of its slabs, an index inside it, and exactly
+ * pool_n objects. Anything else would stop holding the tail back (a client's wild free
+ * of a tail object would be taken and handed out: more than n buffers), hold back
+ * buffers that are out, or send verify and stats outside the page table. */
+static int pool_tail_check(struct slabd *d, struct cache *c)
+{
+	uint32_t head = c->phantom_head, from = c->phantom_from, i;
+	uint64_t objs = 0;
+	char why[120] = "";
+
+	for (i = 0; i < d->sb->nr_nodes; i++)
+		objs += (uint64_t)c->nodes[i].nr_slabs * c->objs;
+	if (from > c->objs)
+		snprintf(why, sizeof(why), "index %u is beyond its %u objects per slab", from, c->objs);
+	else if (objs < c->phantom || objs - c->phantom != c->max_objs)
+		snprintf(why, sizeof(why), "its %llu objects less %u held back are not the pool's %u",
+			 (unsigned long long)objs, c->phantom, c->max_objs);
+	else if (c->phantom &&
+		 (head >= d->sb->nr_pages || d->pages[head].kind != SLABD_PAGE_SLAB ||
+		  d->pages[head].cache != c->id || d->pages[head].head != head || !d->page_slab[head] ||
+		  d->page_slab[head]->head != head))
+		snprintf(why, sizeof(why), "page %u is not the first page of one of its slabs", head);
+	if (!why[0])
+		return 0;
+	log_err("the region in %s is damaged: pool %.*s: the journal's "
+		"held-back tail record (page %u, index %u) is damaged: %s",
+		d->cfg.region_dir[0] ? d->cfg.region_dir : "the fd store", (int)SLABD_CACHE_NAME_MAX,
+		c->shm->name, head, from, why);
+	what_to_do(d);
+	return -EINVAL;
+}
+
 int persist_restore(struct slabd *d)
 {
 	uint64_t slabs = 0, large = 0, leaked = 0, chain_objs = 0;
@@ -917,6 +950,9 @@ int persist_restore(struct slabd *d)
 	}
 	for (zi = 0; zi < d->nr_zones; zi++)
 		zone_rebuild(d, &d->zone[zi], &slabs, &large, &leaked);
+	for (id = 1; id < d->sb->max_caches; id++)
+		if (d->caches[id] && d->caches[id]->max_objs && pool_tail_check(d, d->caches[id]) < 0)
+			return -EINVAL;
 	chains_resume(d, &chain_objs);
 	/* A chunk found entirely free may have been punched out: claim it before use. */
 	for (zi = 0; zi < d->nr_zones; zi++) {

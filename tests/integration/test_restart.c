@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <slabd/pktbuf.h>
 #include <slabd/slabd.h>
 
 #include "daemon_helper.h"
@@ -826,5 +827,123 @@ Test(restart, a_changed_debug_key_is_applied_at_a_restart)
 	r = debug_all(SLABD_DEBUG_OP_QUERY, 0);
 	cr_assert_eq(r.caches, 0, "made with debug on, restarted with it off: %u caches on",
 		     r.caches);
+	cr_assert_eq(td_stop(&td), 0);
+}
+
+/* ---------------------------------------- a pool's held-back tail at a restart -- */
+
+/* Where the journal in the slabs file keeps pool @id's {head, from} (struct persist_hdr
+ * in daemon/persist.c: 32 bytes of header, SLABD_MAX_NODES + 1 chain slots of 32). */
+static off_t pool_record_off(uint32_t id)
+{
+	return (off_t)(32 + 32 * (SLABD_MAX_NODES + 1) + 8 * id);
+}
+
+static void slabs_rw(off_t off, void *buf, size_t len, int write)
+{
+	char p[200];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/slabs", region_dir);
+	fd = open(p, O_RDWR | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	if (write)
+		cr_assert_eq(pwrite(fd, buf, len, off), (ssize_t)len);
+	else
+		cr_assert_eq(pread(fd, buf, len, off), (ssize_t)len);
+	close(fd);
+}
+
+/*
+ * A pool holds exactly n buffers: the tail of its last slab beyond n is held back, and
+ * the journal records where ({first page of that slab, first held-back index}). Read
+ * back at a restart, a damaged record (a page beyond the page table, one that is not the
+ * first page of a slab of the pool, an index beyond the slab, or one that gives the pool
+ * another number of buffers) is refused with the record named, as the region's other
+ * damaged tables are; the right record then restarts the pool with exactly n buffers.
+ */
+Test(restart, a_damaged_pool_tail_record_is_refused)
+{
+	const char *sets[] = {NULL, "log_level=info", NULL};
+	struct slabd_pktbuf *v[101];
+	struct slabd_pktpool *pool;
+	struct slabd_shm_super sb;
+	struct slabd_shm_cache sc;
+	struct slabd_wire_verify r;
+	uint32_t rec[2], bad[2], id, objs, i, n = 100;
+	char needle[96];
+	struct {
+		const char *what;
+		uint32_t head, from; /* deltas unless absolute */
+		int absolute_head, absolute_from;
+	} cases[] = {
+	    {"a page beyond the page table", 0xfffffff0u, 0, 1, 0},
+	    {"a page inside the slab, not its first", 1, 0, 0, 0},
+	    {"page 0 (not the pool's)", 0, 0, 1, 0},
+	    {"an index beyond the slab", 0, 1000, 0, 1},
+	    {"one buffer fewer than n", 0, (uint32_t)-1, 0, 0},
+	    {"one buffer more than n", 0, 1, 0, 0},
+	};
+
+	tmpfs_dir();
+	sets[0] = set_dir;
+	remove_region();
+	cr_assert_eq(td_start(&td, sets), 0);
+	cr_assert_eq(slabd_connect(td.sock), 0);
+	pool = slabd_pktpool_create("tailrec", n, 2048, 0, -1);
+	cr_assert_not_null(pool, "%s", slabd_last_error());
+	for (i = 0; i < 10; i++) {
+		v[i] = slabd_pktbuf_alloc(pool);
+		cr_assert_not_null(v[i]);
+	}
+	cr_assert_eq(td_kill(&td), 0);
+	sb = read_super();
+	for (id = 1; id < sb.max_caches; id++) {
+		meta_rw((off_t)(sb.cache_table_off + (uint64_t)id * sizeof(sc)), &sc, sizeof(sc), 0);
+		if (!strncmp(sc.name, "tailrec", sizeof(sc.name)))
+			break;
+	}
+	cr_assert_lt(id, sb.max_caches, "the pool is not in the cache table");
+	objs = sc.objs_per_slab;
+	cr_assert_neq(n % objs, 0, "this geometry holds nothing back (%u per slab)", objs);
+	cr_assert_gt(sc.order, 0);
+	slabs_rw(pool_record_off(id), rec, sizeof(rec), 0);
+	cr_assert_eq(rec[1], n % objs, "the record {%u, %u} is not this pool's", rec[0], rec[1]);
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bad[0] = cases[i].absolute_head ? cases[i].head : rec[0] + cases[i].head;
+		bad[1] = cases[i].absolute_from ? cases[i].from : rec[1] + cases[i].from;
+		slabs_rw(pool_record_off(id), bad, sizeof(bad), 1);
+		if (td_restart(&td, sets) == 0) {
+			int ok = td_verify(&td, SLABD_VERIFY_AUDIT, &r);
+			cr_assert_fail("slabd restarted on a pool tail record with %s ({%u, %u}): "
+				       "audit %s, %llu objects allocated, slabd %s",
+				       cases[i].what, bad[0], bad[1], ok ? "failed" : "made",
+				       ok ? 0ull : (unsigned long long)r.allocated,
+				       td_alive(&td) ? "alive" : "died");
+		}
+		/* the log is appended to: each refusal is told apart by its reason */
+		if (i < 3)
+			snprintf(needle, sizeof(needle), "page %u is not the first page", bad[0]);
+		else if (i == 3)
+			snprintf(needle, sizeof(needle), "index %u is beyond", bad[1]);
+		else
+			snprintf(needle, sizeof(needle), "less %u held back are not the pool's %u",
+				 objs - bad[1], n);
+		cr_assert(td_log_contains(&td, "held-back tail record") && td_log_contains(&td, needle),
+			  "the refusal of %s does not name the record (%s)", cases[i].what, needle);
+	}
+	slabs_rw(pool_record_off(id), rec, sizeof(rec), 1);
+	cr_assert_eq(td_restart(&td, sets), 0, "the region was damaged by the refused restarts");
+	for (i = 10; i < n; i++) {
+		v[i] = slabd_pktbuf_alloc(pool);
+		cr_assert_not_null(v[i], "buffer %u of %u failed after the restart", i, n);
+	}
+	cr_assert_null(slabd_pktbuf_alloc(pool), "a buffer beyond n after the restart");
+	slabd_pktbuf_free_bulk(v, n);
+	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &r), 0);
+	cr_assert_eq(r.problems, 0, "audit: %s", r.first);
+	cr_assert_eq(r.allocated, 0, "%llu objects allocated", (unsigned long long)r.allocated);
+	slabd_disconnect();
 	cr_assert_eq(td_stop(&td), 0);
 }
