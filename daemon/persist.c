@@ -912,6 +912,7 @@ int persist_restore(struct slabd *d)
 {
 	uint64_t slabs = 0, large = 0, leaked = 0, chain_objs = 0;
 	uint32_t id, zi, caches = 0, i;
+	int r;
 
 	for (id = 1; id < d->sb->max_caches; id++) {
 		struct slabd_shm_cache *sc = &d->cache_tab[id];
@@ -954,6 +955,19 @@ int persist_restore(struct slabd *d)
 		if (d->caches[id] && d->caches[id]->max_objs && pool_tail_check(d, d->caches[id]) < 0)
 			return -EINVAL;
 	chains_resume(d, &chain_objs);
+	/* The superblock's magic (and the fd store) has the region before main makes the
+	 * kmalloc caches: a daemon stopped in between left it without some or all of them.
+	 * Made now, after the rebuild, so a slab of a kmalloc id whose entry is not active
+	 * stays allocated above rather than joining a cache it may not fit. */
+	r = cache_create_kmalloc(d);
+	if (r < 0) {
+		log_err("out of memory creating the kmalloc caches");
+		return r;
+	}
+	if (r > 0)
+		log_warn("%d kmalloc caches were missing from the region (the daemon that made it "
+			 "stopped before it created them): created now",
+			 r);
 	/* A chunk found entirely free may have been punched out: claim it before use. */
 	for (zi = 0; zi < d->nr_zones; zi++) {
 		struct zone *z = &d->zone[zi];

@@ -253,7 +253,10 @@ int cache_create_kmalloc(struct slabd *d)
 {
 	uint32_t idx;
 	char name[SLABD_CACHE_NAME_MAX];
+	int made = 0;
 
+	/* A restart on a region whose first daemon stopped before it made them all
+	 * (persist_restore) makes only those missing: the others are restored already. */
 	for (idx = SLABD_KMALLOC_FIRST; idx <= SLABD_KMALLOC_LAST; idx++) {
 		uint32_t size = kmalloc_class_size(idx);
 
@@ -261,9 +264,12 @@ int cache_create_kmalloc(struct slabd *d)
 			continue;
 		snprintf(name, sizeof(name), "kmalloc-%u%s", size >= 1024 ? size >> 10 : size,
 			 size >= 1024 ? "k" : "");
-		if (!cache_create(d, idx, name, size, size & (size - 1) ? 32 : size, d->cfg.debug))
-			return -ENOMEM;
-		if (d->dma_zone == SLABD_NO_ZONE)
+		if (!d->caches[idx]) {
+			if (!cache_create(d, idx, name, size, size & (size - 1) ? 32 : size, d->cfg.debug))
+				return -ENOMEM;
+			made++;
+		}
+		if (d->dma_zone == SLABD_NO_ZONE || d->caches[SLABD_DMA_KMALLOC_BASE + idx])
 			continue;
 		/* GFP_DMA's classes: the same sizes in the DMA zone, ids offset by 32 */
 		snprintf(name, sizeof(name), "dma-kmalloc-%u%s", size >= 1024 ? size >> 10 : size,
@@ -271,8 +277,9 @@ int cache_create_kmalloc(struct slabd *d)
 		if (!cache_create(d, SLABD_DMA_KMALLOC_BASE + idx, name, size, size & (size - 1) ? 32 : size,
 				  SLAB_CACHE_DMA | d->cfg.debug))
 			return -ENOMEM;
+		made++;
 	}
-	return 0;
+	return made;
 }
 
 void cache_destroy_all(struct slabd *d)

@@ -947,3 +947,63 @@ Test(restart, a_damaged_pool_tail_record_is_refused)
 	slabd_disconnect();
 	cr_assert_eq(td_stop(&td), 0);
 }
+
+/* ------------------------------ a region published before its kmalloc caches -- */
+
+/*
+ * region_create publishes the superblock's magic (and the fd store has the region) before
+ * main creates the kmalloc caches: a daemon killed, or out of memory, in between leaves a
+ * complete-looking region without them (or with some). Here that state is made from a
+ * fresh region by emptying the kmalloc entries of its cache table. A restart creates the
+ * missing caches (and says so) instead of serving a region where every kmalloc fails.
+ */
+Test(restart, a_region_without_its_kmalloc_caches_gets_them_at_a_restart)
+{
+	const char *sets[] = {NULL, "log_level=info", NULL};
+	struct slabd_shm_super sb;
+	struct slabd_shm_cache sc;
+	struct slabd_wire_verify r;
+	uint32_t id, emptied = 0;
+	void *p;
+
+	tmpfs_dir();
+	sets[0] = set_dir;
+	remove_region();
+	cr_assert_eq(td_start(&td, sets), 0);
+	cr_assert_eq(td_kill(&td), 0);
+	sb = read_super();
+	for (id = SLABD_KMALLOC_FIRST; id < SLABD_FIRST_NAMED_CACHE; id++) {
+		off_t at = (off_t)(sb.cache_table_off + (uint64_t)id * sizeof(sc));
+
+		meta_rw(at, &sc, sizeof(sc), 0);
+		/* the later half of the classes only: killed in the middle of creating them */
+		if (sc.state != SLABD_CACHE_ACTIVE || (id < SLABD_DMA_KMALLOC_BASE && id < 8))
+			continue;
+		memset(&sc, 0, sizeof(sc));
+		meta_rw(at, &sc, sizeof(sc), 1);
+		emptied++;
+	}
+	cr_assert_gt(emptied, 10);
+	cr_assert_eq(td_restart(&td, sets), 0);
+	cr_assert_eq(slabd_connect(td.sock), 0);
+	p = kmalloc(1000, GFP_KERNEL);
+	cr_assert_not_null(p, "kmalloc(1000) after the restart: %s (%s)", slabd_last_error(), strerror(errno));
+	memset(p, 0x21, 1000);
+	kfree(p);
+	p = kmalloc(4000, GFP_KERNEL | GFP_DMA);
+	cr_assert_not_null(p, "kmalloc(4000, GFP_DMA) after the restart: %s", slabd_last_error());
+	kfree(p);
+	cr_assert(td_log_contains(&td, "kmalloc caches were missing"), "the log does not say so");
+	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &r), 0);
+	cr_assert_eq(r.problems, 0, "audit: %s", r.first);
+	slabd_disconnect();
+	/* and the region they are in now restarts as any other */
+	cr_assert_eq(td_kill(&td), 0);
+	cr_assert_eq(td_restart(&td, sets), 0);
+	cr_assert_eq(slabd_connect(td.sock), 0);
+	p = kmalloc(1000, GFP_KERNEL);
+	cr_assert_not_null(p, "kmalloc(1000) after the second restart: %s", slabd_last_error());
+	kfree(p);
+	slabd_disconnect();
+	cr_assert_eq(td_stop(&td), 0);
+}
