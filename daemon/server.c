@@ -133,7 +133,8 @@ int server_listen(const char *path)
 	return fd;
 }
 
-static void send_reply(struct conn *c, const void *msg, size_t len, const int *fds, int nfds)
+/* 0, or -errno when the reply could not be queued (the client is gone, or does not read). */
+static int send_reply(struct conn *c, const void *msg, size_t len, const int *fds, int nfds)
 {
 	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
 	struct iovec iov = { (void *)msg, len };
@@ -150,10 +151,13 @@ static void send_reply(struct conn *c, const void *msg, size_t len, const int *f
 		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
 		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
 	}
-	if (sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+	if (sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+		int err = errno;
 		/* a client can provoke this at will (send, never read): rate-limited */
-		log_warn_limited("client %u (pid %u): reply lost: %s", c->id, c->pid,
-				 strerror(errno));
+		log_warn_limited("client %u (pid %u): reply lost: %s", c->id, c->pid, strerror(err));
+		return -err;
+	}
+	return 0;
 }
 
 static void send_error(struct conn *c, uint32_t seq, int err, const char *fmt, ...)
@@ -244,7 +248,10 @@ static void handle_large(struct slabd *d, struct conn *c, const struct slabd_wir
 	}
 	r.err = err;
 	r.off = off;
-	send_reply(c, &r, sizeof(r), NULL, 0);
+	/* Nobody will know of pages whose reply was not delivered (a client that gave up
+	 * waiting and went away, or never reads): they go back at once. */
+	if (send_reply(c, &r, sizeof(r), NULL, 0) < 0 && err == 0)
+		large_free(d, off);
 }
 
 static void reply_cache(struct conn *c, uint32_t seq, int err, uint32_t id, uint64_t count)

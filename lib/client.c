@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <slabd/slabd.h>
@@ -46,6 +48,12 @@ SLABD_API __thread uint64_t slabd_fast_guess_v2 __attribute__((tls_model("initia
 #else
 #define CLIENT_LAYOUT_VERSION SLABD_SHM_LAYOUT_VERSION
 #endif
+
+/* How long a caller that may not sleep (no __GFP_DIRECT_RECLAIM) waits for each answer
+ * of the daemon: the first attach's HELLO and a page-level allocation. */
+#define NOWAIT_REPLY_MS 100
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 struct client slabd_client = {
 	.max_cache_size = 32768, /* until attached: route small sizes to the slab path */
@@ -110,6 +118,7 @@ static void atfork_child(void)
 		close(c->sock);
 	c->sock = -1;
 	c->pid = 0;
+	c->abandoned = 0;
 	c->client_id = 0;
 	c->client_slot = UINT32_MAX;
 }
@@ -123,6 +132,20 @@ __attribute__((constructor)) static void client_init(void)
 	slabd_fast_v2.rseq_off = slabd_client.roff; /* the inline path's too */
 	slabd_fast_v2.size_index = slabd_small_index; /* filled by alloc.c's constructor */
 	pthread_atfork(NULL, NULL, atfork_child);
+}
+
+static void drain_stale_locked(int timeout_ms);
+
+/* At exit: the late answers to requests given up on, as slabd_disconnect takes them
+ * (only when there are some, and only if no other thread is in a request). */
+__attribute__((destructor)) static void client_fini(void)
+{
+	struct client *c = &slabd_client;
+
+	if (!__atomic_load_n(&c->abandoned, __ATOMIC_RELAXED) || pthread_mutex_trylock(&c->lock))
+		return;
+	drain_stale_locked(NOWAIT_REPLY_MS);
+	pthread_mutex_unlock(&c->lock);
 }
 
 int client_rseq_ready(void)
@@ -167,52 +190,82 @@ static int sock_connect(const char *path)
 	return fd;
 }
 
-/* One request, one reply; the reply may carry up to @max_fds descriptors. */
-static int sock_call(int fd, const void *req, size_t req_len, void *rep, size_t rep_cap, int *fds, int max_fds,
-		     int *ret_nfds)
+/* A message for slabd_last_error() made of @a, @b and @c without printf: the failures of
+ * a caller that may not sleep, which may be a signal handler. */
+static void set_error_parts(const char *a, const char *b, const char *c)
+{
+	const char *part[3] = { a, b, c };
+	size_t n = 0, k, i;
+
+	for (i = 0; i < 3; i++) {
+		k = strlen(part[i]);
+		if (k > sizeof(last_error) - 1 - n)
+			k = sizeof(last_error) - 1 - n;
+		memcpy(last_error + n, part[i], k);
+		n += k;
+	}
+	last_error[n] = '\0';
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void close_fds(int *fds, int n);
+
+/*
+ * Receive one message into @rep (its descriptors, up to @max_fds, in @fds), waiting until
+ * @deadline (mono_ms; -1: for ever). Its validated type (SLABD_MSG_ERROR included; the
+ * caller checks the seq first), -ETIMEDOUT when nothing came in time, or -errno.
+ * poll and recvmsg only: async-signal-safe.
+ */
+static int sock_recv(int fd, void *rep, size_t rep_cap, int *fds, int max_fds, int *ret_nfds, int64_t deadline)
 {
 	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
 	struct iovec iov = { rep, rep_cap };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct msghdr mh;
 	struct cmsghdr *cm;
 	ssize_t n;
 	int type;
 
 	*ret_nfds = 0;
-	do
-		n = send(fd, req, req_len, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		int err = errno;
-		/* A daemon that turned the connection away (out of descriptors, say) may have
-		 * hung up before the request went out: its ERROR is waiting all the same. */
-		n = recv(fd, rep, rep_cap, MSG_DONTWAIT);
-		if (n > 0 && slabd_wire_validate(rep, (size_t)n) == SLABD_MSG_ERROR) {
-			const struct slabd_wire_error *e = rep;
-			client_set_error("%s", e->msg);
-			return e->err < 0 ? e->err : -EPROTO;
+	for (;;) {
+		if (deadline >= 0) {
+			struct pollfd pf = { .fd = fd, .events = POLLIN };
+			int64_t left = deadline - mono_ms();
+
+			if (left < 0)
+				left = 0;
+			n = poll(&pf, 1, (int)left);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n == 0)
+				return -ETIMEDOUT;
 		}
-		client_set_error("cannot send a request to slabd at %s: %s", slabd_client.socket_path, strerror(err));
-		return -err;
+		mh = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				      .msg_controllen = sizeof(cbuf) };
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | (deadline >= 0 ? MSG_DONTWAIT : 0));
+		if (n < 0 && (errno == EINTR || (deadline >= 0 && (errno == EAGAIN || errno == EWOULDBLOCK))))
+			continue;
+		break;
 	}
-	do
-		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
 	if (n < 0 && errno == ECONNRESET) {
-		/* reset by a peer that closed with our request unread: what it said before
-		 * that is still there */
-		mh.msg_controllen = sizeof(cbuf);
+		/* reset by a peer that closed with our request unread (a daemon out of
+		 * descriptors turning the connection away): what it said before that is
+		 * still there */
+		mh = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				      .msg_controllen = sizeof(cbuf) };
 		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 		if (n < 0)
 			errno = ECONNRESET;
 	}
 	if (n < 0) {
 		int err = errno;
-		if (err == EAGAIN || err == EWOULDBLOCK)
-			client_set_error("slabd at %s did not answer in time (stopped or busy); try again",
-					 slabd_client.socket_path);
-		else
-			client_set_error("no answer from slabd at %s: %s", slabd_client.socket_path, strerror(err));
+		client_set_error("no answer from slabd at %s: %s", slabd_client.socket_path, strerror(err));
 		return -err;
 	}
 	if (n == 0) {
@@ -236,8 +289,86 @@ static int sock_call(int fd, const void *req, size_t req_len, void *rep, size_t 
 	}
 	type = slabd_wire_validate(rep, (size_t)n);
 	if (type < 0) {
+		close_fds(fds, *ret_nfds);
+		*ret_nfds = 0;
 		client_set_error("malformed reply from slabd (%s)", strerror(-type));
-		return type;
+	}
+	return type;
+}
+
+/*
+ * A reply to a request this client gave up waiting for (client.abandoned): nobody takes
+ * it, so what it carries goes back. The pages of a late LARGE_REPLY are freed as kfree
+ * frees them (a push on ctl->large_free: lock-free, async-signal-safe).
+ */
+static void stale_reply(const void *rep, int type)
+{
+	struct client *c = &slabd_client;
+
+	if (type == SLABD_MSG_LARGE_REPLY) {
+		const struct slabd_wire_large_reply *r = rep;
+
+		if (r->err == 0 && c->sb && r->off >= c->sb->zones_off && r->off < c->region_size)
+			slabd_kfree(c->base + r->off);
+	}
+	if (c->abandoned)
+		c->abandoned--;
+}
+
+/*
+ * One request, one reply; the reply may carry up to @max_fds descriptors. Replies with
+ * another seq than the request's answer requests given up on before: they are skipped
+ * (stale_reply). @timeout_ms: how long to wait for the reply (-1: for ever); when it
+ * expires, -ETIMEDOUT (the request was sent: its reply may still come). A bounded call
+ * does not wait to send either (-EAGAIN).
+ */
+static int sock_call(int fd, const void *req, size_t req_len, void *rep, size_t rep_cap, int *fds, int max_fds,
+		     int *ret_nfds, int timeout_ms)
+{
+	uint32_t seq = ((const struct slabd_wire_hdr *)req)->seq;
+	int64_t deadline = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
+	ssize_t n;
+	int type;
+
+	*ret_nfds = 0;
+	do
+		n = send(fd, req, req_len, MSG_NOSIGNAL | (timeout_ms >= 0 ? MSG_DONTWAIT : 0));
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && timeout_ms >= 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		set_error_parts("slabd at ", slabd_client.socket_path,
+				" does not take requests (stopped or busy): a caller that may not sleep does "
+				"not wait for it; try again later or allow sleeping (GFP_KERNEL)");
+		return -EAGAIN;
+	}
+	if (n < 0) {
+		int err = errno;
+		/* A daemon that turned the connection away (out of descriptors, say) may have
+		 * hung up before the request went out: its ERROR is waiting all the same. */
+		n = recv(fd, rep, rep_cap, MSG_DONTWAIT);
+		if (n > 0 && slabd_wire_validate(rep, (size_t)n) == SLABD_MSG_ERROR) {
+			const struct slabd_wire_error *e = rep;
+			client_set_error("%s", e->msg);
+			return e->err < 0 ? e->err : -EPROTO;
+		}
+		client_set_error("cannot send a request to slabd at %s: %s", slabd_client.socket_path, strerror(err));
+		return -err;
+	}
+	for (;;) {
+		type = sock_recv(fd, rep, rep_cap, fds, max_fds, ret_nfds, deadline);
+		/* an ERROR of seq 0 answers whatever comes: the daemon refused the connection
+		 * before it read a request (access control, out of descriptors) */
+		if (type < 0 || ((const struct slabd_wire_hdr *)rep)->seq == seq ||
+		    (type == SLABD_MSG_ERROR && ((const struct slabd_wire_hdr *)rep)->seq == 0))
+			break;
+		close_fds(fds, *ret_nfds);
+		*ret_nfds = 0;
+		stale_reply(rep, type);
+	}
+	if (type == -ETIMEDOUT) {
+		set_error_parts("slabd at ", slabd_client.socket_path,
+				" did not answer in time (stopped or busy): a caller that may not sleep waits "
+				"at most " STR(NOWAIT_REPLY_MS) " ms; try again later or allow sleeping (GFP_KERNEL)");
+		return -ETIMEDOUT;
 	}
 	if (type == SLABD_MSG_ERROR) {
 		const struct slabd_wire_error *e = rep;
@@ -245,6 +376,36 @@ static int sock_call(int fd, const void *req, size_t req_len, void *rep, size_t 
 		return e->err < 0 ? e->err : -EPROTO;
 	}
 	return type;
+}
+
+/* Take the replies to requests given up on that arrived by now, or within @timeout_ms:
+ * their memory goes back (stale_reply). Under client.lock. */
+static void drain_stale_locked(int timeout_ms)
+{
+	struct client *c = &slabd_client;
+	int64_t deadline = mono_ms() + timeout_ms;
+	union {
+		struct slabd_wire_hdr h;
+		char raw[SLABD_WIRE_MAX];
+	} buf;
+	int fds[3], nfds, type;
+
+	while (c->abandoned && c->sock >= 0 && c->pid == getpid()) {
+		type = sock_recv(c->sock, &buf, sizeof(buf), fds, 3, &nfds, deadline);
+		close_fds(fds, nfds);
+		if (type == -ETIMEDOUT)
+			break;
+		if (type < 0) {
+			/* the daemon is gone (or talks nonsense): so are its answers */
+			if (type == -ECONNRESET) {
+				close(c->sock);
+				c->sock = -1;
+			}
+			c->abandoned = 0;
+			break;
+		}
+		stale_reply(&buf, type);
+	}
 }
 
 static void close_fds(int *fds, int n)
@@ -346,7 +507,7 @@ static int map_region(const struct slabd_wire_attach *a, const int *fds)
 	return 0;
 }
 
-static int hello(int fd, int reattach)
+static int hello(int fd, int reattach, int may_block)
 {
 	struct client *c = &slabd_client;
 	struct slabd_wire_hello h;
@@ -360,7 +521,7 @@ static int hello(int fd, int reattach)
 	h.layout_version = CLIENT_LAYOUT_VERSION;
 	h.pid = (uint32_t)getpid();
 	h.flags = reattach ? SLABD_HELLO_REATTACH : 0;
-	type = sock_call(fd, &h, sizeof(h), &rep, sizeof(rep), fds, 3, &nfds);
+	type = sock_call(fd, &h, sizeof(h), &rep, sizeof(rep), fds, 3, &nfds, may_block ? -1 : NOWAIT_REPLY_MS);
 	if (type < 0) {
 		close_fds(fds, nfds);
 		return type;
@@ -409,22 +570,15 @@ static int attach_locked(const char *path, int may_block)
 	fd = sock_connect(c->socket_path);
 	if (fd < 0)
 		return fd;
-	if (!may_block) {
-		/* GFP_ATOMIC/NOWAIT: a stopped or busy daemon must not hold us for long */
-		struct timeval tv = { 0, 100 * 1000 };
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	}
-	r = hello(fd, c->base != NULL);
+	/* GFP_ATOMIC/NOWAIT: a stopped or busy daemon must not hold us for long */
+	r = hello(fd, c->base != NULL, may_block);
 	if (r < 0) {
 		close(fd);
-		return r == -EWOULDBLOCK ? -EAGAIN : r;
-	}
-	if (!may_block) {
-		struct timeval none = { 0, 0 };
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+		return r == -ETIMEDOUT ? -EAGAIN : r;
 	}
 	c->sock = fd;
 	c->pid = getpid();
+	c->abandoned = 0;
 	return 0;
 }
 
@@ -462,9 +616,13 @@ void slabd_disconnect(void)
 	struct client *c = &slabd_client;
 
 	pthread_mutex_lock(&c->lock);
+	/* Late answers to requests given up on carry memory: take them, briefly; what comes
+	 * after the hangup the daemon cannot deliver and gives back itself. */
+	drain_stale_locked(NOWAIT_REPLY_MS);
 	if (c->sock >= 0)
 		close(c->sock);
 	c->sock = -1;
+	c->abandoned = 0;
 	/* The daemon takes the hangup for the end of this registration (owner tracking gives
 	 * back what it owned, whenever the daemon gets to it): what this process allocates
 	 * from now on is nobody's until it registers again, not the old id's. */
@@ -511,7 +669,12 @@ static long daemon_wait_ms(void)
 /* One request and its reply under the socket lock, connecting first if needed. A mapped
  * client whose daemon is away waits for it (@may_wait) and re-registers with the daemon
  * that comes back on the same socket path and region (a restart on region_dir): the
- * request is sent again. Without @may_wait it fails at once. */
+ * request is sent again. Without @may_wait it fails at once, and a daemon that is there
+ * but does not answer (stopped, busy) is waited for NOWAIT_REPLY_MS for the attach and
+ * as long for the reply: then -ETIMEDOUT, the request counts as given up on
+ * (client.abandoned) and its late reply is skipped and given back by whoever reads the
+ * socket next. While one is outstanding, a caller that may not sleep fails at once
+ * (-EAGAIN) rather than queue more requests to a daemon that does not answer. */
 static int request_locked(struct slabd_wire_hdr *req, uint16_t want, void *rep, size_t rep_len,
 			  int may_wait)
 {
@@ -527,15 +690,28 @@ static int request_locked(struct slabd_wire_hdr *req, uint16_t want, void *rep, 
 		uint32_t epoch =
 		    c->ctl ? __atomic_load_n(&c->ctl->daemon_epoch, __ATOMIC_ACQUIRE) : 0;
 
-		r = attach_locked(NULL, 1);
+		r = attach_locked(NULL, may_wait);
+		if (r == 0 && !may_wait && c->abandoned) {
+			drain_stale_locked(0);
+			if (c->abandoned) {
+				set_error_parts("slabd at ", c->socket_path,
+						" has not answered an earlier request yet (stopped or busy): a "
+						"caller that may not sleep does not wait for it");
+				return -EAGAIN;
+			}
+			r = c->sock >= 0 ? 0 : attach_locked(NULL, 0);
+		}
 		if (r == 0) {
 			req->seq = ++c->seq;
-			type = sock_call(c->sock, req, req->len, &buf, sizeof(buf), fds, 1, &nfds);
+			type = sock_call(c->sock, req, req->len, &buf, sizeof(buf), fds, 1, &nfds,
+					 may_wait ? -1 : NOWAIT_REPLY_MS);
 			close_fds(fds, nfds);
 			if (type == -ECONNRESET || type == -EPIPE) {
 				close(c->sock);
 				c->sock = -1;
 			}
+			if (type == -ETIMEDOUT)
+				c->abandoned++;
 			r = type;
 		}
 		if (!(may_wait && c->ctl && daemon_away(r)))
@@ -579,10 +755,13 @@ int64_t client_large_alloc(uint64_t size, uint32_t gfp, int node)
 	struct slabd_wire_large_reply rep;
 	int64_t r;
 
-	if (gfp & __GFP_DIRECT_RECLAIM)
+	if (gfp & __GFP_DIRECT_RECLAIM) {
 		pthread_mutex_lock(&c->lock);
-	else if (pthread_mutex_trylock(&c->lock))
+	} else if (pthread_mutex_trylock(&c->lock)) {
+		set_error_parts("another thread of this process is talking to slabd at ", c->socket_path,
+				": a caller that may not sleep does not wait for it");
 		return -EAGAIN;
+	}
 	slabd_wire_init(&req.hdr, SLABD_MSG_LARGE_ALLOC, sizeof(req), 0);
 	req.size = size;
 	req.gfp = gfp;
@@ -595,6 +774,8 @@ int64_t client_large_alloc(uint64_t size, uint32_t gfp, int node)
 		r = -EBADMSG;
 	else if (r == 0)
 		r = (int64_t)rep.off;
+	else if (r == -ETIMEDOUT)
+		r = -EAGAIN; /* the caller's ENOMEM, as for a busy lock */
 	pthread_mutex_unlock(&c->lock);
 	return r;
 }

@@ -58,6 +58,7 @@ struct client {
 	int sock;            /* -1 when not connected */
 	pid_t pid;           /* the process that owns sock */
 	uint32_t seq;
+	uint32_t abandoned;  /* requests given up on whose replies may still come (client.c) */
 	char socket_path[108];
 	pthread_mutex_t lock; /* attach, detach, socket requests */
 };

@@ -7,6 +7,10 @@
  *     fork()ed child that has not registered yet, and a process's first (attaching)
  *     GFP_NOWAIT/GFP_ATOMIC allocation gives up quickly; GFP_KERNEL sleeps and completes
  *     after SIGCONT; GFP_KERNEL | __GFP_NORETRY gives up when the daemon does not answer;
+ *   - with the daemon stopped, page-level GFP_ATOMIC/GFP_NOWAIT allocations (requests to
+ *     the daemon) fail with ENOMEM and a message instead of waiting, also in a fork()ed
+ *     child that must register first; the late replies do not desynchronise the socket
+ *     and their pages come back, also when the client exited before the daemon answered;
  *   - __GFP_NOFAIL never returns NULL, also combined with __GFP_NORETRY, for slab and
  *     page-level sizes: it sleeps (no busy loop) until memory is freed;
  *   - __GFP_NORETRY in an exhausted zone returns NULL/ENOMEM within a bounded time;
@@ -524,6 +528,200 @@ Test(gfp, with_the_daemon_stopped_a_first_nowait_allocation_does_not_wait_for_th
 Test(gfp, with_the_daemon_stopped_a_first_atomic_allocation_does_not_wait_for_the_attach, .timeout = 20)
 {
 	first_attach_while_stopped(GFP_ATOMIC, "GFP_ATOMIC");
+}
+
+/* ------------------------------------- page-level GFP_ATOMIC/NOWAIT, daemon stopped -- */
+
+/* 1.5 MiB: only one fits a fresh 2 MiB zone (a 512-page buddy block), so a second one
+ * is served only after the first was given back. */
+#define BIG_SIZE ((size_t)1536 << 10)
+
+enum { LARGE_OK = 0, LARGE_ATOMIC_GOT, LARGE_ATOMIC_ERRNO, LARGE_NO_MESSAGE, LARGE_NOWAIT_GOT, LARGE_NOWAIT_ERRNO,
+       LARGE_KERNEL_NULL, LARGE_KERNEL_KSIZE, LARGE_SECOND_NULL };
+
+static void sync_read(int fd)
+{
+	char c;
+	while (read(fd, &c, 1) < 0 && errno == EINTR)
+		;
+}
+
+static void sync_write(int fd)
+{
+	if (write(fd, "x", 1) != 1)
+		_exit(90);
+}
+
+/*
+ * A child attached before the daemon stops: its page-level GFP_ATOMIC and GFP_NOWAIT
+ * allocations are requests to the daemon, which does not answer. They must fail with
+ * ENOMEM and a message, not wait (alarm() turns a hang into SIGALRM). After SIGCONT the
+ * daemon answers both stale requests before the next one: the next GFP_KERNEL request
+ * must get its own reply, and, since only one 1.5 MiB block fits the zone, it is served
+ * only if the pages of the late replies were given back.
+ */
+static int large_child(int to_parent, int from_parent, const char *sock, int leave)
+{
+	const char *msg;
+	void *p;
+
+	if (slabd_connect(sock) < 0)
+		return 80;
+	sync_write(to_parent); /* attached */
+	sync_read(from_parent); /* the daemon is stopped */
+	alarm(20);
+	errno = 0;
+	p = kmalloc(BIG_SIZE, GFP_ATOMIC);
+	if (p)
+		return LARGE_ATOMIC_GOT;
+	if (errno != ENOMEM)
+		return LARGE_ATOMIC_ERRNO;
+	msg = slabd_last_error();
+	if (!msg || !*msg)
+		return LARGE_NO_MESSAGE;
+	fprintf(stderr, "gfp: page-level GFP_ATOMIC with slabd stopped: %s\n", msg);
+	if (leave)
+		return LARGE_OK; /* exit with the request unanswered */
+	errno = 0;
+	p = kmalloc(BIG_SIZE, GFP_NOWAIT);
+	if (p)
+		return LARGE_NOWAIT_GOT;
+	if (errno != ENOMEM)
+		return LARGE_NOWAIT_ERRNO;
+	sync_write(to_parent); /* both failed */
+	sync_read(from_parent); /* the daemon runs again */
+	p = kmalloc(BIG_SIZE, GFP_KERNEL);
+	if (!p) {
+		fprintf(stderr, "gfp: GFP_KERNEL after SIGCONT: errno %d: %s\n", errno, slabd_last_error());
+		return LARGE_KERNEL_NULL;
+	}
+	if (ksize(p) != BIG_SIZE)
+		return LARGE_KERNEL_KSIZE;
+	memset(p, 0x6b, BIG_SIZE);
+	kfree(p);
+	/* and once more: the socket stays in step */
+	p = kmalloc(BIG_SIZE, GFP_KERNEL);
+	if (!p)
+		return LARGE_SECOND_NULL;
+	memset(p, 0x6c, BIG_SIZE);
+	kfree(p);
+	return LARGE_OK;
+}
+
+static const char *const large_child_fail[] = {
+	[LARGE_ATOMIC_GOT] = "GFP_ATOMIC got 1.5 MiB from a stopped daemon",
+	[LARGE_ATOMIC_ERRNO] = "GFP_ATOMIC failed with another errno than ENOMEM",
+	[LARGE_NO_MESSAGE] = "GFP_ATOMIC failed without a message for slabd_last_error()",
+	[LARGE_NOWAIT_GOT] = "GFP_NOWAIT got 1.5 MiB from a stopped daemon",
+	[LARGE_NOWAIT_ERRNO] = "GFP_NOWAIT failed with another errno than ENOMEM",
+	[LARGE_KERNEL_NULL] = "GFP_KERNEL after SIGCONT returned NULL (a stale reply taken for its own, or "
+			      "the pages of a late reply never given back)",
+	[LARGE_KERNEL_KSIZE] = "GFP_KERNEL after SIGCONT returned an object of another size",
+	[LARGE_SECOND_NULL] = "the second GFP_KERNEL after SIGCONT returned NULL",
+};
+
+static void large_while_stopped(int leave)
+{
+	int up[2], down_[2], st = 0, failed_both = 0;
+	pid_t pid;
+	void *p;
+
+	start(small_zone);
+	cr_assert_eq(pipe(up), 0);
+	cr_assert_eq(pipe(down_), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		child_drop_guard();
+		close(up[0]);
+		close(down_[1]);
+		_exit(large_child(up[1], down_[0], td.sock, leave));
+	}
+	close(up[1]);
+	close(down_[0]);
+	sync_read(up[0]); /* attached */
+	daemon_stop();
+	sync_write(down_[1]);
+	if (!leave) {
+		char c;
+		if (read(up[0], &c, 1) == 1) {
+			failed_both = 1;
+			daemon_continue();
+			sync_write(down_[1]);
+		}
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	if (daemon_stopped)
+		daemon_continue();
+	close(up[0]);
+	close(down_[1]);
+	cr_assert(!WIFSIGNALED(st) || WTERMSIG(st) != SIGALRM || failed_both,
+		  "a page-level GFP_ATOMIC/GFP_NOWAIT allocation waited 20 s for a stopped slabd");
+	cr_assert(!WIFSIGNALED(st) || WTERMSIG(st) != SIGALRM,
+		  "page-level GFP_KERNEL allocations after SIGCONT did not complete in 20 s: the pages of "
+		  "the late replies to the given-up requests were never given back");
+	cr_assert(WIFEXITED(st), "the child died of signal %d", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	cr_assert(WEXITSTATUS(st) == LARGE_OK, "%s (child exit %d)",
+		  WEXITSTATUS(st) < sizeof(large_child_fail) / sizeof(large_child_fail[0]) &&
+			  large_child_fail[WEXITSTATUS(st)]
+		      ? large_child_fail[WEXITSTATUS(st)]
+		      : "the child failed",
+		  WEXITSTATUS(st));
+	if (leave) {
+		/* The child exited before the daemon answered: the daemon cannot deliver the
+		 * reply and must give the pages back, or this waits for ever. */
+		struct child ch = spawn_alloc(BIG_SIZE, GFP_KERNEL, 1);
+		struct child_result res;
+		int got = child_report(&ch, 15000, &res);
+
+		child_reap(&ch, !got);
+		cr_assert(got, "1.5 MiB with GFP_KERNEL still waits 15 s after the only client that asked "
+			  "for the zone's one 1.5 MiB block exited: its unanswered request's pages were never "
+			  "given back");
+		cr_assert(res.got, "errno %d", res.err);
+	}
+	p = kmalloc(BIG_SIZE, GFP_KERNEL | __GFP_NORETRY);
+	if (!p) {
+		/* large frees are collected asynchronously: give the daemon a moment */
+		sleep_ms(500);
+		p = kmalloc(BIG_SIZE, GFP_KERNEL | __GFP_NORETRY);
+	}
+	cr_assert_not_null(p, "the zone's 1.5 MiB block did not come back: errno %d: %s", errno, slabd_last_error());
+	kfree(p);
+}
+
+Test(gfp, with_the_daemon_stopped_page_level_atomic_and_nowait_fail_and_late_replies_are_given_back)
+{
+	large_while_stopped(0);
+}
+
+Test(gfp, with_the_daemon_stopped_a_page_level_atomic_request_of_a_client_that_exits_is_given_back)
+{
+	large_while_stopped(1);
+}
+
+/* A fork()ed child registers before its first request: without __GFP_DIRECT_RECLAIM that
+ * must not wait for a stopped daemon either. */
+Test(gfp, with_the_daemon_stopped_page_level_atomic_in_an_unregistered_forked_child_fails_at_once)
+{
+	struct child ch;
+	struct child_result res;
+	int got;
+
+	start(small_zone);
+	daemon_stop();
+	ch = spawn_alloc(BIG_SIZE, GFP_ATOMIC, 1);
+	got = child_report(&ch, 5000, &res);
+	child_reap(&ch, !got);
+	daemon_continue();
+	cr_assert(got, "a page-level GFP_ATOMIC allocation in a forked child waited 5 s for a stopped slabd");
+	cr_assert(!res.got, "1.5 MiB with GFP_ATOMIC from a stopped slabd");
+	cr_assert_eq(res.err, ENOMEM, "errno %d (%s)", res.err, strerror(res.err));
+	/* nothing of it stays allocated: the zone's one 1.5 MiB block is still there */
+	ch = spawn_alloc(BIG_SIZE, GFP_KERNEL, 1);
+	got = child_report(&ch, 15000, &res);
+	child_reap(&ch, !got);
+	cr_assert(got && res.got, "1.5 MiB with GFP_KERNEL after SIGCONT: %s", got ? strerror(res.err) : "waits");
 }
 
 /* ------------------------------------------------------------ exhausted zone -- */
