@@ -319,40 +319,46 @@ void td_hugepages_restore(long prev)
 		write_long(hp_path, prev);
 }
 
-int td_verify(const struct test_daemon *td, uint32_t flags, struct slabd_wire_verify *ret)
+int td_request(const struct test_daemon *td, const void *req, size_t len, void *rep, size_t rep_len, int want)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct slabd_wire_verify_req q;
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), type;
 	ssize_t n;
 
 	if (strlen(td->sock) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "td_verify: socket path too long: %s\n", td->sock);
+		fprintf(stderr, "td_request: socket path too long: %s\n", td->sock);
 		if (fd >= 0)
 			close(fd);
 		return -1;
 	}
 	memcpy(sa.sun_path, td->sock, strlen(td->sock) + 1);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		fprintf(stderr, "td_verify: connect %s: %s\n", td->sock, strerror(errno));
+		fprintf(stderr, "td_request: connect %s: %s\n", td->sock, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
 	}
-	memset(&q, 0, sizeof(q));
-	slabd_wire_init(&q.hdr, SLABD_MSG_VERIFY, sizeof(q), 1);
-	q.flags = flags;
-	if (send(fd, &q, sizeof(q), 0) != (ssize_t)sizeof(q)) {
-		fprintf(stderr, "td_verify: send: %s\n", strerror(errno));
+	if (send(fd, req, len, 0) != (ssize_t)len) {
+		fprintf(stderr, "td_request: send: %s\n", strerror(errno));
 		close(fd);
 		return -1;
 	}
-	n = recv(fd, ret, sizeof(*ret), 0);
+	n = recv(fd, rep, rep_len, 0);
 	close(fd);
-	type = n > 0 ? slabd_wire_validate(ret, (size_t)n) : -EBADMSG;
-	if (type != SLABD_MSG_VERIFY_REPLY) {
-		fprintf(stderr, "td_verify: reply of %zd bytes is not a VERIFY_REPLY (%d)\n", n, type);
+	type = n > 0 ? slabd_wire_validate(rep, (size_t)n) : -EBADMSG;
+	if (type != want) {
+		fprintf(stderr, "td_request: reply of %zd bytes is not of type %d (%d)\n", n, want, type);
 		return -1;
 	}
 	return 0;
+}
+
+int td_verify(const struct test_daemon *td, uint32_t flags, struct slabd_wire_verify *ret)
+{
+	struct slabd_wire_verify_req q;
+
+	memset(&q, 0, sizeof(q));
+	slabd_wire_init(&q.hdr, SLABD_MSG_VERIFY, sizeof(q), 1);
+	q.flags = flags;
+	return td_request(td, &q, sizeof(q), ret, sizeof(*ret), SLABD_MSG_VERIFY_REPLY);
 }

@@ -40,6 +40,11 @@ int td_log_contains(const struct test_daemon *td, const char *needle);
 /* td_dump_log: copy the daemon's log to stderr (for failing tests). */
 void td_dump_log(const struct test_daemon *td);
 
+/* td_request: send @req (@len bytes) on a connection of its own, as slabctl does, and
+ * receive the reply into @rep: 0 when it is a valid message of type @want, else -1 (the
+ * reason on stderr). */
+int td_request(const struct test_daemon *td, const void *req, size_t len, void *rep, size_t rep_len, int want);
+
 struct slabd_wire_verify;
 /* td_verify: ask the daemon for its VERIFY reply (@flags: SLABD_VERIFY_AUDIT for the full
  * audit) over a connection of its own. 0 with *ret filled (its err is the daemon's), or

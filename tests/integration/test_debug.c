@@ -40,25 +40,6 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* One request on a connection of its own (as slabctl does); 0 or -1. */
-static int request(void *req, size_t len, void *rep, size_t rep_len, uint16_t want)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	ssize_t n;
-
-	strcpy(sa.sun_path, td.sock);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    send(fd, req, len, 0) != (ssize_t)len) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	n = recv(fd, rep, rep_len, 0);
-	close(fd);
-	return n > 0 && slabd_wire_validate(rep, (size_t)n) == want ? 0 : -1;
-}
-
 static struct slabd_wire_debug debug_req(uint32_t cache, uint32_t op, uint32_t flags)
 {
 	struct slabd_wire_debug_req q;
@@ -69,7 +50,7 @@ static struct slabd_wire_debug debug_req(uint32_t cache, uint32_t op, uint32_t f
 	q.op = op;
 	q.cache = cache;
 	q.flags = flags;
-	cr_assert_eq(request(&q, sizeof(q), &r, sizeof(r), SLABD_MSG_DEBUG_REPLY), 0, "no DEBUG_REPLY");
+	cr_assert_eq(td_request(&td, &q, sizeof(q), &r, sizeof(r), SLABD_MSG_DEBUG_REPLY), 0, "no DEBUG_REPLY");
 	return r;
 }
 
@@ -80,7 +61,7 @@ static struct slabd_wire_cache_info cache_info(uint32_t id)
 
 	slabd_wire_init(&q.hdr, SLABD_MSG_CACHE_INFO, sizeof(q), 1);
 	q.index = id;
-	cr_assert_eq(request(&q, sizeof(q), &r, sizeof(r), SLABD_MSG_CACHE_INFO_REPLY), 0, "no CACHE_INFO_REPLY");
+	cr_assert_eq(td_request(&td, &q, sizeof(q), &r, sizeof(r), SLABD_MSG_CACHE_INFO_REPLY), 0, "no CACHE_INFO_REPLY");
 	cr_assert_eq(r.err, 0);
 	cr_assert_eq(r.cache, id);
 	return r;
@@ -235,39 +216,6 @@ Test(debug, a_red_zone_overwrite_is_reported_at_free)
 	assert_no_duplicates(c, 100);
 }
 
-static void do_use_after_free(void *arg)
-{
-	struct two *t = arg;
-	void *v[64];
-	int i, n = 0;
-
-	kmem_cache_free(t->c, t->p);
-	((char *)t->p)[30] = 1; /* write after free */
-	for (i = 0; i < 64; i++) {
-		v[n++] = kmem_cache_alloc(t->c, GFP_KERNEL);
-		if (v[n - 1] == t->p)
-			break;
-	}
-	t->q = v[n - 1];
-	while (n)
-		kmem_cache_free(t->c, v[--n]);
-}
-
-Test(debug, a_write_after_free_is_caught_by_the_poison_at_the_next_allocation)
-{
-	struct kmem_cache *c = kmem_cache_create("dbg-poison", 48, 0, SLAB_POISON | SLAB_RED_ZONE, NULL);
-	struct two t = {c, NULL, NULL};
-	const char *out;
-	char want[96];
-
-	cr_assert_not_null(c);
-	t.p = kmem_cache_alloc(c, GFP_KERNEL);
-	out = capture(do_use_after_free, &t);
-	cr_assert_eq(t.q, t.p, "the freed object did not come back within 64 allocations");
-	snprintf(want, sizeof(want), "write after free: object %p of cache dbg-poison, byte +30", t.p);
-	cr_expect(strstr(out, want), "report: %s", out);
-}
-
 /* Allocate until t->p comes back (t->q: the last one taken), then free them all. */
 static void do_until_it_comes_back(void *arg)
 {
@@ -283,6 +231,30 @@ static void do_until_it_comes_back(void *arg)
 	t->q = v[n - 1];
 	while (n)
 		kmem_cache_free(t->c, v[--n]);
+}
+
+static void do_use_after_free(void *arg)
+{
+	struct two *t = arg;
+
+	kmem_cache_free(t->c, t->p);
+	((char *)t->p)[30] = 1; /* write after free */
+	do_until_it_comes_back(t);
+}
+
+Test(debug, a_write_after_free_is_caught_by_the_poison_at_the_next_allocation)
+{
+	struct kmem_cache *c = kmem_cache_create("dbg-poison", 48, 0, SLAB_POISON | SLAB_RED_ZONE, NULL);
+	struct two t = {c, NULL, NULL};
+	const char *out;
+	char want[96];
+
+	cr_assert_not_null(c);
+	t.p = kmem_cache_alloc(c, GFP_KERNEL);
+	out = capture(do_use_after_free, &t);
+	cr_assert_eq(t.q, t.p, "the freed object did not come back within 64 allocations");
+	snprintf(want, sizeof(want), "write after free: object %p of cache dbg-poison, byte +30", t.p);
+	cr_expect(strstr(out, want), "report: %s", out);
 }
 
 Test(debug, poison_switched_on_later_does_not_call_objects_freed_before_written_after_free)

@@ -192,6 +192,21 @@ TestSuite(fdstore, .init = setup, .fini = teardown, .timeout = 120);
 
 #define N 2000
 
+/* Start slabd with fd_store = yes (daemon_pid) and wait until it is ready and has handed
+ * its four segments to the fd store. */
+static void launch_stored(void)
+{
+	int i;
+
+	daemon_pid = launch(0, NULL);
+	if (!wait_ready(daemon_pid)) {
+		dump_log();
+		cr_assert_fail("slabd with fd_store = yes did not get ready");
+	}
+	for (i = 0; i < 4; i++)
+		cr_assert_geq(stored[i], 0, "%s was not handed to the fd store", names[i]);
+}
+
 Test(fdstore, the_region_survives_a_sigkill_in_the_fd_store)
 {
 	static uint64_t *obj[N];
@@ -201,13 +216,7 @@ Test(fdstore, the_region_survives_a_sigkill_in_the_fd_store)
 	uint64_t *big;
 	int i, status, away = 0;
 
-	daemon_pid = launch(0, NULL);
-	if (!wait_ready(daemon_pid)) {
-		dump_log();
-		cr_assert_fail("slabd with fd_store = yes did not get ready");
-	}
-	for (i = 0; i < 4; i++)
-		cr_assert_geq(stored[i], 0, "%s was not handed to the fd store", names[i]);
+	launch_stored();
 	cr_assert(log_has("in the service manager's fd store"));
 
 	cr_assert_eq(slabd_connect(sock_path), 0, "%s", slabd_last_error());
@@ -307,13 +316,7 @@ Test(fdstore, a_refusal_after_mapping_gives_the_fd_stores_advice)
 {
 	int i;
 
-	daemon_pid = launch(0, NULL);
-	if (!wait_ready(daemon_pid)) {
-		dump_log();
-		cr_assert_fail("slabd with fd_store = yes did not get ready");
-	}
-	for (i = 0; i < 4; i++)
-		cr_assert_geq(stored[i], 0, "%s was not handed to the fd store", names[i]);
+	launch_stored();
 	cr_assert_eq(kill(daemon_pid, SIGKILL), 0);
 	cr_assert_eq(waitpid(daemon_pid, &i, 0), daemon_pid);
 	daemon_pid = 0;

@@ -310,22 +310,32 @@ Test(procs, a_fork_during_another_threads_first_attach_leaves_the_child_usable)
 /* DEBUG query on a connection of its own: the daemon's owner-tracking counters. */
 static struct slabd_wire_debug debug_query(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct slabd_wire_debug_req q;
 	struct slabd_wire_debug r;
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	ssize_t n;
 
-	strcpy(sa.sun_path, td.sock);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	memset(&q, 0, sizeof(q));
 	slabd_wire_init(&q.hdr, SLABD_MSG_DEBUG, sizeof(q), 1);
 	q.op = SLABD_DEBUG_OP_QUERY;
 	q.cache = SLABD_DEBUG_ALL_CACHES;
-	cr_assert_eq(send(fd, &q, sizeof(q), 0), (ssize_t)sizeof(q));
-	n = recv(fd, &r, sizeof(r), 0);
-	close(fd);
-	cr_assert_eq(slabd_wire_validate(&r, n > 0 ? (size_t)n : 0), SLABD_MSG_DEBUG_REPLY);
+	cr_assert_eq(td_request(&td, &q, sizeof(q), &r, sizeof(r), SLABD_MSG_DEBUG_REPLY), 0, "no DEBUG_REPLY");
 	return r;
+}
+
+/* The daemon's count of objects owner reclaim took back, once it is at least 1 (the
+ * daemon deals with a hangup whenever it gets to it; a reclaim takes back all of an
+ * owner's objects at once), or after 30 s. */
+static uint64_t reclaimed_once_any(void)
+{
+	struct slabd_wire_debug r;
+	int waited;
+
+	for (waited = 0; waited < 30000; waited += 50) {
+		r = debug_query();
+		if (r.reclaimed >= 1)
+			break;
+		nanosleep(&(struct timespec){ 0, 50 * 1000000L }, NULL);
+	}
+	return r.reclaimed;
 }
 
 /* With owner tracking, an object a forked child allocates before it registered (a
@@ -334,8 +344,8 @@ static struct slabd_wire_debug debug_query(void)
 Test(procs, a_forked_childs_objects_stay_its_own_when_the_parent_exits)
 {
 	struct kmem_cache *c;
-	struct slabd_wire_debug r;
-	int ready[2], waited;
+	uint64_t reclaimed;
+	int ready[2];
 	pid_t parent;
 
 	cr_assert_eq(slabd_connect(td.sock), 0, "%s", slabd_last_error());
@@ -374,16 +384,11 @@ Test(procs, a_forked_childs_objects_stay_its_own_when_the_parent_exits)
 		cr_assert_eq(x, 'p');
 		cr_assert_eq(wait_child(parent), 0);
 		/* the parent's own object comes back: then the daemon has dealt with its exit */
-		for (waited = 0; waited < 30000; waited += 50) {
-			r = debug_query();
-			if (r.reclaimed >= 1)
-				break;
-			nanosleep(&(struct timespec){ 0, 50 * 1000000L }, NULL);
-		}
-		cr_assert_eq(r.reclaimed, 1,
+		reclaimed = reclaimed_once_any();
+		cr_assert_eq(reclaimed, 1,
 			     "%llu objects taken back at the parent's exit, expected its own one: its "
 			     "child's object was counted as the parent's",
-			     (unsigned long long)r.reclaimed);
+			     (unsigned long long)reclaimed);
 	}
 	close(ready[0]);
 }
@@ -396,10 +401,10 @@ Test(procs, a_forked_childs_objects_stay_its_own_when_the_parent_exits)
 Test(procs, objects_allocated_after_a_disconnect_are_not_taken_back_with_the_old_registration)
 {
 	struct kmem_cache *c;
-	struct slabd_wire_debug r;
+	uint64_t reclaimed;
 	unsigned char *p;
 	void *v[32];
-	int i, waited;
+	int i;
 
 	cr_assert_eq(slabd_connect(td.sock), 0, "%s", slabd_last_error());
 	c = kmem_cache_create("disc-owned", 100, 0, SLAB_STORE_USER, NULL);
@@ -416,16 +421,11 @@ Test(procs, objects_allocated_after_a_disconnect_are_not_taken_back_with_the_old
 	cr_assert_eq(kill(td.pid, SIGCONT), 0);
 	cr_assert_not_null(p);
 	memset(p, 0x5c, 100);
-	for (waited = 0; waited < 30000; waited += 50) {
-		r = debug_query();
-		if (r.reclaimed >= 1)
-			break;
-		nanosleep(&(struct timespec){ 0, 50 * 1000000L }, NULL);
-	}
-	cr_assert_eq(r.reclaimed, 1,
+	reclaimed = reclaimed_once_any();
+	cr_assert_eq(reclaimed, 1,
 		     "%llu objects taken back at the disconnect, expected the one held then: one "
 		     "allocated after it went too",
-		     (unsigned long long)r.reclaimed);
+		     (unsigned long long)reclaimed);
 	for (i = 0; i < 100; i++)
 		cr_assert_eq(p[i], 0x5c);
 	kmem_cache_free(c, p);

@@ -524,12 +524,13 @@ static struct slabd_shm_super read_super(void)
 	return sb;
 }
 
-static void meta_rw(off_t off, void *buf, size_t len, int write)
+/* Read (or @write) @len bytes at @off of the stopped daemon's region file @name. */
+static void region_rw(const char *name, off_t off, void *buf, size_t len, int write)
 {
 	char p[200];
 	int fd;
 
-	snprintf(p, sizeof(p), "%s/meta", region_dir);
+	snprintf(p, sizeof(p), "%s/%s", region_dir, name);
 	fd = open(p, O_RDWR | O_CLOEXEC);
 	cr_assert_geq(fd, 0);
 	if (write)
@@ -537,6 +538,11 @@ static void meta_rw(off_t off, void *buf, size_t len, int write)
 	else
 		cr_assert_eq(pread(fd, buf, len, off), (ssize_t)len);
 	close(fd);
+}
+
+static void meta_rw(off_t off, void *buf, size_t len, int write)
+{
+	region_rw("meta", off, buf, len, write);
 }
 
 /*
@@ -709,25 +715,6 @@ Test(restart, a_found_cache_entry_beyond_any_requestable_geometry_is_refused)
 
 /* ------------------------------------------------- the "debug" key at a restart -- */
 
-/* One request on a connection of its own (as slabctl does); 0 or -1. */
-static int request(void *req, size_t len, void *rep, size_t rep_len, uint16_t want)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	ssize_t n;
-
-	strcpy(sa.sun_path, td.sock);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    send(fd, req, len, 0) != (ssize_t)len) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	n = recv(fd, rep, rep_len, 0);
-	close(fd);
-	return n > 0 && slabd_wire_validate(rep, (size_t)n) == want ? 0 : -1;
-}
-
 /* slabctl debug all [on FLAGS|off] */
 static struct slabd_wire_debug debug_all(uint32_t op, uint32_t flags)
 {
@@ -739,7 +726,7 @@ static struct slabd_wire_debug debug_all(uint32_t op, uint32_t flags)
 	q.op = op;
 	q.cache = SLABD_DEBUG_ALL_CACHES;
 	q.flags = flags;
-	cr_assert_eq(request(&q, sizeof(q), &r, sizeof(r), SLABD_MSG_DEBUG_REPLY), 0, "no DEBUG_REPLY");
+	cr_assert_eq(td_request(&td, &q, sizeof(q), &r, sizeof(r), SLABD_MSG_DEBUG_REPLY), 0, "no DEBUG_REPLY");
 	return r;
 }
 
@@ -841,17 +828,7 @@ static off_t pool_record_off(uint32_t id)
 
 static void slabs_rw(off_t off, void *buf, size_t len, int write)
 {
-	char p[200];
-	int fd;
-
-	snprintf(p, sizeof(p), "%s/slabs", region_dir);
-	fd = open(p, O_RDWR | O_CLOEXEC);
-	cr_assert_geq(fd, 0);
-	if (write)
-		cr_assert_eq(pwrite(fd, buf, len, off), (ssize_t)len);
-	else
-		cr_assert_eq(pread(fd, buf, len, off), (ssize_t)len);
-	close(fd);
+	region_rw("slabs", off, buf, len, write);
 }
 
 /*
