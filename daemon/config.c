@@ -67,8 +67,12 @@ int parse_size(const char *s, uint64_t *ret)
 	return 0;
 }
 
+/* A plain decimal number up to @max: a count, a port, milliseconds or an id takes no size
+ * suffix ("1k" is not uid 1024 nor 1024 ms). */
 static int parse_uint(const char *s, uint64_t max, uint64_t *ret)
 {
+	if (!*s || strspn(s, "0123456789") != strlen(s))
+		return -EINVAL;
 	return parse_size(s, ret) < 0 || *ret > max ? -EINVAL : 0;
 }
 

@@ -704,3 +704,26 @@ Test(config_set, debug_is_off_by_default_and_takes_a_list_of_checks)
 	expect_bad("debug", "poisson");
 	expect_bad("debug", "poison,everything");
 }
+
+/* A count, a port, milliseconds or an id is a plain decimal number: the size suffixes
+ * (k, M, G, iB, B) belong to sizes only. "1001b" must not be uid 1001, nor "1k" uid 1024. */
+Test(config_set, numbers_that_are_not_sizes_take_no_size_suffix)
+{
+	expect_bad("socket_owner", "1k");
+	expect_bad("socket_group", "1000B");
+	expect_bad("allowed_users", "1001b");
+	expect_bad("allowed_groups", "root, 1K");
+	expect_bad("metrics_port", "9k");
+	expect_bad("max_caches", "1k");
+	expect_bad("magazines", "1M");
+	expect_bad("worker_interval_ms", "1k");
+	expect_bad("release_delay_ms", "5k");
+	expect_bad("idle_drain_ms", "1KiB");
+	/* the plain numbers still are */
+	expect_good("socket_owner", "1024");
+	cr_assert_eq(cfg.socket_uid, 1024);
+	expect_good("allowed_users", "1001");
+	cr_assert_eq(cfg.allowed_users.ids[0], 1001);
+	expect_good("release_delay_ms", "5000");
+	cr_assert_eq(cfg.release_delay_ms, 5000);
+}
