@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "config.h"
 #include "debug.h"
@@ -373,9 +374,13 @@ static char *trim(char *s)
 	return s;
 }
 
+#define CONFIG_LINE_MAX 510 /* bytes of a line without its newline */
+
 int config_load(struct config *c, const char *path)
 {
-	char line[512];
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
 	unsigned int lineno = 0;
 	int bad = 0;
 	FILE *f = fopen(path, "re");
@@ -385,16 +390,22 @@ int config_load(struct config *c, const char *path)
 		log_err("cannot open config file %s: %s", path, strerror(err));
 		return -err;
 	}
-	while (fgets(line, sizeof(line), f)) {
+	/* getline, not fgets: the length read tells a NUL byte from the end of the line */
+	while ((len = getline(&line, &cap, f)) > 0) {
 		char *s, *eq, *key, *value, *hash;
 		const char *why = "";
 
 		lineno++;
-		if (!strchr(line, '\n') && !feof(f)) {
-			log_err("%s:%u: line longer than %zu bytes", path, lineno, sizeof(line) - 2);
+		if (line[len - 1] == '\n')
+			line[--len] = 0;
+		if ((size_t)len > CONFIG_LINE_MAX) {
+			log_err("%s:%u: line longer than %d bytes", path, lineno, CONFIG_LINE_MAX);
 			bad = 1;
-			while (fgets(line, sizeof(line), f) && !strchr(line, '\n'))
-				;
+			continue;
+		}
+		if (memchr(line, 0, (size_t)len)) {
+			log_err("%s:%u: a NUL byte in the line: is this a text file?", path, lineno);
+			bad = 1;
 			continue;
 		}
 		hash = strchr(line, '#');
@@ -424,6 +435,7 @@ int config_load(struct config *c, const char *path)
 			bad = 1;
 		}
 	}
+	free(line);
 	fclose(f);
 	return bad ? -EINVAL : 0;
 }

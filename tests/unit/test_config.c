@@ -727,3 +727,27 @@ Test(config_set, numbers_that_are_not_sizes_take_no_size_suffix)
 	expect_good("release_delay_ms", "5000");
 	cr_assert_eq(cfg.release_delay_ms, 5000);
 }
+
+/* A NUL byte (a binary file, a bad editor) is reported as what it is, on its own line,
+ * and the next line is still read and judged. */
+Test(config_load, a_nul_byte_is_reported_on_its_line_and_the_next_line_is_read)
+{
+	static const char text[] = "zone_size = 64M\0junk\nhugepages = bogus\nmax_caches = 256\n";
+	char log[4096], want[128];
+	int fd;
+
+	log_level = LOG_LVL_INFO;
+	snprintf(tmp_path, sizeof(tmp_path), "/tmp/slabd-unit-config-XXXXXX");
+	fd = mkstemp(tmp_path);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
+	close(fd);
+	cr_assert_eq(load_captured(log, sizeof(log)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:1: ", tmp_path);
+	cr_expect(strstr(log, want) != NULL, "line 1 not reported: '%s'", log);
+	cr_expect(strstr(log, "NUL") != NULL, "the NUL byte is not named: '%s'", log);
+	cr_expect(strstr(log, "longer than") == NULL, "a short line called too long: '%s'", log);
+	snprintf(want, sizeof(want), "%s:2: bad value 'bogus' for 'hugepages'", tmp_path);
+	cr_expect(strstr(log, want) != NULL, "line 2 was swallowed: '%s'", log);
+	cr_expect_eq(cfg.max_caches, 256, "line 3 was not read");
+}
