@@ -553,3 +553,28 @@ Test(hugepages_reserve, a_missing_pool_stops_only_a_daemon_with_hugepages_on)
 	cr_assert(strstr(out, "cannot read") != NULL, "%s", out);
 	cr_assert_eq(reserve("", "--set hugepages_reserve=yes", out, sizeof(out)), 0, "%s", out);
 }
+
+/* ------------------------------------------------------------------- the log -- */
+
+TestSuite(journal, .fini = cleanup, .timeout = 60);
+
+/* Every log line is one journal entry whose priority is its "<N>" prefix: a cache name
+ * (chosen by any client) with a newline in it must not start a line of its own, which
+ * would forge an entry of any priority. */
+Test(journal, a_newline_in_a_client_string_does_not_start_a_log_line)
+{
+	struct kmem_cache *c;
+
+	make_dir();
+	spawn(NULL, -1, (const char *const[]){"--socket", td.sock, NULL});
+	cr_assert(wait_log("ready: socket", 10000));
+	cr_assert_eq(slabd_connect(td.sock), 0, "%s", slabd_last_error());
+	c = kmem_cache_create("x\n<2>slabd: crit: forged", 64, 0, 0, NULL);
+	cr_assert_not_null(c, "%s", slabd_last_error());
+	cr_assert(wait_log("forged", 5000), "the cache's creation was not logged");
+	cr_expect_not(td_log_contains(&td, "\n<2>slabd: crit: forged"),
+		      "a client's cache name started a log line of its own");
+	kmem_cache_destroy(c);
+	slabd_disconnect();
+	cr_assert_eq(td_stop(&td), 0);
+}
