@@ -389,6 +389,7 @@ static void handle_cache_op(struct slabd *d, struct conn *c, const struct slabd_
 		return;
 	}
 	__atomic_store_n(&d->caches[m->cache], NULL, __ATOMIC_RELEASE);
+	stats_cache_gone(d, m->cache); /* its misses stay in the CPUs' counters */
 	debug_cache_destroyed(d); /* its debug flags no longer count in cache 0's */
 	/* once every worker has run a job, none is still in a round that saw the cache */
 	for (n = 0; n < d->sb->nr_nodes; n++)

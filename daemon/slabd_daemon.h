@@ -131,6 +131,8 @@ struct stats {
 	uint64_t quarantined;  /* magazines with foreign entries: taken out of circulation */
 	uint64_t refills, reclaims, slabs_created, slabs_released, drains;
 	uint64_t failures_of_gone_clients; /* alloc_failures of clients that detached */
+	/* per-CPU misses of destroyed caches, so that a CPU's miss counters never go down */
+	uint64_t gone_alloc_misses[SLABD_MAX_CPUS], gone_free_misses[SLABD_MAX_CPUS];
 };
 
 struct slabd {
@@ -355,6 +357,8 @@ struct slabd_wire_node_info;
 struct slabd_wire_client_info;
 int stats_cache_info(struct slabd *d, uint32_t from, struct slabd_wire_cache_info *ci);
 int stats_cpu_info(struct slabd *d, uint32_t cpu, struct slabd_wire_cpu_info *pi);
+/* stats_cache_gone: cache @id is being destroyed: keep its per-CPU misses in the CPUs'. */
+void stats_cache_gone(struct slabd *d, uint32_t id);
 int stats_node_info(struct slabd *d, uint32_t node, struct slabd_wire_node_info *ni);
 int stats_client_info(struct slabd *d, uint32_t from, struct slabd_wire_client_info *ci);
 

@@ -205,8 +205,25 @@ int stats_cpu_info(struct slabd *d, uint32_t cpu, struct slabd_wire_cpu_info *pi
 		pi->alloc_misses += __atomic_load_n(&ps->alloc_misses, __ATOMIC_RELAXED);
 		pi->free_misses += __atomic_load_n(&ps->free_misses, __ATOMIC_RELAXED);
 	}
+	pi->alloc_misses += __atomic_load_n(&d->stats.gone_alloc_misses[cpu], __ATOMIC_RELAXED);
+	pi->free_misses += __atomic_load_n(&d->stats.gone_free_misses[cpu], __ATOMIC_RELAXED);
 	pi->pcpu_objs += remote_scan(d, cpu, 0, &pi->pcpu_bytes);
 	return 0;
+}
+
+void stats_cache_gone(struct slabd *d, uint32_t id)
+{
+	uint32_t cpu;
+
+	for (cpu = 0; cpu < d->sb->nr_cpus && cpu < SLABD_MAX_CPUS; cpu++) {
+		const struct slabd_shm_pcpu_stat *ps =
+		    &d->pcpu_stats[slabd_shm_pcpu_stat_index(d->sb->max_caches, id, cpu)];
+
+		__atomic_fetch_add(&d->stats.gone_alloc_misses[cpu],
+				   __atomic_load_n(&ps->alloc_misses, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+		__atomic_fetch_add(&d->stats.gone_free_misses[cpu],
+				   __atomic_load_n(&ps->free_misses, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+	}
 }
 
 int stats_node_info(struct slabd *d, uint32_t node, struct slabd_wire_node_info *ni)

@@ -183,6 +183,51 @@ Test(metrics, the_corruption_counters_rise_after_a_scribble)
 	cr_assert(td_log_contains(&td, "depot reserve stack corrupt"));
 }
 
+/* The sum of every series line starting with @prefix (labels after it may differ). */
+static long long series_sum(const char *prefix)
+{
+	const char *p = resp;
+	size_t l = strlen(prefix);
+	long long sum = 0;
+
+	while ((p = strstr(p, prefix))) {
+		const char *sp = strchr(p, ' ');
+		if ((p == resp || p[-1] == '\n') && sp)
+			sum += atoll(sp + 1);
+		p += l;
+	}
+	return sum;
+}
+
+/* A counter never goes down while the daemon runs (Prometheus takes a drop for a reset
+ * and counts the whole value again): the per-CPU miss counters sum over the caches, and a
+ * destroyed cache's misses stay in them. */
+Test(metrics, the_per_cpu_miss_counters_do_not_drop_when_a_cache_is_destroyed)
+{
+	struct kmem_cache *c = kmem_cache_create("short-lived", 128, 0, 0, NULL);
+	void *objs[200];
+	long long misses, before;
+	int i;
+
+	cr_assert_not_null(c, "%s", slabd_last_error());
+	for (i = 0; i < 200; i++)
+		cr_assert_not_null(objs[i] = kmem_cache_alloc(c, GFP_KERNEL));
+	for (i = 0; i < 200; i++)
+		kmem_cache_free(c, objs[i]);
+	http("GET /metrics HTTP/1.0\r\n\r\n");
+	misses = series("slabd_cache_alloc_misses_total{cache=\"short-lived\"}");
+	cr_assert_gt(misses, 0, "the cache had no miss to lose");
+	before = series_sum("slabd_cpu_misses_total{cpu=");
+	cr_assert_geq(before, misses);
+	kmem_cache_destroy(c);
+	http("GET /metrics HTTP/1.0\r\n\r\n");
+	cr_assert_lt(series("slabd_cache_alloc_misses_total{cache=\"short-lived\"}"), 0,
+		     "the destroyed cache is still listed");
+	cr_expect_geq(series_sum("slabd_cpu_misses_total{cpu="), before,
+		      "slabd_cpu_misses_total went down from %lld to %lld", before,
+		      series_sum("slabd_cpu_misses_total{cpu="));
+}
+
 Test(metrics, anything_but_get_metrics_is_refused)
 {
 	http("GET / HTTP/1.0\r\n\r\n");
