@@ -561,6 +561,21 @@ static int cmd_clients(void)
 	return 0;
 }
 
+/* CACHE on the command line is a name, or an id (digits only) when no cache has that
+ * name: a cache may be named "1". True when @name is to be taken as the id *ret_id. */
+static int cache_arg_is_id(const struct snapshot *s, const char *name, unsigned long *ret_id)
+{
+	size_t i;
+
+	if (!*name || strspn(name, "0123456789") != strlen(name) || strlen(name) > 9)
+		return 0;
+	for (i = 0; i < s->nr_caches; i++)
+		if (!strcmp(s->caches[i].name, name))
+			return 0;
+	*ret_id = strtoul(name, NULL, 10);
+	return 1;
+}
+
 static int shrink_one(const struct slabd_wire_cache_info *c, uint64_t *total)
 {
 	struct slabd_wire_cache_op op;
@@ -588,11 +603,11 @@ static int cmd_shrink(const char *name)
 	struct snapshot s = {0};
 	uint64_t total = 0;
 	size_t i, found = 0;
-	char *end;
-	unsigned long id = name ? strtoul(name, &end, 10) : 0;
-	int by_id = name && *name && !*end;
+	unsigned long id = 0;
+	int by_id;
 
 	snapshot_take(&s, 0, 0, 0);
+	by_id = name && cache_arg_is_id(&s, name, &id);
 	for (i = 0; i < s.nr_caches; i++) {
 		if (name && (by_id ? s.caches[i].cache != id : strcmp(s.caches[i].name, name)))
 			continue;
@@ -637,9 +652,9 @@ static int cmd_debug(int argc, char **argv)
 	struct slabd_wire_debug r;
 	uint32_t op = SLABD_DEBUG_OP_QUERY, flags = 0;
 	const char *name = argc > 0 ? argv[0] : "all";
-	char fl[64], *tok, *save = NULL, *end;
+	char fl[64], *tok, *save = NULL;
 	size_t i, found = 0;
-	unsigned long id;
+	unsigned long id = 0;
 	int by_id, all = !strcmp(name, "all"), err;
 
 	if (argc > 1) {
@@ -670,9 +685,8 @@ static int cmd_debug(int argc, char **argv)
 		if (err < 0)
 			fail("debug", err);
 	}
-	id = strtoul(name, &end, 10);
-	by_id = *name && !*end;
 	snapshot_take(&s, 0, 0, 0);
+	by_id = cache_arg_is_id(&s, name, &id);
 	printf("%-24s %-26s %s\n", "cache", "debug", "errors");
 	for (i = 0; i < s.nr_caches; i++) {
 		if (!all && (by_id ? s.caches[i].cache != id : strcmp(s.caches[i].name, name)))

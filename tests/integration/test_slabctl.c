@@ -302,6 +302,32 @@ Test(slabctl, shrink_gives_a_named_caches_empty_slabs_back)
 	cr_assert(strstr(out, "in total") != NULL, "%s", out);
 }
 
+/* A cache may be named with digits: "shrink 1" and "debug 1" then mean the cache named
+ * "1" (an id is the fallback when no cache has that name), not the cache whose id is 1. */
+Test(slabctl, a_cache_named_with_digits_is_found_by_its_name)
+{
+	struct kmem_cache *c = kmem_cache_create("1", 512, 0, 0, NULL);
+	void *objs[200];
+	unsigned long v[10];
+	int i;
+
+	cr_assert_not_null(c, "%s", slabd_last_error());
+	for (i = 0; i < 200; i++)
+		cr_assert_not_null(objs[i] = kmem_cache_alloc(c, GFP_KERNEL));
+	for (i = 0; i < 200; i++)
+		kmem_cache_free(c, objs[i]);
+	cr_assert_eq(run("slabinfo", NULL), 0);
+	cr_assert(slabinfo_row(out, "1", v));
+	cr_assert_gt(v[9], 0, "no slabs before the shrink");
+	cr_assert_eq(run("shrink 1", NULL), 0, "%s", out);
+	cr_assert_eq(run("slabinfo", NULL), 0);
+	cr_assert(slabinfo_row(out, "1", v));
+	cr_expect_eq(v[9], 0, "'shrink 1' left the slabs of the cache named 1: %lu", v[9]);
+	cr_assert_eq(run("debug 1", NULL), 0, "%s", out);
+	cr_expect(strstr(out, "\n1 ") != NULL, "'debug 1' did not show the cache named 1:\n%s", out);
+	kmem_cache_destroy(c);
+}
+
 Test(slabctl, top_once_prints_one_frame_with_the_busy_caches)
 {
 	void *k[20];
