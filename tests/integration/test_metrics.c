@@ -228,6 +228,55 @@ Test(metrics, the_per_cpu_miss_counters_do_not_drop_when_a_cache_is_destroyed)
 		      series_sum("slabd_cpu_misses_total{cpu="));
 }
 
+/* Length of the valid UTF-8 sequence at @s, or 0 (RFC 3629: no overlongs, surrogates,
+ * nor code points past U+10FFFF). */
+static size_t utf8_seq(const unsigned char *s)
+{
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		return (s[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[0] == 0xe0 && s[1] < 0xa0) ||
+		    (s[0] == 0xed && s[1] > 0x9f))
+			return 0;
+		return 3;
+	}
+	if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80 ||
+		    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
+/* The text format is UTF-8 (a scraper rejects the whole scrape otherwise), and cache
+ * names are any bytes a client chose: a name that is not UTF-8 is written escaped. */
+Test(metrics, a_cache_name_that_is_not_utf8_keeps_the_exposition_utf8)
+{
+	struct kmem_cache *c = kmem_cache_create("latin1-caf\xe9", 64, 0, 0, NULL);
+	struct kmem_cache *u = kmem_cache_create("utf8-caf\xc3\xa9", 64, 0, 0, NULL);
+	const unsigned char *p;
+
+	cr_assert_not_null(c, "%s", slabd_last_error());
+	cr_assert_not_null(u, "%s", slabd_last_error());
+	http("GET /metrics HTTP/1.0\r\n\r\n");
+	cr_assert_eq(strncmp(resp, "HTTP/1.0 200 OK\r\n", 17), 0, "%.200s", resp);
+	for (p = (const unsigned char *)resp; *p;) {
+		size_t k = utf8_seq(p);
+		cr_assert_gt(k, 0, "not UTF-8 at byte %zu: '%.60s'", (size_t)((const char *)p - resp),
+			     (const char *)p);
+		p += k;
+	}
+	cr_expect_geq(series("slabd_cache_slabs{cache=\"utf8-caf\xc3\xa9\"}"), 0,
+		      "a UTF-8 name is not kept as it is");
+	cr_expect_geq(series("slabd_cache_slabs{cache=\"latin1-caf\\\\xe9\"}"), 0,
+		      "the byte that is not UTF-8 is not written as \\xe9");
+	kmem_cache_destroy(c);
+	kmem_cache_destroy(u);
+}
+
 Test(metrics, anything_but_get_metrics_is_refused)
 {
 	http("GET / HTTP/1.0\r\n\r\n");
