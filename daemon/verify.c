@@ -5,7 +5,9 @@
  * The audit checks invariant 3 as far as the daemon can see it: every object of every
  * slab is free in exactly one place (the daemon's slab bitmap, or one magazine on a depot
  * stack) or allocated. It runs node by node on each node's worker (which owns that node's
- * slabs, so nothing moves under it there): first the per-CPU stacks, remote-free stacks
+ * slabs, so nothing moves under it there), once every node's CPUs have sent their
+ * remote-free stacks home (a node drained later would push objects onto the depot of a
+ * node counted already): first the per-CPU stacks, remote-free stacks
  * and free chains are drained into the slabs (a double free met there is a duplicate),
  * then every depot stack is walked without taking anything: each magazine must be in
  * range and on one stack only, each entry an object of its cache and node that is free
@@ -185,6 +187,11 @@ static void audit(struct slabd *d, struct slabd_wire_verify *r)
 		r->err = -ENOMEM;
 		goto out;
 	}
+	/* Objects freed on another node's CPUs wait in those CPUs' remote-free stacks: home
+	 * first, on every node, or a later node's drain would push them onto the depot of
+	 * a node already counted (as allocated). */
+	for (node = 0; d->sb->nr_nodes > 1 && node < d->sb->nr_nodes; node++)
+		worker_call(d, node, remote_flush_node, NULL);
 	for (node = 0; node < d->sb->nr_nodes; node++)
 		worker_call(d, node, audit_node, &a);
 	/* double frees the drain met: objects that were free in two places */

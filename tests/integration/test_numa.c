@@ -26,6 +26,7 @@
 
 #include "daemon_helper.h"
 #include "slabd_shm.h"
+#include "slabd_wire.h"
 
 static struct test_daemon td;
 static char xml_path[256];
@@ -163,7 +164,17 @@ static void alloc_all_on(void **objs, int n, size_t size, gfp_t flags, int want_
 	}
 }
 
+/* Two nodes without a DMA zone (whose home worker flushes every CPU's remote-free stack),
+ * and an idle drain too slow to interfere: only what a request does moves objects. */
+static void two_nodes_no_dma(void)
+{
+	static const char *const sets[] = { "zone_size=8M", "dma_zone_size=0", "idle_drain_ms=600000", NULL };
+	setenv("HWLOC_SYNTHETIC", "pack:2 numa:1 core:1 pu:1", 1);
+	start(sets);
+}
+
 TestSuite(numa2, .init = two_nodes, .fini = stop, .timeout = 120);
+TestSuite(numa2_nodma, .init = two_nodes_no_dma, .fini = stop, .timeout = 120);
 TestSuite(numa4, .init = four_nodes, .fini = stop, .timeout = 120);
 TestSuite(numa_real, .init = real_machine, .fini = stop, .timeout = 60);
 
@@ -515,4 +526,33 @@ Test(numa_real, node_zero_is_bound_and_move_pages_finds_objects_there)
 		cr_assert_eq(status[i], 0, "object %d is on node %d", i, status[i]);
 	for (i = 0; i < 256; i++)
 		kfree(objs[i]);
+}
+
+static void audit(struct slabd_wire_verify *r)
+{
+	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, r), 0, "no VERIFY reply");
+	cr_assert_eq(r->err, 0);
+	cr_assert_eq(r->problems, 0, "problems: %s", r->first);
+}
+
+/* The audit runs node by node: objects of node 0 waiting in node 1's CPU's remote-free
+ * stack must be counted free, not flushed home after node 0 was already counted. */
+Test(numa2_nodma, the_audit_counts_objects_in_remote_free_stacks_as_free)
+{
+	struct slabd_wire_verify before, after;
+	static void *objs[20];
+	int i;
+
+	pin(0);
+	audit(&before);
+	alloc_all_on(objs, 20, 64, GFP_KERNEL, 0);
+	pin(1);
+	for (i = 0; i < 20; i++)
+		kfree(objs[i]); /* node 0's objects, into CPU 1's remote-free stack */
+	cr_assert_eq(remote_stack(1, 0), 20);
+	audit(&after);
+	cr_assert_eq(after.allocated, before.allocated,
+		     "%llu objects allocated after every one was freed, %llu before",
+		     (unsigned long long)after.allocated, (unsigned long long)before.allocated);
+	cr_assert_eq(remote_stack(1, 0), 0, "the audit left CPU 1's remote-free stack as it was");
 }
