@@ -311,6 +311,8 @@ static void depot_trim(struct slabd *d, struct cache *c, uint32_t node, uint32_t
 	stack_trim(d, c, node, &daemon_depot(d, c->id, node)->full, target, "full");
 }
 
+static int obj_home(struct slabd *d, uint64_t off, struct cache **ret_c, uint32_t *ret_node);
+
 /* Objects of a DMA cache drained on a CPU of another node than the cache's home: hand
  * them to the home depot (its worker owns the slabs), as a client's remote free would.
  * They came from client-writable memory: only objects of @c are kept. */
@@ -321,13 +323,10 @@ static void give_home(struct slabd *d, struct cache *c, uint32_t home, uint64_t 
 	uint32_t i, k = 0;
 
 	for (i = 0; i < n; i++) {
-		uint64_t zoff = objs[i] - d->sb->zones_off;
-		const struct slabd_shm_page *pg = NULL;
+		struct cache *oc;
+		uint32_t on;
 
-		if (objs[i] >= d->sb->zones_off && zoff < d->sb->zones_size)
-			pg = &d->pages[zoff >> SLABD_PAGE_SHIFT];
-		if (pg && pg->kind == SLABD_PAGE_SLAB && pg->cache == c->id &&
-		    (zoff - ((uint64_t)pg->head << SLABD_PAGE_SHIFT)) % c->size == 0)
+		if (obj_home(d, objs[i], &oc, &on) == 0 && oc == c && on == home)
 			objs[k++] = objs[i];
 		else
 			STAT_INC(d, bad_objects);
@@ -364,20 +363,27 @@ static void drain_stack(struct slabd *d, struct cache *c, uint32_t node)
 }
 
 /* The cache and zone node of the object at @off, read from the page table; -1 when @off
- * (from client-writable memory) is not the start of an object of a live cache. */
+ * (from client-writable memory) is not the start of an object of a live cache: on an
+ * object boundary of its slab and before the slab's tail (a multiple of the size past
+ * the last object is no object: its bytes would run into the next page), and not in a
+ * pool's held-back tail. Only the page table is read, never another node's slabs (their
+ * worker may free them meanwhile). */
 static int obj_home(struct slabd *d, uint64_t off, struct cache **ret_c, uint32_t *ret_node)
 {
-	uint64_t zoff = off - d->sb->zones_off;
+	uint64_t zoff = off - d->sb->zones_off, head, in_slab;
 	const struct slabd_shm_page *pg;
-	struct slab *s;
 	struct cache *c;
 
 	if (off < d->sb->zones_off || zoff >= d->sb->zones_size)
 		return -1;
 	pg = &d->pages[zoff >> SLABD_PAGE_SHIFT];
-	s = d->page_slab[zoff >> SLABD_PAGE_SHIFT];
 	c = pg->kind == SLABD_PAGE_SLAB && pg->cache < d->sb->max_caches ? cache_get(d, pg->cache) : NULL;
-	if (!c || !s || (zoff - ((uint64_t)s->head << SLABD_PAGE_SHIFT)) % c->size)
+	head = __atomic_load_n(&pg->head, __ATOMIC_RELAXED);
+	if (!c || pg->zone >= d->nr_zones || head > zoff >> SLABD_PAGE_SHIFT)
+		return -1;
+	in_slab = zoff - (head << SLABD_PAGE_SHIFT);
+	if (in_slab % c->size || in_slab / c->size >= c->objs ||
+	    (c->phantom && head == c->phantom_head && in_slab / c->size >= c->phantom_from))
 		return -1;
 	*ret_c = c;
 	*ret_node = d->zone_tab[pg->zone].node;

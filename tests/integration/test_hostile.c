@@ -596,3 +596,57 @@ Test(hostile, bad_offsets_in_remote_free_stacks_are_dropped_and_bad_counts_reset
 	cache_works(NULL, 128, 2000);
 	cr_assert_eq(healthy_child(), 0, "another client failed after the damage");
 }
+
+/* The offset just past the last object of the slab holding @p: a multiple of the object
+ * size from the slab's start, on one of its pages, yet no object (its bytes would run
+ * into the next page). 0 when that slab has no such tail. */
+static uint64_t slab_tail_of(const void *p)
+{
+	const struct slabd_shm_page *pages = (const void *)(g.base + g.sb->page_table_off);
+	const struct slabd_shm_cache *caches = (const void *)(g.base + g.sb->cache_table_off);
+	uint64_t off = off_of(p), head, tail;
+	const struct slabd_shm_page *pg = &pages[(off - g.sb->zones_off) >> SLABD_PAGE_SHIFT];
+	const struct slabd_shm_cache *c = &caches[pg->cache];
+
+	head = g.sb->zones_off + ((uint64_t)pg->head << SLABD_PAGE_SHIFT);
+	tail = head + (uint64_t)c->objs_per_slab * c->size;
+	return tail < head + ((uint64_t)SLABD_PAGE_SIZE << c->order) ? tail : 0;
+}
+
+Test(hostile, the_tail_of_a_slab_in_a_remote_free_stack_is_no_object)
+{
+	struct slabd_wire_verify before, after;
+	static unsigned char *v[3000];
+	unsigned char *p = kmalloc(192, GFP_KERNEL);
+	uint64_t tail;
+	uint32_t cpu;
+	int i;
+
+	if (under_valgrind())
+		cr_skip_test("valgrind has no rseq: the daemon cannot flush a CPU's remote stack");
+	cr_assert_not_null(p);
+	tail = slab_tail_of(p); /* kmalloc-192: 21 objects per 4 KiB slab, 64 bytes left */
+	cr_assert_neq(tail, 0, "kmalloc-192's slab has no tail");
+	for (cpu = 0; cpu < g.sb->nr_cpus && !cpu_usable(cpu); cpu++)
+		;
+	cr_assert_lt(cpu, g.sb->nr_cpus, "no CPU to run on");
+	counters(&before);
+	shm_remote(&g, cpu)->slots[0] = tail;
+	__atomic_store_n(&shm_remote(&g, cpu)->count, 1, __ATOMIC_RELEASE);
+	/* idle for idle_drain_ms: the worker flushes it from its CPU and must drop it */
+	cr_assert(wait_zero(&shm_remote(&g, cpu)->count), "CPU %u was not flushed", cpu);
+	WAIT_RISE(before, bad_objects, 1);
+	counters(&after);
+	cr_assert_eq(after.bad_stacks, before.bad_stacks,
+		     "a depot stack was reset: the tail reached a magazine on it");
+	cr_assert_eq(after.quarantined, before.quarantined);
+	for (i = 0; i < 3000; i++) {
+		v[i] = kmalloc(192, GFP_KERNEL);
+		cr_assert_not_null(v[i]);
+		cr_assert_neq(off_of(v[i]), tail, "the slab's tail was handed out as an object");
+	}
+	for (i = 0; i < 3000; i++)
+		kfree(v[i]);
+	kfree(p);
+	cr_assert_eq(healthy_child(), 0, "another client failed after the damage");
+}
