@@ -95,10 +95,12 @@ static int node_index_of(int os_node)
 
 /* Whether @off names an object of @cache: magazines are written by other processes, so
  * their contents are checked once here, on the slow path, before they can reach a
- * per-CPU stack (one misbehaving client must not hand garbage pointers to the rest). */
+ * per-CPU stack (one misbehaving client must not hand garbage pointers to the rest). A
+ * multiple of the size past the slab's last object is no object (its bytes would run
+ * into the next page). */
 static int obj_valid(uint32_t cache, uint64_t off)
 {
-	uint64_t zoff = off - cl.sb->zones_off, size;
+	uint64_t zoff = off - cl.sb->zones_off, size, rel;
 	const struct slabd_shm_page *pg;
 
 	if (off < cl.sb->zones_off || zoff >= cl.zones_size)
@@ -107,7 +109,8 @@ static int obj_valid(uint32_t cache, uint64_t off)
 	if (pg->kind != SLABD_PAGE_SLAB || pg->cache != cache || pg->head >= cl.sb->nr_pages)
 		return 0;
 	size = cl.caches[cache].size;
-	return size && (zoff - ((uint64_t)pg->head << SLABD_PAGE_SHIFT)) % size == 0;
+	rel = zoff - ((uint64_t)pg->head << SLABD_PAGE_SHIFT);
+	return size && rel % size == 0 && rel / size < cl.caches[cache].objs_per_slab;
 }
 
 /* Drop the entries of a magazine we own that are not objects of @cache; returns how

@@ -556,3 +556,55 @@ Test(numa2_nodma, the_audit_counts_objects_in_remote_free_stacks_as_free)
 		     (unsigned long long)after.allocated, (unsigned long long)before.allocated);
 	cr_assert_eq(remote_stack(1, 0), 0, "the audit left CPU 1's remote-free stack as it was");
 }
+
+/* A client's flush of its CPU's remote-free stack (on a miss) reads client-writable
+ * memory: the offset just past the last object of a slab (a multiple of the object size
+ * from the slab's start, yet no object: its bytes run into the next page) must not reach
+ * a depot, where another CPU would take it as an object. */
+Test(numa2_nodma, a_clients_remote_flush_drops_the_tail_of_a_slab)
+{
+	const struct slabd_shm_super *sb = super();
+	const char *base = (const char *)sb;
+	const struct slabd_shm_page *pages = (const void *)(base + sb->page_table_off);
+	const struct slabd_shm_cache *caches = (const void *)(base + sb->cache_table_off);
+	struct slabd_shm_pcpu *r = (void *)(base + sb->percpu_off + sb->remote_off + (1ull << SLABD_PCPU_SHIFT));
+	struct slabd_wire_verify before, after;
+	static void *v[3000];
+	const struct slabd_shm_page *pg;
+	uint64_t off, head, tail;
+	void *p;
+	int i;
+
+	pin(0);
+	p = kmalloc(192, GFP_KERNEL);
+	cr_assert_eq(slabd_virt_to_node(p), 0);
+	off = slabd_ptr_to_off(p);
+	pg = &pages[(off - sb->zones_off) >> SLABD_PAGE_SHIFT];
+	head = sb->zones_off + ((uint64_t)pg->head << SLABD_PAGE_SHIFT);
+	tail = head + (uint64_t)caches[pg->cache].objs_per_slab * caches[pg->cache].size;
+	cr_assert_lt(tail, head + ((uint64_t)SLABD_PAGE_SIZE << caches[pg->cache].order),
+		     "kmalloc-192's slab has no tail");
+	cr_assert_eq(td_verify(&td, 0, &before), 0);
+
+	pin(1);
+	cr_assert_eq(remote_stack(1, 0), 0);
+	r->slots[0] = tail;
+	__atomic_store_n(&r->count, 1, __ATOMIC_RELEASE);
+	p = kmalloc(2048, GFP_KERNEL); /* CPU 1's first of that size: a miss, which flushes */
+	cr_assert_not_null(p);
+	cr_assert_eq(r->count, 0, "the miss did not flush the remote stack");
+	kfree(p);
+
+	pin(0);
+	for (i = 0; i < 3000; i++) {
+		v[i] = kmalloc(192, GFP_KERNEL);
+		cr_assert_not_null(v[i]);
+		cr_assert_neq(slabd_ptr_to_off(v[i]), tail, "the slab's tail was handed out as an object");
+	}
+	for (i = 0; i < 3000; i++)
+		kfree(v[i]);
+	cr_assert_eq(td_verify(&td, 0, &after), 0);
+	cr_assert_eq(after.bad_stacks, before.bad_stacks, "a depot stack was reset: the tail reached a magazine");
+	cr_assert_eq(after.quarantined, before.quarantined);
+	cr_assert_eq(after.bad_objects, before.bad_objects, "the tail reached the daemon");
+}
