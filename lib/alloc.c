@@ -140,7 +140,7 @@ enum mag_check_mode {
  * loop without a per-entry branch on it). */
 static inline __attribute__((always_inline)) uint32_t mag_filter(struct slabd_shm_mag *m, uint32_t n,
 								 enum mag_check_mode mode, uint64_t want,
-								 uint64_t size, const struct divtest *dt)
+								 uint64_t size, const struct divtest *dt, uint64_t used)
 {
 	uint64_t zones_off = cl.sb->zones_off, zones_size = cl.zones_size, w, off, zoff, rel;
 	const char *pages = (const char *)cl.pages;
@@ -160,8 +160,10 @@ static inline __attribute__((always_inline)) uint32_t mag_filter(struct slabd_sh
 				continue;
 		} else {
 			rel = zoff - ((w >> 32) << SLABD_PAGE_SHIFT);
+			/* CHECK_DIV: a stride that is no power of two leaves a slab's end unused, a
+			 * multiple of it there is no object (it would run into the next slab) */
 			if ((w & MAGCHECK_WORD_MASK) != want ||
-			    (mode == CHECK_POW2 ? (rel & (size - 1)) != 0 : !divtest_multiple(dt, rel)))
+			    (mode == CHECK_POW2 ? (rel & (size - 1)) != 0 : rel >= used || !divtest_multiple(dt, rel)))
 				continue;
 		}
 		m->objs[k++] = off;
@@ -197,12 +199,12 @@ static uint32_t mag_check(struct slabd_shm_mag *m, uint32_t cache)
 					    (const uint64_t *)cl.pages, want, size))
 			return n;
 #endif
-		k = mag_filter(m, n, CHECK_POW2_PAGE, want, size, NULL);
+		k = mag_filter(m, n, CHECK_POW2_PAGE, want, size, NULL, 0);
 	} else if (!(size & (size - 1))) {
-		k = mag_filter(m, n, CHECK_POW2, want, size, NULL);
+		k = mag_filter(m, n, CHECK_POW2, want, size, NULL, 0);
 	} else {
 		divtest_init(&dt, size);
-		k = mag_filter(m, n, CHECK_DIV, want, size, &dt);
+		k = mag_filter(m, n, CHECK_DIV, want, size, &dt, size * cl.caches[cache].objs_per_slab);
 	}
 	m->count = k;
 	return k;

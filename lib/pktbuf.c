@@ -236,6 +236,7 @@ struct obj_check {
 	uint32_t outside;      /* offsets that passed the full check outside the range */
 	uint64_t lo, span;     /* the pool's verified run of pages, in bytes of the zones */
 	uint64_t slab_mask;    /* slab size - 1: where in its slab an offset of the run lies */
+	uint64_t used;         /* objects per slab * stride: a slab's end beyond is no object's */
 };
 
 /* A page descriptor as one little-endian word: kind | zone << 8 | cache << 16 | head << 32
@@ -253,13 +254,16 @@ static inline struct obj_check obj_check_of(uint32_t id)
 	struct obj_check k = { cl.sb->zones_off, cl.zones_size, pools[id].size_test, (const uint64_t *)cl.pages,
 			       SLABD_PAGE_SLAB | id << 16, 0, (r & 0xffffffffu) << SLABD_PAGE_SHIFT,
 			       (r >> 32) << SLABD_PAGE_SHIFT,
-			       ((uint64_t)SLABD_PAGE_SIZE << cl.caches[id].order) - 1 };
+			       ((uint64_t)SLABD_PAGE_SIZE << cl.caches[id].order) - 1,
+			       (uint64_t)cl.caches[id].objs_per_slab * cl.caches[id].size };
 	return k;
 }
 
 /* The full test of one offset: in the zones, on a slab page of the cache (its page
  * descriptor word; read-only meta), and its distance from the slab's head page (also the
- * daemon's word, so it is below the slab size) a multiple of the stride. */
+ * daemon's word, so it is below the slab size) a multiple of the stride before the slab's
+ * unused end (a stride that is no power of two leaves one: an "object" there would run
+ * into the next slab). */
 static noinline int obj_valid_slow(struct obj_check *k, uint64_t off)
 {
 	uint64_t zoff = off - k->zones_off, w, x;
@@ -268,7 +272,7 @@ static noinline int obj_valid_slow(struct obj_check *k, uint64_t off)
 		return 0;
 	w = k->pages[zoff >> SLABD_PAGE_SHIFT];
 	x = zoff - ((w >> 32) << SLABD_PAGE_SHIFT);
-	if (((uint32_t)w & PAGE_WORD_MASK) != k->want || !divtest_multiple(&k->size_test, x))
+	if (((uint32_t)w & PAGE_WORD_MASK) != k->want || x >= k->used || !divtest_multiple(&k->size_test, x))
 		return 0;
 	k->outside++;
 	return 1;
@@ -279,7 +283,7 @@ static noinline int obj_valid_slow(struct obj_check *k, uint64_t off)
  * objects of the pool's cache to @dst + @n; returns the new @n. An offset inside the
  * pool's verified run of pages (pool_range_scan: slab pages of this cache only, slabs of
  * one size back to back) passes when its distance from its slab's start is a multiple of
- * the stride, without reading a page descriptor; anything else takes obj_valid_slow's
+ * the stride and below its slab's last object's end, without reading a page descriptor; anything else takes obj_valid_slow's
  * full test (the same verdict, with a descriptor lookup). With @pow2 (a power-of-two
  * stride: the divisor's odd part is 1) divtest_multiple's multiply is left out, only the
  * low bits are tested. Each offset is stored, and @n advances only when it passed; each
@@ -291,6 +295,7 @@ static inline __attribute__((always_inline)) unsigned int check_copy(struct obj_
 								      uint64_t *dst, unsigned int n)
 {
 	uint64_t base = k->zones_off + k->lo, span = k->span, mask = k->slab_mask, low = k->size_test.low;
+	uint64_t used = k->used;
 	unsigned int i;
 
 	for (i = 0; i < cnt; i++) {
@@ -298,7 +303,7 @@ static inline __attribute__((always_inline)) unsigned int check_copy(struct obj_
 		unsigned int ok;
 
 		if (likely(r < span)) {
-			ok = !(x & low);
+			ok = !(x & low) & (x < used);
 			if (!pow2)
 				ok &= (x >> k->size_test.shift) * k->size_test.inv <= k->size_test.limit;
 		} else {

@@ -579,6 +579,74 @@ Test(pktbuf, a_scribbled_magazine_of_a_pool_with_an_odd_stride_hands_out_no_lie)
 	cr_expect(size >= 556 && (size & (size - 1)) != 0, "the stride %u is to be no power of two", size);
 }
 
+/*
+ * A stride that is no power of two leaves the end of each slab unused (576-byte buffers:
+ * 14 in an 8 KiB slab, 128 bytes left). An offset there is a multiple of the stride from
+ * the slab's start, but no buffer: one handed out would run into the next slab's first
+ * buffer. Planted in a depot magazine (every slab's end), none may be handed out.
+ */
+static void slab_end_lies(const char *name, int bulk)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create(name, 124, 300, 0, -1);
+	const struct slabd_fast_pktpool *fp = (const struct slabd_fast_pktpool *)(const void *)p;
+	const struct slabd_shm_cache *sc;
+	const struct slabd_shm_page *pages;
+	struct slabd_shm_super *sb;
+	struct slabd_shm_mag *mags, *m;
+	struct slabd_pktbuf *v[160];
+	uint64_t lies[16], slab_bytes, end;
+	unsigned int i, j, got, nl = 0, lied = 0, top, second;
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	sb = pool_depot_mags(fp, &mags, &top, &second);
+	sc = (const struct slabd_shm_cache *)((const char *)sb + sb->cache_table_off) + fp->id;
+	pages = (const struct slabd_shm_page *)((const char *)sb + sb->page_table_off);
+	slab_bytes = 4096ull << sc->order;
+	end = (uint64_t)sc->objs_per_slab * sc->size;
+	cr_assert(slab_bytes - end > 0 && sc->size & (sc->size - 1), "stride %u, %u per slab: no unused end", sc->size,
+		  sc->objs_per_slab);
+	/* the unused end of every slab of the pool */
+	for (i = 0; i < sb->zones_size >> 12 && nl < 16; i++) {
+		if (pages[i].kind != SLABD_PAGE_SLAB || pages[i].cache != fp->id || pages[i].head != i)
+			continue;
+		lies[nl++] = sb->zones_off + ((uint64_t)i << 12) + end;
+	}
+	cr_assert_geq(nl, 8, "%u slabs", nl);
+	m = &mags[second - 1];
+	cr_assert(m->count >= nl && m->count <= SLABD_MAG_SLOTS, "count %u", m->count);
+	for (j = 0; j < nl; j++)
+		m->objs[m->count - 1 - j] = lies[j]; /* where the next bulk looks first */
+
+	if (bulk) {
+		got = drain_pool(p, v);
+	} else {
+		/* one by one: the single allocation's miss (alloc.c's magazine check) */
+		for (got = 0; got < 160 && (v[got] = slabd_pktbuf_alloc(p)); got++)
+			;
+	}
+	for (i = 0; i < got; i++) {
+		uint64_t off = slabd_ptr_to_off(v[i]);
+
+		for (j = 0; j < nl; j++)
+			lied += off == lies[j];
+		for (j = 0; j < i; j++)
+			cr_assert_neq(v[i], v[j], "buffer %u handed out twice", i);
+	}
+	cr_expect_eq(lied, 0, "%u offsets past a slab's last buffer handed out as buffers", lied);
+	cr_expect_leq(got, 124);
+	slabd_pktbuf_free_bulk(v, got);
+}
+
+Test(pktbuf, a_magazine_offset_in_a_slabs_unused_end_is_never_handed_out)
+{
+	slab_end_lies("slab-end-a", 1);
+}
+
+Test(pktbuf, a_magazine_offset_in_a_slabs_unused_end_is_never_handed_out_one_by_one)
+{
+	slab_end_lies("slab-end-b", 0);
+}
+
 /* A depot magazine whose link a broken client pointed back at itself (or at the
  * magazine above it): a client's pop of several magazines (take_from_depot) ends the walk
  * at the loop instead of taking that magazine again, so no buffer is handed out twice
