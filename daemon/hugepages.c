@@ -6,7 +6,8 @@
  *
  * Only with hugepages_reserve = yes and hugepages != off. Per NUMA node when the kernel
  * has per-node pools (/sys/devices/system/node/nodeN/hugepages/...) and there is more
- * than one node, so each zone finds its pages on its own node; else the global pool. The
+ * than one node, so each zone finds its pages on its own node (the DMA zone's on
+ * dma_node's); else the global pool. The
  * count is only raised, by what is missing from the free pages: pages other programs
  * reserved stay theirs. A kernel that cannot find enough contiguous memory gives fewer;
  * that is reported, and the daemon then falls back (auto) or refuses (on) as usual.
@@ -104,6 +105,16 @@ static long zone_pages(const struct config *c, int node_os)
 	return (long)((size + hp - 1) / hp);
 }
 
+/* Hugepages of the DMA zone (dma.c's dma_zone_bytes: dma_zone_size rounded up), 0 without
+ * one. It is the zones segment's last zone, backed as the node zones are, so it needs its
+ * pages too: in kernel node dma_node's pool, where dma.c binds it. */
+static long dma_pages(const struct config *c)
+{
+	uint64_t hp = c->hugepage_size;
+
+	return (long)((c->dma_zone_size + hp - 1) / hp);
+}
+
 int hugepages_reserve(const struct config *c, const struct topo *t)
 {
 	uint64_t hp = c->hugepage_size;
@@ -127,7 +138,8 @@ int hugepages_reserve(const struct config *c, const struct topo *t)
 				 "%s/devices/system/node/node%d/hugepages/hugepages-%llukB", sys,
 				 t->node_os[n], (unsigned long long)(hp >> 10));
 			snprintf(what, sizeof(what), "node %d", t->node_os[n]);
-			k = reserve_pool(dir, what, zone_pages(c, t->node_os[n]));
+			k = reserve_pool(dir, what,
+					 zone_pages(c, t->node_os[n]) + (t->node_os[n] == c->dma_node ? dma_pages(c) : 0));
 			if (k < 0 && !r)
 				r = k;
 		}
@@ -137,5 +149,6 @@ int hugepages_reserve(const struct config *c, const struct topo *t)
 		 (unsigned long long)(hp >> 10));
 	for (n = 0; n < t->nr_nodes; n++)
 		total += zone_pages(c, t->node_os[n]);
+	total += dma_pages(c);
 	return reserve_pool(dir, "the system pool", total);
 }

@@ -508,7 +508,8 @@ Test(hugepages_reserve, the_pool_grows_by_what_is_missing_from_the_free_pages)
 	make_dir();
 	fake_pool(GLOBAL_POOL, 5, 1);
 	/* an 8 MiB zone needs 4 free pages of 2 MiB: 3 more */
-	cr_assert_eq(reserve("", "--set hugepages_reserve=yes --set zone_size=8M", out, sizeof(out)), 0, "%s", out);
+	cr_assert_eq(reserve("", "--set hugepages_reserve=yes --set zone_size=8M --set dma_zone_size=0", out, sizeof(out)),
+		     0, "%s", out);
 	cr_assert_eq(pool_nr(GLOBAL_POOL), 8, "%s", out);
 	cr_assert(strstr(out, "5 -> 8 hugepages") != NULL, "%s", out);
 }
@@ -519,7 +520,8 @@ Test(hugepages_reserve, enough_free_pages_or_no_reserve_key_change_nothing)
 
 	make_dir();
 	fake_pool(GLOBAL_POOL, 10, 6);
-	cr_assert_eq(reserve("", "--set hugepages_reserve=yes --set zone_size=8M", out, sizeof(out)), 0, "%s", out);
+	cr_assert_eq(reserve("", "--set hugepages_reserve=yes --set zone_size=8M --set dma_zone_size=0", out, sizeof(out)),
+		     0, "%s", out);
 	cr_assert_eq(pool_nr(GLOBAL_POOL), 10);
 	cr_assert(strstr(out, "nothing to do") != NULL, "%s", out);
 	cr_assert_eq(reserve("", "--set zone_size=64M", out, sizeof(out)), 0, "%s", out);
@@ -538,10 +540,35 @@ Test(hugepages_reserve, each_node_pool_is_raised_on_a_multi_node_machine)
 	fake_pool("devices/system/node/node0/hugepages/hugepages-2048kB", 0, 0);
 	fake_pool("devices/system/node/node1/hugepages/hugepages-2048kB", 2, 2);
 	cr_assert_eq(reserve("HWLOC_SYNTHETIC='pack:2 numa:1 core:1 pu:1'",
-			     "--set hugepages_reserve=yes --set zone_size=6M", out, sizeof(out)),
+			     "--set hugepages_reserve=yes --set zone_size=6M --set dma_zone_size=0", out, sizeof(out)),
 		     0, "%s", out);
 	cr_assert_eq(pool_nr("devices/system/node/node0/hugepages/hugepages-2048kB"), 3, "%s", out);
 	cr_assert_eq(pool_nr("devices/system/node/node1/hugepages/hugepages-2048kB"), 3, "%s", out);
+}
+
+/* The DMA zone is part of the zones segment (dma.c) and takes hugepages as the node zones
+ * do: a reservation without them leaves the daemon short (hugepages = on refuses to start,
+ * auto falls back to 4 KiB pages for every zone). On several nodes they come from the pool
+ * of dma_node, where the zone is bound. */
+Test(hugepages_reserve, the_dma_zone_is_counted_in_the_pool_of_its_node)
+{
+	char out[4096];
+
+	make_dir();
+	fake_pool(GLOBAL_POOL, 0, 0);
+	/* 8 MiB of node zone and 6 MiB of DMA zone: 4 + 3 pages */
+	cr_assert_eq(reserve("", "--set hugepages_reserve=yes --set zone_size=8M --set dma_zone_size=5M", out,
+			     sizeof(out)),
+		     0, "%s", out);
+	cr_assert_eq(pool_nr(GLOBAL_POOL), 7, "%s", out);
+	fake_pool("devices/system/node/node0/hugepages/hugepages-2048kB", 0, 0);
+	fake_pool("devices/system/node/node1/hugepages/hugepages-2048kB", 0, 0);
+	cr_assert_eq(reserve("HWLOC_SYNTHETIC='pack:2 numa:1 core:1 pu:1'",
+			     "--set hugepages_reserve=yes --set zone_size=6M --set dma_zone_size=4M --set dma_node=1", out,
+			     sizeof(out)),
+		     0, "%s", out);
+	cr_assert_eq(pool_nr("devices/system/node/node0/hugepages/hugepages-2048kB"), 3, "%s", out);
+	cr_assert_eq(pool_nr("devices/system/node/node1/hugepages/hugepages-2048kB"), 5, "%s", out);
 }
 
 Test(hugepages_reserve, a_missing_pool_stops_only_a_daemon_with_hugepages_on)
