@@ -633,9 +633,52 @@ static inline void pktbuf_free_seg(struct slabd_pktbuf *m)
 	slabd_kfree(m); /* stack full, several nodes, or not a buffer: kfree sorts it out */
 }
 
+/*
+ * chain_segs: the distinct segments of the chain headed by @m (not NULL). A chain is
+ * client-writable memory: one whose last segment a broken application linked back into
+ * it has no end, and walking it would push the same buffers again and again (into the
+ * stacks every process of the pool allocates from) without ever returning. Brent's cycle
+ * detection over the next pointers gives the length of the part before the loop plus the
+ * loop, so each segment is freed once; a chain with an end costs one walk more, of
+ * headers the free walk reads next anyway. A single segment costs one test.
+ */
+static noinline unsigned long chain_segs(const struct slabd_pktbuf *m)
+{
+	const struct slabd_pktbuf *t = m, *h = m->next;
+	unsigned long power = 1, lam = 1, n = 1, mu = 0, i;
+
+	while (h && h != t) {
+		n++;
+		if (power == lam) {
+			t = h;
+			power <<= 1;
+			lam = 0;
+		}
+		h = h->next;
+		lam++;
+	}
+	if (!h)
+		return n;
+	/* a loop of lam segments: find where it starts (mu segments before it) */
+	t = h = m;
+	for (i = 0; i < lam; i++)
+		h = h->next;
+	while (t != h) {
+		t = t->next;
+		h = h->next;
+		mu++;
+	}
+	return mu + lam;
+}
+
 void slabd_pktbuf_free(struct slabd_pktbuf *m)
 {
-	while (m) {
+	unsigned long segs;
+
+	if (!m)
+		return;
+	segs = m->next ? chain_segs(m) : 1;
+	while (segs--) {
 		struct slabd_pktbuf *next = m->next;
 
 		if (pktbuf_prefree(m))
@@ -708,8 +751,9 @@ void slabd_pktbuf_free_bulk(struct slabd_pktbuf **bufs, unsigned int n)
 	run = 0;
 	for (i = 0; i < n; i++) {
 		struct slabd_pktbuf *m = bufs[i];
+		unsigned long left = !m ? 0 : m->next ? chain_segs(m) : 1;
 
-		while (m) {
+		while (left--) {
 			struct slabd_pktbuf *next = m->next;
 
 			if (pktbuf_prefree(m)) {

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,6 +221,56 @@ Test(pktbuf, a_chain_is_freed_whole_and_append_grows_its_last_segment)
 	cr_expect_eq(drain_count(p, 8), 5);
 	slabd_pktbuf_free(a); /* the whole chain */
 	cr_expect_eq(drain_count(p, 9), 8, "freeing the head did not free the chain");
+}
+
+/* In a child (the unfixed free never returns: SIGALRM ends it): a chain a -> b -> c whose
+ * last segment a broken application linked back to b, freed by @bulk or single free. Each
+ * segment must go back once: the pool of 8 then hands out 8 distinct buffers, no more. */
+static int free_looped_chain(struct slabd_pktpool *p, int bulk)
+{
+	struct slabd_pktbuf *a, *b, *c, *v[16];
+	unsigned int n, i, j;
+
+	alarm(20);
+	a = slabd_pktbuf_alloc(p);
+	b = slabd_pktbuf_alloc(p);
+	c = slabd_pktbuf_alloc(p);
+	if (!a || !b || !c || slabd_pktbuf_chain(a, b) || slabd_pktbuf_chain(a, c))
+		return 1;
+	c->next = b; /* the loop */
+	if (bulk) {
+		v[0] = a;
+		slabd_pktbuf_free_bulk(v, 1);
+	} else {
+		slabd_pktbuf_free(a);
+	}
+	for (n = 0; n < 16 && (v[n] = slabd_pktbuf_alloc(p)); n++) {
+		v[n]->next = NULL;
+		for (j = 0; j < n; j++)
+			if (v[j] == v[n])
+				return 2; /* handed out twice */
+	}
+	for (i = 0; i < n; i++)
+		slabd_pktbuf_free(v[i]);
+	return n == 8 ? 0 : 3;
+}
+
+Test(pktbuf, a_chain_looped_back_on_itself_frees_each_segment_once)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("looped", 8, 100, 0, -1);
+	int bulk, st;
+	pid_t pid;
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	for (bulk = 0; bulk < 2; bulk++) {
+		pid = fork();
+		if (pid == 0)
+			_exit(free_looped_chain(p, bulk));
+		st = wait_child(pid);
+		cr_expect_eq(st, 0, "%s free of a looped chain: %s", bulk ? "bulk" : "single",
+			     st == 128 + SIGALRM ? "never returned" : st == 2 ? "a buffer handed out twice"
+							     : "not 8 buffers back");
+	}
 }
 
 Test(pktbuf, a_shared_segment_survives_until_its_last_reference)
