@@ -662,7 +662,7 @@ static void large_while_stopped(int leave)
 		  "the late replies to the given-up requests were never given back");
 	cr_assert(WIFEXITED(st), "the child died of signal %d", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 	cr_assert(WEXITSTATUS(st) == LARGE_OK, "%s (child exit %d)",
-		  WEXITSTATUS(st) < sizeof(large_child_fail) / sizeof(large_child_fail[0]) &&
+		  (size_t)WEXITSTATUS(st) < sizeof(large_child_fail) / sizeof(large_child_fail[0]) &&
 			  large_child_fail[WEXITSTATUS(st)]
 		      ? large_child_fail[WEXITSTATUS(st)]
 		      : "the child failed",
