@@ -158,6 +158,10 @@ static int parse_id_list(const char *value, int groups, struct id_list *ret)
 		}
 		l.ids[l.n++] = (uint32_t)v;
 	}
+	/* only an empty value lifts the restriction: commas without a name are a list
+	 * whose names were lost, not "anyone" */
+	if (!l.n && strchr(value, ','))
+		return -EINVAL;
 	*ret = l;
 	return 0;
 }

@@ -688,6 +688,19 @@ Test(config_set, allowed_users_rejects_unknown_names_and_too_long_lists)
 	expect_bad("allowed_users", many);
 }
 
+/* Only an empty value lifts the restriction: separators without a name are a typo (a list
+ * whose names were lost), and taking them for "anyone" would open the socket to all. */
+Test(config_set, a_list_of_separators_only_is_no_empty_list)
+{
+	expect_good("allowed_users", "root");
+	expect_bad("allowed_users", ",");
+	expect_bad("allowed_groups", " , ,");
+	cr_assert_eq(cfg.allowed_users.n, 1, "a refused value left the list changed");
+	cr_assert_eq(cfg.allowed_users.ids[0], 0);
+	expect_good("allowed_users", "");
+	cr_assert_eq(cfg.allowed_users.n, 0);
+}
+
 Test(config_set, debug_is_off_by_default_and_takes_a_list_of_checks)
 {
 	cr_assert_eq(cfg.debug, 0);
