@@ -968,18 +968,11 @@ int persist_restore(struct slabd *d)
 		log_warn("%d kmalloc caches were missing from the region (the daemon that made it "
 			 "stopped before it created them): created now",
 			 r);
-	/* A chunk found entirely free may have been punched out: claim it before use. */
-	for (zi = 0; zi < d->nr_zones; zi++) {
-		struct zone *z = &d->zone[zi];
-		uint32_t ch;
-		for (ch = 0; ch < z->nr_chunks; ch++) {
-			uint32_t first = ch * z->chunk_pages, k;
-			for (k = 0; k < z->chunk_pages && buddy_is_free(&z->buddy, first + k); k++)
-				;
-			z->chunk_released[ch] =
-			    k == z->chunk_pages && d->zone_tab[zi].kind != SLABD_ZONE_DMA;
-		}
-	}
+	/* A chunk found entirely free may have been punched out (claimed before use) or
+	 * not (released after the delay): release.c keeps it as "unknown". */
+	for (zi = 0; zi < d->nr_zones; zi++)
+		if (d->zone_tab[zi].kind != SLABD_ZONE_DMA)
+			zone_release_restored(&d->zone[zi]);
 	/* The old clients' table entries: they register again on their next request. */
 	for (i = 0; i < SLABD_MAX_CLIENTS; i++)
 		__atomic_store_n(&d->clients[i].id, 0, __ATOMIC_RELEASE);

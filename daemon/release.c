@@ -14,8 +14,12 @@
  * SIGBUS; with shmem the pages simply fault in again, zero-filled, under the zone's NUMA
  * policy.
  *
- * State per chunk (daemon-private, under the zone lock): resident | released, and for a
- * resident chunk the time it was first seen entirely free (0: not free).
+ * State per chunk (daemon-private, under the zone lock): resident | released | unknown,
+ * and for a chunk not known to be released the time it was first seen entirely free (0:
+ * not free). Unknown is what a restart finds free: the daemon before may or may not have
+ * punched it out. It is treated as resident by the scan (punched after the delay: a hole
+ * punched twice costs nothing) and as released by a claim (fallocate of resident pages is
+ * a no-op), and is not counted in released_bytes until the scan has released it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,6 +32,7 @@
 #include "slabd_daemon.h"
 
 #define SHMEM_CHUNK (64u << 10)
+enum { CHUNK_RESIDENT, CHUNK_RELEASED, CHUNK_UNKNOWN }; /* zone.chunk_released[] */
 #define CHUNK_BYTES(z) ((uint64_t)(z)->chunk_pages << SLABD_PAGE_SHIFT)
 
 static uint64_t now_ms(void)
@@ -69,7 +74,7 @@ int zone_claim_locked(struct slabd *d, struct zone *z, uint32_t page, uint32_t n
 
 	for (ch = first; ch <= last && ch < z->nr_chunks; ch++) {
 		z->chunk_free_since[ch] = 0;
-		if (!z->chunk_released[ch])
+		if (z->chunk_released[ch] == CHUNK_RESIDENT)
 			continue;
 		if (d->backing != SLABD_BACKING_SHMEM_4K &&
 		    fallocate(d->zones_fd, 0, (off_t)chunk_file_off(d, z, ch), (off_t)CHUNK_BYTES(z)) < 0) {
@@ -77,10 +82,26 @@ int zone_claim_locked(struct slabd *d, struct zone *z, uint32_t page, uint32_t n
 					 z->index, ch, strerror(errno));
 			return -ENOMEM;
 		}
-		z->chunk_released[ch] = 0;
-		z->released_bytes -= CHUNK_BYTES(z);
+		if (z->chunk_released[ch] == CHUNK_RELEASED)
+			z->released_bytes -= CHUNK_BYTES(z);
+		z->chunk_released[ch] = CHUNK_RESIDENT;
 	}
 	return 0;
+}
+
+void zone_release_restored(struct zone *z)
+{
+	uint32_t ch;
+
+	pthread_mutex_lock(&z->lock);
+	z->released_bytes = 0;
+	for (ch = 0; ch < z->nr_chunks; ch++) {
+		int o = buddy_free_order_at(&z->buddy, ch * z->chunk_pages);
+
+		z->chunk_released[ch] = o >= (int)z->chunk_order ? CHUNK_UNKNOWN : CHUNK_RESIDENT;
+		z->chunk_free_since[ch] = 0;
+	}
+	pthread_mutex_unlock(&z->lock);
 }
 
 /* Punch chunks [first, first + n) out of the memfd in one call and mark them released. */
@@ -97,7 +118,7 @@ static void release_run(struct slabd *d, struct zone *z, uint32_t first, uint32_
 		return;
 	}
 	for (ch = first; ch < first + n; ch++)
-		z->chunk_released[ch] = 1;
+		z->chunk_released[ch] = CHUNK_RELEASED;
 	z->released_bytes += CHUNK_BYTES(z) * n;
 }
 
@@ -112,7 +133,7 @@ void zone_release_scan(struct slabd *d, struct zone *z)
 		uint32_t page = ch * z->chunk_pages;
 		int o = buddy_free_order_at(&z->buddy, page), due = 0;
 
-		if (!z->chunk_released[ch]) {
+		if (z->chunk_released[ch] != CHUNK_RELEASED) {
 			if (o < (int)z->chunk_order) {
 				z->chunk_free_since[ch] = 0;
 			} else {

@@ -104,7 +104,7 @@ struct zone {
 	/* release.c: chunks of the backing page size given back to the kernel */
 	uint32_t chunk_pages, chunk_order, nr_chunks;
 	uint64_t *chunk_free_since; /* ms when first seen entirely free, 0: not free */
-	uint8_t *chunk_released;    /* punched out of the memfd */
+	uint8_t *chunk_released;    /* punched out of the memfd (release.c: CHUNK_*) */
 	uint64_t released_bytes;
 	uint32_t release_pending; /* free resident chunks beyond retain_free at the last scan */
 };
@@ -269,6 +269,9 @@ void persist_pool_note(struct slabd *d, const struct cache *c);
 /* release.c */
 int zone_release_init(struct slabd *d, struct zone *z);
 void zone_release_free(struct zone *z);
+/* zone_release_restored: after a restart rebuilt the buddy allocator, its entirely free
+ * chunks may or may not have been punched out: claimed as released, scanned as resident. */
+void zone_release_restored(struct zone *z);
 /* zone_release_scan: punch out chunks free for release_delay_ms beyond retain_free. */
 void zone_release_scan(struct slabd *d, struct zone *z);
 /* zone_release_idle: the last scan found no free chunk waiting out its release delay. */
