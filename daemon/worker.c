@@ -679,6 +679,23 @@ void node_drain(struct slabd *d, uint32_t node, void *arg)
 	}
 }
 
+/* (@c, @node) is idle until its next miss: its next round does not refill the depot just
+ * emptied (a stale want, left by an allocation that has failed and returned, goes too). */
+static void node_quiet(struct slabd *d, struct cache *c, uint32_t node)
+{
+	struct cache_node *cn = &c->nodes[node];
+	struct slabd_shm_depot *dp = daemon_depot(d, c->id, node);
+
+	cn->target = c->target_min;
+	cn->active = 0;
+	cn->decays = 0;
+	cn->leftover_ms = 0;
+	cn->demand_ms = monotonic_ms();
+	cn->last_misses = __atomic_load_n(&dp->misses, __ATOMIC_RELAXED);
+	if (!__atomic_load_n(&dp->waiters, __ATOMIC_RELAXED))
+		__atomic_store_n(&dp->want, 0, __ATOMIC_RELEASE);
+}
+
 void node_reclaim(struct slabd *d, uint32_t node, void *arg)
 {
 	uint32_t id;
@@ -696,8 +713,16 @@ void node_reclaim(struct slabd *d, uint32_t node, void *arg)
 		 * nobody waits on go back too, and are rebuilt with their next refill. The
 		 * starving caches keep theirs (their sleepers may have just left: waiters
 		 * alone would not say so). */
-		if (!c->nodes[node].starving && !__atomic_load_n(&dp->waiters, __ATOMIC_RELAXED))
+		if (!c->nodes[node].starving && !__atomic_load_n(&dp->waiters, __ATOMIC_RELAXED)) {
 			stack_trim(d, c, node, &dp->reserve, 0, "reserve");
+			/* and its depot stays empty until someone asks: an active cache's
+			 * next round would otherwise refill it to its target (which a
+			 * burst may have grown to the whole zone) from the very pages this
+			 * reclaim is for, before the starving cache or the page
+			 * allocation that asked for it gets them */
+			if (!c->max_objs)
+				node_quiet(d, c, node);
+		}
 		slab_release_free(d, c, node, 0);
 	}
 }
@@ -896,19 +921,10 @@ void cache_shrink_node(struct slabd *d, uint32_t node, void *arg)
 	struct cache_op_result *res = arg;
 	struct cache *c = res->c;
 
-	struct cache_node *cn = &c->nodes[node];
-
 	res->live += cache_gather(d, node, c);
 	res->bytes += (uint64_t)slab_release_free(d, c, node, 0) << (SLABD_PAGE_SHIFT + c->order);
-	/* Idle until the next miss: otherwise the next round would refill the depot at once
-	 * (a stale want, left by an allocation that has failed and returned, goes too). */
-	cn->target = c->target_min;
-	cn->active = 0;
-	cn->decays = 0;
-	cn->demand_ms = monotonic_ms();
-	cn->last_misses = __atomic_load_n(&daemon_depot(d, c->id, node)->misses, __ATOMIC_RELAXED);
-	if (!__atomic_load_n(&daemon_depot(d, c->id, node)->waiters, __ATOMIC_RELAXED))
-		__atomic_store_n(&daemon_depot(d, c->id, node)->want, 0, __ATOMIC_RELEASE);
+	/* Idle until the next miss: otherwise the next round would refill the depot at once. */
+	node_quiet(d, c, node);
 }
 
 void worker_call(struct slabd *d, uint32_t node, void (*fn)(struct slabd *d, uint32_t node, void *arg),

@@ -146,3 +146,33 @@ Test(exhaust, large_allocation_failure_and_recovery)
 	cr_assert_not_null(b);
 	kfree(b);
 }
+
+/*
+ * The pages a busy cache's depot holds come back for a page allocation that needs them.
+ * Filling the zone grows kmalloc-4k's refill target beyond the zone: the daemon's
+ * reclaim for the large allocation empties the depot, and the worker's next round must
+ * not fill it again from the pages just freed before the allocation is retried (nobody
+ * asked for objects meanwhile). __GFP_NORETRY: the daemon's one reclaim must do it.
+ */
+Test(exhaust, a_page_allocation_takes_back_what_a_busy_cache_holds)
+{
+	static void *objs[MAX_OBJS];
+	int n = fill(objs), i;
+	void *big;
+
+	cr_assert_gt(n, 300, "only %d objects of 4 KiB from a 2 MiB zone", n);
+	for (i = 0; i < n; i++)
+		kfree(objs[i]);
+	errno = 0;
+	big = kmalloc(1536 << 10, GFP_KERNEL | __GFP_NORETRY);
+	cr_assert_not_null(big, "1.5 MiB of a free 2 MiB zone: errno %d", errno);
+	memset(big, 0x22, 1536 << 10);
+	kfree(big);
+	/* and the cache still serves (its next miss refills it) */
+	for (i = 0; i < 64; i++) {
+		objs[i] = kmalloc(4096, GFP_KERNEL);
+		cr_assert_not_null(objs[i], "kmalloc-4k after the page allocation, object %d", i);
+	}
+	for (i = 0; i < 64; i++)
+		kfree(objs[i]);
+}
