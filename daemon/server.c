@@ -238,13 +238,16 @@ static void handle_large(struct slabd *d, struct conn *c, const struct slabd_wir
 	else
 		err = m->size > d->sb->zones_size ? -ENOMEM
 						   : large_alloc(d, m->size, m->node, !!(m->gfp & __GFP_THISNODE), &off);
-	if (err == -ENOMEM && m->size <= d->sb->zones_size && !(m->gfp & __GFP_DMA)) {
+	if (err == -ENOMEM && m->size <= d->sb->zones_size) {
 		/* Pages may sit in the caches' empty slabs, depots and per-CPU stacks: take
-		 * them back on every node, then try once more. */
+		 * them back on every node, then try once more. The DMA zone's caches are its
+		 * home node's, whose reclaim drains them on every CPU: a GFP_DMA request
+		 * gets what the dma-kmalloc caches hold as well. */
 		uint32_t n;
 		for (n = 0; n < d->sb->nr_nodes; n++)
 			worker_call(d, n, node_reclaim, NULL);
-		err = large_alloc(d, m->size, m->node, !!(m->gfp & __GFP_THISNODE), &off);
+		err = m->gfp & __GFP_DMA ? dma_large_alloc(d, m->size, &off)
+					 : large_alloc(d, m->size, m->node, !!(m->gfp & __GFP_THISNODE), &off);
 	}
 	r.err = err;
 	r.off = off;

@@ -176,3 +176,47 @@ Test(exhaust, a_page_allocation_takes_back_what_a_busy_cache_holds)
 	for (i = 0; i < 64; i++)
 		kfree(objs[i]);
 }
+
+/* ------------------------------------------------------- the DMA zone run dry -- */
+
+static const char *const small_dma[] = { "zone_size=2M", "dma_zone_size=2M", "iova_mode=va", NULL };
+
+static void up_dma(void)
+{
+	cr_assert_eq(td_start(&td, small_dma), 0, "slabd did not start");
+	cr_assert_eq(slabd_connect(td.sock), 0, "%s", slabd_last_error());
+}
+
+TestSuite(exhaust_dma, .init = up_dma, .fini = down, .timeout = 120);
+
+/*
+ * A GFP_DMA page allocation that finds the DMA zone's pages in the dma-kmalloc caches
+ * (per-CPU stacks, depots, empty slabs) gets them back, as a normal one does from the
+ * node zones: the memory is free, the caller asked only once (__GFP_NORETRY), and an
+ * idle cache gives its memory back only seconds later.
+ */
+Test(exhaust_dma, a_dma_page_allocation_takes_back_what_the_dma_caches_hold)
+{
+	static void *objs[MAX_OBJS];
+	void *big;
+	int n = 0, i;
+
+	while (n < MAX_OBJS) {
+		void *p = kmalloc(4096, GFP_KERNEL | GFP_DMA | __GFP_NORETRY);
+		if (!p) {
+			cr_assert_eq(errno, ENOMEM, "errno %d", errno);
+			break;
+		}
+		memset(p, 0x5a, 4096);
+		objs[n++] = p;
+	}
+	cr_assert_gt(n, 300, "only %d objects of 4 KiB from a 2 MiB DMA zone", n);
+	for (i = 0; i < n; i++)
+		kfree(objs[i]);
+	errno = 0;
+	big = kmalloc(1536 << 10, GFP_KERNEL | GFP_DMA | __GFP_NORETRY);
+	cr_assert_not_null(big, "1.5 MiB of a free 2 MiB DMA zone: errno %d", errno);
+	cr_assert_neq(slabd_virt_to_iova(big), SLABD_BAD_IOVA);
+	memset(big, 0x11, 1536 << 10);
+	kfree(big);
+}
