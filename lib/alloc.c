@@ -540,12 +540,43 @@ void *client_cache_alloc(uint32_t cache, unsigned int flags, int node)
 	return cache_alloc_slow(cache, flags, ni, 0);
 }
 
+/* The daemon's buddy allocator hands out a page-level allocation as one block of a power
+ * of two of pages (buddy_alloc_exact), at most 2^24 pages (BUDDY_MAX_ORDER), from one
+ * zone: the zones of @flags (the DMA zone; else the node zones, only node @node's with
+ * __GFP_THISNODE). The largest such block in pages, 0 when there is none. */
+#define LARGE_MAX_ORDER 24
+
+static uint64_t large_max_pages(gfp_t flags, int node)
+{
+	uint64_t best = 0, n;
+	uint32_t i;
+
+	for (i = 0; i < cl.sb->nr_zones; i++) {
+		const struct slabd_shm_zone *z = &cl.zone_tab[i];
+
+		if (z->kind != ((flags & __GFP_DMA) ? SLABD_ZONE_DMA : SLABD_ZONE_NODE) || !z->nr_pages)
+			continue;
+		if (!(flags & __GFP_DMA) && (flags & __GFP_THISNODE) && node >= 0 &&
+		    (z->node >= cl.sb->nr_nodes || (int)cl.nodes[z->node].os_index != node))
+			continue;
+		n = (uint64_t)1 << (63 - __builtin_clzll(z->nr_pages));
+		if (n > (1ull << LARGE_MAX_ORDER))
+			n = 1ull << LARGE_MAX_ORDER;
+		if (n > best)
+			best = n;
+	}
+	return best;
+}
+
 static noinline cold void *large_alloc(size_t size, gfp_t flags, int node)
 {
 	int64_t r;
 	int waited = 0;
 
-	if (size > (1ull << 40)) {
+	/* A request no zone can ever hold fails at once, __GFP_NOFAIL too (as the kernel
+	 * fails an order above MAX_ORDER): waiting for frees could never make room. */
+	if (size > large_max_pages(flags, node) << SLABD_PAGE_SHIFT) {
+		count_failure(flags);
 		errno = ENOMEM;
 		return NULL;
 	}

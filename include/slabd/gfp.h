@@ -8,7 +8,8 @@
  *                         without it (GFP_ATOMIC, GFP_NOWAIT) an allocation never sleeps.
  *   __GFP_HIGH            may take from the emergency reserve (GFP_ATOMIC has it).
  *   __GFP_NORETRY         do not wait once the daemon said the zone is exhausted.
- *   __GFP_NOFAIL          never return NULL: wait as long as it takes.
+ *   __GFP_NOFAIL          never return NULL: wait as long as it takes (but a page-level
+ *                         request larger than any zone's largest block fails: ENOMEM).
  *   __GFP_ZERO            zero the object.   __GFP_DMA  use the DMA zone's caches.
  *   __GFP_THISNODE        only node-local memory.   __GFP_NOWARN  no failure report.
  */

@@ -160,6 +160,58 @@ Test(alloc, large_allocations_are_page_rounded_and_reusable)
 	}
 }
 
+/* A page-level request that no zone could ever hold (larger than the zone, or than the
+ * largest block its buddy allocator has: a power of two of pages) fails at once with
+ * ENOMEM, as the kernel fails an order above MAX_ORDER; GFP_KERNEL used to wait for
+ * frees that could never make room, for ever. The test daemon's zones are 64 MiB. */
+Test(alloc, a_page_level_request_no_zone_can_hold_fails_at_once, .timeout = 30)
+{
+	static const size_t sizes[] = { (64u << 20) + 4096, 100u << 20, 1u << 30, (size_t)1 << 40 };
+	volatile size_t launder;
+	void *p;
+	size_t i;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		launder = sizes[i];
+		errno = 0;
+		cr_assert_null(kmalloc(launder, GFP_KERNEL), "kmalloc(%zu) of a 64 MiB zone", sizes[i]);
+		cr_assert_eq(errno, ENOMEM, "kmalloc(%zu): errno %d", sizes[i], errno);
+		errno = 0;
+		cr_assert_null(kmalloc(launder, GFP_KERNEL | GFP_DMA), "kmalloc(%zu, GFP_DMA) of a 64 MiB zone",
+			       sizes[i]);
+		cr_assert_eq(errno, ENOMEM, "kmalloc(%zu, GFP_DMA): errno %d", sizes[i], errno);
+		errno = 0;
+		cr_assert_null(kmalloc(launder, GFP_KERNEL | __GFP_NOFAIL), "kmalloc(%zu, __GFP_NOFAIL)", sizes[i]);
+		cr_assert_eq(errno, ENOMEM);
+	}
+	/* what fits still works */
+	p = kmalloc(32u << 20, GFP_KERNEL);
+	cr_assert_not_null(p, "kmalloc(32 MiB): errno %d", errno);
+	kfree(p);
+}
+
+static void up_96m(void)
+{
+	static const char *const sets[] = { "zone_size=96M", "dma_zone_size=0", NULL };
+
+	cr_assert_eq(td_start(&td, sets), 0, "slabd did not start");
+	cr_assert_eq(slabd_connect(td.sock), 0, "connect: %s", slabd_last_error());
+}
+
+/* A 96 MiB zone's largest block is 64 MiB: 80 MiB never fits, though the zone is larger. */
+Test(alloc, a_page_level_request_above_the_largest_block_fails_at_once, .init = up_96m, .timeout = 30)
+{
+	volatile size_t launder = 80u << 20;
+	void *p;
+
+	errno = 0;
+	cr_assert_null(kmalloc(launder, GFP_KERNEL), "80 MiB of a 96 MiB zone");
+	cr_assert_eq(errno, ENOMEM, "errno %d", errno);
+	p = kmalloc(48u << 20, GFP_KERNEL);
+	cr_assert_not_null(p, "kmalloc(48 MiB) of a 96 MiB zone: errno %d", errno);
+	kfree(p);
+}
+
 Test(alloc, offsets_round_trip_and_foreign_pointers_are_rejected)
 {
 	void *p = kmalloc(64, GFP_KERNEL);
