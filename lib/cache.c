@@ -152,7 +152,14 @@ struct kmem_cache *slabd_kmem_cache_lookup(const char *name)
 
 unsigned int slabd_kmem_cache_size(const struct kmem_cache *s)
 {
-	return valid(s) ? cl.caches[s->id].size : 0;
+	const struct slabd_shm_cache *c;
+
+	if (!valid(s))
+		return 0;
+	/* as ksize(): with a debug trailer only the object, the red zone and owner record
+	 * follow it in the stride */
+	c = &cl.caches[s->id];
+	return c->trailer ? c->obj_size : c->size;
 }
 
 void *slabd_kmem_cache_alloc(struct kmem_cache *s, gfp_t flags)

@@ -127,7 +127,9 @@ SLABD_API int slabd_kmem_cache_shrink(struct kmem_cache *s);
  * the zone. With objects still allocated the daemon reports them (in its log and in
  * slabd_last_error()) and the cache stays: errno EBUSY. May sleep. */
 SLABD_API void slabd_kmem_cache_destroy(struct kmem_cache *s);
-/* slabd_kmem_cache_size: the object size (the stride in the slab); 0 for NULL. */
+/* slabd_kmem_cache_size: the usable object size, as ksize() reports it: the stride in the
+ * slab, or for a cache with a debug trailer (SLAB_RED_ZONE, SLAB_STORE_USER) the size
+ * asked for (the red zone and owner record take the rest of the stride); 0 for NULL. */
 SLABD_API unsigned int slabd_kmem_cache_size(const struct kmem_cache *s);
 
 /*

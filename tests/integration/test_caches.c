@@ -221,6 +221,35 @@ Test(caches, a_handle_from_outside_the_table_is_refused_inline_too)
 	cr_assert_eq(errno, 0, "objects lost or left live: %s", slabd_last_error());
 }
 
+/* kmem_cache_size() is what a user may write to an object. With a debug trailer
+ * (SLAB_RED_ZONE, SLAB_STORE_USER) the stride also holds the red zone and the owner
+ * record: the size reported is the object's, as ksize() reports it, and writing that
+ * many bytes is no red zone overwrite. */
+Test(caches, kmem_cache_size_of_a_cache_with_a_debug_trailer_is_the_usable_size)
+{
+	static const slab_flags_t fl[] = { SLAB_RED_ZONE, SLAB_STORE_USER, SLAB_RED_ZONE | SLAB_STORE_USER };
+	static const char *const names[] = { "trailer-rz", "trailer-su", "trailer-both" };
+	unsigned int i;
+
+	for (i = 0; i < 3; i++) {
+		struct kmem_cache *s = kmem_cache_create(names[i], 100, 0, fl[i], NULL);
+		void *p;
+
+		cr_assert_not_null(s, "%s: %s", names[i], slabd_last_error());
+		p = kmem_cache_alloc(s, GFP_KERNEL);
+		cr_assert_not_null(p);
+		cr_assert_eq(kmem_cache_size(s), ksize(p), "%s: kmem_cache_size %u, ksize %zu", names[i],
+			     kmem_cache_size(s), ksize(p));
+		cr_assert_geq(kmem_cache_size(s), 100);
+		memset(p, 0x5a, kmem_cache_size(s));
+		kmem_cache_free(s, p);
+		cr_assert(strstr(slabd_last_error(), "red zone") == NULL, "%s: %s", names[i], slabd_last_error());
+		errno = 0;
+		kmem_cache_destroy(s);
+		cr_assert_eq(errno, 0, "%s: %s", names[i], slabd_last_error());
+	}
+}
+
 Test(caches, alignment_and_hwcache_align_are_honoured)
 {
 	struct kmem_cache *a = kmem_cache_create("al256", 100, 256, 0, NULL);
