@@ -217,7 +217,9 @@ static inline __attribute__((always_inline)) int kmem_cache_alloc_bulk(struct km
 
 /* kmem_cache_free_bulk: free @n objects of @s. Inline on a single-node region: one push (n
  * = 1), one unrolled block push (a constant n up to 32, when optimising) or one block push
- * of what fits; the library takes the rest. */
+ * of what fits; the library takes the rest. Every entry must be an object of @s: unlike
+ * kmem_cache_free(s, NULL), a NULL entry is not skipped (it would go on the per-CPU stack
+ * and come back as a failed allocation); the block push checks no entry, for speed. */
 static inline __attribute__((always_inline)) void kmem_cache_free_bulk(struct kmem_cache *s, size_t n, void **p)
 {
 #ifdef SLABD_HAVE_INLINE

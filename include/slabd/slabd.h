@@ -118,6 +118,8 @@ SLABD_API void slabd_kmem_cache_free(struct kmem_cache *s, void *obj);
 /* slabd_kmem_cache_alloc_bulk: @n objects into @p, many per restartable sequence. All or
  * nothing: returns @n, or 0 (errno ENOMEM) with nothing allocated. */
 SLABD_API int slabd_kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t flags, size_t n, void **p);
+/* slabd_kmem_cache_free_bulk: free @n objects of @s; every entry must be one (NULL is not
+ * skipped: see kmem_cache_free_bulk in <slabd/kmalloc.h>). */
 SLABD_API void slabd_kmem_cache_free_bulk(struct kmem_cache *s, size_t n, void **p);
 /* slabd_kmem_cache_shrink: the daemon takes back this cache's objects from every CPU's
  * cache and the depots and returns its empty slabs to the page allocator. 0 or -errno.
