@@ -160,7 +160,14 @@ int client_rseq_ready(void)
 		return -ENOSYS;
 	if (syscall(SYS_rseq, &own_rseq, sizeof(own_rseq), 0, SLABD_RSEQ_SIG) < 0) {
 		int err = errno;
-		own_rseq.cpu_id = (uint32_t)RSEQ_CPU_ID_REGISTRATION_FAILED;
+		/* EBUSY: this very area, with our signature, is registered already. A signal
+		 * handler that allocated between the look at cpu_id above and here registered
+		 * it: it is the kernel's now, cpu_id included (read-only to user space; writing
+		 * it would leave the thread without its per-CPU path, and a kernel with
+		 * CONFIG_DEBUG_RSEQ kills a process that does). */
+		if (err == EBUSY)
+			return 0;
+		own_rseq.cpu_id = (uint32_t)RSEQ_CPU_ID_REGISTRATION_FAILED; /* not registered: ours */
 		return -err;
 	}
 	return 0;

@@ -4,7 +4,8 @@
  * freeing at once, including frees of other threads' objects, with every object's owner
  * recorded in a shadow map: an object handed to two owners at once, or a write that
  * lands in someone else's object, fails the test. Also allocation and free from a
- * signal handler firing at high frequency while the thread allocates.
+ * signal handler firing at high frequency while the thread allocates, and a signal whose
+ * handler allocates landing in a new thread's own rseq registration (glibc's off).
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -12,10 +13,12 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -244,4 +247,111 @@ Test(threads, signal_handlers_allocate_and_free_while_the_thread_does)
 	}
 	cr_assert_not(failed, "%s", failure);
 	cr_assert_gt(sig_allocs, 100, "the handler ran only %lu allocations", sig_allocs);
+}
+
+/* ---- a signal in the middle of a thread's own rseq registration ---- */
+
+/* libslabclient registers a thread's own rseq area (glibc.pthread.rseq=0) on its first slow
+ * path: it looks at the area's cpu_id, sees it unregistered, and calls rseq(2). A signal
+ * landing in between whose handler allocates registers the same area first, so the
+ * thread's rseq(2) fails with EBUSY. The area is registered and the kernel's from then on:
+ * the thread must take its per-CPU path, and nobody may write its cpu_id (the kernel's,
+ * read-only to user space; a kernel with CONFIG_DEBUG_RSEQ kills a process that does).
+ * The window is a few instructions wide: this test opens it every time by interposing on
+ * the library's syscall(), raising the signal right before a thread's first rseq(2) goes
+ * through. */
+static __thread int rseq_race_armed;
+static void *volatile race_obj;
+static volatile unsigned long race_handled;
+
+/* glibc's syscall(), which this file replaces for the whole process: the kernel's
+ * return, -errno mapped to -1 and errno. */
+static long raw_syscall(long nr, const long a[6])
+{
+	register long r10 __asm__("r10") = a[3], r8 __asm__("r8") = a[4], r9 __asm__("r9") = a[5];
+	long r;
+
+	__asm__ volatile("syscall"
+			 : "=a"(r)
+			 : "0"(nr), "D"(a[0]), "S"(a[1]), "d"(a[2]), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	if (r < 0 && r > -4096) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+long syscall(long nr, ...)
+{
+	long a[6];
+	va_list ap;
+	int i;
+
+	va_start(ap, nr);
+	for (i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (nr == SYS_rseq && rseq_race_armed) {
+		rseq_race_armed = 0;
+		raise(SIGUSR2); /* delivered before raise() returns: the handler registers */
+	}
+	return raw_syscall(nr, a);
+}
+
+static void on_usr2(int sig)
+{
+	int saved = errno;
+
+	(void)sig;
+	race_obj = kmalloc(64, GFP_ATOMIC); /* may fail (the depot not refilled yet): it has
+					    * registered the area by then */
+	race_handled++;
+	errno = saved;
+}
+
+static volatile unsigned long race_lost, race_failed_cpu;
+
+static void *race_thread(void *arg)
+{
+	struct slabd_attach_info me;
+	void *p, *q;
+	uint32_t cpu;
+
+	(void)arg;
+	rseq_race_armed = 1;
+	p = kmalloc(64, GFP_KERNEL); /* the first slow path of this thread: registration */
+	q = race_obj;
+	race_obj = NULL;
+	cpu = *(volatile uint32_t *)((char *)__builtin_thread_pointer() + slabd_fast_v2.rseq_off + 4);
+	if (cpu == (uint32_t)-2)
+		race_failed_cpu++; /* a registered area's cpu_id overwritten by the library */
+	if (!p || slabd_attach_info(&me) || !me.fast_path)
+		race_lost++;
+	kfree(p);
+	kfree(q);
+	return NULL;
+}
+
+Test(threads, a_signal_in_a_threads_own_rseq_registration_leaves_it_registered)
+{
+	struct sigaction sa;
+	int i;
+
+	if (!ai.rseq_by_library)
+		cr_skip_test("glibc registers rseq here (run as threads-own-rseq)");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr2;
+	sigaction(SIGUSR2, &sa, NULL);
+	alarm(60);
+	for (i = 0; i < 20; i++) {
+		pthread_t th;
+		cr_assert_eq(pthread_create(&th, NULL, race_thread, NULL), 0);
+		pthread_join(th, NULL);
+	}
+	alarm(0);
+	cr_assert_eq(race_handled, 20, "the signal came %lu times in 20 registrations", race_handled);
+	cr_assert_eq(race_failed_cpu, 0, "%lu of 20 threads had their registered area's cpu_id overwritten "
+		     "with RSEQ_CPU_ID_REGISTRATION_FAILED (%lu lost their per-CPU path)", race_failed_cpu, race_lost);
+	cr_assert_eq(race_lost, 0, "%lu of 20 threads lost their per-CPU path", race_lost);
 }
