@@ -106,8 +106,12 @@ Test(stats, a_client_that_leaves_gets_its_failures_reported)
 	int st;
 
 	if (pid == 0) {
-		/* a fresh client of its own, failing on purpose: larger than the zone */
+		/* a fresh client of its own (a fork()ed child is nobody until it registers, and
+		 * a request larger than any zone now fails before it talks to the daemon),
+		 * failing on purpose: larger than the zone */
 		int i;
+		if (slabd_connect(td.sock) < 0)
+			_exit(2);
 		for (i = 0; i < 4; i++)
 			if (kmalloc(8 << 20, GFP_NOWAIT))
 				_exit(1);
