@@ -275,11 +275,12 @@ Test(slabctl, clients_lists_a_connected_client_with_its_command)
 	cr_assert(strstr(out, "test-slabctl") != NULL, "no command name:\n%s", out);
 }
 
-Test(slabctl, shrink_gives_a_named_caches_empty_slabs_back)
+/* A cache @name of 512-byte objects whose 200 objects were allocated and freed: its slabs
+ * are in slabinfo (v: that row), free, until a shrink gives them back. */
+static struct kmem_cache *cache_with_free_slabs(const char *name, unsigned long v[10])
 {
-	struct kmem_cache *c = kmem_cache_create("shrink-test", 512, 0, 0, NULL);
+	struct kmem_cache *c = kmem_cache_create(name, 512, 0, 0, NULL);
 	void *objs[200];
-	unsigned long v[10];
 	int i;
 
 	cr_assert_not_null(c, "%s", slabd_last_error());
@@ -288,8 +289,16 @@ Test(slabctl, shrink_gives_a_named_caches_empty_slabs_back)
 	for (i = 0; i < 200; i++)
 		kmem_cache_free(c, objs[i]);
 	cr_assert_eq(run("slabinfo", NULL), 0);
-	cr_assert(slabinfo_row(out, "shrink-test", v));
+	cr_assert(slabinfo_row(out, name, v));
 	cr_assert_gt(v[9], 0, "no slabs before the shrink");
+	return c;
+}
+
+Test(slabctl, shrink_gives_a_named_caches_empty_slabs_back)
+{
+	unsigned long v[10];
+
+	(void)cache_with_free_slabs("shrink-test", v);
 	cr_assert_eq(run("shrink shrink-test", NULL), 0, "%s", out);
 	cr_assert(strstr(out, "shrink-test") && strstr(out, "KiB given back"), "%s", out);
 	cr_assert_eq(run("slabinfo", NULL), 0);
@@ -306,19 +315,9 @@ Test(slabctl, shrink_gives_a_named_caches_empty_slabs_back)
  * "1" (an id is the fallback when no cache has that name), not the cache whose id is 1. */
 Test(slabctl, a_cache_named_with_digits_is_found_by_its_name)
 {
-	struct kmem_cache *c = kmem_cache_create("1", 512, 0, 0, NULL);
-	void *objs[200];
 	unsigned long v[10];
-	int i;
+	struct kmem_cache *c = cache_with_free_slabs("1", v);
 
-	cr_assert_not_null(c, "%s", slabd_last_error());
-	for (i = 0; i < 200; i++)
-		cr_assert_not_null(objs[i] = kmem_cache_alloc(c, GFP_KERNEL));
-	for (i = 0; i < 200; i++)
-		kmem_cache_free(c, objs[i]);
-	cr_assert_eq(run("slabinfo", NULL), 0);
-	cr_assert(slabinfo_row(out, "1", v));
-	cr_assert_gt(v[9], 0, "no slabs before the shrink");
 	cr_assert_eq(run("shrink 1", NULL), 0, "%s", out);
 	cr_assert_eq(run("slabinfo", NULL), 0);
 	cr_assert(slabinfo_row(out, "1", v));
