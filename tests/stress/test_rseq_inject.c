@@ -224,6 +224,27 @@ static void *bulk_churn(void *arg)
 	return NULL;
 }
 
+/* Fill the zone with 4 KiB objects into @big (at most @max): how many came. A
+ * __GFP_NORETRY allocation gives up when its one worker round found no pages; the round
+ * reclaims the other caches' depots for it only if it saw the caller waiting, which is a
+ * race a loaded machine can lose. So a failure is tried a few times more: pages pinned by
+ * lost objects never come, however often one asks. */
+static int fill_4k(void **big, int max)
+{
+	int n = 0, tries = 0;
+
+	while (n < max) {
+		big[n] = kmalloc(4096, GFP_KERNEL | __GFP_NORETRY);
+		if (big[n]) {
+			n++;
+			tries = 0;
+		} else if (++tries > 4) {
+			break;
+		}
+	}
+	return n;
+}
+
 Test(rseq, preempted_bulk_sequences_lose_and_duplicate_nothing, .timeout = 300)
 {
 	unsigned long aborts;
@@ -271,8 +292,7 @@ Test(rseq, preempted_sequences_lose_and_duplicate_nothing, .timeout = 300)
 	 * 4 KiB objects needs the daemon to take back every kmalloc-64 slab, from per-CPU
 	 * stacks and depots alike: a lost object would pin its page. Allowed apart: the two
 	 * caches' emergency reserves (one 64-byte magazine, one of 16 x 4 KiB = 2 slabs). */
-	while (n < 1100 && (big[n] = kmalloc(4096, GFP_KERNEL | __GFP_NORETRY)))
-		n++;
+	n = fill_4k(big, 1100);
 	if (n < 1024 - 16 - 8 - 2)
 		dump_state();
 	cr_assert_geq(n, 1024 - 16 - 8 - 2, "only %d pages of 1024 came back: objects were lost%s", n, state);
@@ -543,8 +563,7 @@ Test(rseq, preempted_handoff_chains_lose_and_duplicate_nothing, .timeout = 300)
 		     3ul * HQ_PER_PRODUCER);
 
 	/* Nothing lost: the zone fills with 4 KiB objects again (see the test above). */
-	while (n < 1100 && (big[n] = kmalloc(4096, GFP_KERNEL | __GFP_NORETRY)))
-		n++;
+	n = fill_4k(big, 1100);
 	if (n < 1024 - 16 - 8 - 2)
 		dump_state();
 	cr_assert_geq(n, 1024 - 16 - 8 - 2, "only %d pages of 1024 came back: objects were lost%s",
