@@ -362,3 +362,16 @@ int td_verify(const struct test_daemon *td, uint32_t flags, struct slabd_wire_ve
 	q.flags = flags;
 	return td_request(td, &q, sizeof(q), ret, sizeof(*ret), SLABD_MSG_VERIFY_REPLY);
 }
+
+int td_debug(const struct test_daemon *td, uint32_t cache, uint32_t op, uint32_t flags, struct slabd_wire_debug *ret)
+{
+	struct slabd_wire_debug_req q;
+
+	memset(&q, 0, sizeof(q));
+	memset(ret, 0, sizeof(*ret));
+	slabd_wire_init(&q.hdr, SLABD_MSG_DEBUG, sizeof(q), 1);
+	q.op = op;
+	q.cache = cache;
+	q.flags = flags;
+	return td_request(td, &q, sizeof(q), ret, sizeof(*ret), SLABD_MSG_DEBUG_REPLY);
+}

@@ -45,6 +45,11 @@ void td_dump_log(const struct test_daemon *td);
  * reason on stderr). */
 int td_request(const struct test_daemon *td, const void *req, size_t len, void *rep, size_t rep_len, int want);
 
+struct slabd_wire_debug;
+/* td_debug: a DEBUG request (slabctl debug): @op on @cache (SLABD_DEBUG_ALL_CACHES: all)
+ * with @flags; 0 with *ret filled, or -1 as td_request. */
+int td_debug(const struct test_daemon *td, uint32_t cache, uint32_t op, uint32_t flags, struct slabd_wire_debug *ret);
+
 struct slabd_wire_verify;
 /* td_verify: ask the daemon for its VERIFY reply (@flags: SLABD_VERIFY_AUDIT for the full
  * audit) over a connection of its own. 0 with *ret filled (its err is the daemon's), or

@@ -42,15 +42,9 @@ static void sleep_ms(long ms)
 
 static struct slabd_wire_debug debug_req(uint32_t cache, uint32_t op, uint32_t flags)
 {
-	struct slabd_wire_debug_req q;
 	struct slabd_wire_debug r;
 
-	memset(&r, 0, sizeof(r));
-	slabd_wire_init(&q.hdr, SLABD_MSG_DEBUG, sizeof(q), 1);
-	q.op = op;
-	q.cache = cache;
-	q.flags = flags;
-	cr_assert_eq(td_request(&td, &q, sizeof(q), &r, sizeof(r), SLABD_MSG_DEBUG_REPLY), 0, "no DEBUG_REPLY");
+	cr_assert_eq(td_debug(&td, cache, op, flags, &r), 0, "no DEBUG_REPLY");
 	return r;
 }
 

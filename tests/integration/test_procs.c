@@ -310,14 +310,9 @@ Test(procs, a_fork_during_another_threads_first_attach_leaves_the_child_usable)
 /* DEBUG query on a connection of its own: the daemon's owner-tracking counters. */
 static struct slabd_wire_debug debug_query(void)
 {
-	struct slabd_wire_debug_req q;
 	struct slabd_wire_debug r;
 
-	memset(&q, 0, sizeof(q));
-	slabd_wire_init(&q.hdr, SLABD_MSG_DEBUG, sizeof(q), 1);
-	q.op = SLABD_DEBUG_OP_QUERY;
-	q.cache = SLABD_DEBUG_ALL_CACHES;
-	cr_assert_eq(td_request(&td, &q, sizeof(q), &r, sizeof(r), SLABD_MSG_DEBUG_REPLY), 0, "no DEBUG_REPLY");
+	cr_assert_eq(td_debug(&td, SLABD_DEBUG_ALL_CACHES, SLABD_DEBUG_OP_QUERY, 0, &r), 0, "no DEBUG_REPLY");
 	return r;
 }
 

@@ -718,15 +718,9 @@ Test(restart, a_found_cache_entry_beyond_any_requestable_geometry_is_refused)
 /* slabctl debug all [on FLAGS|off] */
 static struct slabd_wire_debug debug_all(uint32_t op, uint32_t flags)
 {
-	struct slabd_wire_debug_req q;
 	struct slabd_wire_debug r;
 
-	memset(&r, 0, sizeof(r));
-	slabd_wire_init(&q.hdr, SLABD_MSG_DEBUG, sizeof(q), 1);
-	q.op = op;
-	q.cache = SLABD_DEBUG_ALL_CACHES;
-	q.flags = flags;
-	cr_assert_eq(td_request(&td, &q, sizeof(q), &r, sizeof(r), SLABD_MSG_DEBUG_REPLY), 0, "no DEBUG_REPLY");
+	cr_assert_eq(td_debug(&td, SLABD_DEBUG_ALL_CACHES, op, flags, &r), 0, "no DEBUG_REPLY");
 	return r;
 }
 

@@ -241,23 +241,9 @@ Test(death, clients_killed_at_random_instants_leave_nothing_inconsistent)
 /* DEBUG request: the objects reclaimed from dead clients so far. */
 static uint64_t reclaimed(void)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct slabd_wire_debug_req q;
 	struct slabd_wire_debug rep;
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	ssize_t n;
 
-	cr_assert_geq(fd, 0);
-	strcpy(sa.sun_path, td.sock);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	memset(&q, 0, sizeof(q));
-	slabd_wire_init(&q.hdr, SLABD_MSG_DEBUG, sizeof(q), 1);
-	q.op = SLABD_DEBUG_OP_QUERY;
-	q.cache = SLABD_DEBUG_ALL_CACHES;
-	cr_assert_eq(send(fd, &q, sizeof(q), 0), (ssize_t)sizeof(q));
-	n = recv(fd, &rep, sizeof(rep), 0);
-	close(fd);
-	cr_assert_eq(slabd_wire_validate(&rep, n > 0 ? (size_t)n : 0), SLABD_MSG_DEBUG_REPLY);
+	cr_assert_eq(td_debug(&td, SLABD_DEBUG_ALL_CACHES, SLABD_DEBUG_OP_QUERY, 0, &rep), 0, "no DEBUG_REPLY");
 	return rep.reclaimed;
 }
 
