@@ -303,9 +303,11 @@ static inline __attribute__((always_inline)) unsigned int check_copy(struct obj_
 		unsigned int ok;
 
 		if (likely(r < span)) {
-			ok = !(x & low) & (x < used);
+			ok = !(x & low);
+			/* a power-of-two stride fills its power-of-two slab: no unused end */
 			if (!pow2)
-				ok &= (x >> k->size_test.shift) * k->size_test.inv <= k->size_test.limit;
+				ok &= (x < used) &
+				      ((x >> k->size_test.shift) * k->size_test.inv <= k->size_test.limit);
 		} else {
 			ok = obj_valid_slow(k, off);
 		}
