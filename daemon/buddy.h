@@ -13,7 +13,9 @@
 
 #include <stdint.h>
 
-#define BUDDY_MAX_ORDER 24 /* 2^24 pages = 64 GiB per block */
+#include "slabd_shm.h"
+
+#define BUDDY_MAX_ORDER SLABD_LARGE_MAX_ORDER /* 2^24 pages = 64 GiB per block; clients know it */
 
 struct buddy {
 	uint32_t nr_pages;

@@ -541,10 +541,9 @@ void *client_cache_alloc(uint32_t cache, unsigned int flags, int node)
 }
 
 /* The daemon's buddy allocator hands out a page-level allocation as one block of a power
- * of two of pages (buddy_alloc_exact), at most 2^24 pages (BUDDY_MAX_ORDER), from one
+ * of two of pages (buddy_alloc_exact), at most 2^SLABD_LARGE_MAX_ORDER pages, from one
  * zone: the zones of @flags (the DMA zone; else the node zones, only node @node's with
  * __GFP_THISNODE). The largest such block in pages, 0 when there is none. */
-#define LARGE_MAX_ORDER 24
 
 static uint64_t large_max_pages(gfp_t flags, int node)
 {
@@ -560,8 +559,8 @@ static uint64_t large_max_pages(gfp_t flags, int node)
 		    (z->node >= cl.sb->nr_nodes || (int)cl.nodes[z->node].os_index != node))
 			continue;
 		n = (uint64_t)1 << (63 - __builtin_clzll(z->nr_pages));
-		if (n > (1ull << LARGE_MAX_ORDER))
-			n = 1ull << LARGE_MAX_ORDER;
+		if (n > (1ull << SLABD_LARGE_MAX_ORDER))
+			n = 1ull << SLABD_LARGE_MAX_ORDER;
 		if (n > best)
 			best = n;
 	}

@@ -61,6 +61,10 @@
 #define SLABD_MAX_NODES 64u
 #define SLABD_MAX_ZONES (SLABD_MAX_NODES + 1u)
 #define SLABD_MAX_CPUS 4096u
+/* The largest page-level allocation, in the daemon's buddy allocator and so for clients,
+ * who fail a larger request at once instead of asking: 2^24 pages (64 GiB) per block. A
+ * constant both sides agree on, not a field of the layout. */
+#define SLABD_LARGE_MAX_ORDER 24u
 #define SLABD_MAX_CACHES 1024u
 #define SLABD_CACHE_NAME_MAX 32u
 #define SLABD_MAX_CLIENTS 1024u
