@@ -32,8 +32,9 @@
  *      the rest of the chain.
  * What a kill can leak (never hand out twice): the objects between 1's clear and publish
  * or 2's unpublish and set, i.e. one batch in the hands of each daemon thread: at most a
- * per-CPU stack (127 objects) or a magazine (31) per worker, one pool of remote frees
- * (62), plus the magazine itself, and one large allocation whose reply was not sent.
+ * per-CPU stack (127 objects) or a magazine (up to 127, SLABD_MAG_SLOTS) per worker, one
+ * pool of remote frees (62), plus the magazine itself, and one large allocation whose reply
+ * was not sent.
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -116,9 +116,10 @@ static struct cache *cache_alloc(struct slabd *d, uint32_t id, uint32_t size, ui
 	c->size = (uint32_t)stride;
 	c->order = order;
 	c->objs = (uint32_t)(((uint64_t)SLABD_PAGE_SIZE << order) / stride);
-	/* A magazine moves about 64 KiB or 31 objects, whichever is fewer (at least 2). */
+	/* A miss moves about 64 KiB or SLABD_MAG_BATCH objects, whichever is fewer (at least
+	 * 2); a handoff's magazines may hold more (up to SLABD_MAG_SLOTS). */
 	n = (uint32_t)((64u << 10) / stride);
-	c->mag_objs = n > SLABD_MAG_SLOTS ? SLABD_MAG_SLOTS : n < 2 ? 2 : n;
+	c->mag_objs = n > SLABD_MAG_BATCH ? SLABD_MAG_BATCH : n < 2 ? 2 : n;
 	/* A streaming allocator may hold the depot at up to 4 MiB (or 512 magazines). */
 	c->target_min = 2;
 	n = (uint32_t)((4u << 20) / ((uint64_t)c->mag_objs * stride));

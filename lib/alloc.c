@@ -268,10 +268,10 @@ static cold void count_failure(gfp_t flags)
 		__atomic_fetch_add(&cl.clients[slot].alloc_failures, 1, __ATOMIC_RELAXED);
 }
 
-/* Magazines moved per miss beyond the first on a CPU whose misses of a cache are one-sided
- * (count_miss): a handoff's producer empties its stack and its consumer fills its own,
- * one magazine per miss each, while both hardly ever miss the other way. */
-#define EXTRA_MAGS 2
+/* Magazines one refill may take beyond the first on a CPU whose misses of a cache are
+ * one-sided (count_miss): four of the daemon's ordinary ones (SLABD_MAG_BATCH objects each)
+ * fill a stack; a handoff's consumer sends its whole stack in one (free_slow). */
+#define EXTRA_MAGS 3
 
 /* Count a miss of this CPU's stack of @cache (the worker sizes stacks by them). Returns
  * whether this CPU's misses of @cache are one-sided: at least 8 of this kind, and fewer
@@ -308,27 +308,23 @@ static uint32_t pcpu_room(uint32_t cache)
 }
 
 /*
- * refill_chain: a one-sided allocating CPU missed on @cache: pop as many full magazines of
- * @d (of its own node @node) as fit whole in its stack, 1 + EXTRA_MAGS at most and always
- * the first (it gives the object returned), with one compare-and-swap; check each
+ * refill_chain: a one-sided allocating CPU missed on @cache: pop full magazines of @d (of
+ * its own node @node), 1 + EXTRA_MAGS at most and as many as the room in its stack takes
+ * (the first always: it gives the object returned), with one compare-and-swap; check each
  * (mag_check) and move it into the stack; the emptied magazines go to the empty stack
- * with one compare-and-swap, what did not fit back on @d with one. Against one magazine
- * per pop, that is two CASes on lines both sides of a handoff write instead of six.
- * Returns an object's offset, or 0 when @d had no magazine (or nothing valid in them).
+ * with one compare-and-swap, what did not fit back on @d with one. A handoff's consumer
+ * sends its whole stack as one magazine, so this usually takes one magazine of ~120
+ * objects; the daemon's magazines (SLABD_MAG_BATCH) four at a time. Returns an object's
+ * offset, or 0 when @d had no magazine (or nothing valid in them).
  */
 static uint64_t refill_chain(uint32_t cache, uint32_t node, struct slabd_shm_depot *d)
 {
 	struct slabd_shm_mag *ms[1 + EXTRA_MAGS], *empty[1 + EXTRA_MAGS], *left[1 + EXTRA_MAGS];
-	uint32_t per = cl.caches[cache].mag_objs, room = pcpu_room(cache), want = 1, ne = 0, nl = 0,
-		 i, k;
+	uint32_t ne = 0, nl = 0, i, k;
 	uint64_t off = 0;
 
-	if (!per || per > SLABD_MAG_SLOTS)
-		per = SLABD_MAG_SLOTS;
-	room = room > per - 1 ? room - (per - 1) : 0; /* what the first leaves after its object */
-	for (; want < 1 + EXTRA_MAGS && room >= per; want++)
-		room -= per;
-	k = slabd_stack_pop_chain(&d->full, cl.mags, cl.nr_mags, ms, want);
+	/* the room and one more: the object returned */
+	k = slabd_stack_pop_chain_upto(&d->full, cl.mags, cl.nr_mags, ms, 1 + EXTRA_MAGS, pcpu_room(cache) + 1);
 	if (!k)
 		return 0;
 	if (!(__atomic_load_n(&d->full, __ATOMIC_RELAXED) & SLABD_STACK_IDX_MASK))
@@ -732,41 +728,10 @@ static inline uint32_t pcpu_take(uint32_t cache, uint32_t node, uint64_t *out, u
 			     : percpu_pop_bulk(cl.roff, cl.ncpus, cache_pcpu(cache), out, max);
 }
 
-/*
- * give_chain: a one-sided freeing CPU overflowed its stack of @cache: the @n objects of
- * @buf and up to EXTRA_MAGS magazines' worth (@want each) more off the stack go to the
- * depot of @node, in empty magazines popped with one compare-and-swap and pushed full on
- * the depot with one (unused ones go back to the empty stack). Returns 0, or -1 when there
- * was no empty magazine (nothing moved: the caller takes the single path).
- */
-static int give_chain(uint32_t cache, uint32_t node, const uint64_t *buf, uint32_t n, uint32_t want)
-{
-	struct slabd_shm_mag *ms[1 + EXTRA_MAGS];
-	uint32_t k, f, got;
-
-	k = slabd_stack_pop_chain(&cl.ctl->empty_mags, cl.mags, cl.nr_mags, ms, 1 + EXTRA_MAGS);
-	if (!k)
-		return -1;
-	memcpy(ms[0]->objs, buf, n * sizeof(buf[0]));
-	ms[0]->count = n;
-	for (f = 1; f < k; f++) {
-		got = pcpu_take(cache, node, ms[f]->objs, want);
-		ms[f]->count = got;
-		if (got < want) {
-			f += got ? 1 : 0; /* the last filled one, if any */
-			break;
-		}
-	}
-	slabd_stack_push_chain(&client_depot(cache, node)->full, cl.mags, ms, f);
-	if (f < k)
-		slabd_stack_push_chain(&cl.ctl->empty_mags, cl.mags, ms + f, k - f);
-	return 0;
-}
-
 static noinline cold void free_slow(uint32_t cache, uint64_t off, uint32_t node)
 {
 	uint64_t buf[SLABD_MAG_SLOTS];
-	uint32_t n = 1, want = 1, more = 0;
+	uint32_t n = 1, want = 1;
 	int r;
 
 	if (unlikely(cache < cl.sb->max_caches && __atomic_load_n(&cl.caches[cache].debug, __ATOMIC_ACQUIRE))) {
@@ -776,31 +741,23 @@ static noinline cold void free_slow(uint32_t cache, uint64_t off, uint32_t node)
 	buf[0] = off;
 	if (client_rseq_ready() == 0) {
 		want = cache < cl.sb->max_caches ? cl.caches[cache].mag_objs : 1;
-		if (want > SLABD_MAG_SLOTS || !want)
-			want = SLABD_MAG_SLOTS;
-		/* Make room: move up to a magazine's worth out of the full per-CPU stack (of
-		 * a CPU of @node: another node's objects go home below, one at a time). */
+		if (want > SLABD_MAG_BATCH || !want)
+			want = SLABD_MAG_BATCH;
+		/* Make room: move a magazine's worth out of the full per-CPU stack (of a CPU
+		 * of @node: another node's objects go home below, one at a time). A CPU whose
+		 * misses of @cache are one-sided (a handoff's consumer, which never takes them
+		 * back) sends its whole stack in one magazine: one miss per stackful, and its
+		 * producer takes them with one pop (refill_chain). */
 		r = push_local(cache, off, node);
 		if (r == 0)
 			return;
 		if (r == -1) {
-			more = count_miss(cache, 1) ? EXTRA_MAGS : 0;
+			if (count_miss(cache, 1))
+				want = SLABD_MAG_SLOTS;
 			n += pcpu_take(cache, node, buf + 1, want - 1);
-			/* a one-sided freeing CPU: up to EXTRA_MAGS more magazines' worth off its
-			 * stack, all with two compare-and-swaps */
-			if (more && give_chain(cache, node, buf, n, want) == 0)
-				return;
 		}
 	}
 	depot_give(cache, node, buf, n);
-	/* Without an empty magazine for the chain: one at a time (depot_give's chain path). */
-	while (more--) {
-		n = pcpu_take(cache, node, buf, want);
-		if (n)
-			depot_give(cache, node, buf, n);
-		if (n < want)
-			break;
-	}
 }
 
 /* The cache of the object at @off and its zone's node, from the page table; -1 when @off
@@ -840,8 +797,8 @@ static noinline cold void remote_flush(uint64_t off)
 			continue;
 		}
 		want = cl.caches[c0].mag_objs;
-		if (!want || want > SLABD_MAG_SLOTS)
-			want = SLABD_MAG_SLOTS;
+		if (!want || want > SLABD_MAG_BATCH)
+			want = SLABD_MAG_BATCH;
 		for (i = 0, k = 0, ci = 0; i < n; i++) {
 			uint32_t cc, nn;
 			if (ci < want && obj_home(buf[i], &cc, &nn) == 0 && cc == c0 && nn == n0)

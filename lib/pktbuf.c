@@ -455,7 +455,7 @@ static unsigned int give_to_depot(uint32_t id, const uint64_t *offs, unsigned in
 	struct slabd_shm_depot *d;
 	unsigned int done = 0, j, nm;
 
-	if (cl.multi_node || !per || per > SLABD_MAG_SLOTS)
+	if (cl.multi_node || !per || per > SLABD_MAG_BATCH)
 		return 0;
 	d = pool_depot(id);
 	while (n - done >= per) {
@@ -576,7 +576,7 @@ static unsigned int flush_to_depot(uint32_t id, char *stacks, struct slabd_pktbu
 	char *base = cl.base;
 	unsigned int want, m, placed, pushed, i, done = 0;
 
-	if (!per || per > SLABD_MAG_SLOTS)
+	if (!per || per > SLABD_MAG_BATCH)
 		return 0;
 	if (r / per + 1 > FLUSH_MAGS) {
 		/* a large burst: whole magazines of it, a chunk at a time; its tail (less than a

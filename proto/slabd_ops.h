@@ -114,32 +114,46 @@ static inline void slabd_stack_push(uint64_t *head, struct slabd_shm_mag *mags, 
  * link of the last magazine a walk of @max takes, which would otherwise become the new
  * top) ends the walk there, as slabd_stack_pop drops a bad link: the rest is leaked to the audit, never
  * handed out twice by one call.
+ *
+ * slabd_stack_pop_chain_upto stops, too, before a magazine that would take the objects
+ * in the magazines taken above @budget (their counts, each read as at most
+ * SLABD_MAG_SLOTS); the first is always taken. Counts are read as the links are, under the
+ * same argument: a magazine on the stack is the stack's, and nobody writes its count.
  */
-static inline unsigned int slabd_stack_pop_chain(uint64_t *head, struct slabd_shm_mag *mags,
-						 uint32_t nr_mags, struct slabd_shm_mag **ret,
-						 unsigned int max)
+static inline unsigned int slabd_stack_pop_chain_upto(uint64_t *head, struct slabd_shm_mag *mags,
+						      uint32_t nr_mags, struct slabd_shm_mag **ret,
+						      unsigned int max, uint32_t budget)
 {
 	uint64_t old = __atomic_load_n(head, __ATOMIC_ACQUIRE);
 
 	for (;;) {
-		uint32_t idx = slabd_stack_top(old), cnt = slabd_stack_count(old);
+		uint32_t idx = slabd_stack_top(old), cnt = slabd_stack_count(old), sum = 0, c;
 		unsigned int k = 0, j;
-		int cut;
+		int cut, stopped = 0;
 
 		while (k < max && idx && idx <= nr_mags) {
 			for (j = 0; j < k && ret[j] != &mags[idx - 1]; j++)
 				;
 			if (j < k)
 				break; /* a loop: end the stack here */
+			/* the count is read on the link's line; a scribbled one counts as full */
+			c = __atomic_load_n(&mags[idx - 1].count, __ATOMIC_RELAXED);
+			c = c > SLABD_MAG_SLOTS ? SLABD_MAG_SLOTS : c;
+			if (k && (sum >= budget || c > budget - sum)) {
+				stopped = 1; /* the budget is spent: idx stays the new top */
+				break;
+			}
+			sum += c;
 			ret[k++] = &mags[idx - 1];
 			idx = __atomic_load_n(&mags[idx - 1].next, __ATOMIC_RELAXED);
 		}
 		if (!k)
 			return 0;
 		/* the new top: 0 at the bottom or after a bad link (past the array, a loop). A
-		 * walk that took max magazines has not looked at the last one's link, which may
-		 * close a loop too: it must not make a magazine taken here the new top. */
-		cut = k < max || idx > nr_mags;
+		 * walk that took max magazines or stopped at its budget has not taken the
+		 * magazine idx names, which may close a loop too: it must not make a magazine
+		 * taken here the new top. */
+		cut = (k < max && !stopped) || idx > nr_mags;
 		for (j = 0; !cut && idx && j < k; j++)
 			cut = ret[j] == &mags[idx - 1];
 		if (cut)
@@ -152,6 +166,13 @@ static inline unsigned int slabd_stack_pop_chain(uint64_t *head, struct slabd_sh
 			return k;
 		}
 	}
+}
+
+static inline unsigned int slabd_stack_pop_chain(uint64_t *head, struct slabd_shm_mag *mags,
+						 uint32_t nr_mags, struct slabd_shm_mag **ret,
+						 unsigned int max)
+{
+	return slabd_stack_pop_chain_upto(head, mags, nr_mags, ret, max, UINT32_MAX);
 }
 
 /* slabd_stack_push_chain: push the @k magazines @ms (owned by the caller; k >= 1) on the

@@ -39,11 +39,12 @@
 #include <stdint.h>
 
 /* Bump on any change to a struct or constant in this file (and update tests/unit/test_layout.c). */
-#define SLABD_SHM_LAYOUT_VERSION 5u /* 2: client table, per-CPU miss counters; 3: node fallback order,
+#define SLABD_SHM_LAYOUT_VERSION 6u /* 2: client table, per-CPU miss counters; 3: node fallback order,
 						 * remote-free stacks, DMA zone, IOVA table, pools;
 						 * 4: debug mode (cache debug/trailer/epoch, track
 						 * records, debug error counters); 5: miss counters
-						 * [cpu][cache], rows padded to a cache line */
+						 * [cpu][cache], rows padded to a cache line; 6:
+						 * 1 KiB magazines of 127 slots (SLABD_MAG_BATCH) */
 #define SLABD_SHM_MAGIC 0x4745524442414c53ull /* "SLABDREG" little-endian */
 
 #define SLABD_PAGE_SHIFT 12u
@@ -54,9 +55,16 @@
 #define SLABD_PCPU_SHIFT 10u
 #define SLABD_PCPU_SLOTS 127u
 /* Capacity of a CPU's remote-free stack (objects of other nodes freed on that CPU, sent
- * home in batches): two magazines. */
+ * home in batches): two batches (SLABD_MAG_BATCH). */
 #define SLABD_REMOTE_CAP 62u
-#define SLABD_MAG_SLOTS 31u
+/* A magazine holds up to SLABD_MAG_SLOTS objects (1 KiB: a whole per-CPU stack's worth), but
+ * moves SLABD_MAG_BATCH (a cache's mag_objs, at most this) on an ordinary miss and when the
+ * daemon fills it: four batches fit a stack, so a CPU that allocates and frees around its
+ * stack's edge does not move objects back and forth on every call. Only a CPU whose
+ * misses of a cache are one-sided (a handoff's consumer) fills a magazine with its whole
+ * stack, and its producer takes that in one pop (docs/design.md, "Handoffs"). */
+#define SLABD_MAG_SLOTS 127u
+#define SLABD_MAG_BATCH 31u
 
 #define SLABD_MAX_NODES 64u
 #define SLABD_MAX_ZONES (SLABD_MAX_NODES + 1u)
@@ -233,7 +241,7 @@ struct slabd_shm_cache {
 	uint32_t flags;     /* slab_flags_t */
 	uint32_t order;     /* a slab is 2^order pages */
 	uint32_t objs_per_slab;
-	uint32_t mag_objs;  /* objects per magazine for this cache (<= SLABD_MAG_SLOTS) */
+	uint32_t mag_objs;  /* objects an ordinary miss moves for this cache (<= SLABD_MAG_BATCH) */
 	uint32_t zone_kind; /* SLABD_ZONE_NODE or SLABD_ZONE_DMA */
 	/* Packet-buffer pools (layout 3): a pool is a DMA cache of exactly pool_n objects,
 	 * all carved when it is created. 0 for other caches. */
@@ -384,7 +392,7 @@ _Static_assert(sizeof(struct slabd_shm_pcpu) == (1u << SLABD_PCPU_SHIFT), "pcpu 
 _Static_assert(offsetof(struct slabd_shm_pcpu, count) == 0, "the rseq code relies on count at 0");
 _Static_assert(offsetof(struct slabd_shm_pcpu, capacity) == 4, "the rseq code relies on capacity at 4");
 _Static_assert(offsetof(struct slabd_shm_pcpu, slots) == 8, "the rseq code relies on slots at 8");
-_Static_assert(sizeof(struct slabd_shm_mag) == 256, "magazine size");
+_Static_assert(sizeof(struct slabd_shm_mag) == 1024, "magazine size");
 _Static_assert(sizeof(struct slabd_shm_client) == 32, "client entry");
 _Static_assert(sizeof(struct slabd_shm_pcpu_stat) == 8, "per-CPU miss counters");
 _Static_assert(sizeof(struct slabd_shm_track) == 32, "track record");

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,9 @@
 #include <slabd/slabd.h>
 
 #include "daemon_helper.h"
+#include "slabd_ops.h"
 #include "slabd_shm.h"
+#include "slabd_wire.h"
 
 static struct test_daemon td;
 
@@ -547,4 +550,96 @@ Test(small_zone, an_inline_bulk_of_a_run_time_count_is_all_or_nothing_too, .init
      .timeout = 60)
 {
 	bulk_all_or_nothing("big4k-rt", runtime(32), runtime(10), runtime(7) + 1);
+}
+
+/* Pin the calling thread to @cpu. */
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	cr_assert_eq(sched_setaffinity(0, sizeof(set), &set), 0, "pin to CPU %d", cpu);
+}
+
+/* The allocation misses, or the free misses, of (@id, @cpu) so far. */
+static uint32_t misses(int id, int cpu, int on_free)
+{
+	const struct slabd_shm_super *sb = super();
+	const struct slabd_shm_pcpu_stat *st =
+	    (const void *)((const char *)sb + sb->percpu_off + sb->pcpu_stat_off);
+	const struct slabd_shm_pcpu_stat *e =
+	    &st[slabd_shm_pcpu_stat_index(sb->max_caches, (uint32_t)id, (uint32_t)cpu)];
+
+	return __atomic_load_n(on_free ? &e->free_misses : &e->alloc_misses, __ATOMIC_RELAXED);
+}
+
+/*
+ * A handoff: CPU 0 allocates, CPU 1 frees. CPU 1's misses are one-sided, so after the
+ * first few it sends its whole stack in one magazine, more than an ordinary miss's
+ * SLABD_MAG_BATCH objects; CPU 0's one-sided misses take such a magazine with one pop,
+ * so it misses about once per stackful. Nothing is lost or handed out twice, and the
+ * audit agrees.
+ */
+Test(caches, a_handoffs_freeing_cpu_sends_whole_stacks_and_its_allocating_cpu_takes_them)
+{
+	enum { N = 6000 };
+	static void *v[N], *w[N];
+	struct kmem_cache *s;
+	struct slabd_shm_depot *d;
+	const struct slabd_shm_super *sb;
+	struct slabd_shm_mag *mags;
+	struct slabd_wire_verify r;
+	uint32_t top, k, biggest = 0, fm0, am0, fm, am;
+	int id, i;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		cr_skip_test("needs two CPUs");
+	s = kmem_cache_create("handoff-64", 64, 0, 0, NULL);
+	cr_assert_not_null(s, "%s", slabd_last_error());
+	id = cache_id("handoff-64");
+	cr_assert_gt(id, 0);
+	sb = super();
+	d = (void *)((char *)sb + sb->percpu_off + sb->depot_off +
+		     slabd_shm_depot_index(sb, (uint32_t)id, 0) * sizeof(*d));
+	mags = (void *)((char *)sb + sb->percpu_off + sb->mag_off);
+
+	pin(0);
+	for (i = 0; i < N; i++)
+		cr_assert_not_null(v[i] = kmem_cache_alloc(s, GFP_KERNEL));
+	pin(1);
+	fm0 = misses(id, 1, 1);
+	for (i = 0; i < N; i++)
+		kmem_cache_free(s, v[i]);
+	fm = misses(id, 1, 1) - fm0;
+	/* the magazines now on the depot, top first: the freeing CPU's */
+	top = slabd_stack_top(__atomic_load_n(&d->full, __ATOMIC_ACQUIRE));
+	for (k = 0; top && top <= sb->nr_mags && k < sb->nr_mags; k++, top = mags[top - 1].next)
+		if (mags[top - 1].count > biggest)
+			biggest = mags[top - 1].count;
+	cr_assert_gt(biggest, SLABD_MAG_BATCH,
+		     "the freeing CPU's magazines hold at most %u objects (%u free misses for %d frees)",
+		     biggest, fm, N);
+	cr_assert_leq(biggest, SLABD_MAG_SLOTS);
+	/* eight ordinary misses make the CPU one-sided; then about one per stack's capacity
+	 * (4 x SLABD_MAG_BATCH): with three batches per miss it would be 66 */
+	cr_assert_leq(fm, 8 + N / 100, "%u free misses for %d frees", fm, N);
+
+	pin(0);
+	am0 = misses(id, 0, 0);
+	for (i = 0; i < N; i++)
+		cr_assert_not_null(w[i] = kmem_cache_alloc(s, GFP_KERNEL));
+	am = misses(id, 0, 0) - am0;
+	cr_assert_leq(am, 8 + N / 100, "%u allocation misses for %d objects", am, N);
+	fprintf(stderr, "# handoff of %d: %u free misses (largest magazine %u), %u allocation misses\n", N, fm,
+		biggest, am);
+	memcpy(v, w, sizeof(w));
+	qsort(v, N, sizeof(v[0]), cmp_ptr);
+	for (i = 1; i < N; i++)
+		cr_assert_neq(v[i], v[i - 1], "%p handed out twice", v[i]);
+	for (i = 0; i < N; i++)
+		kmem_cache_free(s, w[i]);
+	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &r), 0);
+	cr_assert_eq(r.problems, 0, "the audit found problems: %s", r.first);
+	cr_assert_eq(r.double_frees + r.bad_objects + r.bad_mags, 0);
 }

@@ -28,6 +28,7 @@
 #include <slabd/slabd.h>
 
 #include "daemon_helper.h"
+#include "slabd_shm.h"
 #include "slabd_wire.h"
 
 #ifndef SLABD_BIN
@@ -294,7 +295,7 @@ Test(fdstore, the_region_survives_a_sigkill_in_the_fd_store)
 	cr_assert_eq(r.problems, 0, "the audit found problems: %s", r.first);
 	cr_assert_eq(r.double_frees, 0);
 	cr_assert_eq(r.bad_objects, 0);
-	cr_assert_leq(r.allocated, 127 + 62 + 2 * 31,
+	cr_assert_leq(r.allocated, 127 + 62 + 2 * SLABD_MAG_SLOTS,
 		      "%llu objects allocated after everything was freed",
 		      (unsigned long long)r.allocated);
 	fprintf(stderr,

@@ -268,7 +268,7 @@ static void run_restarts(const char *const *sets, const char *what, const char *
 		     (unsigned long long)r.bad_objects);
 	/* every client freed everything: what is still allocated was lost to the kills,
 	 * at most a batch in each daemon thread's hands per kill (docs/design.md) */
-	cr_assert_leq(r.allocated, (uint64_t)RESTARTS * (127 + 62 + 2 * 31),
+	cr_assert_leq(r.allocated, (uint64_t)RESTARTS * (127 + 62 + 2 * SLABD_MAG_SLOTS),
 		      "%llu objects allocated after every client freed all of its objects",
 		      (unsigned long long)r.allocated);
 	fprintf(stderr,

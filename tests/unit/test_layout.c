@@ -53,10 +53,10 @@ static void check_fields(const struct field *f, size_t n)
 		check_fields(f_, sizeof(f_) / sizeof(f_[0]));                                      \
 	} while (0)
 
-Test(layout, the_shared_memory_layout_version_is_5)
+Test(layout, the_shared_memory_layout_version_is_6)
 {
 	cr_assert_eq(
-	    SLABD_SHM_LAYOUT_VERSION, 5u,
+	    SLABD_SHM_LAYOUT_VERSION, 6u,
 	    "the layout version changed: update the numbers in this file to the new layout");
 }
 
@@ -141,8 +141,8 @@ Test(layout, the_per_cpu_stack_and_magazine_are_where_version_3_puts_them)
 	CHECK(SIZE(slabd_shm_pcpu, 1024), OFF(slabd_shm_pcpu, count, 0),
 	      OFF(slabd_shm_pcpu, capacity, 4), OFF(slabd_shm_pcpu, slots, 8),
 	      MSIZE(slabd_shm_pcpu, slots, 127 * 8), MSIZE(slabd_shm_pcpu, count, 4));
-	CHECK(SIZE(slabd_shm_mag, 256), OFF(slabd_shm_mag, next, 0), OFF(slabd_shm_mag, count, 4),
-	      OFF(slabd_shm_mag, objs, 8), MSIZE(slabd_shm_mag, objs, 31 * 8));
+	CHECK(SIZE(slabd_shm_mag, 1024), OFF(slabd_shm_mag, next, 0), OFF(slabd_shm_mag, count, 4),
+	      OFF(slabd_shm_mag, objs, 8), MSIZE(slabd_shm_mag, objs, 127 * 8));
 	CHECK(SIZE(slabd_shm_pcpu_stat, 8), OFF(slabd_shm_pcpu_stat, alloc_misses, 0),
 	      OFF(slabd_shm_pcpu_stat, free_misses, 4));
 	CHECK(SIZE(slabd_shm_client, 32), OFF(slabd_shm_client, pid, 0), OFF(slabd_shm_client, id, 4),
@@ -219,7 +219,7 @@ Test(layout, the_shared_constants_are_those_of_version_3)
 	CHECK(
 	    {"SLABD_PAGE_SHIFT", SLABD_PAGE_SHIFT, 12}, {"SLABD_PAGE_SIZE", SLABD_PAGE_SIZE, 4096},
 	    {"SLABD_PCPU_SHIFT", SLABD_PCPU_SHIFT, 10}, {"SLABD_PCPU_SLOTS", SLABD_PCPU_SLOTS, 127},
-	    {"SLABD_MAG_SLOTS", SLABD_MAG_SLOTS, 31}, {"SLABD_REMOTE_CAP", SLABD_REMOTE_CAP, 62},
+	    {"SLABD_MAG_SLOTS", SLABD_MAG_SLOTS, 127}, {"SLABD_MAG_BATCH", SLABD_MAG_BATCH, 31}, {"SLABD_REMOTE_CAP", SLABD_REMOTE_CAP, 62},
 	    {"SLABD_MAX_NODES", SLABD_MAX_NODES, 64},
 	    {"SLABD_MAX_ZONES", SLABD_MAX_ZONES, 65}, {"SLABD_MAX_CPUS", SLABD_MAX_CPUS, 4096},
 	    {"SLABD_MAX_CACHES", SLABD_MAX_CACHES, 1024},

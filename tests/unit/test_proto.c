@@ -860,6 +860,66 @@ Test(stack, a_chain_pop_stops_at_a_bad_link_or_a_loop_and_never_takes_a_magazine
 	cr_assert_eq(slabd_stack_pop_chain(&head, mags, NMAGS, got, 3), 0);
 }
 
+/* A chain pop with an object budget takes magazines while their counts fit it (the first
+ * always), and leaves the next one on top with the stack's count right: a walk stopped by
+ * the budget must not cut the stack below it. */
+Test(stack, a_chain_pop_with_a_budget_takes_what_fits_and_leaves_the_rest_on_the_stack)
+{
+	static struct slabd_shm_mag mags[NMAGS];
+	struct slabd_shm_mag *got[NMAGS];
+	uint64_t head = 0;
+	unsigned int k, i;
+
+	/* bottom to top: 31, 31, 31, 31, 31, 124 */
+	for (i = 0; i < 6; i++) {
+		mags[i].count = i == 5 ? 124 : 31;
+		slabd_stack_push(&head, mags, &mags[i]);
+	}
+	/* a budget of 125 takes the 124 alone: the 31 below would not fit */
+	k = slabd_stack_pop_chain_upto(&head, mags, NMAGS, got, 4, 125);
+	cr_assert_eq(k, 1);
+	cr_assert_eq(got[0], &mags[5]);
+	cr_assert_eq(slabd_stack_top(head), 5, "mags[4] (index + 1 = 5) is the new top");
+	cr_assert_eq(slabd_stack_count(head), 5);
+	/* then four of 31 (124), the fifth would not fit */
+	k = slabd_stack_pop_chain_upto(&head, mags, NMAGS, got, 6, 125);
+	cr_assert_eq(k, 4);
+	for (i = 0; i < 4; i++)
+		cr_assert_eq(got[i], &mags[4 - i]);
+	cr_assert_eq(slabd_stack_top(head), 1);
+	cr_assert_eq(slabd_stack_count(head), 1);
+	/* the first is taken whatever the budget */
+	k = slabd_stack_pop_chain_upto(&head, mags, NMAGS, got, 4, 0);
+	cr_assert_eq(k, 1);
+	cr_assert_eq(got[0], &mags[0]);
+	cr_assert_eq(slabd_stack_top(head), 0);
+	cr_assert_eq(slabd_stack_count(head), 0);
+
+	/* a scribbled count counts as a full magazine: it ends the walk after the first */
+	head = 0;
+	mags[1].count = 10;
+	mags[2].count = 0xffffffffu;
+	slabd_stack_push(&head, mags, &mags[1]);
+	slabd_stack_push(&head, mags, &mags[2]);
+	k = slabd_stack_pop_chain_upto(&head, mags, NMAGS, got, 4, 130);
+	cr_assert_eq(k, 1);
+	cr_assert_eq(slabd_stack_top(head), 2, "mags[1] stays on the stack");
+	k = slabd_stack_pop_chain_upto(&head, mags, NMAGS, got, 4, 130);
+	cr_assert_eq(k, 1);
+	cr_assert_eq(got[0], &mags[1]);
+
+	/* a walk stopped by the budget at a link back into what it took: not the new top */
+	head = 0;
+	mags[3].count = 60;
+	mags[4].count = 60;
+	slabd_stack_push(&head, mags, &mags[3]);
+	slabd_stack_push(&head, mags, &mags[4]);
+	mags[3].next = 5; /* back to mags[4], the top */
+	k = slabd_stack_pop_chain_upto(&head, mags, NMAGS, got, 4, 125);
+	cr_assert_eq(k, 2);
+	cr_assert_eq(slabd_stack_top(head), 0, "a magazine taken stayed on top");
+}
+
 /* Threads moving chains of 1-4 magazines (and single ones) between three stacks with
  * chain and single pops and pushes: at no time does a magazine have two owners, and at the
  * end each is on a stack exactly once and every head's count is its length. */
