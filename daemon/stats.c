@@ -40,6 +40,26 @@ static uint64_t remote_scan(struct slabd *d, uint32_t cpu, uint32_t id, uint64_t
 	return n;
 }
 
+/* Objects in the magazines on the depot stack at @head: their counts, read while clients
+ * pop and push them, so an estimate. The walk is bounded by the head's count and stops at
+ * a link out of range; a count above SLABD_MAG_SLOTS reads as that. (A handoff's
+ * magazines hold up to a whole stack, the daemon's SLABD_MAG_BATCH: the number of
+ * magazines says little.) */
+static uint64_t stack_objects(struct slabd *d, const uint64_t *head)
+{
+	uint64_t h = __atomic_load_n(head, __ATOMIC_ACQUIRE), n = 0;
+	uint32_t idx = slabd_stack_top(h), left = slabd_stack_count(h), k;
+
+	while (idx && idx <= d->sb->nr_mags && left--) {
+		const struct slabd_shm_mag *m = &d->mags[idx - 1];
+
+		k = __atomic_load_n(&m->count, __ATOMIC_RELAXED);
+		n += k > SLABD_MAG_SLOTS ? SLABD_MAG_SLOTS : k;
+		idx = __atomic_load_n(&m->next, __ATOMIC_RELAXED);
+	}
+	return n;
+}
+
 static void cache_figures(struct slabd *d, struct cache *c, struct slabd_wire_stats *st)
 {
 	uint64_t objs = 0, held = 0, slabs = 0, pcpu = 0, depot = 0, total, unused = 0;
@@ -51,9 +71,7 @@ static void cache_figures(struct slabd *d, struct cache *c, struct slabd_wire_st
 
 		slabs += __atomic_load_n(&cn->nr_slabs, __ATOMIC_RELAXED);
 		held += __atomic_load_n(&cn->held, __ATOMIC_RELAXED);
-		depot += (uint64_t)(slabd_stack_count(__atomic_load_n(&dp->full, __ATOMIC_RELAXED)) +
-				    slabd_stack_count(__atomic_load_n(&dp->reserve, __ATOMIC_RELAXED))) *
-			 c->mag_objs;
+		depot += stack_objects(d, &dp->full) + stack_objects(d, &dp->reserve);
 	}
 	for (cpu = 0; cpu < d->sb->nr_cpus; cpu++) {
 		const struct slabd_shm_pcpu *p =

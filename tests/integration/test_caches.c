@@ -574,6 +574,37 @@ static uint32_t misses(int id, int cpu, int on_free)
 	return __atomic_load_n(on_free ? &e->free_misses : &e->alloc_misses, __ATOMIC_RELAXED);
 }
 
+/* The objects in the magazines on depot @d's full stack (walked from its top, each index
+ * checked); the largest count into *@biggest. */
+static uint64_t depot_objects(const struct slabd_shm_super *sb, struct slabd_shm_depot *d,
+			      const struct slabd_shm_mag *mags, uint32_t *biggest)
+{
+	uint32_t top = slabd_stack_top(__atomic_load_n(&d->full, __ATOMIC_ACQUIRE)), k;
+	uint64_t n = 0;
+
+	for (k = 0; top && top <= sb->nr_mags && k < sb->nr_mags; k++, top = mags[top - 1].next) {
+		n += mags[top - 1].count;
+		if (mags[top - 1].count > *biggest)
+			*biggest = mags[top - 1].count;
+	}
+	return n;
+}
+
+/* The objects the daemon's STATS reply counts in cache @id's depots. */
+static uint64_t depot_objects_said(uint32_t id)
+{
+	struct slabd_wire_stats_req q;
+	struct slabd_wire_stats st;
+
+	memset(&q, 0, sizeof(q));
+	slabd_wire_init(&q.hdr, SLABD_MSG_STATS, sizeof(q), 1);
+	q.cache = id;
+	cr_assert_eq(td_request(&td, &q, sizeof(q), &st, sizeof(st), SLABD_MSG_STATS_REPLY), 0, "no STATS_REPLY");
+	cr_assert_eq(st.err, 0);
+	cr_assert_gt(st.object_size, 0);
+	return st.in_depot / st.object_size;
+}
+
 /*
  * A handoff: CPU 0 allocates, CPU 1 frees. CPU 1's misses are one-sided, so after the
  * first few it sends its whole stack in one magazine, more than an ordinary miss's
@@ -590,7 +621,8 @@ Test(caches, a_handoffs_freeing_cpu_sends_whole_stacks_and_its_allocating_cpu_ta
 	const struct slabd_shm_super *sb;
 	struct slabd_shm_mag *mags;
 	struct slabd_wire_verify r;
-	uint32_t top, k, biggest = 0, fm0, am0, fm, am;
+	uint64_t walked[2], depot_stats;
+	uint32_t biggest = 0, fm0, am0, fm, am;
 	int id, i;
 
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
@@ -612,15 +644,19 @@ Test(caches, a_handoffs_freeing_cpu_sends_whole_stacks_and_its_allocating_cpu_ta
 	for (i = 0; i < N; i++)
 		kmem_cache_free(s, v[i]);
 	fm = misses(id, 1, 1) - fm0;
-	/* the magazines now on the depot, top first: the freeing CPU's */
-	top = slabd_stack_top(__atomic_load_n(&d->full, __ATOMIC_ACQUIRE));
-	for (k = 0; top && top <= sb->nr_mags && k < sb->nr_mags; k++, top = mags[top - 1].next)
-		if (mags[top - 1].count > biggest)
-			biggest = mags[top - 1].count;
+	/* the magazines now on the depot, top first: the freeing CPU's; and what the daemon
+	 * says is there (the magazines' counts, not their number times a batch) */
+	walked[0] = depot_objects(sb, d, mags, &biggest);
+	depot_stats = depot_objects_said((uint32_t)id);
+	walked[1] = depot_objects(sb, d, mags, &biggest);
 	cr_assert_gt(biggest, SLABD_MAG_BATCH,
 		     "the freeing CPU's magazines hold at most %u objects (%u free misses for %d frees)",
 		     biggest, fm, N);
 	cr_assert_leq(biggest, SLABD_MAG_SLOTS);
+	cr_assert_geq(depot_stats * 4, (walked[0] < walked[1] ? walked[0] : walked[1]) * 3,
+		      "the stats say %llu objects in the depot, its magazines hold %llu-%llu",
+		      (unsigned long long)depot_stats, (unsigned long long)walked[0],
+		      (unsigned long long)walked[1]);
 	/* eight ordinary misses make the CPU one-sided; then about one per stack's capacity
 	 * (4 x SLABD_MAG_BATCH): with three batches per miss it would be 66 */
 	cr_assert_leq(fm, 8 + N / 100, "%u free misses for %d frees", fm, N);
