@@ -229,10 +229,18 @@ fi
 # ---------------------------------------------------- cross-process handoff --
 if want xproc; then
 	X=(slabd)
+	XD_ARGS=()
 	if [[ -x $XD ]]; then
 		log "xproc: trying DPDK multi-process (primary + secondary, --no-huge)"
 		if timeout 120 "$XD" --objects 1000 --reps 1 --warmup 1000 >"$TMP/out" 2>"$TMP/err"; then
 			X+=(dpdk)
+		elif grep -qs hugetlbfs /proc/mounts && (($(awk '/HugePages_Free/ {print $2}' /proc/meminfo) >= 32)) &&
+			log "xproc: trying DPDK multi-process on hugepages (-m 64)" &&
+			timeout 120 "$XD" --huge --objects 1000 --reps 1 --warmup 1000 >"$TMP/out" 2>"$TMP/err2"; then
+			X+=(dpdk)
+			XD_ARGS=(--huge)
+			note "xproc: DPDK's multi-process mode ran on hugepages (\`xproc-dpdk --huge\`: EAL -m 64 on" \
+				"hugetlbfs): with --no-huge a secondary process has no hugepage_data to attach to."
 		else
 			note "xproc: DPDK's multi-process mode does not work here: $(grep -v '^#' "$TMP/err" | tr '\n' ' ' | sed 's/ *$//')." \
 				"Without hugepages the EAL runs in legacy no-huge mode: its memory is private anonymous" \
@@ -249,7 +257,7 @@ if want xproc; then
 			log "xproc round $((r + 1))/$RUNS: $a"
 			case $a in
 			slabd) timeout 600 "$XS" --socket "$SOCK" "${XP_ARGS[@]}" >"$TMP/out" ;;
-			dpdk) timeout 600 "$XD" "${XP_ARGS[@]}" >"$TMP/out" 2>"$TMP/err" || { cat "$TMP/err" >&2; exit 1; } ;;
+			dpdk) timeout 600 "$XD" "${XD_ARGS[@]}" "${XP_ARGS[@]}" >"$TMP/out" 2>"$TMP/err" || { cat "$TMP/err" >&2; exit 1; } ;;
 			esac
 			grep '^xproc ' "$TMP/out" >>"$RAW/xproc.txt"
 		done

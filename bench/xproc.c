@@ -79,7 +79,7 @@ struct shared {
 	_Alignas(64) uint64_t done; /* repetition the consumer finished */
 	uint64_t t_end;
 	int consumer_ready;         /* 1: set up; -1: set-up failed */
-	int primary_ready;          /* DPDK: the primary's EAL and mempool exist */
+	int primary_ready;          /* DPDK: 1 the primary's EAL and mempool exist, 2 they failed */
 	char why[256];              /* the consumer's error */
 	_Alignas(64) volatile uint64_t xline; /* xcpu round trips: the consumer answers */
 };
@@ -89,6 +89,7 @@ static struct {
 	int cpu[2];
 	const char *socket;
 	int fake_cpu; /* >= 0: the --fake-cpu lockstep mode (xproc-slabd under valgrind) */
+	int huge;     /* xproc-dpdk --huge: EAL memory in hugepages (-m 64), not --no-huge */
 } opt = { .objects = 1000000, .reps = 5, .warmup = 65536, .cpu = { 0, 1 }, .fake_cpu = -1 };
 
 static struct shared *sh;
@@ -256,7 +257,13 @@ static int eal_start(char *argv0, const char *type, int cpu)
 	snprintf(lcore, sizeof(lcore), "%d", cpu);
 	snprintf(ptype, sizeof(ptype), "--proc-type=%s", type);
 	eal[n++] = argv0;
-	eal[n++] = "--no-huge";
+	if (opt.huge) {
+		/* a secondary needs the primary's hugepage_data: --no-huge has none */
+		eal[n++] = "-m";
+		eal[n++] = "64";
+	} else {
+		eal[n++] = "--no-huge";
+	}
 	eal[n++] = "--no-pci";
 	eal[n++] = "--no-telemetry";
 	eal[n++] = "-l";
@@ -285,11 +292,13 @@ static void producer_setup(char *argv0)
 {
 	if (eal_start(argv0, "primary", opt.cpu[0]) < 0) {
 		fprintf(stderr, "xproc: rte_eal_init (primary): %s\n", rte_strerror(rte_errno));
+		__atomic_store_n(&sh->primary_ready, 2, __ATOMIC_RELEASE); /* the consumer gives up */
 		exit(1);
 	}
 	pool = rte_mempool_create("xproc-64", 65535, 64, 256, 0, NULL, NULL, NULL, NULL, (int)rte_socket_id(), 0);
 	if (!pool) {
 		fprintf(stderr, "xproc: rte_mempool_create: %s\n", rte_strerror(rte_errno));
+		__atomic_store_n(&sh->primary_ready, 2, __ATOMIC_RELEASE);
 		rte_eal_cleanup();
 		exit(1);
 	}
@@ -302,8 +311,13 @@ static int consumer_setup(char *argv0, char *why, size_t len)
 
 	while (!__atomic_load_n(&sh->primary_ready, __ATOMIC_ACQUIRE))
 		spin_wait(&spins);
+	if (__atomic_load_n(&sh->primary_ready, __ATOMIC_ACQUIRE) != 1) {
+		snprintf(why, len, "the primary process failed to set up");
+		return -1;
+	}
 	if (eal_start(argv0, "secondary", opt.cpu[1]) < 0) {
-		snprintf(why, len, "rte_eal_init --proc-type=secondary --no-huge: %s", rte_strerror(rte_errno));
+		snprintf(why, len, "rte_eal_init --proc-type=secondary %s: %s", opt.huge ? "-m 64" : "--no-huge",
+			 rte_strerror(rte_errno));
 		return -1;
 	}
 	pool = rte_mempool_lookup("xproc-64");
@@ -424,6 +438,9 @@ static void usage(FILE *f)
 		"  -S, --socket PATH  slabd's socket (default $SLABD_SOCKET, else the system one)\n"
 		"  -f, --fake-cpu N   valgrind only: producer as CPU N, consumer as N + 1, in turns,\n"
 		"                     for callgrind (see the top of bench/xproc.c)\n"
+#else
+		"  -H, --huge         EAL memory in hugepages (-m 64: 32 free 2 MiB pages), instead of\n"
+		"                     --no-huge, whose memory a secondary process cannot attach to\n"
 #endif
 		"  -h, --help         this text\n",
 		XP_NAME, (unsigned long long)opt.objects, (unsigned long long)opt.reps,
@@ -436,7 +453,7 @@ int main(int argc, char **argv)
 		{ "objects", required_argument, NULL, 'o' }, { "reps", required_argument, NULL, 'r' },
 		{ "warmup", required_argument, NULL, 'w' },  { "cpus", required_argument, NULL, 'c' },
 		{ "socket", required_argument, NULL, 'S' },  { "help", no_argument, NULL, 'h' },
-		{ "fake-cpu", required_argument, NULL, 'f' },
+		{ "fake-cpu", required_argument, NULL, 'f' }, { "huge", no_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
 	double *v;
@@ -444,7 +461,7 @@ int main(int argc, char **argv)
 	pid_t child;
 	int c, status;
 
-	while ((c = getopt_long(argc, argv, "o:r:w:c:S:f:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:r:w:c:S:f:Hh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			opt.objects = bench_parse_count("xproc", optarg, "--objects");
@@ -472,6 +489,14 @@ int main(int argc, char **argv)
 #else
 			fprintf(stderr, "xproc: --fake-cpu is xproc-slabd's only\n");
 			exit(2);
+#endif
+		case 'H':
+#ifdef XPROC_SLABD
+			fprintf(stderr, "xproc: --huge is xproc-dpdk's only (slabd's daemon decides its pages)\n");
+			exit(2);
+#else
+			opt.huge = 1;
+			break;
 #endif
 		case 'h':
 			usage(stdout);
