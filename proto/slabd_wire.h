@@ -352,6 +352,11 @@ _Static_assert(sizeof(struct slabd_wire_error) == 224, "error");
 _Static_assert(sizeof(struct slabd_wire_large_alloc) == 32, "large alloc");
 _Static_assert(sizeof(struct slabd_wire_large_reply) == 32, "large reply");
 
+/* slabd_utf8_len: length of the valid UTF-8 sequence at @s (NUL-terminated), or 0: cache
+ * names are bytes a client chose, and the metrics and slabctl --json must say them in
+ * UTF-8 (RFC 3629: no overlong forms, surrogates, nor code points past U+10FFFF). */
+size_t slabd_utf8_len(const unsigned char *s);
+
 /*
  * slabd_wire_validate: check @len received bytes at @buf as one message. Returns its type
  * (> 0), or -EBADMSG (truncated, bad magic, length mismatch, unknown type, unterminated

@@ -264,18 +264,31 @@ static double depot_hit_rate(const struct slabd_wire_cache_info *c)
 	return c->alloc_misses ? 1.0 - (double)dm / (double)c->alloc_misses : -1.0;
 }
 
-/* A string as a JSON string: cache names are chosen by clients. */
-static void json_str(const char *s)
+/* A string as a JSON string: cache names are bytes clients chose. Valid UTF-8 goes out as
+ * it is (JSON is UTF-8); a byte that is not part of valid UTF-8 is written as the four
+ * characters \xNN (an escaped backslash, as the metrics do), control characters as
+ * \u00NN. (Escaping every byte above 0x7f as \u00NN, as this did, turned "café" into
+ * "cafÃ©".) */
+static void json_str(const char *str)
 {
+	const unsigned char *s = (const unsigned char *)str;
+
 	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20 || ch >= 0x7f)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
+	while (*s) {
+		size_t k = slabd_utf8_len(s);
+
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if (*s < 0x20 || *s == 0x7f)
+			printf("\\u%04x", *s);
+		else if (!k)
+			printf("\\\\x%02x", *s);
+		else {
+			fwrite(s, 1, k, stdout);
+			s += k;
+			continue;
+		}
+		s++;
 	}
 	putchar('"');
 }

@@ -187,6 +187,25 @@ static const char json_checks[] =
     "print(\"json ok\")\n"
     "'";
 
+/* Cache names are bytes a client chose: valid UTF-8 comes out of --json as the same
+ * characters, a byte that is not UTF-8 as the text \xNN, and the JSON still parses. */
+Test(slabctl, json_says_utf8_cache_names_as_they_are)
+{
+	struct kmem_cache *a = kmem_cache_create("caf\xc3\xa9-\xc3\xbc", 64, 0, 0, NULL);
+	struct kmem_cache *b = kmem_cache_create("bad\xff", 64, 0, 0, NULL);
+
+	cr_assert_not_null(a, "%s", slabd_last_error());
+	cr_assert_not_null(b, "%s", slabd_last_error());
+	cr_assert_eq(run("stats --json",
+			 "| python3 -c 'import json, sys\n"
+			 "n = [c[\"name\"] for c in json.load(sys.stdin)[\"caches\"]]\n"
+			 "assert \"caf\\u00e9-\\u00fc\" in n, n\n"
+			 "assert \"bad\\\\xff\" in n, n\n"
+			 "print(\"names ok\")'"),
+		     0, "%s", out);
+	cr_assert(strstr(out, "names ok") != NULL, "%s", out);
+}
+
 Test(slabctl, stats_json_parses_and_holds_the_figures_per_cache_cpu_node_and_client)
 {
 	struct kmem_cache *c = kmem_cache_create("json-test", 100, 0, 0, NULL);
