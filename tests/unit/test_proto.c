@@ -987,6 +987,81 @@ Test(stack, concurrent_chain_pops_and_pushes_lose_and_duplicate_nothing, .timeou
 	stacks_hold_each_once(chain_heads, 3);
 }
 
+/* Threads moving magazines between three stacks with budgeted chain pops (random
+ * budgets and maxima) and single and chain pushes, each writing a random count into the
+ * magazines it owns (a scribbled one now and then) before pushing them: at no time does a
+ * magazine have two owners, a pop beyond the first magazine never takes more than its
+ * budget (the counts it read are the ones its owner left, since nobody writes a magazine
+ * on a stack), and at the end each is on a stack exactly once and every head's count is
+ * its length. The counts are stored atomically: a walk reads them before its CAS says
+ * whether it looked at the stack's magazines or ones since taken. */
+#define BUDGET_THREADS 4
+#define BUDGET_ROUNDS  200000
+
+static uint64_t budget_heads[3];
+static int budget_errors, budget_overruns;
+
+static void *budget_stress(void *arg)
+{
+	unsigned int seed = (unsigned int)(uintptr_t)arg, i, k, j;
+	struct slabd_shm_mag *ms[4];
+
+	for (i = 0; i < BUDGET_ROUNDS; i++) {
+		unsigned int r = (seed = seed * 1103515245u + 12345u) >> 8;
+		unsigned int from = r % 3, to = (from + 1 + (r >> 4) % 2) % 3, max = 1 + (r >> 6) % 4;
+		uint32_t budget = (r >> 11) % 300, sum = 0, c;
+
+		k = slabd_stack_pop_chain_upto(&budget_heads[from], stress_mags, STRESS_MAGS, ms,
+					       max, budget);
+		for (j = 0; j < k; j++)
+			if (__atomic_exchange_n(&stress_owned[ms[j] - stress_mags], 1, __ATOMIC_ACQ_REL))
+				__atomic_fetch_add(&budget_errors, 1, __ATOMIC_RELAXED);
+		for (j = 0; j < k; j++) {
+			c = __atomic_load_n(&ms[j]->count, __ATOMIC_RELAXED);
+			sum += c > SLABD_MAG_SLOTS ? SLABD_MAG_SLOTS : c;
+			if (j && sum > budget)
+				__atomic_fetch_add(&budget_overruns, 1, __ATOMIC_RELAXED);
+			seed = seed * 1103515245u + 12345u;
+			c = (seed >> 8) % 16 ? (seed >> 12) % (SLABD_MAG_SLOTS + 1) : 0xffffffffu;
+			__atomic_store_n(&ms[j]->count, c, __ATOMIC_RELAXED);
+		}
+		for (j = 0; j < k; j++)
+			__atomic_store_n(&stress_owned[ms[j] - stress_mags], 0, __ATOMIC_RELEASE);
+		if (!k)
+			continue;
+		if ((r >> 10) & 1) {
+			slabd_stack_push_chain(&budget_heads[to], stress_mags, ms, k);
+		} else {
+			for (j = 0; j < k; j++)
+				slabd_stack_push(&budget_heads[to], stress_mags, ms[j]);
+		}
+	}
+	return NULL;
+}
+
+/* The same timeout as the stress tests above (see there). */
+Test(stack, concurrent_budgeted_chain_pops_lose_and_duplicate_nothing, .timeout = 30)
+{
+	pthread_t t[BUDGET_THREADS];
+	int i;
+
+	memset(stress_mags, 0, sizeof(stress_mags));
+	memset(stress_owned, 0, sizeof(stress_owned));
+	for (i = 0; i < STRESS_MAGS; i++) {
+		stress_mags[i].count = (uint32_t)(i * 37) % (SLABD_MAG_SLOTS + 1);
+		slabd_stack_push(&budget_heads[i % 3], stress_mags, &stress_mags[i]);
+	}
+	for (i = 0; i < BUDGET_THREADS; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, budget_stress, (void *)(uintptr_t)(i + 13)), 0);
+	for (i = 0; i < BUDGET_THREADS; i++)
+		pthread_join(t[i], NULL);
+
+	cr_assert_eq(budget_errors, 0, "%d times a magazine had two owners", budget_errors);
+	cr_assert_eq(budget_overruns, 0, "%d budgeted pops took more than their budget",
+		     budget_overruns);
+	stacks_hold_each_once(budget_heads, 3);
+}
+
 Test(wire, a_cache_info_reply_with_an_unterminated_name_is_rejected)
 {
 	static struct slabd_wire_cache_info ci;
