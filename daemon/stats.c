@@ -44,13 +44,17 @@ static uint64_t remote_scan(struct slabd *d, uint32_t cpu, uint32_t id, uint64_t
  * pop and push them, so an estimate. The walk is bounded by the head's count and stops at
  * a link out of range; a count above SLABD_MAG_SLOTS reads as that. (A handoff's
  * magazines hold up to a whole stack, the daemon's SLABD_MAG_BATCH: the number of
- * magazines says little.) */
-static uint64_t stack_objects(struct slabd *d, const uint64_t *head)
+ * magazines says little.) Every step spends one of *@walk, which the caller sets to the
+ * number of magazines: a client-written loop (a magazine linked to itself under a head
+ * count of thousands) then costs one pass over the array per request, not one per
+ * stack. */
+static uint64_t stack_objects(struct slabd *d, const uint64_t *head, uint32_t *walk)
 {
 	uint64_t h = __atomic_load_n(head, __ATOMIC_ACQUIRE), n = 0;
 	uint32_t idx = slabd_stack_top(h), left = slabd_stack_count(h), k;
 
-	while (idx && idx <= d->sb->nr_mags && left--) {
+	while (idx && idx <= d->sb->nr_mags && left-- && *walk) {
+		--*walk;
 		const struct slabd_shm_mag *m = &d->mags[idx - 1];
 
 		k = __atomic_load_n(&m->count, __ATOMIC_RELAXED);
@@ -60,7 +64,7 @@ static uint64_t stack_objects(struct slabd *d, const uint64_t *head)
 	return n;
 }
 
-static void cache_figures(struct slabd *d, struct cache *c, struct slabd_wire_stats *st)
+static void cache_figures(struct slabd *d, struct cache *c, struct slabd_wire_stats *st, uint32_t *walk)
 {
 	uint64_t objs = 0, held = 0, slabs = 0, pcpu = 0, depot = 0, total, unused = 0;
 	uint32_t n, cpu;
@@ -71,7 +75,7 @@ static void cache_figures(struct slabd *d, struct cache *c, struct slabd_wire_st
 
 		slabs += __atomic_load_n(&cn->nr_slabs, __ATOMIC_RELAXED);
 		held += __atomic_load_n(&cn->held, __ATOMIC_RELAXED);
-		depot += stack_objects(d, &dp->full) + stack_objects(d, &dp->reserve);
+		depot += stack_objects(d, &dp->full, walk) + stack_objects(d, &dp->reserve, walk);
 	}
 	for (cpu = 0; cpu < d->sb->nr_cpus; cpu++) {
 		const struct slabd_shm_pcpu *p =
@@ -95,7 +99,7 @@ static void cache_figures(struct slabd *d, struct cache *c, struct slabd_wire_st
 
 int stats_fill(struct slabd *d, uint32_t id, struct slabd_wire_stats *st)
 {
-	uint32_t i, z;
+	uint32_t i, z, walk = d->sb->nr_mags;
 
 	if (id) {
 		struct cache *c = id < d->sb->max_caches ? cache_get(d, id) : NULL;
@@ -105,7 +109,7 @@ int stats_fill(struct slabd *d, uint32_t id, struct slabd_wire_stats *st)
 		memcpy(st->name, c->shm->name, sizeof(st->name));
 		st->name[sizeof(st->name) - 1] = 0;
 		st->object_size = c->size;
-		cache_figures(d, c, st);
+		cache_figures(d, c, st, &walk);
 		return 0;
 	}
 	for (i = 1; i < d->sb->max_caches; i++) {
@@ -113,7 +117,7 @@ int stats_fill(struct slabd *d, uint32_t id, struct slabd_wire_stats *st)
 		if (!c)
 			continue;
 		st->caches++;
-		cache_figures(d, c, st);
+		cache_figures(d, c, st, &walk);
 	}
 	for (z = 0; z < d->nr_zones; z++) {
 		struct zone *zn = &d->zone[z];
@@ -151,7 +155,7 @@ int stats_cache_info(struct slabd *d, uint32_t from, struct slabd_wire_cache_inf
 {
 	struct slabd_wire_stats st;
 	struct cache *c = NULL;
-	uint32_t id, n, cpu;
+	uint32_t id, n, cpu, walk = d->sb->nr_mags;
 
 	for (id = from ? from : 1; id < d->sb->max_caches; id++)
 		if ((c = cache_get(d, id)))
@@ -159,7 +163,7 @@ int stats_cache_info(struct slabd *d, uint32_t from, struct slabd_wire_cache_inf
 	if (!c)
 		return -ENOENT;
 	memset(&st, 0, sizeof(st));
-	cache_figures(d, c, &st);
+	cache_figures(d, c, &st, &walk);
 	ci->cache = id;
 	memcpy(ci->name, c->shm->name, sizeof(ci->name));
 	ci->name[sizeof(ci->name) - 1] = 0;

@@ -139,7 +139,7 @@ static int mag_return(struct slabd *d, struct cache *c, uint32_t node, struct sl
 			goto quarantine;
 		}
 	return_objects(d, c, node, objs, n); /* a double free among them is counted and dropped */
-	m->count = 0;
+	slabd_mag_set_count(m, 0);
 	slabd_stack_push(&d->ctl->empty_mags, d->mags, m);
 	return 0;
 quarantine:
@@ -273,7 +273,7 @@ static int stack_fill(struct slabd *d, struct cache *c, uint32_t node, uint64_t 
 			slabd_stack_push(&d->ctl->empty_mags, d->mags, m);
 			return -ENOMEM;
 		}
-		m->count = n;
+		slabd_mag_set_count(m, n);
 		slabd_stack_push(head, d->mags, m);
 	}
 	STAT_INC(d, refills);
@@ -336,7 +336,7 @@ static void give_home(struct slabd *d, struct cache *c, uint32_t home, uint64_t 
 	m = slabd_stack_pop(&d->ctl->empty_mags, d->mags, d->sb->nr_mags);
 	if (m) {
 		memcpy(m->objs, objs, k * sizeof(objs[0]));
-		m->count = k;
+		slabd_mag_set_count(m, k);
 		slabd_stack_push(&dp->full, d->mags, m);
 		return;
 	}
@@ -400,7 +400,7 @@ static int obj_home(struct slabd *d, uint64_t off, struct cache **ret_c, uint32_
 static void remote_flush_here(struct slabd *d)
 {
 	uint64_t buf[SLABD_PCPU_SLOTS];
-	unsigned int n, i, k;
+	unsigned int n, i, k, got;
 
 	if (worker_roff == -1)
 		return;
@@ -430,15 +430,15 @@ static void remote_flush_here(struct slabd *d)
 			return;
 		}
 		/* this magazine takes the objects of (c, node), as many as fit */
-		m->count = 0;
-		for (i = 0, k = 0; i < n; i++) {
+		for (i = 0, k = 0, got = 0; i < n; i++) {
 			struct cache *ci;
 			uint32_t ni;
-			if (m->count < c->mag_objs && obj_home(d, buf[i], &ci, &ni) == 0 && ci == c && ni == node)
-				m->objs[m->count++] = buf[i];
+			if (got < c->mag_objs && obj_home(d, buf[i], &ci, &ni) == 0 && ci == c && ni == node)
+				m->objs[got++] = buf[i];
 			else
 				buf[k++] = buf[i];
 		}
+		slabd_mag_set_count(m, got);
 		n = k;
 		slabd_stack_push(&daemon_depot(d, c->id, node)->full, d->mags, m);
 	}

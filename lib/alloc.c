@@ -189,7 +189,7 @@ static uint32_t mag_check(struct slabd_shm_mag *m, uint32_t cache)
 	struct divtest dt;
 
 	if (n > SLABD_MAG_SLOTS || !size) {
-		m->count = 0;
+		slabd_mag_set_count(m, 0);
 		return 0;
 	}
 	if (!(size & (size - 1)) && size <= SLABD_PAGE_SIZE) {
@@ -206,7 +206,7 @@ static uint32_t mag_check(struct slabd_shm_mag *m, uint32_t cache)
 		divtest_init(&dt, size);
 		k = mag_filter(m, n, CHECK_DIV, want, size, &dt, size * cl.caches[cache].objs_per_slab);
 	}
-	m->count = k;
+	slabd_mag_set_count(m, k);
 	return k;
 }
 
@@ -223,10 +223,10 @@ static void mag_spill(struct slabd_shm_mag *m, uint32_t cache, uint32_t node, ui
 		done = percpu_push_bulk_home(cl.roff, cl.ncpus, cache_pcpu(cache), m->objs, n, cl.cpus, node);
 	if (done < n) {
 		memmove(m->objs, m->objs + done, (n - done) * sizeof(m->objs[0]));
-		m->count = n - done;
+		slabd_mag_set_count(m, n - done);
 		slabd_stack_push(full, cl.mags, m);
 	} else {
-		m->count = 0;
+		slabd_mag_set_count(m, 0);
 		slabd_stack_push(&cl.ctl->empty_mags, cl.mags, m);
 	}
 }
@@ -238,15 +238,22 @@ static uint64_t mag_take(struct slabd_shm_mag *m, uint32_t cache, uint32_t node,
 
 	if (spill) {
 		/* everything left goes into the per-CPU stack: check it all once */
-		if (mag_check(m, cache))
-			off = m->objs[--m->count];
+		uint32_t n = mag_check(m, cache);
+
+		if (n) {
+			off = m->objs[--n];
+			slabd_mag_set_count(m, n);
+		}
 	} else {
 		/* only the object taken leaves the magazine: check just that one */
-		if (m->count > SLABD_MAG_SLOTS)
-			m->count = 0;
-		while (m->count && !off)
-			if (!obj_valid(cache, off = m->objs[--m->count]))
+		uint32_t n = m->count;
+
+		if (n > SLABD_MAG_SLOTS)
+			n = 0;
+		while (n && !off)
+			if (!obj_valid(cache, off = m->objs[--n]))
 				off = 0;
+		slabd_mag_set_count(m, n);
 	}
 	if (spill) {
 		mag_spill(m, cache, node, full);
@@ -353,10 +360,10 @@ static uint64_t refill_chain(uint32_t cache, uint32_t node, struct slabd_shm_dep
 						     n, cl.cpus, node);
 		if (done < n) {
 			memmove(m->objs, m->objs + done, (n - done) * sizeof(m->objs[0]));
-			m->count = n - done;
+			slabd_mag_set_count(m, n - done);
 			left[nl++] = m;
 		} else {
-			m->count = 0;
+			slabd_mag_set_count(m, 0);
 			empty[ne++] = m;
 		}
 	}
@@ -695,8 +702,11 @@ static void depot_give(uint32_t cache, uint32_t node, const uint64_t *objs, uint
 	if (n == 1) {
 		m = slabd_stack_pop(&d->full, cl.mags, cl.nr_mags);
 		if (m) {
-			if (m->count < cl.caches[cache].mag_objs && m->count < SLABD_MAG_SLOTS) {
-				m->objs[m->count++] = objs[0];
+			uint32_t c = m->count;
+
+			if (c < cl.caches[cache].mag_objs && c < SLABD_MAG_SLOTS) {
+				m->objs[c] = objs[0];
+				slabd_mag_set_count(m, c + 1);
 				slabd_stack_push(&d->full, cl.mags, m);
 				return;
 			}
@@ -706,7 +716,7 @@ static void depot_give(uint32_t cache, uint32_t node, const uint64_t *objs, uint
 	m = slabd_stack_pop(&cl.ctl->empty_mags, cl.mags, cl.nr_mags);
 	if (m) {
 		memcpy(m->objs, objs, n * sizeof(objs[0]));
-		m->count = n;
+		slabd_mag_set_count(m, n);
 		slabd_stack_push(&d->full, cl.mags, m);
 		return;
 	}

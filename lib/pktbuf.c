@@ -425,7 +425,7 @@ static unsigned int take_from_depot(uint32_t id, struct slabd_pktbuf **out, unsi
 
 		while (c < SLABD_MAG_SLOTS && i < k)
 			ms[kept]->objs[c++] = offs[i++];
-		ms[kept]->count = c;
+		slabd_mag_set_count(ms[kept], c);
 	}
 	if (kept)
 		slabd_stack_push_chain(&d->full, cl.mags, ms, kept);
@@ -465,7 +465,7 @@ static unsigned int give_to_depot(uint32_t id, const uint64_t *offs, unsigned in
 			break;
 		for (j = 0; j < nm; j++) {
 			memcpy(ms[j]->objs, offs + done, per * sizeof(*offs));
-			ms[j]->count = per;
+			slabd_mag_set_count(ms[j], per);
 			done += per;
 		}
 		slabd_stack_push_chain(&d->full, cl.mags, ms, nm);

@@ -78,6 +78,16 @@ static inline struct slabd_shm_mag *slabd_stack_pop(uint64_t *head, struct slabd
 	}
 }
 
+/* slabd_mag_set_count: the owner of magazine @m sets its count. A relaxed atomic store,
+ * as the links are written: a chain pop reads the count of a magazine it may then fail to
+ * take (slabd_stack_pop_chain_upto), and the daemon reads a depot's top magazine while
+ * clients may own it (depot_check); both discard what they read unless the stack's head
+ * did not move, but a plain store would still race with them in C11 terms. */
+static inline void slabd_mag_set_count(struct slabd_shm_mag *m, uint32_t n)
+{
+	__atomic_store_n(&m->count, n, __ATOMIC_RELAXED);
+}
+
 /* slabd_stack_push: push magazine @m (owned by the caller) on the stack at @head. */
 static inline void slabd_stack_push(uint64_t *head, struct slabd_shm_mag *mags, struct slabd_shm_mag *m)
 {
