@@ -2,11 +2,51 @@
 /* log.c - see log.h. Thread-safe: each line is one write(2). */
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 
 int log_level = LOG_LVL_INFO;
+
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	/* coarse: a window is minutes long, and this clock costs no more than a load */
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+unsigned int log_limit_window_ms = 5 * 60 * 1000;
+uint64_t (*log_clock_ms)(void) = monotonic_ms;
+
+/* How many of a window's first @n warnings were logged. */
+static unsigned long limit_logged(unsigned long n)
+{
+	return (n < LOG_LIMIT_BURST ? n : LOG_LIMIT_BURST) + n / LOG_LIMIT_EVERY;
+}
+
+int log_limit_pass(struct log_limit *l, unsigned long *ret_total, unsigned long *ret_missed)
+{
+	uint64_t now = log_clock_ms();
+	unsigned long k;
+
+	/* A mutex rather than one atomic add: the window's start and count change together,
+	 * and the count of unlogged warnings must be exact when threads race at a window's
+	 * end. Uncontended it costs about what the atomic did, and nobody spins. */
+	pthread_mutex_lock(&l->lock);
+	*ret_missed = 0;
+	if (!l->in_window || now - l->start >= log_limit_window_ms) {
+		*ret_missed = l->in_window - limit_logged(l->in_window);
+		l->start = now;
+		l->in_window = 0;
+	}
+	k = ++l->in_window;
+	*ret_total = ++l->total;
+	pthread_mutex_unlock(&l->lock);
+	return k <= LOG_LIMIT_BURST || !(k % LOG_LIMIT_EVERY);
+}
 
 void log_msg(int level, const char *fmt, ...)
 {

@@ -4,6 +4,9 @@
 #ifndef SLABD_DAEMON_LOG_H
 #define SLABD_DAEMON_LOG_H
 
+#include <pthread.h>
+#include <stdint.h>
+
 #define LOG_LVL_ERR 3
 #define LOG_LVL_WARN 4
 #define LOG_LVL_NOTICE 5
@@ -20,13 +23,47 @@ void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 #define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
 
-/* log_warn_limited: a warning a client can provoke at will (bad offsets, double frees):
- * the first 20 of each call site, then one in 10000, with the running count. */
+/*
+ * log_warn_limited: a warning a client can provoke at will (bad offsets, double frees).
+ * Each call site has a budget per window of log_limit_window_ms (5 minutes) that starts
+ * with the site's first warning after the previous window ended: the first 20 lines,
+ * then one in 10000. So a flood costs a few lines, and a problem that comes back hours
+ * later is logged again as loudly as the first time. Each line carries the site's
+ * running count since the start ("[N so far]"); the first line of a window also says how
+ * many of the window before were not logged. That is said when the site fires again,
+ * not when the window ends: no timer has to visit the sites, and a site that stays quiet
+ * has nothing new to tell.
+ */
+#define LOG_LIMIT_BURST 20
+#define LOG_LIMIT_EVERY 10000
+
+struct log_limit {
+	pthread_mutex_t lock;     /* workers and the control thread share the sites */
+	uint64_t start;           /* ms (log_clock_ms) at which the current window began */
+	unsigned long in_window;  /* warnings in it, 0 before the first */
+	unsigned long total;      /* since the daemon started: the "[N so far]" */
+};
+
+/* The window, and the clock it is measured with (CLOCK_MONOTONIC_COARSE in ms):
+ * variables so that a test can make a window pass without waiting. */
+extern unsigned int log_limit_window_ms;
+extern uint64_t (*log_clock_ms)(void);
+
+/* log_limit_pass: count one warning at @l. 1 when it is to be logged, with *ret_total
+ * the site's count so far and *ret_missed the warnings of the site's previous window
+ * that were not logged (nonzero only on a window's first line); else 0. */
+int log_limit_pass(struct log_limit *l, unsigned long *ret_total, unsigned long *ret_missed);
+
 #define log_warn_limited(fmt, ...)                                                                 \
 	do {                                                                                       \
-		static unsigned long _n;                                                           \
-		unsigned long _k = __atomic_add_fetch(&_n, 1, __ATOMIC_RELAXED);                    \
-		if (_k <= 20 || !(_k % 10000))                                                     \
+		static struct log_limit _l = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0 };               \
+		unsigned long _k, _m;                                                              \
+		if (!log_limit_pass(&_l, &_k, &_m))                                                \
+			break;                                                                     \
+		if (_m)                                                                            \
+			log_msg(LOG_LVL_WARN, fmt " [%lu so far; %lu not logged in the window before]", \
+				__VA_ARGS__, _k, _m);                                              \
+		else                                                                               \
 			log_msg(LOG_LVL_WARN, fmt " [%lu so far]", __VA_ARGS__, _k);               \
 	} while (0)
 
