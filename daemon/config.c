@@ -380,13 +380,48 @@ static char *trim(char *s)
 
 #define CONFIG_LINE_MAX 510 /* bytes of a line without its newline */
 
+/* The keys a file has set so far, with their lines: a known key fits in 24 bytes
+ * ("zone_size.63" is the longest), and there are fewer known keys than slots. */
+struct seen_keys {
+	unsigned int n;
+	struct {
+		char key[24];
+		unsigned int line;
+	} k[128];
+};
+
+/* The line that already set @key in this file, else 0 after noting it at @line. A key
+ * config_set rejected as unknown is not noted (it was reported as unknown). */
+static unsigned int seen_before(struct seen_keys *seen, const char *key, unsigned int line)
+{
+	char name[24];
+	unsigned int i;
+
+	/* zone_size.N names node N however N is written: "zone_size.01" is node 1 */
+	if (!strncmp(key, "zone_size.", 10) && isdigit((unsigned char)key[10]))
+		snprintf(name, sizeof(name), "zone_size.%lu", strtoul(key + 10, NULL, 10));
+	else if (strlen(key) < sizeof(name))
+		snprintf(name, sizeof(name), "%s", key);
+	else
+		return 0;
+	for (i = 0; i < seen->n; i++)
+		if (!strcmp(seen->k[i].key, name))
+			return seen->k[i].line;
+	if (seen->n < sizeof(seen->k) / sizeof(seen->k[0])) {
+		memcpy(seen->k[seen->n].key, name, sizeof(name));
+		seen->k[seen->n++].line = line;
+	}
+	return 0;
+}
+
 int config_load(struct config *c, const char *path)
 {
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
-	unsigned int lineno = 0;
+	unsigned int lineno = 0, first;
 	int bad = 0;
+	struct seen_keys seen = {0};
 	FILE *f = fopen(path, "re");
 
 	if (!f) {
@@ -429,6 +464,16 @@ int config_load(struct config *c, const char *path)
 		value = trim(eq + 1);
 		switch (config_set(c, key, value, &why)) {
 		case 0:
+			/* Within one file a key has one place: a second is an edit that
+			 * appended instead of replacing, and which of the two the writer
+			 * meant is not ours to guess. (--set options come after the file
+			 * and are meant to win: they go through config_set alone.) */
+			first = seen_before(&seen, key, lineno);
+			if (first) {
+				log_err("%s:%u: '%s' was already set on line %u: give each key once",
+					path, lineno, key, first);
+				bad = 1;
+			}
 			break;
 		case -ENOENT:
 			log_err("%s:%u: unknown key '%s': expected %s", path, lineno, key, why);
@@ -436,6 +481,8 @@ int config_load(struct config *c, const char *path)
 			break;
 		default:
 			log_err("%s:%u: bad value '%s' for '%s': expected %s", path, lineno, value, key, why);
+			/* still a use of the key: a later good value is a duplicate too */
+			seen_before(&seen, key, lineno);
 			bad = 1;
 		}
 	}

@@ -764,3 +764,60 @@ Test(config_load, a_nul_byte_is_reported_on_its_line_and_the_next_line_is_read)
 	cr_expect(strstr(log, want) != NULL, "line 2 was swallowed: '%s'", log);
 	cr_expect_eq(cfg.max_caches, 256, "line 3 was not read");
 }
+
+/* A key given twice in one file is a mistake (an edit appended instead of replacing, two
+ * copies of a snippet): taking the last value silently would hide it, so it is an error
+ * like any other bad line, naming the key and both lines. */
+Test(config_load, a_key_given_twice_names_the_key_and_both_lines)
+{
+	char log[4096], want[160];
+
+	log_level = LOG_LVL_INFO;
+	write_file("zone_size = 64M\n"
+		   "# more zones\n"
+		   "max_caches = 256\n"
+		   "  zone_size=128M  # again\n");
+	cr_assert_eq(load_captured(log, sizeof(log)), -EINVAL, "a duplicated key was accepted; it logged: '%s'",
+		     log);
+	snprintf(want, sizeof(want), "%s:4: 'zone_size' was already set on line 1", tmp_path);
+	cr_assert(strstr(log, want) != NULL, "no '%s' in '%s'", want, log);
+	snprintf(want, sizeof(want), "%s:3:", tmp_path);
+	cr_assert(strstr(log, want) == NULL, "the good line 3 was reported: '%s'", log);
+}
+
+/* zone_size.N names node N however N is written; zone_size and zone_size.0 are two keys. */
+Test(config_load, a_node_given_twice_is_a_duplicate_and_zone_size_is_not_zone_size_0)
+{
+	char log[4096], want[160];
+
+	log_level = LOG_LVL_INFO;
+	write_file("zone_size = 64M\n"
+		   "zone_size.0 = 32M\n"
+		   "zone_size.1 = 32M\n");
+	cr_assert_eq(load_captured(log, sizeof(log)), 0, "it logged: '%s'", log);
+	cr_assert_str_empty(log, "a good file logged: '%s'", log);
+	remove_file();
+
+	write_file("zone_size.1 = 32M\n"
+		   "zone_size.01 = 64M\n");
+	cr_assert_eq(load_captured(log, sizeof(log)), -EINVAL, "it logged: '%s'", log);
+	snprintf(want, sizeof(want), "%s:2: 'zone_size.01' was already set on line 1", tmp_path);
+	cr_assert(strstr(log, want) != NULL, "no '%s' in '%s'", want, log);
+}
+
+/* The command line's --set comes after the file and is meant to win: config_set (what
+ * main and reload apply it with) stays silent about a key the file gave. */
+Test(config_load, a_set_option_after_the_file_overrides_it_silently)
+{
+	const char *why = "";
+	char log[4096];
+
+	log_level = LOG_LVL_INFO;
+	write_file("zone_size = 64M\n");
+	cr_assert_eq(load_captured(log, sizeof(log)), 0, "it logged: '%s'", log);
+	cr_assert_eq(config_set(&cfg, "zone_size", "128M", &why), 0);
+	cr_assert_eq(cfg.zone_size, 128ull << 20);
+	/* and a second load of the same file (SIGHUP) is not a duplicate of the first */
+	cr_assert_eq(load_captured(log, sizeof(log)), 0, "it logged: '%s'", log);
+	cr_assert_eq(cfg.zone_size, 64ull << 20);
+}
