@@ -277,14 +277,19 @@ void slabd_kmem_cache_free_bulk(struct kmem_cache *s, size_t n, void **p)
 	free_bulk_slow(s, n, p, done);
 }
 
-static int cache_op(struct kmem_cache *s, uint32_t op, uint64_t *ret_count)
+/* 0 or -errno; *ret_refused is set when the daemon answered with a refusal (the errno
+ * is its reply's, and no message was set yet), not on a failure to ask. */
+static int cache_op(struct kmem_cache *s, uint32_t op, uint64_t *ret_count, int *ret_refused)
 {
 	struct slabd_wire_cache_op req;
 	struct slabd_wire_cache_reply rep;
 	int r;
 
-	if (!valid(s))
+	*ret_refused = 0;
+	if (!valid(s)) {
+		client_set_error("not a kmem_cache handle");
 		return -EINVAL;
+	}
 	slabd_wire_init(&req.hdr, SLABD_MSG_CACHE_OP, sizeof(req), 0);
 	req.op = op;
 	req.cache = s->id;
@@ -292,6 +297,7 @@ static int cache_op(struct kmem_cache *s, uint32_t op, uint64_t *ret_count)
 	if (r == 0) {
 		r = rep.err;
 		*ret_count = rep.count;
+		*ret_refused = r < 0;
 	}
 	return r;
 }
@@ -299,20 +305,44 @@ static int cache_op(struct kmem_cache *s, uint32_t op, uint64_t *ret_count)
 int slabd_kmem_cache_shrink(struct kmem_cache *s)
 {
 	uint64_t bytes = 0;
-	return cache_op(s, SLABD_CACHE_OP_SHRINK, &bytes);
+	int refused, r = cache_op(s, SLABD_CACHE_OP_SHRINK, &bytes, &refused);
+
+	if (refused)
+		client_set_error("kmem_cache_shrink: slabd refused: %s (the cache is gone?)", strerror(-r));
+	return r;
 }
 
 void slabd_kmem_cache_destroy(struct kmem_cache *s)
 {
 	uint64_t live = 0;
-	int r;
+	int r, refused;
 
 	if (!s)
 		return;
-	r = cache_op(s, SLABD_CACHE_OP_DESTROY, &live);
-	if (r == -EBUSY)
-		client_set_error("kmem_cache_destroy(%s): %llu objects are still allocated; the cache stays",
-				 cl.caches[s->id].name, (unsigned long long)live);
+	r = cache_op(s, SLABD_CACHE_OP_DESTROY, &live, &refused);
+	/* Every refusal replaces the message: a caller that finds errno set reads
+	 * slabd_last_error(), and an older failure's text there would explain the wrong
+	 * thing. A failure to ask (or an ERROR from the daemon) was described already. */
+	if (refused) {
+		const char *name = cl.caches[s->id].name;
+		int len = (int)sizeof(cl.caches[s->id].name);
+
+		if (r == -EBUSY)
+			client_set_error("kmem_cache_destroy(%.*s): %llu objects are still allocated; the "
+					 "cache stays",
+					 len, name, (unsigned long long)live);
+		else if (r == -EPERM && s->id < SLABD_FIRST_NAMED_CACHE)
+			client_set_error("kmem_cache_destroy(%.*s): a built-in kmalloc cache belongs to the "
+					 "daemon and is never destroyed",
+					 len, name);
+		else if (r == -EPERM)
+			client_set_error("kmem_cache_destroy(%.*s): the cache of a slabd_pktpool; pools are "
+					 "not destroyed (their buffers' IOVAs stay valid)",
+					 len, name);
+		else
+			client_set_error("kmem_cache_destroy(%.*s): slabd refused: %s (the cache is gone?)",
+					 len, name, strerror(-r));
+	}
 	if (r < 0)
 		errno = -r;
 }

@@ -127,7 +127,9 @@ SLABD_API void slabd_kmem_cache_free_bulk(struct kmem_cache *s, size_t n, void *
 SLABD_API int slabd_kmem_cache_shrink(struct kmem_cache *s);
 /* slabd_kmem_cache_destroy: remove the cache for every process; its memory goes back to
  * the zone. With objects still allocated the daemon reports them (in its log and in
- * slabd_last_error()) and the cache stays: errno EBUSY. May sleep. */
+ * slabd_last_error()) and the cache stays: errno EBUSY. A built-in kmalloc cache or a
+ * packet-buffer pool's cache is never destroyed: errno EPERM. slabd_last_error() says
+ * why after any refusal. May sleep. */
 SLABD_API void slabd_kmem_cache_destroy(struct kmem_cache *s);
 /* slabd_kmem_cache_size: the usable object size, as ksize() reports it: the stride in the
  * slab, or for a cache with a debug trailer (SLAB_RED_ZONE, SLAB_STORE_USER) the size

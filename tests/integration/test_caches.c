@@ -445,6 +445,38 @@ Test(caches, shrink_gives_the_empty_slabs_back)
 	free(v);
 }
 
+/* A built-in kmalloc cache belongs to the daemon: destroying it is refused with EPERM, and
+ * slabd_last_error() says so rather than keeping the message of an older failure. */
+Test(caches, destroying_a_kmalloc_cache_is_refused_and_says_why)
+{
+	static const char *const names[] = {"kmalloc-64", "kmalloc-8k"};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		struct kmem_cache *k = kmem_cache_lookup(names[i]);
+		void *p;
+
+		cr_assert_not_null(k, "%s: %s", names[i], slabd_last_error());
+		/* an earlier failure leaves its own message */
+		cr_assert_null(kmem_cache_create("with-ctor", 64, 0, 0, (void (*)(void *))abort));
+		cr_assert(strstr(slabd_last_error(), "constructors") != NULL, "%s", slabd_last_error());
+		errno = 0;
+		kmem_cache_destroy(k);
+		cr_assert_eq(errno, EPERM, "%s: errno %d", names[i], errno);
+		cr_assert(strstr(slabd_last_error(), "constructors") == NULL,
+			  "%s: the refusal kept the old message: %s", names[i], slabd_last_error());
+		cr_assert(strstr(slabd_last_error(), names[i]) != NULL, "the message does not name %s: %s",
+			  names[i], slabd_last_error());
+		cr_assert(strstr(slabd_last_error(), "built-in") != NULL, "the message does not say why: %s",
+			  slabd_last_error());
+		/* and the cache is still there */
+		cr_assert_eq(kmem_cache_lookup(names[i]), k);
+		p = kmem_cache_alloc(k, GFP_KERNEL);
+		cr_assert_not_null(p);
+		kmem_cache_free(k, p);
+	}
+}
+
 Test(caches, destroy_refuses_while_objects_are_live_then_gives_memory_back)
 {
 	struct kmem_cache *s = kmem_cache_create("mortal", 200, 0, 0, NULL);

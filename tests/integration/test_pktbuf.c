@@ -764,6 +764,8 @@ Test(pktbuf, lookup_by_name_and_geometry_conflicts)
 	errno = 0;
 	kmem_cache_destroy(kmem_cache_lookup("named"));
 	cr_expect_eq(errno, EPERM, "destroying a pool: errno %d", errno);
+	cr_expect(strstr(slabd_last_error(), "named") && strstr(slabd_last_error(), "slabd_pktpool"),
+		  "the refusal does not say why: %s", slabd_last_error());
 	cr_expect_eq(slabd_pktpool_lookup("named"), p, "the pool went away");
 	pid = fork();
 	if (pid == 0) {
