@@ -406,6 +406,10 @@ void workers_stop(struct slabd *d);
 /* worker_round: one pass of the refill/reclaim loop; returns how many caches of the node
  * are active (their depots are watched every worker_interval_ms). */
 int worker_round(struct slabd *d, uint32_t node, uint64_t *ret_next_ms);
+/* A depot's target after a miss found it empty (doubled, up to target_max) and after a
+ * second without demand (halved, down to target_min). */
+uint32_t depot_target_grown(const struct cache *c, uint32_t target);
+uint32_t depot_target_decayed(const struct cache *c, uint32_t target);
 
 /* verify.c */
 struct slabd_wire_verify;

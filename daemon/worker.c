@@ -744,6 +744,21 @@ static void idle_shrink(struct slabd *d, struct cache *c, uint32_t node)
 	slab_release_free(d, c, node, 0);
 }
 
+uint32_t depot_target_grown(const struct cache *c, uint32_t target)
+{
+	if (target >= c->target_max)
+		return target;
+	return target * 2 > c->target_max ? c->target_max : target * 2;
+}
+
+uint32_t depot_target_decayed(const struct cache *c, uint32_t target)
+{
+	/* Halve, but not below the floor: the target doubles from target_min but is capped
+	 * at target_max, which need not be a power of two times it (3, 7, ...), so a plain
+	 * halving of such a target went under target_min (3 -> 1). */
+	return target / 2 < c->target_min ? c->target_min : target / 2;
+}
+
 int worker_round(struct slabd *d, uint32_t node, uint64_t *ret_next_ms)
 {
 	uint64_t now = monotonic_ms();
@@ -772,8 +787,8 @@ int worker_round(struct slabd *d, uint32_t node, uint64_t *ret_next_ms)
 		if (want || misses != cn->last_misses) {
 			/* A client found the depot empty: the refills were too small for its
 			 * rate. Grow the batch, as the kernel grows a cache's batchcount. */
-			if (want && !count && cn->target < c->target_max)
-				cn->target = cn->target * 2 > c->target_max ? c->target_max : cn->target * 2;
+			if (want && !count)
+				cn->target = depot_target_grown(c, cn->target);
 			cn->active = 1;
 			cn->demand_ms = now;
 			cn->decays = 0;
@@ -783,8 +798,7 @@ int worker_round(struct slabd *d, uint32_t node, uint64_t *ret_next_ms)
 			   now - cn->demand_ms <= IDLE_MS_BEFORE_SHRINK) {
 			/* a second more without demand: half the batch */
 			cn->decays++;
-			if (cn->target > c->target_min)
-				cn->target /= 2;
+			cn->target = depot_target_decayed(c, cn->target);
 		} else if (cn->active && now - cn->demand_ms > IDLE_MS_BEFORE_SHRINK && !c->max_objs) {
 			/* Idle: the depot's magazines and the empty slabs go back (a pool keeps
 			 * its buffers in the depot: its memory serves nobody else). */
