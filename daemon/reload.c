@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "notify.h"
@@ -20,9 +21,14 @@ int daemon_reload(struct slabd *d)
 {
 	struct config nc, cur;
 	char changed[512], restart[512];
+	struct timespec now;
 	int i;
 
-	notify_send("RELOADING=1\nSTATUS=reloading %s",
+	/* sd_notify(3): RELOADING=1 carries the CLOCK_MONOTONIC time the reload began, so a
+	 * manager (systemd 253 on, Type=notify-reload) can tell it from an earlier one */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	notify_send("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s",
+		    (unsigned long long)now.tv_sec * 1000000ull + (unsigned long long)now.tv_nsec / 1000,
 		    d->config_file ? d->config_file : "(no config file)");
 	config_defaults(&nc);
 	if (d->config_file && config_load(&nc, d->config_file) < 0) {

@@ -349,6 +349,9 @@ Test(reload, sighup_applies_run_time_keys_and_names_the_ones_needing_a_restart)
 {
 	static char all[16384];
 	char env_sock[200], env[256];
+	struct timespec t0, t1;
+	const char *mono;
+	uint64_t usec;
 
 	make_dir();
 	write_conf("log_level = info\nrelease_delay_ms = 5000\nzone_size = 2M\n");
@@ -364,8 +367,18 @@ Test(reload, sighup_applies_run_time_keys_and_names_the_ones_needing_a_restart)
 	    "log_level = warning\nrelease_delay_ms = 100\nidle_drain_ms = 200\nzone_size = 4M\n"
 	    "max_caches = 256\nmax_cache_size = 64k\n");
 	all[0] = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	kill(td.pid, SIGHUP);
 	cr_assert(notify_wait("RELOADING=1", 5000, all, sizeof(all)), "no RELOADING=1:\n%s", all);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* sd_notify(3): RELOADING=1 comes with MONOTONIC_USEC, the CLOCK_MONOTONIC time of the
+	 * reload's start, so that the manager can tell this reload from an earlier one */
+	mono = strstr(all, "MONOTONIC_USEC=");
+	cr_assert_not_null(mono, "RELOADING=1 without MONOTONIC_USEC:\n%s", all);
+	usec = strtoull(mono + strlen("MONOTONIC_USEC="), NULL, 10);
+	cr_assert(usec >= (uint64_t)t0.tv_sec * 1000000 + (uint64_t)t0.tv_nsec / 1000 &&
+		      usec <= (uint64_t)t1.tv_sec * 1000000 + (uint64_t)t1.tv_nsec / 1000,
+		  "MONOTONIC_USEC=%llu is not the time of this reload:\n%s", (unsigned long long)usec, all);
 	cr_assert(notify_wait("READY=1", 5000, all, sizeof(all)),
 		  "no READY=1 after the reload:\n%s", all);
 	cr_assert(wait_log("applied release_delay_ms, idle_drain_ms", 5000),
