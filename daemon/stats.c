@@ -54,9 +54,9 @@ static uint64_t stack_objects(struct slabd *d, const uint64_t *head, uint32_t *w
 	uint32_t idx = slabd_stack_top(h), left = slabd_stack_count(h), k;
 
 	while (idx && idx <= d->sb->nr_mags && left-- && *walk) {
-		--*walk;
 		const struct slabd_shm_mag *m = &d->mags[idx - 1];
 
+		--*walk;
 		k = __atomic_load_n(&m->count, __ATOMIC_RELAXED);
 		n += k > SLABD_MAG_SLOTS ? SLABD_MAG_SLOTS : k;
 		idx = __atomic_load_n(&m->next, __ATOMIC_RELAXED);

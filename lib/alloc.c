@@ -210,58 +210,44 @@ static uint32_t mag_check(struct slabd_shm_mag *m, uint32_t cache)
 	return k;
 }
 
-/* Move objects of node @node from a magazine we own into the current CPU's stack (only
- * if the CPU is of that node); push the magazine back to @full (with what did not fit) or
- * to the empty stack. */
-static void mag_spill(struct slabd_shm_mag *m, uint32_t cache, uint32_t node, uint64_t *full)
+/* Move the first @n (checked) objects of a magazine we own, of node @node, into the
+ * current CPU's stack (only if the CPU is of that node); what did not fit moves to the
+ * front and becomes the magazine's count, which is returned (0: the magazine is empty). */
+static uint32_t mag_into_stack(struct slabd_shm_mag *m, uint32_t cache, uint32_t node, uint32_t n)
 {
-	uint32_t n = m->count, done = 0;
+	uint32_t done = 0;
 
 	if (n && !cl.multi_node)
 		done = percpu_push_bulk(cl.roff, cl.ncpus, cache_pcpu(cache), m->objs, n);
 	else if (n)
 		done = percpu_push_bulk_home(cl.roff, cl.ncpus, cache_pcpu(cache), m->objs, n, cl.cpus, node);
-	if (done < n) {
+	if (done < n)
 		memmove(m->objs, m->objs + done, (n - done) * sizeof(m->objs[0]));
-		slabd_mag_set_count(m, n - done);
-		slabd_stack_push(full, cl.mags, m);
-	} else {
-		slabd_mag_set_count(m, 0);
-		slabd_stack_push(&cl.ctl->empty_mags, cl.mags, m);
-	}
+	slabd_mag_set_count(m, n - done);
+	return n - done;
 }
 
 /* Take one object out of the magazine @m popped from @full (a depot of node @node). */
 static uint64_t mag_take(struct slabd_shm_mag *m, uint32_t cache, uint32_t node, uint64_t *full, int spill)
 {
 	uint64_t off = 0;
+	uint32_t n;
 
 	if (spill) {
 		/* everything left goes into the per-CPU stack: check it all once */
-		uint32_t n = mag_check(m, cache);
-
-		if (n) {
+		n = mag_check(m, cache);
+		if (n)
 			off = m->objs[--n];
-			slabd_mag_set_count(m, n);
-		}
+		n = mag_into_stack(m, cache, node, n);
 	} else {
 		/* only the object taken leaves the magazine: check just that one */
-		uint32_t n = m->count;
-
-		if (n > SLABD_MAG_SLOTS)
-			n = 0;
+		n = m->count > SLABD_MAG_SLOTS ? 0 : m->count;
 		while (n && !off)
 			if (!obj_valid(cache, off = m->objs[--n]))
 				off = 0;
 		slabd_mag_set_count(m, n);
 	}
-	if (spill) {
-		mag_spill(m, cache, node, full);
-	} else if (m->count) {
-		slabd_stack_push(full, cl.mags, m);
-	} else {
-		slabd_stack_push(&cl.ctl->empty_mags, cl.mags, m);
-	}
+	slabd_stack_push(n ? full : &cl.ctl->empty_mags, cl.mags, m);
 	return off;
 }
 
@@ -349,23 +335,14 @@ static uint64_t refill_chain(uint32_t cache, uint32_t node, struct slabd_shm_dep
 		client_kick(); /* took the last one: refill before the next miss */
 	for (i = 0; i < k; i++) {
 		struct slabd_shm_mag *m = ms[i];
-		uint32_t n = mag_check(m, cache), done = 0;
+		uint32_t n = mag_check(m, cache);
 
 		if (n && !off)
 			off = m->objs[--n];
-		if (n && !cl.multi_node)
-			done = percpu_push_bulk(cl.roff, cl.ncpus, cache_pcpu(cache), m->objs, n);
-		else if (n)
-			done = percpu_push_bulk_home(cl.roff, cl.ncpus, cache_pcpu(cache), m->objs,
-						     n, cl.cpus, node);
-		if (done < n) {
-			memmove(m->objs, m->objs + done, (n - done) * sizeof(m->objs[0]));
-			slabd_mag_set_count(m, n - done);
+		if (mag_into_stack(m, cache, node, n))
 			left[nl++] = m;
-		} else {
-			slabd_mag_set_count(m, 0);
+		else
 			empty[ne++] = m;
-		}
 	}
 	if (ne)
 		slabd_stack_push_chain(&cl.ctl->empty_mags, cl.mags, empty, ne);

@@ -283,10 +283,10 @@ static noinline int obj_valid_slow(struct obj_check *k, uint64_t off)
  * objects of the pool's cache to @dst + @n; returns the new @n. An offset inside the
  * pool's verified run of pages (pool_range_scan: slab pages of this cache only, slabs of
  * one size back to back) passes when its distance from its slab's start is a multiple of
- * the stride and below its slab's last object's end, without reading a page descriptor; anything else takes obj_valid_slow's
- * full test (the same verdict, with a descriptor lookup). With @pow2 (a power-of-two
- * stride: the divisor's odd part is 1) divtest_multiple's multiply is left out, only the
- * low bits are tested. Each offset is stored, and @n advances only when it passed; each
+ * the stride and below its slab's last object's end, without reading a page descriptor;
+ * anything else takes obj_valid_slow's full test (the same verdict, with a descriptor
+ * lookup). With @pow2 (a power-of-two stride: the divisor's odd part is 1)
+ * divtest_multiple's multiply is left out, only the low bits are tested. Each offset is stored, and @n advances only when it passed; each
  * is read once, so what is checked is what is kept, whatever another process writes
  * meanwhile.
  */
