@@ -68,6 +68,8 @@
 #include <rte_mempool.h>
 #include <rte_version.h>
 
+#include "eal_util.h"
+
 #define BB_DEFAULT_NAME "dpdk"
 #endif
 
@@ -576,7 +578,7 @@ static void setup(int argc, char **argv)
 		printf(" %s", eal[i]);
 	printf("\n");
 	fflush(stdout);
-	r = rte_eal_init(n, eal);
+	r = eal_init_owned("bulkbench", n, eal, eal_prefix);
 	if (r < 0) {
 		fprintf(stderr, "bulkbench: rte_eal_init: %s\n", rte_strerror(rte_errno));
 		exit(1);
@@ -587,7 +589,6 @@ static void setup(int argc, char **argv)
 	if (!pool) {
 		fprintf(stderr, "bulkbench: rte_mempool_create(%u x %d B, cache %u): %s\n",
 			opt.pool_size, OBJ_SIZE, opt.cache_size, rte_strerror(rte_errno));
-		rte_eal_cleanup();
 		exit(1);
 	}
 	printf("# dpdk mempool: %u elements of %d B (stride %u with header and trailer), "
@@ -601,14 +602,8 @@ static void setup(int argc, char **argv)
 
 static void teardown(void)
 {
-	char dir[4096];
-
-	snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
 	rte_mempool_free(pool);
-	rte_eal_cleanup();
-	/* With --no-shconf the EAL leaves only its empty runtime directory behind. */
-	if (dir[0] && strstr(dir, eal_prefix))
-		rmdir(dir);
+	eal_end();
 }
 #endif
 

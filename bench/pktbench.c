@@ -71,6 +71,9 @@ static struct slabd_pktpool *pool;
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 #include <rte_version.h>
+
+#include "eal_util.h"
+
 #define NAME "dpdk"
 typedef struct rte_mbuf buf_t;
 static struct rte_mempool *pool;
@@ -492,7 +495,7 @@ static void setup(const char *argv0)
 	eal[n++] = prefix;
 	eal[n++] = "--log-level=lib.eal:error";
 	eal[n] = NULL;
-	if (rte_eal_init(n, eal) < 0) {
+	if (eal_init_owned("pktbench", n, eal, prefix) < 0) {
 		fprintf(stderr, "pktbench: rte_eal_init: %s\n", rte_strerror(rte_errno));
 		exit(1);
 	}
@@ -511,7 +514,7 @@ static void teardown(void)
 {
 	rte_ring_free(ring);
 	rte_mempool_free(pool);
-	rte_eal_cleanup();
+	eal_end();
 }
 #endif
 

@@ -11,7 +11,9 @@
 #     with a round trip;
 #   - kbench-slabd --test memory: at the peak the zones' allocated bytes must cover the
 #     live bytes, and slabctl must report them in use;
-#   - kbench-slabd --fake-cpu must refuse to run where rseq is real.
+#   - kbench-slabd --fake-cpu must refuse to run where rseq is real;
+#   - the DPDK programs, where built, must leave no runtime directory of their own
+#     (<runtime>/dpdk/<prog>-<pid>) behind, also when the EAL or the run fails.
 # Usage: bench/smoke.sh BUILD_DIR
 set -euo pipefail
 BUILD=$(cd "${1:?usage: smoke.sh BUILD_DIR}" && pwd)
@@ -75,4 +77,42 @@ if (($(nproc) >= 2)); then
 	reps_ok "$out" kbench 2 || fail "kbench-slabd: not 2 handoff-rep lines: $out"
 fi
 echo "ok 5 handoff repetitions carry their cross-CPU round trip"
-echo "1..5"
+
+# Each run's own directory, by its pid: other runs on the machine may add or remove
+# directories meanwhile, so a count of the whole folder could not tell. The folder is the
+# EAL's (eal_create_runtime_dir): $RUNTIME_DIRECTORY, else /var/run as root, else
+# $XDG_RUNTIME_DIR or /tmp; then /dpdk.
+if [[ -n ${RUNTIME_DIRECTORY:-} ]]; then
+	eal_run=$RUNTIME_DIRECTORY/dpdk
+elif ((EUID == 0)); then
+	eal_run=/var/run/dpdk
+else
+	eal_run=${XDG_RUNTIME_DIR:-/tmp}/dpdk
+fi
+# no_eal_dir ok|any PREFIX PROGRAM ARGS...: run PROGRAM (ok: it must succeed); the
+# directory named by PREFIX and its pid must not be left. The pid comes from a shell that
+# writes its own and execs the program, so it is the program's, not timeout's.
+no_eal_dir() {
+	local expect=$1 prefix=$2 pid rc=0
+	shift 2
+	timeout 120 bash -c 'echo $$ >"$0"; exec "$@"' "$TMP/eal.pid" "$@" >"$TMP/eal.out" 2>&1 || rc=$?
+	[[ $expect != ok ]] || ((rc == 0)) || fail "$* exited with $rc: $(cat "$TMP/eal.out")"
+	pid=$(cat "$TMP/eal.pid")
+	[[ ! -e $eal_run/$prefix-$pid ]] || fail "$* left $eal_run/$prefix-$pid behind"
+}
+if [[ -x $BUILD/bench/bulkbench-dpdk ]]; then
+	bb="--test bulk --counts 8 --objects 64 --batches 3 --warmup 64"
+	# shellcheck disable=SC2086
+	{
+		no_eal_dir ok bulkbench "$BUILD/bench/bulkbench-dpdk" $bb
+		no_eal_dir ok bulkbench "$BUILD/bench/bulkbench-dpdk" --shconf $bb # files in it
+		no_eal_dir any bulkbench "$BUILD/bench/bulkbench-dpdk" $bb -- --in-memory # init fails
+		no_eal_dir ok pktbench "$BUILD/bench/pktbench-dpdk" --batches 1 --objects 1000 --warmup 10
+		# without hugepages its secondary cannot attach and it fails; with them it runs
+		no_eal_dir any xproc "$BUILD/bench/xproc-dpdk" --objects 2000 --reps 1 --warmup 100
+	}
+	echo "ok 6 DPDK runs, a failed EAL init among them, left no runtime directory in $eal_run"
+else
+	echo "ok 6 # SKIP no DPDK build (dpdk-dev not installed)"
+fi
+echo "1..6"

@@ -64,6 +64,9 @@
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_mempool.h>
+
+#include "eal_util.h"
+
 #define XP_NAME "dpdk"
 #endif
 
@@ -273,6 +276,9 @@ static int eal_start(char *argv0, const char *type, int cpu)
 	eal[n++] = ptype;
 	eal[n++] = "--log-level=lib.eal:error";
 	eal[n] = NULL;
+	/* the primary removes the runtime directory they share, after the secondary ended */
+	if (!strcmp(type, "primary"))
+		return eal_init_owned("xproc", n, eal, prefix);
 	return rte_eal_init(n, eal);
 }
 
@@ -299,7 +305,6 @@ static void producer_setup(char *argv0)
 	if (!pool) {
 		fprintf(stderr, "xproc: rte_mempool_create: %s\n", rte_strerror(rte_errno));
 		__atomic_store_n(&sh->primary_ready, 2, __ATOMIC_RELEASE);
-		rte_eal_cleanup();
 		exit(1);
 	}
 	__atomic_store_n(&sh->primary_ready, 1, __ATOMIC_RELEASE);
@@ -330,19 +335,8 @@ static int consumer_setup(char *argv0, char *why, size_t len)
 
 static void producer_teardown(void)
 {
-	char dir[4096];
-
-	snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
 	rte_mempool_free(pool);
-	rte_eal_cleanup();
-	if (dir[0] && strstr(dir, prefix)) {
-		char cmd[4200];
-
-		/* the primary's shared config files: only ours, by their unique prefix */
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "xproc: could not remove %s\n", dir);
-	}
+	eal_end(); /* and the shared runtime directory, with the secondary's socket in it */
 }
 #endif
 

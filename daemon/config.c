@@ -447,9 +447,14 @@ int config_load(struct config *c, const char *path)
 			bad = 1;
 			continue;
 		}
-		hash = strchr(line, '#');
-		if (hash)
-			*hash = 0;
+		/* A comment starts with '#' at the start of the line or after whitespace, so
+		 * "key = value  # why" has one but "region_dir = /srv/slabd#2" keeps its '#'
+		 * (a value cannot hold " #": slabd.conf(5) says so). */
+		for (hash = line; (hash = strchr(hash, '#')); hash++)
+			if (hash == line || isspace((unsigned char)hash[-1])) {
+				*hash = 0;
+				break;
+			}
 		s = trim(line);
 		if (!*s)
 			continue;

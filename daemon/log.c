@@ -1,7 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* log.c - see log.h. Thread-safe: each line is one write(2). */
+/*
+ * log.c - see log.h. Thread-safe: each line is one write(2).
+ *
+ * Rate-limited sites (struct log_limit, static in each call site): each has its own
+ * mutex over its window; the list of sites is push-only (one CAS on log_sites, after the
+ * site's next pointer is set), so log_limited_flush walks it without a lock.
+ */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +28,9 @@ static uint64_t monotonic_ms(void)
 unsigned int log_limit_window_ms = 5 * 60 * 1000;
 uint64_t (*log_clock_ms)(void) = monotonic_ms;
 
+/* Every site that ever warned, newest first; sites never leave it. */
+static struct log_limit *log_sites;
+
 /* How many of a window's first @n warnings were logged. */
 static unsigned long limit_logged(unsigned long n)
 {
@@ -36,6 +46,15 @@ int log_limit_pass(struct log_limit *l, unsigned long *ret_total, unsigned long 
 	 * and the count of unlogged warnings must be exact when threads race at a window's
 	 * end. Uncontended it costs about what the atomic did, and nobody spins. */
 	pthread_mutex_lock(&l->lock);
+	if (!l->listed) {
+		struct log_limit *head = __atomic_load_n(&log_sites, __ATOMIC_RELAXED);
+
+		do
+			l->next = head;
+		while (!__atomic_compare_exchange_n(&log_sites, &head, l, 1, __ATOMIC_RELEASE,
+						    __ATOMIC_RELAXED));
+		l->listed = 1;
+	}
 	*ret_missed = 0;
 	if (!l->in_window || now - l->start >= log_limit_window_ms) {
 		*ret_missed = l->in_window - limit_logged(l->in_window);
@@ -46,6 +65,72 @@ int log_limit_pass(struct log_limit *l, unsigned long *ret_total, unsigned long 
 	*ret_total = ++l->total;
 	pthread_mutex_unlock(&l->lock);
 	return k <= LOG_LIMIT_BURST || !(k % LOG_LIMIT_EVERY);
+}
+
+/* @fmt with each conversion as "..." and "%%" as "%": what every warning of a site has in
+ * common, without arguments the flush no longer has. */
+static void format_shape(const char *fmt, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	while (*fmt && n + 4 < size) {
+		if (*fmt != '%') {
+			buf[n++] = *fmt++;
+			continue;
+		}
+		fmt++;
+		if (*fmt == '%') {
+			buf[n++] = *fmt++;
+			continue;
+		}
+		fmt += strspn(fmt, "#0- +'123456789.*hlLqjzt");
+		if (*fmt)
+			fmt++;
+		memcpy(buf + n, "...", 3);
+		n += 3;
+	}
+	buf[n] = '\0';
+}
+
+/* The window as the flush's line says it: "5 minutes". */
+static const char *window_text(char *buf, size_t size)
+{
+	unsigned int ms = log_limit_window_ms;
+
+	if (ms == 60000)
+		snprintf(buf, size, "minute");
+	else if (ms && !(ms % 60000))
+		snprintf(buf, size, "%u minutes", ms / 60000);
+	else if (ms && !(ms % 1000))
+		snprintf(buf, size, "%u s", ms / 1000);
+	else
+		snprintf(buf, size, "%u ms", ms);
+	return buf;
+}
+
+void log_limited_flush(void)
+{
+	struct log_limit *l;
+	uint64_t now = log_clock_ms();
+
+	for (l = __atomic_load_n(&log_sites, __ATOMIC_ACQUIRE); l; l = l->next) {
+		unsigned long missed = 0, total = 0;
+		char shape[256], window[32];
+
+		pthread_mutex_lock(&l->lock);
+		if (l->in_window && now - l->start >= log_limit_window_ms) {
+			missed = l->in_window - limit_logged(l->in_window);
+			total = l->total;
+			/* closed: the site's next warning opens a window with nothing owed */
+			l->in_window = 0;
+		}
+		pthread_mutex_unlock(&l->lock);
+		if (!missed)
+			continue;
+		format_shape(l->format, shape, sizeof(shape));
+		log_msg(LOG_LVL_WARN, "%s: %lu more like this were not logged in the last %s [%lu so far]",
+			shape, missed, window_text(window, sizeof(window)), total);
+	}
 }
 
 void log_msg(int level, const char *fmt, ...)

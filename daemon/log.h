@@ -29,10 +29,10 @@ void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
  * with the site's first warning after the previous window ended: the first 20 lines,
  * then one in 10000. So a flood costs a few lines, and a problem that comes back hours
  * later is logged again as loudly as the first time. Each line carries the site's
- * running count since the start ("[N so far]"); the first line of a window also says how
- * many of the window before were not logged. That is said when the site fires again,
- * not when the window ends: no timer has to visit the sites, and a site that stays quiet
- * has nothing new to tell.
+ * running count since the start ("[N so far]"). What a window did not log is told once:
+ * by log_limited_flush, which the daemon calls every second, as soon as the window has
+ * ended (so a problem that simply stops still has its count printed), or, if no flush
+ * came first, on the first line of the site's next window.
  */
 #define LOG_LIMIT_BURST 20
 #define LOG_LIMIT_EVERY 10000
@@ -42,6 +42,9 @@ struct log_limit {
 	uint64_t start;           /* ms (log_clock_ms) at which the current window began */
 	unsigned long in_window;  /* warnings in it, 0 before the first */
 	unsigned long total;      /* since the daemon started: the "[N so far]" */
+	const char *format;       /* the site's format: the flush's text */
+	struct log_limit *next;   /* on the list of sites, set once before it is published */
+	int listed;               /* on that list (under lock) */
 };
 
 /* The window, and the clock it is measured with (CLOCK_MONOTONIC_COARSE in ms):
@@ -54,9 +57,18 @@ extern uint64_t (*log_clock_ms)(void);
  * that were not logged (nonzero only on a window's first line); else 0. */
 int log_limit_pass(struct log_limit *l, unsigned long *ret_total, unsigned long *ret_missed);
 
+/*
+ * log_limited_flush: for every site whose window has ended with warnings it did not log,
+ * log one line, the site's format with each conversion as "...", "N more like this were
+ * not logged in the last 5 minutes [M so far]", and close the window. Cheap (one
+ * uncontended lock per site that ever fired); any thread, any time. Sites join the list
+ * on their first warning, with one compare-and-swap, and never leave it.
+ */
+void log_limited_flush(void);
+
 #define log_warn_limited(fmt, ...)                                                                 \
 	do {                                                                                       \
-		static struct log_limit _l = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0 };               \
+		static struct log_limit _l = { .lock = PTHREAD_MUTEX_INITIALIZER, .format = fmt }; \
 		unsigned long _k, _m;                                                              \
 		if (!log_limit_pass(&_l, &_k, &_m))                                                \
 			break;                                                                     \

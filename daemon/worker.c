@@ -16,6 +16,8 @@
  * restartable sequences the clients use) so that objects freed there can be reused.
  *
  * The worker sleeps on ctl->kick (a futex clients bump) for at most worker_interval_ms.
+ * Node 0's worker also calls log_limited_flush every second, so that a rate-limited
+ * warning's window that ends in silence still has its unlogged count printed.
  * Everything it reads from the percpu segment is untrusted (slab_put checks it).
  */
 #define _GNU_SOURCE
@@ -37,6 +39,7 @@
 #define IDLE_MS_PER_DECAY 1000     /* halve the depot target each second without demand */
 #define RELEASE_SCAN_MS 100           /* look for chunks to give back every 100 ms */
 #define IDLE_SLEEP_MAX_MS 1000        /* the longest sleep of a worker with nothing active */
+#define LOG_FLUSH_MS 1000             /* node 0's worker tells rate-limited counts every second */
 
 static uint64_t monotonic_ms(void)
 {
@@ -978,7 +981,7 @@ static void *worker_main(void *arg)
 {
 	struct worker_arg *wa = arg;
 	struct slabd *d = wa->d;
-	uint64_t last_tune, next_release;
+	uint64_t last_tune, next_release, next_flush;
 	char name[16];
 
 	snprintf(name, sizeof(name), "slabd-node%u", wa->node);
@@ -994,7 +997,7 @@ static void *worker_main(void *arg)
 		if (CPU_COUNT(&set))
 			sched_setaffinity(0, sizeof(set), &set);
 	}
-	last_tune = next_release = monotonic_ms();
+	last_tune = next_release = next_flush = monotonic_ms();
 	while (!__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE)) {
 		uint32_t kick = __atomic_load_n(&d->ctl->kick, __ATOMIC_ACQUIRE), sleep_ms,
 			 idle_drain_ms;
@@ -1008,6 +1011,10 @@ static void *worker_main(void *arg)
 		if (now >= next_release) {
 			zone_release_scan(d, &d->zone[d->nodes[wa->node].zone]);
 			next_release = now + RELEASE_SCAN_MS;
+		}
+		if (wa->node == 0 && now >= next_flush) {
+			log_limited_flush();
+			next_flush = now + LOG_FLUSH_MS;
 		}
 		/* The per-CPU stacks: every second, or more often for a short idle_drain_ms
 		 * (reloadable: computed each time). */

@@ -886,6 +886,18 @@ size_t slabd_ksize(const void *p)
 	if (pg->kind == SLABD_PAGE_SLAB && pg->cache < cl.sb->max_caches)
 		/* with a debug trailer, only the object: the red zone follows it */
 		return cl.caches[pg->cache].trailer ? cl.caches[pg->cache].obj_size : cl.caches[pg->cache].size;
+	if (pg->kind == SLABD_PAGE_LARGE_TAIL) {
+		/* Inside a large allocation past its first page: the size is on the first
+		 * page, as a slab's interior gives the object's size. The first page comes
+		 * before this one and still covers it, or the allocation changed under us. */
+		uint64_t page = zoff >> SLABD_PAGE_SHIFT, first = pg->head;
+
+		if (first >= page)
+			return 0;
+		pg = &cl.pages[first];
+		if (pg->kind != SLABD_PAGE_LARGE || page - first >= pg->head)
+			return 0;
+	}
 	if (pg->kind == SLABD_PAGE_LARGE)
 		return (size_t)pg->head << SLABD_PAGE_SHIFT;
 	return 0;

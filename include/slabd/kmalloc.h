@@ -124,6 +124,8 @@ static inline __attribute__((always_inline)) void kfree(const void *p)
 	slabd_kfree(p);
 }
 
+/* ksize: the usable size of the object or large allocation holding @p (the whole of it
+ * even when @p points inside it); 0 for none. See slabd_ksize in <slabd/slabd.h>. */
 static inline size_t ksize(const void *p)
 {
 	return slabd_ksize(p);

@@ -83,6 +83,15 @@ SLABD_API void *slabd_kmalloc_node(size_t size, gfp_t flags, int node);
 SLABD_API void *slabd_kmalloc_cache(unsigned int cache_id, gfp_t flags); /* kmalloc-<class>, constant path */
 SLABD_API void *slabd_krealloc(const void *p, size_t new_size, gfp_t flags);
 SLABD_API void slabd_kfree(const void *p);
+/*
+ * slabd_ksize (ksize): the usable size of the object at @p: its class or cache size
+ * (without a debug trailer), or a large allocation's page-rounded size. A pointer inside
+ * an object or a large allocation, not at its start, gives the size of the whole object
+ * or allocation (not what is left of it from @p), on any of a large allocation's pages as
+ * inside a slab object; the kernel calls that undefined, slabd answers it the same way
+ * everywhere. 0 for NULL, ZERO_SIZE_PTR, a pointer out of the zones or on a page that
+ * holds no object or allocation. Never sleeps; async-signal-safe; no errno.
+ */
 SLABD_API size_t slabd_ksize(const void *p);
 
 /*

@@ -160,6 +160,27 @@ Test(alloc, large_allocations_are_page_rounded_and_reusable)
 	}
 }
 
+/* ksize of a pointer inside an object or a large allocation, not at its start, gives the
+ * size of the whole object or allocation, on every page of a large one as inside a slab
+ * object (the kernel's ksize answers so too); a pointer of no object gives 0. */
+Test(alloc, ksize_inside_an_object_or_a_large_allocation_gives_its_whole_size)
+{
+	char *o = kmalloc(40, GFP_KERNEL), *p = kmalloc(100000, GFP_KERNEL);
+	size_t off[] = { 0, 1, 4095, 4096, 4097, 8192, 99999, 102399 };
+	size_t i;
+
+	cr_assert_not_null(o);
+	cr_assert_not_null(p, "large kmalloc failed: errno %d", errno);
+	cr_expect_eq(ksize(o + 1), 64, "ksize inside a kmalloc-64 object: %zu", ksize(o + 1));
+	cr_expect_eq(ksize(o + 63), 64, "ksize of an object's last byte: %zu", ksize(o + 63));
+	for (i = 0; i < sizeof(off) / sizeof(off[0]); i++)
+		cr_expect_eq(ksize(p + off[i]), 102400, "ksize(p + %zu) = %zu, expected 102400", off[i],
+			     ksize(p + off[i]));
+	cr_expect_eq(ksize(&i), 0, "a pointer out of the region");
+	kfree(o);
+	kfree(p);
+}
+
 /* A page-level request that no zone could ever hold (larger than the zone, or than the
  * largest block its buddy allocator has: a power of two of pages) fails at once with
  * ENOMEM, as the kernel fails an order above MAX_ORDER; GFP_KERNEL used to wait for

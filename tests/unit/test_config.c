@@ -483,6 +483,25 @@ Test(config_load, a_file_with_comments_blank_lines_and_good_keys_is_applied)
 	cr_assert_eq(cfg.log_level, LOG_LVL_DEBUG);
 }
 
+/* '#' starts a comment at the start of a line or after whitespace only: a path may
+ * hold one ("/srv/slabd#2" is a directory name, not "/srv/slabd" and a comment). */
+Test(config_load, a_hash_inside_a_value_is_kept_and_one_after_whitespace_is_a_comment)
+{
+	char log[4096];
+
+	write_file("#region_dir = /commented/out\n"
+		   "\t  # socket = /indented/comment\n"
+		   "region_dir = /srv/slabd#2\n"
+		   "socket = /run/slabd#a/s.sock # the socket\n"
+		   "max_caches = 512\t#c\n"
+		   "magazines = 4096 #\n");
+	cr_assert_eq(load_captured(log, sizeof(log)), 0, "config_load failed; it logged: %s", log);
+	cr_expect_str_eq(cfg.region_dir, "/srv/slabd#2");
+	cr_expect_str_eq(cfg.socket_path, "/run/slabd#a/s.sock");
+	cr_expect_eq(cfg.max_caches, 512);
+	cr_expect_eq(cfg.nr_mags, 4096);
+}
+
 Test(config_load, a_last_line_without_newline_is_applied)
 {
 	char log[4096];

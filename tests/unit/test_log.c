@@ -157,3 +157,81 @@ Test(log_limited, threads_share_a_site_without_losing_counts)
 	cr_expect(strstr(s, "[100001 so far; 99970 not logged in the window before]\n"), "log:\n%s", s);
 	free(s);
 }
+
+/* A problem that stops: nobody fires the site again, so the window's unlogged count can
+ * only come from log_limited_flush (the worker calls it every second). It is told once,
+ * when the window has ended, and not again on the site's next line. */
+Test(log_limited, a_window_that_ends_in_silence_says_what_it_did_not_log)
+{
+	char *s;
+
+	capture();
+	site(30); /* 20 logged, 10 not */
+	__atomic_add_fetch(&fake_now, log_limit_window_ms - 1, __ATOMIC_RELAXED);
+	log_limited_flush(); /* the window is not over yet */
+	s = captured_text();
+	cr_expect_eq(count_lines(s, "not logged"), 0, "log:\n%s", s);
+	free(s);
+
+	__atomic_add_fetch(&fake_now, 1, __ATOMIC_RELAXED);
+	log_limited_flush();
+	log_limited_flush(); /* told once */
+	s = captured_text();
+	cr_expect_eq(count_lines(s, "not logged"), 1, "log:\n%s", s);
+	cr_expect(strstr(s, "bad offset ...: 10 more like this were not logged in the last 5 minutes "
+			    "[30 so far]\n"),
+		  "log:\n%s", s);
+	free(s);
+
+	/* the site's next window starts clean: nothing left to report */
+	__atomic_add_fetch(&fake_now, 3600 * 1000ull, __ATOMIC_RELAXED);
+	site(1);
+	s = captured_text();
+	cr_expect(strstr(s, "bad offset 0x40 [31 so far]\n"), "log:\n%s", s);
+	cr_expect_eq(count_lines(s, "not logged"), 1, "log:\n%s", s);
+	free(s);
+}
+
+/* A window whose every line was logged has nothing to add, and the flush does not
+ * disturb the site's next window. */
+Test(log_limited, a_flush_is_silent_when_everything_was_logged)
+{
+	char *s;
+
+	capture();
+	site(5);
+	__atomic_add_fetch(&fake_now, log_limit_window_ms, __ATOMIC_RELAXED);
+	log_limited_flush();
+	site(30);
+	__atomic_add_fetch(&fake_now, log_limit_window_ms, __ATOMIC_RELAXED);
+	site(1);
+	s = captured_text();
+	cr_expect_eq(count_lines(s, "more like this"), 0, "log:\n%s", s);
+	cr_expect(strstr(s, "bad offset 0x40 [36 so far; 10 not logged in the window before]\n"),
+		  "log:\n%s", s);
+	free(s);
+}
+
+/* The text stands for every warning of the site: each conversion is "...", a "%%" a
+ * "%"; and every site that fired is visited, not only the latest. */
+Test(log_limited, every_site_is_flushed_with_its_format_as_the_text)
+{
+	unsigned int i;
+	char *s;
+
+	capture();
+	for (i = 0; i < 25; i++)
+		log_warn_limited("cache %s: %5.2f%% of %lu objects at %#llx", "kmalloc-64", 1.5, 7ul,
+				 0x1000ull);
+	site(22);
+	__atomic_add_fetch(&fake_now, log_limit_window_ms, __ATOMIC_RELAXED);
+	log_limited_flush();
+	s = captured_text();
+	cr_expect(strstr(s, "cache ...: ...% of ... objects at ...: 5 more like this were not logged "
+			    "in the last 5 minutes [25 so far]\n"),
+		  "log:\n%s", s);
+	cr_expect(strstr(s, "bad offset ...: 2 more like this were not logged in the last 5 minutes "
+			    "[22 so far]\n"),
+		  "log:\n%s", s);
+	free(s);
+}
