@@ -7,8 +7,9 @@
  * than a cache:
  *   - every slab is carved when the pool is created (on the DMA zone's worker), so the
  *     pool's memory is reserved and creating it is where "out of DMA memory" shows;
- *   - it never grows and never gives a slab back (slab.c), so a buffer's IOVA is valid
- *     for the daemon's life and exhaustion means n buffers are out;
+ *   - it never grows and never gives a slab back while it lives (slab.c), so a buffer's
+ *     IOVA is valid until the pool is freed, which waits for every buffer, and
+ *     exhaustion means n buffers are out;
  *   - it has no emergency reserve: every buffer is reachable by every allocator.
  * Freeing a pool (slabd_pktpool_free) is kmem_cache_destroy's path in server.c with two
  * jobs of its own: pool_gather_node takes every buffer back and counts those still out

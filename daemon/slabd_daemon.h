@@ -88,9 +88,10 @@ struct cache {
 	struct slabd_shm_cache *shm;
 	struct cache_node *nodes; /* [nr_nodes] */
 	int dying;                /* being destroyed: no refills */
-	/* packet-buffer pool (pool.c): all slabs carved at creation, none ever released or
-	 * added; the last slab's objects from phantom_from on are never handed out, so the
-	 * pool holds exactly max_objs. max_objs == 0: not a pool. */
+	/* packet-buffer pool (pool.c): all slabs carved at creation, none added, none
+	 * released until the pool is freed (pool_depopulate clears max_objs); the last slab's
+	 * objects from phantom_from on are never handed out, so the pool holds exactly
+	 * max_objs. max_objs == 0: not a pool. */
 	uint32_t max_objs;
 	uint32_t phantom;      /* objects of the last slab held back: slabs * objs - max_objs */
 	uint32_t phantom_head; /* first page of that slab */
