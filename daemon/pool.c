@@ -57,7 +57,8 @@ void pool_gather_node(struct slabd *d, uint32_t node, void *arg)
 	struct cache_op_result *res = arg;
 	struct cache *c = res->c;
 	uint64_t out = cache_gather(d, node, c);
-	uint64_t tail = c->phantom && d->zone_tab[d->pages[c->phantom_head].zone].node == node ? c->phantom : 0;
+	uint64_t tail =
+	    c->phantom && d->zone_tab[d->pages[c->phantom_head].zone].node == node ? c->phantom : 0;
 
 	/* the tail is never in the slabs' free maps: it counts as out, and is not */
 	res->live += out > tail ? out - tail : 0;
@@ -67,7 +68,8 @@ void pool_release_node(struct slabd *d, uint32_t node, void *arg)
 {
 	struct cache_op_result *res = arg;
 
-	res->bytes += (uint64_t)pool_depopulate(d, res->c, node) << (SLABD_PAGE_SHIFT + res->c->order);
+	res->bytes += (uint64_t)pool_depopulate(d, res->c, node)
+		      << (SLABD_PAGE_SHIFT + res->c->order);
 }
 
 int pool_create(struct slabd *d, const struct slabd_wire_pool_create *m, const char **ret_why)

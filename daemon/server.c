@@ -358,7 +358,8 @@ static void handle_cache_op(struct slabd *d, struct conn *c, const struct slabd_
 	}
 	cache = m->cache < d->sb->max_caches ? cache_get(d, m->cache) : NULL;
 	if (!cache || cache->dying ||
-	    (m->op != SLABD_CACHE_OP_SHRINK && m->op != SLABD_CACHE_OP_DESTROY && m->op != SLABD_CACHE_OP_POOL_FREE)) {
+	    (m->op != SLABD_CACHE_OP_SHRINK && m->op != SLABD_CACHE_OP_DESTROY &&
+	     m->op != SLABD_CACHE_OP_POOL_FREE)) {
 		reply_cache(c, m->hdr.seq, -EINVAL, m->cache, 0);
 		return;
 	}
@@ -399,8 +400,9 @@ static void handle_cache_op(struct slabd *d, struct conn *c, const struct slabd_
 	for (n = 0; n < d->sb->nr_nodes; n++)
 		worker_call(d, n, pool ? pool_gather_node : cache_shrink_node, &res);
 	if (res.live) {
-		log_warn("%s(%s) by client %u refused: %llu %s still allocated", what, cache->shm->name, c->id,
-			 (unsigned long long)res.live, pool ? "buffers" : "objects");
+		log_warn("%s(%s) by client %u refused: %llu %s still allocated", what,
+			 cache->shm->name, c->id, (unsigned long long)res.live,
+			 pool ? "buffers" : "objects");
 		__atomic_store_n(&cache->dying, 0, __ATOMIC_RELEASE);
 		__atomic_store_n(&cache->shm->state, SLABD_CACHE_ACTIVE, __ATOMIC_RELEASE);
 		reply_cache(c, m->hdr.seq, -EBUSY, m->cache, res.live);
@@ -416,8 +418,9 @@ static void handle_cache_op(struct slabd *d, struct conn *c, const struct slabd_
 	/* once every worker has run a job, none is still in a round that saw the cache */
 	for (n = 0; n < d->sb->nr_nodes; n++)
 		worker_call(d, n, noop_job, NULL);
-	log_info("%s %s destroyed by client %u: %llu KiB back to the zones", pool ? "pool" : "cache",
-		 cache->shm->name, c->id, (unsigned long long)(res.bytes >> 10));
+	log_info("%s %s destroyed by client %u: %llu KiB back to the zones",
+		 pool ? "pool" : "cache", cache->shm->name, c->id,
+		 (unsigned long long)(res.bytes >> 10));
 	cache_free(d, cache);
 	reply_cache(c, m->hdr.seq, 0, m->cache, res.bytes);
 }

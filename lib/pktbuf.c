@@ -51,7 +51,7 @@ _Static_assert(sizeof(struct slabd_pktbuf) == SLABD_PKTBUF_HDR, "the header is w
 struct slabd_pktpool {
 	struct slabd_fast_pktpool fast;
 	uint32_t n;
-	uint32_t gen;             /* the cache table's gen of the id when the handle was made */
+	uint32_t gen;		  /* the cache table's gen of the id when the handle was made */
 	struct divtest size_test; /* check_copy's "a multiple of the object size" */
 	/* The pool's pages as one verified run, from the read-only page descriptors (see
 	 * pool_range_scan): first page | pages << 32, 0 while unknown. Any value ever stored
@@ -127,7 +127,8 @@ static int pool_check(struct slabd_pktpool *p)
 {
 	const struct slabd_shm_cache *c = &cl.caches[p->fast.id];
 
-	if (unlikely(__atomic_load_n(&c->gen, __ATOMIC_ACQUIRE) != __atomic_load_n(&p->gen, __ATOMIC_RELAXED))) {
+	if (unlikely(__atomic_load_n(&c->gen, __ATOMIC_ACQUIRE) !=
+		     __atomic_load_n(&p->gen, __ATOMIC_RELAXED))) {
 		pool_clear(p);
 		return -EINVAL;
 	}
@@ -227,8 +228,9 @@ int slabd_pktpool_free(struct slabd_pktpool *p)
 	int r;
 
 	if (!pool_ok(p) || (uintptr_t)((char *)p - (char *)pools) % sizeof(*p)) {
-		client_set_error("slabd_pktpool_free: %s", p ? "not a pool handle, or the handle of a pool freed already"
-							 : "NULL is not a pool");
+		client_set_error("slabd_pktpool_free: %s",
+				 p ? "not a pool handle, or the handle of a pool freed already"
+				   : "NULL is not a pool");
 		return -EINVAL;
 	}
 	if (attached() < 0)
@@ -236,8 +238,9 @@ int slabd_pktpool_free(struct slabd_pktpool *p)
 	c = &cl.caches[p->fast.id];
 	r = pool_check(p);
 	if (r == -EINVAL) {
-		client_set_error("slabd_pktpool_free(%.*s): the pool was freed already (by another process?)",
-				 (int)sizeof(c->name), c->name);
+		client_set_error(
+		    "slabd_pktpool_free(%.*s): the pool was freed already (by another process?)",
+		    (int)sizeof(c->name), c->name);
 		return r;
 	}
 	slabd_wire_init(&req.hdr, SLABD_MSG_CACHE_OP, sizeof(req), 0);
@@ -248,13 +251,15 @@ int slabd_pktpool_free(struct slabd_pktpool *p)
 		return r; /* a failure to ask, or the daemon's ERROR: described already */
 	r = rep.err;
 	if (r == -EBUSY)
-		client_set_error("slabd_pktpool_free(%.*s): %llu of its %u buffers are still allocated (in this "
-				 "or another process; a device may still be using them): free every buffer, "
-				 "then call again; the pool stays as it was",
-				 (int)sizeof(c->name), c->name, (unsigned long long)rep.count, p->n);
+		client_set_error(
+		    "slabd_pktpool_free(%.*s): %llu of its %u buffers are still allocated (in this "
+		    "or another process; a device may still be using them): free every buffer, "
+		    "then call again; the pool stays as it was",
+		    (int)sizeof(c->name), c->name, (unsigned long long)rep.count, p->n);
 	else if (r < 0)
-		client_set_error("slabd_pktpool_free(%.*s): slabd refused: %s (the pool was freed already?)",
-				 (int)sizeof(c->name), c->name, strerror(-r));
+		client_set_error(
+		    "slabd_pktpool_free(%.*s): slabd refused: %s (the pool was freed already?)",
+		    (int)sizeof(c->name), c->name, strerror(-r));
 	if (r == 0 || r == -EINVAL) {
 		pool_clear(p);
 		__atomic_store_n(&p->n, 0, __ATOMIC_RELAXED);

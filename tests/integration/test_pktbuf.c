@@ -1101,8 +1101,10 @@ static void audit_clean(void)
 	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &r), 0, "no VERIFY reply");
 	cr_assert_eq(r.err, 0);
 	cr_expect_eq(r.problems, 0, "the audit found problems: %s", r.first);
-	cr_expect_eq(r.objects, r.free_slabs + r.free_mags + r.allocated, "objects unaccounted for");
-	cr_expect_eq(r.bad_objects + r.double_frees, 0, "the daemon was given back what it did not hand out");
+	cr_expect_eq(r.objects, r.free_slabs + r.free_mags + r.allocated,
+		     "objects unaccounted for");
+	cr_expect_eq(r.bad_objects + r.double_frees, 0,
+		     "the daemon was given back what it did not hand out");
 }
 
 /* Free pages of the DMA zone, from the region's page table. */
@@ -1170,7 +1172,7 @@ Test(pktbuf, a_pool_is_not_freed_while_a_buffer_is_out_in_any_process)
 	cr_assert_not_null(m);
 	cr_expect_eq(slabd_pktpool_free(p), -EBUSY, "freed with a buffer out");
 	cr_expect(strstr(slabd_last_error(), "held") && strstr(slabd_last_error(), "1 of its 64") &&
-			  strstr(slabd_last_error(), "free every buffer"),
+		      strstr(slabd_last_error(), "free every buffer"),
 		  "the refusal does not say what to do: %s", slabd_last_error());
 	cr_expect_eq(slabd_pktpool_lookup("held"), p, "a refused free lost the pool's name");
 	slabd_pktbuf_free(m);
@@ -1237,7 +1239,8 @@ Test(pktbuf, a_freed_handle_fails_cleanly_even_when_a_new_cache_takes_its_id)
 		     "the new cache did not take the freed pool's id: nothing tested");
 	for (i = 0; i < 4; i++) {
 		errno = 0;
-		cr_expect_null(slabd_pktbuf_alloc(p), "a freed pool's handle popped the new cache's object");
+		cr_expect_null(slabd_pktbuf_alloc(p),
+			       "a freed pool's handle popped the new cache's object");
 		cr_expect_eq(errno, EINVAL);
 	}
 	cr_expect_eq(slabd_pktbuf_alloc_bulk(p, v, 4), -EINVAL);
@@ -1318,7 +1321,8 @@ Test(pktbuf, a_stale_handle_in_another_process_fails_cleanly)
 	cr_assert_eq(slabd_pktbuf_alloc_bulk(q, v, 64), 0);
 	slabd_pktbuf_free_bulk(v, 64);
 	cr_assert_eq(write(to_child[1], "g", 1), 1);
-	cr_expect_eq(wait_child(pid), 0, "the child's stale handle misbehaved (bits of the exit status)");
+	cr_expect_eq(wait_child(pid), 0,
+		     "the child's stale handle misbehaved (bits of the exit status)");
 	cr_expect(td_alive(&td));
 	cr_expect_eq(drain_count(q, 65), 64, "the new pool lost buffers");
 	audit_clean();
@@ -1326,7 +1330,8 @@ Test(pktbuf, a_stale_handle_in_another_process_fails_cleanly)
 
 /* A free racing with another process's allocations ends refused or with the allocations
  * failing; a buffer is never handed out once the free has succeeded. */
-Test(pktbuf, a_free_racing_with_allocations_never_hands_out_a_buffer_of_a_freed_pool, .timeout = 120)
+Test(pktbuf, a_free_racing_with_allocations_never_hands_out_a_buffer_of_a_freed_pool,
+     .timeout = 120)
 {
 	struct slabd_pktpool *p = slabd_pktpool_create("race", 256, 256, 0, -1);
 	volatile int *freed;
@@ -1377,7 +1382,8 @@ Test(pktbuf, a_free_racing_with_allocations_never_hands_out_a_buffer_of_a_freed_
 		}
 		/* EINVAL only for a freed pool: the parent's free succeeds (it may not have
 		 * returned yet) */
-		for (rounds = 0; rounds < 10000 && !__atomic_load_n(freed, __ATOMIC_ACQUIRE); rounds++)
+		for (rounds = 0; rounds < 10000 && !__atomic_load_n(freed, __ATOMIC_ACQUIRE);
+		     rounds++)
 			usleep(1000);
 		_exit(__atomic_load_n(freed, __ATOMIC_ACQUIRE) ? 0 : 6);
 	}
@@ -1390,8 +1396,9 @@ Test(pktbuf, a_free_racing_with_allocations_never_hands_out_a_buffer_of_a_freed_
 	cr_assert_eq(r, 0, "after %u tries: %s", tries, slabd_last_error());
 	__atomic_store_n(freed, 1, __ATOMIC_RELEASE);
 	r = wait_child(pid);
-	cr_expect_eq(r, 0, "the allocating child failed with %d (2, 4: a buffer of the freed pool; 3, 5: "
-			   "another errno; 6: EINVAL before the free)",
+	cr_expect_eq(r, 0,
+		     "the allocating child failed with %d (2, 4: a buffer of the freed pool; 3, 5: "
+		     "another errno; 6: EINVAL before the free)",
 		     r);
 	cr_log_info("the free was refused %u times while the child allocated", busy);
 	cr_expect(td_alive(&td));
@@ -1414,12 +1421,14 @@ Test(pktbuf, slabctl_no_longer_lists_a_freed_pool)
 	n = fread(out, 1, sizeof(out) - 1, f);
 	out[n] = 0;
 	pclose(f);
-	cr_assert(strstr(out, "listed-pool") != NULL, "slabctl caches does not list pools: %s", out);
+	cr_assert(strstr(out, "listed-pool") != NULL, "slabctl caches does not list pools: %s",
+		  out);
 	cr_assert_eq(slabd_pktpool_free(p), 0, "%s", slabd_last_error());
 	f = popen(cmd, "r");
 	cr_assert_not_null(f);
 	n = fread(out, 1, sizeof(out) - 1, f);
 	out[n] = 0;
 	pclose(f);
-	cr_expect(strstr(out, "listed-pool") == NULL, "slabctl still lists the freed pool: %s", out);
+	cr_expect(strstr(out, "listed-pool") == NULL, "slabctl still lists the freed pool: %s",
+		  out);
 }
