@@ -7,9 +7,15 @@
  * than a cache:
  *   - every slab is carved when the pool is created (on the DMA zone's worker), so the
  *     pool's memory is reserved and creating it is where "out of DMA memory" shows;
- *   - it never grows and never gives a slab back (slab.c), so a buffer's IOVA is valid
- *     for the daemon's life and exhaustion means n buffers are out;
+ *   - it never grows and never gives a slab back while it lives (slab.c), so a buffer's
+ *     IOVA is valid until the pool is freed, which waits for every buffer, and
+ *     exhaustion means n buffers are out;
  *   - it has no emergency reserve: every buffer is reachable by every allocator.
+ * Freeing a pool (slabd_pktpool_free) is kmem_cache_destroy's path in server.c with two
+ * jobs of its own: pool_gather_node takes every buffer back and counts those still out
+ * (the held-back tail is no buffer), and only when none is out pool_release_node frees
+ * the tail and gives every slab back to the DMA zone. Until then nothing is released: a
+ * refused free leaves the pool exactly as it was, n buffers at the same IOVAs.
  * No buffer straddles a hugepage (so in pa mode each is physically contiguous): a slab is
  * at most 256 KiB here and buddy-aligned inside the 2 MiB-aligned zone, so it lies in one
  * hugepage. With 4 KiB shmem backing in pa mode the unit of physical contiguity is the
@@ -44,6 +50,26 @@ static void noop(struct slabd *d, uint32_t node, void *arg)
 	(void)d;
 	(void)node;
 	(void)arg;
+}
+
+void pool_gather_node(struct slabd *d, uint32_t node, void *arg)
+{
+	struct cache_op_result *res = arg;
+	struct cache *c = res->c;
+	uint64_t out = cache_gather(d, node, c);
+	uint64_t tail =
+	    c->phantom && d->zone_tab[d->pages[c->phantom_head].zone].node == node ? c->phantom : 0;
+
+	/* the tail is never in the slabs' free maps: it counts as out, and is not */
+	res->live += out > tail ? out - tail : 0;
+}
+
+void pool_release_node(struct slabd *d, uint32_t node, void *arg)
+{
+	struct cache_op_result *res = arg;
+
+	res->bytes += (uint64_t)pool_depopulate(d, res->c, node)
+		      << (SLABD_PAGE_SHIFT + res->c->order);
 }
 
 int pool_create(struct slabd *d, const struct slabd_wire_pool_create *m, const char **ret_why)

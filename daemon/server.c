@@ -347,7 +347,9 @@ static void handle_cache_op(struct slabd *d, struct conn *c, const struct slabd_
 {
 	struct cache_op_result res = { 0 };
 	struct cache *cache;
+	const char *what;
 	uint32_t n;
+	int pool;
 
 	/* Shrink only gives free memory back: slabctl may ask without attaching. */
 	if (!c->attached && m->op != SLABD_CACHE_OP_SHRINK) {
@@ -355,12 +357,21 @@ static void handle_cache_op(struct slabd *d, struct conn *c, const struct slabd_
 		return;
 	}
 	cache = m->cache < d->sb->max_caches ? cache_get(d, m->cache) : NULL;
-	if (!cache || cache->dying || (m->op != SLABD_CACHE_OP_SHRINK && m->op != SLABD_CACHE_OP_DESTROY)) {
+	if (!cache || cache->dying ||
+	    (m->op != SLABD_CACHE_OP_SHRINK && m->op != SLABD_CACHE_OP_DESTROY &&
+	     m->op != SLABD_CACHE_OP_POOL_FREE)) {
 		reply_cache(c, m->hdr.seq, -EINVAL, m->cache, 0);
 		return;
 	}
-	if (m->op == SLABD_CACHE_OP_DESTROY && (m->cache < SLABD_FIRST_NAMED_CACHE || cache->max_objs)) {
+	/* A pool is destroyed only as a pool (slabd_pktpool_free): kmem_cache_destroy of its
+	 * cache, found by name, keeps being refused; POOL_FREE of a plain cache is no pool. */
+	pool = cache->max_objs != 0;
+	if (m->op == SLABD_CACHE_OP_DESTROY && (m->cache < SLABD_FIRST_NAMED_CACHE || pool)) {
 		reply_cache(c, m->hdr.seq, -EPERM, m->cache, 0);
+		return;
+	}
+	if (m->op == SLABD_CACHE_OP_POOL_FREE && !pool) {
+		reply_cache(c, m->hdr.seq, -EINVAL, m->cache, 0);
 		return;
 	}
 	res.c = cache;
@@ -377,27 +388,38 @@ static void handle_cache_op(struct slabd *d, struct conn *c, const struct slabd_
 		return;
 	}
 
-	/* Destroy: no more refills, no new allocations from the slow path; then take
-	 * everything back and count what is still out. */
+	/* Destroy (kmem_cache_destroy, or slabd_pktpool_free of a pool): no more refills, no
+	 * new allocations from the slow path; then take everything back and count what is
+	 * still out. A client that popped an object before its CPU was drained holds it, so it
+	 * counts: a destroy racing with an allocation is refused, or the allocation finds
+	 * nothing. A pool gives nothing back unless the destroy goes ahead (its slabs are its
+	 * buffers' IOVAs). */
+	what = pool ? "slabd_pktpool_free" : "kmem_cache_destroy";
 	__atomic_store_n(&cache->dying, 1, __ATOMIC_RELEASE); /* the workers read it */
 	__atomic_store_n(&cache->shm->state, SLABD_CACHE_UNUSED, __ATOMIC_RELEASE);
 	for (n = 0; n < d->sb->nr_nodes; n++)
-		worker_call(d, n, cache_shrink_node, &res);
+		worker_call(d, n, pool ? pool_gather_node : cache_shrink_node, &res);
 	if (res.live) {
-		log_warn("kmem_cache_destroy(%s) by client %u refused: %llu objects still allocated", cache->shm->name,
-			 c->id, (unsigned long long)res.live);
+		log_warn("%s(%s) by client %u refused: %llu %s still allocated", what,
+			 cache->shm->name, c->id, (unsigned long long)res.live,
+			 pool ? "buffers" : "objects");
 		__atomic_store_n(&cache->dying, 0, __ATOMIC_RELEASE);
 		__atomic_store_n(&cache->shm->state, SLABD_CACHE_ACTIVE, __ATOMIC_RELEASE);
 		reply_cache(c, m->hdr.seq, -EBUSY, m->cache, res.live);
 		return;
 	}
+	/* It goes: handles of it (clients' slow paths) see another generation from now on. */
+	__atomic_store_n(&cache->shm->gen, cache->shm->gen + 1, __ATOMIC_RELEASE);
+	if (pool)
+		worker_call(d, cache_home_node(d, cache, 0), pool_release_node, &res);
 	__atomic_store_n(&d->caches[m->cache], NULL, __ATOMIC_RELEASE);
 	stats_cache_gone(d, m->cache); /* its misses stay in the CPUs' counters */
 	debug_cache_destroyed(d); /* its debug flags no longer count in cache 0's */
 	/* once every worker has run a job, none is still in a round that saw the cache */
 	for (n = 0; n < d->sb->nr_nodes; n++)
 		worker_call(d, n, noop_job, NULL);
-	log_info("cache %s destroyed by client %u: %llu KiB back to the zones", cache->shm->name, c->id,
+	log_info("%s %s destroyed by client %u: %llu KiB back to the zones",
+		 pool ? "pool" : "cache", cache->shm->name, c->id,
 		 (unsigned long long)(res.bytes >> 10));
 	cache_free(d, cache);
 	reply_cache(c, m->hdr.seq, 0, m->cache, res.bytes);

@@ -140,11 +140,15 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 {
 	struct cache *c;
 	struct slabd_shm_cache *sc;
-	uint32_t cpu, trailer, n;
+	uint32_t cpu, trailer, n, gen;
 
 	if (id >= d->sb->max_caches || d->caches[id] || !size)
 		return NULL;
+	/* the generation outlives the entry: a handle of the cache destroyed before must not
+	 * take this one for its own */
+	gen = d->cache_tab[id].gen;
 	memset(&d->cache_tab[id], 0, sizeof(d->cache_tab[id]));
+	d->cache_tab[id].gen = gen;
 	c = cache_alloc(d, id, size, &align, flags, &trailer);
 	if (!c)
 		return NULL;
@@ -428,6 +432,30 @@ int pool_populate(struct slabd *d, struct cache *c, uint32_t node, uint32_t n)
 	c->target_min = c->target_max = cn->target = k < 2 ? 2 : k;
 	cn->active = 1; /* the next worker round fills it */
 	return 0;
+}
+
+uint32_t pool_depopulate(struct slabd *d, struct cache *c, uint32_t node)
+{
+	struct cache_node *cn = &c->nodes[node];
+	struct slab *s = NULL;
+	uint32_t k;
+
+	if (c->phantom && c->phantom_head < d->sb->nr_pages)
+		s = d->page_slab[c->phantom_head];
+	if (s && s->head == c->phantom_head && d->zone_tab[d->pages[s->head].zone].node == node) {
+		/* the held-back tail is free too: the last slab is whole again */
+		for (k = c->phantom_from; k < c->objs; k++) {
+			if (s->map[k / 64] & (1ull << (k % 64)))
+				continue;
+			s->map[k / 64] |= 1ull << (k % 64);
+			s->nfree++;
+			OWNED_ADD(cn->held, 1);
+		}
+		slab_relist(c, cn, s);
+		c->phantom = 0;
+	}
+	c->max_objs = 0; /* no longer a pool: slab_release_free gives its slabs back */
+	return slab_release_free(d, c, node, 0);
 }
 
 uint32_t slab_take(struct slabd *d, struct cache *c, uint32_t node, uint64_t *out, uint32_t n)

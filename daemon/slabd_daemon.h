@@ -88,9 +88,10 @@ struct cache {
 	struct slabd_shm_cache *shm;
 	struct cache_node *nodes; /* [nr_nodes] */
 	int dying;                /* being destroyed: no refills */
-	/* packet-buffer pool (pool.c): all slabs carved at creation, none ever released or
-	 * added; the last slab's objects from phantom_from on are never handed out, so the
-	 * pool holds exactly max_objs. max_objs == 0: not a pool. */
+	/* packet-buffer pool (pool.c): all slabs carved at creation, none added, none
+	 * released until the pool is freed (pool_depopulate clears max_objs); the last slab's
+	 * objects from phantom_from on are never handed out, so the pool holds exactly
+	 * max_objs. max_objs == 0: not a pool. */
 	uint32_t max_objs;
 	uint32_t phantom;      /* objects of the last slab held back: slabs * objs - max_objs */
 	uint32_t phantom_head; /* first page of that slab */
@@ -341,12 +342,22 @@ int large_free(struct slabd *d, uint64_t off);
 /* pool_populate: carve every slab of pool @c on @node (its home) and hold back what
  * exceeds @n objects. 0, or -ENOMEM with nothing carved. Runs on the node's worker. */
 int pool_populate(struct slabd *d, struct cache *c, uint32_t node, uint32_t n);
+/* pool_depopulate: pool @c (dying, every buffer back in its slabs) on @node stops being a
+ * pool: the held-back tail is freed and every slab goes back to the zone; returns how
+ * many. Node's worker. */
+uint32_t pool_depopulate(struct slabd *d, struct cache *c, uint32_t node);
 
 /* pool.c */
 struct slabd_wire_pool_create;
 /* pool_create: the packet-buffer pool of @m (or the existing one of that name and
  * geometry); cache id, or -errno with *ret_why saying why. Control thread. */
 int pool_create(struct slabd *d, const struct slabd_wire_pool_create *m, const char **ret_why);
+/* Jobs of a pool's free (server.c's destroy path; arg: struct cache_op_result, run on each
+ * node's worker). pool_gather_node: every buffer of res->c on @node back into its slabs,
+ * those still out added to res->live; nothing is released. pool_release_node: after a
+ * gather found none out, pool_depopulate, the bytes added to res->bytes. */
+void pool_gather_node(struct slabd *d, uint32_t node, void *arg);
+void pool_release_node(struct slabd *d, uint32_t node, void *arg);
 
 /* stats.c */
 struct slabd_wire_stats;

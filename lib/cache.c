@@ -336,9 +336,10 @@ void slabd_kmem_cache_destroy(struct kmem_cache *s)
 					 "daemon and is never destroyed",
 					 len, name);
 		else if (r == -EPERM)
-			client_set_error("kmem_cache_destroy(%.*s): the cache of a slabd_pktpool; pools are "
-					 "not destroyed (their buffers' IOVAs stay valid)",
-					 len, name);
+			client_set_error(
+			    "kmem_cache_destroy(%.*s): the cache of a slabd_pktpool; a pool "
+			    "goes with slabd_pktpool_free, once all its buffers are back",
+			    len, name);
 		else
 			client_set_error("kmem_cache_destroy(%.*s): slabd refused: %s (the cache is gone?)",
 					 len, name, strerror(-r));

@@ -15,6 +15,13 @@
  *          pool into one sequence. The pool is found from the page descriptor, as kfree
  *          does, not from the header.
  * A miss on either side goes through alloc.c's slow paths (depot magazines, the daemon).
+ *
+ * Freeing a pool (slabd_pktpool_free) is a request too; the daemon destroys the pool's
+ * cache only when every buffer is back, and then bumps the cache table's generation of
+ * the id. Every library path into a pool checks that generation against the handle's
+ * (pool_check): a handle of a freed pool, in this process or in another, is refused with
+ * EINVAL and cleared (fast.stacks = NULL), so its inline fast path misses into the
+ * library from then on instead of popping the stacks of whatever cache takes the id next.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -44,12 +51,14 @@ _Static_assert(sizeof(struct slabd_pktbuf) == SLABD_PKTBUF_HDR, "the header is w
 struct slabd_pktpool {
 	struct slabd_fast_pktpool fast;
 	uint32_t n;
-	uint32_t reserved;
+	uint32_t gen;		  /* the cache table's gen of the id when the handle was made */
 	struct divtest size_test; /* check_copy's "a multiple of the object size" */
 	/* The pool's pages as one verified run, from the read-only page descriptors (see
 	 * pool_range_scan): first page | pages << 32, 0 while unknown. Any value ever stored
-	 * stays true (a pool's slabs are never given back), so readers need only one atomic
-	 * load of the word; any thread may replace it after a new scan. */
+	 * stays true while the pool lives (a pool's slabs are given back only when it is
+	 * freed, and then the cache table's gen is no longer the handle's: range_of), so
+	 * readers need only one atomic load of the word; any thread may replace it after a
+	 * new scan. */
 	uint64_t range;
 	uint32_t scans; /* rescans so far (bounded by RANGE_SCANS) */
 };
@@ -65,12 +74,14 @@ static int attached(void)
 	return client_attach(1);
 }
 
-/* The handle of cache @id if it is an active pool; NULL otherwise. */
+/* The handle of cache @id if it is an active pool; NULL otherwise. The gen is read
+ * before the state: a pool freed and made anew in between leaves the handle with the old
+ * gen, which its first miss refuses (never the new pool's gen with the old geometry). */
 static struct slabd_pktpool *pool_of(uint32_t id)
 {
 	const struct slabd_shm_cache *c = &cl.caches[id];
 	struct slabd_pktpool *p = &pools[id];
-	uint32_t n;
+	uint32_t n, gen = __atomic_load_n(&c->gen, __ATOMIC_ACQUIRE);
 
 	if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != SLABD_CACHE_ACTIVE)
 		return NULL;
@@ -88,8 +99,57 @@ static struct slabd_pktpool *pool_of(uint32_t id)
 	p->fast.id = id;
 	divtest_init(&p->size_test, c->size);
 	__atomic_store_n(&p->range, 0, __ATOMIC_RELAXED); /* rescanned on the first depot miss */
+	__atomic_store_n(&p->gen, gen, __ATOMIC_RELAXED);
 	__atomic_store_n(&p->fast.stacks, cl.pcpu + id * cl.cache_stride, __ATOMIC_RELEASE);
 	return p;
+}
+
+/* Make @p no pool: its inline fast path and pool_ok fail from now on. The stacks are the
+ * id's, which the next cache of the id uses; they must not be reached through @p. (A
+ * lookup of a new pool of the id by another thread at this moment may find its handle
+ * cleared again: its next call fails with EINVAL, never with another pool's buffer.) */
+static void pool_clear(struct slabd_pktpool *p)
+{
+	__atomic_store_n(&p->fast.stacks, NULL, __ATOMIC_RELEASE);
+	__atomic_store_n(&p->range, 0, __ATOMIC_RELAXED);
+}
+
+/*
+ * pool_check: does handle @p (pool_ok) still name a live pool? 0 if so. -EINVAL when the
+ * pool was freed (the id's gen moved on: by this process or another), and the handle is
+ * cleared; -ENOMEM while the daemon is deciding a free of it (state not ACTIVE, gen
+ * unchanged: the free is refused, and the pool is back, or it goes ahead, and the next
+ * call gets EINVAL). The library's ways into a pool (the misses) call it; the inline
+ * fast path does not, and after a free finds the pool's stacks empty (the free drained
+ * them), so it misses into here.
+ */
+static int pool_check(struct slabd_pktpool *p)
+{
+	const struct slabd_shm_cache *c = &cl.caches[p->fast.id];
+
+	if (unlikely(__atomic_load_n(&c->gen, __ATOMIC_ACQUIRE) !=
+		     __atomic_load_n(&p->gen, __ATOMIC_RELAXED))) {
+		pool_clear(p);
+		return -EINVAL;
+	}
+	if (unlikely(__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != SLABD_CACHE_ACTIVE))
+		return -ENOMEM;
+	return 0;
+}
+
+/* After a miss took @n buffers for @p from the slow path: if the pool was freed meanwhile
+ * (its id may hold another cache by now), they are not its; kfree sorts each out by its
+ * page descriptor. 0, or -EINVAL when they went back. */
+static int pool_recheck(struct slabd_pktpool *p, void **objs, unsigned int n)
+{
+	unsigned int i;
+
+	if (likely(__atomic_load_n(&cl.caches[p->fast.id].gen, __ATOMIC_ACQUIRE) == p->gen))
+		return 0;
+	pool_clear(p);
+	for (i = 0; i < n; i++)
+		slabd_kfree(objs[i]);
+	return -EINVAL;
 }
 
 struct slabd_pktpool *slabd_pktpool_create(const char *name, unsigned int n, unsigned int data_room,
@@ -160,6 +220,53 @@ static inline int pool_ok(const struct slabd_pktpool *p)
 	return (uintptr_t)p - (uintptr_t)pools < sizeof(pools) && __atomic_load_n(&p->fast.stacks, __ATOMIC_ACQUIRE);
 }
 
+int slabd_pktpool_free(struct slabd_pktpool *p)
+{
+	struct slabd_wire_cache_op req;
+	struct slabd_wire_cache_reply rep;
+	const struct slabd_shm_cache *c;
+	int r;
+
+	if (!pool_ok(p) || (uintptr_t)((char *)p - (char *)pools) % sizeof(*p)) {
+		client_set_error("slabd_pktpool_free: %s",
+				 p ? "not a pool handle, or the handle of a pool freed already"
+				   : "NULL is not a pool");
+		return -EINVAL;
+	}
+	if (attached() < 0)
+		return -ENOTCONN; /* the attach said why */
+	c = &cl.caches[p->fast.id];
+	r = pool_check(p);
+	if (r == -EINVAL) {
+		client_set_error(
+		    "slabd_pktpool_free(%.*s): the pool was freed already (by another process?)",
+		    (int)sizeof(c->name), c->name);
+		return r;
+	}
+	slabd_wire_init(&req.hdr, SLABD_MSG_CACHE_OP, sizeof(req), 0);
+	req.op = SLABD_CACHE_OP_POOL_FREE;
+	req.cache = p->fast.id;
+	r = client_request(&req.hdr, SLABD_MSG_CACHE_REPLY, &rep, sizeof(rep));
+	if (r < 0)
+		return r; /* a failure to ask, or the daemon's ERROR: described already */
+	r = rep.err;
+	if (r == -EBUSY)
+		client_set_error(
+		    "slabd_pktpool_free(%.*s): %llu of its %u buffers are still allocated (in this "
+		    "or another process; a device may still be using them): free every buffer, "
+		    "then call again; the pool stays as it was",
+		    (int)sizeof(c->name), c->name, (unsigned long long)rep.count, p->n);
+	else if (r < 0)
+		client_set_error(
+		    "slabd_pktpool_free(%.*s): slabd refused: %s (the pool was freed already?)",
+		    (int)sizeof(c->name), c->name, strerror(-r));
+	if (r == 0 || r == -EINVAL) {
+		pool_clear(p);
+		__atomic_store_n(&p->n, 0, __ATOMIC_RELAXED);
+	}
+	return r;
+}
+
 _Static_assert(offsetof(struct slabd_pktbuf, data_off) == 16 && offsetof(struct slabd_pktbuf, refcnt) == 18 &&
 		       offsetof(struct slabd_pktbuf, nb_segs) == 20 && offsetof(struct slabd_pktbuf, port) == 22 &&
 		       offsetof(struct slabd_pktbuf, pkt_len) == 24 && offsetof(struct slabd_pktbuf, data_len) == 28 &&
@@ -199,12 +306,22 @@ static inline __attribute__((always_inline)) void pktbuf_reset(struct slabd_pktb
 struct slabd_pktbuf *slabd_pktbuf_alloc_miss(struct slabd_pktpool *p)
 {
 	struct slabd_pktbuf *m;
+	int r;
 
 	if (!pool_ok(p)) {
 		errno = EINVAL;
 		return NULL;
 	}
+	r = pool_check(p);
+	if (unlikely(r < 0)) {
+		errno = -r;
+		return NULL;
+	}
 	m = client_cache_alloc(p->fast.id, POOL_GFP, -1);
+	if (m && unlikely(pool_recheck(p, (void **)&m, 1) < 0)) {
+		errno = EINVAL;
+		return NULL;
+	}
 	if (m)
 		PKTBUF_RESET(p, m);
 	return m;
@@ -246,11 +363,24 @@ _Static_assert(sizeof(struct slabd_shm_page) == 8 && offsetof(struct slabd_shm_p
 	       "check_copy reads a page descriptor as one word");
 #define PAGE_WORD_MASK 0xffff00ffu /* kind and cache; not the zone */
 
+/* This process's verified page run of pool cache @id (see struct slabd_pktpool), 0 when
+ * it has none or its handle is of a pool freed since: the run's pages may be anyone's
+ * now. */
+static inline uint64_t range_of(uint32_t id)
+{
+	uint64_t r = __atomic_load_n(&pools[id].range, __ATOMIC_RELAXED);
+
+	if (r && unlikely(__atomic_load_n(&cl.caches[id].gen, __ATOMIC_ACQUIRE) !=
+			  __atomic_load_n(&pools[id].gen, __ATOMIC_RELAXED)))
+		return 0;
+	return r;
+}
+
 /* What check_copy reads, loaded once per miss: the loops around it store through
  * pointers, which (-fno-strict-aliasing) would make the compiler reload slabd_client. */
 static inline struct obj_check obj_check_of(uint32_t id)
 {
-	uint64_t r = __atomic_load_n(&pools[id].range, __ATOMIC_RELAXED);
+	uint64_t r = range_of(id);
 	struct obj_check k = { cl.sb->zones_off, cl.zones_size, pools[id].size_test, (const uint64_t *)cl.pages,
 			       SLABD_PAGE_SLAB | id << 16, 0, (r & 0xffffffffu) << SLABD_PAGE_SHIFT,
 			       (r >> 32) << SLABD_PAGE_SHIFT,
@@ -479,11 +609,17 @@ int slabd_pktbuf_alloc_bulk_miss(struct slabd_pktpool *p, struct slabd_pktbuf **
 				 unsigned int got)
 {
 	unsigned int i;
+	int r;
 
 	if (!pool_ok(p))
 		return -EINVAL;
 	if (got > n)
 		return -EINVAL;
+	r = pool_check(p);
+	if (unlikely(r < 0)) {
+		free_run(bufs, got, 0); /* popped inline from stacks of a pool being freed */
+		return r;
+	}
 	while (got < n) {
 		got += percpu_pop_bulk_delta(cl.roff, cl.ncpus, p->fast.stacks, (uint64_t *)(bufs + got), n - got,
 					     (uint64_t)(uintptr_t)cl.base);
@@ -504,6 +640,8 @@ int slabd_pktbuf_alloc_bulk_miss(struct slabd_pktpool *p, struct slabd_pktbuf **
 		}
 		got++;
 	}
+	if (unlikely(pool_recheck(p, (void **)bufs, n) < 0))
+		return -EINVAL;
 	{
 		struct slabd_fast_pktpool f = p->fast;
 
@@ -716,7 +854,7 @@ static inline unsigned int simple_run(struct slabd_pktbuf *const *bufs, unsigned
 		return 0;
 	/* inside the pool's verified run of pages (pool_range_scan; 0 when this process never
 	 * scanned it), a buffer is on a slab page of the pool without a descriptor load */
-	r = first >> 16 < SLABD_MAX_CACHES ? __atomic_load_n(&pools[first >> 16].range, __ATOMIC_RELAXED) : 0;
+	r = first >> 16 < SLABD_MAX_CACHES ? range_of(first >> 16) : 0;
 	lo = zones + ((r & 0xffffffffu) << SLABD_PAGE_SHIFT);
 	span = (r >> 32) << SLABD_PAGE_SHIFT;
 	for (i = 1; i < n; i++) {

@@ -39,12 +39,13 @@
 #include <stdint.h>
 
 /* Bump on any change to a struct or constant in this file (and update tests/unit/test_layout.c). */
-#define SLABD_SHM_LAYOUT_VERSION 6u /* 2: client table, per-CPU miss counters; 3: node fallback order,
+#define SLABD_SHM_LAYOUT_VERSION 7u /* 2: client table, per-CPU miss counters; 3: node fallback order,
 						 * remote-free stacks, DMA zone, IOVA table, pools;
 						 * 4: debug mode (cache debug/trailer/epoch, track
 						 * records, debug error counters); 5: miss counters
 						 * [cpu][cache], rows padded to a cache line; 6:
-						 * 1 KiB magazines of 127 slots (SLABD_MAG_BATCH) */
+						 * 1 KiB magazines of 127 slots (SLABD_MAG_BATCH); 7:
+						 * cache generation (pools can be freed) */
 #define SLABD_SHM_MAGIC 0x4745524442414c53ull /* "SLABDREG" little-endian */
 
 #define SLABD_PAGE_SHIFT 12u
@@ -231,7 +232,12 @@ struct slabd_shm_zone {
 };
 
 /* Cache table. W: daemon when it creates the cache, before publishing state = ACTIVE
- * with a release store. R: clients (acquire load of state). */
+ * with a release store. R: clients (acquire load of state).
+ *
+ * state goes ACTIVE -> UNUSED while the daemon tries to destroy the cache (kmem_cache_
+ * destroy, slabd_pktpool_free): back to ACTIVE, gen unchanged, when objects are still out;
+ * gen + 1 when the destroy goes ahead. A handle made under one gen names that cache, not
+ * whatever is created with the id later. */
 struct slabd_shm_cache {
 	char name[SLABD_CACHE_NAME_MAX]; /* NUL-terminated */
 	uint32_t state;     /* SLABD_CACHE_* */
@@ -257,6 +263,12 @@ struct slabd_shm_cache {
 	uint32_t trailer;     /* offset in each slot of its struct slabd_shm_track, 0: none
 			       * (geometry without room: poison and pointer checks only) */
 	uint32_t debug_epoch; /* +1 at every switch on: track states of older epochs are stale */
+	/* Generation (layout 7). W: daemon, +1 (release) when a destroy of the cache of this
+	 * id goes ahead, before its memory is given back; kept when the id is reused. R:
+	 * clients (acquire) on the slow paths of a pool handle, which remembers the gen it
+	 * was made under: another one means the pool was freed. */
+	uint32_t gen;
+	uint32_t reserved0;
 };
 
 /* Page table, one entry per 4 KiB page of the zones segment, global page index =
@@ -384,7 +396,7 @@ _Static_assert(sizeof(struct slabd_shm_super) == 256, "superblock size is part o
 _Static_assert(sizeof(struct slabd_shm_cpu) == 4, "cpu entry");
 _Static_assert(sizeof(struct slabd_shm_node) == 80, "node entry");
 _Static_assert(sizeof(struct slabd_shm_zone) == 32, "zone entry");
-_Static_assert(sizeof(struct slabd_shm_cache) == 96, "cache entry");
+_Static_assert(sizeof(struct slabd_shm_cache) == 104, "cache entry");
 _Static_assert(sizeof(struct slabd_shm_page) == 8, "page entry");
 _Static_assert(sizeof(struct slabd_shm_ctl) == 64, "ctl block");
 _Static_assert(sizeof(struct slabd_shm_depot) == 64, "depot is one cache line");

@@ -142,6 +142,7 @@ struct slabd_wire_pool_create {
 
 #define SLABD_CACHE_OP_DESTROY 1u
 #define SLABD_CACHE_OP_SHRINK 2u
+#define SLABD_CACHE_OP_POOL_FREE 3u /* slabd_pktpool_free: destroy a pool (DESTROY refuses one) */
 
 struct slabd_wire_cache_op {
 	struct slabd_wire_hdr hdr;

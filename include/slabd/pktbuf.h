@@ -79,20 +79,54 @@ SLABD_API struct slabd_pktpool *slabd_pktpool_create(const char *name, unsigned 
 /* slabd_pktpool_lookup: the pool of that name, created by any process; NULL with errno
  * ENOENT (or EINVAL, ENOTCONN). Never sleeps once attached. */
 SLABD_API struct slabd_pktpool *slabd_pktpool_lookup(const char *name);
-/* slabd_pktpool_size: buffers in the pool (its n); 0 for NULL. */
+/* slabd_pktpool_size: buffers in the pool (its n); 0 for NULL or a pool this process freed. */
 SLABD_API unsigned int slabd_pktpool_size(const struct slabd_pktpool *pool);
+/*
+ * slabd_pktpool_free: destroy @pool (DPDK's rte_mempool_free), for every process. Only
+ * when all its n buffers are free (a device may still DMA into one that is out: its IOVA
+ * must stay valid until it is back); then its DMA memory goes back to the zone, and the
+ * name and the cache id are free for a new pool. kmem_cache_destroy of a pool's cache is
+ * refused (EPERM): this is how a pool goes.
+ *
+ * Returns 0, or a negative errno with slabd_last_error() saying what to do: -EBUSY while
+ * any buffer is allocated, by any process (nothing changed: every buffer is still there,
+ * at the same IOVA); -EINVAL for NULL, a pointer that is no pool handle, or a pool freed
+ * already; -ENOTCONN (no daemon).
+ *
+ * After a free, @pool is dead in this process: allocations from it return NULL with errno
+ * EINVAL (or -EINVAL), inline or not, and slabd_pktpool_size is 0; lookups of the name
+ * fail with ENOENT. Handles are per cache id, like kmem_cache handles: a later create or
+ * lookup of a pool that gets the same id returns the same pointer, alive again.
+ *
+ * Other processes' handles of the freed pool: using them is the caller's bug, as a
+ * destroyed kmem_cache is in the kernel, but it fails safely once noticed: their next
+ * allocation misses into the library (the free drained every CPU's stack of the pool),
+ * which sees the pool's generation gone and fails with EINVAL, and clears the handle so
+ * that its inline path never pops again. Only a stale handle that is not used at all
+ * between the free and the creation of a new cache with the same id can pop objects of
+ * that cache once from its inline path before the library sees it (as any use after
+ * free); the daemon is never affected (it checks everything it takes back). An
+ * allocation racing with the free either holds a buffer (the free fails with -EBUSY) or
+ * fails (ENOMEM while the daemon decides, EINVAL after); it never gets a buffer of the
+ * freed pool.
+ *
+ * May sleep (a request to the daemon, which drains every CPU's stack); thread-safe, but
+ * the caller must not be allocating from @pool in another thread at the same time.
+ */
+SLABD_API int slabd_pktpool_free(struct slabd_pktpool *pool);
 
 /*
  * slabd_pktbuf_alloc: a reset buffer (data_off = headroom, data_len = pkt_len = 0,
  * refcnt = 1, nb_segs = 1, next = NULL), from this CPU's cache of the pool. NULL with
- * errno ENOMEM when all n buffers are out (or EINVAL for a bad pool). Lock-free; when the
+ * errno ENOMEM when all n buffers are out (or while a free of the pool is being
+ * decided), EINVAL for a bad or freed pool. Lock-free; when the
  * CPU's cache and the pool's depot are both empty it waits for at most two rounds of the
  * daemon's worker, which gathers buffers freed on other CPUs (so NULL means exhausted,
  * not merely elsewhere). Thread-safe.
  */
 SLABD_API struct slabd_pktbuf *slabd_pktbuf_alloc(struct slabd_pktpool *pool);
 /* slabd_pktbuf_alloc_bulk: @n reset buffers into @bufs; all or none. 0, or -ENOMEM with
- * nothing allocated, -EINVAL. */
+ * nothing allocated, -EINVAL (a bad or freed pool). */
 SLABD_API int slabd_pktbuf_alloc_bulk(struct slabd_pktpool *pool, struct slabd_pktbuf **bufs, unsigned int n);
 /* slabd_pktbuf_free: release the chain headed by @m: each segment whose refcnt drops to
  * zero goes back to its pool. NULL is a no-op. Any process may free any buffer. Never

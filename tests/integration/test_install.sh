@@ -48,7 +48,7 @@ check "daemon, slabctl, library and pkg-config file installed" test -x "$sbin" -
 check "libslabclient.so has the SONAME libslabclient.so.0 and the dev symlink" \
 	bash -c "readelf -d '$lib' | grep -q 'Library soname: \[libslabclient.so.0\]' && test -L '$(dirname "$lib")/libslabclient.so.0' && test -L '$(dirname "$lib")/libslabclient.so'"
 check "only versioned slabd_ symbols are exported" \
-	bash -c "syms=\$(nm -D --defined-only '$lib' | awk '\$2 ~ /[TDBVW]/ {print \$3}' | grep -v '^SLABD_'); test -n \"\$syms\" && ! grep -v '^slabd_.*@@SLABD_0.1\$' <<<\"\$syms\""
+	bash -c "syms=\$(nm -D --defined-only '$lib' | awk '\$2 ~ /[TDBVW]/ {print \$3}' | grep -v '^SLABD_'); test -n \"\$syms\" && ! grep -Ev '^slabd_.*@@SLABD_0\.[0-9]+\$' <<<\"\$syms\""
 check "public headers installed" bash -c "for h in slabd.h kmalloc.h gfp.h; do test -f \$(dirname '$pc')/../../../include/slabd/\$h || test -n \"\$(find '$root' -path \"*/include/slabd/\$h\")\" || exit 1; done"
 check "systemd units, sysusers.d and tmpfiles.d entries installed" \
 	bash -c "test -f '$unitdir/slabd.service' -a -f '$unitdir/slabd.socket' && find '$root' -path '*/sysusers.d/slabd.conf' | grep -q . && find '$root' -path '*/tmpfiles.d/slabd.conf' | grep -q ."

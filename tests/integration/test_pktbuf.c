@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1088,4 +1089,346 @@ Test(pktbuf, threads_in_two_processes_share_a_pool_and_its_refcounts, .timeout =
 
 		cr_expect_eq(n, 128, "the pool is not whole after the churn: %u of 128", n);
 	}
+}
+
+/* ------------------------------------------------------------ freeing a pool -- */
+
+/* The daemon's full audit: every object free in exactly one place or allocated. */
+static void audit_clean(void)
+{
+	struct slabd_wire_verify r;
+
+	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &r), 0, "no VERIFY reply");
+	cr_assert_eq(r.err, 0);
+	cr_expect_eq(r.problems, 0, "the audit found problems: %s", r.first);
+	cr_expect_eq(r.objects, r.free_slabs + r.free_mags + r.allocated,
+		     "objects unaccounted for");
+	cr_expect_eq(r.bad_objects + r.double_frees, 0,
+		     "the daemon was given back what it did not hand out");
+}
+
+/* Free pages of the DMA zone, from the region's page table. */
+static uint32_t dma_free_pages(void)
+{
+	struct slabd_attach_info ai;
+	const struct slabd_shm_super *sb;
+	const struct slabd_shm_zone *z;
+	const struct slabd_shm_page *pg;
+	uint32_t i, n = 0;
+
+	cr_assert_eq(slabd_attach_info(&ai), 0);
+	sb = (const void *)(uintptr_t)ai.base;
+	cr_assert_neq(sb->dma_zone, SLABD_NO_ZONE);
+	z = (const void *)((const char *)sb + sb->zone_table_off);
+	z += sb->dma_zone;
+	pg = (const void *)((const char *)sb + sb->page_table_off);
+	for (i = z->first_page; i < z->first_page + z->nr_pages; i++)
+		n += pg[i].kind == SLABD_PAGE_FREE;
+	return n;
+}
+
+static unsigned int pool_id(struct slabd_pktpool *p)
+{
+	return ((const struct slabd_fast_pktpool *)(const void *)p)->id;
+}
+
+Test(pktbuf, a_freed_pool_is_gone_and_its_name_makes_a_new_pool)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("mortal", 100, 512, 0, -1), *q;
+	struct slabd_pktbuf *v[100];
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	cr_assert_eq(slabd_pktbuf_alloc_bulk(p, v, 100), 0);
+	slabd_pktbuf_free_bulk(v, 100);
+	cr_assert_eq(slabd_pktpool_free(p), 0, "%s", slabd_last_error());
+	errno = 0;
+	cr_expect_null(slabd_pktpool_lookup("mortal"), "a freed pool is still found by name");
+	cr_expect_eq(errno, ENOENT);
+	cr_expect_null(kmem_cache_lookup("mortal"), "its cache is still there");
+	/* the name again, another n and geometry */
+	q = slabd_pktpool_create("mortal", 300, 1024, 8, -1);
+	cr_assert_not_null(q, "%s", slabd_last_error());
+	cr_expect_eq(slabd_pktpool_size(q), 300);
+	cr_expect_eq(slabd_pktpool_lookup("mortal"), q);
+	cr_expect_eq(drain_count(q, 301), 300, "the new pool does not hold exactly its 300");
+	cr_assert_eq(slabd_pktbuf_alloc_bulk(q, v, 100), 0);
+	cr_expect_eq(v[0]->buf_len, 128 + 1024, "a buffer of the new pool has the old geometry");
+	cr_expect_eq(v[0]->priv_size, 8);
+	slabd_pktbuf_free_bulk(v, 100);
+	cr_expect_eq(slabd_pktpool_free(q), 0, "%s", slabd_last_error());
+	audit_clean();
+}
+
+Test(pktbuf, a_pool_is_not_freed_while_a_buffer_is_out_in_any_process)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("held", 64, 256, 0, -1);
+	struct slabd_pktbuf *m;
+	int to_child[2], to_parent[2];
+	char c;
+	pid_t pid;
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	m = slabd_pktbuf_alloc(p);
+	cr_assert_not_null(m);
+	cr_expect_eq(slabd_pktpool_free(p), -EBUSY, "freed with a buffer out");
+	cr_expect(strstr(slabd_last_error(), "held") && strstr(slabd_last_error(), "1 of its 64") &&
+		      strstr(slabd_last_error(), "free every buffer"),
+		  "the refusal does not say what to do: %s", slabd_last_error());
+	cr_expect_eq(slabd_pktpool_lookup("held"), p, "a refused free lost the pool's name");
+	slabd_pktbuf_free(m);
+
+	/* a buffer held by another process */
+	cr_assert_eq(pipe(to_child), 0);
+	cr_assert_eq(pipe(to_parent), 0);
+	pid = fork();
+	if (pid == 0) {
+		struct slabd_pktpool *q = slabd_pktpool_lookup("held");
+		struct slabd_pktbuf *b = q ? slabd_pktbuf_alloc(q) : NULL;
+
+		c = b ? 'y' : 'n';
+		if (write(to_parent[1], &c, 1) != 1 || read(to_child[0], &c, 1) != 1)
+			_exit(3);
+		slabd_pktbuf_free(b);
+		_exit(b ? 0 : 1);
+	}
+	cr_assert_eq(read(to_parent[0], &c, 1), 1);
+	cr_assert_eq(c, 'y', "the child got no buffer");
+	cr_expect_eq(slabd_pktpool_free(p), -EBUSY, "freed while the child holds a buffer");
+	cr_expect_eq(slabd_pktpool_lookup("held"), p);
+	cr_assert_eq(write(to_child[1], "g", 1), 1);
+	cr_assert_eq(wait_child(pid), 0);
+	/* two refusals lost nothing: all 64 are there, for this process's handle */
+	cr_expect_eq(drain_count(p, 65), 64, "a refused free lost buffers");
+	cr_expect_eq(slabd_pktpool_free(p), 0, "%s", slabd_last_error());
+	audit_clean();
+}
+
+Test(pktbuf, a_freed_handle_fails_cleanly_even_when_a_new_cache_takes_its_id)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("gone", 32, 256, 0, -1);
+	struct slabd_pktbuf *v[4], *m;
+	struct kmem_cache *s;
+	void *objs[16];
+	unsigned int id, n = 4, i;
+	int local;
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	id = pool_id(p);
+	m = slabd_pktbuf_alloc(p); /* this CPU's stack of the pool filled */
+	cr_assert_not_null(m);
+	slabd_pktbuf_free(m);
+	cr_assert_eq(slabd_pktpool_free(p), 0, "%s", slabd_last_error());
+	errno = 0;
+	cr_expect_null(slabd_pktbuf_alloc(p), "a freed pool handed out a buffer");
+	cr_expect_eq(errno, EINVAL);
+	cr_expect_eq(slabd_pktbuf_alloc_bulk(p, v, 4), -EINVAL);
+	cr_expect_eq(slabd_pktbuf_alloc_bulk(p, v, n), -EINVAL);
+	cr_expect_eq(slabd_pktpool_size(p), 0);
+	cr_expect_eq(slabd_pktpool_free(p), -EINVAL, "freed twice");
+	cr_expect(strstr(slabd_last_error(), "freed already") != NULL, "%s", slabd_last_error());
+	cr_expect_eq(slabd_pktpool_free(NULL), -EINVAL);
+	cr_expect_eq(slabd_pktpool_free((struct slabd_pktpool *)(void *)&local), -EINVAL);
+
+	/* a plain cache takes the id, and its objects sit in this CPU's stack of it: the dead
+	 * handle still must not reach them */
+	s = kmem_cache_create("squatter", 200, 0, 0, NULL);
+	cr_assert_not_null(s);
+	cr_assert_eq(kmem_cache_alloc_bulk(s, GFP_KERNEL, 16, objs), 16);
+	kmem_cache_free_bulk(s, 16, objs);
+	cr_assert_eq(((const struct slabd_fast_handle *)(const void *)s)->id, id,
+		     "the new cache did not take the freed pool's id: nothing tested");
+	for (i = 0; i < 4; i++) {
+		errno = 0;
+		cr_expect_null(slabd_pktbuf_alloc(p),
+			       "a freed pool's handle popped the new cache's object");
+		cr_expect_eq(errno, EINVAL);
+	}
+	cr_expect_eq(slabd_pktbuf_alloc_bulk(p, v, 4), -EINVAL);
+	errno = 0;
+	kmem_cache_destroy(s); /* refused if the dead handle had taken one of its objects */
+	cr_expect_eq(errno, 0, "the new cache's objects were taken: %s", slabd_last_error());
+	audit_clean();
+}
+
+Test(pktbuf, a_freed_pool_gives_its_dma_pages_back)
+{
+	uint32_t before = dma_free_pages(), during;
+	struct slabd_pktpool *p = slabd_pktpool_create("pages", 1000, 2048, 0, -1);
+	static struct slabd_pktbuf *v[1000];
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	during = dma_free_pages();
+	cr_assert_lt(during, before, "the pool took no DMA pages");
+	cr_assert_eq(slabd_pktbuf_alloc_bulk(p, v, 1000), 0);
+	slabd_pktbuf_free_bulk(v, 1000);
+	cr_assert_eq(slabd_pktpool_free(p), 0, "%s", slabd_last_error());
+	cr_expect_eq(dma_free_pages(), before, "%u of the pool's %u pages were not given back",
+		     before - dma_free_pages(), before - during);
+	/* and a pool as large again fits */
+	p = slabd_pktpool_create("pages-again", 1000, 2048, 0, -1);
+	cr_expect_not_null(p, "%s", slabd_last_error());
+	cr_expect_eq(drain_count(p, 1001), 1000);
+	audit_clean();
+}
+
+/* Another process's handle of a freed pool: its allocations fail with EINVAL, also after a
+ * new pool took the id and filled its stacks; the daemon keeps running. */
+Test(pktbuf, a_stale_handle_in_another_process_fails_cleanly)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("stale", 64, 256, 0, -1), *q;
+	struct slabd_pktbuf *v[64];
+	int to_child[2], to_parent[2];
+	char c;
+	pid_t pid;
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	cr_assert_eq(pipe(to_child), 0);
+	cr_assert_eq(pipe(to_parent), 0);
+	pid = fork();
+	if (pid == 0) {
+		struct slabd_pktpool *h = slabd_pktpool_lookup("stale"), *h2;
+		struct slabd_pktbuf *b[4], *x;
+		int bad = 0;
+
+		x = h ? slabd_pktbuf_alloc(h) : NULL;
+		if (!x)
+			_exit(1);
+		slabd_pktbuf_free(x); /* its CPU's stack of the pool holds a buffer */
+		if (write(to_parent[1], "r", 1) != 1 || read(to_child[0], &c, 1) != 1)
+			_exit(3);
+		/* the pool is freed */
+		errno = 0;
+		bad += slabd_pktbuf_alloc(h) != NULL || errno != EINVAL;
+		bad += slabd_pktbuf_alloc_bulk(h, b, 4) != -EINVAL;
+		if (write(to_parent[1], "s", 1) != 1 || read(to_child[0], &c, 1) != 1)
+			_exit(3);
+		/* a new pool has the id, its stacks are full: still nothing for the old handle */
+		errno = 0;
+		bad += (slabd_pktbuf_alloc(h) != NULL || errno != EINVAL) << 2;
+		h2 = slabd_pktpool_lookup("stale-2");
+		x = h2 ? slabd_pktbuf_alloc(h2) : NULL;
+		bad += (!x || x->buf_len != 128 + 512) << 4;
+		slabd_pktbuf_free(x);
+		_exit(bad);
+	}
+	cr_assert_eq(read(to_parent[0], &c, 1), 1);
+	cr_assert_eq(slabd_pktpool_free(p), 0, "%s", slabd_last_error());
+	cr_assert_eq(write(to_child[1], "g", 1), 1);
+	cr_assert_eq(read(to_parent[0], &c, 1), 1);
+	q = slabd_pktpool_create("stale-2", 64, 512, 0, -1);
+	cr_assert_not_null(q, "%s", slabd_last_error());
+	cr_expect_eq(pool_id(q), pool_id(p), "the new pool did not take the id: less tested");
+	cr_assert_eq(slabd_pktbuf_alloc_bulk(q, v, 64), 0);
+	slabd_pktbuf_free_bulk(v, 64);
+	cr_assert_eq(write(to_child[1], "g", 1), 1);
+	cr_expect_eq(wait_child(pid), 0,
+		     "the child's stale handle misbehaved (bits of the exit status)");
+	cr_expect(td_alive(&td));
+	cr_expect_eq(drain_count(q, 65), 64, "the new pool lost buffers");
+	audit_clean();
+}
+
+/* A free racing with another process's allocations ends refused or with the allocations
+ * failing; a buffer is never handed out once the free has succeeded. */
+Test(pktbuf, a_free_racing_with_allocations_never_hands_out_a_buffer_of_a_freed_pool,
+     .timeout = 120)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("race", 256, 256, 0, -1);
+	volatile int *freed;
+	unsigned int busy = 0, tries = 0;
+	int to_parent[2], r;
+	char c;
+	pid_t pid;
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	freed = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq((void *)freed, MAP_FAILED);
+	*freed = 0;
+	cr_assert_eq(pipe(to_parent), 0);
+	pid = fork();
+	if (pid == 0) {
+		struct slabd_pktpool *h = slabd_pktpool_lookup("race");
+		struct slabd_pktbuf *b[8];
+		unsigned long rounds = 0;
+
+		alarm(100); /* a child that never sees the pool go does not outlive the test */
+		if (!h || write(to_parent[1], "r", 1) != 1)
+			_exit(1);
+		for (;;) {
+			int was_freed = __atomic_load_n(freed, __ATOMIC_ACQUIRE);
+			struct slabd_pktbuf *x = slabd_pktbuf_alloc(h);
+			int e = errno;
+
+			if (x && was_freed)
+				_exit(2); /* a buffer of a freed pool */
+			if (x) {
+				x->data_len = 1;
+				slabd_pktbuf_free(x);
+			} else if (e == EINVAL) {
+				break;
+			} else if (e != ENOMEM) {
+				_exit(3);
+			}
+			if (++rounds % 16 == 0) {
+				was_freed = __atomic_load_n(freed, __ATOMIC_ACQUIRE);
+				r = slabd_pktbuf_alloc_bulk(h, b, 8);
+				if (r == 0 && was_freed)
+					_exit(4);
+				if (r == 0)
+					slabd_pktbuf_free_bulk(b, 8);
+				else if (r != -ENOMEM && r != -EINVAL)
+					_exit(5);
+			}
+		}
+		/* EINVAL only for a freed pool: the parent's free succeeds (it may not have
+		 * returned yet) */
+		for (rounds = 0; rounds < 10000 && !__atomic_load_n(freed, __ATOMIC_ACQUIRE);
+		     rounds++)
+			usleep(1000);
+		_exit(__atomic_load_n(freed, __ATOMIC_ACQUIRE) ? 0 : 6);
+	}
+	cr_assert_eq(read(to_parent[0], &c, 1), 1);
+	usleep(20000);
+	while ((r = slabd_pktpool_free(p)) == -EBUSY && ++tries < 100000) {
+		busy++;
+		sched_yield();
+	}
+	cr_assert_eq(r, 0, "after %u tries: %s", tries, slabd_last_error());
+	__atomic_store_n(freed, 1, __ATOMIC_RELEASE);
+	r = wait_child(pid);
+	cr_expect_eq(r, 0,
+		     "the allocating child failed with %d (2, 4: a buffer of the freed pool; 3, 5: "
+		     "another errno; 6: EINVAL before the free)",
+		     r);
+	cr_log_info("the free was refused %u times while the child allocated", busy);
+	cr_expect(td_alive(&td));
+	audit_clean();
+	munmap((void *)freed, 4096);
+}
+
+/* slabctl's list of caches (pools are caches) forgets a freed pool. */
+Test(pktbuf, slabctl_no_longer_lists_a_freed_pool)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("listed-pool", 16, 256, 0, -1);
+	char cmd[512], out[16384];
+	size_t n;
+	FILE *f;
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	snprintf(cmd, sizeof(cmd), "%s --socket %s caches 2>&1", SLABCTL_BIN, td.sock);
+	f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = 0;
+	pclose(f);
+	cr_assert(strstr(out, "listed-pool") != NULL, "slabctl caches does not list pools: %s",
+		  out);
+	cr_assert_eq(slabd_pktpool_free(p), 0, "%s", slabd_last_error());
+	f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = 0;
+	pclose(f);
+	cr_expect(strstr(out, "listed-pool") == NULL, "slabctl still lists the freed pool: %s",
+		  out);
 }

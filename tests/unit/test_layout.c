@@ -53,10 +53,10 @@ static void check_fields(const struct field *f, size_t n)
 		check_fields(f_, sizeof(f_) / sizeof(f_[0]));                                      \
 	} while (0)
 
-Test(layout, the_shared_memory_layout_version_is_6)
+Test(layout, the_shared_memory_layout_version_is_7)
 {
 	cr_assert_eq(
-	    SLABD_SHM_LAYOUT_VERSION, 6u,
+	    SLABD_SHM_LAYOUT_VERSION, 7u,
 	    "the layout version changed: update the numbers in this file to the new layout");
 }
 
@@ -98,9 +98,9 @@ Test(layout, the_cpu_node_and_zone_tables_are_where_version_3_puts_them)
 	      OFF(slabd_shm_zone, kind, 24), OFF(slabd_shm_zone, node, 28));
 }
 
-Test(layout, the_cache_table_entry_is_where_version_3_puts_it)
+Test(layout, the_cache_table_entry_is_where_version_7_puts_it)
 {
-	CHECK(SIZE(slabd_shm_cache, 96), OFF(slabd_shm_cache, name, 0),
+	CHECK(SIZE(slabd_shm_cache, 104), OFF(slabd_shm_cache, name, 0),
 	      MSIZE(slabd_shm_cache, name, 32), OFF(slabd_shm_cache, state, 32),
 	      OFF(slabd_shm_cache, size, 36), OFF(slabd_shm_cache, obj_size, 40),
 	      OFF(slabd_shm_cache, align, 44), OFF(slabd_shm_cache, flags, 48),
@@ -109,7 +109,8 @@ Test(layout, the_cache_table_entry_is_where_version_3_puts_it)
 	      OFF(slabd_shm_cache, pool_n, 68), OFF(slabd_shm_cache, pool_priv, 72),
 	      OFF(slabd_shm_cache, pool_headroom, 76), OFF(slabd_shm_cache, pool_data_room, 80),
 	      OFF(slabd_shm_cache, debug, 84), OFF(slabd_shm_cache, trailer, 88),
-	      OFF(slabd_shm_cache, debug_epoch, 92));
+	      OFF(slabd_shm_cache, debug_epoch, 92), OFF(slabd_shm_cache, gen, 96),
+	      OFF(slabd_shm_cache, reserved0, 100));
 }
 
 Test(layout, the_page_descriptor_is_where_version_3_puts_it)
@@ -334,6 +335,7 @@ Test(layout, the_wire_constants_are_those_of_version_3)
 	      {"SLABD_MSG_CACHE_REPLY", SLABD_MSG_CACHE_REPLY, 8},
 	      {"SLABD_CACHE_OP_DESTROY", SLABD_CACHE_OP_DESTROY, 1},
 	      {"SLABD_CACHE_OP_SHRINK", SLABD_CACHE_OP_SHRINK, 2},
+	      {"SLABD_CACHE_OP_POOL_FREE", SLABD_CACHE_OP_POOL_FREE, 3},
 	      {"SLABD_MSG_STATS", SLABD_MSG_STATS, 9},
 	      {"SLABD_MSG_STATS_REPLY", SLABD_MSG_STATS_REPLY, 10},
 	      {"SLABD_MSG_CACHE_INFO", SLABD_MSG_CACHE_INFO, 11},
