@@ -2,7 +2,7 @@
 /*
  * main.c - slabd's entry point: arguments, configuration, start-up order, shutdown.
  *
- * Start: config -> topology -> region -> kmalloc caches -> socket -> workers -> ready.
+ * Start: config -> topology -> region -> kmalloc caches -> metrics port -> socket -> workers -> ready.
  * Without --foreground the process forks and the parent exits 0 only once the daemon
  * is ready (or 1 with the child's error), so scripts can start it and connect at once.
  * Stop (SIGTERM/SIGINT): the event loop ends, workers stop, the socket is removed, the
@@ -125,6 +125,16 @@ static int run(struct slabd *d, int ready_fd, int activated_fd)
 		r = -ENOMEM;
 		goto out_caches;
 	}
+	/* The metrics port before the clients' socket: a starter that waits for the socket
+	 * (the tests, scripts) must never see one of a daemon that then fails to start (the
+	 * metrics test's busy port passed its start under ASan: the socket came first). */
+	if (d->cfg.metrics_port) {
+		d->metrics_fd = metrics_listen(d->cfg.metrics_port);
+		if (d->metrics_fd < 0) {
+			r = d->metrics_fd;
+			goto out_caches;
+		}
+	}
 	if (lfd >= 0) {
 		struct sockaddr_un sa;
 		socklen_t l = sizeof(sa);
@@ -137,22 +147,15 @@ static int run(struct slabd *d, int ready_fd, int activated_fd)
 		lfd = server_listen(d->cfg.socket_path);
 		if (lfd < 0) {
 			r = lfd;
-			goto out_caches;
+			goto out_metrics;
 		}
 		r = socket_set_owner(&d->cfg);
 		if (r < 0)
 			goto out_listen;
 	}
-	if (d->cfg.metrics_port) {
-		d->metrics_fd = metrics_listen(d->cfg.metrics_port);
-		if (d->metrics_fd < 0) {
-			r = d->metrics_fd;
-			goto out_listen;
-		}
-	}
 	r = workers_start(d);
 	if (r < 0)
-		goto out_metrics;
+		goto out_listen;
 	persist_debug_config(d);
 	persist_announce(d);
 	log_notice("ready: socket %s, backing %s, %u node zone%s%s%s, kmalloc up to %u bytes (pid %d)",
@@ -175,13 +178,13 @@ static int run(struct slabd *d, int ready_fd, int activated_fd)
 		   (unsigned long long)d->stats.refills, (unsigned long long)d->stats.slabs_created,
 		   (unsigned long long)d->stats.slabs_released, (unsigned long long)d->stats.bad_objects,
 		   (unsigned long long)d->stats.double_frees);
-out_metrics:
-	if (d->cfg.metrics_port)
-		close(d->metrics_fd);
 out_listen:
 	close(lfd);
 	if (!d->listen_activated)
 		unlink(d->cfg.socket_path);
+out_metrics:
+	if (d->cfg.metrics_port)
+		close(d->metrics_fd);
 out_caches:
 	cache_destroy_all(d);
 	free(d->caches);
