@@ -2,7 +2,8 @@
 /*
  * main.c - slabd's entry point: arguments, configuration, start-up order, shutdown.
  *
- * Start: config -> topology -> region -> kmalloc caches -> metrics port -> socket -> workers -> ready.
+ * Start: config -> topology -> region -> kmalloc caches -> metrics port -> socket -> workers
+ * -> ready.
  * Without --foreground the process forks and the parent exits 0 only once the daemon
  * is ready (or 1 with the child's error), so scripts can start it and connect at once.
  * Stop (SIGTERM/SIGINT): the event loop ends, workers stop, the socket is removed, the
