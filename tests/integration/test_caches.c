@@ -827,10 +827,11 @@ Test(caches, a_stale_handle_in_another_process_fails_cleanly_until_it_creates_th
 		/* the child's own create of the name makes the handle (per id) live again */
 		h2 = kmem_cache_create("stale-bar", 200, 0, 0, NULL);
 		bad |= (h2 != h) << 20;
-		/* Not "x = h2 ? kmem_cache_alloc(h2, ...) : NULL": GCC 12.2 -O2 compiled that
-		 * (the inline pop's asm goto with an output, in a ternary) into code that
-		 * returned a stale stack slot instead of the popped object; see the report of
-		 * branch stalecache. */
+		/* Not "x = h2 ? kmem_cache_alloc(h2, ...) : NULL" with the free below: GCC 12.2
+		 * -O2 compiled that into code that dropped the inline pop's asm goto output
+		 * (the object) and returned a stack slot never written on that path, so the
+		 * popped object was lost and another one freed (a compiler bug, probably GCC
+		 * PR 113921, seen only here; <slabd/fast.h> is left as it is). */
 		x = kmem_cache_alloc(h, GFP_KERNEL);
 		if (x) {
 			bad |= (ksize(x) != 200 || kmem_cache_size(h) != 200) << 22;
