@@ -108,19 +108,37 @@ static const char *window_text(char *buf, size_t size)
 	return buf;
 }
 
-void log_limited_flush(void)
+/* @ms as the flush's line says it: "42 s", "3 minutes". */
+static const char *duration_text(uint64_t ms, char *buf, size_t size)
+{
+	if (ms >= 120000)
+		snprintf(buf, size, "%llu minutes", (unsigned long long)(ms / 60000));
+	else if (ms >= 1000)
+		snprintf(buf, size, "%llu s", (unsigned long long)(ms / 1000));
+	else
+		snprintf(buf, size, "%llu ms", (unsigned long long)ms);
+	return buf;
+}
+
+/* The flushes: every ended window that owes a line; with @open, every other window too,
+ * its line saying how long it ran. */
+static void limited_flush(int open)
 {
 	struct log_limit *l;
 	uint64_t now = log_clock_ms();
 
 	for (l = __atomic_load_n(&log_sites, __ATOMIC_ACQUIRE); l; l = l->next) {
 		unsigned long missed = 0, total = 0;
+		uint64_t ran = 0;
+		int ended = 0;
 		char shape[256], window[32];
 
 		pthread_mutex_lock(&l->lock);
-		if (l->in_window && now - l->start >= log_limit_window_ms) {
+		if (l->in_window && (open || now - l->start >= log_limit_window_ms)) {
 			missed = l->in_window - limit_logged(l->in_window);
 			total = l->total;
+			ended = now - l->start >= log_limit_window_ms;
+			ran = now - l->start;
 			/* closed: the site's next warning opens a window with nothing owed */
 			l->in_window = 0;
 		}
@@ -128,9 +146,24 @@ void log_limited_flush(void)
 		if (!missed)
 			continue;
 		format_shape(l->format, shape, sizeof(shape));
-		log_msg(LOG_LVL_WARN, "%s: %lu more like this were not logged in the last %s [%lu so far]",
-			shape, missed, window_text(window, sizeof(window)), total);
+		if (ended)
+			window_text(window, sizeof(window));
+		else
+			duration_text(ran, window, sizeof(window));
+		log_msg(LOG_LVL_WARN,
+			"%s: %lu more like this were not logged in the last %s [%lu so far]", shape,
+			missed, window, total);
 	}
+}
+
+void log_limited_flush(void)
+{
+	limited_flush(0);
+}
+
+void log_limited_flush_all(void)
+{
+	limited_flush(1);
 }
 
 void log_msg(int level, const char *fmt, ...)

@@ -32,7 +32,8 @@ void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
  * running count since the start ("[N so far]"). What a window did not log is told once:
  * by log_limited_flush, which the daemon calls every second, as soon as the window has
  * ended (so a problem that simply stops still has its count printed), or, if no flush
- * came first, on the first line of the site's next window.
+ * came first, on the first line of the site's next window; a window still open when the
+ * daemon stops is told then (log_limited_flush_all).
  */
 #define LOG_LIMIT_BURST 20
 #define LOG_LIMIT_EVERY 10000
@@ -65,6 +66,15 @@ int log_limit_pass(struct log_limit *l, unsigned long *ret_total, unsigned long 
  * on their first warning, with one compare-and-swap, and never leave it.
  */
 void log_limited_flush(void);
+
+/*
+ * log_limited_flush_all: the same for every window, ended or not: the daemon calls it
+ * when it stops (after the workers, the last to warn), so that a window still open then
+ * tells its count too, as "N more like this were not logged in the last 42 s [M so
+ * far]" (the time since the window began; an ended window says its length as above).
+ * Every window is closed afterwards.
+ */
+void log_limited_flush_all(void);
 
 #define log_warn_limited(fmt, ...)                                                                 \
 	do {                                                                                       \

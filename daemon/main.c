@@ -6,8 +6,9 @@
  * -> ready.
  * Without --foreground the process forks and the parent exits 0 only once the daemon
  * is ready (or 1 with the child's error), so scripts can start it and connect at once.
- * Stop (SIGTERM/SIGINT): the event loop ends, workers stop, the socket is removed, the
- * region is unmapped (clients that still map it keep their objects).
+ * Stop (SIGTERM/SIGINT): the event loop ends, workers stop, the rate-limited warnings
+ * tell what their open windows did not log, the socket is removed, the region is
+ * unmapped (clients that still map it keep their objects).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -174,6 +175,7 @@ static int run(struct slabd *d, int ready_fd, int activated_fd)
 	}
 	r = server_run(d, lfd);
 	workers_stop(d);
+	log_limited_flush_all(); /* what the open windows did not log: nobody flushes later */
 	log_notice("stopped (refills %llu, slabs created %llu, released %llu, bad objects %llu, double frees "
 		   "%llu)",
 		   (unsigned long long)d->stats.refills, (unsigned long long)d->stats.slabs_created,

@@ -8,6 +8,26 @@
  * daemon (client.c's socket, under client.lock); lookup reads the read-only cache table.
  * Allocation and free go through the same per-CPU stacks as kmalloc (alloc.c); the bulk
  * calls move up to 64 objects per restartable sequence.
+ *
+ * Ids are reused: a cache destroyed by any process leaves its id to the next cache
+ * created. A handle therefore remembers the id's generation (slabd_shm_cache.gen, bumped
+ * by the daemon when a destroy goes ahead) from its last create or lookup here, and every
+ * call into this file compares it with the table's. Handle states:
+ *
+ *   not handed out: id 0, stacks = cache 0's (capacity 0: every inline pop and push
+ *                   misses, and the library refuses id 0: no active cache)
+ *   live:           id, gen == caches[id].gen, stacks = the id's
+ *   stale:          gen != caches[id].gen: the cache it named was destroyed; the first
+ *                   call here clears it (stacks = cache 0's again) and fails with EINVAL
+ *   cleared:        stale, stacks = cache 0's: the inline paths miss into here
+ *
+ * create or lookup of a cache that gets the id makes the handle live again, with the new
+ * gen (the same pointer then names the new cache, in this process only). The inline code
+ * of <slabd/fast.h> reads id and stacks, never gen: a stale handle not cleared yet pushes
+ * and pops the id's stacks, which the destroy left empty, so its first inline allocation
+ * misses into here; only a handle used for nothing between the destroy and a new cache
+ * filling the id's stacks can pop such objects (the caller's use after destroy, as in the
+ * kernel; see docs/design.md).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,28 +43,34 @@
 #define cl slabd_client
 
 /* The layout <slabd/fast.h> reads (struct slabd_fast_handle): the id, then this cache's
- * per-CPU stacks, so the inline kmem_cache_alloc needs no multiply. */
+ * per-CPU stacks, so the inline kmem_cache_alloc needs no multiply. gen is the fast
+ * handle's reserved word, which the inline code never reads. */
 struct kmem_cache {
 	uint32_t id;
-	uint32_t reserved;
-	char *stacks;
+	uint32_t gen; /* caches[id].gen at this process's last create or lookup of the id */
+	char *stacks; /* the id's per-CPU stacks; cache 0's when cleared or not handed out */
 };
 
 static struct kmem_cache handles[SLABD_MAX_CACHES];
 
-/* The handle of cache @id, written only when it changes (its first create or lookup here,
- * or after an attach at another address): other threads may be reading it in their fast
- * paths at this moment, for instance after their own create of the same name (a plain
- * rewrite of the same value was a data race, found by ThreadSanitizer). Writers that race
- * store the same two values, atomically, so no lock is needed: a lock here was a second
- * library lock that a fork() could leave held in the child by a thread it does not have. */
-static struct kmem_cache *handle_of(uint32_t id)
+/* The handle of cache @id, made under generation @gen (read before the caller saw the
+ * cache ACTIVE: a cache destroyed and made anew in between leaves the handle with the old
+ * gen, which its next call refuses, never the new cache's gen for the old one). Written
+ * only when it changes (its first create or lookup here, after a destroy, or after an
+ * attach at another address): other threads may be reading it in their fast paths at
+ * this moment, for instance after their own create of the same name (a plain rewrite of
+ * the same value was a data race, found by ThreadSanitizer). Writers that race store the
+ * same values, atomically, so no lock is needed: a lock here was a second library lock
+ * that a fork() could leave held in the child by a thread it does not have. */
+static struct kmem_cache *handle_of(uint32_t id, uint32_t gen)
 {
 	struct kmem_cache *h = &handles[id];
 	char *stacks = cl.pcpu + (uint64_t)id * cl.cache_stride;
 
 	if (__atomic_load_n(&h->id, __ATOMIC_ACQUIRE) != id ||
+	    __atomic_load_n(&h->gen, __ATOMIC_RELAXED) != gen ||
 	    __atomic_load_n(&h->stacks, __ATOMIC_RELAXED) != stacks) {
+		__atomic_store_n(&h->gen, gen, __ATOMIC_RELAXED);
 		__atomic_store_n(&h->stacks, stacks, __ATOMIC_RELAXED);
 		__atomic_store_n(&h->id, id, __ATOMIC_RELEASE);
 	}
@@ -55,9 +81,12 @@ const char *cache_handles(void)
 {
 	uint32_t i;
 
-	_Static_assert(sizeof(struct kmem_cache) == sizeof(struct slabd_fast_handle) &&
-			       offsetof(struct kmem_cache, stacks) == offsetof(struct slabd_fast_handle, stacks),
-		       "<slabd/fast.h> reads handles as struct slabd_fast_handle");
+	_Static_assert(
+	    sizeof(struct kmem_cache) == sizeof(struct slabd_fast_handle) &&
+		offsetof(struct kmem_cache, id) == offsetof(struct slabd_fast_handle, id) &&
+		offsetof(struct kmem_cache, gen) == offsetof(struct slabd_fast_handle, reserved) &&
+		offsetof(struct kmem_cache, stacks) == offsetof(struct slabd_fast_handle, stacks),
+	    "<slabd/fast.h> reads handles as struct slabd_fast_handle");
 	_Static_assert(sizeof(handles) == SLABD_FAST_HANDLES_SIZE, "<slabd/fast.h> knows the table's size");
 	/* Entries not handed out yet point at cache 0's stacks, which never hold anything. */
 	for (i = 0; i < SLABD_MAX_CACHES; i++)
@@ -69,6 +98,66 @@ const char *cache_handles(void)
 static int valid(const struct kmem_cache *s)
 {
 	return s && s >= handles && s < handles + SLABD_MAX_CACHES && cl.sb && s->id < cl.sb->max_caches;
+}
+
+/* A handle of this process's table: its id was set by create or lookup. */
+static inline int handle_ok(const struct kmem_cache *s)
+{
+	return (uintptr_t)s - (uintptr_t)handles < sizeof(handles) && s->id;
+}
+
+/* Whether handle @s (valid, or handle_ok) still names the cache it was made for: no
+ * destroy of its id went ahead since (in this process or another). */
+static inline int handle_live(const struct kmem_cache *s)
+{
+	return __atomic_load_n(&cl.caches[s->id].gen, __ATOMIC_ACQUIRE) ==
+	       __atomic_load_n(&s->gen, __ATOMIC_RELAXED);
+}
+
+/* Make handle @s miss inline: cache 0's stacks, empty and of capacity 0, so that the inline
+ * pop and push of <slabd/fast.h> (which read stacks without a check) fail and call the
+ * library; never NULL (the inline code would dereference it). The id's own stacks belong
+ * to whatever cache is created with it next. (A create or lookup of the id by another
+ * thread at this moment may find its handle cleared again: its calls then go to the
+ * library, which serves them, the gen being right, until the next create or lookup.) */
+static void handle_clear(const struct kmem_cache *s)
+{
+	__atomic_store_n(&handles[s - handles].stacks, cl.pcpu, __ATOMIC_RELAXED);
+}
+
+/* Handle @s (valid) is stale: clear it and say why; -EINVAL. */
+static noinline cold int handle_stale(const struct kmem_cache *s, const char *what)
+{
+	handle_clear(s);
+	client_set_error(
+	    "%s: the cache this handle named (id %u) was destroyed; a handle names a cache "
+	    "again after kmem_cache_create or kmem_cache_lookup",
+	    what, s->id);
+	return -EINVAL;
+}
+
+/* 0 if @s is a live handle; -EINVAL for anything else (a stale one is cleared). */
+static inline int handle_check(const struct kmem_cache *s, const char *what)
+{
+	if (unlikely(!valid(s)))
+		return -EINVAL;
+	if (unlikely(!handle_live(s)))
+		return handle_stale(s, what);
+	return 0;
+}
+
+/* After a slow path got @n objects for @s: if its cache was destroyed meanwhile (the id
+ * may hold another cache by now, whose objects these may be), they go back through kfree,
+ * which finds each one's cache by its page descriptor. 0, or -EINVAL when they went. */
+static int handle_recheck(const struct kmem_cache *s, void **objs, size_t n, const char *what)
+{
+	size_t i;
+
+	if (likely(handle_live(s)))
+		return 0;
+	for (i = 0; i < n; i++)
+		slabd_kfree(objs[i]);
+	return handle_stale(s, what);
 }
 
 static int attached(void)
@@ -83,6 +172,7 @@ struct kmem_cache *slabd_kmem_cache_create(const char *name, unsigned int size, 
 {
 	struct slabd_wire_cache_create req;
 	struct slabd_wire_cache_reply rep;
+	uint32_t gen = 0;
 	int r;
 
 	if (ctor) {
@@ -122,14 +212,19 @@ struct kmem_cache *slabd_kmem_cache_create(const char *name, unsigned int size, 
 	r = client_request(&req.hdr, SLABD_MSG_CACHE_REPLY, &rep, sizeof(rep));
 	if (r == 0)
 		r = rep.err;
-	if (r == 0 && (rep.cache >= cl.sb->max_caches ||
-		       __atomic_load_n(&cl.caches[rep.cache].state, __ATOMIC_ACQUIRE) != SLABD_CACHE_ACTIVE))
+	if (r == 0 && rep.cache >= cl.sb->max_caches)
 		r = -EBADMSG;
+	if (r == 0) {
+		gen = __atomic_load_n(&cl.caches[rep.cache].gen, __ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&cl.caches[rep.cache].state, __ATOMIC_ACQUIRE) !=
+		    SLABD_CACHE_ACTIVE)
+			r = -EBADMSG;
+	}
 	if (r < 0) {
 		errno = -r;
 		return NULL;
 	}
-	return handle_of(rep.cache);
+	return handle_of(rep.cache, gen);
 }
 
 struct kmem_cache *slabd_kmem_cache_lookup(const char *name)
@@ -142,9 +237,11 @@ struct kmem_cache *slabd_kmem_cache_lookup(const char *name)
 	}
 	for (id = 1; id < cl.sb->max_caches; id++) {
 		const struct slabd_shm_cache *c = &cl.caches[id];
+		uint32_t gen = __atomic_load_n(&c->gen, __ATOMIC_ACQUIRE); /* before the state */
+
 		if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == SLABD_CACHE_ACTIVE &&
 		    !strncmp(c->name, name, sizeof(c->name)))
-			return handle_of(id);
+			return handle_of(id, gen);
 	}
 	errno = ENOENT;
 	return NULL;
@@ -154,7 +251,7 @@ unsigned int slabd_kmem_cache_size(const struct kmem_cache *s)
 {
 	const struct slabd_shm_cache *c;
 
-	if (!valid(s))
+	if (handle_check(s, "kmem_cache_size") < 0)
 		return 0;
 	/* as ksize(): with a debug trailer only the object, the red zone and owner record
 	 * follow it in the stride */
@@ -162,53 +259,71 @@ unsigned int slabd_kmem_cache_size(const struct kmem_cache *s)
 	return c->trailer ? c->obj_size : c->size;
 }
 
-void *slabd_kmem_cache_alloc(struct kmem_cache *s, gfp_t flags)
+/* handle_alloc's ways out when @s is no live handle, or stopped being one while the
+ * object @p was taken (NULL: none): errno EINVAL, NULL. */
+static noinline cold void *handle_alloc_refused(struct kmem_cache *s, void *p, const char *what)
+{
+	if (p && handle_recheck(s, &p, 1, what) == 0)
+		return p; /* (not reached: the caller saw another gen) */
+	if (!p)
+		(void)handle_check(s, what); /* a stale one is cleared and said so */
+	errno = EINVAL;
+	return NULL;
+}
+
+/* The inline kmem_cache_alloc's miss, and every call without it: a stale handle fails
+ * with EINVAL (and is cleared) before it can take an object of the id's next cache, and
+ * an object taken while its cache went (the allocation may have slept) goes back. The
+ * checks are handle_ok's and the gen's, a few loads: this is also SLABD_NO_INLINE's
+ * every allocation. */
+static inline __attribute__((always_inline)) void *handle_alloc(struct kmem_cache *s, gfp_t flags,
+								int node, const char *what)
 {
 	void *p;
 
-	if (unlikely(!valid(s))) {
-		errno = EINVAL;
-		return NULL;
-	}
-	p = client_cache_alloc(s->id, flags, -1);
+	if (unlikely(!handle_ok(s) || !handle_live(s)))
+		return handle_alloc_refused(s, NULL, what);
+	p = client_cache_alloc(s->id, flags, node);
+	if (unlikely(!handle_live(s)) && p)
+		return handle_alloc_refused(s, p, what);
 	if (p && (flags & __GFP_ZERO))
 		memset(p, 0, slabd_ksize(p));
 	return p;
+}
+
+void *slabd_kmem_cache_alloc(struct kmem_cache *s, gfp_t flags)
+{
+	return handle_alloc(s, flags, -1, "kmem_cache_alloc");
 }
 
 void *slabd_kmem_cache_alloc_node(struct kmem_cache *s, gfp_t flags, int node)
 {
-	void *p;
-
-	if (unlikely(!valid(s))) {
-		errno = EINVAL;
-		return NULL;
-	}
-	p = client_cache_alloc(s->id, flags, node);
-	if (p && (flags & __GFP_ZERO))
-		memset(p, 0, slabd_ksize(p));
-	return p;
+	return handle_alloc(s, flags, node, "kmem_cache_alloc_node");
 }
 
+/* The object goes where its page descriptor says, whatever @s: through a stale handle
+ * too (no object of a destroyed cache is out: its destroy was refused otherwise; so this
+ * is an object of another cache, freed with the wrong handle, and kfree puts it on its
+ * own cache's stack, never on the stack of the cache that now has the handle's id). A
+ * stale handle is cleared so that its inline path misses from now on. */
 void slabd_kmem_cache_free(struct kmem_cache *s, void *obj)
 {
-	(void)s; /* the page descriptor knows the cache */
+	if (handle_ok(s) && unlikely(!handle_live(s)))
+		handle_clear(s);
 	slabd_kfree(obj);
-}
-
-/* A handle of this process's table: its id was set by create or lookup. */
-static inline int handle_ok(const struct kmem_cache *s)
-{
-	return (uintptr_t)s - (uintptr_t)handles < sizeof(handles) && s->id;
 }
 
 /* alloc_bulk_slow: @got objects are in p[] already; get the rest, or give all back. */
 static noinline cold int alloc_bulk_slow(struct kmem_cache *s, gfp_t flags, size_t n, void **p, size_t got)
 {
 	size_t i;
+	int r = handle_check(s, "kmem_cache_alloc_bulk");
 
-	if (!valid(s)) {
-		errno = EINVAL;
+	if (r < 0) {
+		/* the first try took objects under a gen that moved on since: kfree's */
+		for (i = 0; i < got; i++)
+			slabd_kfree(p[i]);
+		errno = -r;
 		return 0;
 	}
 	while (got < n) {
@@ -225,6 +340,10 @@ static noinline cold int alloc_bulk_slow(struct kmem_cache *s, gfp_t flags, size
 		}
 		got++;
 	}
+	if (handle_recheck(s, p, n, "kmem_cache_alloc_bulk") < 0) {
+		errno = EINVAL;
+		return 0;
+	}
 	if (flags & __GFP_ZERO)
 		for (i = 0; i < n; i++)
 			memset(p[i], 0, slabd_ksize(p[i]));
@@ -237,7 +356,7 @@ int slabd_kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t flags, size_t n, voi
 
 	_Static_assert(sizeof(void *) == sizeof(uint64_t), "pointers are converted in place");
 	/* First try: all @n from this CPU's stack in one sequence. */
-	if (likely(handle_ok(s) && !(flags & __GFP_ZERO)))
+	if (likely(handle_ok(s) && handle_live(s) && !(flags & __GFP_ZERO)))
 		got = percpu_pop_bulk_delta(cl.roff, cl.ncpus, cl.pcpu + s->id * cl.cache_stride, (uint64_t *)p, n,
 					    (uint64_t)(uintptr_t)cl.base);
 	if (likely(got == n))
@@ -248,7 +367,11 @@ int slabd_kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t flags, size_t n, voi
 /* free_bulk_slow: p[0..done) are freed already. */
 static noinline cold void free_bulk_slow(struct kmem_cache *s, size_t n, void **p, size_t done)
 {
-	if (!valid(s) || cl.multi_node) {
+	int stale = valid(s) && !handle_live(s);
+
+	if (stale)
+		handle_clear(s); /* as slabd_kmem_cache_free: kfree finds each object's cache */
+	if (!valid(s) || stale || cl.multi_node) {
 		/* remote objects must go home one by one: kfree sorts them out */
 		while (done < n)
 			slabd_kfree(p[done++]);
@@ -269,7 +392,7 @@ void slabd_kmem_cache_free_bulk(struct kmem_cache *s, size_t n, void **p)
 	size_t done = 0;
 
 	/* First try: all @n onto this CPU's stack in one sequence. */
-	if (likely(handle_ok(s) && !cl.multi_node))
+	if (likely(handle_ok(s) && handle_live(s) && !cl.multi_node))
 		done = percpu_push_bulk_delta(cl.roff, cl.ncpus, cl.pcpu + s->id * cl.cache_stride,
 					      (const uint64_t *)p, n, (uint64_t)(uintptr_t)cl.base);
 	if (likely(done == n))
@@ -290,6 +413,9 @@ static int cache_op(struct kmem_cache *s, uint32_t op, uint64_t *ret_count, int 
 		client_set_error("not a kmem_cache handle");
 		return -EINVAL;
 	}
+	if (!handle_live(s)) /* never destroy or shrink the cache that has the id now */
+		return handle_stale(s, op == SLABD_CACHE_OP_DESTROY ? "kmem_cache_destroy"
+								    : "kmem_cache_shrink");
 	slabd_wire_init(&req.hdr, SLABD_MSG_CACHE_OP, sizeof(req), 0);
 	req.op = op;
 	req.cache = s->id;
@@ -346,4 +472,6 @@ void slabd_kmem_cache_destroy(struct kmem_cache *s)
 	}
 	if (r < 0)
 		errno = -r;
+	else
+		handle_clear(s); /* its inline path misses into the library, which says EINVAL */
 }

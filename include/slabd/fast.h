@@ -54,11 +54,17 @@ struct slabd_fast {
 					    * (one load instead of a multiply and an add) */
 };
 
-/* A struct kmem_cache as libslabclient lays it out. */
+/* A struct kmem_cache as libslabclient lays it out. The inline code reads id and stacks
+ * only; reserved holds the library's generation of the id (the handle's cache was
+ * destroyed when the shared cache table's differs), at the same offset as ever: the ABI
+ * did not change. A handle whose cache was destroyed gets cache 0's stacks (capacity 0)
+ * once the library sees it, so its inline pops and pushes miss into the library, which
+ * fails them with EINVAL. */
 struct slabd_fast_handle {
 	uint32_t id;
-	uint32_t reserved;
-	char *stacks; /* this cache's per-CPU stacks: pcpu + id * cache_stride */
+	uint32_t reserved; /* the library's: the cache's generation (never read inline) */
+	char *stacks;	   /* this cache's per-CPU stacks: pcpu + id * cache_stride; cache 0's
+			    * (always empty, capacity 0) for a handle not handed out or stale */
 };
 
 #define SLABD_FAST_PAGE_SHIFT 12
@@ -495,7 +501,8 @@ static inline __attribute__((always_inline)) int slabd_fast_handle_ok(const void
 }
 
 /* The per-CPU stacks behind a handle that passed slabd_fast_handle_ok (handles not handed
- * out yet have cache 0's: always empty, capacity 0). */
+ * out yet, and handles of a destroyed cache once the library saw them, have cache 0's:
+ * always empty, capacity 0). */
 static inline __attribute__((always_inline)) char *slabd_fast_handle_stacks(const void *handle)
 {
 	return ((const struct slabd_fast_handle *)handle)->stacks;

@@ -259,6 +259,8 @@ static inline unsigned int kmem_cache_size(struct kmem_cache *s)
 	return slabd_kmem_cache_size(s);
 }
 
+/* kmem_cache_destroy: see slabd_kmem_cache_destroy (handles of the cache are stale
+ * afterwards, in every process: EINVAL). */
 static inline void kmem_cache_destroy(struct kmem_cache *s)
 {
 	slabd_kmem_cache_destroy(s);

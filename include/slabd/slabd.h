@@ -138,7 +138,15 @@ SLABD_API int slabd_kmem_cache_shrink(struct kmem_cache *s);
  * the zone. With objects still allocated the daemon reports them (in its log and in
  * slabd_last_error()) and the cache stays: errno EBUSY. A built-in kmalloc cache or a
  * packet-buffer pool's cache is never destroyed: errno EPERM. slabd_last_error() says
- * why after any refusal. May sleep. */
+ * why after any refusal. May sleep.
+ * Afterwards every process's handle of the cache is stale, even when a new cache gets
+ * its id: calls through it fail with EINVAL (allocations NULL, shrink and destroy
+ * -EINVAL, the new cache untouched; an object freed through it goes to its own cache, as
+ * kfree). A process's handle names a cache of the id again only after that process's
+ * own kmem_cache_create or kmem_cache_lookup of it (handles are per id: the same
+ * pointer). A stale handle used only inline, and for nothing between the destroy and the
+ * new cache's first allocations, may still reach that cache once: using a destroyed
+ * cache is the caller's bug, as in the kernel. */
 SLABD_API void slabd_kmem_cache_destroy(struct kmem_cache *s);
 /* slabd_kmem_cache_size: the usable object size, as ksize() reports it: the stride in the
  * slab, or for a cache with a debug trailer (SLAB_RED_ZONE, SLAB_STORE_USER) the size

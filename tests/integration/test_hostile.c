@@ -19,7 +19,9 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -649,4 +651,62 @@ Test(hostile, the_tail_of_a_slab_in_a_remote_free_stack_is_no_object)
 		kfree(v[i]);
 	kfree(p);
 	cr_assert_eq(healthy_child(), 0, "another client failed after the damage");
+}
+
+/* A flood of bad offsets is cut after 20 lines per 5-minute window. When the daemon stops
+ * before the window ends, nobody flushes it later: its stop says how many were not
+ * logged. (A clean td_stop removes the log, so it is read through a descriptor opened
+ * before.) */
+Test(hostile, a_flood_cut_short_by_a_stop_is_counted_at_the_stop)
+{
+	static char text[1 << 20];
+	struct slabd_wire_verify before;
+	unsigned char *mine;
+	uint32_t victim, cpu, planted = 0, i;
+	char needle[160];
+	ssize_t n, len = 0;
+	int fd;
+
+	if (under_valgrind())
+		cr_skip_test("valgrind has no rseq: the daemon cannot drain a CPU's stack");
+	cr_assert_not_null(mine = kmalloc(128, GFP_KERNEL));
+	victim = shm_cache_of(&g, mine);
+	counters(&before);
+	/* every usable CPU's stack of kmalloc-128, filled to its capacity with the same
+	 * offset inside my object: each is dropped with the same warning */
+	for (cpu = 0; cpu < g.sb->nr_cpus; cpu++) {
+		struct slabd_shm_pcpu *p = shm_pcpu(&g, victim, cpu);
+		uint32_t cap = __atomic_load_n(&p->capacity, __ATOMIC_ACQUIRE);
+
+		if (!cpu_usable(cpu))
+			continue;
+		for (i = 0; i < cap; i++)
+			p->slots[i] = off_of(mine) + 8;
+		planted += cap;
+		__atomic_store_n(&p->count, cap, __ATOMIC_RELEASE);
+	}
+	cr_assert_gt(planted, 20, "%u planted: no flood", planted);
+	WAIT_RISE(before, bad_objects, planted);
+	cr_assert(log_has("from client memory is not one of its objects; dropped"));
+	cr_assert(!td_log_contains(&td, "more like this"), "the window ended already?");
+	kfree(mine);
+
+	fd = open(td.log, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(td_stop(&td), 0, "slabd did not stop cleanly");
+	while (len < (ssize_t)sizeof(text) - 1 &&
+	       (n = read(fd, text + len, sizeof(text) - 1 - (size_t)len)) > 0)
+		len += n;
+	close(fd);
+	text[len] = 0;
+	snprintf(needle, sizeof(needle),
+		 "from client memory is not one of its objects; dropped: %u more like this were "
+		 "not logged in the last ",
+		 planted - 20);
+	cr_expect(strstr(text, needle),
+		  "the stop did not say what the window did not log (%s); the log's end:\n%s",
+		  needle, len > 2000 ? text + len - 2000 : text);
+	cr_expect(strstr(text, "stopped ("), "no stop line");
+	/* down() stops it again */
+	cr_assert_eq(td_restart(&td, (const char *const[]){"idle_drain_ms=200", NULL}), 0);
 }

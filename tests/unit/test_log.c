@@ -235,3 +235,63 @@ Test(log_limited, every_site_is_flushed_with_its_format_as_the_text)
 		  "log:\n%s", s);
 	free(s);
 }
+
+/* The daemon stops in the middle of a window: the worker's flush will not come again, so
+ * log_limited_flush_all tells the open window's count, with how long it ran, once. */
+Test(log_limited, a_window_still_open_at_the_stop_says_what_it_did_not_log)
+{
+	char *s;
+
+	capture();
+	site(30); /* 20 logged, 10 not */
+	__atomic_add_fetch(&fake_now, 42 * 1000 + 500, __ATOMIC_RELAXED);
+	log_limited_flush(); /* the window is not over: the periodic flush says nothing */
+	s = captured_text();
+	cr_expect_eq(count_lines(s, "not logged"), 0, "log:\n%s", s);
+	free(s);
+
+	log_limited_flush_all();
+	log_limited_flush_all(); /* told once */
+	log_limited_flush();
+	s = captured_text();
+	cr_expect_eq(count_lines(s, "not logged"), 1, "log:\n%s", s);
+	cr_expect(strstr(s, "bad offset ...: 10 more like this were not logged in the last 42 s "
+			    "[30 so far]\n"),
+		  "log:\n%s", s);
+	free(s);
+
+	/* the window is closed: a later line opens a new one with nothing owed */
+	site(1);
+	s = captured_text();
+	cr_expect(strstr(s, "bad offset 0x40 [31 so far]\n"), "log:\n%s", s);
+	free(s);
+}
+
+/* At the stop, a window that ended already says its length, as the periodic flush does;
+ * one that ran long says minutes; a site whose window logged everything says nothing. */
+Test(log_limited, the_flush_at_the_stop_words_ended_and_long_windows_as_the_periodic_one)
+{
+	unsigned int i;
+	char *s;
+
+	capture();
+	site(25); /* 5 not logged, its window ends below */
+	__atomic_add_fetch(&fake_now, log_limit_window_ms, __ATOMIC_RELAXED);
+	for (i = 0; i < 23; i++) /* another site: opens its window now, 3 not logged */
+		log_warn_limited("double free at %#x", 0x80u);
+	for (i = 0; i < 3; i++) /* a third: everything logged */
+		log_warn_limited("quarantined %u", i);
+	__atomic_add_fetch(&fake_now, 150 * 1000, __ATOMIC_RELAXED);
+	log_limited_flush_all();
+	s = captured_text();
+	cr_expect(strstr(s,
+			 "bad offset ...: 5 more like this were not logged in the last 5 minutes "
+			 "[25 so far]\n"),
+		  "log:\n%s", s);
+	cr_expect(
+	    strstr(s, "double free at ...: 3 more like this were not logged in the last 2 minutes "
+		      "[23 so far]\n"),
+	    "log:\n%s", s);
+	cr_expect_eq(count_lines(s, "more like this"), 2, "log:\n%s", s);
+	free(s);
+}
