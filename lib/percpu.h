@@ -75,6 +75,7 @@ retry:
 		     : [roff] "r"(roff), [ncpus] "rm"(ncpus), [base] "r"(base)
 		     : "rax", "rcx", "rdx", RSEQ_INJECT_CLOBBER "memory", "cc"
 		     : slow, abort);
+	SLABD_ASM_GOTO_OUTPUT_FENCE();
 	*ret_off = val;
 	return 0;
 abort:
@@ -152,6 +153,7 @@ retry:
 		       [delta] "rm"(delta)
 		     : SLABD_RSEQ_BULK_CLOBBERS
 		     : slow, abort);
+	SLABD_ASM_GOTO_OUTPUT_FENCE();
 	return (unsigned int)n;
 abort:
 	RSEQ_INJECT_ABORTED();
@@ -180,6 +182,7 @@ retry:
 		       [delta] "rm"(delta), [cputab] "r"(cputab), [node] "r"(node)
 		     : SLABD_RSEQ_BULK_CLOBBERS
 		     : slow, abort, wrong);
+	SLABD_ASM_GOTO_OUTPUT_FENCE();
 	return (unsigned int)n;
 abort:
 	RSEQ_INJECT_ABORTED();
@@ -208,6 +211,7 @@ retry:
 		       [delta] "rm"(delta)
 		     : SLABD_RSEQ_BULK_CLOBBERS
 		     : slow, abort);
+	SLABD_ASM_GOTO_OUTPUT_FENCE();
 	return (unsigned int)done;
 abort:
 	RSEQ_INJECT_ABORTED();
@@ -237,6 +241,7 @@ retry:
 		       [delta] "rm"(delta), [cputab] "r"(cputab), [node] "r"(node)
 		     : SLABD_RSEQ_BULK_CLOBBERS
 		     : slow, abort, wrong);
+	SLABD_ASM_GOTO_OUTPUT_FENCE();
 	return (unsigned int)done;
 abort:
 	RSEQ_INJECT_ABORTED();

@@ -203,6 +203,7 @@ retry:
 					[obase] "r"(ff.base)
 				      : "rax", "rcx", "rdx", "memory", "cc"
 				      : slow, abort);
+	SLABD_ASM_GOTO_OUTPUT_FENCE(); /* after either: see <slabd/fast.h> */
 	*ret = p;
 	return 0;
 abort:
@@ -320,6 +321,7 @@ static BB_NOINLINE uint64_t run_rseq_all(uint64_t reps)
 					[base] "r"(stacks), [obase] "r"(ff.base)                   \
 				      : "rax", "rcx", "rdx", "memory", "cc"                        \
 				      : slow, abort);                                              \
+		SLABD_ASM_GOTO_OUTPUT_FENCE();                                                     \
 		*ret = p;                                                                          \
 		return 0;                                                                          \
 	abort:                                                                                     \

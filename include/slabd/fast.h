@@ -85,6 +85,18 @@ extern struct slabd_fast slabd_fast_v2;
  * cache_stride. Initial-exec TLS of the library (as its own rseq area). */
 extern __thread uint64_t slabd_fast_guess_v2 __attribute__((tls_model("initial-exec")));
 
+/*
+ * SLABD_ASM_GOTO_OUTPUT_FENCE: an empty asm statement right after every sequence that has
+ * an output (a pop's object, a bulk's count). GCC 12.2 (Debian 12's) at -O2 compiled a
+ * caller's "x = h ? kmem_cache_alloc(h, ...) : NULL" so that the pop's output register was
+ * never used on the fall-through path and x came from a stack slot that path had not
+ * written: the popped object was lost and a stale value returned (GCC bug 113921, asm goto
+ * with outputs; fixed in 11.5, 12.4 and 13.3). The Linux kernel works around it the same
+ * way; the statement costs no instruction. tests/integration/test_caches.c
+ * (a_stale_handle_in_another_process_*) has the shape that showed it.
+ */
+#define SLABD_ASM_GOTO_OUTPUT_FENCE() __asm__("")
+
 #define SLABD_RSEQ_SIGNATURE 0x53053053 /* glibc's on x86: the kernel checks it before aborting */
 
 /*
@@ -325,6 +337,7 @@ retry:
 				[obase] "r"(f->base)
 			      : "rax", "rcx", "rdx", SLABD_RSEQ_INJECT_CLOBBER "memory", "cc"
 			      : slow, abort);
+	SLABD_ASM_GOTO_OUTPUT_FENCE();
 	*ret = p;
 	return 0;
 abort:
@@ -347,6 +360,7 @@ retry:
 				[max] "r"(n), [delta] "rm"((uint64_t)(uintptr_t)f->base)
 			      : SLABD_RSEQ_BULK_CLOBBERS
 			      : slow, abort);
+	SLABD_ASM_GOTO_OUTPUT_FENCE();
 	return (unsigned int)got;
 abort:
 	SLABD_RSEQ_INJECT_ABORTED();
@@ -369,6 +383,7 @@ retry:
 				[n] "r"(n), [delta] "rm"((uint64_t)(uintptr_t)f->base)
 			      : SLABD_RSEQ_BULK_CLOBBERS
 			      : slow, abort);
+	SLABD_ASM_GOTO_OUTPUT_FENCE();
 	return (unsigned int)done;
 abort:
 	SLABD_RSEQ_INJECT_ABORTED();
