@@ -228,35 +228,23 @@ slow:
 	return -1;
 }
 
-static BB_NOINLINE uint64_t run_rseq(uint64_t reps)
-{
-	void *p[1];
-	uint64_t r, t0 = tsc_read();
-
-	for (r = 0; r < reps; r++) {
-		if (rs_pop(fh->stacks, &p[0], 0))
-			fail();
-		sink(p);
-		if (rs_push(fh->stacks, p[0]))
-			fail();
+/* run_rseq, run_rseq_pf: the sequences alone, without and with the prefetch */
+#define DEFINE_RSEQ_RUN(name, pf)                                                                  \
+	static BB_NOINLINE uint64_t name(uint64_t reps)                                            \
+	{                                                                                          \
+		void *p[1];                                                                        \
+		uint64_t r, t0 = tsc_read();                                                       \
+		for (r = 0; r < reps; r++) {                                                       \
+			if (rs_pop(fh->stacks, &p[0], pf))                                         \
+				fail();                                                            \
+			sink(p);                                                                   \
+			if (rs_push(fh->stacks, p[0]))                                             \
+				fail();                                                            \
+		}                                                                                  \
+		return tsc_read() - t0;                                                            \
 	}
-	return tsc_read() - t0;
-}
-
-static BB_NOINLINE uint64_t run_rseq_pf(uint64_t reps)
-{
-	void *p[1];
-	uint64_t r, t0 = tsc_read();
-
-	for (r = 0; r < reps; r++) {
-		if (rs_pop(fh->stacks, &p[0], 1))
-			fail();
-		sink(p);
-		if (rs_push(fh->stacks, p[0]))
-			fail();
-	}
-	return tsc_read() - t0;
-}
+DEFINE_RSEQ_RUN(run_rseq, 0)
+DEFINE_RSEQ_RUN(run_rseq_pf, 1)
 
 static BB_NOINLINE uint64_t run_rseq_all(uint64_t reps)
 {

@@ -17,6 +17,7 @@
 
 #include <slabd/slabd.h>
 
+#include "audit_helper.h"
 #include "daemon_helper.h"
 #include "slabd_ops.h"
 #include "slabd_shm.h"
@@ -726,18 +727,10 @@ Test(caches, a_handoffs_freeing_cpu_sends_whole_stacks_and_its_allocating_cpu_ta
 	cr_assert_eq(r.double_frees + r.bad_objects + r.bad_mags, 0);
 }
 
-/* The daemon's full audit: every object free in exactly one place or allocated. */
+/* The daemon's full audit (tests/helpers/audit_helper.h). */
 static void audit_clean(void)
 {
-	struct slabd_wire_verify r;
-
-	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &r), 0, "no VERIFY reply");
-	cr_assert_eq(r.err, 0);
-	cr_expect_eq(r.problems, 0, "the audit found problems: %s", r.first);
-	cr_expect_eq(r.objects, r.free_slabs + r.free_mags + r.allocated,
-		     "objects unaccounted for");
-	cr_expect_eq(r.bad_objects + r.double_frees, 0,
-		     "the daemon was given back what it did not hand out");
+	td_audit_clean(&td);
 }
 
 /* Put objects of @s on the stack of every CPU (this process's affinity is left pinned). */

@@ -23,6 +23,7 @@
 
 #include <slabd/pktbuf.h>
 
+#include "audit_helper.h"
 #include "daemon_helper.h"
 #include "slabd_shm.h"
 #include "slabd_wire.h"
@@ -1093,18 +1094,10 @@ Test(pktbuf, threads_in_two_processes_share_a_pool_and_its_refcounts, .timeout =
 
 /* ------------------------------------------------------------ freeing a pool -- */
 
-/* The daemon's full audit: every object free in exactly one place or allocated. */
+/* The daemon's full audit (tests/helpers/audit_helper.h). */
 static void audit_clean(void)
 {
-	struct slabd_wire_verify r;
-
-	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &r), 0, "no VERIFY reply");
-	cr_assert_eq(r.err, 0);
-	cr_expect_eq(r.problems, 0, "the audit found problems: %s", r.first);
-	cr_expect_eq(r.objects, r.free_slabs + r.free_mags + r.allocated,
-		     "objects unaccounted for");
-	cr_expect_eq(r.bad_objects + r.double_frees, 0,
-		     "the daemon was given back what it did not hand out");
+	td_audit_clean(&td);
 }
 
 /* Free pages of the DMA zone, from the region's page table. */
