@@ -185,7 +185,7 @@ static inline __attribute__((always_inline)) int rs_pop(char *stacks, void **ret
 {
 	char *p;
 retry:
-	if (pf)
+	if (pf) {
 		__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_POP_BODY SLABD_RSEQ_EPILOGUE
 				      "addq %[obase], %[val]\n\t"
 				      "movq -8(%%rax,%%rcx,8), %%rdx\n\t"
@@ -195,7 +195,8 @@ retry:
 					[obase] "r"(ff.base)
 				      : "rax", "rcx", "rdx", "memory", "cc"
 				      : slow, abort);
-	else
+		SLABD_ASM_GOTO_OUTPUT_FENCE(); /* see <slabd/fast.h> */
+	} else {
 		__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_POP_BODY SLABD_RSEQ_EPILOGUE
 				      "addq %[obase], %[val]\n\t"
 				      : [val] "=&r"(p)
@@ -203,7 +204,8 @@ retry:
 					[obase] "r"(ff.base)
 				      : "rax", "rcx", "rdx", "memory", "cc"
 				      : slow, abort);
-	SLABD_ASM_GOTO_OUTPUT_FENCE(); /* after either: see <slabd/fast.h> */
+		SLABD_ASM_GOTO_OUTPUT_FENCE();
+	}
 	*ret = p;
 	return 0;
 abort:
