@@ -106,35 +106,24 @@ static BB_NOINLINE void fail(void)
 	exit(1);
 }
 
-static BB_NOINLINE uint64_t run_ptr(uint64_t reps)
-{
-	void *p[1];
-	uint64_t r, t0 = tsc_read();
-
-	for (r = 0; r < reps; r++) {
-		if (get_ptr(volatile_a, p))
-			fail();
-		sink(p);
-		if (put_ptr(volatile_a, p))
-			fail();
+/* DEFINE_RUN: a timed loop of @reps get + put of one object through p[0], the caller's
+ * code between them opaque (sink); every single-stack variant below is one of these. */
+#define DEFINE_RUN(name, get, put)                                                                 \
+	static BB_NOINLINE uint64_t name(uint64_t reps)                                            \
+	{                                                                                          \
+		void *p[1];                                                                        \
+		uint64_t r, t0 = tsc_read();                                                       \
+		for (r = 0; r < reps; r++) {                                                       \
+			if (get)                                                                   \
+				fail();                                                            \
+			sink(p);                                                                   \
+			if (put)                                                                   \
+				fail();                                                            \
+		}                                                                                  \
+		return tsc_read() - t0;                                                            \
 	}
-	return tsc_read() - t0;
-}
-
-static BB_NOINLINE uint64_t run_off(uint64_t reps)
-{
-	void *p[1];
-	uint64_t r, t0 = tsc_read();
-
-	for (r = 0; r < reps; r++) {
-		if (get_off(volatile_a, p))
-			fail();
-		sink(p);
-		if (put_off(volatile_a, p))
-			fail();
-	}
-	return tsc_read() - t0;
-}
+DEFINE_RUN(run_ptr, get_ptr(volatile_a, p), put_ptr(volatile_a, p))
+DEFINE_RUN(run_off, get_off(volatile_a, p), put_off(volatile_a, p))
 
 static BB_NOINLINE uint64_t run_ptr2(uint64_t reps)
 {
@@ -231,22 +220,8 @@ slow:
 }
 
 /* run_rseq, run_rseq_pf: the sequences alone, without and with the prefetch */
-#define DEFINE_RSEQ_RUN(name, pf)                                                                  \
-	static BB_NOINLINE uint64_t name(uint64_t reps)                                            \
-	{                                                                                          \
-		void *p[1];                                                                        \
-		uint64_t r, t0 = tsc_read();                                                       \
-		for (r = 0; r < reps; r++) {                                                       \
-			if (rs_pop(fh->stacks, &p[0], pf))                                         \
-				fail();                                                            \
-			sink(p);                                                                   \
-			if (rs_push(fh->stacks, p[0]))                                             \
-				fail();                                                            \
-		}                                                                                  \
-		return tsc_read() - t0;                                                            \
-	}
-DEFINE_RSEQ_RUN(run_rseq, 0)
-DEFINE_RSEQ_RUN(run_rseq_pf, 1)
+DEFINE_RUN(run_rseq, rs_pop(fh->stacks, &p[0], 0), rs_push(fh->stacks, p[0]))
+DEFINE_RUN(run_rseq_pf, rs_pop(fh->stacks, &p[0], 1), rs_push(fh->stacks, p[0]))
 
 static BB_NOINLINE uint64_t run_rseq_all(uint64_t reps)
 {
@@ -335,19 +310,7 @@ static BB_NOINLINE uint64_t run_rseq_all(uint64_t reps)
 	slow:                                                                                      \
 		return -1;                                                                         \
 	}                                                                                          \
-	static BB_NOINLINE uint64_t run_##name(uint64_t reps)                                      \
-	{                                                                                          \
-		void *p[1];                                                                        \
-		uint64_t r, t0 = tsc_read();                                                       \
-		for (r = 0; r < reps; r++) {                                                       \
-			if (name##_pop(fh->stacks, &p[0]))                                         \
-				fail();                                                            \
-			sink(p);                                                                   \
-			if (name##_push(fh->stacks, p[0]))                                         \
-				fail();                                                            \
-		}                                                                                  \
-		return tsc_read() - t0;                                                            \
-	}
+	DEFINE_RUN(run_##name, name##_pop(fh->stacks, &p[0]), name##_push(fh->stacks, p[0]))
 #define ABL_EPI_NONE "2:\n\t"
 DEFINE_ABL(nocs, ABL_PROLOGUE_NOCS, ABL_EPI_NONE)
 DEFINE_ABL(nocpu, ABL_PROLOGUE_NOCPU, SLABD_RSEQ_EPILOGUE)
