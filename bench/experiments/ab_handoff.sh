@@ -3,8 +3,9 @@
 #
 #   bench/experiments/ab_handoff.sh [--rounds N] [--test handoff|xproc] NAME=BUILDDIR[:VAR=VAL,...] ...
 #
-# Starts one daemon per build (BUILDDIR/daemon/slabd, with the VAR=VAL settings in its
-# environment), then runs N rounds; each round runs every build's client once (bulkbench
+# Starts one daemon per build (BUILDDIR/daemon/slabd), then runs N rounds, the VAR=VAL
+# settings in the environment of the build's daemon and of its clients (a library knob
+# is read by the client); each round runs every build's client once (bulkbench
 # --test handoff, or xproc-slabd), in a rotating order, and DPDK's cross-thread handoff
 # (the first build's bulkbench-dpdk) once. The machine's cross-CPU round trip is bimodal
 # (bench/report.py, XCPU_NEAR), so each repetition is put in its regime, and each
@@ -27,7 +28,7 @@ done
 [[ $# -ge 1 ]] || { echo "ab_handoff.sh: give at least one NAME=BUILDDIR" >&2; exit 2; }
 
 TMP=$(mktemp -d /tmp/ab-handoff.XXXXXX)
-NAMES=() DIRS=() PIDS=()
+NAMES=() DIRS=() ENVS=() PIDS=()
 cleanup() {
 	local p
 	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
@@ -47,7 +48,7 @@ for spec in "$@"; do
 	PIDS+=($!)
 	for _ in $(seq 300); do [[ -S $sock ]] && break; sleep 0.1; done
 	[[ -S $sock ]] || { echo "ab_handoff.sh: $name's daemon did not start:" >&2; cat "$TMP/$name.log" >&2; exit 1; }
-	NAMES+=("$name") DIRS+=("$dir")
+	NAMES+=("$name") DIRS+=("$dir") ENVS+=("${envs//,/ }")
 done
 DPDK=${DIRS[0]}/bench/bulkbench-dpdk
 
@@ -57,11 +58,12 @@ for ((r = 0; r < ROUNDS; r++)); do
 	for ((i = 0; i < n; i++)); do
 		k=$(((i + r) % n))
 		name=${NAMES[$k]} dir=${DIRS[$k]}
+		# shellcheck disable=SC2086
 		if [[ $TEST == xproc ]]; then
-			SLABD_SOCKET=$TMP/$name.sock "$dir/bench/xproc-slabd" | grep 'handoff-rep' |
+			env ${ENVS[$k]} SLABD_SOCKET=$TMP/$name.sock "$dir/bench/xproc-slabd" | grep 'handoff-rep' |
 				sed "s/^/$r $name /" >>"$TMP/reps"
 		else
-			"$dir/bench/bulkbench-slabd" --socket "$TMP/$name.sock" --test handoff "${ARGS[@]}" |
+			env ${ENVS[$k]} "$dir/bench/bulkbench-slabd" --socket "$TMP/$name.sock" --test handoff "${ARGS[@]}" |
 				grep 'handoff-rep' | sed "s/^/$r $name /" >>"$TMP/reps"
 		fi
 	done
