@@ -625,6 +625,20 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 				    c->id);
 			continue;
 		}
+		if (type == -EPROTO) {
+			/* a whole header of another version: say both, as a layout mismatch does */
+			if (c->bad_msgs++ < 10)
+				log_warn("client %u (pid %u) refused: it speaks wire protocol version "
+					 "%u, this slabd version %u",
+					 c->id, c->pid, (unsigned)buf.h.version, SLABD_WIRE_VERSION);
+			send_error(
+			    c, seq, type,
+			    "slabd refused the message: wire protocol version mismatch (client %u, "
+			    "slabd %u); rebuild the client against this slabd's libslabclient or "
+			    "run the matching slabd",
+			    (unsigned)buf.h.version, SLABD_WIRE_VERSION);
+			continue;
+		}
 		if (type < 0) {
 			if (c->bad_msgs++ < 10)
 				log_warn("client %u (pid %u): malformed message of %zd bytes rejected (%s)", c->id,
@@ -854,12 +868,15 @@ static void accept_all(struct slabd *d, int lfd, int epfd)
 		c->slot = -1;
 		{
 			struct ucred cred;
-			if (!peer_allowed(d, fd, &cred)) {
+			int allowed = peer_allowed(d, fd, &cred);
+
+			/* the log names it before any HELLO (slabctl sends none) */
+			c->pid = (uint32_t)cred.pid;
+			if (!allowed) {
 				/* Said at once (a client reads it as the answer to its HELLO);
 				 * the connection goes at its first message or hangup, so the
 				 * client's send does not fail before it can read why. */
 				c->refused = 1;
-				c->pid = (uint32_t)cred.pid;
 				log_warn_limited("connection from pid %d (uid %u, gid %u) refused: "
 						 "not in allowed_users "
 						 "or allowed_groups; add the user or one of its "
