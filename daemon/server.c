@@ -343,6 +343,21 @@ static void noop_job(struct slabd *d, uint32_t node, void *arg)
 	(void)arg;
 }
 
+/* For the log: what a CACHE_OP asks, as the client's call (any value). */
+static const char *cache_op_name(uint32_t op)
+{
+	switch (op) {
+	case SLABD_CACHE_OP_DESTROY:
+		return "kmem_cache_destroy";
+	case SLABD_CACHE_OP_SHRINK:
+		return "shrink";
+	case SLABD_CACHE_OP_POOL_FREE:
+		return "slabd_pktpool_free";
+	default:
+		return "cache op";
+	}
+}
+
 static void handle_cache_op(struct slabd *d, struct conn *c, const struct slabd_wire_cache_op *m)
 {
 	struct cache_op_result res = { 0 };
@@ -354,6 +369,20 @@ static void handle_cache_op(struct slabd *d, struct conn *c, const struct slabd_
 	/* Shrink only gives free memory back: slabctl may ask without attaching. */
 	if (!c->attached && m->op != SLABD_CACHE_OP_SHRINK) {
 		send_error(c, m->hdr.seq, -ENOTCONN, "send HELLO before any other request");
+		return;
+	}
+	/* The sender's handle names one generation of the id: a destroy since (by any
+	 * process) bumped the gen, and the id may hold another cache by now, which the op
+	 * must not touch. Creates and destroys run on this thread only, so the gen cannot
+	 * move between this check and the op. -ESTALE rather than -EINVAL: the library
+	 * clears the handle on this answer only, not on every refusal. */
+	if (m->cache < d->sb->max_caches && m->gen != d->cache_tab[m->cache].gen) {
+		log_warn_limited("client %u (pid %u): %s of cache id %u refused, nothing done: the "
+				 "handle is of gen %u, the id is at gen %u (the cache it named was "
+				 "destroyed after the client looked)",
+				 c->id, c->pid, cache_op_name(m->op), m->cache, m->gen,
+				 d->cache_tab[m->cache].gen);
+		reply_cache(c, m->hdr.seq, -ESTALE, m->cache, 0);
 		return;
 	}
 	cache = m->cache < d->sb->max_caches ? cache_get(d, m->cache) : NULL;
@@ -596,6 +625,20 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 				    c->id);
 			continue;
 		}
+		if (type == -EPROTO) {
+			/* a whole header of another version: say both, as a layout mismatch does */
+			if (c->bad_msgs++ < 10)
+				log_warn("client %u (pid %u) refused: it speaks wire protocol version "
+					 "%u, this slabd version %u",
+					 c->id, c->pid, (unsigned)buf.h.version, SLABD_WIRE_VERSION);
+			send_error(
+			    c, seq, type,
+			    "slabd refused the message: wire protocol version mismatch (client %u, "
+			    "slabd %u); rebuild the client against this slabd's libslabclient or "
+			    "run the matching slabd",
+			    (unsigned)buf.h.version, SLABD_WIRE_VERSION);
+			continue;
+		}
 		if (type < 0) {
 			if (c->bad_msgs++ < 10)
 				log_warn("client %u (pid %u): malformed message of %zd bytes rejected (%s)", c->id,
@@ -825,12 +868,15 @@ static void accept_all(struct slabd *d, int lfd, int epfd)
 		c->slot = -1;
 		{
 			struct ucred cred;
-			if (!peer_allowed(d, fd, &cred)) {
+			int allowed = peer_allowed(d, fd, &cred);
+
+			/* the log names it before any HELLO (slabctl sends none) */
+			c->pid = (uint32_t)cred.pid;
+			if (!allowed) {
 				/* Said at once (a client reads it as the answer to its HELLO);
 				 * the connection goes at its first message or hangup, so the
 				 * client's send does not fail before it can read why. */
 				c->refused = 1;
-				c->pid = (uint32_t)cred.pid;
 				log_warn_limited("connection from pid %d (uid %u, gid %u) refused: "
 						 "not in allowed_users "
 						 "or allowed_groups; add the user or one of its "

@@ -175,6 +175,7 @@ int stats_cache_info(struct slabd *d, uint32_t from, struct slabd_wire_cache_inf
 	ci->objs_per_slab = c->objs;
 	ci->mag_objs = c->mag_objs;
 	ci->zone_kind = c->shm->zone_kind;
+	ci->gen = __atomic_load_n(&c->shm->gen, __ATOMIC_RELAXED);
 	ci->nr_nodes = d->sb->nr_nodes;
 	ci->slabs = st.slabs;
 	ci->objs = st.slabs * c->objs;

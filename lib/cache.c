@@ -401,9 +401,13 @@ void slabd_kmem_cache_free_bulk(struct kmem_cache *s, size_t n, void **p)
 }
 
 /* 0 or -errno; *ret_refused is set when the daemon answered with a refusal (the errno
- * is its reply's, and no message was set yet), not on a failure to ask. */
+ * is its reply's, and no message was set yet), not on a failure to ask. A stale handle,
+ * seen here or by the daemon (-ESTALE: the id's gen moved on after this check), is
+ * cleared and gives -EINVAL with its message set, not a refusal. */
 static int cache_op(struct kmem_cache *s, uint32_t op, uint64_t *ret_count, int *ret_refused)
 {
+	const char *what =
+	    op == SLABD_CACHE_OP_DESTROY ? "kmem_cache_destroy" : "kmem_cache_shrink";
 	struct slabd_wire_cache_op req;
 	struct slabd_wire_cache_reply rep;
 	int r;
@@ -414,12 +418,16 @@ static int cache_op(struct kmem_cache *s, uint32_t op, uint64_t *ret_count, int 
 		return -EINVAL;
 	}
 	if (!handle_live(s)) /* never destroy or shrink the cache that has the id now */
-		return handle_stale(s, op == SLABD_CACHE_OP_DESTROY ? "kmem_cache_destroy"
-								    : "kmem_cache_shrink");
+		return handle_stale(s, what);
 	slabd_wire_init(&req.hdr, SLABD_MSG_CACHE_OP, sizeof(req), 0);
 	req.op = op;
 	req.cache = s->id;
+	/* The daemon checks it too: a destroy of the id by another process after the check
+	 * above is answered -ESTALE, and the cache that has the id now is not touched. */
+	req.gen = __atomic_load_n(&s->gen, __ATOMIC_RELAXED);
 	r = client_request(&req.hdr, SLABD_MSG_CACHE_REPLY, &rep, sizeof(rep));
+	if (r == 0 && rep.err == -ESTALE)
+		return handle_stale(s, what);
 	if (r == 0) {
 		r = rep.err;
 		*ret_count = rep.count;

@@ -220,6 +220,17 @@ static inline int pool_ok(const struct slabd_pktpool *p)
 	return (uintptr_t)p - (uintptr_t)pools < sizeof(pools) && __atomic_load_n(&p->fast.stacks, __ATOMIC_ACQUIRE);
 }
 
+/* slabd_pktpool_free of a pool freed already, as pool_check saw it or the daemon did (the
+ * id's gen moved on after pool_check): the handle cleared, the message set, -EINVAL. */
+static noinline int pool_free_stale(struct slabd_pktpool *p, const struct slabd_shm_cache *c)
+{
+	pool_clear(p);
+	client_set_error(
+	    "slabd_pktpool_free(%.*s): the pool was freed already (by another process?)",
+	    (int)sizeof(c->name), c->name);
+	return -EINVAL;
+}
+
 int slabd_pktpool_free(struct slabd_pktpool *p)
 {
 	struct slabd_wire_cache_op req;
@@ -236,20 +247,20 @@ int slabd_pktpool_free(struct slabd_pktpool *p)
 	if (attached() < 0)
 		return -ENOTCONN; /* the attach said why */
 	c = &cl.caches[p->fast.id];
-	r = pool_check(p);
-	if (r == -EINVAL) {
-		client_set_error(
-		    "slabd_pktpool_free(%.*s): the pool was freed already (by another process?)",
-		    (int)sizeof(c->name), c->name);
-		return r;
-	}
+	if (pool_check(p) == -EINVAL)
+		return pool_free_stale(p, c);
 	slabd_wire_init(&req.hdr, SLABD_MSG_CACHE_OP, sizeof(req), 0);
 	req.op = SLABD_CACHE_OP_POOL_FREE;
 	req.cache = p->fast.id;
+	/* The daemon checks it too: a free of the pool by another process after pool_check
+	 * is answered -ESTALE, and whatever has the id now is not touched. */
+	req.gen = __atomic_load_n(&p->gen, __ATOMIC_RELAXED);
 	r = client_request(&req.hdr, SLABD_MSG_CACHE_REPLY, &rep, sizeof(rep));
 	if (r < 0)
 		return r; /* a failure to ask, or the daemon's ERROR: described already */
 	r = rep.err;
+	if (r == -ESTALE)
+		return pool_free_stale(p, c);
 	if (r == -EBUSY)
 		client_set_error(
 		    "slabd_pktpool_free(%.*s): %llu of its %u buffers are still allocated (in this "

@@ -11,7 +11,7 @@
  * Attach: the client sends HELLO with its layout version; the daemon answers ATTACH with
  * the region's geometry and three file descriptors (SCM_RIGHTS): meta (read-only),
  * percpu and zones. A client of another layout version gets ERROR(-EPROTO) with a message
- * naming both versions.
+ * naming both versions; so does any message of another wire version.
  *
  * Everything received is validated by slabd_wire_validate before any field is used.
  */
@@ -22,7 +22,9 @@
 #include <stdint.h>
 
 #define SLABD_WIRE_MAGIC 0x534c4244u /* "SLBD" */
-#define SLABD_WIRE_VERSION 3u /* 2: cache create/destroy/shrink; 3: packet-buffer pools */
+/* 2: cache create/destroy/shrink; 3: packet-buffer pools; 4: the cache op carries the gen
+ * (and cache info reports it) */
+#define SLABD_WIRE_VERSION 4u
 #define SLABD_WIRE_MAX 512u /* no message is larger */
 #define SLABD_DEFAULT_SOCKET "/run/slabd/slabd.sock"
 
@@ -144,16 +146,23 @@ struct slabd_wire_pool_create {
 #define SLABD_CACHE_OP_SHRINK 2u
 #define SLABD_CACHE_OP_POOL_FREE 3u /* slabd_pktpool_free: destroy a pool (DESTROY refuses one) */
 
+/* A handle of a cache id names one generation of it (slabd_shm_cache.gen): gen is the one
+ * the sender's handle was made under. The daemon compares it with the id's gen under its
+ * serialization of creates and destroys, and answers -ESTALE, changing nothing, when the
+ * cache it named was destroyed meanwhile (the id may hold another cache by now). */
 struct slabd_wire_cache_op {
 	struct slabd_wire_hdr hdr;
-	uint32_t op;    /* SLABD_CACHE_OP_* */
-	uint32_t cache; /* cache id */
+	uint32_t op;       /* SLABD_CACHE_OP_* */
+	uint32_t cache;    /* cache id */
+	uint32_t gen;      /* the id's gen the sender saw (wire 4) */
+	uint32_t reserved; /* 0 */
 };
 
 struct slabd_wire_cache_reply {
 	struct slabd_wire_hdr hdr;
 	int32_t err;    /* 0 or negative errno (-EEXIST: the name has another geometry;
-			 * -EBUSY: destroy refused, objects still allocated) */
+			 * -EBUSY: destroy refused, objects still allocated; -ESTALE: a cache op
+			 * whose gen is not the id's, nothing done) */
 	uint32_t cache; /* create: the cache id */
 	uint64_t count; /* destroy refused: live objects; shrink: bytes given back */
 };
@@ -220,6 +229,8 @@ struct slabd_wire_cache_info {
 	uint64_t alloc_misses;  /* per-CPU stack empty on allocation, all CPUs */
 	uint64_t free_misses;   /* per-CPU stack full on free, all CPUs */
 	uint64_t depot_misses;  /* depot empty when a client came for a magazine, all nodes */
+	uint32_t gen;           /* the id's gen (wire 4): what a CACHE_OP on this cache sends */
+	uint32_t reserved;
 };
 
 #define SLABD_CPU_ONLINE 0x1u /* a CPU of this machine (not only a table entry) */
@@ -336,7 +347,7 @@ _Static_assert(sizeof(struct slabd_wire_verify_req) == 24, "verify request");
 _Static_assert(sizeof(struct slabd_wire_verify) == 232, "verify reply");
 
 _Static_assert(sizeof(struct slabd_wire_info_req) == 24, "info request");
-_Static_assert(sizeof(struct slabd_wire_cache_info) == 176, "cache info");
+_Static_assert(sizeof(struct slabd_wire_cache_info) == 184, "cache info");
 _Static_assert(sizeof(struct slabd_wire_cpu_info) == 72, "cpu info");
 _Static_assert(sizeof(struct slabd_wire_node_info) == 80, "node info");
 _Static_assert(sizeof(struct slabd_wire_client_info) == 40, "client info");
@@ -344,7 +355,7 @@ _Static_assert(sizeof(struct slabd_wire_hdr) == 16, "wire header");
 _Static_assert(sizeof(struct slabd_wire_stats_req) == 24, "stats request");
 _Static_assert(sizeof(struct slabd_wire_stats) == 152, "stats reply");
 _Static_assert(sizeof(struct slabd_wire_cache_create) == 64, "cache create");
-_Static_assert(sizeof(struct slabd_wire_cache_op) == 24, "cache op");
+_Static_assert(sizeof(struct slabd_wire_cache_op) == 32, "cache op");
 _Static_assert(sizeof(struct slabd_wire_pool_create) == 72, "pool create");
 _Static_assert(sizeof(struct slabd_wire_cache_reply) == 32, "cache reply");
 _Static_assert(sizeof(struct slabd_wire_hello) == 32, "hello");

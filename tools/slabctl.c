@@ -598,10 +598,11 @@ static int shrink_one(const struct slabd_wire_cache_info *c, uint64_t *total)
 	slabd_wire_init(&op.hdr, SLABD_MSG_CACHE_OP, sizeof(op), 0);
 	op.op = SLABD_CACHE_OP_SHRINK;
 	op.cache = c->cache;
+	op.gen = c->gen; /* the cache of the snapshot, not one created with its id since */
 	err = transact(&op, sizeof(op), &r, sizeof(r), SLABD_MSG_CACHE_REPLY);
 	if (err == 0)
 		err = r.err;
-	if (err == -EINVAL)
+	if (err == -EINVAL || err == -ESTALE)
 		return 0; /* destroyed meanwhile */
 	if (err < 0)
 		fail("shrink", err);

@@ -8,6 +8,7 @@
 #define SLABD_TEST_SHM_VIEW_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include <slabd/slabd.h>
 
@@ -64,6 +65,27 @@ static inline uint32_t shm_cache_of(const struct shm_view *g, const void *p)
 {
 	const struct slabd_shm_page *pages = (const void *)(g->base + g->sb->page_table_off);
 	return pages[(slabd_ptr_to_off(p) - g->sb->zones_off) >> SLABD_PAGE_SHIFT].cache;
+}
+
+/* The cache table's entry of @id (read-only meta). */
+static inline const struct slabd_shm_cache *shm_cache(const struct shm_view *g, uint32_t id)
+{
+	return (const struct slabd_shm_cache *)(g->base + g->sb->cache_table_off) + id;
+}
+
+/* The id of the active cache named @name, or -1. */
+static inline int shm_cache_find(const struct shm_view *g, const char *name)
+{
+	uint32_t id;
+
+	for (id = 1; id < g->sb->max_caches; id++) {
+		const struct slabd_shm_cache *c = shm_cache(g, id);
+
+		if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == SLABD_CACHE_ACTIVE &&
+		    !strncmp(c->name, name, sizeof(c->name)))
+			return (int)id;
+	}
+	return -1;
 }
 
 /* Wake the daemon's workers now instead of at their next tick. */

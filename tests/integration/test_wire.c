@@ -7,7 +7,9 @@
  * other clients throughout (test_protocol.c covers the layout-version refusal). And what
  * a client holds besides messages: the memfds cannot be resized, the metadata mapping
  * faults on a write. And a daemon out of file descriptors: it refuses new connections with
- * a message instead of spinning on accept.
+ * a message instead of spinning on accept. And the generation a cache op carries (wire 4):
+ * an op through a handle of a destroyed cache is refused with -ESTALE, also when the id
+ * holds a new cache by now, and a client of the previous wire version is told so.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -15,6 +17,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,9 +30,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <slabd/pktbuf.h>
 #include <slabd/slabd.h>
 
 #include "daemon_helper.h"
+#include "shm_view.h"
 #include "slabd_shm.h"
 #include "slabd_wire.h"
 
@@ -42,6 +47,7 @@ static void up(void)
 
 static void down(void)
 {
+	kill(td.pid, SIGCONT); /* a test that stopped it and failed before continuing it */
 	cr_expect(td_alive(&td), "slabd died during the test");
 	cr_expect_eq(td_stop(&td), 0, "slabd did not stop cleanly");
 }
@@ -594,4 +600,333 @@ Test(wire, a_daemon_out_of_descriptors_refuses_with_a_message_and_does_not_spin)
 	child = busy_client();
 	nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
 	cr_assert_eq(stop_client(child), 0, "a client failed after the daemon ran out of files");
+}
+
+/* ------------------------------------------ cache ops carry the id's generation (wire 4) -- */
+
+static int under_valgrind(void)
+{
+	const char *v = getenv("SLABD_TEST_VALGRIND");
+	return v && *v && strcmp(v, "0");
+}
+
+/* This process attached through the library, and its view of the region. */
+static struct shm_view attach_view(void)
+{
+	struct shm_view g;
+
+	cr_assert_eq(slabd_connect(td.sock), 0, "%s", slabd_last_error());
+	cr_assert_eq(shm_view_get(&g), 0);
+	return g;
+}
+
+static uint32_t gen_of(const struct shm_view *g, uint32_t id)
+{
+	return __atomic_load_n(&shm_cache(g, id)->gen, __ATOMIC_ACQUIRE);
+}
+
+static uint32_t state_of(const struct shm_view *g, uint32_t id)
+{
+	return __atomic_load_n(&shm_cache(g, id)->state, __ATOMIC_ACQUIRE);
+}
+
+/* The id of the active cache @name, and its gen in *ret_gen. */
+static uint32_t id_and_gen(const struct shm_view *g, const char *name, uint32_t *ret_gen)
+{
+	int id = shm_cache_find(g, name);
+
+	cr_assert_geq(id, 0, "no cache %s", name);
+	*ret_gen = gen_of(g, (uint32_t)id);
+	return (uint32_t)id;
+}
+
+/* After the cache of @id at @gen went, @name was created anew: it has the id, one gen on. */
+static void expect_id_reused(const struct shm_view *g, const char *name, uint32_t id, uint32_t gen)
+{
+	cr_assert_eq(shm_cache_find(g, name), (int)id,
+		     "the new %s did not get the old one's id: nothing tested", name);
+	cr_assert_eq(gen_of(g, id), gen + 1);
+}
+
+/* A raw connection that sent HELLO (cache ops other than shrink need it). */
+static int raw_attached(void)
+{
+	int fd = raw_connect();
+
+	hello(fd, 1);
+	return fd;
+}
+
+static void cache_op_init(struct slabd_wire_cache_op *m, uint32_t op, uint32_t id, uint32_t gen,
+			  uint32_t seq)
+{
+	slabd_wire_init(&m->hdr, SLABD_MSG_CACHE_OP, sizeof(*m), seq);
+	m->op = op;
+	m->cache = id;
+	m->gen = gen;
+}
+
+/* CACHE_OP @op on cache @id under generation @gen, on the raw connection @fd: the err of
+ * the daemon's CACHE_REPLY. */
+static int raw_cache_op(int fd, uint32_t op, uint32_t id, uint32_t gen, uint32_t seq)
+{
+	struct slabd_wire_cache_op m;
+	union reply rep;
+
+	cache_op_init(&m, op, id, gen, seq);
+	cr_assert_eq(roundtrip(fd, &m, sizeof(m), &rep), SLABD_MSG_CACHE_REPLY, "op %u on cache %u",
+		     op, id);
+	cr_assert_eq(rep.cr.hdr.seq, seq, "op %u on cache %u: seq not echoed", op, id);
+	return rep.cr.err;
+}
+
+/*
+ * A handle remembers the gen of its cache's id. Another process may destroy the cache and
+ * create one that gets the id between the library's check of the gen and the daemon's
+ * handling of the request: the daemon compares the gen the request carries. A destroy or a
+ * shrink with the old one is refused with -ESTALE and the new cache is not touched; with
+ * the id's gen they go ahead.
+ */
+Test(wire, a_destroy_or_shrink_with_a_destroyed_cache_gen_is_refused_and_the_new_cache_stays)
+{
+	struct kmem_cache *s;
+	struct shm_view g;
+	uint32_t id, gen;
+	void *p;
+	int fd;
+
+	if (under_valgrind())
+		cr_skip_test(
+		    "valgrind has no rseq: the daemon cannot drain a CPU's stacks for a destroy");
+	g = attach_view();
+	s = kmem_cache_create("gen-reused", 96, 0, 0, NULL);
+	cr_assert_not_null(s, "%s", slabd_last_error());
+	id = id_and_gen(&g, "gen-reused", &gen);
+	errno = 0;
+	kmem_cache_destroy(s);
+	cr_assert_eq(errno, 0, "%s", slabd_last_error());
+	s = kmem_cache_create("gen-reused", 96, 0, 0, NULL);
+	cr_assert_not_null(s, "%s", slabd_last_error());
+	expect_id_reused(&g, "gen-reused", id, gen);
+
+	fd = raw_attached();
+	cr_assert_eq(raw_cache_op(fd, SLABD_CACHE_OP_DESTROY, id, gen, 2), -ESTALE,
+		     "a destroy with the old gen was not refused");
+	cr_assert_eq(raw_cache_op(fd, SLABD_CACHE_OP_SHRINK, id, gen, 3), -ESTALE,
+		     "a shrink with the old gen was not refused");
+	cr_assert_eq(state_of(&g, id), SLABD_CACHE_ACTIVE, "the new cache was destroyed");
+	cr_assert_eq(gen_of(&g, id), gen + 1);
+	p = kmem_cache_alloc(s, GFP_KERNEL);
+	cr_assert_not_null(p, "the new cache does not serve: %s", slabd_last_error());
+	memset(p, 0x6b, 96);
+	kmem_cache_free(s, p);
+	cr_assert(td_log_contains(&td, "the handle is of gen"),
+		  "the daemon did not log the refusal");
+
+	/* with the id's gen they go ahead (every object is back) */
+	cr_assert_eq(raw_cache_op(fd, SLABD_CACHE_OP_SHRINK, id, gen + 1, 4), 0);
+	cr_assert_eq(raw_cache_op(fd, SLABD_CACHE_OP_DESTROY, id, gen + 1, 5), 0);
+	cr_assert_neq(state_of(&g, id), SLABD_CACHE_ACTIVE);
+	cr_assert_eq(gen_of(&g, id), gen + 2);
+	/* and this process's handle is stale: the library refuses it itself */
+	cr_assert_eq(kmem_cache_shrink(s), -EINVAL);
+	close(fd);
+}
+
+/* The same for a packet-buffer pool: a pool's id is reused as any cache's, and a
+ * POOL_FREE with the gen of a freed pool leaves the new pool of the id alone. */
+Test(wire, a_pool_free_with_a_freed_pool_gen_is_refused_and_the_new_pool_stays)
+{
+	struct slabd_pktpool *p;
+	struct slabd_pktbuf *m;
+	struct shm_view g;
+	uint32_t id, gen;
+	int fd;
+
+	if (under_valgrind())
+		cr_skip_test(
+		    "valgrind has no rseq: the daemon cannot drain a CPU's stacks for a free");
+	g = attach_view();
+	p = slabd_pktpool_create("gen-pool", 16, 256, 0, -1);
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	id = id_and_gen(&g, "gen-pool", &gen);
+	cr_assert_eq(slabd_pktpool_free(p), 0, "%s", slabd_last_error());
+	p = slabd_pktpool_create("gen-pool", 16, 256, 0, -1);
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	expect_id_reused(&g, "gen-pool", id, gen);
+
+	fd = raw_attached();
+	cr_assert_eq(raw_cache_op(fd, SLABD_CACHE_OP_POOL_FREE, id, gen, 2), -ESTALE,
+		     "a pool free with the old gen was not refused");
+	cr_assert_eq(state_of(&g, id), SLABD_CACHE_ACTIVE, "the new pool was freed");
+	m = slabd_pktbuf_alloc(p);
+	cr_assert_not_null(m, "the new pool does not serve: %s", slabd_last_error());
+	slabd_pktbuf_free(m);
+	cr_assert_eq(raw_cache_op(fd, SLABD_CACHE_OP_POOL_FREE, id, gen + 1, 3), 0);
+	cr_assert_eq(gen_of(&g, id), gen + 2);
+	cr_assert_eq(slabd_pktpool_free(p), -EINVAL);
+	close(fd);
+}
+
+struct destroy_call {
+	struct kmem_cache *s;
+	int err;
+	char msg[256];
+};
+
+static void *destroy_thread(void *arg)
+{
+	struct destroy_call *call = arg;
+
+	errno = 0;
+	kmem_cache_destroy(call->s);
+	call->err = errno;
+	snprintf(call->msg, sizeof(call->msg), "%s", slabd_last_error());
+	return NULL;
+}
+
+/*
+ * The race itself, through the library. This process's kmem_cache_destroy passes its own
+ * check of the gen while the daemon is stopped; queued before it, another connection's
+ * destroy and create of the same name give the id to a new cache. The daemon refuses the
+ * stale request; the library reports EINVAL, as for a handle it finds stale itself, and
+ * the new cache stays and serves.
+ */
+Test(wire, a_library_destroy_overtaken_by_another_destroy_and_create_fails_with_einval)
+{
+	struct destroy_call call = {0};
+	struct slabd_wire_cache_create cc;
+	struct slabd_wire_cache_op op;
+	struct kmem_cache *t;
+	struct shm_view g;
+	union reply rep;
+	uint32_t id, gen;
+	pthread_t th;
+	int fd, st = 0;
+	void *p;
+
+	if (under_valgrind())
+		cr_skip_test(
+		    "valgrind has no rseq: the daemon cannot drain a CPU's stacks for a destroy");
+	g = attach_view();
+	call.s = kmem_cache_create("gen-race", 128, 0, 0, NULL);
+	cr_assert_not_null(call.s, "%s", slabd_last_error());
+	id = id_and_gen(&g, "gen-race", &gen);
+	fd = raw_attached();
+	cache_op_init(&op, SLABD_CACHE_OP_DESTROY, id, gen, 2);
+	slabd_wire_init(&cc.hdr, SLABD_MSG_CACHE_CREATE, sizeof(cc), 3);
+	strcpy(cc.name, "gen-race");
+	cc.size = 128;
+
+	cr_assert_eq(kill(td.pid, SIGSTOP), 0);
+	cr_assert_eq(waitpid(td.pid, &st, WUNTRACED), td.pid);
+	cr_assert(WIFSTOPPED(st), "slabd did not stop (%#x)", st);
+	cr_assert_eq(send(fd, &op, sizeof(op), 0), (ssize_t)sizeof(op));
+	cr_assert_eq(send(fd, &cc, sizeof(cc), 0), (ssize_t)sizeof(cc));
+	cr_assert_eq(pthread_create(&th, NULL, destroy_thread, &call), 0);
+	/* time to check the gen (still the handle's) and send the request */
+	nanosleep(&(struct timespec){0, 300 * 1000000L}, NULL);
+	cr_assert_eq(kill(td.pid, SIGCONT), 0);
+
+	cr_assert_eq(recv_reply(fd, &rep), SLABD_MSG_CACHE_REPLY);
+	cr_assert_eq(rep.cr.err, 0, "the other connection's destroy: %d", rep.cr.err);
+	cr_assert_eq(recv_reply(fd, &rep), SLABD_MSG_CACHE_REPLY);
+	cr_assert_eq(rep.cr.err, 0, "the other connection's create: %d", rep.cr.err);
+	cr_assert_eq(rep.cr.cache, id, "the new cache did not get the id: nothing tested");
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	cr_assert_eq(state_of(&g, id), SLABD_CACHE_ACTIVE, "the new cache was destroyed");
+	cr_assert_eq(gen_of(&g, id), gen + 1);
+	cr_assert_eq(call.err, EINVAL, "kmem_cache_destroy through the stale handle: errno %d (%s)",
+		     call.err, call.msg);
+	cr_assert(strstr(call.msg, "was destroyed") != NULL, "message: %s", call.msg);
+	/* the daemon's check refused it, not the library's (which came before the destroy) */
+	cr_assert(td_log_contains(&td, "the handle is of gen"),
+		  "the daemon did not see the stale request (the library's call came too late?)");
+
+	/* the handle names the new cache after this process's own lookup (per id) */
+	t = kmem_cache_lookup("gen-race");
+	cr_assert_eq(t, call.s);
+	p = kmem_cache_alloc(t, GFP_KERNEL);
+	cr_assert_not_null(p, "the new cache does not serve: %s", slabd_last_error());
+	kmem_cache_free(t, p);
+	errno = 0;
+	kmem_cache_destroy(t);
+	cr_assert_eq(errno, 0, "%s", slabd_last_error());
+	close(fd);
+}
+
+/* Whatever a client writes in a cache op's id, op and gen, the daemon answers and changes
+ * nothing: another gen than the id's is -ESTALE before anything else is looked at, an id
+ * past the table -EINVAL. (No op goes ahead here: this runs under valgrind too.) */
+Test(wire, cache_ops_with_any_id_op_and_wrong_gen_are_answered_and_change_nothing)
+{
+	static const uint32_t ops[] = {
+	    0,	       SLABD_CACHE_OP_DESTROY, SLABD_CACHE_OP_SHRINK, SLABD_CACHE_OP_POOL_FREE, 99,
+	    UINT32_MAX};
+	struct shm_view g = attach_view();
+	uint32_t max = g.sb->max_caches, seq = 10, i, k;
+	const uint32_t ids[] = {0, 1, SLABD_FIRST_NAMED_CACHE, max - 1, max, UINT32_MAX};
+	int fd = raw_attached();
+
+	for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		uint32_t id = ids[i], gen = id < max ? gen_of(&g, id) : 0,
+			 state = id < max ? state_of(&g, id) : 0;
+
+		for (k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
+			int want = id < max ? -ESTALE : -EINVAL;
+
+			cr_assert_eq(raw_cache_op(fd, ops[k], id, gen + 1, seq++), want,
+				     "op %u on cache %u with gen %u", ops[k], id, gen + 1);
+			cr_assert_eq(raw_cache_op(fd, ops[k], id, gen ^ 0x80000000u, seq++), want,
+				     "op %u on cache %u with gen %#x", ops[k], id,
+				     gen ^ 0x80000000u);
+		}
+		if (id < max) {
+			cr_assert_eq(gen_of(&g, id), gen, "cache %u's gen moved", id);
+			cr_assert_eq(state_of(&g, id), state, "cache %u's state moved", id);
+		}
+	}
+	expect_serving(fd);
+	close(fd);
+}
+
+/* A client built for the previous wire version (a cache op without the gen) is told that
+ * the versions differ, and which they are, not that its message is malformed. */
+Test(wire, a_client_of_the_previous_wire_version_gets_a_version_mismatch_error)
+{
+	struct {
+		struct slabd_wire_hdr hdr;
+		uint32_t op, cache;
+	} old_op; /* wire 3's cache op */
+	struct slabd_wire_hello h;
+	char want[64];
+	union reply rep;
+	int fd = raw_connect();
+
+	slabd_wire_init(&h.hdr, SLABD_MSG_HELLO, sizeof(h), 31);
+	h.hdr.version = SLABD_WIRE_VERSION - 1;
+	h.layout_version = SLABD_SHM_LAYOUT_VERSION;
+	h.pid = (uint32_t)getpid();
+	cr_assert_eq(roundtrip(fd, &h, sizeof(h), &rep), SLABD_MSG_ERROR);
+	cr_assert_eq(rep.e.err, -EPROTO);
+	cr_assert_eq(rep.e.hdr.seq, 31);
+	snprintf(want, sizeof(want), "version mismatch (client %u, slabd %u)",
+		 SLABD_WIRE_VERSION - 1, SLABD_WIRE_VERSION);
+	cr_assert(strstr(rep.e.msg, want) != NULL, "the error does not say \"%s\": %s", want,
+		  rep.e.msg);
+
+	slabd_wire_init(&old_op.hdr, SLABD_MSG_CACHE_OP, sizeof(old_op), 32);
+	old_op.hdr.version = SLABD_WIRE_VERSION - 1;
+	old_op.op = SLABD_CACHE_OP_SHRINK;
+	old_op.cache = 1;
+	expect_error(fd, &old_op, sizeof(old_op), -EPROTO, 32, "the previous version's cache op");
+	/* this version's header on the old size is malformed */
+	old_op.hdr.version = SLABD_WIRE_VERSION;
+	expect_error(fd, &old_op, sizeof(old_op), -EBADMSG, 32, "a cache op without the gen");
+
+	hello(fd, 33);
+	expect_serving(fd);
+	close(fd);
+	cr_assert(td_log_contains(&td, "wire protocol version"),
+		  "the daemon did not log the mismatch");
 }

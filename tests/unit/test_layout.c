@@ -252,9 +252,9 @@ Test(layout, the_shared_constants_are_those_of_version_3)
 	cr_expect_eq(SLABD_SHM_MAGIC, 0x4745524442414c53ull);
 }
 
-Test(layout, the_wire_header_and_hello_are_where_version_3_puts_them)
+Test(layout, the_wire_header_and_hello_are_where_version_4_puts_them)
 {
-	cr_expect_eq(SLABD_WIRE_VERSION, 3u, "the wire version changed: update this file");
+	cr_expect_eq(SLABD_WIRE_VERSION, 4u, "the wire version changed: update this file");
 	CHECK(SIZE(slabd_wire_hdr, 16), OFF(slabd_wire_hdr, magic, 0),
 	      OFF(slabd_wire_hdr, version, 4), OFF(slabd_wire_hdr, type, 6),
 	      OFF(slabd_wire_hdr, len, 8), OFF(slabd_wire_hdr, seq, 12),
@@ -264,7 +264,7 @@ Test(layout, the_wire_header_and_hello_are_where_version_3_puts_them)
 	      OFF(slabd_wire_hello, flags, 24), OFF(slabd_wire_hello, reserved, 28));
 }
 
-Test(layout, the_wire_replies_and_requests_are_where_version_3_puts_them)
+Test(layout, the_wire_replies_and_requests_are_where_version_4_puts_them)
 {
 	CHECK(SIZE(slabd_wire_attach, 88), OFF(slabd_wire_attach, hdr, 0),
 	      OFF(slabd_wire_attach, layout_version, 16), OFF(slabd_wire_attach, client_id, 20),
@@ -300,16 +300,18 @@ Test(layout, the_wire_replies_and_requests_are_where_version_3_puts_them)
 	      OFF(slabd_wire_pool_create, n, 48), OFF(slabd_wire_pool_create, data_room, 52),
 	      OFF(slabd_wire_pool_create, priv_size, 56), OFF(slabd_wire_pool_create, headroom, 60),
 	      OFF(slabd_wire_pool_create, node, 64), OFF(slabd_wire_pool_create, reserved, 68));
-	CHECK(SIZE(slabd_wire_cache_op, 24), OFF(slabd_wire_cache_op, hdr, 0),
-	      OFF(slabd_wire_cache_op, op, 16), OFF(slabd_wire_cache_op, cache, 20));
+	CHECK(SIZE(slabd_wire_cache_op, 32), OFF(slabd_wire_cache_op, hdr, 0),
+	      OFF(slabd_wire_cache_op, op, 16), OFF(slabd_wire_cache_op, cache, 20),
+	      OFF(slabd_wire_cache_op, gen, 24), OFF(slabd_wire_cache_op, reserved, 28));
 	CHECK(SIZE(slabd_wire_cache_reply, 32), OFF(slabd_wire_cache_reply, hdr, 0),
 	      OFF(slabd_wire_cache_reply, err, 16), OFF(slabd_wire_cache_reply, cache, 20),
 	      OFF(slabd_wire_cache_reply, count, 24));
 	CHECK(SIZE(slabd_wire_info_req, 24), OFF(slabd_wire_info_req, index, 16));
-	CHECK(SIZE(slabd_wire_cache_info, 176), OFF(slabd_wire_cache_info, err, 16),
+	CHECK(SIZE(slabd_wire_cache_info, 184), OFF(slabd_wire_cache_info, err, 16),
 	      OFF(slabd_wire_cache_info, cache, 20), OFF(slabd_wire_cache_info, name, 24),
 	      OFF(slabd_wire_cache_info, obj_size, 56), OFF(slabd_wire_cache_info, nr_nodes, 92),
-	      OFF(slabd_wire_cache_info, slabs, 96), OFF(slabd_wire_cache_info, depot_misses, 168));
+	      OFF(slabd_wire_cache_info, slabs, 96), OFF(slabd_wire_cache_info, depot_misses, 168),
+	      OFF(slabd_wire_cache_info, gen, 176), OFF(slabd_wire_cache_info, reserved, 180));
 	CHECK(SIZE(slabd_wire_cpu_info, 72), OFF(slabd_wire_cpu_info, cpu, 20),
 	      OFF(slabd_wire_cpu_info, pcpu_bytes, 40), OFF(slabd_wire_cpu_info, free_misses, 64));
 	CHECK(SIZE(slabd_wire_node_info, 80), OFF(slabd_wire_node_info, node, 20),
@@ -323,7 +325,7 @@ Test(layout, the_wire_replies_and_requests_are_where_version_3_puts_them)
 	      OFF(slabd_wire_debug, errors, 32), OFF(slabd_wire_debug, reclaimed, 40));
 }
 
-Test(layout, the_wire_constants_are_those_of_version_3)
+Test(layout, the_wire_constants_are_those_of_version_4)
 {
 	CHECK({"SLABD_WIRE_MAGIC", SLABD_WIRE_MAGIC, 0x534c4244u},
 	      {"SLABD_WIRE_MAX", SLABD_WIRE_MAX, 512}, {"SLABD_MSG_HELLO", SLABD_MSG_HELLO, 1},
