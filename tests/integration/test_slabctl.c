@@ -6,7 +6,7 @@
  * caches, shrink and top --once; the corruption counters in stats (text and JSON) going up
  * after a scribble; usage errors and their exit codes; pools (n, in use, available and
  * the geometry, in the table and in the JSON, against the daemon's own count of a refused
- * slabd_pktpool_free).
+ * slabd_pktpool_free), read without attaching: slabctl never shows up as a client.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -576,4 +576,97 @@ Test(slabctl_nodma, pools_without_a_dma_zone_say_there_is_none)
 	cr_expect_str_eq(
 	    out, "no packet-buffer pools (this slabd has no DMA zone: dma_zone_size = 0)\n");
 	cr_expect_eq(td_stop(&td), 0);
+}
+
+/* Attached clients as the daemon counts them (STATS totals). */
+static uint32_t attached_clients(void)
+{
+	struct slabd_wire_stats_req q;
+	struct slabd_wire_stats st;
+
+	slabd_wire_init(&q.hdr, SLABD_MSG_STATS, sizeof(q), 1);
+	q.cache = 0;
+	q.reserved = 0;
+	cr_assert_eq(td_request(&td, &q, sizeof(q), &st, sizeof(st), SLABD_MSG_STATS_REPLY), 0,
+		     "no STATS_REPLY");
+	return st.clients;
+}
+
+/* Wait until @pid sleeps writing to a pipe: 1, or 0 when it did not within 10 s or the
+ * kernel does not say (/proc/PID/wchan is "0" where it is hidden). */
+static int blocked_in_pipe_write(pid_t pid)
+{
+	char path[64], wchan[64];
+	int tries;
+
+	snprintf(path, sizeof(path), "/proc/%d/wchan", (int)pid);
+	for (tries = 0; tries < 1000; tries++) {
+		FILE *f = fopen(path, "re");
+		size_t n = f ? fread(wchan, 1, sizeof(wchan) - 1, f) : 0;
+
+		if (f)
+			fclose(f);
+		wchan[n] = 0;
+		if (strstr(wchan, "pipe_write")) /* pipe_write, anon_pipe_write */
+			return 1;
+		usleep(10 * 1000);
+	}
+	return 0;
+}
+
+/* slabctl takes the pools over the wire: it sends no HELLO, so it never holds a client
+ * entry. Caught in the act: its standard output is a full pipe, so it stops in its last
+ * write, after every request, until the test reads; meanwhile the daemon still counts one
+ * client (this test) and "slabctl clients" lists no other. Nor does the log have its
+ * attach ("client N attached (pid P)"; every connection's end is logged, attached or not). */
+Test(slabctl_pools, pools_does_not_attach_nor_show_up_as_a_client)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("ctl-pool", 100, 1000, 24, -1);
+	char junk[4096], want[64], buf[4096], got[sizeof(buf) * 2] = "";
+	int fd[2], st;
+	ssize_t n;
+	pid_t pid;
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	cr_assert_eq(attached_clients(), 1);
+	cr_assert_eq(pipe2(fd, O_CLOEXEC), 0);
+	fcntl(fd[1], F_SETPIPE_SZ, 4096); /* the smallest: less to fill */
+	memset(junk, 'x', sizeof(junk));
+	cr_assert_eq(fcntl(fd[1], F_SETFL, O_NONBLOCK), 0);
+	while (write(fd[1], junk, sizeof(junk)) > 0 || write(fd[1], junk, 1) > 0)
+		;
+	cr_assert_eq(errno, EAGAIN);
+	cr_assert_eq(fcntl(fd[1], F_SETFL, 0), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(fd[1], STDOUT_FILENO);
+		execl(SLABCTL_BIN, SLABCTL_BIN, "--socket", td.sock, "pools", (char *)NULL);
+		_exit(127);
+	}
+	close(fd[1]);
+	if (!blocked_in_pipe_write(pid))
+		cr_log_warn("slabctl not seen blocked in its write: checked while it may run");
+
+	cr_expect_eq(attached_clients(), 1, "slabctl pools counts as a client while it runs");
+	cr_assert_eq(run("clients", NULL), 0, "%s", out);
+	snprintf(want, sizeof(want), " %d ", (int)pid);
+	cr_expect(strstr(out, want) == NULL, "slabctl pools is listed as a client:\n%s", out);
+	cr_expect_eq(strchr(strchr(out, '\n') + 1, '\n'), strrchr(out, '\n'),
+		     "one client row (this test) expected:\n%s", out);
+
+	while ((n = read(fd[0], buf, sizeof(buf) - 1)) > 0) {
+		buf[n] = 0;
+		if (strlen(got) + (size_t)n < sizeof(got))
+			strcat(got, buf + strspn(buf, "x"));
+	}
+	close(fd[0]);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d: %s", st, got);
+	cr_assert(strstr(got, "ctl-pool") != NULL, "no row for the pool:\n%s", got);
+
+	cr_expect_eq(attached_clients(), 1, "the client count changed after slabctl pools");
+	snprintf(want, sizeof(want), " attached (pid %d)", (int)pid);
+	cr_expect(!td_log_contains(&td, want), "the daemon logged slabctl's attach");
+	cr_assert_eq(slabd_pktpool_free(p), 0, "%s", slabd_last_error());
 }
