@@ -155,7 +155,7 @@ int stats_cache_info(struct slabd *d, uint32_t from, struct slabd_wire_cache_inf
 {
 	struct slabd_wire_stats st;
 	struct cache *c = NULL;
-	uint32_t id, n, cpu, walk = d->sb->nr_mags;
+	uint32_t id, n, cpu, pool_n, walk = d->sb->nr_mags;
 
 	for (id = from ? from : 1; id < d->sb->max_caches; id++)
 		if ((c = cache_get(d, id)))
@@ -176,6 +176,15 @@ int stats_cache_info(struct slabd *d, uint32_t from, struct slabd_wire_cache_inf
 	ci->mag_objs = c->mag_objs;
 	ci->zone_kind = c->shm->zone_kind;
 	ci->gen = __atomic_load_n(&c->shm->gen, __ATOMIC_RELAXED);
+	pool_n = __atomic_load_n(&c->shm->pool_n, __ATOMIC_ACQUIRE); /* published last */
+	if (pool_n && d->dma_zone != SLABD_NO_ZONE) { /* a pool lives in the DMA zone */
+		ci->pool_n = pool_n;
+		ci->pool_priv = c->shm->pool_priv;
+		ci->pool_headroom = c->shm->pool_headroom;
+		ci->pool_data_room = c->shm->pool_data_room;
+		ci->pool_node = d->zone_tab[d->dma_zone].node;
+		ci->pool_iova_mode = d->sb->iova_mode;
+	}
 	ci->nr_nodes = d->sb->nr_nodes;
 	ci->slabs = st.slabs;
 	ci->objs = st.slabs * c->objs;

@@ -23,7 +23,7 @@
 
 #define SLABD_WIRE_MAGIC 0x534c4244u /* "SLBD" */
 /* 2: cache create/destroy/shrink; 3: packet-buffer pools; 4: the cache op carries the gen
- * (and cache info reports it) */
+ * (and cache info reports it and a pool's geometry) */
 #define SLABD_WIRE_VERSION 4u
 #define SLABD_WIRE_MAX 512u /* no message is larger */
 #define SLABD_DEFAULT_SOCKET "/run/slabd/slabd.sock"
@@ -231,6 +231,15 @@ struct slabd_wire_cache_info {
 	uint64_t depot_misses;  /* depot empty when a client came for a magazine, all nodes */
 	uint32_t gen;           /* the id's gen (wire 4): what a CACHE_OP on this cache sends */
 	uint32_t reserved;
+	/* A packet-buffer pool's geometry (wire 4; slabd_shm_cache.pool_*): all 0 for a cache
+	 * that is no pool. obj_size is then its element size (header, private area rounded
+	 * up, headroom, data room) and size its stride. */
+	uint32_t pool_n;         /* buffers in the pool; 0: not a pool */
+	uint32_t pool_priv;      /* private area per buffer, as asked for */
+	uint32_t pool_headroom;  /* default data_off */
+	uint32_t pool_data_room; /* room after the headroom */
+	uint32_t pool_node;      /* node index of the DMA zone it lives in (NODE_INFO: os_index) */
+	uint32_t pool_iova_mode; /* SLABD_IOVA_*: where its buffers' IOVAs come from */
 };
 
 #define SLABD_CPU_ONLINE 0x1u /* a CPU of this machine (not only a table entry) */
@@ -347,7 +356,7 @@ _Static_assert(sizeof(struct slabd_wire_verify_req) == 24, "verify request");
 _Static_assert(sizeof(struct slabd_wire_verify) == 232, "verify reply");
 
 _Static_assert(sizeof(struct slabd_wire_info_req) == 24, "info request");
-_Static_assert(sizeof(struct slabd_wire_cache_info) == 184, "cache info");
+_Static_assert(sizeof(struct slabd_wire_cache_info) == 208, "cache info");
 _Static_assert(sizeof(struct slabd_wire_cpu_info) == 72, "cpu info");
 _Static_assert(sizeof(struct slabd_wire_node_info) == 80, "node info");
 _Static_assert(sizeof(struct slabd_wire_client_info) == 40, "client info");

@@ -5,7 +5,7 @@
  *   slabctl [--socket PATH] slabinfo          /proc/slabinfo 2.1 format, one row per cache
  *   slabctl [--socket PATH] stats [--json]    totals, per cache, CPU, node and client
  *   slabctl [--socket PATH] top [--once] [--delay S] [--count N]
- *   slabctl [--socket PATH] caches | clients
+ *   slabctl [--socket PATH] caches | clients | pools
  *   slabctl [--socket PATH] shrink [CACHE]
  *   slabctl [--socket PATH] verify            audit of every object, corruption counters
  *
@@ -44,6 +44,7 @@ static const char usage_text[] =
     "                              a live view like slabtop (--once: one frame, no screen "
     "control)\n"
     "  caches                      the caches and their geometry\n"
+    "  pools                       the packet-buffer pools: n, in use, available, sizes\n"
     "  clients                     the attached processes\n"
     "  shrink [CACHE]              give free memory of CACHE (name or id; default all) back\n"
     "  verify                      audit: every object free in exactly one place or allocated\n"
@@ -242,6 +243,40 @@ static void snapshot_take(struct snapshot *s, int what_cpus, int what_nodes, int
 	}
 }
 
+/* ------------------------------------------------------------- packet-buffer pools -- */
+
+/* A pool is a cache whose CACHE_INFO reply has pool_n (wire 4): its counts are those of
+ * every cache, its geometry is in the pool_* fields. */
+static int is_pool(const struct slabd_wire_cache_info *c)
+{
+	return c->pool_n != 0;
+}
+
+/* Free in per-CPU caches, depots and the daemon's slabs: in_use + available = n. */
+static uint64_t pool_available(const struct slabd_wire_cache_info *c)
+{
+	return c->in_pcpu + c->in_depot + c->in_slabs;
+}
+
+/* The kernel's number of the node of index @node (from the NODE_INFO replies of @s). */
+static uint32_t node_os_index(const struct snapshot *s, uint32_t node)
+{
+	size_t i;
+
+	for (i = 0; i < s->nr_nodes; i++)
+		if (s->nodes[i].node == node)
+			return s->nodes[i].os_index;
+	return node;
+}
+
+static const char *iova_mode_name(uint32_t m)
+{
+	return m == SLABD_IOVA_VFIO ? "vfio"
+	       : m == SLABD_IOVA_PA ? "pa"
+	       : m == SLABD_IOVA_VA ? "va"
+				    : "none";
+}
+
 /* ----------------------------------------------------------------------- formatting -- */
 
 static const char *backing(uint32_t b)
@@ -357,6 +392,34 @@ static int cmd_slabinfo(void)
 	return 0;
 }
 
+/* "pools": an array of the pools, with the keys of slabctl(8). */
+static void pools_json(const struct snapshot *s)
+{
+	const char *sep = "";
+	size_t i;
+
+	printf(",\n\"pools\":[");
+	for (i = 0; i < s->nr_caches; i++) {
+		const struct slabd_wire_cache_info *c = &s->caches[i];
+
+		if (!is_pool(c))
+			continue;
+		printf("%s\n{\"name\":", sep);
+		json_str(c->name);
+		printf(",\"id\":%u,\"n\":%u,\"in_use\":%llu,\"available\":%llu,"
+		       "\"available_pcpu\":%llu,\"available_depot\":%llu,\"available_slabs\":%llu,"
+		       "\"element_size\":%u,\"stride\":%u,\"data_room\":%u,\"headroom\":%u,"
+		       "\"priv_size\":%u,\"node\":%u,\"iova_mode\":\"%s\"}",
+		       c->cache, c->pool_n, (unsigned long long)c->in_use,
+		       (unsigned long long)pool_available(c), (unsigned long long)c->in_pcpu,
+		       (unsigned long long)c->in_depot, (unsigned long long)c->in_slabs,
+		       c->obj_size, c->size, c->pool_data_room, c->pool_headroom, c->pool_priv,
+		       node_os_index(s, c->pool_node), iova_mode_name(c->pool_iova_mode));
+		sep = ",";
+	}
+	printf("]");
+}
+
 static void stats_json(const struct snapshot *s)
 {
 	const struct slabd_wire_stats *t = &s->tot;
@@ -405,7 +468,9 @@ static void stats_json(const struct snapshot *s)
 		else
 			printf("%.4f}", hr);
 	}
-	printf("],\n\"per_cpu\":[");
+	printf("]");
+	pools_json(s);
+	printf(",\n\"per_cpu\":[");
 	for (i = 0; i < s->nr_cpus; i++) {
 		const struct slabd_wire_cpu_info *p = &s->cpus[i];
 		printf("%s\n{\"cpu\":%u,\"node\":%u,\"online\":%s,\"pcpu_bytes\":%llu,\"pcpu_"
@@ -552,6 +617,38 @@ static int cmd_caches(void)
 		printf("%-5u %-24s %8u %8u %6u %9u %10u %8llu %10llu\n", c->cache, c->name,
 		       c->obj_size, c->size, c->align, c->objs_per_slab, 1u << c->order,
 		       (unsigned long long)c->slabs, (unsigned long long)c->in_use);
+	}
+	snapshot_free(&s);
+	return 0;
+}
+
+static int cmd_pools(void)
+{
+	struct snapshot s = {0};
+	size_t i, pools = 0, dma = 0;
+
+	snapshot_take(&s, 0, 1, 0);
+	for (i = 0; i < s.nr_caches; i++) {
+		pools += is_pool(&s.caches[i]);
+		dma += s.caches[i].zone_kind == SLABD_ZONE_DMA;
+	}
+	if (!pools)
+		printf("no packet-buffer pools%s\n",
+		       dma ? "" : " (this slabd has no DMA zone: dma_zone_size = 0)");
+	else
+		printf("%-5s %-24s %8s %8s %9s %8s %8s %9s %8s %6s %4s %4s\n", "id", "name", "n",
+		       "in use", "available", "elt size", "stride", "data room", "headroom", "priv",
+		       "node", "iova");
+	for (i = 0; i < s.nr_caches; i++) {
+		const struct slabd_wire_cache_info *c = &s.caches[i];
+
+		if (!is_pool(c))
+			continue;
+		printf("%-5u %-24s %8u %8llu %9llu %8u %8u %9u %8u %6u %4u %4s\n", c->cache,
+		       c->name, c->pool_n, (unsigned long long)c->in_use,
+		       (unsigned long long)pool_available(c), c->obj_size, c->size,
+		       c->pool_data_room, c->pool_headroom, c->pool_priv,
+		       node_os_index(&s, c->pool_node), iova_mode_name(c->pool_iova_mode));
 	}
 	snapshot_free(&s);
 	return 0;
@@ -952,7 +1049,7 @@ int main(int argc, char **argv)
 		die_usage("%s", "--once and --count go with top");
 	if (strcmp(cmd, "slabinfo") && strcmp(cmd, "stats") && strcmp(cmd, "top") &&
 	    strcmp(cmd, "caches") && strcmp(cmd, "clients") && strcmp(cmd, "shrink") &&
-	    strcmp(cmd, "verify") && strcmp(cmd, "debug"))
+	    strcmp(cmd, "verify") && strcmp(cmd, "debug") && strcmp(cmd, "pools"))
 		die_usage("unknown command '%s'", cmd);
 
 	connect_daemon(path);
@@ -966,6 +1063,8 @@ int main(int argc, char **argv)
 		return cmd_caches();
 	if (!strcmp(cmd, "clients"))
 		return cmd_clients();
+	if (!strcmp(cmd, "pools"))
+		return cmd_pools();
 	if (!strcmp(cmd, "verify"))
 		return cmd_verify();
 	if (!strcmp(cmd, "debug"))

@@ -4,11 +4,14 @@
  * 2.1 format with a row for every cache (a named one included), stats --json that
  * parses and holds the expected figures per cache, CPU, node and client, clients,
  * caches, shrink and top --once; the corruption counters in stats (text and JSON) going up
- * after a scribble; usage errors and their exit codes.
+ * after a scribble; usage errors and their exit codes; pools (n, in use, available and
+ * the geometry, in the table and in the JSON, against the daemon's own count of a refused
+ * slabd_pktpool_free), read without attaching: slabctl never shows up as a client.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <slabd/pktbuf.h>
 #include <slabd/slabd.h>
 
 #include "daemon_helper.h"
@@ -66,23 +70,26 @@ static int run(const char *args, const char *pipe)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* The line after @line, or NULL after the last. */
+static const char *next_line(const char *line)
+{
+	line = strchr(line, '\n');
+	return line && line[1] ? line + 1 : NULL;
+}
+
 /* The slabinfo row of @name: its fields, or 0 when there is none. */
 static int slabinfo_row(const char *text, const char *name, unsigned long v[10])
 {
-	const char *line = text;
+	const char *line;
 	char nm[64];
 
-	while (line && *line) {
+	for (line = *text ? text : NULL; line; line = next_line(line))
 		if (sscanf(line,
 			   "%63s %lu %lu %lu %lu %lu : tunables %lu %lu %lu : slabdata %lu %lu %*u",
 			   nm, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
 			   &v[9]) == 11 &&
 		    !strcmp(nm, name))
 			return 1;
-		line = strchr(line, '\n');
-		if (line)
-			line++;
-	}
 	return 0;
 }
 
@@ -372,8 +379,8 @@ Test(slabctl, usage_errors_exit_with_2)
 
 Test(slabctl_nodaemon, every_command_without_a_daemon_exits_3_saying_how_to_start_it)
 {
-	static const char *const cmds[] = {"slabinfo", "stats",	  "top --once",
-					   "caches",   "clients", "shrink"};
+	static const char *const cmds[] = {"slabinfo", "stats",	 "top --once", "caches",
+					   "clients",  "shrink", "pools"};
 	char cmd[256];
 	size_t i;
 
@@ -425,4 +432,241 @@ Test(slabctl, info_requests_past_the_tables_get_enoent)
 		}
 	close(fd);
 	cr_assert(td_alive(&td));
+}
+
+/* ------------------------------------------------------------------------------ pools -- */
+
+/* A pool's row of "slabctl pools" in out[]: 1 and its columns, or 0 when there is none. */
+struct pools_row {
+	unsigned int id, n, elt, stride, data_room, headroom, priv, node;
+	unsigned long long in_use, available;
+	char iova[8];
+};
+
+static int pools_row(const char *name, struct pools_row *r)
+{
+	const char *line;
+	char nm[64];
+
+	for (line = *out ? out : NULL; line; line = next_line(line))
+		if (sscanf(line, "%u %63s %u %llu %llu %u %u %u %u %u %u %7s", &r->id, nm, &r->n,
+			   &r->in_use, &r->available, &r->elt, &r->stride, &r->data_room,
+			   &r->headroom, &r->priv, &r->node, r->iova) == 12 &&
+		    !strcmp(nm, name))
+			return 1;
+	return 0;
+}
+
+/* python3 checks of the pool "ctl-pool" in stats --json: %d buffers in use. */
+static const char pool_json_checks[] =
+    "| python3 -c '\n"
+    "import json, sys\n"
+    "d = json.load(sys.stdin)\n"
+    "p = [x for x in d[\"pools\"] if x[\"name\"] == \"ctl-pool\"]\n"
+    "assert len(p) == 1, d[\"pools\"]\n"
+    "p = p[0]\n"
+    "c = [x for x in d[\"caches\"] if x[\"name\"] == \"ctl-pool\"][0]\n"
+    "assert p[\"id\"] == c[\"id\"] and p[\"stride\"] == c[\"stride\"], (p, c)\n"
+    "assert p[\"n\"] == 100 and p[\"in_use\"] == %d and p[\"available\"] == 100 - %d, p\n"
+    "assert p[\"available\"] == p[\"available_pcpu\"] + p[\"available_depot\"] + "
+    "p[\"available_slabs\"], p\n"
+    "assert p[\"data_room\"] == 1000 and p[\"headroom\"] == 128 and p[\"priv_size\"] == 24, p\n"
+    "assert p[\"element_size\"] == 128 + 24 + 128 + 1000, p\n"
+    "assert p[\"iova_mode\"] == \"va\", p\n"
+    "assert not [x for x in d[\"pools\"] if x[\"name\"].startswith(\"dma-kmalloc\") or "
+    "x[\"name\"] == \"ctl-dma-cache\"], d[\"pools\"]\n"
+    "assert d[\"clients\"] == len(d[\"per_client\"]) == 1, d\n"
+    "print(\"pool json ok\")\n"
+    "'";
+
+/* Runs "pools" and "stats --json" and checks ctl-pool's figures with @out buffers out. */
+static void check_ctl_pool(int k)
+{
+	char pipe[sizeof(pool_json_checks) + 32];
+	struct pools_row r;
+
+	cr_assert_eq(run("pools", NULL), 0, "%s", out);
+	cr_assert(pools_row("ctl-pool", &r), "no row for the pool:\n%s", out);
+	cr_expect_eq(r.n, 100, "%s", out);
+	cr_expect_eq(r.in_use, (unsigned long long)k, "in use:\n%s", out);
+	cr_expect_eq(r.available, 100ull - (unsigned long long)k, "available:\n%s", out);
+	cr_expect_eq(r.data_room, 1000, "%s", out);
+	cr_expect_eq(r.headroom, SLABD_PKTBUF_HEADROOM, "%s", out);
+	cr_expect_eq(r.priv, 24, "%s", out);
+	cr_expect_eq(r.elt, 128 + 24 + 128 + 1000, "%s", out);
+	cr_expect_geq(r.stride, r.elt, "%s", out);
+	cr_expect_str_eq(r.iova, "va", "%s", out);
+	cr_expect(strstr(out, "dma-kmalloc") == NULL && strstr(out, "ctl-dma-cache") == NULL,
+		  "caches that are no pools listed:\n%s", out);
+	snprintf(pipe, sizeof(pipe), pool_json_checks, k, k);
+	cr_assert_eq(run("stats --json", pipe), 0, "%s", out);
+	cr_assert(strstr(out, "pool json ok") != NULL, "%s", out);
+}
+
+static void pools_up(void)
+{
+	static const char *const sets[] = {"zone_size=8M", "dma_zone_size=8M", "iova_mode=va",
+					   NULL};
+	int r = td_start(&td, sets);
+
+	if (r)
+		td_dump_log(&td);
+	cr_assert_eq(r, 0, "slabd did not start");
+	cr_assert_eq(slabd_connect(td.sock), 0, "%s", slabd_last_error());
+}
+
+TestSuite(slabctl_pools, .init = pools_up, .fini = down, .timeout = 60);
+
+/* n, in use and available as buffers go out and come back, the geometry, and in use equal
+ * to what the daemon counts when it refuses to free the pool; a named DMA cache that is
+ * no pool is not listed. */
+Test(slabctl_pools, pools_show_n_in_use_available_and_the_geometry)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("ctl-pool", 100, 1000, 24, -1);
+	struct kmem_cache *dma = kmem_cache_create("ctl-dma-cache", 256, 0, SLAB_CACHE_DMA, NULL);
+	struct slabd_pktbuf *b[23];
+	void *o;
+	int i, k = 23;
+	char want[64];
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	cr_assert_not_null(dma, "%s", slabd_last_error());
+	cr_assert_not_null(o = kmem_cache_alloc(dma, GFP_KERNEL));
+	check_ctl_pool(0);
+	for (i = 0; i < k; i++)
+		cr_assert_not_null(b[i] = slabd_pktbuf_alloc(p), "%s", slabd_last_error());
+	check_ctl_pool(k);
+
+	/* the daemon's own count: it refuses the free with the number of buffers out */
+	cr_assert_eq(slabd_pktpool_free(p), -EBUSY, "%s", slabd_last_error());
+	snprintf(want, sizeof(want), " %d of its 100 buffers are still allocated", k);
+	cr_assert(strstr(slabd_last_error(), want) != NULL, "%s", slabd_last_error());
+	check_ctl_pool(k);
+
+	slabd_pktbuf_free_bulk(b, (unsigned int)k);
+	check_ctl_pool(0);
+	kmem_cache_free(dma, o);
+	kmem_cache_destroy(dma);
+	cr_assert_eq(slabd_pktpool_free(p), 0, "%s", slabd_last_error());
+	cr_assert_eq(run("pools", NULL), 0, "%s", out);
+	cr_assert_str_eq(out, "no packet-buffer pools\n");
+}
+
+/* No pools: one clear line, exit 0, an empty array in the JSON; without a DMA zone the
+ * line says so. */
+Test(slabctl, pools_without_pools_say_so_and_exit_0)
+{
+	cr_assert_eq(run("pools", NULL), 0, "%s", out);
+	cr_assert(!strncmp(out, "no packet-buffer pools", 22) && strchr(out, '\n')[1] == 0, "%s",
+		  out);
+	cr_assert_eq(run("stats --json", "| python3 -c 'import json, sys\n"
+					 "assert json.load(sys.stdin)[\"pools\"] == []\n"
+					 "print(\"empty ok\")'"),
+		     0, "%s", out);
+	cr_assert(strstr(out, "empty ok") != NULL, "%s", out);
+	cr_assert_eq(run("pools extra", NULL), 2, "%s", out);
+}
+
+Test(slabctl_nodma, pools_without_a_dma_zone_say_there_is_none)
+{
+	static const char *const sets[] = {"zone_size=8M", "dma_zone_size=0", NULL};
+
+	cr_assert_eq(td_start(&td, sets), 0, "slabd did not start");
+	cr_assert_eq(run("pools", NULL), 0, "%s", out);
+	cr_expect_str_eq(
+	    out, "no packet-buffer pools (this slabd has no DMA zone: dma_zone_size = 0)\n");
+	cr_expect_eq(td_stop(&td), 0);
+}
+
+/* Attached clients as the daemon counts them (STATS totals). */
+static uint32_t attached_clients(void)
+{
+	struct slabd_wire_stats_req q;
+	struct slabd_wire_stats st;
+
+	slabd_wire_init(&q.hdr, SLABD_MSG_STATS, sizeof(q), 1);
+	q.cache = 0;
+	q.reserved = 0;
+	cr_assert_eq(td_request(&td, &q, sizeof(q), &st, sizeof(st), SLABD_MSG_STATS_REPLY), 0,
+		     "no STATS_REPLY");
+	return st.clients;
+}
+
+/* Wait until @pid sleeps writing to a pipe: 1, or 0 when it did not within 10 s or the
+ * kernel does not say (/proc/PID/wchan is "0" where it is hidden). */
+static int blocked_in_pipe_write(pid_t pid)
+{
+	char path[64], wchan[64];
+	int tries;
+
+	snprintf(path, sizeof(path), "/proc/%d/wchan", (int)pid);
+	for (tries = 0; tries < 1000; tries++) {
+		FILE *f = fopen(path, "re");
+		size_t n = f ? fread(wchan, 1, sizeof(wchan) - 1, f) : 0;
+
+		if (f)
+			fclose(f);
+		wchan[n] = 0;
+		if (strstr(wchan, "pipe_write")) /* pipe_write, anon_pipe_write */
+			return 1;
+		usleep(10 * 1000);
+	}
+	return 0;
+}
+
+/* slabctl takes the pools over the wire: it sends no HELLO, so it never holds a client
+ * entry. Caught in the act: its standard output is a full pipe, so it stops in its last
+ * write, after every request, until the test reads; meanwhile the daemon still counts one
+ * client (this test) and "slabctl clients" lists no other. Nor does the log have its
+ * attach ("client N attached (pid P)"; every connection's end is logged, attached or not). */
+Test(slabctl_pools, pools_does_not_attach_nor_show_up_as_a_client)
+{
+	struct slabd_pktpool *p = slabd_pktpool_create("ctl-pool", 100, 1000, 24, -1);
+	char junk[4096], want[64], buf[4096], got[sizeof(buf) * 2] = "";
+	int fd[2], st;
+	ssize_t n;
+	pid_t pid;
+
+	cr_assert_not_null(p, "%s", slabd_last_error());
+	cr_assert_eq(attached_clients(), 1);
+	cr_assert_eq(pipe2(fd, O_CLOEXEC), 0);
+	fcntl(fd[1], F_SETPIPE_SZ, 4096); /* the smallest: less to fill */
+	memset(junk, 'x', sizeof(junk));
+	cr_assert_eq(fcntl(fd[1], F_SETFL, O_NONBLOCK), 0);
+	while (write(fd[1], junk, sizeof(junk)) > 0 || write(fd[1], junk, 1) > 0)
+		;
+	cr_assert_eq(errno, EAGAIN);
+	cr_assert_eq(fcntl(fd[1], F_SETFL, 0), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(fd[1], STDOUT_FILENO);
+		execl(SLABCTL_BIN, SLABCTL_BIN, "--socket", td.sock, "pools", (char *)NULL);
+		_exit(127);
+	}
+	close(fd[1]);
+	if (!blocked_in_pipe_write(pid))
+		cr_log_warn("slabctl not seen blocked in its write: checked while it may run");
+
+	cr_expect_eq(attached_clients(), 1, "slabctl pools counts as a client while it runs");
+	cr_assert_eq(run("clients", NULL), 0, "%s", out);
+	snprintf(want, sizeof(want), " %d ", (int)pid);
+	cr_expect(strstr(out, want) == NULL, "slabctl pools is listed as a client:\n%s", out);
+	cr_expect_eq(strchr(strchr(out, '\n') + 1, '\n'), strrchr(out, '\n'),
+		     "one client row (this test) expected:\n%s", out);
+
+	while ((n = read(fd[0], buf, sizeof(buf) - 1)) > 0) {
+		buf[n] = 0;
+		if (strlen(got) + (size_t)n < sizeof(got))
+			strcat(got, buf + strspn(buf, "x"));
+	}
+	close(fd[0]);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d: %s", st, got);
+	cr_assert(strstr(got, "ctl-pool") != NULL, "no row for the pool:\n%s", got);
+
+	cr_expect_eq(attached_clients(), 1, "the client count changed after slabctl pools");
+	snprintf(want, sizeof(want), " attached (pid %d)", (int)pid);
+	cr_expect(!td_log_contains(&td, want), "the daemon logged slabctl's attach");
+	cr_assert_eq(slabd_pktpool_free(p), 0, "%s", slabd_last_error());
 }

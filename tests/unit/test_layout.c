@@ -307,11 +307,16 @@ Test(layout, the_wire_replies_and_requests_are_where_version_4_puts_them)
 	      OFF(slabd_wire_cache_reply, err, 16), OFF(slabd_wire_cache_reply, cache, 20),
 	      OFF(slabd_wire_cache_reply, count, 24));
 	CHECK(SIZE(slabd_wire_info_req, 24), OFF(slabd_wire_info_req, index, 16));
-	CHECK(SIZE(slabd_wire_cache_info, 184), OFF(slabd_wire_cache_info, err, 16),
+	CHECK(SIZE(slabd_wire_cache_info, 208), OFF(slabd_wire_cache_info, err, 16),
 	      OFF(slabd_wire_cache_info, cache, 20), OFF(slabd_wire_cache_info, name, 24),
 	      OFF(slabd_wire_cache_info, obj_size, 56), OFF(slabd_wire_cache_info, nr_nodes, 92),
 	      OFF(slabd_wire_cache_info, slabs, 96), OFF(slabd_wire_cache_info, depot_misses, 168),
-	      OFF(slabd_wire_cache_info, gen, 176), OFF(slabd_wire_cache_info, reserved, 180));
+	      OFF(slabd_wire_cache_info, gen, 176), OFF(slabd_wire_cache_info, reserved, 180),
+	      OFF(slabd_wire_cache_info, pool_n, 184), OFF(slabd_wire_cache_info, pool_priv, 188),
+	      OFF(slabd_wire_cache_info, pool_headroom, 192),
+	      OFF(slabd_wire_cache_info, pool_data_room, 196),
+	      OFF(slabd_wire_cache_info, pool_node, 200),
+	      OFF(slabd_wire_cache_info, pool_iova_mode, 204));
 	CHECK(SIZE(slabd_wire_cpu_info, 72), OFF(slabd_wire_cpu_info, cpu, 20),
 	      OFF(slabd_wire_cpu_info, pcpu_bytes, 40), OFF(slabd_wire_cpu_info, free_misses, 64));
 	CHECK(SIZE(slabd_wire_node_info, 80), OFF(slabd_wire_node_info, node, 20),
