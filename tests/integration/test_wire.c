@@ -785,6 +785,7 @@ Test(wire, a_pool_free_with_a_freed_pool_gen_is_refused_and_the_new_pool_stays)
 struct destroy_call {
 	struct kmem_cache *s;
 	int err;
+	pid_t tid;
 	char msg[256];
 };
 
@@ -792,11 +793,34 @@ static void *destroy_thread(void *arg)
 {
 	struct destroy_call *call = arg;
 
+	__atomic_store_n(&call->tid, gettid(), __ATOMIC_RELEASE);
 	errno = 0;
 	kmem_cache_destroy(call->s);
 	call->err = errno;
 	snprintf(call->msg, sizeof(call->msg), "%s", slabd_last_error());
 	return NULL;
+}
+
+/* Whether thread @tid of this process is asleep ('S' in its stat). */
+static int thread_sleeps(pid_t tid)
+{
+	char path[64], buf[256], *p;
+	ssize_t n;
+	int fd;
+
+	if (tid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')'); /* the state follows the command name */
+	return p && p[1] == ' ' && p[2] == 'S';
 }
 
 /*
@@ -838,8 +862,12 @@ Test(wire, a_library_destroy_overtaken_by_another_destroy_and_create_fails_with_
 	cr_assert_eq(send(fd, &op, sizeof(op), 0), (ssize_t)sizeof(op));
 	cr_assert_eq(send(fd, &cc, sizeof(cc), 0), (ssize_t)sizeof(cc));
 	cr_assert_eq(pthread_create(&th, NULL, destroy_thread, &call), 0);
-	/* time to check the gen (still the handle's) and send the request */
+	/* Time to check the gen (still the handle's) and send the request: at least 300 ms,
+	 * and until the thread sleeps (waiting for the reply), for up to 10 s on a loaded
+	 * machine; a request sent after the SIGCONT would meet the library's own check. */
 	nanosleep(&(struct timespec){0, 300 * 1000000L}, NULL);
+	for (st = 0; st < 100 && !thread_sleeps(__atomic_load_n(&call.tid, __ATOMIC_ACQUIRE)); st++)
+		nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
 	cr_assert_eq(kill(td.pid, SIGCONT), 0);
 
 	cr_assert_eq(recv_reply(fd, &rep), SLABD_MSG_CACHE_REPLY);
