@@ -53,9 +53,16 @@
 
 /* The home check of the *_home variants: the CPU's node (u16 at cputab + cpu * 4, the
  * daemon's CPU table) must be @node, else the sequence leaves through label "wrong". */
-#define RSEQ_ASM_HOME_CHECK                                                                        \
+#define RSEQ_ASM_HOME_CHECK_TO(wrong)                                                              \
 	"cmpw %w[node], (%[cputab],%%rax,4)\n\t"                                                   \
-	"jne %l[wrong]\n\t"
+	"jne " wrong "\n\t"
+#define RSEQ_ASM_HOME_CHECK RSEQ_ASM_HOME_CHECK_TO("%l[wrong]")
+
+/* A sequence with an output as a plain asm statement (SLABD_ASM_GOTO_OUTPUTS 0, see
+ * <slabd/fast.h>): a miss (and the home check's other node) leaves through
+ * SLABD_RSEQ_FAIL with the output 0; an abort starts over inside the asm. */
+#define RSEQ_ASM_PROLOGUE_FAIL SLABD_RSEQ_PROLOGUE_TO("", SLABD_RSEQ_FAIL)
+#define RSEQ_ASM_PROLOGUE_HOME_FAIL SLABD_RSEQ_PROLOGUE_TO(RSEQ_ASM_HOME_CHECK_TO(SLABD_RSEQ_FAIL), SLABD_RSEQ_FAIL)
 _Static_assert(sizeof(struct slabd_shm_cpu) == 4, "RSEQ_ASM_HOME_CHECK scales the CPU by 4");
 
 _Static_assert(SLABD_PCPU_SHIFT == 10 && SLABD_PCPU_SLOTS == 127, "the asm below hard-codes these");
@@ -69,6 +76,7 @@ static inline __attribute__((always_inline)) int percpu_pop(long roff, uint32_t 
 							     uint64_t *ret_off)
 {
 	uint64_t val;
+#if SLABD_ASM_GOTO_OUTPUTS
 retry:
 	__asm__ volatile goto(RSEQ_ASM_PROLOGUE SLABD_RSEQ_POP_BODY RSEQ_ASM_EPILOGUE
 		     : [val] "=&r"(val)
@@ -83,6 +91,18 @@ abort:
 	goto retry;
 slow:
 	return -1;
+#else
+	/* val is 0 after a miss: offset 0 is the superblock, never an object */
+	__asm__ volatile(RSEQ_ASM_PROLOGUE_FAIL SLABD_RSEQ_POP_BODY_TO(SLABD_RSEQ_FAIL) SLABD_RSEQ_EPILOGUE_RETRY
+			 SLABD_RSEQ_FAIL_STUB("val")
+		     : [val] "=&r"(val)
+		     : [roff] "r"(roff), [ncpus] "rm"(ncpus), [base] "r"(base)
+		     : "rax", "rcx", "rdx", RSEQ_INJECT_CLOBBER "memory", "cc");
+	if (__builtin_expect(!val, 0))
+		return -1;
+	*ret_off = val;
+	return 0;
+#endif
 }
 
 /*
@@ -146,6 +166,7 @@ static inline __attribute__((always_inline)) unsigned int percpu_pop_bulk_delta(
 										 uint64_t max, uint64_t delta)
 {
 	uint64_t n;
+#if SLABD_ASM_GOTO_OUTPUTS
 retry:
 	__asm__ volatile goto(RSEQ_ASM_PROLOGUE SLABD_RSEQ_POP_BULK_BODY RSEQ_ASM_EPILOGUE
 		     : [n] "=&r"(n)
@@ -160,6 +181,15 @@ abort:
 	goto retry;
 slow:
 	return 0;
+#else
+	__asm__ volatile(RSEQ_ASM_PROLOGUE_FAIL SLABD_RSEQ_POP_BULK_BODY_TO(SLABD_RSEQ_FAIL)
+			 SLABD_RSEQ_EPILOGUE_RETRY SLABD_RSEQ_FAIL_STUB("n")
+		     : [n] "=&r"(n)
+		     : [roff] "r"(roff), [ncpus] "rm"(ncpus), [base] "r"(base), [out] "r"(out), [max] "r"(max),
+		       [delta] "rm"(delta)
+		     : SLABD_RSEQ_BULK_CLOBBERS);
+	return (unsigned int)n;
+#endif
 }
 
 static inline __attribute__((always_inline)) unsigned int percpu_pop_bulk(long roff, uint32_t ncpus, char *base,
@@ -175,6 +205,7 @@ static inline __attribute__((always_inline)) unsigned int percpu_pop_bulk_home(l
 										const void *cputab, uint32_t node)
 {
 	uint64_t n, delta = 0;
+#if SLABD_ASM_GOTO_OUTPUTS
 retry:
 	__asm__ volatile goto(RSEQ_ASM_PROLOGUE_CHECK(RSEQ_ASM_HOME_CHECK) SLABD_RSEQ_POP_BULK_BODY RSEQ_ASM_EPILOGUE
 		     : [n] "=&r"(n)
@@ -190,6 +221,15 @@ abort:
 slow:
 wrong:
 	return 0;
+#else
+	__asm__ volatile(RSEQ_ASM_PROLOGUE_HOME_FAIL SLABD_RSEQ_POP_BULK_BODY_TO(SLABD_RSEQ_FAIL)
+			 SLABD_RSEQ_EPILOGUE_RETRY SLABD_RSEQ_FAIL_STUB("n")
+		     : [n] "=&r"(n)
+		     : [roff] "r"(roff), [ncpus] "rm"(ncpus), [base] "r"(base), [out] "r"(out), [max] "r"(max),
+		       [delta] "rm"(delta), [cputab] "r"(cputab), [node] "r"(node)
+		     : SLABD_RSEQ_BULK_CLOBBERS);
+	return (unsigned int)n;
+#endif
 }
 
 
@@ -204,6 +244,7 @@ static inline __attribute__((always_inline)) unsigned int percpu_push_bulk_delta
 										  uint64_t n, uint64_t delta)
 {
 	uint64_t done;
+#if SLABD_ASM_GOTO_OUTPUTS
 retry:
 	__asm__ volatile goto(RSEQ_ASM_PROLOGUE SLABD_RSEQ_PUSH_BULK_BODY RSEQ_ASM_EPILOGUE
 		     : [done] "=&r"(done)
@@ -218,6 +259,15 @@ abort:
 	goto retry;
 slow:
 	return 0;
+#else
+	__asm__ volatile(RSEQ_ASM_PROLOGUE_FAIL SLABD_RSEQ_PUSH_BULK_BODY_TO(SLABD_RSEQ_FAIL)
+			 SLABD_RSEQ_EPILOGUE_RETRY SLABD_RSEQ_FAIL_STUB("done")
+		     : [done] "=&r"(done)
+		     : [roff] "r"(roff), [ncpus] "rm"(ncpus), [base] "r"(base), [in] "r"(in), [n] "r"(n),
+		       [delta] "rm"(delta)
+		     : SLABD_RSEQ_BULK_CLOBBERS);
+	return (unsigned int)done;
+#endif
 }
 
 static inline __attribute__((always_inline)) unsigned int percpu_push_bulk(long roff, uint32_t ncpus, char *base,
@@ -234,6 +284,7 @@ static inline __attribute__((always_inline)) unsigned int percpu_push_bulk_home(
 										 uint32_t node)
 {
 	uint64_t done, delta = 0;
+#if SLABD_ASM_GOTO_OUTPUTS
 retry:
 	__asm__ volatile goto(RSEQ_ASM_PROLOGUE_CHECK(RSEQ_ASM_HOME_CHECK) SLABD_RSEQ_PUSH_BULK_BODY RSEQ_ASM_EPILOGUE
 		     : [done] "=&r"(done)
@@ -249,6 +300,15 @@ abort:
 slow:
 wrong:
 	return 0;
+#else
+	__asm__ volatile(RSEQ_ASM_PROLOGUE_HOME_FAIL SLABD_RSEQ_PUSH_BULK_BODY_TO(SLABD_RSEQ_FAIL)
+			 SLABD_RSEQ_EPILOGUE_RETRY SLABD_RSEQ_FAIL_STUB("done")
+		     : [done] "=&r"(done)
+		     : [roff] "r"(roff), [ncpus] "rm"(ncpus), [base] "r"(base), [in] "r"(in), [n] "r"(n),
+		       [delta] "rm"(delta), [cputab] "r"(cputab), [node] "r"(node)
+		     : SLABD_RSEQ_BULK_CLOBBERS);
+	return (unsigned int)done;
+#endif
 }
 
 /* percpu_current_cpu: the CPU this thread last ran on, or -1 when rseq is unregistered

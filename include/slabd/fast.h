@@ -97,6 +97,30 @@ extern __thread uint64_t slabd_fast_guess_v2 __attribute__((tls_model("initial-e
  */
 #define SLABD_ASM_GOTO_OUTPUT_FENCE() __asm__("")
 
+/*
+ * SLABD_ASM_GOTO_OUTPUTS: 1 when the compiler gets asm goto with outputs right (clang 11
+ * and later; GCC 14, and 13.3, 12.4, 11.5 and later in their series), else 0. The fence
+ * above is not enough on the broken GCCs: the Linux kernel found that they can also drop
+ * an assignment on a goto label's path (not only an output), so it stopped using asm
+ * goto with outputs on them. So do we: with 0, every sequence that has an output is a
+ * plain asm statement that leaves through its own labels (SLABD_RSEQ_FAIL: the output
+ * set to 0; an abort starts the sequence over inside the asm) and the C code tests the
+ * output (one predicted branch, about 2 instructions per pop). Sequences without outputs
+ * keep asm goto, which every compiler has got right for years. Define it to 0 or 1 to
+ * choose (the tests build both).
+ */
+#ifndef SLABD_ASM_GOTO_OUTPUTS
+#if defined(__clang__)
+#define SLABD_ASM_GOTO_OUTPUTS (__clang_major__ >= 11)
+#elif defined(__GNUC__)
+#define SLABD_ASM_GOTO_OUTPUTS                                                                     \
+	(__GNUC__ >= 14 || (__GNUC__ == 13 && __GNUC_MINOR__ >= 3) ||                              \
+	 (__GNUC__ == 12 && __GNUC_MINOR__ >= 4) || (__GNUC__ == 11 && __GNUC_MINOR__ >= 5))
+#else
+#define SLABD_ASM_GOTO_OUTPUTS 0
+#endif
+#endif
+
 #define SLABD_RSEQ_SIGNATURE 0x53053053 /* glibc's on x86: the kernel checks it before aborting */
 
 /*
@@ -106,30 +130,31 @@ extern __thread uint64_t slabd_fast_guess_v2 __attribute__((tls_model("initial-e
  * CPU number in %eax. SLABD_RSEQ_COMMIT_HOOK goes right before each commit store (the
  * stress builds put a spin loop there).
  */
-#define SLABD_RSEQ_PROLOGUE(check)                                                                 \
+#define SLABD_RSEQ_PROLOGUE_TO(check, slow)                                                         \
 	".pushsection __rseq_cs, \"aw\"\n\t"                                                       \
 	".balign 32\n\t"                                                                           \
 	"3:\n\t"                                                                                   \
 	".long 0x0, 0x0\n\t"                                                                       \
 	".quad 1f, (2f - 1f), 4f\n\t"                                                              \
 	".popsection\n\t"                                                                          \
+	"0:\n\t"                                                                                   \
 	"leaq 3b(%%rip), %%rax\n\t"                                                                \
 	"movq %%rax, %%fs:8(%[roff])\n\t"                                                          \
 	"1:\n\t"                                                                                   \
 	"movl %%fs:4(%[roff]), %%eax\n\t"                                                          \
 	"cmpl %[ncpus], %%eax\n\t"                                                                 \
-	"jae %l[slow]\n\t" check                                                                   \
+	"jae " slow "\n\t" check                                                                   \
 	"shlq $10, %%rax\n\t"                                                                      \
 	"addq %[base], %%rax\n\t"
+#define SLABD_RSEQ_PROLOGUE(check) SLABD_RSEQ_PROLOGUE_TO(check, "%l[slow]")
 
-#define SLABD_RSEQ_EPILOGUE                                                                        \
+#define SLABD_RSEQ_EPILOGUE_TO(abort)                                                              \
 	"2:\n\t"                                                                                   \
 	".pushsection __rseq_failure, \"ax\"\n\t"                                                  \
 	".byte 0x0f, 0xb9, 0x3d\n\t"                                                               \
 	".long 0x53053053\n\t"                                                                     \
-	"4:\n\t"                                                                                   \
-	"jmp %l[abort]\n\t"                                                                        \
-	".popsection\n\t"
+	"4:\n\t" abort ".popsection\n\t"
+#define SLABD_RSEQ_EPILOGUE SLABD_RSEQ_EPILOGUE_TO("jmp %l[abort]\n\t")
 
 #ifdef SLABD_RSEQ_INJECT
 /* Stress builds only (libslabclient-inject): spin slabd_rseq_inject_loops times right
@@ -146,20 +171,35 @@ extern unsigned long slabd_rseq_inject_aborts;
 	"8:\n\t"
 #define SLABD_RSEQ_INJECT_CLOBBER "r11",
 #define SLABD_RSEQ_INJECT_ABORTED() __atomic_fetch_add(&slabd_rseq_inject_aborts, 1, __ATOMIC_RELAXED)
+#define SLABD_RSEQ_INJECT_ABORTED_ASM "lock incq slabd_rseq_inject_aborts(%%rip)\n\t"
 #else
 #define SLABD_RSEQ_COMMIT_HOOK ""
 #define SLABD_RSEQ_INJECT_CLOBBER
 #define SLABD_RSEQ_INJECT_ABORTED() ((void)0)
+#define SLABD_RSEQ_INJECT_ABORTED_ASM ""
 #endif
+
+/* The exits of a sequence that is a plain asm statement (SLABD_ASM_GOTO_OUTPUTS 0): the
+ * abort handler counts the abort in the stress builds and starts over at label 0; a miss
+ * jumps to SLABD_RSEQ_FAIL, out of line, which zeroes output @out and rejoins the end. */
+#define SLABD_RSEQ_EPILOGUE_RETRY SLABD_RSEQ_EPILOGUE_TO(SLABD_RSEQ_INJECT_ABORTED_ASM "jmp 0b\n\t")
+#define SLABD_RSEQ_FAIL "70f"
+#define SLABD_RSEQ_FAIL_STUB(out)                                                                  \
+	".pushsection __rseq_failure, \"ax\"\n\t"                                                  \
+	"70: xorl %k[" out "], %k[" out "]\n\t"                                                      \
+	"jmp 71f\n\t"                                                                              \
+	".popsection\n\t"                                                                          \
+	"71:\n\t"
 
 /* pop: %[val] = top slot; count - 1 committed. Empty or corrupt count (count - 1 above
  * 126 unsigned: 0, or beyond the 127 slots): slow. */
-#define SLABD_RSEQ_POP_BODY                                                                        \
+#define SLABD_RSEQ_POP_BODY_TO(slow)                                                                        \
 	"movl (%%rax), %%ecx\n\t"                                                                  \
 	"leal -1(%%rcx), %%edx\n\t"                                                                \
 	"cmpl $126, %%edx\n\t"                                                                     \
-	"ja %l[slow]\n\t"                                                                          \
+	"ja " slow "\n\t"                                                                          \
 	"movq (%%rax,%%rcx,8), %[val]\n\t" SLABD_RSEQ_COMMIT_HOOK "movl %%edx, (%%rax)\n\t"
+#define SLABD_RSEQ_POP_BODY SLABD_RSEQ_POP_BODY_TO("%l[slow]")
 
 /* push: slot[count] = %[off]; count + 1 committed. At capacity or 127: slow. */
 #define SLABD_RSEQ_PUSH_BODY                                                                       \
@@ -174,10 +214,10 @@ extern unsigned long slabd_rseq_inject_aborts;
 /* pop bulk: the top min(count, %[max]) slots, each + %[delta], into %[out]; %[n] = how
  * many; count - n committed. From the top down: the odd one, a pair if that leaves a
  * multiple of 4, then four per loop of two SSE2 load/add/store pairs (%%rdx counts down). */
-#define SLABD_RSEQ_POP_BULK_BODY                                                                   \
+#define SLABD_RSEQ_POP_BULK_BODY_TO(slow)                                                                   \
 	"movl (%%rax), %%ecx\n\t"                                                                  \
 	"cmpl $127, %%ecx\n\t"                                                                     \
-	"ja %l[slow]\n\t"                                                                          \
+	"ja " slow "\n\t"                                                                          \
 	"movq %[max], %[n]\n\t"                                                                    \
 	"cmpq %%rcx, %[n]\n\t"                                                                     \
 	"cmovaq %%rcx, %[n]\n\t" /* n = min(count, max) */                                         \
@@ -209,17 +249,18 @@ extern unsigned long slabd_rseq_inject_aborts;
 	"subq $4, %%rdx\n\t"                                                                       \
 	"jnz 10b\n\t"                                                                              \
 	"9:\n\t" SLABD_RSEQ_COMMIT_HOOK "movl %%ecx, (%%rax)\n\t"
+#define SLABD_RSEQ_POP_BULK_BODY SLABD_RSEQ_POP_BULK_BODY_TO("%l[slow]")
 
 /* push bulk: up to %[n] objects from %[in], each - %[delta], onto the stack; %[done] = how
  * many fit; count + done committed. Copied as the pop copies (odd one, then pairs down). */
-#define SLABD_RSEQ_PUSH_BULK_BODY                                                                  \
+#define SLABD_RSEQ_PUSH_BULK_BODY_TO(slow)                                                                  \
 	"movl (%%rax), %%ecx\n\t"                                                                  \
 	"movl 4(%%rax), %%edx\n\t"                                                                 \
 	"movl $127, %%r8d\n\t"                                                                     \
 	"cmpl %%r8d, %%edx\n\t"                                                                    \
 	"cmoval %%r8d, %%edx\n\t" /* cap = min(capacity, SLOTS) */                                 \
 	"cmpl %%edx, %%ecx\n\t"                                                                    \
-	"jae %l[slow]\n\t"                                                                         \
+	"jae " slow "\n\t"                                                                         \
 	"subl %%ecx, %%edx\n\t" /* room */                                                         \
 	"movq %[n], %[done]\n\t"                                                                   \
 	"cmpq %%rdx, %[done]\n\t"                                                                  \
@@ -251,6 +292,7 @@ extern unsigned long slabd_rseq_inject_aborts;
 	"subq $4, %%rdx\n\t"                                                                       \
 	"jnz 10b\n\t"                                                                              \
 	"9: addl %k[done], %%ecx\n\t" SLABD_RSEQ_COMMIT_HOOK "movl %%ecx, (%%rax)\n\t"
+#define SLABD_RSEQ_PUSH_BULK_BODY SLABD_RSEQ_PUSH_BULK_BODY_TO("%l[slow]")
 
 /* pop exactly %c[cnt] (a constant, 2..127) slots, unrolled: the top cnt slots, each +
  * %[delta], into %[out]; fewer than cnt on the stack (or a corrupt count): slow. count -
@@ -329,6 +371,7 @@ static inline __attribute__((always_inline)) int slabd_fast_pop_from(char *stack
 {
 	const struct slabd_fast *f = &slabd_fast_v2;
 	char *p;
+#if SLABD_ASM_GOTO_OUTPUTS
 retry:
 	__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_POP_BODY SLABD_RSEQ_EPILOGUE
 			      "addq %[obase], %[val]\n\t" SLABD_RSEQ_PREFETCH_NEXT
@@ -345,6 +388,20 @@ abort:
 	goto retry;
 slow:
 	return -1;
+#else
+	/* p is 0 after a miss: an object's address never is */
+	__asm__ volatile(SLABD_RSEQ_PROLOGUE_TO("", SLABD_RSEQ_FAIL) SLABD_RSEQ_POP_BODY_TO(SLABD_RSEQ_FAIL)
+			 SLABD_RSEQ_EPILOGUE_RETRY "addq %[obase], %[val]\n\t" SLABD_RSEQ_PREFETCH_NEXT
+			 SLABD_RSEQ_FAIL_STUB("val")
+			 : [val] "=&r"(p)
+			 : [roff] "r"(f->rseq_off), [ncpus] "rm"(f->ncpus), [base] "r"(stacks),
+			   [obase] "r"(f->base)
+			 : "rax", "rcx", "rdx", SLABD_RSEQ_INJECT_CLOBBER "memory", "cc");
+	if (__builtin_expect(!p, 0))
+		return -1;
+	*ret = p;
+	return 0;
+#endif
 }
 
 /* slabd_fast_pop_bulk: up to @n objects from this CPU's stack in @stacks into @p
@@ -353,6 +410,7 @@ static inline __attribute__((always_inline)) unsigned int slabd_fast_pop_bulk(ch
 {
 	const struct slabd_fast *f = &slabd_fast_v2;
 	uint64_t got;
+#if SLABD_ASM_GOTO_OUTPUTS
 retry:
 	__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_POP_BULK_BODY SLABD_RSEQ_EPILOGUE
 			      : [n] "=&r"(got)
@@ -367,6 +425,15 @@ abort:
 	goto retry;
 slow:
 	return 0;
+#else
+	__asm__ volatile(SLABD_RSEQ_PROLOGUE_TO("", SLABD_RSEQ_FAIL) SLABD_RSEQ_POP_BULK_BODY_TO(SLABD_RSEQ_FAIL)
+			 SLABD_RSEQ_EPILOGUE_RETRY SLABD_RSEQ_FAIL_STUB("n")
+			 : [n] "=&r"(got)
+			 : [roff] "r"(f->rseq_off), [ncpus] "rm"(f->ncpus), [base] "r"(stacks), [out] "r"(p),
+			   [max] "r"(n), [delta] "rm"((uint64_t)(uintptr_t)f->base)
+			 : SLABD_RSEQ_BULK_CLOBBERS);
+	return (unsigned int)got;
+#endif
 }
 
 /* slabd_fast_push_bulk: up to @n objects of @p onto this CPU's stack in @stacks; how many
@@ -376,6 +443,7 @@ static inline __attribute__((always_inline)) unsigned int slabd_fast_push_bulk(c
 {
 	const struct slabd_fast *f = &slabd_fast_v2;
 	uint64_t done;
+#if SLABD_ASM_GOTO_OUTPUTS
 retry:
 	__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_PUSH_BULK_BODY SLABD_RSEQ_EPILOGUE
 			      : [done] "=&r"(done)
@@ -390,6 +458,15 @@ abort:
 	goto retry;
 slow:
 	return 0;
+#else
+	__asm__ volatile(SLABD_RSEQ_PROLOGUE_TO("", SLABD_RSEQ_FAIL) SLABD_RSEQ_PUSH_BULK_BODY_TO(SLABD_RSEQ_FAIL)
+			 SLABD_RSEQ_EPILOGUE_RETRY SLABD_RSEQ_FAIL_STUB("done")
+			 : [done] "=&r"(done)
+			 : [roff] "r"(f->rseq_off), [ncpus] "rm"(f->ncpus), [base] "r"(stacks), [in] "r"(p),
+			   [n] "r"(n), [delta] "rm"((uint64_t)(uintptr_t)f->base)
+			 : SLABD_RSEQ_BULK_CLOBBERS);
+	return (unsigned int)done;
+#endif
 }
 
 #ifdef __OPTIMIZE__

@@ -60,3 +60,19 @@ Test(fast_abi, before_attach_the_inline_path_is_off)
 	for (k = 0; k < SLABD_FAST_KSTACKS; k++)
 		cr_expect_null(slabd_fast_v2.kstacks[k]);
 }
+
+/* GCC bug 113921 (asm goto with outputs) is fixed in GCC 11.5, 12.4, 13.3 and 14; on an
+ * earlier GCC the sequences with an output must be the plain-asm form (<slabd/fast.h>,
+ * SLABD_ASM_GOTO_OUTPUTS), and on a fixed one asm goto. Debian 12's GCC 12.2 is broken. */
+Test(fast_abi, only_a_gcc_without_the_asm_goto_output_bug_gets_asm_goto_with_outputs)
+{
+#if defined(__GNUC__) && !defined(__clang__)
+	int broken = __GNUC__ < 11 || (__GNUC__ == 11 && __GNUC_MINOR__ < 5) ||
+		     (__GNUC__ == 12 && __GNUC_MINOR__ < 4) || (__GNUC__ == 13 && __GNUC_MINOR__ < 3);
+
+	cr_assert_eq(SLABD_ASM_GOTO_OUTPUTS, !broken, "GCC %d.%d: SLABD_ASM_GOTO_OUTPUTS is %d", __GNUC__,
+		     __GNUC_MINOR__, SLABD_ASM_GOTO_OUTPUTS);
+#else
+	cr_skip_test("not GCC");
+#endif
+}
