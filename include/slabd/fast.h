@@ -105,9 +105,9 @@ extern __thread uint64_t slabd_fast_guess_v2 __attribute__((tls_model("initial-e
  * goto with outputs on them. So do we: with 0, every sequence that has an output is a
  * plain asm statement that leaves through its own labels (SLABD_RSEQ_FAIL: the output
  * set to 0; an abort starts the sequence over inside the asm) and the C code tests the
- * output (one predicted branch, about 2 instructions per pop). Sequences without outputs
- * keep asm goto, which every compiler has got right for years. Define it to 0 or 1 to
- * choose (the tests build both).
+ * output (one predicted branch; under callgrind at most one more instruction per pair).
+ * Sequences without outputs keep asm goto, which every compiler has got right for years.
+ * Define it to 0 or 1 to choose (the tests build both).
  */
 #ifndef SLABD_ASM_GOTO_OUTPUTS
 #if defined(__clang__)
@@ -193,7 +193,7 @@ extern unsigned long slabd_rseq_inject_aborts;
 
 /* pop: %[val] = top slot; count - 1 committed. Empty or corrupt count (count - 1 above
  * 126 unsigned: 0, or beyond the 127 slots): slow. */
-#define SLABD_RSEQ_POP_BODY_TO(slow)                                                                        \
+#define SLABD_RSEQ_POP_BODY_TO(slow)                                                               \
 	"movl (%%rax), %%ecx\n\t"                                                                  \
 	"leal -1(%%rcx), %%edx\n\t"                                                                \
 	"cmpl $126, %%edx\n\t"                                                                     \
@@ -214,7 +214,7 @@ extern unsigned long slabd_rseq_inject_aborts;
 /* pop bulk: the top min(count, %[max]) slots, each + %[delta], into %[out]; %[n] = how
  * many; count - n committed. From the top down: the odd one, a pair if that leaves a
  * multiple of 4, then four per loop of two SSE2 load/add/store pairs (%%rdx counts down). */
-#define SLABD_RSEQ_POP_BULK_BODY_TO(slow)                                                                   \
+#define SLABD_RSEQ_POP_BULK_BODY_TO(slow)                                                          \
 	"movl (%%rax), %%ecx\n\t"                                                                  \
 	"cmpl $127, %%ecx\n\t"                                                                     \
 	"ja " slow "\n\t"                                                                          \
@@ -253,7 +253,7 @@ extern unsigned long slabd_rseq_inject_aborts;
 
 /* push bulk: up to %[n] objects from %[in], each - %[delta], onto the stack; %[done] = how
  * many fit; count + done committed. Copied as the pop copies (odd one, then pairs down). */
-#define SLABD_RSEQ_PUSH_BULK_BODY_TO(slow)                                                                  \
+#define SLABD_RSEQ_PUSH_BULK_BODY_TO(slow)                                                         \
 	"movl (%%rax), %%ecx\n\t"                                                                  \
 	"movl 4(%%rax), %%edx\n\t"                                                                 \
 	"movl $127, %%r8d\n\t"                                                                     \
