@@ -195,6 +195,7 @@ static uint32_t mag_check(struct slabd_shm_mag *m, uint32_t cache)
 	if (!(size & (size - 1)) && size <= SLABD_PAGE_SIZE) {
 #ifdef SLABD_HAVE_MAGCHECK_AVX2
 		if (have_avx2 && !(cl.zones_size & (SLABD_PAGE_SIZE - 1)) &&
+		    cl.zones_size >> SLABD_PAGE_SHIFT < MAGCHECK_MAX_PAGES &&
 		    magcheck_all_valid_avx2(m->objs, n, cl.sb->zones_off, cl.zones_size >> SLABD_PAGE_SHIFT,
 					    (const uint64_t *)cl.pages, want, size))
 			return n;

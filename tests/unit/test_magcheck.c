@@ -13,7 +13,7 @@
 
 #define NPAGES 64u
 #define ZONES_OFF (1u << 20) /* the zones' region offset: page-aligned */
-#define SLOTS 31u
+#define SLOTS 127u /* SLABD_MAG_SLOTS */
 
 static uint64_t pages[NPAGES];
 
