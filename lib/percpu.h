@@ -39,7 +39,8 @@
 #error "slabd's restartable sequences are written for x86-64"
 #endif
 
-/* The sequences' pieces (prologue, epilogue, pop and push bodies) and the delay-injection
+/* The sequences' pieces (prologue, epilogue, pop and push bodies), the bulk sequences
+ * without a home check (slabd_rseq_pop_bulk, slabd_rseq_push_bulk) and the delay-injection
  * hooks of the stress builds are shared with the inline fast path in <slabd/fast.h>. */
 #include <slabd/fast.h>
 
@@ -165,31 +166,9 @@ static inline __attribute__((always_inline)) unsigned int percpu_pop_bulk_delta(
 										 char *base, uint64_t *out,
 										 uint64_t max, uint64_t delta)
 {
-	uint64_t n;
-#if SLABD_ASM_GOTO_OUTPUTS
-retry:
-	__asm__ volatile goto(RSEQ_ASM_PROLOGUE SLABD_RSEQ_POP_BULK_BODY RSEQ_ASM_EPILOGUE
-		     : [n] "=&r"(n)
-		     : [roff] "r"(roff), [ncpus] "rm"(ncpus), [base] "r"(base), [out] "r"(out), [max] "r"(max),
-		       [delta] "rm"(delta)
-		     : SLABD_RSEQ_BULK_CLOBBERS
-		     : slow, abort);
-	SLABD_ASM_GOTO_OUTPUT_FENCE();
-	return (unsigned int)n;
-abort:
-	RSEQ_INJECT_ABORTED();
-	goto retry;
-slow:
-	return 0;
-#else
-	__asm__ volatile(RSEQ_ASM_PROLOGUE_FAIL SLABD_RSEQ_POP_BULK_BODY_TO(SLABD_RSEQ_FAIL)
-			 SLABD_RSEQ_EPILOGUE_RETRY SLABD_RSEQ_FAIL_STUB("n")
-		     : [n] "=&r"(n)
-		     : [roff] "r"(roff), [ncpus] "rm"(ncpus), [base] "r"(base), [out] "r"(out), [max] "r"(max),
-		       [delta] "rm"(delta)
-		     : SLABD_RSEQ_BULK_CLOBBERS);
-	return (unsigned int)n;
-#endif
+	char *d = (char *)(uintptr_t)delta;
+
+	return slabd_rseq_pop_bulk(roff, &ncpus, base, out, max, &d);
 }
 
 static inline __attribute__((always_inline)) unsigned int percpu_pop_bulk(long roff, uint32_t ncpus, char *base,
@@ -243,31 +222,9 @@ static inline __attribute__((always_inline)) unsigned int percpu_push_bulk_delta
 										  char *base, const uint64_t *in,
 										  uint64_t n, uint64_t delta)
 {
-	uint64_t done;
-#if SLABD_ASM_GOTO_OUTPUTS
-retry:
-	__asm__ volatile goto(RSEQ_ASM_PROLOGUE SLABD_RSEQ_PUSH_BULK_BODY RSEQ_ASM_EPILOGUE
-		     : [done] "=&r"(done)
-		     : [roff] "r"(roff), [ncpus] "rm"(ncpus), [base] "r"(base), [in] "r"(in), [n] "r"(n),
-		       [delta] "rm"(delta)
-		     : SLABD_RSEQ_BULK_CLOBBERS
-		     : slow, abort);
-	SLABD_ASM_GOTO_OUTPUT_FENCE();
-	return (unsigned int)done;
-abort:
-	RSEQ_INJECT_ABORTED();
-	goto retry;
-slow:
-	return 0;
-#else
-	__asm__ volatile(RSEQ_ASM_PROLOGUE_FAIL SLABD_RSEQ_PUSH_BULK_BODY_TO(SLABD_RSEQ_FAIL)
-			 SLABD_RSEQ_EPILOGUE_RETRY SLABD_RSEQ_FAIL_STUB("done")
-		     : [done] "=&r"(done)
-		     : [roff] "r"(roff), [ncpus] "rm"(ncpus), [base] "r"(base), [in] "r"(in), [n] "r"(n),
-		       [delta] "rm"(delta)
-		     : SLABD_RSEQ_BULK_CLOBBERS);
-	return (unsigned int)done;
-#endif
+	char *d = (char *)(uintptr_t)delta;
+
+	return slabd_rseq_push_bulk(roff, &ncpus, base, in, n, &d);
 }
 
 static inline __attribute__((always_inline)) unsigned int percpu_push_bulk(long roff, uint32_t ncpus, char *base,

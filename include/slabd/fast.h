@@ -348,6 +348,87 @@ extern unsigned long slabd_rseq_inject_aborts;
 
 #define SLABD_RSEQ_BULK_CLOBBERS "rax", "rcx", "rdx", "r8", "r9", "xmm0", "xmm1", "xmm2", SLABD_RSEQ_INJECT_CLOBBER "memory", "cc"
 
+/* (Compiled for the inline calls and for lib/percpu.h, whose includers do not define
+ * SLABD_NO_INLINE; a program that does gets no asm from this header.) */
+#if defined(__x86_64__) && (!defined(SLABD_NO_INLINE) || defined(SLABD_BUILDING_LIBRARY))
+/*
+ * The bulk sequences, written once for the inline calls below and for libslabclient's and
+ * slabd's own (lib/percpu.h). @ncpus and @delta are pointers so that, inlined, the asm's
+ * "rm" operands can still read them straight from slabd_fast_v2, as they did when each
+ * caller had its own copy of the asm (callgrind: the same instructions per object). *@delta
+ * is added to each slot popped and subtracted from each object pushed: the region base
+ * for pointers, 0 (NULL) for offsets.
+ *
+ * slabd_rseq_pop_bulk: up to @max objects from this CPU's stack in @stacks into @out; how
+ * many (0 when the stack is empty or the thread is not registered).
+ */
+static inline __attribute__((always_inline)) unsigned int slabd_rseq_pop_bulk(long roff, const uint32_t *ncpus,
+									       char *stacks, void *out,
+									       uint64_t max,
+									       char *const *delta)
+{
+	uint64_t n;
+#if SLABD_ASM_GOTO_OUTPUTS
+retry:
+	__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_POP_BULK_BODY SLABD_RSEQ_EPILOGUE
+			      : [n] "=&r"(n)
+			      : [roff] "r"(roff), [ncpus] "rm"(*ncpus), [base] "r"(stacks), [out] "r"(out),
+				[max] "r"(max), [delta] "rm"(*delta)
+			      : SLABD_RSEQ_BULK_CLOBBERS
+			      : slow, abort);
+	SLABD_ASM_GOTO_OUTPUT_FENCE();
+	return (unsigned int)n;
+abort:
+	SLABD_RSEQ_INJECT_ABORTED();
+	goto retry;
+slow:
+	return 0;
+#else
+	__asm__ volatile(SLABD_RSEQ_PROLOGUE_TO("", SLABD_RSEQ_FAIL) SLABD_RSEQ_POP_BULK_BODY_TO(SLABD_RSEQ_FAIL)
+			 SLABD_RSEQ_EPILOGUE_RETRY SLABD_RSEQ_FAIL_STUB("n")
+			 : [n] "=&r"(n)
+			 : [roff] "r"(roff), [ncpus] "rm"(*ncpus), [base] "r"(stacks), [out] "r"(out),
+			   [max] "r"(max), [delta] "rm"(*delta)
+			 : SLABD_RSEQ_BULK_CLOBBERS);
+	return (unsigned int)n;
+#endif
+}
+
+/* slabd_rseq_push_bulk: up to @n objects of @in (in[0] deepest) onto this CPU's stack in
+ * @stacks; how many fit (0 when the stack is full or the thread is not registered). */
+static inline __attribute__((always_inline)) unsigned int slabd_rseq_push_bulk(long roff, const uint32_t *ncpus,
+										char *stacks, const void *in,
+										uint64_t n,
+										char *const *delta)
+{
+	uint64_t done;
+#if SLABD_ASM_GOTO_OUTPUTS
+retry:
+	__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_PUSH_BULK_BODY SLABD_RSEQ_EPILOGUE
+			      : [done] "=&r"(done)
+			      : [roff] "r"(roff), [ncpus] "rm"(*ncpus), [base] "r"(stacks), [in] "r"(in),
+				[n] "r"(n), [delta] "rm"(*delta)
+			      : SLABD_RSEQ_BULK_CLOBBERS
+			      : slow, abort);
+	SLABD_ASM_GOTO_OUTPUT_FENCE();
+	return (unsigned int)done;
+abort:
+	SLABD_RSEQ_INJECT_ABORTED();
+	goto retry;
+slow:
+	return 0;
+#else
+	__asm__ volatile(SLABD_RSEQ_PROLOGUE_TO("", SLABD_RSEQ_FAIL) SLABD_RSEQ_PUSH_BULK_BODY_TO(SLABD_RSEQ_FAIL)
+			 SLABD_RSEQ_EPILOGUE_RETRY SLABD_RSEQ_FAIL_STUB("done")
+			 : [done] "=&r"(done)
+			 : [roff] "r"(roff), [ncpus] "rm"(*ncpus), [base] "r"(stacks), [in] "r"(in),
+			   [n] "r"(n), [delta] "rm"(*delta)
+			 : SLABD_RSEQ_BULK_CLOBBERS);
+	return (unsigned int)done;
+#endif
+}
+#endif /* __x86_64__, inline or library */
+
 #if defined(__x86_64__) && !defined(SLABD_NO_INLINE) && !defined(SLABD_BUILDING_LIBRARY)
 #define SLABD_HAVE_INLINE 1
 
@@ -409,31 +490,8 @@ slow:
 static inline __attribute__((always_inline)) unsigned int slabd_fast_pop_bulk(char *stacks, void **p, uint64_t n)
 {
 	const struct slabd_fast *f = &slabd_fast_v2;
-	uint64_t got;
-#if SLABD_ASM_GOTO_OUTPUTS
-retry:
-	__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_POP_BULK_BODY SLABD_RSEQ_EPILOGUE
-			      : [n] "=&r"(got)
-			      : [roff] "r"(f->rseq_off), [ncpus] "rm"(f->ncpus), [base] "r"(stacks), [out] "r"(p),
-				[max] "r"(n), [delta] "rm"((uint64_t)(uintptr_t)f->base)
-			      : SLABD_RSEQ_BULK_CLOBBERS
-			      : slow, abort);
-	SLABD_ASM_GOTO_OUTPUT_FENCE();
-	return (unsigned int)got;
-abort:
-	SLABD_RSEQ_INJECT_ABORTED();
-	goto retry;
-slow:
-	return 0;
-#else
-	__asm__ volatile(SLABD_RSEQ_PROLOGUE_TO("", SLABD_RSEQ_FAIL) SLABD_RSEQ_POP_BULK_BODY_TO(SLABD_RSEQ_FAIL)
-			 SLABD_RSEQ_EPILOGUE_RETRY SLABD_RSEQ_FAIL_STUB("n")
-			 : [n] "=&r"(got)
-			 : [roff] "r"(f->rseq_off), [ncpus] "rm"(f->ncpus), [base] "r"(stacks), [out] "r"(p),
-			   [max] "r"(n), [delta] "rm"((uint64_t)(uintptr_t)f->base)
-			 : SLABD_RSEQ_BULK_CLOBBERS);
-	return (unsigned int)got;
-#endif
+
+	return slabd_rseq_pop_bulk(f->rseq_off, &f->ncpus, stacks, p, n, &f->base);
 }
 
 /* slabd_fast_push_bulk: up to @n objects of @p onto this CPU's stack in @stacks; how many
@@ -442,31 +500,8 @@ static inline __attribute__((always_inline)) unsigned int slabd_fast_push_bulk(c
 										uint64_t n)
 {
 	const struct slabd_fast *f = &slabd_fast_v2;
-	uint64_t done;
-#if SLABD_ASM_GOTO_OUTPUTS
-retry:
-	__asm__ volatile goto(SLABD_RSEQ_PROLOGUE("") SLABD_RSEQ_PUSH_BULK_BODY SLABD_RSEQ_EPILOGUE
-			      : [done] "=&r"(done)
-			      : [roff] "r"(f->rseq_off), [ncpus] "rm"(f->ncpus), [base] "r"(stacks), [in] "r"(p),
-				[n] "r"(n), [delta] "rm"((uint64_t)(uintptr_t)f->base)
-			      : SLABD_RSEQ_BULK_CLOBBERS
-			      : slow, abort);
-	SLABD_ASM_GOTO_OUTPUT_FENCE();
-	return (unsigned int)done;
-abort:
-	SLABD_RSEQ_INJECT_ABORTED();
-	goto retry;
-slow:
-	return 0;
-#else
-	__asm__ volatile(SLABD_RSEQ_PROLOGUE_TO("", SLABD_RSEQ_FAIL) SLABD_RSEQ_PUSH_BULK_BODY_TO(SLABD_RSEQ_FAIL)
-			 SLABD_RSEQ_EPILOGUE_RETRY SLABD_RSEQ_FAIL_STUB("done")
-			 : [done] "=&r"(done)
-			 : [roff] "r"(f->rseq_off), [ncpus] "rm"(f->ncpus), [base] "r"(stacks), [in] "r"(p),
-			   [n] "r"(n), [delta] "rm"((uint64_t)(uintptr_t)f->base)
-			 : SLABD_RSEQ_BULK_CLOBBERS);
-	return (unsigned int)done;
-#endif
+
+	return slabd_rseq_push_bulk(f->rseq_off, &f->ncpus, stacks, p, n, &f->base);
 }
 
 #ifdef __OPTIMIZE__
