@@ -730,6 +730,7 @@ static inline uint32_t pcpu_take(uint32_t cache, uint32_t node, uint64_t *out, u
 static noinline cold void free_slow(uint32_t cache, uint64_t off, uint32_t node)
 {
 	uint64_t buf[SLABD_MAG_SLOTS];
+	struct slabd_shm_mag *m;
 	uint32_t n = 1, want = 1;
 	int r;
 
@@ -753,6 +754,16 @@ static noinline cold void free_slow(uint32_t cache, uint64_t off, uint32_t node)
 		if (r == -1) {
 			if (count_miss(cache, 1))
 				want = SLABD_MAG_SLOTS;
+			/* straight into an empty magazine when there is one: the stack's objects
+			 * are copied once, not into buf and then into the magazine */
+			m = slabd_stack_pop(&cl.ctl->empty_mags, cl.mags, cl.nr_mags);
+			if (m) {
+				m->objs[0] = off;
+				n += pcpu_take(cache, node, m->objs + 1, want - 1);
+				slabd_mag_set_count(m, n);
+				slabd_stack_push(&client_depot(cache, node)->full, cl.mags, m);
+				return;
+			}
 			n += pcpu_take(cache, node, buf + 1, want - 1);
 		}
 	}
