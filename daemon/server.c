@@ -625,6 +625,24 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 				    c->id);
 			continue;
 		}
+		if (type == -EINVAL) {
+			/* well-formed, but a reserved field is not 0: refused before any
+			 * handler runs, so nothing changes; the field is named for the
+			 * author of the sender */
+			uint32_t v = 0;
+			const char *field = slabd_wire_reserved(&buf, buf.h.type, &v);
+
+			if (!field)
+				field = "reserved";
+			if (c->bad_msgs++ < 10)
+				log_warn_limited("client %u (pid %u): %s refused: its %s field is "
+						 "0x%x, must be 0",
+						 c->id, c->pid, slabd_wire_type_name(buf.h.type),
+						 field, (unsigned)v);
+			send_error(c, seq, type, "%s: %s field is 0x%x, must be 0",
+				   slabd_wire_type_name(buf.h.type), field, (unsigned)v);
+			continue;
+		}
 		if (type == -EPROTO) {
 			/* a whole header of another version: say both, as a layout mismatch does */
 			if (c->bad_msgs++ < 10)
