@@ -534,8 +534,8 @@ static void conn_drop(struct slabd *d, struct conn *c, int epfd, const char *why
 	if (failures)
 		log_notice("client %u (pid %u) %s; %llu allocations failed for it", c->id, c->pid, why,
 			   (unsigned long long)failures);
-	else
-		log_info("client %u (pid %u) %s", c->id, c->pid, why);
+	else /* a connection that never sent HELLO (slabctl's) was no client */
+		log_info("%s %u (pid %u) %s", attached ? "client" : "connection", c->id, c->pid, why);
 	if (debug_errors)
 		log_notice("client %u (pid %u): its debug checks reported %llu errors (see its stderr)", c->id,
 			   c->pid, (unsigned long long)debug_errors);
@@ -586,7 +586,11 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			break;
 		if (n <= 0) {
-			conn_drop(d, c, epfd, n == 0 ? "detached" : "lost (socket error)");
+			const char *why = n < 0 ? "lost (socket error)" : "detached";
+
+			if (n == 0 && !c->attached)
+				why = "closed (no HELLO)";
+			conn_drop(d, c, epfd, why);
 			return;
 		}
 		/* Descriptors sent to us are never wanted. */
