@@ -1026,6 +1026,33 @@ static void state_expect_same(const struct shm_view *g, const struct wire_state 
 	}
 }
 
+/* The daemon writes the reserved fields of its replies 0 (a later one may fill them in;
+ * the library ignores them). */
+static void expect_reply_reserved_0(const union reply *rep)
+{
+	static const struct {
+		uint16_t type;
+		size_t off;
+	} fields[] = {
+	    {SLABD_MSG_ATTACH, offsetof(struct slabd_wire_attach, reserved)},
+	    {SLABD_MSG_ERROR, offsetof(struct slabd_wire_error, reserved)},
+	    {SLABD_MSG_LARGE_REPLY, offsetof(struct slabd_wire_large_reply, reserved)},
+	    {SLABD_MSG_STATS_REPLY, offsetof(struct slabd_wire_stats, reserved)},
+	    {SLABD_MSG_CACHE_INFO_REPLY, offsetof(struct slabd_wire_cache_info, reserved)},
+	    {SLABD_MSG_CPU_INFO_REPLY, offsetof(struct slabd_wire_cpu_info, reserved)},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		uint32_t v;
+		if (fields[i].type != rep->h.type)
+			continue;
+		memcpy(&v, rep->raw + fields[i].off, sizeof(v));
+		cr_assert_eq(v, 0, "the daemon's %s has reserved 0x%x",
+			     slabd_wire_type_name(rep->h.type), v);
+	}
+}
+
 /*
  * Send request @msg (@len bytes, well-formed, its reserved field 0) with the reserved
  * field at @off set to @value: the daemon must answer ERROR(-EINVAL) with the request's
@@ -1050,6 +1077,7 @@ static void expect_reserved_refused(const struct shm_view *g, int fd, void *msg,
 		     "%s with reserved 0x%x was not refused", name, value);
 	cr_assert_eq(rep.e.err, -EINVAL, "%s: err %d (%s)", name, rep.e.err, rep.e.msg);
 	cr_assert_eq(rep.e.hdr.seq, h->seq, "%s: seq not echoed", name);
+	expect_reply_reserved_0(&rep);
 	snprintf(want, sizeof(want), "%s: reserved field is 0x%x, must be 0", name, value);
 	cr_assert(strstr(rep.e.msg, want) != NULL, "the error does not say \"%s\": %s", want,
 		  rep.e.msg);
@@ -1067,6 +1095,7 @@ static void expect_answer(int fd, const void *msg, size_t len, uint16_t want, un
 		     slabd_wire_type_name(h->type), type,
 		     type == SLABD_MSG_ERROR ? rep->e.msg : "");
 	cr_assert_eq(rep->h.seq, h->seq);
+	expect_reply_reserved_0(rep);
 }
 
 /*
@@ -1085,6 +1114,7 @@ Test(wire, a_request_whose_reserved_field_is_not_0_is_refused_and_changes_nothin
 	struct slabd_wire_info_req iq;
 	struct slabd_wire_verify_req vq;
 	struct slabd_wire_debug_req dq;
+	struct slabd_wire_large_alloc la;
 	static const uint16_t infos[] = {SLABD_MSG_CACHE_INFO, SLABD_MSG_CPU_INFO,
 					 SLABD_MSG_NODE_INFO, SLABD_MSG_CLIENT_INFO};
 	struct shm_view g = attach_view(); /* this process is a client: CLIENT_INFO 0 exists */
@@ -1151,6 +1181,12 @@ Test(wire, a_request_whose_reserved_field_is_not_0_is_refused_and_changes_nothin
 		     rep.cr.err);
 	if (!under_valgrind())
 		cr_assert_neq(state_of(&g, id), SLABD_CACHE_ACTIVE, "the destroy did not destroy");
+
+	/* LARGE_ALLOC has no reserved field; its reply has one */
+	slabd_wire_init(&la.hdr, SLABD_MSG_LARGE_ALLOC, sizeof(la), seq++);
+	la.size = 1 << 20;
+	la.node = -1;
+	expect_answer(fd, &la, sizeof(la), SLABD_MSG_LARGE_REPLY, &rep);
 
 	/* STATS */
 	slabd_wire_init(&sq.hdr, SLABD_MSG_STATS, sizeof(sq), seq++);
