@@ -535,7 +535,8 @@ static void conn_drop(struct slabd *d, struct conn *c, int epfd, const char *why
 		log_notice("client %u (pid %u) %s; %llu allocations failed for it", c->id, c->pid, why,
 			   (unsigned long long)failures);
 	else /* a connection that never sent HELLO (slabctl's) was no client */
-		log_info("%s %u (pid %u) %s", attached ? "client" : "connection", c->id, c->pid, why);
+		log_info("%s %u (pid %u) %s", attached ? "client" : "connection", c->id, c->pid,
+			 why);
 	if (debug_errors)
 		log_notice("client %u (pid %u): its debug checks reported %llu errors (see its stderr)", c->id,
 			   c->pid, (unsigned long long)debug_errors);

@@ -233,20 +233,18 @@ static const struct wire_reserved {
 	uint16_t off;
 	const char *field;
 } wire_reserved[] = {
-#define RESERVED(type, msg, field) { type, offsetof(struct msg, field), #field }
-	RESERVED(SLABD_MSG_HELLO, slabd_wire_hello, reserved),
-	RESERVED(SLABD_MSG_CACHE_CREATE, slabd_wire_cache_create, reserved),
-	RESERVED(SLABD_MSG_CACHE_OP, slabd_wire_cache_op, reserved),
-	RESERVED(SLABD_MSG_STATS, slabd_wire_stats_req, reserved),
-	RESERVED(SLABD_MSG_CACHE_INFO, slabd_wire_info_req, reserved),
-	RESERVED(SLABD_MSG_CPU_INFO, slabd_wire_info_req, reserved),
-	RESERVED(SLABD_MSG_NODE_INFO, slabd_wire_info_req, reserved),
-	RESERVED(SLABD_MSG_CLIENT_INFO, slabd_wire_info_req, reserved),
-	RESERVED(SLABD_MSG_POOL_CREATE, slabd_wire_pool_create, reserved),
-	RESERVED(SLABD_MSG_VERIFY, slabd_wire_verify_req, reserved),
-	RESERVED(SLABD_MSG_DEBUG, slabd_wire_debug_req, reserved),
-	/* LARGE_ALLOC has none */
-#undef RESERVED
+    {SLABD_MSG_HELLO, offsetof(struct slabd_wire_hello, reserved), "reserved"},
+    {SLABD_MSG_CACHE_CREATE, offsetof(struct slabd_wire_cache_create, reserved), "reserved"},
+    {SLABD_MSG_CACHE_OP, offsetof(struct slabd_wire_cache_op, reserved), "reserved"},
+    {SLABD_MSG_STATS, offsetof(struct slabd_wire_stats_req, reserved), "reserved"},
+    {SLABD_MSG_CACHE_INFO, offsetof(struct slabd_wire_info_req, reserved), "reserved"},
+    {SLABD_MSG_CPU_INFO, offsetof(struct slabd_wire_info_req, reserved), "reserved"},
+    {SLABD_MSG_NODE_INFO, offsetof(struct slabd_wire_info_req, reserved), "reserved"},
+    {SLABD_MSG_CLIENT_INFO, offsetof(struct slabd_wire_info_req, reserved), "reserved"},
+    {SLABD_MSG_POOL_CREATE, offsetof(struct slabd_wire_pool_create, reserved), "reserved"},
+    {SLABD_MSG_VERIFY, offsetof(struct slabd_wire_verify_req, reserved), "reserved"},
+    {SLABD_MSG_DEBUG, offsetof(struct slabd_wire_debug_req, reserved), "reserved"},
+    /* LARGE_ALLOC has none */
 };
 
 const char *slabd_wire_reserved(const void *buf, uint16_t type, uint32_t *ret_value)
@@ -270,29 +268,29 @@ const char *slabd_wire_reserved(const void *buf, uint16_t type, uint32_t *ret_va
 const char *slabd_wire_type_name(uint16_t type)
 {
 	static const char *const names[SLABD_MSG_MAX + 1] = {
-		[SLABD_MSG_HELLO] = "HELLO",
-		[SLABD_MSG_ATTACH] = "ATTACH",
-		[SLABD_MSG_ERROR] = "ERROR",
-		[SLABD_MSG_LARGE_ALLOC] = "LARGE_ALLOC",
-		[SLABD_MSG_LARGE_REPLY] = "LARGE_REPLY",
-		[SLABD_MSG_CACHE_CREATE] = "CACHE_CREATE",
-		[SLABD_MSG_CACHE_OP] = "CACHE_OP",
-		[SLABD_MSG_CACHE_REPLY] = "CACHE_REPLY",
-		[SLABD_MSG_STATS] = "STATS",
-		[SLABD_MSG_STATS_REPLY] = "STATS_REPLY",
-		[SLABD_MSG_CACHE_INFO] = "CACHE_INFO",
-		[SLABD_MSG_CACHE_INFO_REPLY] = "CACHE_INFO_REPLY",
-		[SLABD_MSG_CPU_INFO] = "CPU_INFO",
-		[SLABD_MSG_CPU_INFO_REPLY] = "CPU_INFO_REPLY",
-		[SLABD_MSG_NODE_INFO] = "NODE_INFO",
-		[SLABD_MSG_NODE_INFO_REPLY] = "NODE_INFO_REPLY",
-		[SLABD_MSG_CLIENT_INFO] = "CLIENT_INFO",
-		[SLABD_MSG_CLIENT_INFO_REPLY] = "CLIENT_INFO_REPLY",
-		[SLABD_MSG_POOL_CREATE] = "POOL_CREATE",
-		[SLABD_MSG_VERIFY] = "VERIFY",
-		[SLABD_MSG_VERIFY_REPLY] = "VERIFY_REPLY",
-		[SLABD_MSG_DEBUG] = "DEBUG",
-		[SLABD_MSG_DEBUG_REPLY] = "DEBUG_REPLY",
+	    [SLABD_MSG_HELLO] = "HELLO",
+	    [SLABD_MSG_ATTACH] = "ATTACH",
+	    [SLABD_MSG_ERROR] = "ERROR",
+	    [SLABD_MSG_LARGE_ALLOC] = "LARGE_ALLOC",
+	    [SLABD_MSG_LARGE_REPLY] = "LARGE_REPLY",
+	    [SLABD_MSG_CACHE_CREATE] = "CACHE_CREATE",
+	    [SLABD_MSG_CACHE_OP] = "CACHE_OP",
+	    [SLABD_MSG_CACHE_REPLY] = "CACHE_REPLY",
+	    [SLABD_MSG_STATS] = "STATS",
+	    [SLABD_MSG_STATS_REPLY] = "STATS_REPLY",
+	    [SLABD_MSG_CACHE_INFO] = "CACHE_INFO",
+	    [SLABD_MSG_CACHE_INFO_REPLY] = "CACHE_INFO_REPLY",
+	    [SLABD_MSG_CPU_INFO] = "CPU_INFO",
+	    [SLABD_MSG_CPU_INFO_REPLY] = "CPU_INFO_REPLY",
+	    [SLABD_MSG_NODE_INFO] = "NODE_INFO",
+	    [SLABD_MSG_NODE_INFO_REPLY] = "NODE_INFO_REPLY",
+	    [SLABD_MSG_CLIENT_INFO] = "CLIENT_INFO",
+	    [SLABD_MSG_CLIENT_INFO_REPLY] = "CLIENT_INFO_REPLY",
+	    [SLABD_MSG_POOL_CREATE] = "POOL_CREATE",
+	    [SLABD_MSG_VERIFY] = "VERIFY",
+	    [SLABD_MSG_VERIFY_REPLY] = "VERIFY_REPLY",
+	    [SLABD_MSG_DEBUG] = "DEBUG",
+	    [SLABD_MSG_DEBUG_REPLY] = "DEBUG_REPLY",
 	};
 
 	return type <= SLABD_MSG_MAX && names[type] ? names[type] : "unknown message type";

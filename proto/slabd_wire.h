@@ -83,7 +83,7 @@ struct slabd_wire_hello {
 	uint32_t layout_version; /* the client's SLABD_SHM_LAYOUT_VERSION */
 	uint32_t pid;
 	uint32_t flags;          /* SLABD_HELLO_* */
-	uint32_t reserved; /* 0; the daemon rejects anything else with -EINVAL */
+	uint32_t reserved;	 /* 0; the daemon rejects anything else with -EINVAL */
 };
 
 struct slabd_wire_attach {
@@ -91,7 +91,7 @@ struct slabd_wire_attach {
 	uint32_t layout_version;
 	uint32_t client_id;
 	uint32_t client_slot; /* this client's entry in the client table */
-	uint32_t reserved; /* 0 from the daemon; clients ignore it */
+	uint32_t reserved;    /* 0 from the daemon; clients ignore it */
 	uint64_t region_id;
 	uint64_t base_addr;
 	uint64_t meta_size;
@@ -106,7 +106,7 @@ struct slabd_wire_attach {
 struct slabd_wire_error {
 	struct slabd_wire_hdr hdr;
 	int32_t err; /* negative errno */
-	uint32_t reserved; /* 0 from the daemon; clients ignore it */
+	uint32_t reserved;		 /* 0 from the daemon; clients ignore it */
 	char msg[SLABD_WIRE_ERRMSG_MAX]; /* NUL-terminated, says what to do */
 };
 
@@ -144,7 +144,7 @@ struct slabd_wire_pool_create {
 	uint32_t priv_size; /* private area per buffer */
 	uint32_t headroom;
 	int32_t node;       /* -1: any; else must be the DMA zone's node */
-	uint32_t reserved; /* 0; the daemon rejects anything else with -EINVAL */
+	uint32_t reserved;  /* 0; the daemon rejects anything else with -EINVAL */
 };
 
 #define SLABD_CACHE_OP_DESTROY 1u
@@ -198,7 +198,7 @@ struct slabd_wire_stats {
 	uint32_t clients;     /* totals: attached now */
 	uint32_t caches;      /* totals: active caches */
 	uint32_t backing;     /* SLABD_BACKING_* */
-	uint32_t reserved; /* 0 from the daemon; clients ignore it */
+	uint32_t reserved;    /* 0 from the daemon; clients ignore it */
 };
 
 struct slabd_wire_info_req {
@@ -235,7 +235,7 @@ struct slabd_wire_cache_info {
 	uint64_t free_misses;   /* per-CPU stack full on free, all CPUs */
 	uint64_t depot_misses;  /* depot empty when a client came for a magazine, all nodes */
 	uint32_t gen;           /* the id's gen (wire 4): what a CACHE_OP on this cache sends */
-	uint32_t reserved; /* 0 from the daemon; clients ignore it */
+	uint32_t reserved;	/* 0 from the daemon; clients ignore it */
 	/* A packet-buffer pool's geometry (wire 4; slabd_shm_cache.pool_*): all 0 for a cache
 	 * that is no pool. obj_size is then its element size (header, private area rounded
 	 * up, headroom, data room) and size its stride. */
@@ -257,7 +257,7 @@ struct slabd_wire_cpu_info {
 	uint32_t node;    /* node index */
 	uint32_t flags;   /* SLABD_CPU_* */
 	uint32_t nr_cpus; /* entries in the CPU table */
-	uint32_t reserved; /* 0 from the daemon; clients ignore it */
+	uint32_t reserved;     /* 0 from the daemon; clients ignore it */
 	uint64_t pcpu_bytes;   /* free bytes in its per-CPU stacks */
 	uint64_t pcpu_objs;
 	uint64_t alloc_misses; /* over every cache */

@@ -154,7 +154,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		reserved_refused++;
 	} else if (v == SLABD_MSG_HELLO) {
 		check(r == (attached ? -EISCONN : v), "HELLO once");
-	} else if (v == SLABD_MSG_LARGE_ALLOC || v == SLABD_MSG_CACHE_CREATE || v == SLABD_MSG_POOL_CREATE ||
+	} else if (v == SLABD_MSG_LARGE_ALLOC || v == SLABD_MSG_CACHE_CREATE ||
+		   v == SLABD_MSG_POOL_CREATE ||
 		   (v == SLABD_MSG_CACHE_OP && m->op.op != SLABD_CACHE_OP_SHRINK)) {
 		check(r == (attached ? v : -ENOTCONN), "needs HELLO first");
 	} else {

@@ -1021,7 +1021,8 @@ static void state_expect_same(const struct shm_view *g, const struct wire_state 
 	cr_assert_eq(now.caches, before->caches, "%s: caches %u -> %u", what, before->caches,
 		     now.caches);
 	for (id = 0; id < g->sb->max_caches && id < SLABD_MAX_CACHES; id++) {
-		cr_assert_eq(now.state[id], before->state[id], "%s: cache %u's state moved", what, id);
+		cr_assert_eq(now.state[id], before->state[id], "%s: cache %u's state moved", what,
+			     id);
 		cr_assert_eq(now.gen[id], before->gen[id], "%s: cache %u's gen moved", what, id);
 	}
 }
@@ -1133,12 +1134,13 @@ Test(wire, a_request_whose_reserved_field_is_not_0_is_refused_and_changes_nothin
 	hl.layout_version = SLABD_SHM_LAYOUT_VERSION;
 	hl.pid = (uint32_t)getpid();
 	clients = totals().clients;
-	expect_reserved_refused(&g, fd, &hl, sizeof(hl), offsetof(struct slabd_wire_hello, reserved),
-				0x5);
+	expect_reserved_refused(&g, fd, &hl, sizeof(hl),
+				offsetof(struct slabd_wire_hello, reserved), 0x5);
 	slabd_wire_init(&cc.hdr, SLABD_MSG_CACHE_CREATE, sizeof(cc), seq++);
 	strcpy(cc.name, "rz-cache");
 	cc.size = 200;
-	expect_error(fd, &cc, sizeof(cc), -ENOTCONN, cc.hdr.seq, "cache create after a refused hello");
+	expect_error(fd, &cc, sizeof(cc), -ENOTCONN, cc.hdr.seq,
+		     "cache create after a refused hello");
 	expect_answer(fd, &hl, sizeof(hl), SLABD_MSG_ATTACH, &rep);
 	cr_assert_eq(totals().clients, clients + 1, "the HELLO as it should be did not attach");
 
@@ -1171,8 +1173,8 @@ Test(wire, a_request_whose_reserved_field_is_not_0_is_refused_and_changes_nothin
 	 * destroy: an op of another gen, answered -ESTALE, is the normal answer there) */
 	gen = gen_of(&g, id);
 	cache_op_init(&op, SLABD_CACHE_OP_DESTROY, id, gen, seq++);
-	expect_reserved_refused(&g, fd, &op, sizeof(op), offsetof(struct slabd_wire_cache_op, reserved),
-				0x5);
+	expect_reserved_refused(&g, fd, &op, sizeof(op),
+				offsetof(struct slabd_wire_cache_op, reserved), 0x5);
 	cr_assert_eq(state_of(&g, id), SLABD_CACHE_ACTIVE, "the refused destroy destroyed");
 	if (under_valgrind())
 		op.gen = gen + 1;
@@ -1190,8 +1192,8 @@ Test(wire, a_request_whose_reserved_field_is_not_0_is_refused_and_changes_nothin
 
 	/* STATS */
 	slabd_wire_init(&sq.hdr, SLABD_MSG_STATS, sizeof(sq), seq++);
-	expect_reserved_refused(&g, fd, &sq, sizeof(sq), offsetof(struct slabd_wire_stats_req, reserved),
-				0x1);
+	expect_reserved_refused(&g, fd, &sq, sizeof(sq),
+				offsetof(struct slabd_wire_stats_req, reserved), 0x1);
 	expect_answer(fd, &sq, sizeof(sq), SLABD_MSG_STATS_REPLY, &rep);
 	cr_assert_eq(rep.st.err, 0);
 
@@ -1199,7 +1201,8 @@ Test(wire, a_request_whose_reserved_field_is_not_0_is_refused_and_changes_nothin
 	for (k = 0; k < 4; k++) {
 		slabd_wire_init(&iq.hdr, infos[k], sizeof(iq), seq++);
 		expect_reserved_refused(&g, fd, &iq, sizeof(iq),
-					offsetof(struct slabd_wire_info_req, reserved), 0x100u + (uint32_t)k);
+					offsetof(struct slabd_wire_info_req, reserved),
+					0x100u + (uint32_t)k);
 		expect_answer(fd, &iq, sizeof(iq), (uint16_t)(infos[k] + 1), &rep);
 		cr_assert_eq(*(const int32_t *)(rep.raw + sizeof(struct slabd_wire_hdr)), 0,
 			     "%s 0 as it should be", slabd_wire_type_name(infos[k]));

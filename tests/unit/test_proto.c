@@ -632,7 +632,8 @@ static void make_request(size_t i)
 	    reserved_fields[i].type == SLABD_MSG_POOL_CREATE)
 		memcpy(msg.raw + sizeof(struct slabd_wire_hdr), "x", 2);
 	if (reserved_fields[i].type == SLABD_MSG_CACHE_OP)
-		memcpy(msg.raw + sizeof(struct slabd_wire_hdr), &(uint32_t){SLABD_CACHE_OP_SHRINK}, 4);
+		memcpy(msg.raw + sizeof(struct slabd_wire_hdr), &(uint32_t){SLABD_CACHE_OP_SHRINK},
+		       4);
 }
 
 Test(wire, a_request_whose_reserved_field_is_not_0_is_refused_in_any_state)
@@ -645,8 +646,9 @@ Test(wire, a_request_whose_reserved_field_is_not_0_is_refused_in_any_state)
 		uint32_t got = 0;
 
 		make_request(i);
-		cr_assert_eq(slabd_wire_request(&msg, reserved_fields[i].size, t != SLABD_MSG_HELLO),
-			     t, "well-formed %s not accepted", slabd_wire_type_name(t));
+		cr_assert_eq(
+		    slabd_wire_request(&msg, reserved_fields[i].size, t != SLABD_MSG_HELLO), t,
+		    "well-formed %s not accepted", slabd_wire_type_name(t));
 		cr_assert_null(slabd_wire_reserved(&msg, t, &got), "%s", slabd_wire_type_name(t));
 		for (k = 0; k < sizeof(values) / sizeof(values[0]); k++) {
 			memcpy(msg.raw + reserved_fields[i].off, &values[k], 4);
