@@ -534,8 +534,9 @@ static void conn_drop(struct slabd *d, struct conn *c, int epfd, const char *why
 	if (failures)
 		log_notice("client %u (pid %u) %s; %llu allocations failed for it", c->id, c->pid, why,
 			   (unsigned long long)failures);
-	else
-		log_info("client %u (pid %u) %s", c->id, c->pid, why);
+	else /* a connection that never sent HELLO (slabctl's) was no client */
+		log_info("%s %u (pid %u) %s", attached ? "client" : "connection", c->id, c->pid,
+			 why);
 	if (debug_errors)
 		log_notice("client %u (pid %u): its debug checks reported %llu errors (see its stderr)", c->id,
 			   c->pid, (unsigned long long)debug_errors);
@@ -586,7 +587,11 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			break;
 		if (n <= 0) {
-			conn_drop(d, c, epfd, n == 0 ? "detached" : "lost (socket error)");
+			const char *why = n < 0 ? "lost (socket error)" : "detached";
+
+			if (n == 0 && !c->attached)
+				why = "closed (no HELLO)";
+			conn_drop(d, c, epfd, why);
 			return;
 		}
 		/* Descriptors sent to us are never wanted. */
@@ -623,6 +628,24 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 				    "this connection is already attached as client %u: HELLO "
 				    "once per connection",
 				    c->id);
+			continue;
+		}
+		if (type == -EINVAL) {
+			/* well-formed, but a reserved field is not 0: refused before any
+			 * handler runs, so nothing changes; the field is named for the
+			 * author of the sender */
+			uint32_t v = 0;
+			const char *field = slabd_wire_reserved(&buf, buf.h.type, &v);
+
+			if (!field)
+				field = "reserved";
+			if (c->bad_msgs++ < 10)
+				log_warn_limited("client %u (pid %u): %s refused: its %s field is "
+						 "0x%x, must be 0",
+						 c->id, c->pid, slabd_wire_type_name(buf.h.type),
+						 field, (unsigned)v);
+			send_error(c, seq, type, "%s: %s field is 0x%x, must be 0",
+				   slabd_wire_type_name(buf.h.type), field, (unsigned)v);
 			continue;
 		}
 		if (type == -EPROTO) {

@@ -14,6 +14,11 @@
  * naming both versions; so does any message of another wire version.
  *
  * Everything received is validated by slabd_wire_validate before any field is used.
+ *
+ * Reserved fields: a request's are 0, and the daemon refuses one with any other value
+ * (ERROR(-EINVAL) naming the message and the field, nothing done), so that a later
+ * version may give them a meaning. A reply's are 0 as the daemon sends them, and the
+ * library ignores them (a later daemon may fill them in).
  */
 #ifndef SLABD_PROTO_WIRE_H
 #define SLABD_PROTO_WIRE_H
@@ -78,7 +83,7 @@ struct slabd_wire_hello {
 	uint32_t layout_version; /* the client's SLABD_SHM_LAYOUT_VERSION */
 	uint32_t pid;
 	uint32_t flags;          /* SLABD_HELLO_* */
-	uint32_t reserved;
+	uint32_t reserved;	 /* 0; the daemon rejects anything else with -EINVAL */
 };
 
 struct slabd_wire_attach {
@@ -86,7 +91,7 @@ struct slabd_wire_attach {
 	uint32_t layout_version;
 	uint32_t client_id;
 	uint32_t client_slot; /* this client's entry in the client table */
-	uint32_t reserved;
+	uint32_t reserved;    /* 0 from the daemon; clients ignore it */
 	uint64_t region_id;
 	uint64_t base_addr;
 	uint64_t meta_size;
@@ -101,7 +106,7 @@ struct slabd_wire_attach {
 struct slabd_wire_error {
 	struct slabd_wire_hdr hdr;
 	int32_t err; /* negative errno */
-	uint32_t reserved;
+	uint32_t reserved;		 /* 0 from the daemon; clients ignore it */
 	char msg[SLABD_WIRE_ERRMSG_MAX]; /* NUL-terminated, says what to do */
 };
 
@@ -115,7 +120,7 @@ struct slabd_wire_large_alloc {
 struct slabd_wire_large_reply {
 	struct slabd_wire_hdr hdr;
 	int32_t err;  /* 0 or negative errno */
-	uint32_t reserved;
+	uint32_t reserved; /* 0 from the daemon; clients ignore it */
 	uint64_t off; /* from the window's base */
 };
 
@@ -126,7 +131,7 @@ struct slabd_wire_cache_create {
 	uint32_t size;
 	uint32_t align;
 	uint32_t flags; /* slab_flags_t */
-	uint32_t reserved;
+	uint32_t reserved; /* 0; the daemon rejects anything else with -EINVAL */
 };
 
 /* Create a packet-buffer pool (a DMA cache of exactly n buffers, all carved now), or get
@@ -139,7 +144,7 @@ struct slabd_wire_pool_create {
 	uint32_t priv_size; /* private area per buffer */
 	uint32_t headroom;
 	int32_t node;       /* -1: any; else must be the DMA zone's node */
-	uint32_t reserved;
+	uint32_t reserved;  /* 0; the daemon rejects anything else with -EINVAL */
 };
 
 #define SLABD_CACHE_OP_DESTROY 1u
@@ -155,7 +160,7 @@ struct slabd_wire_cache_op {
 	uint32_t op;       /* SLABD_CACHE_OP_* */
 	uint32_t cache;    /* cache id */
 	uint32_t gen;      /* the id's gen the sender saw (wire 4) */
-	uint32_t reserved; /* 0 */
+	uint32_t reserved; /* 0; the daemon rejects anything else with -EINVAL */
 };
 
 struct slabd_wire_cache_reply {
@@ -172,7 +177,7 @@ struct slabd_wire_cache_reply {
 struct slabd_wire_stats_req {
 	struct slabd_wire_hdr hdr;
 	uint32_t cache;
-	uint32_t reserved;
+	uint32_t reserved; /* 0; the daemon rejects anything else with -EINVAL */
 };
 
 struct slabd_wire_stats {
@@ -193,13 +198,13 @@ struct slabd_wire_stats {
 	uint32_t clients;     /* totals: attached now */
 	uint32_t caches;      /* totals: active caches */
 	uint32_t backing;     /* SLABD_BACKING_* */
-	uint32_t reserved;
+	uint32_t reserved;    /* 0 from the daemon; clients ignore it */
 };
 
 struct slabd_wire_info_req {
 	struct slabd_wire_hdr hdr;
 	uint32_t index; /* the first item at or after this index */
-	uint32_t reserved;
+	uint32_t reserved; /* 0; the daemon rejects anything else with -EINVAL */
 };
 
 /* One cache. Object counts; the per-CPU, depot and miss figures are read from
@@ -230,7 +235,7 @@ struct slabd_wire_cache_info {
 	uint64_t free_misses;   /* per-CPU stack full on free, all CPUs */
 	uint64_t depot_misses;  /* depot empty when a client came for a magazine, all nodes */
 	uint32_t gen;           /* the id's gen (wire 4): what a CACHE_OP on this cache sends */
-	uint32_t reserved;
+	uint32_t reserved;	/* 0 from the daemon; clients ignore it */
 	/* A packet-buffer pool's geometry (wire 4; slabd_shm_cache.pool_*): all 0 for a cache
 	 * that is no pool. obj_size is then its element size (header, private area rounded
 	 * up, headroom, data room) and size its stride. */
@@ -252,7 +257,7 @@ struct slabd_wire_cpu_info {
 	uint32_t node;    /* node index */
 	uint32_t flags;   /* SLABD_CPU_* */
 	uint32_t nr_cpus; /* entries in the CPU table */
-	uint32_t reserved;
+	uint32_t reserved;     /* 0 from the daemon; clients ignore it */
 	uint64_t pcpu_bytes;   /* free bytes in its per-CPU stacks */
 	uint64_t pcpu_objs;
 	uint64_t alloc_misses; /* over every cache */
@@ -290,7 +295,7 @@ struct slabd_wire_client_info {
 struct slabd_wire_verify_req {
 	struct slabd_wire_hdr hdr;
 	uint32_t flags; /* SLABD_VERIFY_* */
-	uint32_t reserved;
+	uint32_t reserved; /* 0; the daemon rejects anything else with -EINVAL */
 };
 
 /*
@@ -335,7 +340,7 @@ struct slabd_wire_debug_req {
 	uint32_t op;    /* SLABD_DEBUG_OP_* */
 	uint32_t cache; /* cache id, or SLABD_DEBUG_ALL_CACHES */
 	uint32_t flags; /* OP_ON: SLABD_DEBUG_* wanted (0: all the geometry allows) */
-	uint32_t reserved;
+	uint32_t reserved; /* 0; the daemon rejects anything else with -EINVAL */
 };
 
 /* The state after the request, of the cache (or summed over every cache). */
@@ -389,12 +394,25 @@ int slabd_wire_validate(const void *buf, size_t len);
  * slabd_wire_request: what the daemon does with @len received bytes at @buf from a
  * connection that has (@attached != 0) or has not yet sent HELLO. Runs
  * slabd_wire_validate, then the request rules: returns the request's type (> 0), the
- * validation's error, or -EOPNOTSUPP (a reply type sent as a request), -ENOTCONN (a
- * request that needs HELLO first: LARGE_ALLOC, CACHE_CREATE, a CACHE_OP other than
- * SHRINK), -EISCONN (a second HELLO on an attached connection). Pure: no state, no
- * allocation, safe on any input (the fuzz target in tests/fuzz drives it).
+ * validation's error, or -EINVAL (a reserved field of the request is not 0:
+ * slabd_wire_reserved names it), -EOPNOTSUPP (a reply type sent as a request), -ENOTCONN
+ * (a request that needs HELLO first: LARGE_ALLOC, CACHE_CREATE, POOL_CREATE, a CACHE_OP
+ * other than SHRINK), -EISCONN (a second HELLO on an attached connection). Pure: no
+ * state, no allocation, safe on any input (the fuzz target in tests/fuzz drives it).
  */
 int slabd_wire_request(const void *buf, size_t len, int attached);
+
+/*
+ * slabd_wire_reserved: the first reserved field of the request @buf, of @type (a message
+ * slabd_wire_validate accepted), that is not 0: its name, with its value in *ret_value;
+ * NULL when every one is 0, or @type is no request or has none. Requests only: replies'
+ * reserved fields are the library's to ignore.
+ */
+const char *slabd_wire_reserved(const void *buf, uint16_t type, uint32_t *ret_value);
+
+/* slabd_wire_type_name: "HELLO", "CACHE_OP", ... for the logs and error messages; never
+ * NULL. */
+const char *slabd_wire_type_name(uint16_t type);
 
 /* slabd_wire_init: fill a header for a message of @type and @len bytes. */
 void slabd_wire_init(struct slabd_wire_hdr *h, uint16_t type, uint32_t len, uint32_t seq);

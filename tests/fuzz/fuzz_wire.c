@@ -12,7 +12,10 @@
  *   - its length is exactly slabd_wire_size(type) and the header's len says so;
  *   - the request rules: HELLO only before attach, LARGE_ALLOC and CACHE_CREATE only
  *     after, replies never accepted as requests;
- *   - every string field it carries is NUL-terminated inside the message.
+ *   - every string field it carries is NUL-terminated inside the message;
+ *   - a request whose reserved field is not 0 is refused (-EINVAL) whatever the state,
+ *     and one whose reserved fields are 0 is not (the fields listed here from the
+ *     structs, apart from proto.c's table, so that a row missing there shows).
  *
  * Built twice: with clang -fsanitize=fuzzer (tests/fuzz/meson.build, when available) and
  * with FUZZ_REPLAY_MAIN as a plain unit test that feeds it a fixed, seeded stream of
@@ -47,18 +50,55 @@ static int is_request(int type)
 	       type == SLABD_MSG_DEBUG;
 }
 
+union msg {
+	struct slabd_wire_hdr h;
+	struct slabd_wire_hello hello;
+	struct slabd_wire_cache_create cc;
+	struct slabd_wire_pool_create pc;
+	struct slabd_wire_cache_op op;
+	struct slabd_wire_stats_req stats;
+	struct slabd_wire_info_req info;
+	struct slabd_wire_verify_req verify;
+	struct slabd_wire_debug_req debug;
+	struct slabd_wire_error e;
+	struct slabd_wire_cache_info ci;
+	struct slabd_wire_verify vr;
+	char raw[SLABD_WIRE_MAX + 64];
+};
+
+static long reserved_refused; /* requests refused for a reserved field (the replay says) */
+
+/* Whether request @m of @type (validated) has a reserved field that is not 0. */
+static int reserved_set(const union msg *m, int type)
+{
+	switch (type) {
+	case SLABD_MSG_HELLO:
+		return m->hello.reserved != 0;
+	case SLABD_MSG_CACHE_CREATE:
+		return m->cc.reserved != 0;
+	case SLABD_MSG_POOL_CREATE:
+		return m->pc.reserved != 0;
+	case SLABD_MSG_CACHE_OP:
+		return m->op.reserved != 0;
+	case SLABD_MSG_STATS:
+		return m->stats.reserved != 0;
+	case SLABD_MSG_CACHE_INFO:
+	case SLABD_MSG_CPU_INFO:
+	case SLABD_MSG_NODE_INFO:
+	case SLABD_MSG_CLIENT_INFO:
+		return m->info.reserved != 0;
+	case SLABD_MSG_VERIFY:
+		return m->verify.reserved != 0;
+	case SLABD_MSG_DEBUG:
+		return m->debug.reserved != 0;
+	default: /* LARGE_ALLOC has none; replies are not checked */
+		return 0;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	union {
-		struct slabd_wire_hdr h;
-		struct slabd_wire_cache_create cc;
-		struct slabd_wire_pool_create pc;
-		struct slabd_wire_cache_op op;
-		struct slabd_wire_error e;
-		struct slabd_wire_cache_info ci;
-		struct slabd_wire_verify vr;
-		char raw[SLABD_WIRE_MAX + 64];
-	} * m;
+	union msg *m;
 	int attached, v, r;
 	size_t len;
 
@@ -104,14 +144,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		      "verify text terminated");
 	if (!is_request(v)) {
 		check(r == -EOPNOTSUPP, "a reply type is never a request");
+		check(!slabd_wire_reserved(m, (uint16_t)v, &(uint32_t){0}),
+		      "a reply's reserved fields are not checked");
+	} else if (reserved_set(m, v)) {
+		uint32_t val = 0;
+		check(r == -EINVAL, "a reserved field not 0 is refused");
+		check(slabd_wire_reserved(m, (uint16_t)v, &val) && val != 0,
+		      "the refusal names the field and its value");
+		reserved_refused++;
 	} else if (v == SLABD_MSG_HELLO) {
 		check(r == (attached ? -EISCONN : v), "HELLO once");
-	} else if (v == SLABD_MSG_LARGE_ALLOC || v == SLABD_MSG_CACHE_CREATE || v == SLABD_MSG_POOL_CREATE ||
+	} else if (v == SLABD_MSG_LARGE_ALLOC || v == SLABD_MSG_CACHE_CREATE ||
+		   v == SLABD_MSG_POOL_CREATE ||
 		   (v == SLABD_MSG_CACHE_OP && m->op.op != SLABD_CACHE_OP_SHRINK)) {
 		check(r == (attached ? v : -ENOTCONN), "needs HELLO first");
 	} else {
 		check(r == v, "request accepted in any state");
 	}
+	if (is_request(v) && !reserved_set(m, v))
+		check(!slabd_wire_reserved(m, (uint16_t)v, &(uint32_t){0}),
+		      "no reserved field named when all are 0");
 out:
 	free(m);
 	return 0;
@@ -197,8 +249,9 @@ int main(int argc, char **argv)
 		memcpy(buf + 1, &msg, len);
 		LLVMFuzzerTestOneInput(buf, len + 1);
 	}
-	printf("1..1\nok 1 - fuzz_wire replay: %ld inputs, %ld valid messages, invariants held\n",
-	       iters, accepted);
-	return accepted ? 0 : 1;
+	printf("1..1\nok 1 - fuzz_wire replay: %ld inputs, %ld valid messages (%ld requests "
+	       "refused for a reserved field), invariants held\n",
+	       iters, accepted, reserved_refused);
+	return accepted && reserved_refused ? 0 : 1;
 }
 #endif

@@ -9,7 +9,9 @@
  * faults on a write. And a daemon out of file descriptors: it refuses new connections with
  * a message instead of spinning on accept. And the generation a cache op carries (wire 4):
  * an op through a handle of a destroyed cache is refused with -ESTALE, also when the id
- * holds a new cache by now, and a client of the previous wire version is told so.
+ * holds a new cache by now, and a client of the previous wire version is told so. And
+ * the reserved fields of the requests: one not 0 is refused with -EINVAL naming it, and
+ * changes nothing. And what the log calls a connection that never sent HELLO.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -971,4 +973,399 @@ Test(wire, a_client_of_the_previous_wire_version_gets_a_version_mismatch_error)
 	close(fd);
 	cr_assert(td_log_contains(&td, "wire protocol version"),
 		  "the daemon did not log the mismatch");
+}
+
+/* ------------------------------------------------ reserved fields of requests are 0 -- */
+
+/* The daemon's totals, over a connection of their own (as slabctl asks). */
+static struct slabd_wire_stats totals(void)
+{
+	struct slabd_wire_stats_req q;
+	struct slabd_wire_stats st;
+
+	slabd_wire_init(&q.hdr, SLABD_MSG_STATS, sizeof(q), 1);
+	cr_assert_eq(td_request(&td, &q, sizeof(q), &st, sizeof(st), SLABD_MSG_STATS_REPLY), 0);
+	cr_assert_eq(st.err, 0);
+	return st;
+}
+
+/* What a refused request could have changed: the attached clients and the caches, and
+ * every entry of the cache table (state and gen). */
+struct wire_state {
+	uint32_t clients, caches;
+	uint32_t state[SLABD_MAX_CACHES], gen[SLABD_MAX_CACHES];
+};
+
+static void state_take(const struct shm_view *g, struct wire_state *s)
+{
+	struct slabd_wire_stats st = totals();
+	uint32_t id;
+
+	s->clients = st.clients;
+	s->caches = st.caches;
+	for (id = 0; id < g->sb->max_caches && id < SLABD_MAX_CACHES; id++) {
+		s->state[id] = state_of(g, id);
+		s->gen[id] = gen_of(g, id);
+	}
+}
+
+static void state_expect_same(const struct shm_view *g, const struct wire_state *before,
+			      const char *what)
+{
+	struct wire_state now;
+	uint32_t id;
+
+	state_take(g, &now);
+	cr_assert_eq(now.clients, before->clients, "%s: attached clients %u -> %u", what,
+		     before->clients, now.clients);
+	cr_assert_eq(now.caches, before->caches, "%s: caches %u -> %u", what, before->caches,
+		     now.caches);
+	for (id = 0; id < g->sb->max_caches && id < SLABD_MAX_CACHES; id++) {
+		cr_assert_eq(now.state[id], before->state[id], "%s: cache %u's state moved", what,
+			     id);
+		cr_assert_eq(now.gen[id], before->gen[id], "%s: cache %u's gen moved", what, id);
+	}
+}
+
+/* The daemon writes the reserved fields of its replies 0 (a later one may fill them in;
+ * the library ignores them). */
+static void expect_reply_reserved_0(const union reply *rep)
+{
+	static const struct {
+		uint16_t type;
+		size_t off;
+	} fields[] = {
+	    {SLABD_MSG_ATTACH, offsetof(struct slabd_wire_attach, reserved)},
+	    {SLABD_MSG_ERROR, offsetof(struct slabd_wire_error, reserved)},
+	    {SLABD_MSG_LARGE_REPLY, offsetof(struct slabd_wire_large_reply, reserved)},
+	    {SLABD_MSG_STATS_REPLY, offsetof(struct slabd_wire_stats, reserved)},
+	    {SLABD_MSG_CACHE_INFO_REPLY, offsetof(struct slabd_wire_cache_info, reserved)},
+	    {SLABD_MSG_CPU_INFO_REPLY, offsetof(struct slabd_wire_cpu_info, reserved)},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		uint32_t v;
+		if (fields[i].type != rep->h.type)
+			continue;
+		memcpy(&v, rep->raw + fields[i].off, sizeof(v));
+		cr_assert_eq(v, 0, "the daemon's %s has reserved 0x%x",
+			     slabd_wire_type_name(rep->h.type), v);
+	}
+}
+
+/*
+ * Send request @msg (@len bytes, well-formed, its reserved field 0) with the reserved
+ * field at @off set to @value: the daemon must answer ERROR(-EINVAL) with the request's
+ * seq, naming the message type and the field and its value, and change nothing. The field
+ * is 0 again afterwards, so the caller can send the same request as it should be.
+ */
+static void expect_reserved_refused(const struct shm_view *g, int fd, void *msg, size_t len,
+				    size_t off, uint32_t value)
+{
+	struct slabd_wire_hdr *h = msg;
+	const char *name = slabd_wire_type_name(h->type);
+	struct wire_state before;
+	union reply rep;
+	char want[96];
+	uint32_t zero = 0;
+
+	memcpy(&zero, (char *)msg + off, sizeof(zero));
+	cr_assert_eq(zero, 0, "%s: the test's request is not well-formed", name);
+	state_take(g, &before);
+	memcpy((char *)msg + off, &value, sizeof(value));
+	cr_assert_eq(roundtrip(fd, msg, len, &rep), SLABD_MSG_ERROR,
+		     "%s with reserved 0x%x was not refused", name, value);
+	cr_assert_eq(rep.e.err, -EINVAL, "%s: err %d (%s)", name, rep.e.err, rep.e.msg);
+	cr_assert_eq(rep.e.hdr.seq, h->seq, "%s: seq not echoed", name);
+	expect_reply_reserved_0(&rep);
+	snprintf(want, sizeof(want), "%s: reserved field is 0x%x, must be 0", name, value);
+	cr_assert(strstr(rep.e.msg, want) != NULL, "the error does not say \"%s\": %s", want,
+		  rep.e.msg);
+	state_expect_same(g, &before, name);
+	memcpy((char *)msg + off, &zero, sizeof(zero));
+}
+
+/* The reply to a request of @type that went through: that type's reply, with @seq. */
+static void expect_answer(int fd, const void *msg, size_t len, uint16_t want, union reply *rep)
+{
+	const struct slabd_wire_hdr *h = msg;
+	int type = roundtrip(fd, msg, len, rep);
+
+	cr_assert_eq(type, want, "%s as it should be: reply type %d (%s)",
+		     slabd_wire_type_name(h->type), type,
+		     type == SLABD_MSG_ERROR ? rep->e.msg : "");
+	cr_assert_eq(rep->h.seq, h->seq);
+	expect_reply_reserved_0(rep);
+}
+
+/*
+ * Every request type that has a reserved field (all but LARGE_ALLOC), with the field set,
+ * is refused with -EINVAL naming it; nothing changes (clients, caches, the cache table),
+ * and the same request as it should be then goes through on the same connection, while
+ * another client allocates and frees throughout and a second connection is served.
+ */
+Test(wire, a_request_whose_reserved_field_is_not_0_is_refused_and_changes_nothing)
+{
+	struct slabd_wire_hello hl;
+	struct slabd_wire_cache_create cc;
+	struct slabd_wire_pool_create pc;
+	struct slabd_wire_cache_op op;
+	struct slabd_wire_stats_req sq;
+	struct slabd_wire_info_req iq;
+	struct slabd_wire_verify_req vq;
+	struct slabd_wire_debug_req dq;
+	struct slabd_wire_large_alloc la;
+	static const uint16_t infos[] = {SLABD_MSG_CACHE_INFO, SLABD_MSG_CPU_INFO,
+					 SLABD_MSG_NODE_INFO, SLABD_MSG_CLIENT_INFO};
+	struct shm_view g = attach_view(); /* this process is a client: CLIENT_INFO 0 exists */
+	pid_t other = busy_client();
+	union reply rep;
+	uint32_t seq = 100, clients, id, gen;
+	int fd = raw_connect(), fd2 = raw_connect(), k;
+
+	/* the other client is attached before anything is counted */
+	for (k = 0; k < 100 && totals().clients < 2; k++)
+		nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+	cr_assert_eq(totals().clients, 2, "this process and the other client are not attached");
+
+	/* HELLO: not attached after it (a CACHE_CREATE still needs one), then attached */
+	slabd_wire_init(&hl.hdr, SLABD_MSG_HELLO, sizeof(hl), seq++);
+	hl.layout_version = SLABD_SHM_LAYOUT_VERSION;
+	hl.pid = (uint32_t)getpid();
+	clients = totals().clients;
+	expect_reserved_refused(&g, fd, &hl, sizeof(hl),
+				offsetof(struct slabd_wire_hello, reserved), 0x5);
+	slabd_wire_init(&cc.hdr, SLABD_MSG_CACHE_CREATE, sizeof(cc), seq++);
+	strcpy(cc.name, "rz-cache");
+	cc.size = 200;
+	expect_error(fd, &cc, sizeof(cc), -ENOTCONN, cc.hdr.seq,
+		     "cache create after a refused hello");
+	expect_answer(fd, &hl, sizeof(hl), SLABD_MSG_ATTACH, &rep);
+	cr_assert_eq(totals().clients, clients + 1, "the HELLO as it should be did not attach");
+
+	/* CACHE_CREATE: no cache of the name, then one */
+	cc.hdr.seq = seq++;
+	expect_reserved_refused(&g, fd, &cc, sizeof(cc),
+				offsetof(struct slabd_wire_cache_create, reserved), 0x80000000u);
+	cr_assert_eq(shm_cache_find(&g, "rz-cache"), -1, "the refused create made the cache");
+	expect_answer(fd, &cc, sizeof(cc), SLABD_MSG_CACHE_REPLY, &rep);
+	cr_assert_eq(rep.cr.err, 0, "create as it should be: %d", rep.cr.err);
+	id = rep.cr.cache;
+	cr_assert_eq(shm_cache_find(&g, "rz-cache"), (int)id);
+
+	/* POOL_CREATE: no pool of the name, then one */
+	slabd_wire_init(&pc.hdr, SLABD_MSG_POOL_CREATE, sizeof(pc), seq++);
+	strcpy(pc.name, "rz-pool");
+	pc.n = 16;
+	pc.data_room = 256;
+	pc.headroom = SLABD_PKTBUF_HEADROOM;
+	pc.node = -1;
+	expect_reserved_refused(&g, fd, &pc, sizeof(pc),
+				offsetof(struct slabd_wire_pool_create, reserved), 0xffffffffu);
+	cr_assert_eq(shm_cache_find(&g, "rz-pool"), -1, "the refused create made the pool");
+	expect_answer(fd, &pc, sizeof(pc), SLABD_MSG_CACHE_REPLY, &rep);
+	cr_assert_eq(rep.cr.err, 0, "pool create as it should be: %d", rep.cr.err);
+	cr_assert_geq(shm_cache_find(&g, "rz-pool"), 0);
+
+	/* CACHE_OP: a destroy with the right gen is refused (the cache stays, its gen too);
+	 * as it should be, it goes ahead (under valgrind the daemon cannot drain a CPU for a
+	 * destroy: an op of another gen, answered -ESTALE, is the normal answer there) */
+	gen = gen_of(&g, id);
+	cache_op_init(&op, SLABD_CACHE_OP_DESTROY, id, gen, seq++);
+	expect_reserved_refused(&g, fd, &op, sizeof(op),
+				offsetof(struct slabd_wire_cache_op, reserved), 0x5);
+	cr_assert_eq(state_of(&g, id), SLABD_CACHE_ACTIVE, "the refused destroy destroyed");
+	if (under_valgrind())
+		op.gen = gen + 1;
+	expect_answer(fd, &op, sizeof(op), SLABD_MSG_CACHE_REPLY, &rep);
+	cr_assert_eq(rep.cr.err, under_valgrind() ? -ESTALE : 0, "destroy as it should be: %d",
+		     rep.cr.err);
+	if (!under_valgrind())
+		cr_assert_neq(state_of(&g, id), SLABD_CACHE_ACTIVE, "the destroy did not destroy");
+
+	/* LARGE_ALLOC has no reserved field; its reply has one */
+	slabd_wire_init(&la.hdr, SLABD_MSG_LARGE_ALLOC, sizeof(la), seq++);
+	la.size = 1 << 20;
+	la.node = -1;
+	expect_answer(fd, &la, sizeof(la), SLABD_MSG_LARGE_REPLY, &rep);
+
+	/* STATS */
+	slabd_wire_init(&sq.hdr, SLABD_MSG_STATS, sizeof(sq), seq++);
+	expect_reserved_refused(&g, fd, &sq, sizeof(sq),
+				offsetof(struct slabd_wire_stats_req, reserved), 0x1);
+	expect_answer(fd, &sq, sizeof(sq), SLABD_MSG_STATS_REPLY, &rep);
+	cr_assert_eq(rep.st.err, 0);
+
+	/* CACHE_INFO, CPU_INFO, NODE_INFO, CLIENT_INFO: item 0 of each exists */
+	for (k = 0; k < 4; k++) {
+		slabd_wire_init(&iq.hdr, infos[k], sizeof(iq), seq++);
+		expect_reserved_refused(&g, fd, &iq, sizeof(iq),
+					offsetof(struct slabd_wire_info_req, reserved),
+					0x100u + (uint32_t)k);
+		expect_answer(fd, &iq, sizeof(iq), (uint16_t)(infos[k] + 1), &rep);
+		cr_assert_eq(*(const int32_t *)(rep.raw + sizeof(struct slabd_wire_hdr)), 0,
+			     "%s 0 as it should be", slabd_wire_type_name(infos[k]));
+	}
+
+	/* VERIFY: an audit asked with the field set is not run */
+	slabd_wire_init(&vq.hdr, SLABD_MSG_VERIFY, sizeof(vq), seq++);
+	vq.flags = SLABD_VERIFY_AUDIT;
+	expect_reserved_refused(&g, fd, &vq, sizeof(vq),
+				offsetof(struct slabd_wire_verify_req, reserved), 0x5);
+	cr_assert(!td_log_contains(&td, "verify: audit asked"), "the refused audit ran");
+	vq.flags = 0; /* counters only: valgrind can run that */
+	expect_answer(fd, &vq, sizeof(vq), SLABD_MSG_VERIFY_REPLY, &rep);
+	cr_assert_eq(((const struct slabd_wire_verify *)&rep)->err, 0);
+
+	/* DEBUG: switching the checks on for every cache is refused; a query says they
+	 * stayed off */
+	slabd_wire_init(&dq.hdr, SLABD_MSG_DEBUG, sizeof(dq), seq++);
+	dq.op = SLABD_DEBUG_OP_ON;
+	dq.cache = SLABD_DEBUG_ALL_CACHES;
+	expect_reserved_refused(&g, fd, &dq, sizeof(dq),
+				offsetof(struct slabd_wire_debug_req, reserved), 0x5);
+	dq.op = SLABD_DEBUG_OP_QUERY;
+	expect_answer(fd, &dq, sizeof(dq), SLABD_MSG_DEBUG_REPLY, &rep);
+	cr_assert_eq(((const struct slabd_wire_debug *)&rep)->err, 0);
+	cr_assert_eq(((const struct slabd_wire_debug *)&rep)->caches, 0,
+		     "the refused DEBUG ON switched checks on");
+
+	/* the connection goes on; so do the others */
+	expect_serving(fd);
+	hello(fd2, 1);
+	expect_serving(fd2);
+	close(fd2);
+	close(fd);
+	cr_assert(td_alive(&td));
+	cr_assert_eq(stop_client(other), 0, "the other client failed while the requests came in");
+	cr_assert(td_log_contains(&td, "reserved field is 0x"),
+		  "the daemon did not log the refusals");
+}
+
+/* Lines of the daemon's log that contain @needle. */
+static long log_count(const char *needle)
+{
+	FILE *f = fopen(td.log, "re");
+	char line[1024];
+	long n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+/* A client that writes garbage in a reserved field over and over costs a few log lines:
+ * each request is answered, the log says it a handful of times. */
+Test(wire, reserved_field_refusals_are_answered_each_and_logged_a_few_times)
+{
+	struct slabd_wire_stats_req q;
+	int fd = raw_connect(), i;
+	long lines;
+
+	for (i = 0; i < 200; i++) {
+		slabd_wire_init(&q.hdr, SLABD_MSG_STATS, sizeof(q), (uint32_t)i);
+		q.reserved = (uint32_t)i + 1;
+		expect_error(fd, &q, sizeof(q), -EINVAL, i, "stats with reserved set");
+	}
+	expect_serving(fd);
+	close(fd);
+	lines = log_count("reserved field is 0x");
+	cr_assert_gt(lines, 0, "the refusals were not logged");
+	cr_assert_leq(lines, 10, "%ld log lines for one connection's refusals", lines);
+}
+
+/* ------------------------------------------------------------- what the log says -- */
+
+/* Wait up to 5 s for the daemon's log to have @needle: 1 or 0. */
+static int log_waits_for(const char *needle)
+{
+	int tries;
+
+	for (tries = 0; tries < 50; tries++) {
+		if (td_log_contains(&td, needle))
+			return 1;
+		nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+	}
+	return 0;
+}
+
+/* recv_reply without criterion (for a child): the validated type, or -1. */
+static int recv_reply_raw(int fd, union reply *rep)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+	struct iovec iov = {rep, sizeof(*rep)};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	struct cmsghdr *cm;
+	ssize_t n = recvmsg(fd, &mh, 0);
+
+	if (n <= 0)
+		return -1;
+	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		int k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int)), i, f;
+		for (i = 0; i < k; i++) {
+			memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			close(f);
+		}
+	}
+	return slabd_wire_validate(rep, (size_t)n);
+}
+
+/* A process of its own (the log names connections by pid) that connects, sends HELLO
+ * when @attach, is served a STATS request and goes. */
+static pid_t one_connection(int attach)
+{
+	pid_t pid = fork();
+	int status;
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) { /* no cr_assert here: a failure is the exit status */
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		struct slabd_wire_hello h;
+		struct slabd_wire_stats_req q;
+		union reply rep;
+		int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+		strcpy(sa.sun_path, td.sock);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			_exit(1);
+		slabd_wire_init(&h.hdr, SLABD_MSG_HELLO, sizeof(h), 1);
+		h.layout_version = SLABD_SHM_LAYOUT_VERSION;
+		h.pid = (uint32_t)getpid();
+		if (attach && (send(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+			       recv_reply_raw(fd, &rep) != SLABD_MSG_ATTACH))
+			_exit(2);
+		slabd_wire_init(&q.hdr, SLABD_MSG_STATS, sizeof(q), 2);
+		if (send(fd, &q, sizeof(q), 0) != (ssize_t)sizeof(q) ||
+		    recv_reply_raw(fd, &rep) != SLABD_MSG_STATS_REPLY)
+			_exit(3);
+		close(fd);
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "the connection failed (status %#x)", status);
+	return pid;
+}
+
+/* A connection that never sent HELLO (slabctl's) was no client: its close is logged as
+ * the close of a connection, not as a client that detached; an attached one detaches. */
+Test(wire, a_connection_without_hello_is_logged_as_closed_and_a_client_as_detached)
+{
+	pid_t bare = one_connection(0), client = one_connection(1);
+	char want[64];
+
+	snprintf(want, sizeof(want), "(pid %d) closed (no HELLO)", (int)bare);
+	cr_assert(log_waits_for(want), "the close was not logged as \"%s\"", want);
+	snprintf(want, sizeof(want), "(pid %d) detached", (int)client);
+	cr_assert(log_waits_for(want), "the client's close was not logged as \"%s\"", want);
+	snprintf(want, sizeof(want), "(pid %d) detached", (int)bare);
+	cr_assert(!td_log_contains(&td, want),
+		  "a connection that never sent HELLO was logged as a client that detached");
+	snprintf(want, sizeof(want), "(pid %d) closed", (int)client);
+	cr_assert(!td_log_contains(&td, want), "the client was logged as one without HELLO");
 }

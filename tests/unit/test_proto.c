@@ -595,6 +595,148 @@ Test(wire, validation_reads_an_unaligned_buffer)
 	free(buf);
 }
 
+/* Every request's reserved field, and what it is called in the daemon's refusal. */
+static const struct {
+	uint16_t type;
+	size_t size, off;
+} reserved_fields[] = {
+    {SLABD_MSG_HELLO, sizeof(struct slabd_wire_hello), offsetof(struct slabd_wire_hello, reserved)},
+    {SLABD_MSG_CACHE_CREATE, sizeof(struct slabd_wire_cache_create),
+     offsetof(struct slabd_wire_cache_create, reserved)},
+    {SLABD_MSG_CACHE_OP, sizeof(struct slabd_wire_cache_op),
+     offsetof(struct slabd_wire_cache_op, reserved)},
+    {SLABD_MSG_STATS, sizeof(struct slabd_wire_stats_req),
+     offsetof(struct slabd_wire_stats_req, reserved)},
+    {SLABD_MSG_CACHE_INFO, sizeof(struct slabd_wire_info_req),
+     offsetof(struct slabd_wire_info_req, reserved)},
+    {SLABD_MSG_CPU_INFO, sizeof(struct slabd_wire_info_req),
+     offsetof(struct slabd_wire_info_req, reserved)},
+    {SLABD_MSG_NODE_INFO, sizeof(struct slabd_wire_info_req),
+     offsetof(struct slabd_wire_info_req, reserved)},
+    {SLABD_MSG_CLIENT_INFO, sizeof(struct slabd_wire_info_req),
+     offsetof(struct slabd_wire_info_req, reserved)},
+    {SLABD_MSG_POOL_CREATE, sizeof(struct slabd_wire_pool_create),
+     offsetof(struct slabd_wire_pool_create, reserved)},
+    {SLABD_MSG_VERIFY, sizeof(struct slabd_wire_verify_req),
+     offsetof(struct slabd_wire_verify_req, reserved)},
+    {SLABD_MSG_DEBUG, sizeof(struct slabd_wire_debug_req),
+     offsetof(struct slabd_wire_debug_req, reserved)},
+};
+
+/* A well-formed request of reserved_fields[@i] (names where it has one). */
+static void make_request(size_t i)
+{
+	memset(&msg, 0, sizeof(msg));
+	slabd_wire_init(&msg.hdr, reserved_fields[i].type, (uint32_t)reserved_fields[i].size, 3);
+	if (reserved_fields[i].type == SLABD_MSG_CACHE_CREATE ||
+	    reserved_fields[i].type == SLABD_MSG_POOL_CREATE)
+		memcpy(msg.raw + sizeof(struct slabd_wire_hdr), "x", 2);
+	if (reserved_fields[i].type == SLABD_MSG_CACHE_OP)
+		memcpy(msg.raw + sizeof(struct slabd_wire_hdr), &(uint32_t){SLABD_CACHE_OP_SHRINK},
+		       4);
+}
+
+Test(wire, a_request_whose_reserved_field_is_not_0_is_refused_in_any_state)
+{
+	static const uint32_t values[] = {1, 5, 0x80000000u, 0xffffffffu};
+	size_t i, k;
+
+	for (i = 0; i < sizeof(reserved_fields) / sizeof(reserved_fields[0]); i++) {
+		uint16_t t = reserved_fields[i].type;
+		uint32_t got = 0;
+
+		make_request(i);
+		cr_assert_eq(
+		    slabd_wire_request(&msg, reserved_fields[i].size, t != SLABD_MSG_HELLO), t,
+		    "well-formed %s not accepted", slabd_wire_type_name(t));
+		cr_assert_null(slabd_wire_reserved(&msg, t, &got), "%s", slabd_wire_type_name(t));
+		for (k = 0; k < sizeof(values) / sizeof(values[0]); k++) {
+			memcpy(msg.raw + reserved_fields[i].off, &values[k], 4);
+			cr_expect_eq(slabd_wire_validate(&msg, reserved_fields[i].size), t,
+				     "validation (the library's too) does not look at it");
+			cr_expect_eq(slabd_wire_request(&msg, reserved_fields[i].size, 0), -EINVAL,
+				     "%s with reserved %#x, not attached", slabd_wire_type_name(t),
+				     values[k]);
+			cr_expect_eq(slabd_wire_request(&msg, reserved_fields[i].size, 1), -EINVAL,
+				     "%s with reserved %#x, attached", slabd_wire_type_name(t),
+				     values[k]);
+			got = 0;
+			cr_expect_str_eq(slabd_wire_reserved(&msg, t, &got), "reserved");
+			cr_expect_eq(got, values[k], "%s: the value", slabd_wire_type_name(t));
+		}
+	}
+}
+
+Test(wire, every_request_but_large_alloc_has_a_checked_reserved_field)
+{
+	uint16_t t;
+	size_t i, n = 0;
+
+	for (t = 1; t <= SLABD_MSG_MAX; t++) {
+		int listed = 0;
+		for (i = 0; i < sizeof(reserved_fields) / sizeof(reserved_fields[0]); i++)
+			listed |= reserved_fields[i].type == t;
+		/* a request type: accepted by slabd_wire_request in some state */
+		memset(&msg, 0, sizeof(msg));
+		slabd_wire_init(&msg.hdr, t, (uint32_t)slabd_wire_size(t), 1);
+		memcpy(msg.raw + sizeof(struct slabd_wire_hdr), "x", 2);
+		if (slabd_wire_request(&msg, slabd_wire_size(t), 1) != t &&
+		    slabd_wire_request(&msg, slabd_wire_size(t), 0) != t)
+			continue;
+		n++;
+		cr_expect(listed || t == SLABD_MSG_LARGE_ALLOC,
+			  "request %s has no reserved field in this test's table",
+			  slabd_wire_type_name(t));
+	}
+	cr_expect_eq(n, sizeof(reserved_fields) / sizeof(reserved_fields[0]) + 1,
+		     "requests found: %zu", n);
+}
+
+Test(wire, a_reply_whose_reserved_field_is_not_0_is_still_valid)
+{
+	static const struct {
+		uint16_t type;
+		size_t size, off;
+	} replies[] = {
+	    {SLABD_MSG_ATTACH, sizeof(struct slabd_wire_attach),
+	     offsetof(struct slabd_wire_attach, reserved)},
+	    {SLABD_MSG_ERROR, sizeof(struct slabd_wire_error),
+	     offsetof(struct slabd_wire_error, reserved)},
+	    {SLABD_MSG_LARGE_REPLY, sizeof(struct slabd_wire_large_reply),
+	     offsetof(struct slabd_wire_large_reply, reserved)},
+	    {SLABD_MSG_STATS_REPLY, sizeof(struct slabd_wire_stats),
+	     offsetof(struct slabd_wire_stats, reserved)},
+	    {SLABD_MSG_CACHE_INFO_REPLY, sizeof(struct slabd_wire_cache_info),
+	     offsetof(struct slabd_wire_cache_info, reserved)},
+	    {SLABD_MSG_CPU_INFO_REPLY, sizeof(struct slabd_wire_cpu_info),
+	     offsetof(struct slabd_wire_cpu_info, reserved)},
+	};
+	size_t i;
+
+	/* a later daemon may give them a meaning: this library must not mind */
+	for (i = 0; i < sizeof(replies) / sizeof(replies[0]); i++) {
+		uint32_t v = 0x5;
+		memset(&msg, 0, sizeof(msg));
+		slabd_wire_init(&msg.hdr, replies[i].type, (uint32_t)replies[i].size, 1);
+		memcpy(msg.raw + replies[i].off, &v, 4);
+		cr_expect_eq(slabd_wire_validate(&msg, replies[i].size), replies[i].type,
+			     "%s with reserved 5", slabd_wire_type_name(replies[i].type));
+		cr_expect_null(slabd_wire_reserved(&msg, replies[i].type, &v));
+	}
+}
+
+Test(wire, every_message_type_has_a_name)
+{
+	uint16_t t;
+
+	for (t = 1; t <= SLABD_MSG_MAX; t++)
+		cr_expect_str_neq(slabd_wire_type_name(t), "unknown message type", "type %u", t);
+	cr_expect_str_eq(slabd_wire_type_name(SLABD_MSG_CACHE_OP), "CACHE_OP");
+	cr_expect_str_eq(slabd_wire_type_name(0), "unknown message type");
+	cr_expect_str_eq(slabd_wire_type_name(SLABD_MSG_MAX + 1), "unknown message type");
+	cr_expect_str_eq(slabd_wire_type_name(0xffff), "unknown message type");
+}
+
 /* ------------------------------------------------------- stacks and chains -- */
 
 Test(stack, a_head_packs_top_count_and_an_aba_tag)
