@@ -175,15 +175,16 @@ static const char *by_whom(const struct slabd_shm_cache *sc, const struct slabd_
 	buf[0] = 0;
 	if (!t || !(sc->debug & SLABD_DEBUG_STORE_USER) || !t->alloc_pid)
 		return buf;
-	n = snprintf(buf, len, ", allocated%s by pid %u (owner pid %u)", site(t->alloc_addr, t->alloc_pid, at, sizeof(at)),
-		     t->alloc_pid, t->pid);
+	n = snprintf(buf, len, ", allocated%s by pid %u (owner pid %u)",
+		     site(t->alloc_addr, t->alloc_pid, at, sizeof(at)), t->alloc_pid, t->pid);
 	fpid = t->free_pid;
 	if (!freed || !fpid || n < 0 || (size_t)n >= len)
 		return buf;
 	if (!t->free_addr && fpid == cl.sb->daemon_pid)
 		snprintf(buf + n, len - (size_t)n, ", given back by slabd's owner reclaim (pid %u)", fpid);
 	else
-		snprintf(buf + n, len - (size_t)n, ", freed%s by pid %u", site(t->free_addr, fpid, at, sizeof(at)), fpid);
+		snprintf(buf + n, len - (size_t)n, ", freed%s by pid %u",
+			 site(t->free_addr, fpid, at, sizeof(at)), fpid);
 	return buf;
 }
 
