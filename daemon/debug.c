@@ -293,6 +293,9 @@ static void reclaim_slab(struct slabd *d, struct cache *c, uint32_t node, struct
 		memset(d->base + off + c->shm->obj_size, 0xbb, trailer - c->shm->obj_size);
 		__atomic_store_n(&t->redzone, SLABD_RED_INACTIVE, __ATOMIC_RELAXED);
 		__atomic_store_n(&t->owner, 0, __ATOMIC_RELAXED);
+		/* freed by us, at no call site: the library's reports say "owner reclaim" */
+		__atomic_store_n(&t->free_addr, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&t->free_pid, d->sb->daemon_pid, __ATOMIC_RELAXED);
 		__atomic_store_n(&t->state, (epoch << 2) | SLABD_TRACK_FREE, __ATOMIC_RELEASE);
 		if (slab_put(d, c, node, off) == 0)
 			job->objects++;

@@ -393,9 +393,9 @@ static inline int cache_depot_node(uint32_t cache, int n)
  * yet). @node < 0: the current CPU's node, refilling its per-CPU stack; otherwise that
  * node index, taking one object straight from its depot. A cache in debug mode goes to
  * debug.c (its stacks have capacity 0: every call comes here), which comes back with
- * @raw set.
+ * @raw set. @caller: the return address of the public call (SLAB_STORE_USER records it).
  */
-static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int node, int raw)
+static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int node, int raw, const void *caller)
 {
 	int pcpu_ok, one_sided = 0, waited = 0, fb = 0, r;
 	uint64_t off;
@@ -418,7 +418,7 @@ static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int nod
 		return NULL;
 	}
 	if (unlikely(__atomic_load_n(&cl.caches[cache].debug, __ATOMIC_ACQUIRE)) && !raw)
-		return debug_alloc(cache, flags, node < 0 ? current_node() : node);
+		return debug_alloc(cache, flags, node < 0 ? current_node() : node, caller);
 	pcpu_ok = client_rseq_ready() == 0;
 	if (pcpu_ok && node < 0)
 		one_sided = count_miss(cache, 0);
@@ -498,26 +498,39 @@ static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int nod
 	}
 }
 
-static inline void *cache_alloc(uint32_t cache, gfp_t flags)
+/*
+ * The call site SLAB_STORE_USER records (@caller of the functions here, NULL: unknown) is
+ * the return address of the exported function the user called: __builtin_return_address(0)
+ * there. Read at the top of the function, that is a load on every call, fast path or not
+ * (the compiler does not move it past the rseq asm, which clobbers memory). So an exported
+ * function that reaches a slow path only through the always-inline helpers below passes
+ * CALLER_HERE instead, and the helper reads the return address (of the function it is
+ * inlined into) in its miss branch only: the fast path is the same code as before.
+ */
+#define CALLER_HERE ((const void *)1)
+#define caller_resolve(c) ((c) == CALLER_HERE ? __builtin_return_address(0) : (c))
+
+/* An object of @cache from this CPU's stack, else the slow path (@caller passed on). */
+static inline __attribute__((always_inline)) void *cache_alloc(uint32_t cache, gfp_t flags, const void *caller)
 {
 	uint64_t off;
 
 	if (likely(!percpu_pop(cl.roff, cl.ncpus, cache_pcpu(cache), &off)))
 		return cl.base + off;
-	return cache_alloc_slow(cache, flags, -1, 0);
+	return cache_alloc_slow(cache, flags, -1, 0, caller_resolve(caller));
 }
 
 void *alloc_depot_take(uint32_t cache, unsigned int flags, int node)
 {
-	return cache_alloc_slow(cache, flags, node, 1);
+	return cache_alloc_slow(cache, flags, node, 1, NULL);
 }
 
-void *client_cache_alloc(uint32_t cache, unsigned int flags, int node)
+void *client_cache_alloc_at(uint32_t cache, unsigned int flags, int node, const void *caller)
 {
 	int ni;
 
 	if (node < 0)
-		return cache_alloc(cache, flags);
+		return cache_alloc(cache, flags, caller);
 	if (!cl.ncpus && client_attach(!!(flags & __GFP_DIRECT_RECLAIM)) < 0 && !cl.ncpus) {
 		errno = ENOTCONN;
 		return NULL;
@@ -528,8 +541,8 @@ void *client_cache_alloc(uint32_t cache, unsigned int flags, int node)
 		return NULL;
 	}
 	if (ni == current_node())
-		return cache_alloc(cache, flags);
-	return cache_alloc_slow(cache, flags, ni, 0);
+		return cache_alloc(cache, flags, caller);
+	return cache_alloc_slow(cache, flags, ni, 0, caller);
 }
 
 /* The daemon's buddy allocator hands out a page-level allocation as one block of a power
@@ -593,7 +606,7 @@ static noinline cold void *large_alloc(size_t size, gfp_t flags, int node)
 
 /* GFP_DMA: dma-kmalloc-<size>, or a page allocation in the DMA zone. The zone has no
  * node choice; ENODEV when the daemon runs without one (dma_zone_size = 0). */
-static noinline cold void *kmalloc_dma(size_t size, gfp_t flags)
+static noinline cold void *kmalloc_dma(size_t size, gfp_t flags, const void *caller)
 {
 	void *p;
 
@@ -604,13 +617,13 @@ static noinline cold void *kmalloc_dma(size_t size, gfp_t flags)
 	if (size > cl.max_cache_size)
 		p = large_alloc(size, flags, -1);
 	else
-		p = cache_alloc(SLABD_DMA_KMALLOC_BASE + size_index(size), flags);
+		p = cache_alloc(SLABD_DMA_KMALLOC_BASE + size_index(size), flags, caller);
 	if (p && (flags & __GFP_ZERO))
 		memset(p, 0, slabd_ksize(p));
 	return p;
 }
 
-static noinline cold void *kmalloc_general(size_t size, gfp_t flags, int node)
+static noinline cold void *kmalloc_general(size_t size, gfp_t flags, int node, const void *caller)
 {
 	void *p;
 	int ni = -1;
@@ -625,7 +638,7 @@ static noinline cold void *kmalloc_general(size_t size, gfp_t flags, int node)
 		}
 	}
 	if (flags & __GFP_DMA)
-		return kmalloc_dma(size, flags);
+		return kmalloc_dma(size, flags, caller);
 	if (node >= 0) {
 		ni = node_index_of(node);
 		if (ni < 0) {
@@ -638,31 +651,43 @@ static noinline cold void *kmalloc_general(size_t size, gfp_t flags, int node)
 	if (size > cl.max_cache_size)
 		p = large_alloc(size, flags, (int)cl.nodes[ni >= 0 ? ni : current_node()].os_index);
 	else if (ni >= 0)
-		p = cache_alloc_slow(size_index(size), flags, ni, 0);
+		p = cache_alloc_slow(size_index(size), flags, ni, 0, caller);
 	else
-		p = cache_alloc(size_index(size), flags);
+		p = cache_alloc(size_index(size), flags, caller);
 	if (p && (flags & __GFP_ZERO))
 		memset(p, 0, slabd_ksize(p));
 	return p;
 }
 
-void *slabd_kmalloc(size_t size, gfp_t flags)
+/*
+ * The exported entry points pass their return address down as @caller (CALLER_HERE, see
+ * above): the call's return address in the user's code (the kernel names are
+ * always-inline wrappers in <slabd/kmalloc.h>, so their call is the user's). An entry
+ * point that allocates or frees through another one (krealloc) passes its own caller on,
+ * never calls the exported function, whose return address would be the library's.
+ */
+static inline __attribute__((always_inline)) void *kmalloc_at(size_t size, gfp_t flags, const void *caller)
 {
 	if (likely(size - 1 < cl.max_cache_size && !(flags & (__GFP_DMA | __GFP_ZERO))))
-		return cache_alloc(size_index(size), flags);
-	return kmalloc_general(size, flags, -1);
+		return cache_alloc(size_index(size), flags, caller);
+	return kmalloc_general(size, flags, -1, caller_resolve(caller));
+}
+
+void *slabd_kmalloc(size_t size, gfp_t flags)
+{
+	return kmalloc_at(size, flags, CALLER_HERE);
 }
 
 void *slabd_kmalloc_cache(unsigned int cache_id, gfp_t flags)
 {
-	return cache_alloc(cache_id, flags);
+	return cache_alloc(cache_id, flags, CALLER_HERE);
 }
 
 void *slabd_kmalloc_node(size_t size, gfp_t flags, int node)
 {
 	if (node < 0)
-		return slabd_kmalloc(size, flags);
-	return kmalloc_general(size, flags, node);
+		return kmalloc_at(size, flags, CALLER_HERE);
+	return kmalloc_general(size, flags, node, __builtin_return_address(0));
 }
 
 /* ------------------------------------------------------------------------ free -- */
@@ -727,7 +752,7 @@ static inline uint32_t pcpu_take(uint32_t cache, uint32_t node, uint64_t *out, u
 			     : percpu_pop_bulk(cl.roff, cl.ncpus, cache_pcpu(cache), out, max);
 }
 
-static noinline cold void free_slow(uint32_t cache, uint64_t off, uint32_t node)
+static noinline cold void free_slow(uint32_t cache, uint64_t off, uint32_t node, const void *caller)
 {
 	uint64_t buf[SLABD_MAG_SLOTS];
 	struct slabd_shm_mag *m;
@@ -735,7 +760,7 @@ static noinline cold void free_slow(uint32_t cache, uint64_t off, uint32_t node)
 	int r;
 
 	if (unlikely(cache < cl.sb->max_caches && __atomic_load_n(&cl.caches[cache].debug, __ATOMIC_ACQUIRE))) {
-		debug_free(cache, off, node); /* capacity 0: every free of a debug cache comes here */
+		debug_free(cache, off, node, caller); /* capacity 0: every free of a debug cache comes here */
 		return;
 	}
 	buf[0] = off;
@@ -824,7 +849,7 @@ static noinline cold void remote_flush(uint64_t off)
 /* kfree with several nodes: onto this CPU's stack when the CPU is of the object's node
  * (checked inside the sequence); else onto this CPU's remote-free stack, sent home in
  * batches (remote_flush). */
-static noinline void free_home(uint32_t cache, uint64_t off, uint32_t node)
+static noinline void free_home(uint32_t cache, uint64_t off, uint32_t node, const void *caller)
 {
 	int r = percpu_push_home(cl.roff, cl.ncpus, cache_pcpu(cache), off, cl.cpus, node);
 
@@ -837,7 +862,7 @@ static noinline void free_home(uint32_t cache, uint64_t off, uint32_t node)
 		remote_flush(off);
 		return;
 	}
-	free_slow(cache, off, node);
+	free_slow(cache, off, node, caller);
 }
 
 static noinline cold void free_large_or_bad(const void *p, const struct slabd_shm_page *pg)
@@ -858,7 +883,9 @@ static noinline cold void free_large_or_bad(const void *p, const struct slabd_sh
 	errno = EINVAL;
 }
 
-void slabd_kfree(const void *p)
+/* kfree of @p called at @caller (CALLER_HERE: the return address of the function this is
+ * inlined into), which only the slow paths take. */
+static inline __attribute__((always_inline)) void kfree_at(const void *p, const void *caller)
 {
 	uint64_t zoff = (uint64_t)((const char *)p - cl.zones);
 	const struct slabd_shm_page *pg;
@@ -879,12 +906,23 @@ void slabd_kfree(const void *p)
 	}
 	cache = head >> 16;
 	if (unlikely(cl.multi_node)) {
-		free_home(cache, (uint64_t)((const char *)p - cl.base), cl.zone_tab[pg->zone].node);
+		free_home(cache, (uint64_t)((const char *)p - cl.base), cl.zone_tab[pg->zone].node,
+			  caller_resolve(caller));
 		return;
 	}
 	if (likely(!percpu_push(cl.roff, cl.ncpus, cache_pcpu(cache), (uint64_t)((const char *)p - cl.base))))
 		return;
-	free_slow(cache, (uint64_t)((const char *)p - cl.base), cl.zone_tab[pg->zone].node);
+	free_slow(cache, (uint64_t)((const char *)p - cl.base), cl.zone_tab[pg->zone].node, caller_resolve(caller));
+}
+
+void slabd_kfree(const void *p)
+{
+	kfree_at(p, CALLER_HERE);
+}
+
+void client_kfree_at(const void *p, const void *caller)
+{
+	kfree_at(p, caller);
 }
 
 size_t slabd_ksize(const void *p)
@@ -917,13 +955,14 @@ size_t slabd_ksize(const void *p)
 
 void *slabd_krealloc(const void *p, size_t new_size, gfp_t flags)
 {
+	const void *caller = __builtin_return_address(0);
 	size_t old;
 	void *q;
 
 	if (ZERO_OR_NULL_PTR(p))
-		return slabd_kmalloc(new_size, flags);
+		return kmalloc_at(new_size, flags, caller);
 	if (!new_size) {
-		slabd_kfree(p);
+		client_kfree_at(p, caller);
 		return ZERO_SIZE_PTR;
 	}
 	old = slabd_ksize(p);
@@ -936,13 +975,13 @@ void *slabd_krealloc(const void *p, size_t new_size, gfp_t flags)
 			memset((char *)p + new_size, 0, old - new_size);
 		return (void *)p;
 	}
-	q = slabd_kmalloc(new_size, flags & ~__GFP_ZERO);
+	q = kmalloc_at(new_size, flags & ~__GFP_ZERO, caller);
 	if (!q)
 		return NULL;
 	memcpy(q, p, old);
 	if (flags & __GFP_ZERO)
 		memset((char *)q + old, 0, slabd_ksize(q) - old);
-	slabd_kfree(p);
+	client_kfree_at(p, caller);
 	return q;
 }
 

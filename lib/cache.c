@@ -149,14 +149,14 @@ static inline int handle_check(const struct kmem_cache *s, const char *what)
 /* After a slow path got @n objects for @s: if its cache was destroyed meanwhile (the id
  * may hold another cache by now, whose objects these may be), they go back through kfree,
  * which finds each one's cache by its page descriptor. 0, or -EINVAL when they went. */
-static int handle_recheck(const struct kmem_cache *s, void **objs, size_t n, const char *what)
+static int handle_recheck(const struct kmem_cache *s, void **objs, size_t n, const char *what, const void *caller)
 {
 	size_t i;
 
 	if (likely(handle_live(s)))
 		return 0;
 	for (i = 0; i < n; i++)
-		slabd_kfree(objs[i]);
+		client_kfree_at(objs[i], caller);
 	return handle_stale(s, what);
 }
 
@@ -263,7 +263,7 @@ unsigned int slabd_kmem_cache_size(const struct kmem_cache *s)
  * object @p was taken (NULL: none): errno EINVAL, NULL. */
 static noinline cold void *handle_alloc_refused(struct kmem_cache *s, void *p, const char *what)
 {
-	if (p && handle_recheck(s, &p, 1, what) == 0)
+	if (p && handle_recheck(s, &p, 1, what, NULL) == 0)
 		return p; /* (not reached: the caller saw another gen) */
 	if (!p)
 		(void)handle_check(s, what); /* a stale one is cleared and said so */
@@ -275,15 +275,16 @@ static noinline cold void *handle_alloc_refused(struct kmem_cache *s, void *p, c
  * with EINVAL (and is cleared) before it can take an object of the id's next cache, and
  * an object taken while its cache went (the allocation may have slept) goes back. The
  * checks are handle_ok's and the gen's, a few loads: this is also SLABD_NO_INLINE's
- * every allocation. */
+ * every allocation. @caller: the public call's return address (SLAB_STORE_USER), for the
+ * allocation only (kept alive across the call, it cost the path a saved register). */
 static inline __attribute__((always_inline)) void *handle_alloc(struct kmem_cache *s, gfp_t flags,
-								int node, const char *what)
+								int node, const char *what, const void *caller)
 {
 	void *p;
 
 	if (unlikely(!handle_ok(s) || !handle_live(s)))
 		return handle_alloc_refused(s, NULL, what);
-	p = client_cache_alloc(s->id, flags, node);
+	p = client_cache_alloc_at(s->id, flags, node, caller);
 	if (unlikely(!handle_live(s)) && p)
 		return handle_alloc_refused(s, p, what);
 	if (p && (flags & __GFP_ZERO))
@@ -293,12 +294,12 @@ static inline __attribute__((always_inline)) void *handle_alloc(struct kmem_cach
 
 void *slabd_kmem_cache_alloc(struct kmem_cache *s, gfp_t flags)
 {
-	return handle_alloc(s, flags, -1, "kmem_cache_alloc");
+	return handle_alloc(s, flags, -1, "kmem_cache_alloc", __builtin_return_address(0));
 }
 
 void *slabd_kmem_cache_alloc_node(struct kmem_cache *s, gfp_t flags, int node)
 {
-	return handle_alloc(s, flags, node, "kmem_cache_alloc_node");
+	return handle_alloc(s, flags, node, "kmem_cache_alloc_node", __builtin_return_address(0));
 }
 
 /* The object goes where its page descriptor says, whatever @s: through a stale handle
@@ -310,11 +311,15 @@ void slabd_kmem_cache_free(struct kmem_cache *s, void *obj)
 {
 	if (handle_ok(s) && unlikely(!handle_live(s)))
 		handle_clear(s);
-	slabd_kfree(obj);
+	client_kfree_at(obj, __builtin_return_address(0));
 }
 
-/* alloc_bulk_slow: @got objects are in p[] already; get the rest, or give all back. */
-static noinline cold int alloc_bulk_slow(struct kmem_cache *s, gfp_t flags, size_t n, void **p, size_t got)
+static void free_bulk_slow(struct kmem_cache *s, size_t n, void **p, size_t done, const void *caller);
+
+/* alloc_bulk_slow: @got objects are in p[] already; get the rest, or give all back.
+ * @caller: the public call's return address. */
+static noinline cold int alloc_bulk_slow(struct kmem_cache *s, gfp_t flags, size_t n, void **p, size_t got,
+					 const void *caller)
 {
 	size_t i;
 	int r = handle_check(s, "kmem_cache_alloc_bulk");
@@ -322,7 +327,7 @@ static noinline cold int alloc_bulk_slow(struct kmem_cache *s, gfp_t flags, size
 	if (r < 0) {
 		/* the first try took objects under a gen that moved on since: kfree's */
 		for (i = 0; i < got; i++)
-			slabd_kfree(p[i]);
+			client_kfree_at(p[i], caller);
 		errno = -r;
 		return 0;
 	}
@@ -332,15 +337,15 @@ static noinline cold int alloc_bulk_slow(struct kmem_cache *s, gfp_t flags, size
 		if (got == n)
 			break;
 		/* This CPU's stack is empty: the slow path refills it (and may sleep). */
-		p[got] = client_cache_alloc(s->id, flags, -1);
+		p[got] = client_cache_alloc_at(s->id, flags, -1, caller);
 		if (!p[got]) {
-			slabd_kmem_cache_free_bulk(s, got, p); /* all or nothing */
+			free_bulk_slow(s, got, p, 0, caller); /* all or nothing */
 			errno = ENOMEM;
 			return 0;
 		}
 		got++;
 	}
-	if (handle_recheck(s, p, n, "kmem_cache_alloc_bulk") < 0) {
+	if (handle_recheck(s, p, n, "kmem_cache_alloc_bulk", caller) < 0) {
 		errno = EINVAL;
 		return 0;
 	}
@@ -361,11 +366,11 @@ int slabd_kmem_cache_alloc_bulk(struct kmem_cache *s, gfp_t flags, size_t n, voi
 					    (uint64_t)(uintptr_t)cl.base);
 	if (likely(got == n))
 		return (int)n;
-	return alloc_bulk_slow(s, flags, n, p, got);
+	return alloc_bulk_slow(s, flags, n, p, got, __builtin_return_address(0));
 }
 
 /* free_bulk_slow: p[0..done) are freed already. */
-static noinline cold void free_bulk_slow(struct kmem_cache *s, size_t n, void **p, size_t done)
+static noinline cold void free_bulk_slow(struct kmem_cache *s, size_t n, void **p, size_t done, const void *caller)
 {
 	int stale = valid(s) && !handle_live(s);
 
@@ -374,7 +379,7 @@ static noinline cold void free_bulk_slow(struct kmem_cache *s, size_t n, void **
 	if (!valid(s) || stale || cl.multi_node) {
 		/* remote objects must go home one by one: kfree sorts them out */
 		while (done < n)
-			slabd_kfree(p[done++]);
+			client_kfree_at(p[done++], caller);
 		return;
 	}
 	while (done < n) {
@@ -383,7 +388,7 @@ static noinline cold void free_bulk_slow(struct kmem_cache *s, size_t n, void **
 							(uint64_t)(uintptr_t)cl.base);
 		done += k;
 		if (!k) /* full (or no rseq): one through kfree's slow path makes room */
-			slabd_kfree(p[done++]);
+			client_kfree_at(p[done++], caller);
 	}
 }
 
@@ -397,7 +402,7 @@ void slabd_kmem_cache_free_bulk(struct kmem_cache *s, size_t n, void **p)
 					      (const uint64_t *)p, n, (uint64_t)(uintptr_t)cl.base);
 	if (likely(done == n))
 		return;
-	free_bulk_slow(s, n, p, done);
+	free_bulk_slow(s, n, p, done, __builtin_return_address(0));
 }
 
 /* 0 or -errno; *ret_refused is set when the daemon answered with a refusal (the errno

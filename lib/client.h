@@ -74,9 +74,18 @@ struct slabd_wire_hdr;
  * bytes of it to @rep. 0 or -errno (an ERROR reply's errno; its message is kept for
  * slabd_last_error()). Connects if needed. May sleep. */
 int client_request(struct slabd_wire_hdr *req, uint16_t want, void *rep, size_t rep_len) SLABD_HIDDEN;
-/* client_cache_alloc: one object of cache @cache (@node: the kernel's node number, or -1
- * for the current CPU's); sets errno on failure. */
-void *client_cache_alloc(uint32_t cache, unsigned int flags, int node) SLABD_HIDDEN;
+/* client_cache_alloc_at: one object of cache @cache (@node: the kernel's node number, or -1
+ * for the current CPU's), for a public call that returns to @caller (recorded with
+ * SLAB_STORE_USER; NULL: unknown); sets errno on failure. client_cache_alloc: the same for
+ * callers with no user's call site to record (packet-buffer pools are never debugged). */
+void *client_cache_alloc_at(uint32_t cache, unsigned int flags, int node, const void *caller) SLABD_HIDDEN;
+static inline void *client_cache_alloc(uint32_t cache, unsigned int flags, int node)
+{
+	return client_cache_alloc_at(cache, flags, node, NULL);
+}
+/* client_kfree_at: slabd_kfree for a public call that returns to @caller (an entry point
+ * that frees on the user's behalf: kmem_cache_free, the bulk frees, krealloc). */
+void client_kfree_at(const void *p, const void *caller) SLABD_HIDDEN;
 /* client_large_alloc: page-level allocation through the daemon; offset or -errno. */
 int64_t client_large_alloc(uint64_t size, uint32_t gfp, int node) SLABD_HIDDEN;
 /* client_set_error: record a message for slabd_last_error(). */
@@ -89,9 +98,10 @@ extern uint8_t slabd_small_index[128] SLABD_HIDDEN;
 void client_kick(void) SLABD_HIDDEN;
 
 /* debug.c: the checks of debug caches (slabd_shm_cache.debug), called from alloc.c's
- * slow paths; and the allocation and free that bypass them, for debug.c (alloc.c). */
-void *debug_alloc(uint32_t cache, unsigned int flags, int node) SLABD_HIDDEN;
-void debug_free(uint32_t cache, uint64_t off, uint32_t node) SLABD_HIDDEN;
+ * slow paths with the public call's return address (@caller, NULL: unknown); and the
+ * allocation and free that bypass them, for debug.c (alloc.c). */
+void *debug_alloc(uint32_t cache, unsigned int flags, int node, const void *caller) SLABD_HIDDEN;
+void debug_free(uint32_t cache, uint64_t off, uint32_t node, const void *caller) SLABD_HIDDEN;
 void debug_bad_pointer(const void *p, const char *why) SLABD_HIDDEN;
 /* alloc_depot_take: one object of @cache straight from node index @node's depot (may
  * wait as @flags allow); NULL with errno. alloc_depot_give: @off back to that depot. */

@@ -12,7 +12,9 @@
  *   with a trailer (cache created with SLAB_RED_ZONE or SLAB_STORE_USER):
  *     [object][gap up to trailer][struct slabd_shm_track]
  *     gap bytes and track.redzone: 0xcc while allocated, 0xbb while free (SLUB's values);
- *     track.state: (epoch << 2) | ALLOC or FREE, written here; owner, pid, alloc_pid.
+ *     track.state: (epoch << 2) | ALLOC or FREE, written here; owner, pid, alloc_pid and
+ *     alloc_addr (the public call's return address, passed down by alloc.c and cache.c);
+ *     free_pid and free_addr of the last free.
  *     Double free: state is FREE of this epoch. Red zone: checked at free (0xcc) and at
  *     allocation (0xbb). Poison: bytes [8, obj_size) are 0x6b while free (written by every
  *     debug free, checked at allocation with SLAB_POISON: the flags may change in an epoch).
@@ -34,10 +36,16 @@
  * debug mode was asked for) and in slabd_last_error(), and counted in the cache's
  * debug_errors (node 0's depot; cache 0's for pointers of no cache) and in this client's
  * entry. A bad kfree (double free, a pointer into an object, a pointer of no object)
- * frees nothing. A damaged red zone is reported and the object freed.
+ * frees nothing. A damaged red zone is reported and the object freed. With
+ * SLAB_STORE_USER a report names where the object was allocated (and, when it is free,
+ * last freed) and by which pid: a call site recorded by this process as function+offset
+ * (dladdr: the function must be in the dynamic symbol table, else file+offset), one of
+ * another process as the raw address, which means nothing in this address space.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -67,7 +75,7 @@ _Static_assert(SLABD_DEBUG_POISON == SLAB_POISON && SLABD_DEBUG_RED_ZONE == SLAB
 
 static cold __attribute__((format(printf, 2, 3))) void report(uint32_t cache, const char *fmt, ...)
 {
-	char buf[320];
+	char buf[1024];
 	va_list ap;
 	int n;
 	uint32_t slot = cl.client_slot;
@@ -127,22 +135,66 @@ static void redzone_set(const struct slabd_shm_cache *sc, char *o, struct slabd_
 	memset(&t->redzone, byte, sizeof(t->redzone));
 }
 
-/* ", allocated by pid N" when the record knows it. */
-static const char *by_whom(const struct slabd_shm_cache *sc, const struct slabd_shm_track *t, char *buf, size_t len)
+/* " at func+0x1c (file)" for call site @addr recorded by process @pid: symbolized only
+ * when that is this process, else the raw address; "" for 0 (not known). dladdr knows
+ * the dynamic symbols only and answers with the nearest one below the address: unless the
+ * address is inside that symbol (its size, from dladdr1), " at file+0x1234", the offset
+ * in the file's mapping (addr2line -e file 0x1234), rather than a wrong function. */
+static const char *site(uint64_t addr, uint32_t pid, char *buf, size_t len)
 {
+	const ElfW(Sym) *sym = NULL;
+	Dl_info di;
+	const char *file;
+
 	buf[0] = 0;
-	if (t && (sc->debug & SLABD_DEBUG_STORE_USER) && t->alloc_pid)
-		snprintf(buf, len, ", allocated by pid %u (owner pid %u)", t->alloc_pid, t->pid);
+	if (!addr)
+		return buf;
+	if (pid != (uint32_t)getpid() || !dladdr1((void *)(uintptr_t)addr, &di, (void **)&sym, RTLD_DL_SYMENT) ||
+	    !di.dli_fname) {
+		snprintf(buf, len, " at %#llx", (unsigned long long)addr);
+		return buf;
+	}
+	file = strrchr(di.dli_fname, '/') ? strrchr(di.dli_fname, '/') + 1 : di.dli_fname;
+	if (di.dli_sname && di.dli_saddr && sym && addr - (uintptr_t)di.dli_saddr < sym->st_size)
+		snprintf(buf, len, " at %s+%#llx (%s)", di.dli_sname,
+			 (unsigned long long)(addr - (uintptr_t)di.dli_saddr), file);
+	else
+		snprintf(buf, len, " at %s+%#llx", file, (unsigned long long)(addr - (uintptr_t)di.dli_fbase));
 	return buf;
 }
 
-void *debug_alloc(uint32_t cache, gfp_t flags, int node)
+/* ", allocated at SITE by pid N (owner pid M)" when the record knows it; with @freed
+ * (the object is free in this epoch) also ", freed at SITE by pid K". */
+static const char *by_whom(const struct slabd_shm_cache *sc, const struct slabd_shm_track *t, int freed, char *buf,
+			   size_t len)
+{
+	char at[256];
+	uint32_t fpid;
+	int n;
+
+	buf[0] = 0;
+	if (!t || !(sc->debug & SLABD_DEBUG_STORE_USER) || !t->alloc_pid)
+		return buf;
+	n = snprintf(buf, len, ", allocated%s by pid %u (owner pid %u)",
+		     site(t->alloc_addr, t->alloc_pid, at, sizeof(at)), t->alloc_pid, t->pid);
+	fpid = t->free_pid;
+	if (!freed || !fpid || n < 0 || (size_t)n >= len)
+		return buf;
+	if (!t->free_addr && fpid == cl.sb->daemon_pid)
+		snprintf(buf + n, len - (size_t)n, ", given back by slabd's owner reclaim (pid %u)", fpid);
+	else
+		snprintf(buf + n, len - (size_t)n, ", freed%s by pid %u",
+			 site(t->free_addr, fpid, at, sizeof(at)), fpid);
+	return buf;
+}
+
+void *debug_alloc(uint32_t cache, gfp_t flags, int node, const void *caller)
 {
 	const struct slabd_shm_cache *sc = &cl.caches[cache];
 	uint32_t dbg = __atomic_load_n(&sc->debug, __ATOMIC_ACQUIRE);
 	uint32_t epoch = __atomic_load_n(&sc->debug_epoch, __ATOMIC_RELAXED);
 	struct slabd_shm_track *t;
-	char who[64];
+	char who[640];
 	char *o = alloc_depot_take(cache, flags, node);
 	long b;
 
@@ -156,17 +208,18 @@ void *debug_alloc(uint32_t cache, gfp_t flags, int node)
 				report(cache,
 				       "red zone of free object %p of cache %s overwritten at +%ld (%u-byte "
 				       "objects)%s",
-				       (void *)o, sc->name, b, sc->obj_size, by_whom(sc, t, who, sizeof(who)));
+				       (void *)o, sc->name, b, sc->obj_size, by_whom(sc, t, 1, who, sizeof(who)));
 			if ((dbg & SLABD_DEBUG_POISON) && (b = first_not(o, POISON_FROM, sc->obj_size, POISON_FREE)) >= 0)
 				report(cache,
 				       "write after free: object %p of cache %s, byte +%ld is %#x, not the "
 				       "poison %#x%s",
 				       (void *)o, sc->name, b, (unsigned char)o[b], POISON_FREE,
-				       by_whom(sc, t, who, sizeof(who)));
+				       by_whom(sc, t, 1, who, sizeof(who)));
 		}
 		redzone_set(sc, o, t, RED_ACTIVE_BYTE);
 		t->owner = cl.client_id;
 		t->pid = t->alloc_pid = (uint32_t)getpid();
+		t->alloc_addr = (uint64_t)(uintptr_t)caller;
 		__atomic_store_n(&t->state, (epoch << 2) | SLABD_TRACK_ALLOC, __ATOMIC_RELEASE);
 	} else if ((dbg & SLABD_DEBUG_POISON) && sc->size >= 16) {
 		uint64_t *mark = (uint64_t *)(o + sc->size - 8);
@@ -182,7 +235,7 @@ void *debug_alloc(uint32_t cache, gfp_t flags, int node)
 	return o;
 }
 
-void debug_free(uint32_t cache, uint64_t off, uint32_t node)
+void debug_free(uint32_t cache, uint64_t off, uint32_t node, const void *caller)
 {
 	const struct slabd_shm_cache *sc = &cl.caches[cache];
 	uint32_t dbg = __atomic_load_n(&sc->debug, __ATOMIC_ACQUIRE);
@@ -190,25 +243,31 @@ void debug_free(uint32_t cache, uint64_t off, uint32_t node)
 	uint64_t zoff = off - cl.sb->zones_off, in_slab, idx;
 	const struct slabd_shm_page *pg = &cl.pages[zoff >> SLABD_PAGE_SHIFT];
 	struct slabd_shm_track *t;
-	char *o = cl.base + off, who[64];
+	char *o = cl.base + off, who[640], here[256];
 	long b;
 
+	/* this call's site, in this process: " at func+0x1c (file)" */
+	site((uint64_t)(uintptr_t)caller, (uint32_t)getpid(), here, sizeof(here));
 	/* kfree checked zoff and the page kind; the rest of the geometry here */
 	if (pg->head >= cl.sb->nr_pages || !sc->size || !sc->objs_per_slab) {
-		report(cache, "kfree(%p): its page descriptor is inconsistent: not freed", (void *)o);
+		report(cache, "kfree(%p)%s: its page descriptor is inconsistent: not freed", (void *)o, here);
 		return;
 	}
 	in_slab = zoff - ((uint64_t)pg->head << SLABD_PAGE_SHIFT);
 	idx = in_slab / sc->size;
 	if (idx >= sc->objs_per_slab) {
-		report(cache, "kfree(%p): past the last object of its slab of cache %s: not freed", (void *)o, sc->name);
+		report(cache, "kfree(%p)%s: past the last object of its slab of cache %s: not freed", (void *)o, here,
+		       sc->name);
 		return;
 	}
 	if (in_slab % sc->size) {
 		char *start = o - in_slab % sc->size;
-		report(cache, "kfree(%p): pointer into the middle of object %p of cache %s (+%llu)%s: not freed",
-		       (void *)o, (void *)start, sc->name, (unsigned long long)(in_slab % sc->size),
-		       by_whom(sc, track_of(sc, start), who, sizeof(who)));
+		const struct slabd_shm_track *st = track_of(sc, start);
+		int freed = st && __atomic_load_n(&st->state, __ATOMIC_RELAXED) == ((epoch << 2) | SLABD_TRACK_FREE);
+
+		report(cache, "kfree(%p)%s: pointer into the middle of %sobject %p of cache %s (+%llu)%s: not freed",
+		       (void *)o, here, freed ? "free " : "", (void *)start, sc->name,
+		       (unsigned long long)(in_slab % sc->size), by_whom(sc, st, freed, who, sizeof(who)));
 		return;
 	}
 	t = track_of(sc, o);
@@ -219,8 +278,8 @@ void debug_free(uint32_t cache, uint64_t off, uint32_t node)
 		if (!__atomic_compare_exchange_n(&t->state, &st, (epoch << 2) | SLABD_TRACK_FREE, 0,
 						 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
 			if (st == ((epoch << 2) | SLABD_TRACK_FREE)) {
-				report(cache, "double free of object %p of cache %s%s: not freed again", (void *)o,
-				       sc->name, by_whom(sc, t, who, sizeof(who)));
+				report(cache, "double free of object %p of cache %s%s%s: not freed again", (void *)o,
+				       sc->name, here, by_whom(sc, t, 1, who, sizeof(who)));
 				return;
 			}
 			/* allocated before this epoch: nothing to check against */
@@ -228,9 +287,12 @@ void debug_free(uint32_t cache, uint64_t off, uint32_t node)
 		} else if ((dbg & SLABD_DEBUG_RED_ZONE) && (b = redzone_bad(sc, o, t, RED_ACTIVE_BYTE)) >= 0) {
 			report(cache,
 			       "red zone overwritten: object %p of cache %s, byte +%ld past the start of a "
-			       "%u-byte object was written%s; freed",
-			       (void *)o, sc->name, b, sc->obj_size, by_whom(sc, t, who, sizeof(who)));
+			       "%u-byte object was written%s; freed%s",
+			       (void *)o, sc->name, b, sc->obj_size, by_whom(sc, t, 0, who, sizeof(who)), here);
 		}
+		/* this free won: the record is ours until the object is handed out again */
+		t->free_pid = (uint32_t)getpid();
+		t->free_addr = (uint64_t)(uintptr_t)caller;
 		redzone_set(sc, o, t, RED_INACTIVE_BYTE);
 		t->owner = 0;
 		/* poisoned whether SLAB_POISON is on now or not: it can be switched on while

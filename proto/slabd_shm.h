@@ -39,13 +39,15 @@
 #include <stdint.h>
 
 /* Bump on any change to a struct or constant in this file (and update tests/unit/test_layout.c). */
-#define SLABD_SHM_LAYOUT_VERSION 7u /* 2: client table, per-CPU miss counters; 3: node fallback order,
+#define SLABD_SHM_LAYOUT_VERSION 8u /* 2: client table, per-CPU miss counters; 3: node fallback order,
 						 * remote-free stacks, DMA zone, IOVA table, pools;
 						 * 4: debug mode (cache debug/trailer/epoch, track
 						 * records, debug error counters); 5: miss counters
 						 * [cpu][cache], rows padded to a cache line; 6:
 						 * 1 KiB magazines of 127 slots (SLABD_MAG_BATCH); 7:
-						 * cache generation (pools can be freed) */
+						 * cache generation (pools can be freed); 8: track
+						 * records of 48 bytes with the allocation and free
+						 * call sites and the freeing pid */
 #define SLABD_SHM_MAGIC 0x4745524442414c53ull /* "SLABDREG" little-endian */
 
 #define SLABD_PAGE_SHIFT 12u
@@ -371,17 +373,31 @@ struct slabd_shm_client {
  * (created with SLAB_RED_ZONE or SLAB_STORE_USER, or kmalloc caches of a daemon with
  * "debug = redzone|store_user"). The slot is [object: obj_size][red zone gap up to the
  * trailer][struct slabd_shm_track][padding to the stride]. W: the library's debug slow
- * path of whichever process allocates or frees the object; slabd_obj_give. R: the
- * library's checks; the daemon when a client dies (owner reclaim), as untrusted input:
- * a record only ever makes it return an object its own bitmap says is allocated.
+ * path of whichever process allocates or frees the object; slabd_obj_give (owner, pid);
+ * the daemon's owner reclaim (as a free). R: the library's checks and reports; the daemon
+ * when a client dies (owner reclaim), as untrusted input: a record only ever makes it
+ * return an object its own bitmap says is allocated.
+ *
+ * The call sites (layout 8) are return addresses into the code of the process named by
+ * the pid beside them: the instruction after its call of the public allocating or freeing
+ * function (kmalloc, kmem_cache_alloc, kfree, ...; the kernel names are inline wrappers, so
+ * that is the user's own code). They mean something in that process's address space only:
+ * another process prints them raw, with the pid. 0: not known (allocated by the fast path
+ * before debug was switched on, freed by the daemon's owner reclaim). alloc_* are written
+ * before the release store of state = ALLOC, free_* after the CAS to FREE wins; readers
+ * take them as advisory (a racing double free may see the previous free's).
  */
 struct slabd_shm_track {
-	uint64_t redzone;  /* SLABD_RED_ACTIVE while allocated, SLABD_RED_INACTIVE while free */
-	uint32_t state;    /* (debug_epoch << 2) | SLABD_TRACK_ALLOC or SLABD_TRACK_FREE */
-	uint32_t owner;    /* client id that owns it (0: nobody: never reclaimed) */
-	uint32_t pid;      /* the owner's pid (reports) */
-	uint32_t alloc_pid; /* the process that allocated it */
-	uint64_t reserved;
+	uint64_t redzone;    /* SLABD_RED_ACTIVE while allocated, SLABD_RED_INACTIVE while free */
+	uint32_t state;      /* (debug_epoch << 2) | SLABD_TRACK_ALLOC or SLABD_TRACK_FREE */
+	uint32_t owner;      /* client id that owns it (0: nobody: never reclaimed) */
+	uint32_t pid;        /* the owner's pid (reports) */
+	uint32_t alloc_pid;  /* the process that allocated it */
+	uint64_t alloc_addr; /* layout 8: where alloc_pid called the allocation (0: unknown) */
+	uint64_t free_addr;  /* layout 8: where free_pid called its last free (0: unknown) */
+	uint32_t free_pid;   /* layout 8: the process that last freed it (the daemon's pid: owner
+			      * reclaim; 0: never freed in debug mode) */
+	uint32_t reserved;
 };
 
 /* Magazine: a fixed array of free objects moved as one unit. Owned by whoever popped it
@@ -407,7 +423,7 @@ _Static_assert(offsetof(struct slabd_shm_pcpu, slots) == 8, "the rseq code relie
 _Static_assert(sizeof(struct slabd_shm_mag) == 1024, "magazine size");
 _Static_assert(sizeof(struct slabd_shm_client) == 32, "client entry");
 _Static_assert(sizeof(struct slabd_shm_pcpu_stat) == 8, "per-CPU miss counters");
-_Static_assert(sizeof(struct slabd_shm_track) == 32, "track record");
+_Static_assert(sizeof(struct slabd_shm_track) == 48, "track record");
 
 /*
  * slabd_shm_super_validate: check a superblock read from a mapping of @meta_len bytes

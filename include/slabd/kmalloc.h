@@ -11,6 +11,11 @@
  * On x86-64 the fast paths are inline (<slabd/fast.h>): kmalloc of a constant size,
  * kfree, kmem_cache_alloc/free and the bulk calls (any count) pop or push this CPU's
  * stack in the caller and call the library only on a miss. SLABD_NO_INLINE turns that off.
+ *
+ * Every wrapper that allocates or frees is always inline, at any optimisation level: the
+ * library's call is then the caller's own, and its return address (which SLAB_STORE_USER
+ * records, see slabd_shm_track) points into the caller's function, not into a copy of the
+ * wrapper.
  */
 #ifndef SLABD_KMALLOC_H
 #define SLABD_KMALLOC_H
@@ -82,18 +87,18 @@ static inline __attribute__((always_inline)) void *kmalloc(size_t size, gfp_t fl
 	return slabd_kmalloc(size, flags);
 }
 
-static inline void *kmalloc_node(size_t size, gfp_t flags, int node)
+static inline __attribute__((always_inline)) void *kmalloc_node(size_t size, gfp_t flags, int node)
 {
 	return slabd_kmalloc_node(size, flags, node);
 }
 
-static inline void *kzalloc(size_t size, gfp_t flags)
+static inline __attribute__((always_inline)) void *kzalloc(size_t size, gfp_t flags)
 {
 	return slabd_kmalloc(size, flags | __GFP_ZERO);
 }
 
 /* kmalloc_array: as the kernel's; NULL with errno EOVERFLOW when n * size overflows. */
-static inline void *kmalloc_array(size_t n, size_t size, gfp_t flags)
+static inline __attribute__((always_inline)) void *kmalloc_array(size_t n, size_t size, gfp_t flags)
 {
 	size_t bytes;
 	if (__builtin_mul_overflow(n, size, &bytes)) {
@@ -103,12 +108,12 @@ static inline void *kmalloc_array(size_t n, size_t size, gfp_t flags)
 	return slabd_kmalloc(bytes, flags);
 }
 
-static inline void *kcalloc(size_t n, size_t size, gfp_t flags)
+static inline __attribute__((always_inline)) void *kcalloc(size_t n, size_t size, gfp_t flags)
 {
 	return kmalloc_array(n, size, flags | __GFP_ZERO);
 }
 
-static inline void *krealloc(const void *p, size_t new_size, gfp_t flags)
+static inline __attribute__((always_inline)) void *krealloc(const void *p, size_t new_size, gfp_t flags)
 {
 	return slabd_krealloc(p, new_size, flags);
 }
@@ -154,12 +159,12 @@ static inline __attribute__((always_inline)) void *kmem_cache_alloc(struct kmem_
 	return slabd_kmem_cache_alloc(s, flags);
 }
 
-static inline void *kmem_cache_alloc_node(struct kmem_cache *s, gfp_t flags, int node)
+static inline __attribute__((always_inline)) void *kmem_cache_alloc_node(struct kmem_cache *s, gfp_t flags, int node)
 {
 	return slabd_kmem_cache_alloc_node(s, flags, node);
 }
 
-static inline void *kmem_cache_zalloc(struct kmem_cache *s, gfp_t flags)
+static inline __attribute__((always_inline)) void *kmem_cache_zalloc(struct kmem_cache *s, gfp_t flags)
 {
 	return slabd_kmem_cache_alloc(s, flags | __GFP_ZERO);
 }

@@ -8,12 +8,16 @@
  * cache (and with SLAB_STORE_USER the allocating pid), count it, and never free an
  * object twice: the test then allocates the cache's objects and checks none comes out
  * twice. Switching at run time with slabctl while another process allocates; with debug
- * off the per-CPU stacks hold objects again. Owner tracking: fork()ed clients allocate
+ * off the per-CPU stacks hold objects again. Call sites (layout 8): every public
+ * allocating and freeing call records the user's function (symbolized in reports of the
+ * same process: this binary is linked with -rdynamic), another process's raw, with its
+ * pid. Owner tracking: fork()ed clients allocate
  * tracked objects, hand some to the parent, are SIGKILLed; the daemon gives back exactly
  * the others, and the audit is clean.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -29,6 +33,7 @@
 #include <slabd/slabd.h>
 
 #include "daemon_helper.h"
+#include "shm_view.h"
 #include "slabd_shm.h"
 #include "slabd_wire.h"
 
@@ -146,7 +151,7 @@ Test(debug, a_double_free_is_reported_with_cache_and_pid_and_not_freed_twice)
 	cr_assert_not_null(c, "%s", slabd_last_error());
 	cr_assert_eq(ksize(t.p = kmem_cache_alloc(c, GFP_KERNEL)), 40, "ksize is the object, not the red zone");
 	out = capture(do_double_free, &t);
-	snprintf(want, sizeof(want), "allocated by pid %d", (int)getpid());
+	snprintf(want, sizeof(want), " by pid %d (owner pid %d)", (int)getpid(), (int)getpid());
 	cr_expect(strstr(out, "double free") && strstr(out, "dbg-double") && strstr(out, want),
 		  "report: %s", out);
 	cr_expect(strstr(slabd_last_error(), "double free"), "last error: %s", slabd_last_error());
@@ -593,6 +598,7 @@ Test(debug, a_reclaimed_object_looks_freed_to_the_checks)
 		  rc.hit, out);
 	cr_expect(strstr(out, "double free") && strstr(out, "dbg-reclaim"),
 		  "a kfree of a reclaimed object went through: %s", out);
+	cr_expect(strstr(out, "given back by slabd's owner reclaim"), "the report does not say who freed it: %s", out);
 	cr_expect_eq(debug_req(cache_id(rc.c), SLABD_DEBUG_OP_QUERY, 0).errors, 1);
 	close(fds[0]);
 	close(fds[1]);
@@ -612,6 +618,163 @@ Test(debug, giving_an_object_to_a_process_that_is_not_attached_fails)
 	cr_expect_eq(slabd_obj_give(p, 0), 0, "to nobody");
 	kmem_cache_free(c, p);
 	cr_expect_eq(slabd_obj_give(p, 0), -EINVAL, "a free object has no owner");
+}
+
+/* ------------------------------------------------------------- call sites (layout 8) -- */
+
+/* The track record of object @p (its cache has a trailer), through the region's view. */
+static const struct slabd_shm_track *track_of(const void *p)
+{
+	struct shm_view g;
+	const struct slabd_shm_cache *sc;
+
+	cr_assert_eq(shm_view_get(&g), 0);
+	sc = shm_cache(&g, shm_cache_of(&g, p));
+	cr_assert_gt(sc->trailer, 0, "cache %s has no track record", sc->name);
+	return (const void *)((const char *)p + sc->trailer);
+}
+
+/* The exported function @addr is in, as dladdr() names it ("?" for none). */
+static const char *fn_at(uint64_t addr)
+{
+	Dl_info di;
+
+	if (!addr || !dladdr((void *)(uintptr_t)addr, &di) || !di.dli_sname)
+		return "?";
+	return di.dli_sname;
+}
+
+/*
+ * The call sites the tests know: exported (not static; the binary is linked with
+ * -rdynamic) and noinline, and never ending in a tail call (the empty asm uses the result
+ * after the call): a tail call returns straight to the caller's caller, which the record
+ * would then name, as the kernel's would.
+ */
+#define KEEP(p) __asm__ volatile("" : : "r"(p) : "memory")
+void *site_cache_alloc(struct kmem_cache *c);
+void site_free_twice(struct two *t);
+__attribute__((noinline)) void *site_cache_alloc(struct kmem_cache *c)
+{
+	void *p = kmem_cache_alloc(c, GFP_KERNEL);
+	KEEP(p);
+	return p;
+}
+
+__attribute__((noinline)) void site_free_twice(struct two *t)
+{
+	kmem_cache_free(t->c, t->p);
+	KEEP(t);
+	kmem_cache_free(t->c, t->p);
+	KEEP(t);
+}
+
+static void do_site_double_free(void *arg)
+{
+	site_free_twice(arg);
+}
+
+Test(debug, a_double_free_report_names_the_functions_that_allocated_and_freed_the_object)
+{
+	struct kmem_cache *c = kmem_cache_create("dbg-site", 40, 0, SLAB_RED_ZONE | SLAB_STORE_USER, NULL);
+	struct two t = {c, NULL, NULL};
+	const struct slabd_shm_track *tr;
+	const char *out;
+	char want[128];
+
+	cr_assert_not_null(c, "%s", slabd_last_error());
+	t.p = site_cache_alloc(c);
+	cr_assert_not_null(t.p);
+	/* the record, read directly: this process, an address inside site_cache_alloc */
+	tr = track_of(t.p);
+	cr_expect_eq(tr->alloc_pid, (uint32_t)getpid());
+	cr_expect_str_eq(fn_at(tr->alloc_addr), "site_cache_alloc", "alloc_addr %#llx",
+			 (unsigned long long)tr->alloc_addr);
+	cr_expect_eq(tr->free_pid, 0, "a new object was freed by pid %u", tr->free_pid);
+	out = capture(do_site_double_free, &t);
+	cr_expect(strstr(out, "double free") && strstr(out, "dbg-site"), "report: %s", out);
+	snprintf(want, sizeof(want), ", allocated at site_cache_alloc+0x");
+	cr_expect(strstr(out, want), "the report does not name the allocating function: %s", out);
+	snprintf(want, sizeof(want), ", freed at site_free_twice+0x");
+	cr_expect(strstr(out, want), "the report does not name the function of the first free: %s", out);
+	cr_expect(strstr(out, "dbg-site at site_free_twice+0x"), "the report does not name this free's caller: %s",
+		  out);
+	cr_expect_str_eq(fn_at(tr->free_addr), "site_free_twice");
+	cr_expect_eq(tr->free_pid, (uint32_t)getpid());
+	cr_expect_eq(debug_req(cache_id(c), SLABD_DEBUG_OP_QUERY, 0).errors, 1);
+}
+
+void *site_child_alloc(struct kmem_cache *c);
+__attribute__((noinline)) void *site_child_alloc(struct kmem_cache *c)
+{
+	void *p = kmem_cache_alloc(c, GFP_KERNEL);
+	KEEP(p);
+	return p;
+}
+
+void site_kfree_twice(void *p);
+__attribute__((noinline)) void site_kfree_twice(void *p)
+{
+	kfree(p);
+	KEEP(p);
+	kfree(p);
+	KEEP(p);
+}
+
+static void do_free_twice(void *arg)
+{
+	site_kfree_twice(arg);
+}
+
+Test(debug, another_process_s_call_site_is_reported_raw_with_its_pid)
+{
+	struct kmem_cache *c = kmem_cache_create("dbg-xsite", 64, 0, SLAB_STORE_USER, NULL);
+	const struct slabd_shm_track *tr;
+	uint64_t off;
+	int fds[2], st;
+	const char *out;
+	char want[128];
+	void *p;
+	pid_t kid;
+
+	cr_assert_not_null(c);
+	cr_assert_eq(pipe(fds), 0);
+	kid = fork();
+	cr_assert(kid >= 0);
+	if (kid == 0) {
+		void *q = site_child_alloc(c);
+		uint64_t o = q ? slabd_ptr_to_off(q) : 0;
+
+		if (write(fds[1], &o, sizeof(o)) != (ssize_t)sizeof(o))
+			_exit(3);
+		pause(); /* alive: its exit would have the daemon reclaim what it owns */
+		_exit(0);
+	}
+	cr_assert_eq(read(fds[0], &off, sizeof(off)), (ssize_t)sizeof(off));
+	cr_assert_neq(off, 0, "the child could not allocate");
+	p = slabd_off_to_ptr(off);
+	tr = track_of(p);
+	cr_expect_eq(tr->alloc_pid, (uint32_t)kid, "alloc_pid %u, the child is %d", tr->alloc_pid, (int)kid);
+	cr_expect_neq(tr->alloc_addr, 0, "the child's call site was not recorded");
+	/* the same image (fork): the child's address is in its site_child_alloc here too */
+	cr_expect_str_eq(fn_at(tr->alloc_addr), "site_child_alloc", "alloc_addr %#llx",
+			 (unsigned long long)tr->alloc_addr);
+	out = capture(do_free_twice, p);
+	/* but in another process's report it is only a number (with the pid it means
+	 * something in) */
+	snprintf(want, sizeof(want), ", allocated at %#llx by pid %d (owner pid %d)",
+		 (unsigned long long)tr->alloc_addr, (int)kid, (int)kid);
+	cr_expect(strstr(out, "double free") && strstr(out, want), "report: %s\nwanted: %s", out, want);
+	cr_expect(!strstr(out, "site_child_alloc"), "another process's address was symbolized here: %s", out);
+	/* the first free was this process's: symbolized */
+	snprintf(want, sizeof(want), ", freed at site_kfree_twice+0x");
+	cr_expect(strstr(out, want) && strstr(out, " (owner pid "), "report: %s", out);
+	snprintf(want, sizeof(want), " by pid %d: not freed again", (int)getpid());
+	cr_expect(strstr(out, want), "report: %s", out);
+	cr_expect_eq(tr->free_pid, (uint32_t)getpid());
+	kill(kid, SIGKILL);
+	cr_assert_eq(waitpid(kid, &st, 0), kid);
+	close(fds[0]);
+	close(fds[1]);
 }
 
 /* ------------------------------------------- the whole daemon: debug = ... in the config -- */
@@ -644,7 +807,7 @@ Test(debug_config, the_kmalloc_caches_get_every_check_and_keep_natural_alignment
 	cr_expect_eq((uintptr_t)p % 64, 0, "kmalloc-64 objects stay 64-byte aligned");
 	cr_expect_eq(ksize(p), 64);
 	out = capture(do_kmalloc_errors, p);
-	snprintf(want, sizeof(want), "allocated by pid %d", (int)getpid());
+	snprintf(want, sizeof(want), " by pid %d (owner pid %d)", (int)getpid(), (int)getpid());
 	cr_expect(strstr(out, "red zone overwritten") && strstr(out, "kmalloc-64"), "report: %s", out);
 	cr_expect(strstr(out, "double free") && strstr(out, want), "report: %s", out);
 	cr_expect_eq(debug_req(6, SLABD_DEBUG_OP_QUERY, 0).errors, 2);
@@ -683,4 +846,109 @@ Test(debug_config, a_killed_client_s_kmalloc_objects_come_back)
 	cr_expect_eq(cache_info(8).in_use, 0, "kmalloc-256 has nothing out");
 	close(fds[0]);
 	close(fds[1]);
+}
+
+/* Each public call that allocates or frees, from a function of its own: the record names
+ * that function (the kernel names are inline wrappers; an exported function that calls
+ * another, as krealloc does, passes its caller's site on). */
+#define SITE(name, type, expr)                                                                     \
+	type name(struct kmem_cache *c, void **v);                                                 \
+	__attribute__((noinline)) type name(struct kmem_cache *c, void **v)                        \
+	{                                                                                          \
+		type r_ = (expr);                                                                  \
+		KEEP(v);                                                                           \
+		return r_;                                                                         \
+	}
+static volatile size_t runtime_64 = 64, runtime_2000 = 2000; /* sizes not known at compile time */
+SITE(at_kmalloc_const, void *, kmalloc(64, GFP_KERNEL))
+SITE(at_kmalloc_runtime, void *, kmalloc(runtime_64, GFP_KERNEL))
+SITE(at_kmalloc_big, void *, kmalloc(runtime_2000, GFP_KERNEL))
+SITE(at_kzalloc, void *, kzalloc(64, GFP_KERNEL))
+SITE(at_kcalloc, void *, kcalloc(4, 16, GFP_KERNEL))
+SITE(at_kmalloc_array, void *, kmalloc_array(4, 16, GFP_KERNEL))
+SITE(at_kmalloc_node, void *, kmalloc_node(64, GFP_KERNEL, slabd_virt_to_node(v[0])))
+SITE(at_krealloc, void *, krealloc(v[0], 200, GFP_KERNEL))
+SITE(at_cache_alloc, void *, kmem_cache_alloc(c, GFP_KERNEL))
+SITE(at_cache_zalloc, void *, kmem_cache_zalloc(c, GFP_KERNEL))
+SITE(at_cache_alloc_node, void *, kmem_cache_alloc_node(c, GFP_KERNEL, slabd_virt_to_node(v[0])))
+SITE(at_cache_alloc_bulk, int, kmem_cache_alloc_bulk(c, GFP_KERNEL, 3, v))
+SITE(at_kfree, int, (kfree(v[0]), 0))
+SITE(at_cache_free, int, (kmem_cache_free(c, v[0]), 0))
+SITE(at_cache_free_bulk, int, (kmem_cache_free_bulk(c, 3, v), 0))
+
+static void expect_alloc_site(const void *p, const char *fn)
+{
+	const struct slabd_shm_track *t;
+
+	cr_assert_not_null(p, "%s: no object", fn);
+	t = track_of(p);
+	cr_expect_str_eq(fn_at(t->alloc_addr), fn, "%p: alloc_addr %#llx is not in %s", p,
+			 (unsigned long long)t->alloc_addr, fn);
+	cr_expect_eq(t->alloc_pid, (uint32_t)getpid());
+}
+
+static void expect_free_site(const void *p, const char *fn)
+{
+	const struct slabd_shm_track *t = track_of(p);
+
+	cr_expect_str_eq(fn_at(t->free_addr), fn, "%p: free_addr %#llx is not in %s", p,
+			 (unsigned long long)t->free_addr, fn);
+	cr_expect_eq(t->free_pid, (uint32_t)getpid());
+}
+
+Test(debug_config, every_allocating_and_freeing_call_records_the_caller_s_function)
+{
+	struct kmem_cache *c = kmem_cache_create("dbg-sites", 48, 0, SLAB_RED_ZONE | SLAB_STORE_USER, NULL);
+	void *anchor = kmalloc(64, GFP_KERNEL), *v[3], *p, *q;
+	int i;
+
+	cr_assert_not_null(c);
+	cr_assert_not_null(anchor);
+	v[0] = anchor; /* for the _node calls: its node */
+#define ALLOC_FREE(fn)                                                                              \
+	do {                                                                                       \
+		p = fn(c, v);                                                                      \
+		expect_alloc_site(p, #fn);                                                         \
+		v[0] = p;                                                                          \
+		at_kfree(c, v);                                                                    \
+		expect_free_site(p, "at_kfree");                                                   \
+		v[0] = anchor;                                                                     \
+	} while (0)
+	ALLOC_FREE(at_kmalloc_const);
+	ALLOC_FREE(at_kmalloc_runtime);
+	ALLOC_FREE(at_kmalloc_big);
+	ALLOC_FREE(at_kzalloc);
+	ALLOC_FREE(at_kcalloc);
+	ALLOC_FREE(at_kmalloc_array);
+	ALLOC_FREE(at_kmalloc_node);
+	ALLOC_FREE(at_cache_alloc);
+	ALLOC_FREE(at_cache_zalloc);
+	ALLOC_FREE(at_cache_alloc_node);
+
+	/* krealloc: the new object allocated there, the old one freed there */
+	p = at_kmalloc_const(c, v);
+	v[0] = p;
+	q = at_krealloc(c, v);
+	cr_assert_neq(q, p, "krealloc to a larger class did not move the object");
+	expect_alloc_site(q, "at_krealloc");
+	expect_free_site(p, "at_krealloc");
+	v[0] = q;
+	at_kfree(c, v);
+
+	/* kmem_cache_free, and the bulk calls */
+	v[0] = at_cache_alloc(c, v);
+	p = v[0];
+	at_cache_free(c, v);
+	expect_free_site(p, "at_cache_free");
+	cr_assert_eq(at_cache_alloc_bulk(c, v), 3);
+	for (i = 0; i < 3; i++)
+		expect_alloc_site(v[i], "at_cache_alloc_bulk");
+	{
+		void *w[3] = {v[0], v[1], v[2]};
+		at_cache_free_bulk(c, v);
+		for (i = 0; i < 3; i++)
+			expect_free_site(w[i], "at_cache_free_bulk");
+	}
+	kfree(anchor);
+	cr_expect_eq(debug_req(SLABD_DEBUG_ALL_CACHES, SLABD_DEBUG_OP_QUERY, 0).errors, 0, "a report on correct calls");
 }

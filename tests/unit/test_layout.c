@@ -53,10 +53,10 @@ static void check_fields(const struct field *f, size_t n)
 		check_fields(f_, sizeof(f_) / sizeof(f_[0]));                                      \
 	} while (0)
 
-Test(layout, the_shared_memory_layout_version_is_7)
+Test(layout, the_shared_memory_layout_version_is_8)
 {
 	cr_assert_eq(
-	    SLABD_SHM_LAYOUT_VERSION, 7u,
+	    SLABD_SHM_LAYOUT_VERSION, 8u,
 	    "the layout version changed: update the numbers in this file to the new layout");
 }
 
@@ -149,10 +149,12 @@ Test(layout, the_per_cpu_stack_and_magazine_are_where_version_3_puts_them)
 	CHECK(SIZE(slabd_shm_client, 32), OFF(slabd_shm_client, pid, 0), OFF(slabd_shm_client, id, 4),
 	      OFF(slabd_shm_client, alloc_failures, 8), OFF(slabd_shm_client, debug_errors, 16),
 	      OFF(slabd_shm_client, reserved, 24));
-	CHECK(SIZE(slabd_shm_track, 32), OFF(slabd_shm_track, redzone, 0),
+	/* layout 8: the call sites and the freeing pid; 48 bytes (was 32) */
+	CHECK(SIZE(slabd_shm_track, 48), OFF(slabd_shm_track, redzone, 0),
 	      OFF(slabd_shm_track, state, 8), OFF(slabd_shm_track, owner, 12),
 	      OFF(slabd_shm_track, pid, 16), OFF(slabd_shm_track, alloc_pid, 20),
-	      OFF(slabd_shm_track, reserved, 24));
+	      OFF(slabd_shm_track, alloc_addr, 24), OFF(slabd_shm_track, free_addr, 32),
+	      OFF(slabd_shm_track, free_pid, 40), OFF(slabd_shm_track, reserved, 44));
 }
 
 Test(layout, the_miss_counters_are_per_cpu_rows_of_whole_cache_lines_as_version_5_puts_them)
