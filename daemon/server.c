@@ -631,12 +631,23 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 			continue;
 		}
 		if (type == -EINVAL) {
-			/* well-formed, but a reserved field is not 0: refused before any
-			 * handler runs, so nothing changes; the field is named for the
-			 * author of the sender */
-			uint32_t v = 0;
+			/* well-formed, but a reserved field is not 0 or a flag unknown: refused
+			 * before any handler runs, so nothing changes; the field is named for
+			 * the author of the sender */
+			uint32_t v = 0, known = 0, unknown;
 			const char *field = slabd_wire_reserved(&buf, buf.h.type, &v);
 
+			unknown = field ? 0 : slabd_wire_unknown_flags(&buf, buf.h.type, &known);
+			if (unknown) {
+				if (c->bad_msgs++ < 10)
+					log_warn_limited("client %u (pid %u): %s refused: flags 0x%x "
+							 "unknown (this slabd knows 0x%x)",
+							 c->id, c->pid, slabd_wire_type_name(buf.h.type),
+							 (unsigned)unknown, (unsigned)known);
+				send_error(c, seq, type, "%s: flags 0x%x unknown to this slabd (it knows 0x%x)",
+					   slabd_wire_type_name(buf.h.type), (unsigned)unknown, (unsigned)known);
+				continue;
+			}
 			if (!field)
 				field = "reserved";
 			if (c->bad_msgs++ < 10)

@@ -265,6 +265,37 @@ const char *slabd_wire_reserved(const void *buf, uint16_t type, uint32_t *ret_va
 	return NULL;
 }
 
+/*
+ * The flag words of requests whose handlers act on some bits and would ignore the rest:
+ * an unknown bit is refused as a reserved field is, so that a later version may give it
+ * a meaning. (CACHE_CREATE's slab flags and DEBUG's are checked by their handlers, which
+ * say which flags the cache or the geometry cannot take.)
+ */
+static const struct wire_flags {
+	uint16_t type;
+	uint16_t off;
+	uint32_t known;
+} wire_flags[] = {
+    {SLABD_MSG_HELLO, offsetof(struct slabd_wire_hello, flags), SLABD_HELLO_REATTACH},
+    {SLABD_MSG_VERIFY, offsetof(struct slabd_wire_verify_req, flags), SLABD_VERIFY_AUDIT},
+};
+
+uint32_t slabd_wire_unknown_flags(const void *buf, uint16_t type, uint32_t *ret_known)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(wire_flags) / sizeof(wire_flags[0]); i++) {
+		uint32_t v;
+
+		if (wire_flags[i].type != type)
+			continue;
+		memcpy(&v, (const char *)buf + wire_flags[i].off, sizeof(v));
+		*ret_known = wire_flags[i].known;
+		return v & ~wire_flags[i].known;
+	}
+	return 0;
+}
+
 const char *slabd_wire_type_name(uint16_t type)
 {
 	static const char *const names[SLABD_MSG_MAX + 1] = {
@@ -304,7 +335,7 @@ int slabd_wire_request(const void *buf, size_t len, int attached)
 	if (type < 0)
 		return type;
 	/* before the rules of the connection's state: the message itself is wrong */
-	if (slabd_wire_reserved(buf, (uint16_t)type, &v))
+	if (slabd_wire_reserved(buf, (uint16_t)type, &v) || slabd_wire_unknown_flags(buf, (uint16_t)type, &v))
 		return -EINVAL;
 	switch (type) {
 	case SLABD_MSG_HELLO:

@@ -82,7 +82,7 @@ struct slabd_wire_hello {
 	struct slabd_wire_hdr hdr;
 	uint32_t layout_version; /* the client's SLABD_SHM_LAYOUT_VERSION */
 	uint32_t pid;
-	uint32_t flags;          /* SLABD_HELLO_* */
+	uint32_t flags;          /* SLABD_HELLO_*; any other bit: -EINVAL */
 	uint32_t reserved;	 /* 0; the daemon rejects anything else with -EINVAL */
 };
 
@@ -294,7 +294,7 @@ struct slabd_wire_client_info {
 
 struct slabd_wire_verify_req {
 	struct slabd_wire_hdr hdr;
-	uint32_t flags; /* SLABD_VERIFY_* */
+	uint32_t flags; /* SLABD_VERIFY_*; any other bit: -EINVAL */
 	uint32_t reserved; /* 0; the daemon rejects anything else with -EINVAL */
 };
 
@@ -395,7 +395,8 @@ int slabd_wire_validate(const void *buf, size_t len);
  * connection that has (@attached != 0) or has not yet sent HELLO. Runs
  * slabd_wire_validate, then the request rules: returns the request's type (> 0), the
  * validation's error, or -EINVAL (a reserved field of the request is not 0:
- * slabd_wire_reserved names it), -EOPNOTSUPP (a reply type sent as a request), -ENOTCONN
+ * slabd_wire_reserved names it; or its flags have a bit this version does not know:
+ * slabd_wire_unknown_flags), -EOPNOTSUPP (a reply type sent as a request), -ENOTCONN
  * (a request that needs HELLO first: LARGE_ALLOC, CACHE_CREATE, POOL_CREATE, a CACHE_OP
  * other than SHRINK), -EISCONN (a second HELLO on an attached connection). Pure: no
  * state, no allocation, safe on any input (the fuzz target in tests/fuzz drives it).
@@ -409,6 +410,14 @@ int slabd_wire_request(const void *buf, size_t len, int attached);
  * reserved fields are the library's to ignore.
  */
 const char *slabd_wire_reserved(const void *buf, uint16_t type, uint32_t *ret_value);
+
+/*
+ * slabd_wire_unknown_flags: the bits of the request @buf's flags word (HELLO, VERIFY) that
+ * this version does not know, with the ones it knows in *ret_known; 0 when there are
+ * none, or @type has no such word. slabd_wire_request refuses a request with any
+ * (-EINVAL), as it does a reserved field that is not 0.
+ */
+uint32_t slabd_wire_unknown_flags(const void *buf, uint16_t type, uint32_t *ret_known);
 
 /* slabd_wire_type_name: "HELLO", "CACHE_OP", ... for the logs and error messages; never
  * NULL. */

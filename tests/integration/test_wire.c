@@ -1243,6 +1243,64 @@ Test(wire, a_request_whose_reserved_field_is_not_0_is_refused_and_changes_nothin
 		  "the daemon did not log the refusals");
 }
 
+/*
+ * HELLO and VERIFY act on some bits of their flags and used to ignore the rest: a bit this
+ * daemon does not know is refused as a reserved field is (-EINVAL, naming the unknown and
+ * the known bits), nothing changes, and the request with its known bits goes through.
+ */
+Test(wire, a_request_with_a_flag_this_daemon_does_not_know_is_refused_and_changes_nothing)
+{
+	struct slabd_wire_hello hl;
+	struct slabd_wire_verify_req vq;
+	struct slabd_wire_cache_create cc;
+	struct shm_view g = attach_view();
+	struct wire_state before;
+	union reply rep;
+	uint32_t clients;
+	int fd = raw_connect();
+
+	/* HELLO with REATTACH | 0x4: not attached after it */
+	slabd_wire_init(&hl.hdr, SLABD_MSG_HELLO, sizeof(hl), 1);
+	hl.layout_version = SLABD_SHM_LAYOUT_VERSION;
+	hl.pid = (uint32_t)getpid();
+	hl.flags = 0x4;
+	clients = totals().clients;
+	state_take(&g, &before);
+	expect_error(fd, &hl, sizeof(hl), -EINVAL, 1, "hello with an unknown flag");
+	cr_assert_eq(roundtrip(fd, &hl, sizeof(hl), &rep), SLABD_MSG_ERROR);
+	cr_assert(strstr(rep.e.msg, "HELLO: flags 0x4 unknown to this slabd (it knows 0x1)") != NULL,
+		  "the error does not name the bits: %s", rep.e.msg);
+	state_expect_same(&g, &before, "HELLO");
+	cr_assert_eq(totals().clients, clients, "the refused HELLO attached");
+	slabd_wire_init(&cc.hdr, SLABD_MSG_CACHE_CREATE, sizeof(cc), 2);
+	strcpy(cc.name, "fl-cache");
+	cc.size = 200;
+	expect_error(fd, &cc, sizeof(cc), -ENOTCONN, 2, "cache create after a refused hello");
+	hl.flags = 0;
+	hl.hdr.seq = 3;
+	expect_answer(fd, &hl, sizeof(hl), SLABD_MSG_ATTACH, &rep);
+	cr_assert_eq(totals().clients, clients + 1, "the HELLO as it should be did not attach");
+
+	/* VERIFY asking for an audit with a bit more: no audit runs */
+	slabd_wire_init(&vq.hdr, SLABD_MSG_VERIFY, sizeof(vq), 4);
+	vq.flags = SLABD_VERIFY_AUDIT | 0x80000000u;
+	state_take(&g, &before);
+	cr_assert_eq(roundtrip(fd, &vq, sizeof(vq), &rep), SLABD_MSG_ERROR, "VERIFY was not refused");
+	cr_assert_eq(rep.e.err, -EINVAL, "VERIFY: err %d (%s)", rep.e.err, rep.e.msg);
+	cr_assert(strstr(rep.e.msg, "VERIFY: flags 0x80000000 unknown to this slabd (it knows 0x1)") != NULL,
+		  "the error does not name the bits: %s", rep.e.msg);
+	state_expect_same(&g, &before, "VERIFY");
+	cr_assert(!td_log_contains(&td, "verify: audit asked"), "the refused audit ran");
+	vq.flags = 0; /* counters only: valgrind can run that */
+	vq.hdr.seq = 5;
+	expect_answer(fd, &vq, sizeof(vq), SLABD_MSG_VERIFY_REPLY, &rep);
+	cr_assert_eq(((const struct slabd_wire_verify *)&rep)->err, 0);
+	expect_serving(fd);
+	close(fd);
+	cr_assert(td_alive(&td));
+	cr_assert(td_log_contains(&td, "refused: flags 0x"), "the daemon did not log the refusals");
+}
+
 /* Lines of the daemon's log that contain @needle. */
 static long log_count(const char *needle)
 {

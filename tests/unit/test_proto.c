@@ -680,6 +680,8 @@ Test(wire, every_request_but_large_alloc_has_a_checked_reserved_field)
 		memset(&msg, 0, sizeof(msg));
 		slabd_wire_init(&msg.hdr, t, (uint32_t)slabd_wire_size(t), 1);
 		memcpy(msg.raw + sizeof(struct slabd_wire_hdr), "x", 2);
+		if (t == SLABD_MSG_VERIFY) /* "x" there is flags, all unknown: not the point here */
+			memset(msg.raw + offsetof(struct slabd_wire_verify_req, flags), 0, 4);
 		if (slabd_wire_request(&msg, slabd_wire_size(t), 1) != t &&
 		    slabd_wire_request(&msg, slabd_wire_size(t), 0) != t)
 			continue;
@@ -690,6 +692,48 @@ Test(wire, every_request_but_large_alloc_has_a_checked_reserved_field)
 	}
 	cr_expect_eq(n, sizeof(reserved_fields) / sizeof(reserved_fields[0]) + 1,
 		     "requests found: %zu", n);
+}
+
+Test(wire, a_request_with_a_flag_this_version_does_not_know_is_refused)
+{
+	static const struct {
+		uint16_t type;
+		size_t size, off;
+		uint32_t known;
+	} flagged[] = {
+	    {SLABD_MSG_HELLO, sizeof(struct slabd_wire_hello), offsetof(struct slabd_wire_hello, flags),
+	     SLABD_HELLO_REATTACH},
+	    {SLABD_MSG_VERIFY, sizeof(struct slabd_wire_verify_req),
+	     offsetof(struct slabd_wire_verify_req, flags), SLABD_VERIFY_AUDIT},
+	};
+	static const uint32_t unknown[] = {0x2, 0x80000000u, 0xfffffffeu};
+	size_t i, k;
+
+	for (i = 0; i < sizeof(flagged) / sizeof(flagged[0]); i++) {
+		uint16_t t = flagged[i].type;
+		uint32_t known = 0, v;
+
+		memset(&msg, 0, sizeof(msg));
+		slabd_wire_init(&msg.hdr, t, (uint32_t)flagged[i].size, 3);
+		/* every known bit is accepted */
+		memcpy(msg.raw + flagged[i].off, &flagged[i].known, 4);
+		cr_assert_eq(slabd_wire_request(&msg, flagged[i].size, 0), t, "%s with its known flags",
+			     slabd_wire_type_name(t));
+		cr_assert_eq(slabd_wire_unknown_flags(&msg, t, &known), 0);
+		for (k = 0; k < sizeof(unknown) / sizeof(unknown[0]); k++) {
+			v = unknown[k] | flagged[i].known;
+			memcpy(msg.raw + flagged[i].off, &v, 4);
+			cr_expect_eq(slabd_wire_validate(&msg, flagged[i].size), t,
+				     "validation (the library's too) does not look at flags");
+			cr_expect_eq(slabd_wire_request(&msg, flagged[i].size, 0), -EINVAL, "%s with flags %#x",
+				     slabd_wire_type_name(t), v);
+			cr_expect_eq(slabd_wire_request(&msg, flagged[i].size, 1), -EINVAL, "%s with flags %#x",
+				     slabd_wire_type_name(t), v);
+			known = 0;
+			cr_expect_eq(slabd_wire_unknown_flags(&msg, t, &known), unknown[k] & ~flagged[i].known);
+			cr_expect_eq(known, flagged[i].known);
+		}
+	}
 }
 
 Test(wire, a_reply_whose_reserved_field_is_not_0_is_still_valid)
