@@ -220,80 +220,75 @@ int slabd_wire_validate(const void *buf, size_t len)
 }
 
 /*
- * The reserved words of every request, one row each (a reserved array would get a row
- * per 32-bit word): 0 on the wire, or the daemon refuses the request with -EINVAL. Only
- * so can a later version give one a meaning without the garbage of some old client
- * taking it. The requests have no implicit padding (the sizes and offsets are pinned in
- * slabd_wire.h and tests/unit/test_layout.c), so these rows are every byte of a request
- * that carries no meaning. Replies are not checked: the daemon writes their reserved
- * words 0 (slabd_wire_init) and the library ignores them.
+ * The words of requests with bits that must be 0, one row each: every reserved word
+ * (@known 0; a reserved array would get a row per 32-bit word) and the flag words whose
+ * handlers act on some bits and would ignore the rest (@known: those bits). Any other bit
+ * set and the daemon refuses the request with -EINVAL. Only so can a later version give
+ * one a meaning without the garbage of some old client taking it. The requests have no
+ * implicit padding (the sizes and offsets are pinned in slabd_wire.h and
+ * tests/unit/test_layout.c), so the reserved rows are every byte of a request that carries
+ * no meaning. Replies are not checked: the daemon writes their reserved words 0
+ * (slabd_wire_init) and the library ignores them. (CACHE_CREATE's slab flags and DEBUG's
+ * are checked by their handlers, which say which flags the cache or geometry cannot take.)
  */
-static const struct wire_reserved {
+static const struct wire_word {
 	uint16_t type;
 	uint16_t off;
+	uint32_t known;
 	const char *field;
-} wire_reserved[] = {
-    {SLABD_MSG_HELLO, offsetof(struct slabd_wire_hello, reserved), "reserved"},
-    {SLABD_MSG_CACHE_CREATE, offsetof(struct slabd_wire_cache_create, reserved), "reserved"},
-    {SLABD_MSG_CACHE_OP, offsetof(struct slabd_wire_cache_op, reserved), "reserved"},
-    {SLABD_MSG_STATS, offsetof(struct slabd_wire_stats_req, reserved), "reserved"},
-    {SLABD_MSG_CACHE_INFO, offsetof(struct slabd_wire_info_req, reserved), "reserved"},
-    {SLABD_MSG_CPU_INFO, offsetof(struct slabd_wire_info_req, reserved), "reserved"},
-    {SLABD_MSG_NODE_INFO, offsetof(struct slabd_wire_info_req, reserved), "reserved"},
-    {SLABD_MSG_CLIENT_INFO, offsetof(struct slabd_wire_info_req, reserved), "reserved"},
-    {SLABD_MSG_POOL_CREATE, offsetof(struct slabd_wire_pool_create, reserved), "reserved"},
-    {SLABD_MSG_VERIFY, offsetof(struct slabd_wire_verify_req, reserved), "reserved"},
-    {SLABD_MSG_DEBUG, offsetof(struct slabd_wire_debug_req, reserved), "reserved"},
+} wire_words[] = {
+    {SLABD_MSG_HELLO, offsetof(struct slabd_wire_hello, reserved), 0, "reserved"},
+    {SLABD_MSG_CACHE_CREATE, offsetof(struct slabd_wire_cache_create, reserved), 0, "reserved"},
+    {SLABD_MSG_CACHE_OP, offsetof(struct slabd_wire_cache_op, reserved), 0, "reserved"},
+    {SLABD_MSG_STATS, offsetof(struct slabd_wire_stats_req, reserved), 0, "reserved"},
+    {SLABD_MSG_CACHE_INFO, offsetof(struct slabd_wire_info_req, reserved), 0, "reserved"},
+    {SLABD_MSG_CPU_INFO, offsetof(struct slabd_wire_info_req, reserved), 0, "reserved"},
+    {SLABD_MSG_NODE_INFO, offsetof(struct slabd_wire_info_req, reserved), 0, "reserved"},
+    {SLABD_MSG_CLIENT_INFO, offsetof(struct slabd_wire_info_req, reserved), 0, "reserved"},
+    {SLABD_MSG_POOL_CREATE, offsetof(struct slabd_wire_pool_create, reserved), 0, "reserved"},
+    {SLABD_MSG_VERIFY, offsetof(struct slabd_wire_verify_req, reserved), 0, "reserved"},
+    {SLABD_MSG_DEBUG, offsetof(struct slabd_wire_debug_req, reserved), 0, "reserved"},
     /* LARGE_ALLOC has none */
+    {SLABD_MSG_HELLO, offsetof(struct slabd_wire_hello, flags), SLABD_HELLO_REATTACH, "flags"},
+    {SLABD_MSG_VERIFY, offsetof(struct slabd_wire_verify_req, flags), SLABD_VERIFY_AUDIT, "flags"},
 };
 
-const char *slabd_wire_reserved(const void *buf, uint16_t type, uint32_t *ret_value)
+/* The first row of @type, a flag word or not (@flags), with a bit set it does not know;
+ * those bits in *ret_bits. NULL: none. */
+static const struct wire_word *wire_word_bad(const void *buf, uint16_t type, int flags, uint32_t *ret_bits)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(wire_reserved) / sizeof(wire_reserved[0]); i++) {
+	for (i = 0; i < sizeof(wire_words) / sizeof(wire_words[0]); i++) {
 		uint32_t v;
 
-		if (wire_reserved[i].type != type)
+		if (wire_words[i].type != type || !wire_words[i].known != !flags)
 			continue;
-		memcpy(&v, (const char *)buf + wire_reserved[i].off, sizeof(v));
-		if (v) {
-			*ret_value = v;
-			return wire_reserved[i].field;
+		memcpy(&v, (const char *)buf + wire_words[i].off, sizeof(v));
+		if (v & ~wire_words[i].known) {
+			*ret_bits = v & ~wire_words[i].known;
+			return &wire_words[i];
 		}
 	}
 	return NULL;
 }
 
-/*
- * The flag words of requests whose handlers act on some bits and would ignore the rest:
- * an unknown bit is refused as a reserved field is, so that a later version may give it
- * a meaning. (CACHE_CREATE's slab flags and DEBUG's are checked by their handlers, which
- * say which flags the cache or the geometry cannot take.)
- */
-static const struct wire_flags {
-	uint16_t type;
-	uint16_t off;
-	uint32_t known;
-} wire_flags[] = {
-    {SLABD_MSG_HELLO, offsetof(struct slabd_wire_hello, flags), SLABD_HELLO_REATTACH},
-    {SLABD_MSG_VERIFY, offsetof(struct slabd_wire_verify_req, flags), SLABD_VERIFY_AUDIT},
-};
+const char *slabd_wire_reserved(const void *buf, uint16_t type, uint32_t *ret_value)
+{
+	const struct wire_word *w = wire_word_bad(buf, type, 0, ret_value);
+
+	return w ? w->field : NULL;
+}
 
 uint32_t slabd_wire_unknown_flags(const void *buf, uint16_t type, uint32_t *ret_known)
 {
-	size_t i;
+	uint32_t bits = 0;
+	const struct wire_word *w = wire_word_bad(buf, type, 1, &bits);
 
-	for (i = 0; i < sizeof(wire_flags) / sizeof(wire_flags[0]); i++) {
-		uint32_t v;
-
-		if (wire_flags[i].type != type)
-			continue;
-		memcpy(&v, (const char *)buf + wire_flags[i].off, sizeof(v));
-		*ret_known = wire_flags[i].known;
-		return v & ~wire_flags[i].known;
-	}
-	return 0;
+	if (!w)
+		return 0;
+	*ret_known = w->known;
+	return bits;
 }
 
 const char *slabd_wire_type_name(uint16_t type)

@@ -413,8 +413,8 @@ const char *slabd_wire_reserved(const void *buf, uint16_t type, uint32_t *ret_va
 
 /*
  * slabd_wire_unknown_flags: the bits of the request @buf's flags word (HELLO, VERIFY) that
- * this version does not know, with the ones it knows in *ret_known; 0 when there are
- * none, or @type has no such word. slabd_wire_request refuses a request with any
+ * this version does not know, with the ones it knows in *ret_known (left alone when it
+ * returns 0); 0 when there are none, or @type has no such word. slabd_wire_request refuses a request with any
  * (-EINVAL), as it does a reserved field that is not 0.
  */
 uint32_t slabd_wire_unknown_flags(const void *buf, uint16_t type, uint32_t *ret_known);
