@@ -246,17 +246,19 @@ void debug_free(uint32_t cache, uint64_t off, uint32_t node, const void *caller)
 	char *o = cl.base + off, who[640], here[256];
 	long b;
 
-	/* this call's site, in this process: " at func+0x1c (file)" */
-	site((uint64_t)(uintptr_t)caller, (uint32_t)getpid(), here, sizeof(here));
+	/* HERE: this call's site, in this process, " at func+0x1c (file)"; worked out only for
+	 * a report (dladdr takes the loader's lock and costs a symbol search: not on every
+	 * debug free) */
+#define HERE site((uint64_t)(uintptr_t)caller, (uint32_t)getpid(), here, sizeof(here))
 	/* kfree checked zoff and the page kind; the rest of the geometry here */
 	if (pg->head >= cl.sb->nr_pages || !sc->size || !sc->objs_per_slab) {
-		report(cache, "kfree(%p)%s: its page descriptor is inconsistent: not freed", (void *)o, here);
+		report(cache, "kfree(%p)%s: its page descriptor is inconsistent: not freed", (void *)o, HERE);
 		return;
 	}
 	in_slab = zoff - ((uint64_t)pg->head << SLABD_PAGE_SHIFT);
 	idx = in_slab / sc->size;
 	if (idx >= sc->objs_per_slab) {
-		report(cache, "kfree(%p)%s: past the last object of its slab of cache %s: not freed", (void *)o, here,
+		report(cache, "kfree(%p)%s: past the last object of its slab of cache %s: not freed", (void *)o, HERE,
 		       sc->name);
 		return;
 	}
@@ -266,7 +268,7 @@ void debug_free(uint32_t cache, uint64_t off, uint32_t node, const void *caller)
 		int freed = st && __atomic_load_n(&st->state, __ATOMIC_RELAXED) == ((epoch << 2) | SLABD_TRACK_FREE);
 
 		report(cache, "kfree(%p)%s: pointer into the middle of %sobject %p of cache %s (+%llu)%s: not freed",
-		       (void *)o, here, freed ? "free " : "", (void *)start, sc->name,
+		       (void *)o, HERE, freed ? "free " : "", (void *)start, sc->name,
 		       (unsigned long long)(in_slab % sc->size), by_whom(sc, st, freed, who, sizeof(who)));
 		return;
 	}
@@ -279,7 +281,7 @@ void debug_free(uint32_t cache, uint64_t off, uint32_t node, const void *caller)
 						 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
 			if (st == ((epoch << 2) | SLABD_TRACK_FREE)) {
 				report(cache, "double free of object %p of cache %s%s%s: not freed again", (void *)o,
-				       sc->name, here, by_whom(sc, t, 1, who, sizeof(who)));
+				       sc->name, HERE, by_whom(sc, t, 1, who, sizeof(who)));
 				return;
 			}
 			/* allocated before this epoch: nothing to check against */
@@ -288,7 +290,7 @@ void debug_free(uint32_t cache, uint64_t off, uint32_t node, const void *caller)
 			report(cache,
 			       "red zone overwritten: object %p of cache %s, byte +%ld past the start of a "
 			       "%u-byte object was written%s; freed%s",
-			       (void *)o, sc->name, b, sc->obj_size, by_whom(sc, t, 0, who, sizeof(who)), here);
+			       (void *)o, sc->name, b, sc->obj_size, by_whom(sc, t, 0, who, sizeof(who)), HERE);
 		}
 		/* this free won: the record is ours until the object is handed out again */
 		t->free_pid = (uint32_t)getpid();
@@ -301,13 +303,15 @@ void debug_free(uint32_t cache, uint64_t off, uint32_t node, const void *caller)
 	} else if ((dbg & SLABD_DEBUG_POISON) && sc->size >= 16) {
 		uint64_t *mark = (uint64_t *)(o + sc->size - 8);
 		if (*mark == POISON_MARK_OF(epoch) && first_not(o, POISON_FROM, sc->size - 8, POISON_FREE) < 0) {
-			report(cache, "double free of object %p of cache %s: not freed again", (void *)o, sc->name);
+			report(cache, "double free of object %p of cache %s%s: not freed again", (void *)o, sc->name,
+			       HERE);
 			return;
 		}
 		memset(o, POISON_FREE, sc->size - 8);
 		__atomic_store_n(mark, POISON_MARK_OF(epoch), __ATOMIC_RELEASE);
 	}
 	alloc_depot_give(cache, node, off);
+#undef HERE
 }
 
 void debug_bad_pointer(const void *p, const char *why)
