@@ -865,7 +865,7 @@ static noinline void free_home(uint32_t cache, uint64_t off, uint32_t node, cons
 	free_slow(cache, off, node, caller);
 }
 
-static noinline cold void free_large_or_bad(const void *p, const struct slabd_shm_page *pg)
+static noinline cold void free_large_or_bad(const void *p, const struct slabd_shm_page *pg, const void *caller)
 {
 	uint64_t off = (uint64_t)((const char *)p - cl.base);
 	uint64_t pgoff = off - cl.sb->zones_off;
@@ -878,8 +878,10 @@ static noinline cold void free_large_or_bad(const void *p, const struct slabd_sh
 	/* Not the start of anything we handed out: ignore (debug mode reports it); never
 	 * corrupt a shared structure with it. */
 	if (__atomic_load_n(&cl.caches[0].debug, __ATOMIC_RELAXED))
-		debug_bad_pointer(p, pg->kind == SLABD_PAGE_FREE ? "no object there (a free page of the region)"
-								 : "not the start of a large allocation");
+		debug_bad_pointer(p,
+				  pg->kind == SLABD_PAGE_FREE ? "no object there (a free page of the region)"
+							      : "not the start of a large allocation",
+				  caller);
 	errno = EINVAL;
 }
 
@@ -894,14 +896,14 @@ static inline __attribute__((always_inline)) void kfree_at(const void *p, const 
 	if (unlikely(zoff >= cl.zones_size)) {
 		/* NULL, ZERO_SIZE_PTR, or not ours: debug mode says so for the last */
 		if (unlikely(!ZERO_OR_NULL_PTR(p) && cl.caches && __atomic_load_n(&cl.caches[0].debug, __ATOMIC_RELAXED)))
-			debug_bad_pointer(p, "not a pointer into slabd's object zones");
+			debug_bad_pointer(p, "not a pointer into slabd's object zones", caller_resolve(caller));
 		return;
 	}
 	pg = &cl.pages[zoff >> SLABD_PAGE_SHIFT];
 	/* kind (byte 0) and cache (bytes 2-3) in one load */
 	__builtin_memcpy(&head, pg, sizeof(head));
 	if (unlikely((uint8_t)head != SLABD_PAGE_SLAB)) {
-		free_large_or_bad(p, pg);
+		free_large_or_bad(p, pg, caller_resolve(caller));
 		return;
 	}
 	cache = head >> 16;

@@ -102,7 +102,7 @@ void client_kick(void) SLABD_HIDDEN;
  * allocation and free that bypass them, for debug.c (alloc.c). */
 void *debug_alloc(uint32_t cache, unsigned int flags, int node, const void *caller) SLABD_HIDDEN;
 void debug_free(uint32_t cache, uint64_t off, uint32_t node, const void *caller) SLABD_HIDDEN;
-void debug_bad_pointer(const void *p, const char *why) SLABD_HIDDEN;
+void debug_bad_pointer(const void *p, const char *why, const void *caller) SLABD_HIDDEN;
 /* alloc_depot_take: one object of @cache straight from node index @node's depot (may
  * wait as @flags allow); NULL with errno. alloc_depot_give: @off back to that depot. */
 void *alloc_depot_take(uint32_t cache, unsigned int flags, int node) SLABD_HIDDEN;

@@ -314,9 +314,13 @@ void debug_free(uint32_t cache, uint64_t off, uint32_t node, const void *caller)
 #undef HERE
 }
 
-void debug_bad_pointer(const void *p, const char *why)
+/* A kfree of @p, called at @caller (NULL: not known), that frees nothing: @why. */
+void debug_bad_pointer(const void *p, const char *why, const void *caller)
 {
-	report(0, "kfree(%p): %s: ignored", p, why);
+	char here[256];
+
+	report(0, "kfree(%p)%s: %s: ignored", p, site((uint64_t)(uintptr_t)caller, (uint32_t)getpid(), here, sizeof(here)),
+	       why);
 }
 
 int slabd_obj_give(const void *p, pid_t to)

@@ -159,12 +159,20 @@ Test(debug, a_double_free_is_reported_with_cache_and_pid_and_not_freed_twice)
 	assert_no_duplicates(c, 300);
 }
 
+/* exported (the binary is linked with -rdynamic) and noinline, for the report to name */
+void site_bad_kfree(void *p);
+__attribute__((noinline)) void site_bad_kfree(void *p)
+{
+	kfree(p);
+	__asm__ volatile("" : : "r"(p) : "memory"); /* no tail call */
+}
+
 static void do_bad_pointers(void *arg)
 {
 	struct two *t = arg;
 	static long not_slabd;
-	kfree((char *)t->p + 8); /* into the object */
-	kfree(&not_slabd);       /* not from the region */
+	kfree((char *)t->p + 8);  /* into the object */
+	site_bad_kfree(&not_slabd); /* not from the region */
 }
 
 Test(debug, pointers_into_an_object_or_of_no_object_are_reported_and_ignored)
@@ -183,6 +191,8 @@ Test(debug, pointers_into_an_object_or_of_no_object_are_reported_and_ignored)
 	snprintf(want, sizeof(want), "middle of object %p of cache dbg-ptr (+8)", t.p);
 	cr_expect(strstr(out, want), "report: %s", out);
 	cr_expect(strstr(out, "not a pointer into slabd's object zones"), "report: %s", out);
+	cr_expect(strstr(out, ") at site_bad_kfree+0x"), "the report does not name the caller of the bad kfree: %s",
+		  out);
 	after = debug_req(SLABD_DEBUG_ALL_CACHES, SLABD_DEBUG_OP_QUERY, 0);
 	cr_expect_eq(after.errors - before.errors, 2);
 	/* the object is still allocated and intact */
