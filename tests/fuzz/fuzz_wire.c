@@ -15,7 +15,8 @@
  *   - every string field it carries is NUL-terminated inside the message;
  *   - a request whose reserved field is not 0 is refused (-EINVAL) whatever the state,
  *     and one whose reserved fields are 0 is not (the fields listed here from the
- *     structs, apart from proto.c's table, so that a row missing there shows).
+ *     structs, apart from proto.c's table, so that a row missing there shows);
+ *   - likewise a HELLO or VERIFY with a flag bit this version does not know.
  *
  * Built twice: with clang -fsanitize=fuzzer (tests/fuzz/meson.build, when available) and
  * with FUZZ_REPLAY_MAIN as a plain unit test that feeds it a fixed, seeded stream of
