@@ -635,7 +635,7 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 			 * before any handler runs, so nothing changes; the field is named for
 			 * the author of the sender */
 			uint32_t v = 0, known = 0, unknown;
-			const char *field = slabd_wire_reserved(&buf, buf.h.type, &v);
+			const char *field = slabd_wire_reserved(&buf, buf.h.type, &v), *what;
 
 			unknown = field ? 0 : slabd_wire_unknown_flags(&buf, buf.h.type, &known);
 			if (unknown) {
@@ -650,13 +650,14 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 			}
 			if (!field)
 				field = "reserved";
+			what = strcmp(field, "name padding") ? " field" : " (a byte after the name's NUL)";
 			if (c->bad_msgs++ < 10)
-				log_warn_limited("client %u (pid %u): %s refused: its %s field is "
+				log_warn_limited("client %u (pid %u): %s refused: its %s%s is "
 						 "0x%x, must be 0",
 						 c->id, c->pid, slabd_wire_type_name(buf.h.type),
-						 field, (unsigned)v);
-			send_error(c, seq, type, "%s: %s field is 0x%x, must be 0",
-				   slabd_wire_type_name(buf.h.type), field, (unsigned)v);
+						 field, what, (unsigned)v);
+			send_error(c, seq, type, "%s: %s%s is 0x%x, must be 0",
+				   slabd_wire_type_name(buf.h.type), field, what, (unsigned)v);
 			continue;
 		}
 		if (type == -EPROTO) {

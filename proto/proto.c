@@ -273,11 +273,40 @@ static const struct wire_word *wire_word_bad(const void *buf, uint16_t type, int
 	return NULL;
 }
 
+/* The name of a CACHE_CREATE or POOL_CREATE request @buf of @type, and its size; NULL for
+ * any other type. */
+static const char *wire_name(const void *buf, uint16_t type, size_t *ret_size)
+{
+	if (type == SLABD_MSG_CACHE_CREATE) {
+		*ret_size = sizeof(((const struct slabd_wire_cache_create *)buf)->name);
+		return ((const struct slabd_wire_cache_create *)buf)->name;
+	}
+	if (type == SLABD_MSG_POOL_CREATE) {
+		*ret_size = sizeof(((const struct slabd_wire_pool_create *)buf)->name);
+		return ((const struct slabd_wire_pool_create *)buf)->name;
+	}
+	return NULL;
+}
+
 const char *slabd_wire_reserved(const void *buf, uint16_t type, uint32_t *ret_value)
 {
 	const struct wire_word *w = wire_word_bad(buf, type, 0, ret_value);
+	size_t size = 0, i;
+	const char *name;
 
-	return w ? w->field : NULL;
+	if (w)
+		return w->field;
+	/* a name's bytes after its NUL (validated: there is one) are padding, 0 as
+	 * slabd_wire_init left them; anything else is refused as a reserved word is */
+	name = wire_name(buf, type, &size);
+	if (!name)
+		return NULL;
+	for (i = strnlen(name, size); i < size; i++)
+		if (name[i]) {
+			*ret_value = (unsigned char)name[i];
+			return "name padding";
+		}
+	return NULL;
 }
 
 uint32_t slabd_wire_unknown_flags(const void *buf, uint16_t type, uint32_t *ret_known)

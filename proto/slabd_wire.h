@@ -127,7 +127,7 @@ struct slabd_wire_large_reply {
 /* Create a named cache, or get the existing one of that name and geometry. */
 struct slabd_wire_cache_create {
 	struct slabd_wire_hdr hdr;
-	char name[32]; /* NUL-terminated, 1..31 bytes */
+	char name[32]; /* NUL-terminated, 1..31 bytes, 0 after the NUL */
 	uint32_t size;
 	uint32_t align;
 	uint32_t flags; /* slab_flags_t */
@@ -138,7 +138,7 @@ struct slabd_wire_cache_create {
  * the existing one of that name and geometry. */
 struct slabd_wire_pool_create {
 	struct slabd_wire_hdr hdr;
-	char name[32];      /* NUL-terminated, 1..31 bytes */
+	char name[32];      /* NUL-terminated, 1..31 bytes, 0 after the NUL */
 	uint32_t n;         /* buffers */
 	uint32_t data_room; /* bytes after the headroom */
 	uint32_t priv_size; /* private area per buffer */
@@ -406,8 +406,10 @@ int slabd_wire_request(const void *buf, size_t len, int attached);
 /*
  * slabd_wire_reserved: the first reserved field of the request @buf, of @type (a message
  * slabd_wire_validate accepted), that is not 0: its name, with its value in *ret_value;
- * NULL when every one is 0, or @type is no request or has none. Requests only: replies'
- * reserved fields are the library's to ignore.
+ * NULL when every one is 0, or @type is no request or has none. A CACHE_CREATE's or
+ * POOL_CREATE's name bytes after its NUL count as one ("name padding", the first such
+ * byte that is not 0 in *ret_value). Requests only: replies' reserved fields are the
+ * library's to ignore.
  */
 const char *slabd_wire_reserved(const void *buf, uint16_t type, uint32_t *ret_value);
 

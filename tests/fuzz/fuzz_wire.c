@@ -13,9 +13,10 @@
  *   - the request rules: HELLO only before attach, LARGE_ALLOC and CACHE_CREATE only
  *     after, replies never accepted as requests;
  *   - every string field it carries is NUL-terminated inside the message;
- *   - a request whose reserved field is not 0 is refused (-EINVAL) whatever the state,
- *     and one whose reserved fields are 0 is not (the fields listed here from the
- *     structs, apart from proto.c's table, so that a row missing there shows);
+ *   - a request whose reserved field is not 0 (or a name with bytes after its NUL) is
+ *     refused (-EINVAL) whatever the state, and one whose reserved fields are 0 is not
+ *     (the fields listed here from the structs, apart from proto.c's table, so that a
+ *     row missing there shows);
  *   - likewise a HELLO or VERIFY with a flag bit this version does not know.
  *
  * Built twice: with clang -fsanitize=fuzzer (tests/fuzz/meson.build, when available) and
@@ -69,16 +70,29 @@ union msg {
 
 static long reserved_refused; /* requests refused for a reserved field (the replay says) */
 
-/* Whether request @m of @type (validated) has a reserved field that is not 0. */
+/* Whether the @size bytes of @name after its first NUL (there is one) are not all 0. */
+static int padding_set(const char *name, size_t size)
+{
+	const char *nul = memchr(name, 0, size);
+	size_t i;
+
+	for (i = (size_t)(nul - name); i < size; i++)
+		if (name[i])
+			return 1;
+	return 0;
+}
+
+/* Whether request @m of @type (validated) has a reserved field that is not 0 (a name's
+ * bytes after its NUL count as one). */
 static int reserved_set(const union msg *m, int type)
 {
 	switch (type) {
 	case SLABD_MSG_HELLO:
 		return m->hello.reserved != 0;
 	case SLABD_MSG_CACHE_CREATE:
-		return m->cc.reserved != 0;
+		return m->cc.reserved != 0 || padding_set(m->cc.name, sizeof(m->cc.name));
 	case SLABD_MSG_POOL_CREATE:
-		return m->pc.reserved != 0;
+		return m->pc.reserved != 0 || padding_set(m->pc.name, sizeof(m->pc.name));
 	case SLABD_MSG_CACHE_OP:
 		return m->op.reserved != 0;
 	case SLABD_MSG_STATS:

@@ -1312,6 +1312,63 @@ Test(wire, a_request_with_a_flag_this_daemon_does_not_know_is_refused_and_change
 	cr_assert(td_log_contains(&td, "refused: flags 0x"), "the daemon did not log the refusals");
 }
 
+/*
+ * A CACHE_CREATE or POOL_CREATE whose name has bytes after its NUL ("ab\0Z..."): the
+ * daemon would have stored "ab" and answered a name the sender may not have meant. It is
+ * refused as a reserved field is (-EINVAL, naming the padding and the byte), no cache or
+ * pool of either name appears, and the same request with the padding 0 goes through.
+ */
+Test(wire, a_create_whose_name_has_bytes_after_its_nul_is_refused_and_changes_nothing)
+{
+	struct slabd_wire_cache_create cc;
+	struct slabd_wire_pool_create pc;
+	struct shm_view g = attach_view();
+	struct wire_state before;
+	union reply rep;
+	int fd = raw_connect();
+
+	hello(fd, 1);
+	slabd_wire_init(&cc.hdr, SLABD_MSG_CACHE_CREATE, sizeof(cc), 2);
+	strcpy(cc.name, "np-cache");
+	memcpy(cc.name + 9, "garbage", 7);
+	cc.size = 200;
+	state_take(&g, &before);
+	cr_assert_eq(roundtrip(fd, &cc, sizeof(cc), &rep), SLABD_MSG_ERROR, "CACHE_CREATE was not refused");
+	cr_assert_eq(rep.e.err, -EINVAL, "CACHE_CREATE: err %d (%s)", rep.e.err, rep.e.msg);
+	cr_assert(strstr(rep.e.msg, "CACHE_CREATE: name padding (a byte after the name's NUL) is 0x67, "
+				    "must be 0") != NULL,
+		  "the error does not name the padding: %s", rep.e.msg);
+	state_expect_same(&g, &before, "CACHE_CREATE");
+	cr_assert_eq(shm_cache_find(&g, "np-cache"), -1, "the refused create made the cache");
+	memset(cc.name + 9, 0, 7);
+	cc.hdr.seq = 3;
+	expect_answer(fd, &cc, sizeof(cc), SLABD_MSG_CACHE_REPLY, &rep);
+	cr_assert_eq(rep.cr.err, 0, "create as it should be: %d", rep.cr.err);
+	cr_assert_eq(shm_cache_find(&g, "np-cache"), (int)rep.cr.cache);
+
+	slabd_wire_init(&pc.hdr, SLABD_MSG_POOL_CREATE, sizeof(pc), 4);
+	strcpy(pc.name, "np-pool");
+	pc.name[31] = 1; /* the last byte */
+	pc.n = 16;
+	pc.data_room = 256;
+	pc.headroom = SLABD_PKTBUF_HEADROOM;
+	pc.node = -1;
+	state_take(&g, &before);
+	expect_error(fd, &pc, sizeof(pc), -EINVAL, 4, "pool create with a byte after the name");
+	state_expect_same(&g, &before, "POOL_CREATE");
+	cr_assert_eq(shm_cache_find(&g, "np-pool"), -1, "the refused create made the pool");
+	pc.name[31] = 0;
+	pc.hdr.seq = 5;
+	expect_answer(fd, &pc, sizeof(pc), SLABD_MSG_CACHE_REPLY, &rep);
+	cr_assert_eq(rep.cr.err, 0, "pool create as it should be: %d", rep.cr.err);
+	cr_assert_geq(shm_cache_find(&g, "np-pool"), 0);
+	expect_serving(fd);
+	close(fd);
+	cr_assert(td_alive(&td));
+	cr_assert(td_log_contains(&td, "name padding (a byte after the name's NUL) is 0x"),
+		  "the daemon did not log the refusal");
+}
+
 /* Lines of the daemon's log that contain @needle. */
 static long log_count(const char *needle)
 {

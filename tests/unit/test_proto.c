@@ -667,6 +667,53 @@ Test(wire, a_request_whose_reserved_field_is_not_0_is_refused_in_any_state)
 	}
 }
 
+/* A CACHE_CREATE's or POOL_CREATE's name is 0 after its NUL, as slabd_wire_init and a
+ * strcpy leave it: a byte there that is not 0, wherever it is, is refused as a reserved
+ * field is; the same name with the padding 0 goes through, and so does a name that fills
+ * all 31 bytes (no padding at all). */
+Test(wire, a_name_with_bytes_after_its_nul_is_refused)
+{
+	static const struct {
+		uint16_t type;
+		size_t size;
+	} named[] = {
+	    {SLABD_MSG_CACHE_CREATE, sizeof(struct slabd_wire_cache_create)},
+	    {SLABD_MSG_POOL_CREATE, sizeof(struct slabd_wire_pool_create)},
+	};
+	const size_t name_off = sizeof(struct slabd_wire_hdr);
+	size_t i, at;
+
+	cr_assert_eq(offsetof(struct slabd_wire_cache_create, name), name_off);
+	cr_assert_eq(offsetof(struct slabd_wire_pool_create, name), name_off);
+	for (i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
+		uint16_t t = named[i].type;
+		uint32_t got;
+
+		for (at = 4; at < 32; at++) {
+			memset(&msg, 0, sizeof(msg));
+			slabd_wire_init(&msg.hdr, t, (uint32_t)named[i].size, 3);
+			memcpy(msg.raw + name_off, "abc", 4);
+			cr_assert_eq(slabd_wire_request(&msg, named[i].size, 1), t, "%s as it should be",
+				     slabd_wire_type_name(t));
+			msg.raw[name_off + at] = (char)(0x41 + at);
+			cr_expect_eq(slabd_wire_validate(&msg, named[i].size), t,
+				     "validation (the library's too) does not look at it");
+			cr_expect_eq(slabd_wire_request(&msg, named[i].size, 1), -EINVAL,
+				     "%s with name byte %zu set", slabd_wire_type_name(t), at);
+			got = 0;
+			cr_expect_str_eq(slabd_wire_reserved(&msg, t, &got), "name padding");
+			cr_expect_eq(got, 0x41 + at);
+		}
+		/* 31 bytes and the NUL: nothing after it to check */
+		memset(&msg, 0, sizeof(msg));
+		slabd_wire_init(&msg.hdr, t, (uint32_t)named[i].size, 3);
+		memset(msg.raw + name_off, 'n', 31);
+		cr_expect_eq(slabd_wire_request(&msg, named[i].size, 1), t, "a 31-byte %s name",
+			     slabd_wire_type_name(t));
+		cr_expect_null(slabd_wire_reserved(&msg, t, &got));
+	}
+}
+
 Test(wire, every_request_but_large_alloc_has_a_checked_reserved_field)
 {
 	uint16_t t;
