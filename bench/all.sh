@@ -15,7 +15,8 @@
 #   xproc      cross-process handoff: xproc-slabd, and xproc-dpdk (a DPDK secondary
 #              process; without hugepages its set-up fails and the report says why)
 #   callgrind  instructions per pair (run.sh --callgrind-only; slabd's real fast path
-#              through --fake-cpu) and per bulk object (bulkbench under callgrind)
+#              through --fake-cpu), per bulk object and per handed-off object (bulkbench
+#              under callgrind, bulk and handoff-cg)
 #   memory     kbench --test memory: RSS (peers) or the region's allocated bytes (slabd,
 #              default config and retain_free=0) at the peak, after the frees and after
 #              --mem-delay seconds, with slabctl stats --json at each look
@@ -302,6 +303,27 @@ if want callgrind; then
 				echo "$a bulk $n $(awk -v a="${ir[0]}" -v b="${ir[1]}" -v n="$objs" 'BEGIN { printf "%.1f", (b - a) / n }')" \
 					>>"$RAW/callgrind-bulk.txt"
 			done
+		done
+		# the handoff's instructions, both allocators in one harness: single allocations
+		# as one CPU (lcore), their frees as the next (bulkbench.c, handoff-cg)
+		log "callgrind: bulkbench handoff-cg"
+		: >"$RAW/callgrind-handoff.txt"
+		for a in "${B[@]}"; do
+			ir=()
+			for objs in 25600 $((25600 + CG_ITERS)); do
+				case $a in
+				slabd) cmd=("$BS" --socket "$SOCK" --fake-cpu 0) ;;
+				dpdk) cmd=("$BD") ;;
+				esac
+				if ! valgrind --tool=callgrind --callgrind-out-file="$TMP/cg.out" "${cmd[@]}" --test handoff-cg \
+					--handoff-objects "$objs" >"$TMP/out" 2>"$TMP/err"; then
+					note "callgrind: bulkbench-$a handoff-cg does not run under valgrind: $(grep -m3 -iE 'error|fatal|cannot' "$TMP/err" | tr '\n' ' ')"
+					continue 2
+				fi
+				ir+=("$(grep -o 'Collected : [0-9]*' "$TMP/err" | awk '{ print $3 }')")
+			done
+			echo "$a handoff-cg 1 $(awk -v a="${ir[0]}" -v b="${ir[1]}" -v n="$CG_ITERS" 'BEGIN { printf "%.1f", (b - a) / n }')" \
+				>>"$RAW/callgrind-handoff.txt"
 		done
 	else
 		note "callgrind: valgrind is not installed (scripts/setup.sh --bench)"

@@ -19,6 +19,8 @@
  *   single   n single-object calls (kmem_cache_alloc / rte_mempool_get), then n
  *            single-object frees in allocation order (kmem_cache_free / rte_mempool_put):
  *            the reference the bulk calls should beat; n = 1 is one alloc+free pair.
+ * And, not in the default set: handoff (two CPUs, below) and handoff-cg (its instructions
+ * under callgrind, below).
  * A timed batch repeats one test until about --objects objects went through; the result is
  * the median over --batches batches of TSC cycles per object (one allocation plus one
  * free), after an untimed warm-up of about --warmup objects.
@@ -91,6 +93,7 @@ enum {
 	TEST_SINGLE = 1 << 2,
 	TEST_ALL = TEST_BULK | TEST_BULK_RT | TEST_SINGLE,
 	TEST_HANDOFF = 1 << 3, /* not in "all": it needs a second CPU (DPDK: a second lcore) */
+	TEST_HANDOFF_CG = 1 << 4, /* not in "all": for callgrind (slabd: with --fake-cpu) */
 };
 
 static struct {
@@ -498,6 +501,66 @@ static double handoff(void)
 			    opt.reps);
 }
 
+/*
+ * handoff-cg: the handoff in one thread, for counting its instructions under callgrind
+ * (the two-thread handoff spins on its ring, which callgrind would count): rounds of 256
+ * single allocations as one CPU, then their 256 single frees as the next one,
+ * --handoff-objects in all. For slabd the rseq area's cpu_id is rewritten between the
+ * halves, as in kbench's handoff-cg (valgrind with --fake-cpu only); for DPDK the thread's
+ * lcore id, so that rte_mempool_put takes the next lcore's cache (a mempool with a cache
+ * has one for every possible lcore). The same calls, misses and ring or depot exchanges
+ * as the real handoff, none of its cache-line transfers. Cycles per object are printed
+ * but mean nothing under valgrind.
+ */
+static void handoff_cg_as(int next)
+{
+#ifdef BULK_SLABD
+	struct rseq *r = (struct rseq *)((char *)__builtin_thread_pointer() + slabd_fast_v2.rseq_off);
+
+	r->cpu_id_start = r->cpu_id = (uint32_t)(opt.fake_cpu + next);
+#else
+	static unsigned int main_lcore = RTE_MAX_LCORE;
+
+	if (main_lcore == RTE_MAX_LCORE)
+		main_lcore = rte_lcore_id();
+	RTE_PER_LCORE(_lcore_id) = main_lcore + (unsigned int)next;
+#endif
+}
+
+static double handoff_cg(void)
+{
+	static void *v[BENCH_RING_SLOTS];
+	uint64_t done = 0, t0, i, k;
+
+#ifdef BULK_SLABD
+	if (opt.fake_cpu < 0) {
+		fprintf(stderr, "bulkbench: handoff-cg needs --fake-cpu (valgrind)\n");
+		exit(2);
+	}
+#else
+	if (rte_lcore_id() + 1 >= RTE_MAX_LCORE) {
+		fprintf(stderr, "bulkbench: handoff-cg needs an lcore id below %d\n", RTE_MAX_LCORE - 1);
+		exit(2);
+	}
+#endif
+	t0 = tsc_read();
+	while (done < opt.handoff_objects) {
+		k = opt.handoff_objects - done < BENCH_RING_SLOTS ? opt.handoff_objects - done : BENCH_RING_SLOTS;
+		for (i = 0; i < k; i++) {
+			v[i] = bb_get();
+			if (bb_unlikely(!v[i]))
+				die_alloc("single allocation (handoff-cg)", 1);
+		}
+		__asm__ volatile("" : : "r"(v) : "memory");
+		handoff_cg_as(1);
+		for (i = 0; i < k; i++)
+			bb_put(v[i]);
+		handoff_cg_as(0);
+		done += k;
+	}
+	return opt.handoff_objects ? (double)(tsc_read() - t0) / (double)opt.handoff_objects : 0;
+}
+
 /* -------------------------------------------------------------- set-up -- */
 
 #ifdef BULK_SLABD
@@ -614,8 +677,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: bulkbench-%s [OPTIONS]%s\n"
 		"Cycles per object of bulk alloc+free (see the header of bench/bulkbench.c).\n\n"
-		"  -t, --test LIST     comma-separated: bulk,bulk-rt,single,handoff (default all:\n"
-		"                      the first three)\n"
+		"  -t, --test LIST     comma-separated: bulk,bulk-rt,single,handoff,handoff-cg\n"
+		"                      (default all: the first three; handoff-cg: under valgrind,\n"
+		"                      slabd with --fake-cpu)\n"
 		"  -k, --counts LIST   objects per call, comma-separated, 1..%d (default 1,8,32;\n"
 		"                      bulk has a constant-count variant for 1, 8 and 32 only)\n"
 		"  -n, --objects N     objects per timed batch (default %llu)\n"
@@ -662,7 +726,8 @@ static unsigned int parse_tests(char *list)
 {
 	static const struct bench_test_name names[] = {
 		{ "bulk", TEST_BULK }, { "bulk-rt", TEST_BULK_RT },
-		{ "single", TEST_SINGLE }, { "handoff", TEST_HANDOFF }, { "all", TEST_ALL },
+		{ "single", TEST_SINGLE }, { "handoff", TEST_HANDOFF },
+		{ "handoff-cg", TEST_HANDOFF_CG }, { "all", TEST_ALL },
 	};
 	return bench_parse_tests("bulkbench", list, names, sizeof(names) / sizeof(names[0]));
 }
@@ -810,6 +875,8 @@ int main(int argc, char **argv)
 	}
 	if (opt.tests & TEST_HANDOFF)
 		report("handoff", 1, handoff());
+	if (opt.tests & TEST_HANDOFF_CG)
+		report("handoff-cg", 1, handoff_cg());
 	teardown();
 	return 0;
 }

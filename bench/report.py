@@ -375,7 +375,8 @@ with open(os.path.join(a.out, "summary.tsv"), "w") as fh:
 # instruction counts -----------------------------------------------------------
 cgk = text("callgrind-kbench.md")
 cgb = lines("callgrind-bulk.txt")
-if cgk or cgb:
+cgh = lines("callgrind-handoff.txt")
+if cgk or cgb or cgh:
     w("## Instructions (callgrind)")
     w("")
     if cgk:
@@ -395,6 +396,22 @@ if cgk or cgb:
         for n in sorted({int(f[2]) for f in cgb}):
             d = {f[0]: f[3] for f in cgb if int(f[2]) == n}
             w("| %d | %s |" % (n, " | ".join(d.get(x, "-") for x in allocs)))
+        w("")
+    if cgh:
+        w("### bulkbench: instructions per handed-off object (handoff-cg)")
+        w("")
+        w("Rounds of 256 single allocations as one CPU (DPDK: lcore), then their 256 single frees")
+        w("as the next, in one thread: every miss and exchange of the cross-thread handoff, none")
+        w("of its cache-line transfers. (Ir(25600 + N) - Ir(25600)) / N; slabd with --fake-cpu 0.")
+        w("")
+        d = {f[0]: f[3] for f in cgh}
+        allocs = list(d)
+        w("| " + " | ".join(allocs) + (" | slabd / dpdk |" if "slabd" in d and "dpdk" in d else " |"))
+        w("|" + "---:|" * (len(allocs) + ("slabd" in d and "dpdk" in d)))
+        row = [d[x] for x in allocs]
+        if "slabd" in d and "dpdk" in d:
+            row.append("%.2f" % (float(d["slabd"]) / float(d["dpdk"])))
+        w("| " + " | ".join(row) + " |")
         w("")
 
 # memory -------------------------------------------------------------------------

@@ -13,7 +13,9 @@
 #     live bytes, and slabctl must report them in use;
 #   - kbench-slabd --fake-cpu must refuse to run where rseq is real;
 #   - the DPDK programs, where built, must leave no runtime directory of their own
-#     (<runtime>/dpdk/<prog>-<pid>) behind, also when the EAL or the run fails.
+#     (<runtime>/dpdk/<prog>-<pid>) behind, also when the EAL or the run fails;
+#   - bulkbench --test handoff-cg: slabd's refuses without valgrind's --fake-cpu and runs
+#     as two CPUs under valgrind; DPDK's runs.
 # Usage: bench/smoke.sh BUILD_DIR
 set -euo pipefail
 BUILD=$(cd "${1:?usage: smoke.sh BUILD_DIR}" && pwd)
@@ -115,4 +117,30 @@ if [[ -x $BUILD/bench/bulkbench-dpdk ]]; then
 else
 	echo "ok 6 # SKIP no DPDK build (dpdk-dev not installed)"
 fi
-echo "1..6"
+# handoff-cg (all.sh's callgrind part): slabd's needs valgrind and --fake-cpu and refuses
+# otherwise; under valgrind (tool none: quick) it runs the fast paths as two CPUs, which
+# shows in the free misses of bench-64 (every round of 256 frees overflows the second
+# CPU's stack); DPDK's runs natively.
+if "$BUILD/bench/bulkbench-slabd" --test handoff-cg --handoff-objects 256 >"$TMP/hcg.out" 2>&1; then
+	fail "bulkbench-slabd --test handoff-cg ran without --fake-cpu: $(cat "$TMP/hcg.out")"
+fi
+if command -v valgrind >/dev/null; then
+	misses() {
+		"$BUILD/tools/slabctl" --socket "$TMP/s.sock" stats --json | python3 -c '
+import json, sys
+print(sum(c["free_misses"] for c in json.load(sys.stdin)["caches"] if c["name"] == "bench-64"))'
+	}
+	m0=$(misses)
+	out=$(timeout 300 valgrind --tool=none -q "$BUILD/bench/bulkbench-slabd" --fake-cpu 0 --test handoff-cg \
+		--handoff-objects 2560) || fail "bulkbench-slabd --test handoff-cg under valgrind exited with $?: $out"
+	grep -q '^bulkbench slabd handoff-cg 1 [0-9.]*$' <<<"$out" || fail "bulkbench-slabd handoff-cg printed no result: $out"
+	m1=$(misses)
+	((m1 - m0 >= 10)) || fail "handoff-cg of 10 rounds made $((m1 - m0)) free misses, expected at least 10"
+fi
+if [[ -x $BUILD/bench/bulkbench-dpdk ]]; then
+	out=$(timeout 120 "$BUILD/bench/bulkbench-dpdk" --test handoff-cg --handoff-objects 2560) ||
+		fail "bulkbench-dpdk --test handoff-cg exited with $?: $out"
+	grep -q '^bulkbench dpdk handoff-cg 1 [0-9.]*$' <<<"$out" || fail "bulkbench-dpdk handoff-cg printed no result: $out"
+fi
+echo "ok 7 handoff-cg runs where it can and refuses where it cannot"
+echo "1..7"
