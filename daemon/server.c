@@ -6,7 +6,10 @@
  * (SIGTERM, SIGINT: clean shutdown). Each client message is validated before any field
  * is read and answered with exactly one reply; a malformed one gets an ERROR reply and a
  * log line, never a crash. A client that hangs up (or dies) is forgotten: its socket is
- * closed; objects it allocated stay allocated (another process may free them).
+ * closed; objects it allocated stay allocated (another process may free them). An
+ * attached client's process is watched through a pidfd too: its exit is its end even when
+ * its socket lives on in a process that inherited it without the library's fork handler
+ * (a raw clone, a descriptor passed on), so owner tracking gives its objects back then.
  *
  * Clients are kept in a cds_lfht keyed by client id, written only by the control thread;
  * it is the registry that owner tracking (issue 6) will read under RCU. Today only the
@@ -33,6 +36,7 @@
 #include <sys/timerfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,7 +63,25 @@ struct conn {
 	int slot; /* entry in the shared client table, -1: none */
 	uint32_t bad_msgs;
 	int refused; /* not in allowed_users/groups: told so, dropped at its first message */
+	int pidfd;   /* the attached peer process, in epoll as conn_exit_tag(c); -1: none */
 };
+
+/* SO_PEERPIDFD (Linux 6.5) is newer than Debian 12's headers. */
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+/* A conn's pidfd in epoll: the conn's address with bit 0 set (a conn is malloc'ed, so
+ * aligned), apart from its socket's event (the conn itself). */
+static void *conn_exit_tag(struct conn *c)
+{
+	return (void *)((uintptr_t)c | 1);
+}
+
+/* Conns dropped while the current epoll batch is handled: a later event of the same
+ * batch (its socket's and its pidfd's may come together) must not touch them. */
+static struct conn *dropped_now[64];
+static unsigned int nr_dropped_now;
 
 #define TAG_LISTEN ((void *)1)
 #define TAG_SIGNAL ((void *)2)
@@ -544,6 +566,13 @@ static void conn_drop(struct slabd *d, struct conn *c, int epfd, const char *why
 		debug_client_gone(d, c->id, c->pid); /* owner tracking: its objects back */
 	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
+	if (c->pidfd >= 0) {
+		epoll_ctl(epfd, EPOLL_CTL_DEL, c->pidfd, NULL);
+		close(c->pidfd);
+		c->pidfd = -1;
+	}
+	if (nr_dropped_now < sizeof(dropped_now) / sizeof(dropped_now[0]))
+		dropped_now[nr_dropped_now++] = c;
 	urcu_memb_read_lock();
 	cds_lfht_del(conns, &c->node);
 	urcu_memb_read_unlock();
@@ -557,7 +586,54 @@ static void conn_drop(struct slabd *d, struct conn *c, int epfd, const char *why
 	}
 }
 
-static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t events)
+/*
+ * conn_watch_exit: once @c is an attached client, watch its process through a pidfd: the
+ * peer's own (SO_PEERPIDFD, the process that connected, with no pid reuse race), else
+ * pidfd_open of its SO_PEERCRED pid. Without either (an older kernel, no descriptor left)
+ * the socket's hangup is the only sign of its end, as before.
+ */
+static void conn_watch_exit(struct conn *c, int epfd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = conn_exit_tag(c) };
+	socklen_t len = sizeof(c->pidfd);
+	struct ucred cred;
+	int fd = -1;
+
+	if (c->pidfd >= 0 || !c->attached)
+		return;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) < 0 || len != sizeof(fd))
+		fd = -1;
+	len = sizeof(cred);
+	if (fd < 0 && getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0)
+		fd = (int)syscall(SYS_pidfd_open, cred.pid, 0);
+	if (fd < 0)
+		return;
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		close(fd);
+		return;
+	}
+	c->pidfd = fd;
+}
+
+static int handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t events);
+
+/*
+ * conn_exited: @c's process is gone. Usually its socket went with it: what it sent last
+ * is read and the hangup seen as ever ("detached"). A socket still open is held by a
+ * process that inherited it without the library's fork handler: the client is gone all
+ * the same, so it is dropped (owner tracking gives back what it owned) and the holder,
+ * if it ever uses the library on that socket, finds it closed and attaches anew.
+ */
+static void conn_exited(struct slabd *d, struct conn *c, int epfd)
+{
+	if (handle_conn(d, c, epfd, 0))
+		return;
+	conn_drop(d, c, epfd, "exited (its socket is still open in another process)");
+}
+
+/* Handle @c's readable socket (@events from epoll, 0: just read what is there); 1 when
+ * @c was dropped (gone, freed after a grace period), else 0. */
+static int handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t events)
 {
 	union {
 		struct slabd_wire_hdr h;
@@ -592,7 +668,7 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 			if (n == 0 && !c->attached)
 				why = "closed (no HELLO)";
 			conn_drop(d, c, epfd, why);
-			return;
+			return 1;
 		}
 		/* Descriptors sent to us are never wanted. */
 		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
@@ -605,7 +681,7 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 			}
 		if (c->refused) {
 			conn_drop(d, c, epfd, "refused (access control)");
-			return;
+			return 1;
 		}
 		if ((size_t)n >= sizeof(struct slabd_wire_hdr))
 			seq = buf.h.seq;
@@ -685,6 +761,7 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 		switch (type) {
 		case SLABD_MSG_HELLO:
 			handle_hello(d, c, &buf.hello);
+			conn_watch_exit(c, epfd);
 			break;
 		case SLABD_MSG_LARGE_ALLOC:
 			handle_large(d, c, &buf.large);
@@ -721,9 +798,12 @@ static void handle_conn(struct slabd *d, struct conn *c, int epfd, uint32_t even
 	if (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
 		/* Read what was left above; now the peer is gone. */
 		char probe;
-		if (recv(c->fd, &probe, 1, MSG_DONTWAIT | MSG_PEEK) <= 0)
+		if (recv(c->fd, &probe, 1, MSG_DONTWAIT | MSG_PEEK) <= 0) {
 			conn_drop(d, c, epfd, "hung up");
+			return 1;
+		}
 	}
+	return 0;
 }
 
 static int id_listed(const struct id_list *l, uint32_t id)
@@ -899,6 +979,7 @@ static void accept_all(struct slabd *d, int lfd, int epfd)
 			continue;
 		}
 		c->fd = fd;
+		c->pidfd = -1;
 		c->id = persist_next_client_id(d);
 		c->slot = -1;
 		{
@@ -1004,6 +1085,7 @@ int server_run(struct slabd *d, int lfd)
 			log_err("epoll_wait: %s", strerror(errno));
 			break;
 		}
+		nr_dropped_now = 0;
 		for (i = 0; i < n; i++) {
 			if (evs[i].data.ptr == TAG_LISTEN) {
 				accept_all(d, lfd, epfd);
@@ -1030,7 +1112,17 @@ int server_run(struct slabd *d, int lfd)
 				if (read(wdfd, &ticks, sizeof(ticks)) == sizeof(ticks))
 					notify_send("WATCHDOG=1");
 			} else {
-				handle_conn(d, evs[i].data.ptr, epfd, evs[i].events);
+				struct conn *c = (struct conn *)((uintptr_t)evs[i].data.ptr & ~(uintptr_t)1);
+				unsigned int k;
+
+				for (k = 0; k < nr_dropped_now && dropped_now[k] != c; k++)
+					;
+				if (k < nr_dropped_now)
+					continue; /* dropped by an earlier event of this batch */
+				if ((uintptr_t)evs[i].data.ptr & 1)
+					conn_exited(d, c, epfd);
+				else
+					handle_conn(d, c, epfd, evs[i].events);
 			}
 		}
 	}
@@ -1042,6 +1134,8 @@ int server_run(struct slabd *d, int lfd)
 		cds_lfht_for_each_entry(conns, &it, c, node) {
 			cds_lfht_del(conns, &c->node);
 			close(c->fd);
+			if (c->pidfd >= 0)
+				close(c->pidfd);
 			urcu_memb_call_rcu(&c->rcu, conn_free_rcu);
 		}
 		urcu_memb_read_unlock();

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -424,4 +425,62 @@ Test(procs, objects_allocated_after_a_disconnect_are_not_taken_back_with_the_old
 	for (i = 0; i < 100; i++)
 		cr_assert_eq(p[i], 0x5c);
 	kmem_cache_free(c, p);
+}
+
+/*
+ * A client's end is its process's exit, not only its socket's hangup: a process that
+ * copies itself without the library's fork handler (a raw clone, as a runtime with its
+ * own process creation does) leaves its socket open in the copy. With owner tracking the
+ * daemon must still give back what the exited client owned while the copy lives on, and
+ * say why in its log.
+ */
+Test(procs, a_client_whose_socket_outlives_its_process_is_noticed_by_its_exit)
+{
+	struct kmem_cache *c;
+	uint64_t reclaimed;
+	int ready[2], hold[2];
+	pid_t client;
+	char x;
+
+	cr_assert_eq(slabd_connect(td.sock), 0, "%s", slabd_last_error());
+	c = kmem_cache_create("exit-owned", 100, 0, SLAB_STORE_USER, NULL);
+	cr_assert_not_null(c, "%s", slabd_last_error());
+	cr_assert_eq(pipe(ready), 0);
+	cr_assert_eq(pipe(hold), 0);
+	client = fork();
+	cr_assert_geq(client, 0);
+	if (client == 0) {
+		long copy;
+
+		close(ready[0]);
+		close(hold[1]);
+		/* a client of its own (the fork handler dropped the test's socket) that owns one
+		 * object when it exits */
+		if (!kmem_cache_alloc(c, GFP_KERNEL))
+			_exit(2);
+		copy = syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+		if (copy < 0)
+			_exit(3);
+		if (copy == 0) {
+			/* the copy: holds the client's socket until the test closes hold[1] */
+			char y;
+			while (syscall(SYS_read, hold[0], &y, 1) > 0)
+				;
+			syscall(SYS_exit_group, 0);
+		}
+		_exit(write(ready[1], "r", 1) == 1 ? 0 : 4);
+	}
+	close(ready[1]);
+	close(hold[0]);
+	cr_assert_eq(read(ready[0], &x, 1), 1);
+	cr_assert_eq(wait_child(client), 0);
+	reclaimed = reclaimed_once_any();
+	close(hold[1]); /* the copy ends */
+	cr_assert_eq(reclaimed, 1,
+		     "%llu objects taken back after the client exited with its socket held by a "
+		     "copy, expected its one",
+		     (unsigned long long)reclaimed);
+	cr_assert(td_log_contains(&td, "exited (its socket is still open in another process)"),
+		  "the daemon did not say why it dropped the client");
+	close(ready[0]);
 }
