@@ -7,7 +7,9 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -906,4 +908,76 @@ Test(caches, the_destroying_process_handle_stays_stale_until_its_own_lookup)
 	errno = 0;
 	kmem_cache_destroy(t);
 	cr_expect_eq(errno, 0, "%s", slabd_last_error());
+}
+
+/* Whether @fd becomes readable within @ms milliseconds. */
+static int readable_within(int fd, int ms)
+{
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+
+	return poll(&pf, 1, ms) == 1;
+}
+
+/*
+ * A GFP_KERNEL allocation asleep on a cache's empty depot (the zone exhausted) when another
+ * process destroys the cache: a destroyed cache is never refilled, so the sleeper must wake
+ * and fail (EINVAL, as any call through the stale handle), not sleep for ever, also once
+ * the memory is back.
+ */
+Test(small_zone, an_allocation_asleep_on_a_cache_another_process_destroys_fails_instead_of_sleeping_forever,
+     .init = up_small, .fini = down, .timeout = 60)
+{
+	static void *objs[1024];
+	struct kmem_cache *s = kmem_cache_create("sleepy", 32768, 0, 0, NULL);
+	struct {
+		int got, err;
+	} res = { -1, 0 };
+	int n = 0, pass, before, fds[2], done, i;
+	pid_t pid;
+
+	cr_assert_not_null(s, "%s", slabd_last_error());
+	pin(sched_getcpu()); /* the child inherits it: no other CPU's stack to find objects on */
+	/* exhaust the zone with 4 KiB objects, the emergency reserve included */
+	for (pass = 0; pass < 20; pass++) {
+		before = n;
+		while (n < 1024 && (objs[n] = kmalloc(4096, GFP_KERNEL | __GFP_NORETRY)))
+			n++;
+		while (n < 1024 && (objs[n] = kmalloc(4096, GFP_ATOMIC)))
+			n++;
+		if (pass && n == before)
+			break;
+		usleep(50000);
+	}
+	cr_assert_gt(n, 300, "only %d objects of 4 KiB from a 2 MiB zone", n);
+	cr_assert_eq(pipe(fds), 0);
+	pid = fork();
+	if (pid == 0) {
+		void *p = kmem_cache_alloc(s, GFP_KERNEL);
+
+		res.got = p != NULL;
+		res.err = errno;
+		_exit(write(fds[1], &res, sizeof(res)) == sizeof(res) ? 0 : 1);
+	}
+	cr_assert_gt(pid, 0);
+	close(fds[1]);
+	if (readable_within(fds[0], 1000)) {
+		cr_assert_eq(read(fds[0], &res, sizeof(res)), (ssize_t)sizeof(res));
+		cr_assert_fail("the child's allocation did not sleep (got %d, errno %d): the zone was not exhausted, "
+			       "nothing tested",
+			       res.got, res.err);
+	}
+	errno = 0;
+	kmem_cache_destroy(s);
+	cr_assert_eq(errno, 0, "the destroy failed: %s", slabd_last_error());
+	for (i = 0; i < n; i++)
+		kfree(objs[i]);
+	done = readable_within(fds[0], 10000);
+	if (!done)
+		kill(pid, SIGKILL);
+	wait_status(pid);
+	cr_assert(done, "a GFP_KERNEL allocation asleep on a destroyed cache still sleeps 10 s after the destroy");
+	cr_assert_eq(read(fds[0], &res, sizeof(res)), (ssize_t)sizeof(res));
+	cr_assert_eq(res.got, 0, "an object of a destroyed cache");
+	cr_assert_eq(res.err, EINVAL, "errno %d (%s)", res.err, strerror(res.err));
+	close(fds[0]);
 }
