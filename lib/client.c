@@ -556,13 +556,23 @@ static int hello(int fd, int reattach, int may_block)
 	return r;
 }
 
-static void resolve_path(const char *path, char *out, size_t len)
+/* The socket path to use into @out (@len bytes): @path, else $SLABD_SOCKET, else the
+ * default. 0, or -ENAMETOOLONG (@out untouched) for a path a Unix socket address cannot
+ * hold: cut short, it would name another socket, maybe another daemon's. */
+static int resolve_path(const char *path, char *out, size_t len)
 {
 	if (!path || !*path)
 		path = getenv("SLABD_SOCKET");
 	if (!path || !*path)
 		path = SLABD_DEFAULT_SOCKET;
-	snprintf(out, len, "%s", path);
+	if (strlen(path) >= len) {
+		client_set_error("socket path '%s' is longer than %zu bytes, the most a Unix socket address "
+				 "holds; use a shorter path (a symlink to the socket will do)",
+				 path, len - 1);
+		return -ENAMETOOLONG;
+	}
+	memcpy(out, path, strlen(path) + 1);
+	return 0;
 }
 
 static int attach_locked(const char *path, int may_block)
@@ -572,8 +582,11 @@ static int attach_locked(const char *path, int may_block)
 
 	if (c->sock >= 0 && c->pid == getpid())
 		return 0;
-	if (path || !c->socket_path[0])
-		resolve_path(path, c->socket_path, sizeof(c->socket_path));
+	if (path || !c->socket_path[0]) {
+		r = resolve_path(path, c->socket_path, sizeof(c->socket_path));
+		if (r < 0)
+			return r;
+	}
 	fd = sock_connect(c->socket_path);
 	if (fd < 0)
 		return fd;
