@@ -296,9 +296,19 @@ static int sock_recv(int fd, void *rep, size_t rep_cap, int *fds, int max_fds, i
 	}
 	type = slabd_wire_validate(rep, (size_t)n);
 	if (type < 0) {
+		const struct slabd_wire_hdr *h = rep;
+
 		close_fds(fds, *ret_nfds);
 		*ret_nfds = 0;
-		client_set_error("malformed reply from slabd (%s)", strerror(-type));
+		/* a slabd of another wire version: its answer (an ERROR naming both versions)
+		 * comes in a header this library cannot read; say it here */
+		if (type == -EPROTO)
+			client_set_error("slabd at %s speaks wire protocol version %u, this libslabclient "
+					 "version %u: rebuild the client against this slabd's libslabclient "
+					 "or run the matching slabd",
+					 slabd_client.socket_path, (unsigned)h->version, SLABD_WIRE_VERSION);
+		else
+			client_set_error("malformed reply from slabd (%s)", strerror(-type));
 	}
 	return type;
 }
