@@ -173,7 +173,13 @@ int client_rseq_ready(void)
 	return 0;
 }
 
-static int sock_connect(const char *path)
+static void set_error_parts(const char *a, const char *b, const char *c);
+
+/* A connection to @path. Without @may_block the connect does not wait either: a daemon
+ * that is stopped or busy leaves connections queued in its listen backlog (those given up
+ * on too, until it accepts them), and once that is full a blocking connect waits for it:
+ * -EAGAIN then. The descriptor returned blocks (the requests choose per call). */
+static int sock_connect(const char *path, int may_block)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd;
@@ -183,14 +189,28 @@ static int sock_connect(const char *path)
 		return -ENAMETOOLONG;
 	}
 	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | (may_block ? 0 : SOCK_NONBLOCK), 0);
 	if (fd < 0)
 		return -errno;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int err = errno;
+
+		close(fd);
+		if (err == EAGAIN && !may_block) {
+			set_error_parts("slabd at ", path,
+					" does not accept connections (stopped or busy: its backlog is full): a "
+					"caller that may not sleep does not wait for it; try again later or allow "
+					"sleeping (GFP_KERNEL)");
+			return -EAGAIN;
+		}
 		client_set_error("cannot connect to slabd at %s: %s; is slabd running there? (set SLABD_SOCKET "
 				 "or pass the path to slabd_connect)",
 				 path, strerror(err));
+		return -err;
+	}
+	if (!may_block && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		int err = errno;
+
 		close(fd);
 		return -err;
 	}
@@ -597,7 +617,7 @@ static int attach_locked(const char *path, int may_block)
 		if (r < 0)
 			return r;
 	}
-	fd = sock_connect(c->socket_path);
+	fd = sock_connect(c->socket_path, may_block);
 	if (fd < 0)
 		return fd;
 	/* GFP_ATOMIC/NOWAIT: a stopped or busy daemon must not hold us for long */
