@@ -398,6 +398,7 @@ static inline int cache_depot_node(uint32_t cache, int n)
 static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int node, int raw, const void *caller)
 {
 	int pcpu_ok, one_sided = 0, waited = 0, fb = 0, r;
+	uint32_t gen;
 	uint64_t off;
 
 	if (flags & __GFP_NOFAIL)
@@ -412,8 +413,14 @@ static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int nod
 			return NULL;
 		}
 	}
-	if (unlikely(cache >= cl.sb->max_caches ||
-		     __atomic_load_n(&cl.caches[cache].state, __ATOMIC_ACQUIRE) != SLABD_CACHE_ACTIVE)) {
+	if (unlikely(cache >= cl.sb->max_caches)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	/* the generation before the state, as handles take it (cache.c): a destroy that goes
+	 * ahead while we sleep below moves it on */
+	gen = __atomic_load_n(&cl.caches[cache].gen, __ATOMIC_ACQUIRE);
+	if (unlikely(__atomic_load_n(&cl.caches[cache].state, __ATOMIC_ACQUIRE) != SLABD_CACHE_ACTIVE)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -492,6 +499,12 @@ static noinline cold void *cache_alloc_slow(uint32_t cache, gfp_t flags, int nod
 		if (wait_refill(d, flags, &waited) < 0 && !(flags & __GFP_NOFAIL)) {
 			count_failure(flags);
 			errno = ENOMEM;
+			return NULL;
+		}
+		/* Destroyed meanwhile (by any process): nothing refills it any more, so waiting on
+		 * would be for ever, __GFP_NOFAIL included. A refused destroy leaves the gen. */
+		if (unlikely(__atomic_load_n(&cl.caches[cache].gen, __ATOMIC_ACQUIRE) != gen)) {
+			errno = EINVAL;
 			return NULL;
 		}
 		fb = 0; /* after a refill round, the home node first again */

@@ -340,7 +340,8 @@ static noinline cold int alloc_bulk_slow(struct kmem_cache *s, gfp_t flags, size
 		p[got] = client_cache_alloc_at(s->id, flags, -1, caller);
 		if (!p[got]) {
 			free_bulk_slow(s, got, p, 0, caller); /* all or nothing */
-			errno = ENOMEM;
+			/* the cache went while we slept (EINVAL, as a single allocation) */
+			errno = handle_live(s) ? ENOMEM : -handle_stale(s, "kmem_cache_alloc_bulk");
 			return 0;
 		}
 		got++;

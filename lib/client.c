@@ -173,7 +173,13 @@ int client_rseq_ready(void)
 	return 0;
 }
 
-static int sock_connect(const char *path)
+static void set_error_parts(const char *a, const char *b, const char *c);
+
+/* A connection to @path. Without @may_block the connect does not wait either: a daemon
+ * that is stopped or busy leaves connections queued in its listen backlog (those given up
+ * on too, until it accepts them), and once that is full a blocking connect waits for it:
+ * -EAGAIN then. The descriptor returned blocks (the requests choose per call). */
+static int sock_connect(const char *path, int may_block)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd;
@@ -183,14 +189,28 @@ static int sock_connect(const char *path)
 		return -ENAMETOOLONG;
 	}
 	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | (may_block ? 0 : SOCK_NONBLOCK), 0);
 	if (fd < 0)
 		return -errno;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int err = errno;
+
+		close(fd);
+		if (err == EAGAIN && !may_block) {
+			set_error_parts("slabd at ", path,
+					" does not accept connections (stopped or busy: its backlog is full): a "
+					"caller that may not sleep does not wait for it; try again later or allow "
+					"sleeping (GFP_KERNEL)");
+			return -EAGAIN;
+		}
 		client_set_error("cannot connect to slabd at %s: %s; is slabd running there? (set SLABD_SOCKET "
 				 "or pass the path to slabd_connect)",
 				 path, strerror(err));
+		return -err;
+	}
+	if (!may_block && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		int err = errno;
+
 		close(fd);
 		return -err;
 	}
@@ -296,9 +316,19 @@ static int sock_recv(int fd, void *rep, size_t rep_cap, int *fds, int max_fds, i
 	}
 	type = slabd_wire_validate(rep, (size_t)n);
 	if (type < 0) {
+		const struct slabd_wire_hdr *h = rep;
+
 		close_fds(fds, *ret_nfds);
 		*ret_nfds = 0;
-		client_set_error("malformed reply from slabd (%s)", strerror(-type));
+		/* a slabd of another wire version: its answer (an ERROR naming both versions)
+		 * comes in a header this library cannot read; say it here */
+		if (type == -EPROTO)
+			client_set_error("slabd at %s speaks wire protocol version %u, this libslabclient "
+					 "version %u: rebuild the client against this slabd's libslabclient "
+					 "or run the matching slabd",
+					 slabd_client.socket_path, (unsigned)h->version, SLABD_WIRE_VERSION);
+		else
+			client_set_error("malformed reply from slabd (%s)", strerror(-type));
 	}
 	return type;
 }
@@ -556,13 +586,23 @@ static int hello(int fd, int reattach, int may_block)
 	return r;
 }
 
-static void resolve_path(const char *path, char *out, size_t len)
+/* The socket path to use into @out (@len bytes): @path, else $SLABD_SOCKET, else the
+ * default. 0, or -ENAMETOOLONG (@out untouched) for a path a Unix socket address cannot
+ * hold: cut short, it would name another socket, maybe another daemon's. */
+static int resolve_path(const char *path, char *out, size_t len)
 {
 	if (!path || !*path)
 		path = getenv("SLABD_SOCKET");
 	if (!path || !*path)
 		path = SLABD_DEFAULT_SOCKET;
-	snprintf(out, len, "%s", path);
+	if (strlen(path) >= len) {
+		client_set_error("socket path '%s' is longer than %zu bytes, the most a Unix socket address "
+				 "holds; use a shorter path (a symlink to the socket will do)",
+				 path, len - 1);
+		return -ENAMETOOLONG;
+	}
+	memcpy(out, path, strlen(path) + 1);
+	return 0;
 }
 
 static int attach_locked(const char *path, int may_block)
@@ -572,9 +612,12 @@ static int attach_locked(const char *path, int may_block)
 
 	if (c->sock >= 0 && c->pid == getpid())
 		return 0;
-	if (path || !c->socket_path[0])
-		resolve_path(path, c->socket_path, sizeof(c->socket_path));
-	fd = sock_connect(c->socket_path);
+	if (path || !c->socket_path[0]) {
+		r = resolve_path(path, c->socket_path, sizeof(c->socket_path));
+		if (r < 0)
+			return r;
+	}
+	fd = sock_connect(c->socket_path, may_block);
 	if (fd < 0)
 		return fd;
 	/* GFP_ATOMIC/NOWAIT: a stopped or busy daemon must not hold us for long */

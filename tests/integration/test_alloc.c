@@ -7,8 +7,10 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <slabd/slabd.h>
 
@@ -362,6 +364,36 @@ Test(connect, wrong_socket_path_fails_with_a_message)
 	cr_assert(strstr(slabd_last_error(), "is slabd running") != NULL, "message: %s", slabd_last_error());
 	errno = 0;
 	cr_assert_null(kmalloc(64, GFP_KERNEL), "allocation without a daemon must fail");
+}
+
+/*
+ * A socket path longer than a sockaddr_un holds (107 bytes) is refused with ENAMETOOLONG
+ * and a message, not cut to its first 107 bytes: those may name another daemon's socket
+ * (here a symlink to a running one), which the process would then attach to.
+ */
+Test(connect, a_socket_path_too_long_for_a_unix_socket_is_refused_not_truncated, .timeout = 60)
+{
+	struct test_daemon t;
+	char dir[] = "/tmp/slabd-longpath-XXXXXX", prefix[108], path[160];
+	size_t pad;
+	int r;
+
+	cr_assert_eq(td_start(&t, NULL), 0);
+	cr_assert_not_null(mkdtemp(dir));
+	/* a symlink to the daemon's socket whose path is exactly 107 bytes */
+	pad = sizeof(prefix) - 1 - strlen(dir) - 1;
+	snprintf(prefix, sizeof(prefix), "%s/%0*d", dir, (int)pad, 0);
+	cr_assert_eq(strlen(prefix), sizeof(prefix) - 1);
+	cr_assert_eq(symlink(t.sock, prefix), 0, "symlink: %s", strerror(errno));
+	/* the path asked for: that prefix and more; nothing exists there */
+	snprintf(path, sizeof(path), "%s-another-daemon.sock", prefix);
+	r = slabd_connect(path);
+	unlink(prefix);
+	rmdir(dir);
+	cr_expect_eq(td_stop(&t), 0);
+	cr_assert_eq(r, -ENAMETOOLONG, "slabd_connect of a %zu-byte path: %d (%s)", strlen(path), r,
+		     slabd_last_error());
+	cr_assert(strstr(slabd_last_error(), "longer than") != NULL, "message: %s", slabd_last_error());
 }
 
 Test(connect, implicit_connect_uses_SLABD_SOCKET, .timeout = 60)

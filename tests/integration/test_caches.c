@@ -7,7 +7,9 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -906,4 +908,94 @@ Test(caches, the_destroying_process_handle_stays_stale_until_its_own_lookup)
 	errno = 0;
 	kmem_cache_destroy(t);
 	cr_expect_eq(errno, 0, "%s", slabd_last_error());
+}
+
+/* Whether @fd becomes readable within @ms milliseconds. */
+static int readable_within(int fd, int ms)
+{
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+
+	return poll(&pf, 1, ms) == 1;
+}
+
+/* In a child: @bulk ? a bulk of 4 : one object of @s with GFP_KERNEL; what came of it
+ * (got, errno) written to @fd. */
+static pid_t spawn_alloc(struct kmem_cache *s, int bulk, int fd)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int res[2];
+		void *v[4] = { NULL };
+
+		if (bulk)
+			res[0] = kmem_cache_alloc_bulk(s, GFP_KERNEL, 4, v);
+		else
+			res[0] = (v[0] = kmem_cache_alloc(s, GFP_KERNEL)) != NULL;
+		res[1] = errno;
+		_exit(write(fd, res, sizeof(res)) == sizeof(res) ? 0 : 1);
+	}
+	cr_assert_gt(pid, 0);
+	close(fd);
+	return pid;
+}
+
+/*
+ * A GFP_KERNEL allocation (single or bulk) asleep on a cache's empty depot (the zone
+ * exhausted) when another process destroys the cache: a destroyed cache is never
+ * refilled, so the sleeper must wake and fail with EINVAL, as any call through the stale
+ * handle does, not sleep for ever, also once the memory is back.
+ */
+Test(small_zone, an_allocation_asleep_on_a_cache_another_process_destroys_fails_instead_of_sleeping_forever,
+     .init = up_small, .fini = down, .timeout = 60)
+{
+	static void *objs[1024];
+	struct kmem_cache *s = kmem_cache_create("sleepy", 32768, 0, 0, NULL);
+	int n = 0, pass, before, fds[2][2], done[2], res[2], i, k;
+	pid_t pid[2];
+
+	cr_assert_not_null(s, "%s", slabd_last_error());
+	pin(sched_getcpu()); /* the children inherit it: no other CPU's stack to find objects on */
+	/* exhaust the zone with 4 KiB objects, the emergency reserve included */
+	for (pass = 0; pass < 20; pass++) {
+		before = n;
+		while (n < 1024 && (objs[n] = kmalloc(4096, GFP_KERNEL | __GFP_NORETRY)))
+			n++;
+		while (n < 1024 && (objs[n] = kmalloc(4096, GFP_ATOMIC)))
+			n++;
+		if (pass && n == before)
+			break;
+		usleep(50000);
+	}
+	cr_assert_gt(n, 300, "only %d objects of 4 KiB from a 2 MiB zone", n);
+	for (k = 0; k < 2; k++) {
+		cr_assert_eq(pipe(fds[k]), 0);
+		pid[k] = spawn_alloc(s, k, fds[k][1]);
+	}
+	for (k = 0; k < 2; k++)
+		if (readable_within(fds[k][0], 1000)) {
+			cr_assert_eq(read(fds[k][0], res, sizeof(res)), (ssize_t)sizeof(res));
+			cr_assert_fail("the child's %s allocation did not sleep (got %d, errno %d): the zone was "
+				       "not exhausted, nothing tested",
+				       k ? "bulk" : "single", res[0], res[1]);
+		}
+	errno = 0;
+	kmem_cache_destroy(s);
+	cr_assert_eq(errno, 0, "the destroy failed: %s", slabd_last_error());
+	for (i = 0; i < n; i++)
+		kfree(objs[i]);
+	for (k = 0; k < 2; k++) {
+		done[k] = readable_within(fds[k][0], 10000);
+		if (!done[k])
+			kill(pid[k], SIGKILL);
+		wait_status(pid[k]);
+	}
+	for (k = 0; k < 2; k++) {
+		cr_assert(done[k], "a GFP_KERNEL %s allocation asleep on a destroyed cache still sleeps 10 s after "
+			  "the destroy", k ? "bulk" : "single");
+		cr_assert_eq(read(fds[k][0], res, sizeof(res)), (ssize_t)sizeof(res));
+		cr_assert_eq(res[0], 0, "objects of a destroyed cache (%s)", k ? "bulk" : "single");
+		cr_assert_eq(res[1], EINVAL, "%s: errno %d (%s)", k ? "bulk" : "single", res[1], strerror(res[1]));
+		close(fds[k][0]);
+	}
 }

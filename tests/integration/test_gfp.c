@@ -34,7 +34,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -528,6 +530,59 @@ Test(gfp, with_the_daemon_stopped_a_first_nowait_allocation_does_not_wait_for_th
 Test(gfp, with_the_daemon_stopped_a_first_atomic_allocation_does_not_wait_for_the_attach, .timeout = 20)
 {
 	first_attach_while_stopped(GFP_ATOMIC, "GFP_ATOMIC");
+}
+
+/* The same when the stopped daemon's listen backlog is full, as it gets: every attach
+ * given up on leaves its connection queued there until the daemon accepts it, so a
+ * program that retries (or 128 processes starting) fills it. connect() itself must then
+ * not wait for the daemon either. */
+static void first_attach_with_a_full_backlog(gfp_t flags, const char *name)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct child_result res;
+	struct child ch;
+	int fds[512], n = 0, full = 0, got, i;
+
+	cr_assert_eq(td_start(&td, NULL), 0, "slabd did not start");
+	started = 1;
+	cr_assert_eq(setenv("SLABD_SOCKET", td.sock, 1), 0);
+	daemon_stop();
+	cr_assert_lt(strlen(td.sock), sizeof(sa.sun_path));
+	memcpy(sa.sun_path, td.sock, strlen(td.sock) + 1);
+	while (n < 512) {
+		int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+		cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			cr_assert_eq(errno, EAGAIN, "connect: %s", strerror(errno));
+			close(fd);
+			full = 1;
+			break;
+		}
+		fds[n++] = fd;
+	}
+	cr_assert(full, "%d connections did not fill the stopped slabd's backlog: nothing tested", n);
+	ch = spawn_alloc(64, flags, 1);
+	got = child_report(&ch, 3000, &res);
+	child_reap(&ch, !got);
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	daemon_continue();
+	cr_assert(got, "%s blocked for 3 s connecting to a stopped slabd whose backlog is full", name);
+	cr_assert(!res.got, "%s attached to a stopped daemon", name);
+	cr_assert(res.err == ENOMEM || res.err == ENOTCONN, "%s: errno %d (%s), expected ENOMEM or ENOTCONN", name,
+		  res.err, strerror(res.err));
+	cr_assert_lt(res.secs, 1.0, "%s waited %.3f s for a stopped daemon", name, res.secs);
+}
+
+Test(gfp, with_the_daemon_stopped_and_its_backlog_full_a_first_nowait_allocation_does_not_block, .timeout = 30)
+{
+	first_attach_with_a_full_backlog(GFP_NOWAIT, "GFP_NOWAIT");
+}
+
+Test(gfp, with_the_daemon_stopped_and_its_backlog_full_a_first_atomic_allocation_does_not_block, .timeout = 30)
+{
+	first_attach_with_a_full_backlog(GFP_ATOMIC, "GFP_ATOMIC");
 }
 
 /* ------------------------------------- page-level GFP_ATOMIC/NOWAIT, daemon stopped -- */

@@ -192,3 +192,46 @@ Test(protocol, a_peer_that_hangs_up_at_hello_gets_a_message)
 	cr_assert(strstr(slabd_last_error(), "closed the connection") != NULL, "r %d, message: '%s'", r,
 		  slabd_last_error());
 }
+
+/* A slabd of another wire protocol version answers the HELLO with an ERROR in its own
+ * version's header (as this slabd does, test_wire.c). The library cannot read that reply,
+ * but it must still say what is wrong and what to do: the versions differ, and which. */
+Test(protocol, a_daemon_of_another_wire_version_is_named_as_such)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char buf[SLABD_WIRE_MAX], path[sizeof(td.dir) + 16], want[64];
+	int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), st, r;
+	pid_t pid;
+
+	cr_assert_geq(lfd, 0);
+	snprintf(path, sizeof(path), "%s/newer.sock", td.dir);
+	cr_assert_lt(strlen(path), sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(lfd, 4), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct slabd_wire_error e;
+		struct slabd_wire_hdr h;
+		int afd = accept(lfd, NULL, NULL);
+
+		if (afd < 0 || recv(afd, buf, sizeof(buf), 0) < (ssize_t)sizeof(h))
+			_exit(1);
+		memcpy(&h, buf, sizeof(h));
+		slabd_wire_init(&e.hdr, SLABD_MSG_ERROR, sizeof(e), h.seq);
+		e.hdr.version = SLABD_WIRE_VERSION + 1;
+		e.err = -EPROTO;
+		snprintf(e.msg, sizeof(e.msg), "slabd refused the message: wire protocol version mismatch");
+		_exit(send(afd, &e, sizeof(e), 0) == (ssize_t)sizeof(e) ? 0 : 1);
+	}
+	close(lfd);
+	r = slabd_connect(sa.sun_path);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the peer did not answer the HELLO");
+	cr_assert_eq(r, -EPROTO, "r %d, message: '%s'", r, slabd_last_error());
+	snprintf(want, sizeof(want), "wire protocol version %u", SLABD_WIRE_VERSION + 1);
+	cr_assert(strstr(slabd_last_error(), want) != NULL, "no \"%s\" in '%s'", want, slabd_last_error());
+	snprintf(want, sizeof(want), "version %u", SLABD_WIRE_VERSION);
+	cr_assert(strstr(slabd_last_error(), want) != NULL, "no \"%s\" in '%s'", want, slabd_last_error());
+}
