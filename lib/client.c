@@ -123,13 +123,16 @@ static void atfork_child(void)
 	c->client_slot = UINT32_MAX;
 }
 
-/* The fast paths read slabd_client.roff and slabd_fast_v2.rseq_off before any attach:
- * they must be right from the start (a zero offset would make a sequence publish its
- * descriptor over the TCB). */
+/* The fast paths read slabd_client.roff, slabd_fast_v2.rseq_off and .handles before any
+ * attach: they must be right from the start (a zero offset would make a sequence publish
+ * its descriptor over the TCB). */
 __attribute__((constructor)) static void client_init(void)
 {
 	slabd_client.roff = rseq_offset_choose(&slabd_client.own_rseq);
 	slabd_fast_v2.rseq_off = slabd_client.roff; /* the inline path's too */
+	/* the handle table from the start: with handles NULL a NULL handle (a failed
+	 * kmem_cache_create's) passed the inline check and had its stacks read */
+	slabd_fast_v2.handles = cache_handles();
 	slabd_fast_v2.size_index = slabd_small_index; /* filled by alloc.c's constructor */
 	pthread_atfork(NULL, NULL, atfork_child);
 }

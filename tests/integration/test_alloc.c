@@ -367,6 +367,29 @@ Test(connect, wrong_socket_path_fails_with_a_message)
 }
 
 /*
+ * A kmem_cache_create that failed (no daemon) returns NULL, and a program that uses the
+ * NULL anyway must get EINVAL, not a crash: the inline calls check the handle against
+ * the library's table, whose address was published only at the first attach, so before
+ * any attach a NULL handle passed the check and its stacks were read from address 8.
+ */
+Test(connect, a_null_cache_handle_before_any_attach_fails_with_einval)
+{
+	struct kmem_cache *c;
+	void *v[2] = { NULL, NULL };
+
+	cr_assert_eq(setenv("SLABD_SOCKET", "/nonexistent/dir/slabd.sock", 1), 0);
+	c = kmem_cache_create("never-made", 64, 0, 0, NULL);
+	cr_assert_null(c, "a cache without a daemon");
+	errno = 0;
+	cr_assert_null(kmem_cache_alloc(c, GFP_KERNEL));
+	cr_assert_eq(errno, EINVAL, "kmem_cache_alloc(NULL): errno %d", errno);
+	errno = 0;
+	cr_assert_eq(kmem_cache_alloc_bulk(c, GFP_KERNEL, 2, v), 0);
+	cr_assert_eq(errno, EINVAL, "kmem_cache_alloc_bulk(NULL): errno %d", errno);
+	cr_assert_null(v[0]);
+}
+
+/*
  * A socket path longer than a sockaddr_un holds (107 bytes) is refused with ENAMETOOLONG
  * and a message, not cut to its first 107 bytes: those may name another daemon's socket
  * (here a symlink to a running one), which the process would then attach to.
