@@ -164,19 +164,31 @@ Test(protocol, the_metadata_segment_cannot_be_written_by_clients)
 
 /* A socket that is not slabd's (or a slabd that dies at the HELLO): the peer hangs up
  * without answering. The failure must say so, not leave slabd_last_error() empty. */
-Test(protocol, a_peer_that_hangs_up_at_hello_gets_a_message)
+/* A listening socket @name in the daemon's directory that is not slabd's, its address in
+ * *@sa: the tests below play the peer in a forked child. */
+static int fake_peer_listen(const char *name, struct sockaddr_un *sa)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char buf[SLABD_WIRE_MAX], path[sizeof(td.dir) + 16];
-	int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), st, r;
-	pid_t pid;
+	char path[sizeof(td.dir) + 16];
+	int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 
 	cr_assert_geq(lfd, 0);
-	snprintf(path, sizeof(path), "%s/hangup.sock", td.dir);
-	cr_assert_lt(strlen(path), sizeof(sa.sun_path));
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	snprintf(path, sizeof(path), "%s/%s", td.dir, name);
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	cr_assert_lt(strlen(path), sizeof(sa->sun_path));
+	memcpy(sa->sun_path, path, strlen(path) + 1);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)sa, sizeof(*sa)), 0);
 	cr_assert_eq(listen(lfd, 4), 0);
+	return lfd;
+}
+
+Test(protocol, a_peer_that_hangs_up_at_hello_gets_a_message)
+{
+	struct sockaddr_un sa;
+	char buf[SLABD_WIRE_MAX];
+	int lfd = fake_peer_listen("hangup.sock", &sa), st, r;
+	pid_t pid;
+
 	pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
@@ -198,17 +210,11 @@ Test(protocol, a_peer_that_hangs_up_at_hello_gets_a_message)
  * but it must still say what is wrong and what to do: the versions differ, and which. */
 Test(protocol, a_daemon_of_another_wire_version_is_named_as_such)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char buf[SLABD_WIRE_MAX], path[sizeof(td.dir) + 16], want[64];
-	int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), st, r;
+	struct sockaddr_un sa;
+	char buf[SLABD_WIRE_MAX], want[64];
+	int lfd = fake_peer_listen("newer.sock", &sa), st, r;
 	pid_t pid;
 
-	cr_assert_geq(lfd, 0);
-	snprintf(path, sizeof(path), "%s/newer.sock", td.dir);
-	cr_assert_lt(strlen(path), sizeof(sa.sun_path));
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	cr_assert_eq(listen(lfd, 4), 0);
 	pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
