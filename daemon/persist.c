@@ -757,22 +757,31 @@ static void chains_resume(struct slabd *d, uint64_t *ret_objs)
 			continue;
 		}
 		for (off = j->cursor; off && limit--; first = 0) {
-			uint64_t next;
+			uint64_t next = 0;
 			int r;
 
 			if (off < d->sb->zones_off || off - d->sb->zones_off >= d->sb->zones_size ||
 			    (off & 7))
 				break;
-			next = __atomic_load_n((uint64_t *)(d->base + off), __ATOMIC_RELAXED);
+			/* the link is read only from an object (a slab's, or a large allocation's
+			 * first page): anywhere else in the zones may be a chunk given back to
+			 * the kernel, and on hugetlb reading it can fault the restart dead */
 			if (c) {
 				r = slab_check(d, c, j->node, off);
+				if (r != -EINVAL)
+					next = __atomic_load_n((uint64_t *)(d->base + off),
+							       __ATOMIC_RELAXED);
 				if (r == 0)
 					r = slab_put(d, c, j->node, off);
 			} else {
 				uint32_t page =
 				    (uint32_t)((off - d->sb->zones_off) >> SLABD_PAGE_SHIFT);
-				r = d->pages[page].kind == SLABD_PAGE_LARGE ? large_free(d, off)
-									    : -EALREADY;
+				int large = d->pages[page].kind == SLABD_PAGE_LARGE;
+				/* (the first may be freed already: its pages stayed resident) */
+				if ((large || first) && !(off & (SLABD_PAGE_SIZE - 1)))
+					next = __atomic_load_n((uint64_t *)(d->base + off),
+							       __ATOMIC_RELAXED);
+				r = large ? large_free(d, off) : -EALREADY;
 			}
 			/* the object the walk stood on may be back already: its link still holds */
 			if (r == -EALREADY && first) {
