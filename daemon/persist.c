@@ -849,8 +849,17 @@ static void zone_rebuild(struct slabd *d, struct zone *z, uint64_t *ret_slabs, u
 				ok = d->pages[p + i].kind == SLABD_PAGE_SLAB &&
 				     d->pages[p + i].cache == pg->cache &&
 				     d->pages[p + i].head == p;
-			if (ok && c && cache_home_node(d, c, z->node) == z->node &&
-			    slab_restore(d, c, z->node, p) == 0) {
+			/* a slab only where its cache carves them: a DMA cache's in the DMA
+			 * zone, a node cache's in a node zone (anything else is a damaged page
+			 * table: rebuilt, it would hand out memory of the wrong kind and give
+			 * its pages to another zone's allocator when it is released) */
+			if (ok && c && cache_zone(d, c, z->node) != z->index) {
+				(*ret_leaked)++;
+				log_warn("page %u: a slab of cache %.*s in zone %u, which that cache "
+					 "does not use (the page table is damaged); its %u pages "
+					 "stay allocated",
+					 p, (int)SLABD_CACHE_NAME_MAX, c->shm->name, z->index, n);
+			} else if (ok && c && slab_restore(d, c, z->node, p) == 0) {
 				(*ret_slabs)++;
 			} else if (ok) {
 				/* a slab of a cache that is gone or cannot be rebuilt: its objects
@@ -988,7 +997,8 @@ int persist_restore(struct slabd *d)
 		__atomic_store_n(&d->clients[i].id, 0, __ATOMIC_RELEASE);
 	log_notice("restart: %u caches, %llu slabs, %llu large allocations found%s; %llu objects "
 		   "of interrupted "
-		   "free-chain walks put back; %llu slabs of gone caches kept allocated",
+		   "free-chain walks put back; %llu slabs of gone caches or in a wrong zone kept "
+		   "allocated",
 		   caches, (unsigned long long)slabs, (unsigned long long)large, "",
 		   (unsigned long long)chain_objs, (unsigned long long)leaked);
 	return 0;

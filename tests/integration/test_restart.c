@@ -919,6 +919,83 @@ Test(restart, a_damaged_pool_tail_record_is_refused)
 	cr_assert_eq(td_stop(&td), 0);
 }
 
+/* ------------------------------------ a slab found in a zone not of its cache -- */
+
+/*
+ * A slab's page table entries name its cache; the cache names its kind of zone. A found
+ * page table whose entries put a slab of a DMA cache in a node zone (or of a node cache
+ * in the DMA zone) is damaged: rebuilt as it says, the DMA cache hands out memory that has
+ * no IOVA, and a release gives the slab's pages to the other zone's page allocator at an
+ * index outside it. Here a free page of node 0's zone is marked, with a full bitmap, as a
+ * slab of dma-kmalloc-64: the restart keeps it out of the allocators, names it, and every
+ * GFP_DMA object handed out afterwards is DMA memory.
+ */
+Test(restart, a_found_slab_in_a_zone_its_cache_does_not_use_is_not_rebuilt)
+{
+	const char *sets[] = {NULL, "log_level=info", NULL};
+	struct slabd_shm_super sb;
+	struct slabd_shm_zone zt;
+	struct slabd_shm_cache sc;
+	struct slabd_shm_page pg;
+	struct slabd_wire_verify r;
+	uint64_t map[SLABD_PAGE_SIZE / 8 / 64];
+	void *v[256];
+	uint32_t id, page;
+	unsigned int i;
+
+	tmpfs_dir();
+	sets[0] = set_dir;
+	remove_region();
+	cr_assert_eq(td_start(&td, sets), 0);
+	cr_assert_eq(slabd_connect(td.sock), 0);
+	cr_assert_eq(td_kill(&td), 0);
+	sb = read_super();
+	cr_assert_neq(sb.dma_zone, SLABD_NO_ZONE, "no DMA zone");
+	for (id = SLABD_DMA_KMALLOC_BASE; id < sb.max_caches; id++) {
+		meta_rw((off_t)(sb.cache_table_off + (uint64_t)id * sizeof(sc)), &sc, sizeof(sc), 0);
+		if (!strncmp(sc.name, "dma-kmalloc-64", sizeof(sc.name)))
+			break;
+	}
+	cr_assert_lt(id, sb.max_caches, "dma-kmalloc-64 is not in the cache table");
+	cr_assert_eq(sc.order, 0);
+	cr_assert_eq(sc.objs_per_slab, 64);
+	/* the last free page of node 0's zone */
+	meta_rw((off_t)sb.zone_table_off, &zt, sizeof(zt), 0);
+	cr_assert_eq(zt.kind, SLABD_ZONE_NODE);
+	for (page = zt.first_page + zt.nr_pages - 1; page > zt.first_page; page--) {
+		meta_rw((off_t)(sb.page_table_off + (uint64_t)page * sizeof(pg)), &pg, sizeof(pg), 0);
+		if (pg.kind == SLABD_PAGE_FREE)
+			break;
+	}
+	cr_assert_eq(pg.kind, SLABD_PAGE_FREE);
+	pg.kind = SLABD_PAGE_SLAB;
+	pg.cache = (uint16_t)id;
+	pg.head = page;
+	meta_rw((off_t)(sb.page_table_off + (uint64_t)page * sizeof(pg)), &pg, sizeof(pg), 1);
+	memset(map, 0, sizeof(map));
+	map[0] = ~0ull; /* 64 objects free in the daemon's hands */
+	slabs_rw((off_t)(64u << 10) + (off_t)page * (off_t)sizeof(map), map, sizeof(map), 1);
+
+	cr_assert_eq(td_restart(&td, sets), 0, "slabd did not restart");
+	cr_assert(td_log_contains(&td, "that cache does not use"),
+		  "the restart does not name the misplaced slab");
+	for (i = 0; i < 256; i++) {
+		v[i] = kmalloc(64, GFP_KERNEL | GFP_DMA);
+		cr_assert_not_null(v[i], "GFP_DMA allocation %u failed: %s", i, slabd_last_error());
+		cr_assert_neq(slabd_virt_to_iova(v[i]), SLABD_BAD_IOVA,
+			      "GFP_DMA object %u at offset %#llx is not DMA memory (page %u was "
+			      "planted)",
+			      i, (unsigned long long)slabd_ptr_to_off(v[i]), page);
+	}
+	for (i = 0; i < 256; i++)
+		kfree(v[i]);
+	cr_assert(td_alive(&td), "slabd died");
+	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &r), 0);
+	cr_assert_eq(r.problems, 0, "audit: %s", r.first);
+	slabd_disconnect();
+	cr_assert_eq(td_stop(&td), 0);
+}
+
 /* ------------------------------ a region published before its kmalloc caches -- */
 
 /*
