@@ -579,6 +579,8 @@ void persist_destroy(struct slabd *d)
 	d->slabs_file = NULL;
 	d->slabmap = NULL;
 	d->persist = NULL;
+	free(d->id_kept);
+	d->id_kept = NULL;
 }
 
 /* Does the region found match what this configuration would create? */
@@ -853,6 +855,8 @@ static void zone_rebuild(struct slabd *d, struct zone *z, uint64_t *ret_slabs, u
 			 * zone, a node cache's in a node zone (anything else is a damaged page
 			 * table: rebuilt, it would hand out memory of the wrong kind and give
 			 * its pages to another zone's allocator when it is released) */
+			if (ok && d->id_kept && !(c && cache_zone(d, c, z->node) == z->index))
+				d->id_kept[pg->cache] = 1; /* kept below: the id stays theirs */
 			if (ok && c && cache_zone(d, c, z->node) != z->index) {
 				(*ret_leaked)++;
 				log_warn("page %u: a slab of cache %.*s in zone %u, which that cache "
@@ -930,8 +934,12 @@ static int pool_tail_check(struct slabd *d, struct cache *c)
 int persist_restore(struct slabd *d)
 {
 	uint64_t slabs = 0, large = 0, leaked = 0, chain_objs = 0;
-	uint32_t id, zi, caches = 0, i;
+	uint32_t id, zi, caches = 0, i, kept = 0;
 	int r;
+
+	d->id_kept = calloc(d->sb->max_caches, 1);
+	if (!d->id_kept)
+		return -ENOMEM;
 
 	for (id = 1; id < d->sb->max_caches; id++) {
 		struct slabd_shm_cache *sc = &d->cache_tab[id];
@@ -973,6 +981,13 @@ int persist_restore(struct slabd *d)
 	for (id = 1; id < d->sb->max_caches; id++)
 		if (d->caches[id] && d->caches[id]->max_objs && pool_tail_check(d, d->caches[id]) < 0)
 			return -EINVAL;
+	for (id = SLABD_FIRST_NAMED_CACHE; id < d->sb->max_caches; id++)
+		kept += d->id_kept[id];
+	if (kept)
+		log_warn("restart: %u cache ids keep slabs no cache owns (a destroy cut short, or "
+			 "a damaged page table): they are not given to new caches until the "
+			 "region is made afresh",
+			 kept);
 	chains_resume(d, &chain_objs);
 	/* The superblock's magic (and the fd store) has the region before main makes the
 	 * kmalloc caches: a daemon stopped in between left it without some or all of them.

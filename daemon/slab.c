@@ -241,7 +241,7 @@ int cache_free_id(struct slabd *d)
 	uint32_t id;
 
 	for (id = SLABD_FIRST_NAMED_CACHE; id < d->sb->max_caches; id++)
-		if (!d->caches[id])
+		if (!d->caches[id] && !(d->id_kept && d->id_kept[id]))
 			return (int)id;
 	return -ENOSPC;
 }

@@ -163,6 +163,10 @@ struct slabd {
 	struct zone zone[SLABD_MAX_ZONES];
 	uint32_t nr_zones;
 	struct cache **caches; /* [max_caches] */
+	/* [max_caches] or NULL: ids whose slabs a restart kept allocated without a cache to
+	 * own them (persist.c). Their pages still name the id, and clients route a kfree by
+	 * it: never given to a new cache (control thread; written before the workers start) */
+	uint8_t *id_kept;
 	struct slab **page_slab; /* [nr_pages] the slab owning each page, daemon-private */
 
 	pthread_t workers[SLABD_MAX_NODES];
