@@ -859,10 +859,11 @@ static void zone_rebuild(struct slabd *d, struct zone *z, uint64_t *ret_slabs, u
 				d->id_kept[pg->cache] = 1; /* kept below: the id stays theirs */
 			if (ok && c && cache_zone(d, c, z->node) != z->index) {
 				(*ret_leaked)++;
-				log_warn("page %u: a slab of cache %.*s in zone %u, which that cache "
-					 "does not use (the page table is damaged); its %u pages "
-					 "stay allocated",
-					 p, (int)SLABD_CACHE_NAME_MAX, c->shm->name, z->index, n);
+				log_warn(
+				    "page %u: a slab of cache %.*s in zone %u, which that cache "
+				    "does not use (the page table is damaged); its %u pages "
+				    "stay allocated",
+				    p, (int)SLABD_CACHE_NAME_MAX, c->shm->name, z->index, n);
 			} else if (ok && c && slab_restore(d, c, z->node, p) == 0) {
 				(*ret_slabs)++;
 			} else if (ok) {

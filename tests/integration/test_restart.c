@@ -953,7 +953,8 @@ Test(restart, a_found_slab_in_a_zone_its_cache_does_not_use_is_not_rebuilt)
 	sb = read_super();
 	cr_assert_neq(sb.dma_zone, SLABD_NO_ZONE, "no DMA zone");
 	for (id = SLABD_DMA_KMALLOC_BASE; id < sb.max_caches; id++) {
-		meta_rw((off_t)(sb.cache_table_off + (uint64_t)id * sizeof(sc)), &sc, sizeof(sc), 0);
+		meta_rw((off_t)(sb.cache_table_off + (uint64_t)id * sizeof(sc)), &sc, sizeof(sc),
+			0);
 		if (!strncmp(sc.name, "dma-kmalloc-64", sizeof(sc.name)))
 			break;
 	}
@@ -964,7 +965,8 @@ Test(restart, a_found_slab_in_a_zone_its_cache_does_not_use_is_not_rebuilt)
 	meta_rw((off_t)sb.zone_table_off, &zt, sizeof(zt), 0);
 	cr_assert_eq(zt.kind, SLABD_ZONE_NODE);
 	for (page = zt.first_page + zt.nr_pages - 1; page > zt.first_page; page--) {
-		meta_rw((off_t)(sb.page_table_off + (uint64_t)page * sizeof(pg)), &pg, sizeof(pg), 0);
+		meta_rw((off_t)(sb.page_table_off + (uint64_t)page * sizeof(pg)), &pg, sizeof(pg),
+			0);
 		if (pg.kind == SLABD_PAGE_FREE)
 			break;
 	}
@@ -1059,17 +1061,19 @@ Test(restart, a_cache_id_with_slabs_kept_by_a_restart_is_not_given_to_a_new_cach
 	reborn = kmem_cache_create("reborn", 2048, 8, 0, NULL);
 	cr_assert_not_null(reborn, "%s", slabd_last_error());
 	for (i = 0; i < 16; i++) {
-		cr_assert_eq(old[i][63], 0x42, "an object of the cut-short destroy was overwritten");
+		cr_assert_eq(old[i][63], 0x42,
+			     "an object of the cut-short destroy was overwritten");
 		kfree(old[i]);
 	}
 	for (i = 0; i < 64; i++) {
 		got[i] = kmem_cache_alloc(reborn, GFP_KERNEL);
 		cr_assert_not_null(got[i], "%s", slabd_last_error());
 		for (k = 0; k < 16; k++)
-			cr_assert_neq(got[i], (void *)old[k],
-				      "a 64-byte object of the cache killed in its destroy was handed "
-				      "out as a 2048-byte object of the cache created after the "
-				      "restart");
+			cr_assert_neq(
+			    got[i], (void *)old[k],
+			    "a 64-byte object of the cache killed in its destroy was handed "
+			    "out as a 2048-byte object of the cache created after the "
+			    "restart");
 		memset(got[i], 0x17, 2048);
 	}
 	cr_assert_eq(sched_setaffinity(0, sizeof(all), &all), 0);
