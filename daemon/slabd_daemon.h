@@ -323,6 +323,11 @@ int cache_free_id(struct slabd *d);                      /* a free named-cache i
 void cache_free(struct slabd *d, struct cache *c);       /* private state only */
 struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint32_t size, uint32_t align,
 			   uint32_t flags);
+/* cache_create_unpublished: cache_create without its last step, cache_publish (the entry
+ * goes ACTIVE, for clients and for a restart): a pool is published once it is whole. */
+struct cache *cache_create_unpublished(struct slabd *d, uint32_t id, const char *name,
+				       uint32_t size, uint32_t align, uint32_t flags);
+void cache_publish(struct slabd *d, struct cache *c);
 void cache_destroy_all(struct slabd *d);
 /* cache_restore: the private part of the cache at @id of a found region's cache table,
  * checked against the geometry this slabd computes; NULL when it differs. */

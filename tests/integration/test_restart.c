@@ -20,6 +20,8 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +29,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1079,6 +1082,132 @@ Test(restart, a_cache_id_with_slabs_kept_by_a_restart_is_not_given_to_a_new_cach
 	cr_assert_eq(sched_setaffinity(0, sizeof(all), &all), 0);
 	for (i = 0; i < 64; i++)
 		kmem_cache_free(reborn, got[i]);
+	cr_assert(td_alive(&td), "slabd died");
+	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &r), 0);
+	cr_assert_eq(r.problems, 0, "audit: %s", r.first);
+	slabd_disconnect();
+	cr_assert_eq(td_stop(&td), 0);
+}
+
+/* ------------------------------------------------ a pool creation cut short -- */
+
+/* The thread id of the daemon's thread named @comm, or -1. */
+static pid_t daemon_thread(const char *comm)
+{
+	char path[320], name[32];
+	struct dirent *e;
+	pid_t tid = -1;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)td.pid);
+	dir = opendir(path);
+	if (!dir)
+		return -1;
+	while (tid < 0 && (e = readdir(dir))) {
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)td.pid, e->d_name);
+		f = fopen(path, "re");
+		if (f && fgets(name, sizeof(name), f) && !strncmp(name, comm, strlen(comm)) &&
+		    name[strlen(comm)] == '\n')
+			tid = (pid_t)atoi(e->d_name);
+		if (f)
+			fclose(f);
+	}
+	closedir(dir);
+	return tid;
+}
+
+/* The cache table entry named @name in the stopped or running daemon's meta: its id, or 0
+ * when there is none (*@ret: the entry). */
+static uint32_t entry_named(const struct slabd_shm_super *sb, const char *name,
+			    struct slabd_shm_cache *ret)
+{
+	uint32_t id;
+
+	for (id = 1; id < sb->max_caches; id++) {
+		meta_rw((off_t)(sb->cache_table_off + (uint64_t)id * sizeof(*ret)), ret,
+			sizeof(*ret), 0);
+		if (!strncmp(ret->name, name, sizeof(ret->name)))
+			return id;
+	}
+	return 0;
+}
+
+static char create_pool_why[300];
+
+static void *create_pool(void *arg)
+{
+	struct slabd_pktpool *pool = slabd_pktpool_create("cutshort", 1000, 2048, 0, -1);
+
+	(void)arg;
+	if (!pool) /* errno and the library's message are this thread's */
+		snprintf(create_pool_why, sizeof(create_pool_why), "%s (%s)", strerror(errno),
+			 slabd_last_error());
+	return pool;
+}
+
+/*
+ * A pool is a cache made whole at creation: its entry was published ACTIVE by
+ * cache_create before the DMA zone's worker carved its buffers and before pool_n said it
+ * was a pool. A daemon killed in between left an active plain cache of the pool's name:
+ * the restart rebuilt it as one, and the creation the client sends again (its request
+ * waits for the daemon) was refused with EEXIST ("another geometry") for the life of the
+ * region. Here the DMA zone's worker is held (ptrace) so the kill comes after the entry
+ * was written and before the buffers exist; the restarted daemon must make the pool.
+ */
+Test(restart, a_pool_creation_cut_short_by_a_kill_is_made_at_the_retry)
+{
+	const char *sets[] = {NULL, "log_level=info", NULL};
+	struct slabd_pktbuf *b[1000];
+	struct slabd_shm_super sb;
+	struct slabd_shm_cache sc;
+	struct slabd_wire_verify r;
+	struct slabd_pktpool *pool;
+	pthread_t th;
+	void *ret;
+	pid_t worker;
+	int status, tries;
+	unsigned int i;
+
+	tmpfs_dir();
+	sets[0] = set_dir;
+	remove_region();
+	cr_assert_eq(td_start(&td, sets), 0);
+	cr_assert_eq(slabd_connect(td.sock), 0);
+	sb = read_super();
+	cr_assert_neq(sb.dma_zone, SLABD_NO_ZONE, "no DMA zone");
+	worker = daemon_thread("slabd-node0"); /* one node: the DMA zone's worker */
+	cr_assert_gt(worker, 0, "no worker thread found");
+	if (ptrace(PTRACE_SEIZE, worker, NULL, NULL) < 0)
+		cr_skip_test("cannot ptrace slabd's worker (%s)", strerror(errno));
+	cr_assert_eq(ptrace(PTRACE_INTERRUPT, worker, NULL, NULL), 0);
+	cr_assert_eq(waitpid(worker, &status, __WALL), worker);
+	cr_assert(WIFSTOPPED(status), "the worker did not stop");
+
+	cr_assert_eq(pthread_create(&th, NULL, create_pool, NULL), 0);
+	for (tries = 0; tries < 1000 && !entry_named(&sb, "cutshort", &sc); tries++)
+		sleep_ms(10);
+	cr_assert_lt(tries, 1000, "the pool's entry was never written");
+	sleep_ms(50); /* the control thread now waits for the held worker */
+	cr_assert_eq(sc.pool_n, 0, "the pool was made although its worker was held");
+	cr_assert_eq(kill(td.pid, SIGKILL), 0);
+	waitpid(worker, &status, __WALL); /* the traced thread's end is told to us first */
+	cr_assert_eq(td_kill(&td), 0);
+
+	cr_assert_eq(td_restart(&td, sets), 0, "slabd did not restart");
+	cr_assert_eq(pthread_join(th, &ret), 0);
+	pool = ret;
+	cr_assert_not_null(pool, "the pool creation sent again after the restart failed: %s",
+			   create_pool_why);
+	for (i = 0; i < 1000; i++) {
+		b[i] = slabd_pktbuf_alloc(pool);
+		cr_assert_not_null(b[i], "buffer %u of 1000", i);
+	}
+	cr_assert_null(slabd_pktbuf_alloc(pool), "a buffer beyond n");
+	slabd_pktbuf_free_bulk(b, 1000);
 	cr_assert(td_alive(&td), "slabd died");
 	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &r), 0);
 	cr_assert_eq(r.problems, 0, "audit: %s", r.first);
