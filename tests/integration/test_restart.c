@@ -1179,7 +1179,9 @@ Test(restart, a_pool_creation_cut_short_by_a_kill_is_made_at_the_retry)
 	cr_assert_eq(slabd_connect(td.sock), 0);
 	sb = read_super();
 	cr_assert_neq(sb.dma_zone, SLABD_NO_ZONE, "no DMA zone");
-	worker = daemon_thread("slabd-node0"); /* one node: the DMA zone's worker */
+	/* one node: the DMA zone's worker (started just after the socket is listening) */
+	for (tries = 0; tries < 1000 && (worker = daemon_thread("slabd-node0")) <= 0; tries++)
+		sleep_ms(10);
 	cr_assert_gt(worker, 0, "no worker thread found");
 	if (ptrace(PTRACE_SEIZE, worker, NULL, NULL) < 0)
 		cr_skip_test("cannot ptrace slabd's worker (%s)", strerror(errno));
