@@ -579,6 +579,8 @@ void persist_destroy(struct slabd *d)
 	d->slabs_file = NULL;
 	d->slabmap = NULL;
 	d->persist = NULL;
+	free(d->id_kept);
+	d->id_kept = NULL;
 }
 
 /* Does the region found match what this configuration would create? */
@@ -757,22 +759,31 @@ static void chains_resume(struct slabd *d, uint64_t *ret_objs)
 			continue;
 		}
 		for (off = j->cursor; off && limit--; first = 0) {
-			uint64_t next;
+			uint64_t next = 0;
 			int r;
 
 			if (off < d->sb->zones_off || off - d->sb->zones_off >= d->sb->zones_size ||
 			    (off & 7))
 				break;
-			next = __atomic_load_n((uint64_t *)(d->base + off), __ATOMIC_RELAXED);
+			/* the link is read only from an object (a slab's, or a large allocation's
+			 * first page): anywhere else in the zones may be a chunk given back to
+			 * the kernel, and on hugetlb reading it can fault the restart dead */
 			if (c) {
 				r = slab_check(d, c, j->node, off);
+				if (r != -EINVAL)
+					next = __atomic_load_n((uint64_t *)(d->base + off),
+							       __ATOMIC_RELAXED);
 				if (r == 0)
 					r = slab_put(d, c, j->node, off);
 			} else {
 				uint32_t page =
 				    (uint32_t)((off - d->sb->zones_off) >> SLABD_PAGE_SHIFT);
-				r = d->pages[page].kind == SLABD_PAGE_LARGE ? large_free(d, off)
-									    : -EALREADY;
+				int large = d->pages[page].kind == SLABD_PAGE_LARGE;
+				/* (the first may be freed already: its pages stayed resident) */
+				if ((large || first) && !(off & (SLABD_PAGE_SIZE - 1)))
+					next = __atomic_load_n((uint64_t *)(d->base + off),
+							       __ATOMIC_RELAXED);
+				r = large ? large_free(d, off) : -EALREADY;
 			}
 			/* the object the walk stood on may be back already: its link still holds */
 			if (r == -EALREADY && first) {
@@ -840,8 +851,20 @@ static void zone_rebuild(struct slabd *d, struct zone *z, uint64_t *ret_slabs, u
 				ok = d->pages[p + i].kind == SLABD_PAGE_SLAB &&
 				     d->pages[p + i].cache == pg->cache &&
 				     d->pages[p + i].head == p;
-			if (ok && c && cache_home_node(d, c, z->node) == z->node &&
-			    slab_restore(d, c, z->node, p) == 0) {
+			/* a slab only where its cache carves them: a DMA cache's in the DMA
+			 * zone, a node cache's in a node zone (anything else is a damaged page
+			 * table: rebuilt, it would hand out memory of the wrong kind and give
+			 * its pages to another zone's allocator when it is released) */
+			if (ok && d->id_kept && !(c && cache_zone(d, c, z->node) == z->index))
+				d->id_kept[pg->cache] = 1; /* kept below: the id stays theirs */
+			if (ok && c && cache_zone(d, c, z->node) != z->index) {
+				(*ret_leaked)++;
+				log_warn(
+				    "page %u: a slab of cache %.*s in zone %u, which that cache "
+				    "does not use (the page table is damaged); its %u pages "
+				    "stay allocated",
+				    p, (int)SLABD_CACHE_NAME_MAX, c->shm->name, z->index, n);
+			} else if (ok && c && slab_restore(d, c, z->node, p) == 0) {
 				(*ret_slabs)++;
 			} else if (ok) {
 				/* a slab of a cache that is gone or cannot be rebuilt: its objects
@@ -912,8 +935,12 @@ static int pool_tail_check(struct slabd *d, struct cache *c)
 int persist_restore(struct slabd *d)
 {
 	uint64_t slabs = 0, large = 0, leaked = 0, chain_objs = 0;
-	uint32_t id, zi, caches = 0, i;
+	uint32_t id, zi, caches = 0, i, kept = 0;
 	int r;
+
+	d->id_kept = calloc(d->sb->max_caches, 1);
+	if (!d->id_kept)
+		return -ENOMEM;
 
 	for (id = 1; id < d->sb->max_caches; id++) {
 		struct slabd_shm_cache *sc = &d->cache_tab[id];
@@ -955,6 +982,13 @@ int persist_restore(struct slabd *d)
 	for (id = 1; id < d->sb->max_caches; id++)
 		if (d->caches[id] && d->caches[id]->max_objs && pool_tail_check(d, d->caches[id]) < 0)
 			return -EINVAL;
+	for (id = SLABD_FIRST_NAMED_CACHE; id < d->sb->max_caches; id++)
+		kept += d->id_kept[id];
+	if (kept)
+		log_warn("restart: %u cache ids keep slabs no cache owns (a destroy cut short, or "
+			 "a damaged page table): they are not given to new caches until the "
+			 "region is made afresh",
+			 kept);
 	chains_resume(d, &chain_objs);
 	/* The superblock's magic (and the fd store) has the region before main makes the
 	 * kmalloc caches: a daemon stopped in between left it without some or all of them.
@@ -979,7 +1013,8 @@ int persist_restore(struct slabd *d)
 		__atomic_store_n(&d->clients[i].id, 0, __ATOMIC_RELEASE);
 	log_notice("restart: %u caches, %llu slabs, %llu large allocations found%s; %llu objects "
 		   "of interrupted "
-		   "free-chain walks put back; %llu slabs of gone caches kept allocated",
+		   "free-chain walks put back; %llu slabs of gone caches or in a wrong zone kept "
+		   "allocated",
 		   caches, (unsigned long long)slabs, (unsigned long long)large, "",
 		   (unsigned long long)chain_objs, (unsigned long long)leaked);
 	return 0;

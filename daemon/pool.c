@@ -120,7 +120,12 @@ int pool_create(struct slabd *d, const struct slabd_wire_pool_create *m, const c
 		*ret_why = "the cache table is full (max_caches)";
 		return id;
 	}
-	c = cache_create(d, (uint32_t)id, m->name, size, align, SLAB_CACHE_DMA | SLAB_HWCACHE_ALIGN);
+	/* Published (ACTIVE in meta) only once it is whole, below: a daemon killed before
+	 * left an active plain cache of the pool's name, rebuilt as one at the restart, and
+	 * the creation the client sends again was refused (EEXIST) for good. Now it leaves
+	 * an entry that is not active (its slabs carved so far stay allocated). */
+	c = cache_create_unpublished(d, (uint32_t)id, m->name, size, align,
+				     SLAB_CACHE_DMA | SLAB_HWCACHE_ALIGN);
 	if (!c) {
 		*ret_why = "out of memory";
 		return -ENOMEM;
@@ -146,6 +151,7 @@ int pool_create(struct slabd *d, const struct slabd_wire_pool_create *m, const c
 	sc->pool_headroom = m->headroom;
 	sc->pool_data_room = m->data_room;
 	__atomic_store_n(&sc->pool_n, m->n, __ATOMIC_RELEASE);
+	cache_publish(d, c);
 	log_info("pool %s: %u buffers of %u + %u bytes (priv %u), stride %u, %u per %u KiB slab", m->name, m->n,
 		 m->headroom, m->data_room, m->priv_size, stride, c->objs, (SLABD_PAGE_SIZE << c->order) >> 10);
 	return id;

@@ -135,8 +135,8 @@ static struct cache *cache_alloc(struct slabd *d, uint32_t id, uint32_t size, ui
 	return c;
 }
 
-struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint32_t size,
-			   uint32_t align, uint32_t flags)
+struct cache *cache_create_unpublished(struct slabd *d, uint32_t id, const char *name,
+				       uint32_t size, uint32_t align, uint32_t flags)
 {
 	struct cache *c;
 	struct slabd_shm_cache *sc;
@@ -187,8 +187,22 @@ struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint3
 		__atomic_store_n(&dp->debug_errors, 0, __ATOMIC_RELAXED);
 	}
 	__atomic_store_n(&d->caches[id], c, __ATOMIC_RELEASE);
+	return c;
+}
+
+void cache_publish(struct slabd *d, struct cache *c)
+{
 	debug_cache_created(d, c);
-	__atomic_store_n(&sc->state, SLABD_CACHE_ACTIVE, __ATOMIC_RELEASE);
+	__atomic_store_n(&c->shm->state, SLABD_CACHE_ACTIVE, __ATOMIC_RELEASE);
+}
+
+struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint32_t size,
+			   uint32_t align, uint32_t flags)
+{
+	struct cache *c = cache_create_unpublished(d, id, name, size, align, flags);
+
+	if (c)
+		cache_publish(d, c);
 	return c;
 }
 
@@ -241,7 +255,7 @@ int cache_free_id(struct slabd *d)
 	uint32_t id;
 
 	for (id = SLABD_FIRST_NAMED_CACHE; id < d->sb->max_caches; id++)
-		if (!d->caches[id])
+		if (!d->caches[id] && !(d->id_kept && d->id_kept[id]))
 			return (int)id;
 	return -ENOSPC;
 }

@@ -163,6 +163,10 @@ struct slabd {
 	struct zone zone[SLABD_MAX_ZONES];
 	uint32_t nr_zones;
 	struct cache **caches; /* [max_caches] */
+	/* [max_caches] or NULL: ids whose slabs a restart kept allocated without a cache to
+	 * own them (persist.c). Their pages still name the id, and clients route a kfree by
+	 * it: never given to a new cache (control thread; written before the workers start) */
+	uint8_t *id_kept;
 	struct slab **page_slab; /* [nr_pages] the slab owning each page, daemon-private */
 
 	pthread_t workers[SLABD_MAX_NODES];
@@ -319,6 +323,11 @@ int cache_free_id(struct slabd *d);                      /* a free named-cache i
 void cache_free(struct slabd *d, struct cache *c);       /* private state only */
 struct cache *cache_create(struct slabd *d, uint32_t id, const char *name, uint32_t size, uint32_t align,
 			   uint32_t flags);
+/* cache_create_unpublished: cache_create without its last step, cache_publish (the entry
+ * goes ACTIVE, for clients and for a restart): a pool is published once it is whole. */
+struct cache *cache_create_unpublished(struct slabd *d, uint32_t id, const char *name,
+				       uint32_t size, uint32_t align, uint32_t flags);
+void cache_publish(struct slabd *d, struct cache *c);
 void cache_destroy_all(struct slabd *d);
 /* cache_restore: the private part of the cache at @id of a found region's cache table,
  * checked against the geometry this slabd computes; NULL when it differs. */

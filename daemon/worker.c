@@ -206,11 +206,11 @@ static void collect_chain(struct slabd *d, struct cache *c, uint32_t node, uint6
 
 	while (off && limit--) {
 		uint64_t next = 0;
-		int valid;
-		uint64_t zoff = off - d->sb->zones_off;
 
-		valid = off >= d->sb->zones_off && zoff < d->sb->zones_size;
-		if (valid)
+		/* The link is read only from an object of this cache: an offset merely inside
+		 * the zones may be one whose 8 bytes run past the region's end (a crash), or
+		 * a chunk given back to the kernel (hugetlb: a fault with no hugepage left). */
+		if (slab_check(d, c, node, off) == 0)
 			next = __atomic_load_n((uint64_t *)(d->base + off), __ATOMIC_RELAXED);
 		if (slab_put(d, c, node, off) < 0)
 			break; /* the rest of the chain cannot be trusted: leave it */
@@ -867,7 +867,10 @@ int worker_round(struct slabd *d, uint32_t node, uint64_t *ret_next_ms)
 		uint32_t guard = d->sb->nr_pages;
 		while (off && guard--) {
 			uint64_t next = 0;
+			/* (page-aligned: the link of a large allocation's first page; past its
+			 * start 8 bytes may run off the end of the region) */
 			if (off >= d->sb->zones_off && off - d->sb->zones_off < d->sb->zones_size &&
+			    !(off & (SLABD_PAGE_SIZE - 1)) &&
 			    __atomic_load_n(
 				&d->pages[(off - d->sb->zones_off) >> SLABD_PAGE_SHIFT].kind,
 				__ATOMIC_ACQUIRE) == SLABD_PAGE_LARGE)

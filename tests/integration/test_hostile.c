@@ -510,6 +510,29 @@ Test(hostile, bad_links_in_free_chains_stop_the_walk_there)
 	cr_assert_eq(healthy_child(), 0, "another client failed after the damage");
 }
 
+/* A chain head in the zones' last bytes: inside the zones, so the walk's range check
+ * passes, but an 8-byte link read there runs past the end of the region. The daemon must
+ * not read a link of an offset before it knows it is an object. */
+Test(hostile, a_free_chain_head_in_the_last_bytes_of_the_zones_is_dropped_unread)
+{
+	struct slabd_wire_verify before;
+	struct kmem_cache *c = kmem_cache_create("hostile-chain-end", 64, 8, 0, NULL);
+	struct slabd_shm_depot *dp;
+	void *p;
+	uint64_t end = g.sb->zones_off + g.sb->zones_size;
+
+	cr_assert_not_null(c, "%s", slabd_last_error());
+	cr_assert_not_null(p = kmem_cache_alloc(c, GFP_KERNEL));
+	dp = shm_depot(&g, shm_cache_of(&g, p), 0);
+	counters(&before);
+	plant_chain(&dp->freelist, end - 4);
+	WAIT_RISE(before, bad_objects, 1);
+	cr_assert(td_alive(&td), "slabd died reading the link of the zones' last bytes");
+	kmem_cache_free(c, p);
+	cache_works(c, 64, 3000);
+	cr_assert_eq(healthy_child(), 0, "another client failed after the damage");
+}
+
 Test(hostile, corrupt_depot_stack_heads_are_reset_and_the_depot_refilled)
 {
 	struct slabd_wire_verify before;

@@ -20,12 +20,16 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -915,6 +919,300 @@ Test(restart, a_damaged_pool_tail_record_is_refused)
 	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &r), 0);
 	cr_assert_eq(r.problems, 0, "audit: %s", r.first);
 	cr_assert_eq(r.allocated, 0, "%llu objects allocated", (unsigned long long)r.allocated);
+	slabd_disconnect();
+	cr_assert_eq(td_stop(&td), 0);
+}
+
+/* ------------------------------------ a slab found in a zone not of its cache -- */
+
+/*
+ * A slab's page table entries name its cache; the cache names its kind of zone. A found
+ * page table whose entries put a slab of a DMA cache in a node zone (or of a node cache
+ * in the DMA zone) is damaged: rebuilt as it says, the DMA cache hands out memory that has
+ * no IOVA, and a release gives the slab's pages to the other zone's page allocator at an
+ * index outside it. Here a free page of node 0's zone is marked, with a full bitmap, as a
+ * slab of dma-kmalloc-64: the restart keeps it out of the allocators, names it, and every
+ * GFP_DMA object handed out afterwards is DMA memory.
+ */
+Test(restart, a_found_slab_in_a_zone_its_cache_does_not_use_is_not_rebuilt)
+{
+	const char *sets[] = {NULL, "log_level=info", NULL};
+	struct slabd_shm_super sb;
+	struct slabd_shm_zone zt;
+	struct slabd_shm_cache sc;
+	struct slabd_shm_page pg;
+	struct slabd_wire_verify r;
+	uint64_t map[SLABD_PAGE_SIZE / 8 / 64];
+	void *v[256];
+	uint32_t id, page;
+	unsigned int i;
+
+	tmpfs_dir();
+	sets[0] = set_dir;
+	remove_region();
+	cr_assert_eq(td_start(&td, sets), 0);
+	cr_assert_eq(slabd_connect(td.sock), 0);
+	cr_assert_eq(td_kill(&td), 0);
+	sb = read_super();
+	cr_assert_neq(sb.dma_zone, SLABD_NO_ZONE, "no DMA zone");
+	for (id = SLABD_DMA_KMALLOC_BASE; id < sb.max_caches; id++) {
+		meta_rw((off_t)(sb.cache_table_off + (uint64_t)id * sizeof(sc)), &sc, sizeof(sc),
+			0);
+		if (!strncmp(sc.name, "dma-kmalloc-64", sizeof(sc.name)))
+			break;
+	}
+	cr_assert_lt(id, sb.max_caches, "dma-kmalloc-64 is not in the cache table");
+	cr_assert_eq(sc.order, 0);
+	cr_assert_eq(sc.objs_per_slab, 64);
+	/* the last free page of node 0's zone */
+	meta_rw((off_t)sb.zone_table_off, &zt, sizeof(zt), 0);
+	cr_assert_eq(zt.kind, SLABD_ZONE_NODE);
+	for (page = zt.first_page + zt.nr_pages - 1; page > zt.first_page; page--) {
+		meta_rw((off_t)(sb.page_table_off + (uint64_t)page * sizeof(pg)), &pg, sizeof(pg),
+			0);
+		if (pg.kind == SLABD_PAGE_FREE)
+			break;
+	}
+	cr_assert_eq(pg.kind, SLABD_PAGE_FREE);
+	pg.kind = SLABD_PAGE_SLAB;
+	pg.cache = (uint16_t)id;
+	pg.head = page;
+	meta_rw((off_t)(sb.page_table_off + (uint64_t)page * sizeof(pg)), &pg, sizeof(pg), 1);
+	memset(map, 0, sizeof(map));
+	map[0] = ~0ull; /* 64 objects free in the daemon's hands */
+	slabs_rw((off_t)(64u << 10) + (off_t)page * (off_t)sizeof(map), map, sizeof(map), 1);
+
+	cr_assert_eq(td_restart(&td, sets), 0, "slabd did not restart");
+	cr_assert(td_log_contains(&td, "that cache does not use"),
+		  "the restart does not name the misplaced slab");
+	for (i = 0; i < 256; i++) {
+		v[i] = kmalloc(64, GFP_KERNEL | GFP_DMA);
+		cr_assert_not_null(v[i], "GFP_DMA allocation %u failed: %s", i, slabd_last_error());
+		cr_assert_neq(slabd_virt_to_iova(v[i]), SLABD_BAD_IOVA,
+			      "GFP_DMA object %u at offset %#llx is not DMA memory (page %u was "
+			      "planted)",
+			      i, (unsigned long long)slabd_ptr_to_off(v[i]), page);
+	}
+	for (i = 0; i < 256; i++)
+		kfree(v[i]);
+	cr_assert(td_alive(&td), "slabd died");
+	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &r), 0);
+	cr_assert_eq(r.problems, 0, "audit: %s", r.first);
+	slabd_disconnect();
+	cr_assert_eq(td_stop(&td), 0);
+}
+
+/* ---------------------------------- a destroy cut short by a kill, then a create -- */
+
+/*
+ * kmem_cache_destroy marks the cache's entry UNUSED in meta before it gathers the
+ * objects (and puts it back when some are still out): a daemon killed in between leaves
+ * an entry that is not active, whose slabs the restart keeps allocated because clients
+ * may still hold their objects. Their pages still name the id. When a new cache was
+ * given that id, a kfree of such an object went to the new cache's per-CPU stack (the
+ * library finds the cache in the page table) and the new cache handed the 64-byte object
+ * out as one of its 2048-byte ones. Here the state the kill leaves is made by marking the
+ * entry UNUSED in the stopped daemon's meta.
+ */
+Test(restart, a_cache_id_with_slabs_kept_by_a_restart_is_not_given_to_a_new_cache)
+{
+	const char *sets[] = {NULL, "log_level=info", "dma_zone_size=0", NULL};
+	struct slabd_shm_super sb;
+	struct slabd_shm_cache sc;
+	struct kmem_cache *doomed, *reborn;
+	struct slabd_wire_verify r;
+	unsigned char *old[16];
+	void *got[64];
+	cpu_set_t one, all;
+	uint32_t id, unused = SLABD_CACHE_UNUSED;
+	off_t at = 0;
+	unsigned int i, k;
+
+	tmpfs_dir();
+	sets[0] = set_dir;
+	remove_region();
+	cr_assert_eq(td_start(&td, sets), 0);
+	cr_assert_eq(slabd_connect(td.sock), 0);
+	doomed = kmem_cache_create("doomed", 64, 8, 0, NULL);
+	cr_assert_not_null(doomed, "%s", slabd_last_error());
+	for (i = 0; i < 16; i++) {
+		old[i] = kmem_cache_alloc(doomed, GFP_KERNEL);
+		cr_assert_not_null(old[i]);
+		memset(old[i], 0x42, 64);
+	}
+	cr_assert_eq(td_kill(&td), 0);
+	sb = read_super();
+	for (id = 1; id < sb.max_caches; id++) {
+		at = (off_t)(sb.cache_table_off + (uint64_t)id * sizeof(sc));
+		meta_rw(at, &sc, sizeof(sc), 0);
+		if (!strncmp(sc.name, "doomed", sizeof(sc.name)))
+			break;
+	}
+	cr_assert_lt(id, sb.max_caches, "the named cache is not in the cache table");
+	meta_rw(at + (off_t)offsetof(struct slabd_shm_cache, state), &unused, sizeof(unused), 1);
+	cr_assert_eq(td_restart(&td, sets), 0, "slabd did not restart");
+	cr_assert(td_log_contains(&td, "that is not active any more"),
+		  "the restart did not keep the slab of the cache it could not restore");
+
+	/* one CPU: the frees and the allocations meet in one per-CPU stack */
+	cr_assert_eq(sched_getaffinity(0, sizeof(all), &all), 0);
+	for (k = 0; k < CPU_SETSIZE && !CPU_ISSET(k, &all); k++)
+		;
+	CPU_ZERO(&one);
+	CPU_SET(k, &one);
+	cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+	reborn = kmem_cache_create("reborn", 2048, 8, 0, NULL);
+	cr_assert_not_null(reborn, "%s", slabd_last_error());
+	for (i = 0; i < 16; i++) {
+		cr_assert_eq(old[i][63], 0x42,
+			     "an object of the cut-short destroy was overwritten");
+		kfree(old[i]);
+	}
+	for (i = 0; i < 64; i++) {
+		got[i] = kmem_cache_alloc(reborn, GFP_KERNEL);
+		cr_assert_not_null(got[i], "%s", slabd_last_error());
+		for (k = 0; k < 16; k++)
+			cr_assert_neq(
+			    got[i], (void *)old[k],
+			    "a 64-byte object of the cache killed in its destroy was handed "
+			    "out as a 2048-byte object of the cache created after the "
+			    "restart");
+		memset(got[i], 0x17, 2048);
+	}
+	cr_assert_eq(sched_setaffinity(0, sizeof(all), &all), 0);
+	for (i = 0; i < 64; i++)
+		kmem_cache_free(reborn, got[i]);
+	cr_assert(td_alive(&td), "slabd died");
+	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &r), 0);
+	cr_assert_eq(r.problems, 0, "audit: %s", r.first);
+	slabd_disconnect();
+	cr_assert_eq(td_stop(&td), 0);
+}
+
+/* ------------------------------------------------ a pool creation cut short -- */
+
+/* The thread id of the daemon's thread named @comm, or -1. */
+static pid_t daemon_thread(const char *comm)
+{
+	char path[320], name[32];
+	struct dirent *e;
+	pid_t tid = -1;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)td.pid);
+	dir = opendir(path);
+	if (!dir)
+		return -1;
+	while (tid < 0 && (e = readdir(dir))) {
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)td.pid, e->d_name);
+		f = fopen(path, "re");
+		if (f && fgets(name, sizeof(name), f) && !strncmp(name, comm, strlen(comm)) &&
+		    name[strlen(comm)] == '\n')
+			tid = (pid_t)atoi(e->d_name);
+		if (f)
+			fclose(f);
+	}
+	closedir(dir);
+	return tid;
+}
+
+/* The cache table entry named @name in the stopped or running daemon's meta: its id, or 0
+ * when there is none (*@ret: the entry). */
+static uint32_t entry_named(const struct slabd_shm_super *sb, const char *name,
+			    struct slabd_shm_cache *ret)
+{
+	uint32_t id;
+
+	for (id = 1; id < sb->max_caches; id++) {
+		meta_rw((off_t)(sb->cache_table_off + (uint64_t)id * sizeof(*ret)), ret,
+			sizeof(*ret), 0);
+		if (!strncmp(ret->name, name, sizeof(ret->name)))
+			return id;
+	}
+	return 0;
+}
+
+static char create_pool_why[300];
+
+static void *create_pool(void *arg)
+{
+	struct slabd_pktpool *pool = slabd_pktpool_create("cutshort", 1000, 2048, 0, -1);
+
+	(void)arg;
+	if (!pool) /* errno and the library's message are this thread's */
+		snprintf(create_pool_why, sizeof(create_pool_why), "%s (%s)", strerror(errno),
+			 slabd_last_error());
+	return pool;
+}
+
+/*
+ * A pool is a cache made whole at creation: its entry was published ACTIVE by
+ * cache_create before the DMA zone's worker carved its buffers and before pool_n said it
+ * was a pool. A daemon killed in between left an active plain cache of the pool's name:
+ * the restart rebuilt it as one, and the creation the client sends again (its request
+ * waits for the daemon) was refused with EEXIST ("another geometry") for the life of the
+ * region. Here the DMA zone's worker is held (ptrace) so the kill comes after the entry
+ * was written and before the buffers exist; the restarted daemon must make the pool.
+ */
+Test(restart, a_pool_creation_cut_short_by_a_kill_is_made_at_the_retry)
+{
+	const char *sets[] = {NULL, "log_level=info", NULL};
+	struct slabd_pktbuf *b[1000];
+	struct slabd_shm_super sb;
+	struct slabd_shm_cache sc;
+	struct slabd_wire_verify r;
+	struct slabd_pktpool *pool;
+	pthread_t th;
+	void *ret;
+	pid_t worker;
+	int status, tries;
+	unsigned int i;
+
+	tmpfs_dir();
+	sets[0] = set_dir;
+	remove_region();
+	cr_assert_eq(td_start(&td, sets), 0);
+	cr_assert_eq(slabd_connect(td.sock), 0);
+	sb = read_super();
+	cr_assert_neq(sb.dma_zone, SLABD_NO_ZONE, "no DMA zone");
+	/* one node: the DMA zone's worker (started just after the socket is listening) */
+	for (tries = 0; tries < 1000 && (worker = daemon_thread("slabd-node0")) <= 0; tries++)
+		sleep_ms(10);
+	cr_assert_gt(worker, 0, "no worker thread found");
+	if (ptrace(PTRACE_SEIZE, worker, NULL, NULL) < 0)
+		cr_skip_test("cannot ptrace slabd's worker (%s)", strerror(errno));
+	cr_assert_eq(ptrace(PTRACE_INTERRUPT, worker, NULL, NULL), 0);
+	cr_assert_eq(waitpid(worker, &status, __WALL), worker);
+	cr_assert(WIFSTOPPED(status), "the worker did not stop");
+
+	cr_assert_eq(pthread_create(&th, NULL, create_pool, NULL), 0);
+	for (tries = 0; tries < 1000 && !entry_named(&sb, "cutshort", &sc); tries++)
+		sleep_ms(10);
+	cr_assert_lt(tries, 1000, "the pool's entry was never written");
+	sleep_ms(50); /* the control thread now waits for the held worker */
+	cr_assert_eq(sc.pool_n, 0, "the pool was made although its worker was held");
+	cr_assert_eq(kill(td.pid, SIGKILL), 0);
+	waitpid(worker, &status, __WALL); /* the traced thread's end is told to us first */
+	cr_assert_eq(td_kill(&td), 0);
+
+	cr_assert_eq(td_restart(&td, sets), 0, "slabd did not restart");
+	cr_assert_eq(pthread_join(th, &ret), 0);
+	pool = ret;
+	cr_assert_not_null(pool, "the pool creation sent again after the restart failed: %s",
+			   create_pool_why);
+	for (i = 0; i < 1000; i++) {
+		b[i] = slabd_pktbuf_alloc(pool);
+		cr_assert_not_null(b[i], "buffer %u of 1000", i);
+	}
+	cr_assert_null(slabd_pktbuf_alloc(pool), "a buffer beyond n");
+	slabd_pktbuf_free_bulk(b, 1000);
+	cr_assert(td_alive(&td), "slabd died");
+	cr_assert_eq(td_verify(&td, SLABD_VERIFY_AUDIT, &r), 0);
+	cr_assert_eq(r.problems, 0, "audit: %s", r.first);
 	slabd_disconnect();
 	cr_assert_eq(td_stop(&td), 0);
 }
