@@ -123,7 +123,7 @@ void debug_cache_destroyed(struct slabd *d)
 	debug_publish_any(d);
 }
 
-static void set_capacity(struct slabd *d, struct cache *c, uint32_t cap)
+void cache_set_capacity(struct slabd *d, struct cache *c, uint32_t cap)
 {
 	uint32_t cpu;
 
@@ -144,7 +144,7 @@ static void debug_switch(struct slabd *d, struct cache *c, uint32_t flags)
 		return;
 	if (!flags) {
 		__atomic_store_n(&sc->debug, 0, __ATOMIC_RELEASE);
-		set_capacity(d, c, c->pcpu_cap_default);
+		cache_set_capacity(d, c, c->pcpu_cap_default);
 		log_notice("debug: cache %s: checks off, per-CPU stacks in use again", sc->name);
 		return;
 	}
@@ -153,7 +153,7 @@ static void debug_switch(struct slabd *d, struct cache *c, uint32_t flags)
 		__atomic_store_n(&sc->debug_epoch, sc->debug_epoch + 1, __ATOMIC_RELAXED);
 	}
 	__atomic_store_n(&sc->debug, flags, __ATOMIC_RELEASE);
-	set_capacity(d, c, 0);
+	cache_set_capacity(d, c, 0);
 	for (n = 0; n < d->sb->nr_nodes; n++)
 		worker_call(d, n, cache_drain_node, c);
 	log_notice("debug: cache %s: checks on (%s%s%s), every allocation and free takes the slow path",

@@ -410,8 +410,11 @@ uint64_t cache_gather(struct slabd *d, uint32_t node, struct cache *c);
  * capacity 0: no migration to every CPU needed). */
 uint64_t cache_gather_depot(struct slabd *d, uint32_t node, struct cache *c);
 /* cache_drain_node: the per-CPU stacks of cache @arg (a struct cache) on @node's CPUs
- * back into the slabs (debug mode switched on). Node's worker. */
+ * back into the slabs, their capacity 0 again first (debug mode switched on). Node's
+ * worker. */
 void cache_drain_node(struct slabd *d, uint32_t node, void *arg);
+/* cache_set_capacity: every CPU's stack capacity of @c to @cap (debug.c). */
+void cache_set_capacity(struct slabd *d, struct cache *c, uint32_t cap);
 /* node_reclaim: every cache's objects on @node back from per-CPU stacks and depots, and
  * every empty slab back to the zone (when pages ran out). Runs on the node's worker. */
 void node_reclaim(struct slabd *d, uint32_t node, void *arg);

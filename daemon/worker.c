@@ -933,7 +933,14 @@ uint64_t cache_gather_depot(struct slabd *d, uint32_t node, struct cache *c)
 
 void cache_drain_node(struct slabd *d, uint32_t node, void *arg)
 {
-	drain_cpus(d, node, arg);
+	struct cache *c = arg;
+
+	/* A tune round of this worker that read the cache's debug word just before the
+	 * switch may have stored a capacity after the switch's 0, keeping the fast path on
+	 * for a period. This job runs on the same thread after that round: 0 again. */
+	if (__atomic_load_n(&c->shm->debug, __ATOMIC_ACQUIRE))
+		cache_set_capacity(d, c, 0);
+	drain_cpus(d, node, c);
 }
 
 void cache_shrink_node(struct slabd *d, uint32_t node, void *arg)
