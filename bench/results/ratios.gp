@@ -1,6 +1,6 @@
 set terminal pngcairo size 1400,700 noenhanced font ",10"
 set output 'ratios.png'
-set title "peer cycles / slabd cycles, medians of 7 rounds (above 1: slabd is faster); run of 2026-11-23 01:01:36 UTC, load average at start: 1.63 2.52 3.15"
+set title "peer cycles / slabd cycles, medians of 7 rounds (above 1: slabd is faster); run of 2026-11-23 03:12:29 UTC, load average at start: 0.63 1.58 2.09"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
