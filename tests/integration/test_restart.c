@@ -549,6 +549,27 @@ static void meta_rw(off_t off, void *buf, size_t len, int write)
 	region_rw("meta", off, buf, len, write);
 }
 
+/* Where cache table entry @id is in meta (for meta_rw). */
+static off_t entry_at(const struct slabd_shm_super *sb, uint32_t id)
+{
+	return (off_t)(sb->cache_table_off + (uint64_t)id * sizeof(struct slabd_shm_cache));
+}
+
+/* The cache table entry named @name in the stopped or running daemon's meta: its id, or 0
+ * when there is none (*@ret: the entry). */
+static uint32_t entry_named(const struct slabd_shm_super *sb, const char *name,
+			    struct slabd_shm_cache *ret)
+{
+	uint32_t id;
+
+	for (id = 1; id < sb->max_caches; id++) {
+		meta_rw(entry_at(sb, id), ret, sizeof(*ret), 0);
+		if (!strncmp(ret->name, name, sizeof(ret->name)))
+			return id;
+	}
+	return 0;
+}
+
 /*
  * The zone and node tables of a found region are read back from a file anyone with the
  * daemon's uid can write: an entry that is not what this configuration lays out (a zone
@@ -690,13 +711,9 @@ Test(restart, a_found_cache_entry_beyond_any_requestable_geometry_is_refused)
 	slabd_disconnect();
 	cr_assert_eq(td_kill(&td), 0);
 	sb = read_super();
-	for (id = 1; id < sb.max_caches; id++) {
-		at = (off_t)(sb.cache_table_off + (uint64_t)id * sizeof(sc));
-		meta_rw(at, &sc, sizeof(sc), 0);
-		if (!strncmp(sc.name, "forged", sizeof(sc.name)))
-			break;
-	}
-	cr_assert_lt(id, sb.max_caches, "the named cache is not in the cache table");
+	id = entry_named(&sb, "forged", &sc);
+	cr_assert_neq(id, 0, "the named cache is not in the cache table");
+	at = entry_at(&sb, id);
 	keep = sc;
 	sc.obj_size = 0x80000001u;
 	sc.align = 0x80000000u;
@@ -873,12 +890,8 @@ Test(restart, a_damaged_pool_tail_record_is_refused)
 	}
 	cr_assert_eq(td_kill(&td), 0);
 	sb = read_super();
-	for (id = 1; id < sb.max_caches; id++) {
-		meta_rw((off_t)(sb.cache_table_off + (uint64_t)id * sizeof(sc)), &sc, sizeof(sc), 0);
-		if (!strncmp(sc.name, "tailrec", sizeof(sc.name)))
-			break;
-	}
-	cr_assert_lt(id, sb.max_caches, "the pool is not in the cache table");
+	id = entry_named(&sb, "tailrec", &sc);
+	cr_assert_neq(id, 0, "the pool is not in the cache table");
 	objs = sc.objs_per_slab;
 	cr_assert_neq(n % objs, 0, "this geometry holds nothing back (%u per slab)", objs);
 	cr_assert_gt(sc.order, 0);
@@ -955,13 +968,8 @@ Test(restart, a_found_slab_in_a_zone_its_cache_does_not_use_is_not_rebuilt)
 	cr_assert_eq(td_kill(&td), 0);
 	sb = read_super();
 	cr_assert_neq(sb.dma_zone, SLABD_NO_ZONE, "no DMA zone");
-	for (id = SLABD_DMA_KMALLOC_BASE; id < sb.max_caches; id++) {
-		meta_rw((off_t)(sb.cache_table_off + (uint64_t)id * sizeof(sc)), &sc, sizeof(sc),
-			0);
-		if (!strncmp(sc.name, "dma-kmalloc-64", sizeof(sc.name)))
-			break;
-	}
-	cr_assert_lt(id, sb.max_caches, "dma-kmalloc-64 is not in the cache table");
+	id = entry_named(&sb, "dma-kmalloc-64", &sc);
+	cr_assert_neq(id, 0, "dma-kmalloc-64 is not in the cache table");
 	cr_assert_eq(sc.order, 0);
 	cr_assert_eq(sc.objs_per_slab, 64);
 	/* the last free page of node 0's zone */
@@ -1025,7 +1033,6 @@ Test(restart, a_cache_id_with_slabs_kept_by_a_restart_is_not_given_to_a_new_cach
 	void *got[64];
 	cpu_set_t one, all;
 	uint32_t id, unused = SLABD_CACHE_UNUSED;
-	off_t at = 0;
 	unsigned int i, k;
 
 	tmpfs_dir();
@@ -1042,14 +1049,9 @@ Test(restart, a_cache_id_with_slabs_kept_by_a_restart_is_not_given_to_a_new_cach
 	}
 	cr_assert_eq(td_kill(&td), 0);
 	sb = read_super();
-	for (id = 1; id < sb.max_caches; id++) {
-		at = (off_t)(sb.cache_table_off + (uint64_t)id * sizeof(sc));
-		meta_rw(at, &sc, sizeof(sc), 0);
-		if (!strncmp(sc.name, "doomed", sizeof(sc.name)))
-			break;
-	}
-	cr_assert_lt(id, sb.max_caches, "the named cache is not in the cache table");
-	meta_rw(at + (off_t)offsetof(struct slabd_shm_cache, state), &unused, sizeof(unused), 1);
+	id = entry_named(&sb, "doomed", &sc);
+	cr_assert_neq(id, 0, "the named cache is not in the cache table");
+	meta_rw(entry_at(&sb, id) + (off_t)offsetof(struct slabd_shm_cache, state), &unused, sizeof(unused), 1);
 	cr_assert_eq(td_restart(&td, sets), 0, "slabd did not restart");
 	cr_assert(td_log_contains(&td, "that is not active any more"),
 		  "the restart did not keep the slab of the cache it could not restore");
@@ -1118,22 +1120,6 @@ static pid_t daemon_thread(const char *comm)
 	}
 	closedir(dir);
 	return tid;
-}
-
-/* The cache table entry named @name in the stopped or running daemon's meta: its id, or 0
- * when there is none (*@ret: the entry). */
-static uint32_t entry_named(const struct slabd_shm_super *sb, const char *name,
-			    struct slabd_shm_cache *ret)
-{
-	uint32_t id;
-
-	for (id = 1; id < sb->max_caches; id++) {
-		meta_rw((off_t)(sb->cache_table_off + (uint64_t)id * sizeof(*ret)), ret,
-			sizeof(*ret), 0);
-		if (!strncmp(ret->name, name, sizeof(ret->name)))
-			return id;
-	}
-	return 0;
 }
 
 static char create_pool_why[300];
